@@ -1,0 +1,454 @@
+package queue
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults and limits of submissions.
+const (
+	DefaultPrefix     = "jq"
+	DefaultQueue      = "default"
+	DefaultMaxRetries = 3
+	MaxPriority       = 100
+	MaxMaxRetries     = 100
+	MaxTimeout        = 7 * 24 * time.Hour
+	MaxUniqueKeyLen   = 256
+	// DefaultWakeCap bounds each queue's wake list (see lua/lib.lua wake).
+	DefaultWakeCap = 256
+)
+
+// ErrUnavailable wraps every error of reaching Redis (refused, reset,
+// timed out): the caller may retry later; nothing was decided.
+var ErrUnavailable = errors.New("redis unavailable")
+
+// Config configures a Client.
+type Config struct {
+	// Prefix namespaces every key and channel; it is the Redis Cluster hash
+	// tag of all of them. Default DefaultPrefix.
+	Prefix string
+	// WakeCap bounds each queue's wake list. Default DefaultWakeCap.
+	WakeCap int
+}
+
+// Client is the engine's entry point: submits, reads and moves jobs. It is
+// safe for concurrent use and holds no job state of its own.
+type Client struct {
+	rdb     redis.UniversalClient
+	keys    keyspace
+	scripts *scripts
+	wakeCap int
+}
+
+// NewClient builds a Client on rdb and loads the Lua scripts into Redis.
+func NewClient(ctx context.Context, rdb redis.UniversalClient, cfg *Config) (*Client, error) {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	prefix := cmp.Or(cfg.Prefix, DefaultPrefix)
+	if !namePattern.MatchString(prefix) {
+		return nil, invalidf("prefix %q: want 1-64 of [A-Za-z0-9_.-]", prefix)
+	}
+	c := &Client{
+		rdb:     rdb,
+		keys:    newKeyspace(prefix),
+		scripts: loadScripts(),
+		wakeCap: cmp.Or(cfg.WakeCap, DefaultWakeCap),
+	}
+	if err := c.scripts.preload(ctx, rdb); err != nil {
+		return nil, storageErr(err)
+	}
+	return c, nil
+}
+
+// Redis returns the client's Redis connection.
+func (c *Client) Redis() redis.UniversalClient { return c.rdb }
+
+// Ping reports whether Redis answers.
+func (c *Client) Ping(ctx context.Context) error {
+	return storageErr(c.rdb.Ping(ctx).Err())
+}
+
+// eval runs a script, reloading the script cache once if Redis lost it.
+func (c *Client) eval(ctx context.Context, s *redis.Script, keys []string, args ...any) ([]any, error) {
+	res, err := evalScript(ctx, c.rdb, s, keys, args...)
+	if isNoScript(err) {
+		if err = c.scripts.preload(ctx, c.rdb); err == nil {
+			res, err = evalScript(ctx, c.rdb, s, keys, args...)
+		}
+	}
+	return res, storageErr(err)
+}
+
+// storageErr translates go-redis errors at the storage edge: redis.Nil
+// becomes ErrJobNotFound, failures to reach Redis wrap ErrUnavailable.
+func storageErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, redis.Nil):
+		return ErrJobNotFound
+	case isConnErr(err):
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return err
+}
+
+func isConnErr(err error) bool {
+	var netErr net.Error
+	var opErr *net.OpError
+	return errors.As(err, &netErr) || errors.As(err, &opErr) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, redis.ErrClosed) ||
+		errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, context.DeadlineExceeded) ||
+		isLoading(err)
+}
+
+// isLoading: Redis is up but still reading its AOF/RDB.
+func isLoading(err error) bool {
+	return err != nil && len(err.Error()) >= 7 && err.Error()[:7] == "LOADING"
+}
+
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+var typePattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
+
+// EnqueueParams describes one job to submit.
+type EnqueueParams struct {
+	// Type selects the handler; required, 1-128 of [A-Za-z0-9_.:-].
+	Type string
+	// Payload is the handler's input, a JSON value. Default {}.
+	Payload json.RawMessage
+	// Queue, default DefaultQueue; 1-64 of [A-Za-z0-9_.-].
+	Queue string
+	// Priority within the queue, 0-MaxPriority; higher runs first.
+	Priority int
+	// MaxRetries is how many runs may follow a failed first run; nil means
+	// DefaultMaxRetries.
+	MaxRetries *int
+	// Timeout bounds each run; 0 means none.
+	Timeout time.Duration
+	// RunAt schedules the job; zero or past means now.
+	RunAt time.Time
+	// UniqueKey, when set, refuses a second job with the same key while the
+	// first one's record exists (ErrDuplicate).
+	UniqueKey string
+}
+
+// Validate checks p and fills its defaults.
+func (p *EnqueueParams) Validate() error {
+	if !typePattern.MatchString(p.Type) {
+		return invalidf("type %q: want 1-128 of [A-Za-z0-9_.:-]", p.Type)
+	}
+	p.Queue = cmp.Or(p.Queue, DefaultQueue)
+	if !namePattern.MatchString(p.Queue) {
+		return invalidf("queue %q: want 1-64 of [A-Za-z0-9_.-]", p.Queue)
+	}
+	if len(p.Payload) == 0 {
+		p.Payload = json.RawMessage(`{}`)
+	} else if !json.Valid(p.Payload) {
+		return invalidf("payload is not valid JSON")
+	}
+	if p.Priority < 0 || p.Priority > MaxPriority {
+		return invalidf("priority %d: want 0-%d", p.Priority, MaxPriority)
+	}
+	if p.MaxRetries == nil {
+		n := DefaultMaxRetries
+		p.MaxRetries = &n
+	} else if *p.MaxRetries < 0 || *p.MaxRetries > MaxMaxRetries {
+		return invalidf("max_retries %d: want 0-%d", *p.MaxRetries, MaxMaxRetries)
+	}
+	if p.Timeout < 0 || p.Timeout > MaxTimeout {
+		return invalidf("timeout %s: want 0-%s", p.Timeout, MaxTimeout)
+	}
+	if len(p.UniqueKey) > MaxUniqueKeyLen {
+		return invalidf("unique_key longer than %d bytes", MaxUniqueKeyLen)
+	}
+	return nil
+}
+
+// Enqueued is the outcome of one submission.
+type Enqueued struct {
+	ID        string
+	Status    State
+	CreatedAt time.Time
+}
+
+// Enqueue submits one job. A duplicate unique key returns *DuplicateError.
+func (c *Client) Enqueue(ctx context.Context, p EnqueueParams) (*Enqueued, error) {
+	res, err := c.EnqueueBatch(ctx, []EnqueueParams{p})
+	if err != nil {
+		return nil, err
+	}
+	return res[0].Job, res[0].Err
+}
+
+// BatchResult is one submission's outcome in EnqueueBatch.
+type BatchResult struct {
+	Job *Enqueued
+	Err error
+}
+
+// EnqueueBatch submits many jobs in one round trip. Each job is atomic on
+// its own; the returned slice matches params by index. The error is set
+// only when Redis could not be reached at all.
+func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]BatchResult, error) {
+	out := make([]BatchResult, len(params))
+	type call struct {
+		idx  int
+		id   string
+		keys []string
+		args []any
+	}
+	calls := make([]call, 0, len(params))
+	for i := range params {
+		p := params[i]
+		if err := p.Validate(); err != nil {
+			out[i].Err = err
+			continue
+		}
+		id := uuid.NewString()
+		runAt := int64(0)
+		if !p.RunAt.IsZero() {
+			runAt = p.RunAt.UnixMilli()
+		}
+		uk := c.keys.job(id)
+		if p.UniqueKey != "" {
+			uk = c.keys.unique(p.UniqueKey)
+		}
+		calls = append(calls, call{idx: i, id: id,
+			keys: []string{c.keys.job(id), c.keys.pending(p.Queue), c.keys.scheduled(p.Queue),
+				c.keys.counts(), c.keys.queues(), c.keys.seq(), c.keys.wake(p.Queue), uk},
+			args: []any{id, p.Type, p.Queue, string(p.Payload), p.Priority, *p.MaxRetries,
+				p.Timeout.Milliseconds(), runAt, p.UniqueKey, c.keys.eventsChannel(), c.wakeCap},
+		})
+	}
+	for attempt := 0; len(calls) > 0; attempt++ {
+		pipe := c.rdb.Pipeline()
+		cmds := make([]*redis.Cmd, len(calls))
+		for i, cl := range calls {
+			cmds[i] = c.scripts.submit.EvalSha(ctx, pipe, cl.keys, cl.args...)
+		}
+		_, _ = pipe.Exec(ctx)
+		var retry []call
+		for i, cl := range calls {
+			res, err := cmds[i].Slice()
+			switch {
+			case isNoScript(err) && attempt == 0:
+				retry = append(retry, cl)
+				continue
+			case err != nil:
+				err = storageErr(err)
+				if errors.Is(err, ErrUnavailable) && len(calls) == len(params) {
+					return nil, err
+				}
+				out[cl.idx].Err = err
+				continue
+			}
+			if err := scriptError(res, cl.id, StatePending); err != nil {
+				var dup *DuplicateError
+				if errors.As(err, &dup) {
+					dup.UniqueKey = params[cl.idx].UniqueKey
+				}
+				out[cl.idx].Err = err
+				continue
+			}
+			status, _ := res[1].(string)
+			created, _ := res[2].(string)
+			out[cl.idx].Job = &Enqueued{ID: cl.id, Status: State(status), CreatedAt: msTime(created)}
+		}
+		if len(retry) > 0 {
+			if err := c.scripts.preload(ctx, c.rdb); err != nil {
+				return nil, storageErr(err)
+			}
+		}
+		calls = retry
+	}
+	return out, nil
+}
+
+// Get reads one job.
+func (c *Client) Get(ctx context.Context, id string) (*Job, error) {
+	h, err := c.rdb.HGetAll(ctx, c.keys.job(id)).Result()
+	if err != nil {
+		return nil, storageErr(err)
+	}
+	if len(h) == 0 {
+		return nil, fmt.Errorf("job %s: %w", id, ErrJobNotFound)
+	}
+	return jobFromHash(id, h), nil
+}
+
+// GetMany reads several jobs in one round trip; missing jobs are nil.
+func (c *Client) GetMany(ctx context.Context, ids []string) ([]*Job, error) {
+	pipe := c.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HGetAll(ctx, c.keys.job(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, storageErr(err)
+	}
+	out := make([]*Job, len(ids))
+	for i, cmd := range cmds {
+		if h := cmd.Val(); len(h) > 0 {
+			out[i] = jobFromHash(ids[i], h)
+		}
+	}
+	return out, nil
+}
+
+// jobFields reads the fields a transition needs to name its keys.
+func (c *Client) jobFields(ctx context.Context, id string, fields ...string) ([]string, error) {
+	vals, err := c.rdb.HMGet(ctx, c.keys.job(id), fields...).Result()
+	if err != nil {
+		return nil, storageErr(err)
+	}
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		if v == nil && i == 0 {
+			return nil, fmt.Errorf("job %s: %w", id, ErrJobNotFound)
+		}
+		out[i], _ = v.(string)
+	}
+	return out, nil
+}
+
+// Cancel moves a pending, scheduled, retrying or running job to cancelled.
+// A running job is cancelled in Redis at once and its handler is stopped
+// on whichever worker runs it. A finished job gives *TransitionError.
+func (c *Client) Cancel(ctx context.Context, id string) error {
+	f, err := c.jobFields(ctx, id, fQueue)
+	if err != nil {
+		return err
+	}
+	q := f[0]
+	res, err := c.eval(ctx, c.scripts.cancel,
+		[]string{c.keys.job(id), c.keys.counts(), c.keys.pending(q), c.keys.scheduled(q),
+			c.keys.retrying(q), c.keys.leases(), c.keys.typeRunning(), c.keys.typeLimits(),
+			c.keys.wake(q), c.keys.done(StateCancelled)},
+		id, q, c.keys.eventsChannel(), c.keys.cancelChannel(), c.wakeCap)
+	if err != nil {
+		return fmt.Errorf("cancel %s: %w", id, err)
+	}
+	return scriptError(res, id, StateCancelled)
+}
+
+// Restart moves a failed or cancelled job back to pending under the same
+// id, resetting its run history. Other states give *TransitionError.
+func (c *Client) Restart(ctx context.Context, id string) error {
+	f, err := c.jobFields(ctx, id, fQueue)
+	if err != nil {
+		return err
+	}
+	q := f[0]
+	res, err := c.eval(ctx, c.scripts.restart,
+		[]string{c.keys.job(id), c.keys.counts(), c.keys.done(StateFailed),
+			c.keys.done(StateCancelled), c.keys.pending(q), c.keys.seq(), c.keys.wake(q)},
+		id, q, c.keys.eventsChannel(), c.wakeCap)
+	if err != nil {
+		return fmt.Errorf("restart %s: %w", id, err)
+	}
+	return scriptError(res, id, StatePending)
+}
+
+// Delete removes a finished job. Unfinished jobs give *TransitionError
+// (cancel them first).
+func (c *Client) Delete(ctx context.Context, id string) error {
+	f, err := c.jobFields(ctx, id, fStatus, fUnique)
+	if err != nil {
+		return err
+	}
+	uk := c.keys.job(id)
+	if f[1] != "" {
+		uk = c.keys.unique(f[1])
+	}
+	res, err := c.eval(ctx, c.scripts.delete,
+		[]string{c.keys.job(id), c.keys.counts(), c.keys.done(StateCompleted),
+			c.keys.done(StateFailed), c.keys.done(StateCancelled), uk}, id)
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", id, err)
+	}
+	return scriptError(res, id, "deleted")
+}
+
+// SetTypeLimit sets the fleet-wide limit of running jobs of one type;
+// limit <= 0 removes it.
+func (c *Client) SetTypeLimit(ctx context.Context, jobType string, limit int) error {
+	if limit <= 0 {
+		return storageErr(c.rdb.HDel(ctx, c.keys.typeLimits(), jobType).Err())
+	}
+	return storageErr(c.rdb.HSet(ctx, c.keys.typeLimits(), jobType, limit).Err())
+}
+
+// QueueStats is one queue's share of the jobs waiting.
+type QueueStats struct {
+	Name      string `json:"name"`
+	Pending   int64  `json:"pending"`
+	Scheduled int64  `json:"scheduled"`
+	Retrying  int64  `json:"retrying"`
+}
+
+// Stats is the queue's state, read in O(queues) without scanning jobs.
+type Stats struct {
+	// Counts holds the number of jobs in each state.
+	Counts map[State]int64
+	// Queues breaks the waiting jobs down per queue, sorted by name.
+	Queues []QueueStats
+	// Running counts running jobs per type.
+	RunningByType map[string]int64
+}
+
+// Stats reads the per-state counters and the per-queue breakdown.
+func (c *Client) Stats(ctx context.Context) (*Stats, error) {
+	pipe := c.rdb.Pipeline()
+	counts := pipe.HGetAll(ctx, c.keys.counts())
+	queues := pipe.SMembers(ctx, c.keys.queues())
+	types := pipe.HGetAll(ctx, c.keys.typeRunning())
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, storageErr(err)
+	}
+	st := &Stats{Counts: make(map[State]int64), RunningByType: make(map[string]int64)}
+	for _, s := range States() {
+		st.Counts[s] = 0
+	}
+	for f, v := range counts.Val() {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		st.Counts[State(f)] = n
+	}
+	for f, v := range types.Val() {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		st.RunningByType[f] = n
+	}
+	names := queues.Val()
+	slices.Sort(names)
+	pipe = c.rdb.Pipeline()
+	cards := make([][3]*redis.IntCmd, len(names))
+	for i, q := range names {
+		cards[i] = [3]*redis.IntCmd{pipe.ZCard(ctx, c.keys.pending(q)),
+			pipe.ZCard(ctx, c.keys.scheduled(q)), pipe.ZCard(ctx, c.keys.retrying(q))}
+	}
+	if len(names) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, storageErr(err)
+		}
+	}
+	for i, q := range names {
+		st.Queues = append(st.Queues, QueueStats{Name: q, Pending: cards[i][0].Val(),
+			Scheduled: cards[i][1].Val(), Retrying: cards[i][2].Val()})
+	}
+	return st, nil
+}

@@ -1,0 +1,58 @@
+package queue
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+)
+
+func mustEnqueue(t *testing.T, c *Client, p EnqueueParams) string {
+	t.Helper()
+	e, err := c.Enqueue(ctxT(t), p)
+	if err != nil {
+		t.Fatalf("enqueue: %v", err)
+	}
+	return e.ID
+}
+
+func TestSubmitClaimComplete(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	ctx := ctxT(t)
+	id := mustEnqueue(t, c, EnqueueParams{Type: "demo", Payload: json.RawMessage(`{"steps":2}`)})
+	j, err := c.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Status != StatePending || j.Version != 1 || j.Type != "demo" || j.Queue != DefaultQueue || j.MaxRetries != DefaultMaxRetries {
+		t.Fatalf("after submit: %+v", j)
+	}
+	checkInvariants(t, c)
+
+	jobs, err := c.claim(ctx, "w1", []string{DefaultQueue}, 5, time.Second)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("claim: %v %v", jobs, err)
+	}
+	got := jobs[0]
+	if got.ID != id || got.Status != StateRunning || got.Attempts != 1 || got.token == "" || string(got.Payload) != `{"steps":2}` {
+		t.Fatalf("claimed: %+v", got)
+	}
+	checkInvariants(t, c)
+
+	w := &Worker{c: c, cfg: WorkerConfig{LeaseTTL: time.Second}}
+	w.runCtx = ctx
+	r := &run{w: w, job: got, token: got.token}
+	if err := w.complete(r, map[string]int{"n": 1}); err != nil {
+		t.Fatal(err)
+	}
+	j, _ = c.Get(ctx, id)
+	if j.Status != StateCompleted || j.Progress != 100 || string(j.Result) != `{"n":1}` || j.CompletedAt.IsZero() || j.Version != 3 {
+		t.Fatalf("after complete: %+v", j)
+	}
+	checkInvariants(t, c)
+	// A second completion from the same run is refused.
+	if err := w.complete(r, nil); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("second complete: %v", err)
+	}
+}

@@ -1,0 +1,60 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrJobNotFound: no job has this id (never submitted, deleted, or
+	// removed by retention).
+	ErrJobNotFound = errors.New("job not found")
+	// ErrLeaseLost: a run tried to write to a job it no longer holds — the
+	// job was cancelled, or its lease expired and it was recovered. The
+	// write was refused.
+	ErrLeaseLost = errors.New("lease lost")
+	// ErrDuplicate: a submission's unique key is held by another job.
+	ErrDuplicate = errors.New("duplicate job")
+	// ErrInvalid: a submission or option is malformed; the error text says how.
+	ErrInvalid = errors.New("invalid")
+)
+
+// TransitionError is a refused state change: the job is in state From,
+// which does not lead to To.
+type TransitionError struct {
+	ID   string
+	From State
+	To   State
+}
+
+func (e *TransitionError) Error() string {
+	return fmt.Sprintf("job %s is %s: cannot move to %s", e.ID, e.From, e.To)
+}
+
+// LeaseLostError is ErrLeaseLost with the job's status at the time.
+type LeaseLostError struct {
+	ID     string
+	Status State
+}
+
+func (e *LeaseLostError) Error() string {
+	return fmt.Sprintf("job %s: run no longer holds the job (status %s)", e.ID, e.Status)
+}
+
+func (e *LeaseLostError) Unwrap() error { return ErrLeaseLost }
+
+// DuplicateError is ErrDuplicate with the job that holds the unique key.
+type DuplicateError struct {
+	UniqueKey string
+	JobID     string
+}
+
+func (e *DuplicateError) Error() string {
+	return fmt.Sprintf("unique key %q is held by job %s", e.UniqueKey, e.JobID)
+}
+
+func (e *DuplicateError) Unwrap() error { return ErrDuplicate }
+
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}

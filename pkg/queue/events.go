@@ -1,0 +1,264 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Event is one change of a job, as published by the script that made it.
+// Every event carries the job's whole visible state, so a consumer that
+// misses some still knows the latest state from the next one.
+type Event struct {
+	JobID       string  `json:"job_id"`
+	Status      State   `json:"status"`
+	Progress    float64 `json:"progress"`
+	CurrentStep string  `json:"current_step"`
+	// Version is the job's version after the change; it orders events.
+	Version int64 `json:"version"`
+	// UpdatedAtMS is the change's time, Unix milliseconds (Redis clock).
+	UpdatedAtMS int64  `json:"updated_at"`
+	Type        string `json:"type"`
+	Queue       string `json:"queue"`
+
+	// Resync is set (and nothing else) on an event the Hub sends when its
+	// subscription was re-established after a connection loss: events may
+	// have been missed, so the subscriber should re-read the job.
+	Resync bool `json:"-"`
+}
+
+// UpdatedAt is the change's time.
+func (e Event) UpdatedAt() time.Time { return time.UnixMilli(e.UpdatedAtMS).UTC() }
+
+// channelListener keeps one pub/sub subscription to one channel alive and
+// hands every message to onMessage. onSubscribed runs each time the
+// subscription is (re)established, since messages sent while it was down
+// are lost: callers re-check state there.
+type channelListener struct {
+	rdb          redis.UniversalClient
+	channel      string
+	onMessage    func(payload string)
+	onSubscribed func(first bool)
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// start subscribes and returns once the first subscription is confirmed,
+// so nothing published after start returns is missed.
+func (l *channelListener) start(ctx context.Context) error {
+	ps := l.rdb.Subscribe(ctx, l.channel)
+	if _, err := ps.Receive(ctx); err != nil { // the subscribe confirmation
+		_ = ps.Close()
+		return storageErr(err)
+	}
+	ctx, l.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	l.done = make(chan struct{})
+	if l.onSubscribed != nil {
+		l.onSubscribed(true)
+	}
+	go func() {
+		defer close(l.done)
+		defer ps.Close()
+		ch := ps.ChannelWithSubscriptions(redis.WithChannelSize(1024))
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m, ok := <-ch:
+				if !ok {
+					return
+				}
+				switch m := m.(type) {
+				case *redis.Message:
+					l.onMessage(m.Payload)
+				case *redis.Subscription:
+					if m.Kind == "subscribe" && l.onSubscribed != nil {
+						l.onSubscribed(false)
+					}
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+func (l *channelListener) stop() {
+	if l.cancel != nil {
+		l.cancel()
+		<-l.done
+	}
+}
+
+// Hub fans the job events of one pub/sub subscription out to any number of
+// local subscribers (SSE streams, long polls). One Hub per process: a
+// thousand streams cost Redis one connection.
+type Hub struct {
+	listener channelListener
+
+	mu     sync.RWMutex
+	byJob  map[string]map[*Subscription]struct{}
+	all    map[*Subscription]struct{}
+	closed bool
+
+	dropped atomic.Int64
+}
+
+// Subscription receives events. C is closed when the subscription or the
+// Hub is closed.
+type Subscription struct {
+	C     <-chan Event
+	c     chan Event
+	hub   *Hub
+	jobID string
+	once  sync.Once
+}
+
+// SubscriptionBuffer is how many events a slow subscriber may fall behind
+// before the oldest are dropped (the newest, which carries the latest
+// state, is always kept).
+const SubscriptionBuffer = 64
+
+// NewHub builds a Hub on the client's events channel. Start it before use.
+func (c *Client) NewHub() *Hub {
+	h := &Hub{byJob: make(map[string]map[*Subscription]struct{}), all: make(map[*Subscription]struct{})}
+	h.listener = channelListener{rdb: c.rdb, channel: c.keys.eventsChannel(),
+		onMessage: h.dispatch,
+		onSubscribed: func(first bool) {
+			if !first {
+				h.broadcastResync()
+			}
+		}}
+	return h
+}
+
+// Start subscribes; when it returns, every later event is delivered.
+func (h *Hub) Start(ctx context.Context) error { return h.listener.start(ctx) }
+
+// Stop ends the subscription and closes every Subscription's channel.
+func (h *Hub) Stop() {
+	h.listener.stop()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for _, subs := range h.byJob {
+		for s := range subs {
+			close(s.c)
+		}
+	}
+	for s := range h.all {
+		close(s.c)
+	}
+	h.byJob, h.all = map[string]map[*Subscription]struct{}{}, map[*Subscription]struct{}{}
+}
+
+// Dropped counts events dropped for slow subscribers since start.
+func (h *Hub) Dropped() int64 { return h.dropped.Load() }
+
+// Subscribe receives the events of one job ("" for every job). Subscribe
+// before reading the job's state, so no change falls in between.
+func (h *Hub) Subscribe(jobID string) *Subscription {
+	s := &Subscription{c: make(chan Event, SubscriptionBuffer), hub: h, jobID: jobID}
+	s.C = s.c
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		close(s.c)
+		return s
+	}
+	if jobID == "" {
+		h.all[s] = struct{}{}
+	} else {
+		if h.byJob[jobID] == nil {
+			h.byJob[jobID] = make(map[*Subscription]struct{})
+		}
+		h.byJob[jobID][s] = struct{}{}
+	}
+	return s
+}
+
+// Close ends the subscription at once and frees it.
+func (s *Subscription) Close() {
+	s.once.Do(func() {
+		h := s.hub
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if s.jobID == "" {
+			if _, ok := h.all[s]; !ok {
+				return // the Hub closed it already
+			}
+			delete(h.all, s)
+		} else {
+			subs := h.byJob[s.jobID]
+			if _, ok := subs[s]; !ok {
+				return
+			}
+			delete(subs, s)
+			if len(subs) == 0 {
+				delete(h.byJob, s.jobID)
+			}
+		}
+		close(s.c)
+	})
+}
+
+// Count is the number of open subscriptions.
+func (h *Hub) Count() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	n := len(h.all)
+	for _, subs := range h.byJob {
+		n += len(subs)
+	}
+	return n
+}
+
+func (h *Hub) dispatch(payload string) {
+	var ev Event
+	if err := json.Unmarshal([]byte(payload), &ev); err != nil || ev.JobID == "" {
+		return
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for s := range h.byJob[ev.JobID] {
+		h.deliver(s, ev)
+	}
+	for s := range h.all {
+		h.deliver(s, ev)
+	}
+}
+
+func (h *Hub) broadcastResync() {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, subs := range h.byJob {
+		for s := range subs {
+			h.deliver(s, Event{JobID: s.jobID, Resync: true})
+		}
+	}
+	for s := range h.all {
+		h.deliver(s, Event{Resync: true})
+	}
+}
+
+// deliver never blocks the fan-out: a full buffer loses its oldest event.
+// Called with h.mu held for reading; a subscription's channel is closed
+// only under the write lock, so sending here is safe.
+func (h *Hub) deliver(s *Subscription, ev Event) {
+	for {
+		select {
+		case s.c <- ev:
+			return
+		default:
+		}
+		select {
+		case <-s.c:
+			h.dropped.Add(1)
+		default:
+		}
+	}
+}

@@ -1,0 +1,114 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// Handler runs jobs of one type. It returns the job's result (marshalled
+// to JSON; a json.RawMessage is stored as is) or an error: a plain error is
+// retried while attempts remain, Permanent(err) fails the job at once.
+//
+// ctx is cancelled when the job is cancelled, when its timeout passes, when
+// the run loses its lease, and at the end of a worker's graceful shutdown;
+// handlers should return promptly then.
+type Handler interface {
+	Handle(ctx context.Context, job *ActiveJob) (any, error)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, job *ActiveJob) (any, error)
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, job *ActiveJob) (any, error) { return f(ctx, job) }
+
+// Mux maps job types to handlers. It is safe for concurrent use.
+type Mux struct {
+	mu sync.RWMutex
+	m  map[string]Handler
+}
+
+// NewMux returns an empty Mux.
+func NewMux() *Mux { return &Mux{m: make(map[string]Handler)} }
+
+// Handle registers h for jobs of type typ, replacing any earlier one.
+func (m *Mux) Handle(typ string, h Handler) {
+	if !typePattern.MatchString(typ) {
+		panic(fmt.Sprintf("queue: invalid job type %q", typ)) // a programming error
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.m[typ] = h
+}
+
+// HandleFunc registers f for jobs of type typ.
+func (m *Mux) HandleFunc(typ string, f func(ctx context.Context, job *ActiveJob) (any, error)) {
+	m.Handle(typ, HandlerFunc(f))
+}
+
+// Lookup returns the handler of typ.
+func (m *Mux) Lookup(typ string) (Handler, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	h, ok := m.m[typ]
+	return h, ok
+}
+
+// Types lists the registered types, sorted.
+func (m *Mux) Types() []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]string, 0, len(m.m))
+	for t := range m.m {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ActiveJob is a job as its handler sees it: the record as claimed, plus
+// the run's progress reporting.
+type ActiveJob struct {
+	*Job
+	run *run
+}
+
+// Progress reports the run's progress (percent, clamped to 0-100) and
+// current step. It never blocks on Redis: writes are coalesced to at most
+// one per the worker's progress interval, and the last value reported is
+// always written before the job's final state.
+func (a *ActiveJob) Progress(percent float64, step string) {
+	a.run.reportProgress(percent, step)
+}
+
+// Decode unmarshals the payload into v, as a permanent error when it does
+// not fit (a retry cannot fix a bad payload).
+func (a *ActiveJob) Decode(v any) error {
+	if err := json.Unmarshal(a.Payload, v); err != nil {
+		return Permanent(fmt.Errorf("invalid payload: %w", err))
+	}
+	return nil
+}
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as not worth retrying: the job fails at once.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}

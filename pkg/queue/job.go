@@ -1,0 +1,143 @@
+package queue
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+)
+
+// Job is one job's record as stored in its Redis hash.
+type Job struct {
+	ID          string          `json:"job_id"`
+	Type        string          `json:"type"`
+	Queue       string          `json:"queue"`
+	Payload     json.RawMessage `json:"payload"`
+	Priority    int             `json:"priority"`
+	Status      State           `json:"status"`
+	Progress    float64         `json:"progress"`
+	CurrentStep string          `json:"current_step"`
+	Result      json.RawMessage `json:"result"`
+	Error       string          `json:"error"`
+	// Attempts counts the runs started since submit or the last restart.
+	Attempts int `json:"attempts"`
+	// MaxRetries is how many runs may follow a failed first run.
+	MaxRetries int `json:"max_retries"`
+	// Timeout bounds one run (the handler's context deadline); 0 is none.
+	Timeout     time.Duration `json:"-"`
+	RunAt       time.Time     `json:"run_at"`
+	CreatedAt   time.Time     `json:"created_at"`
+	StartedAt   time.Time     `json:"started_at"`
+	CompletedAt time.Time     `json:"completed_at"`
+	UpdatedAt   time.Time     `json:"updated_at"`
+	WorkerID    string        `json:"worker_id"`
+	Restarts    int           `json:"restarts"`
+	// Version grows by one on every change of the record.
+	Version   int64  `json:"version"`
+	UniqueKey string `json:"unique_key,omitempty"`
+
+	// token identifies the run holding the lease; empty unless running.
+	token string
+}
+
+// Hash field names of a job. Lua scripts use the same literals.
+const (
+	fType       = "type"
+	fQueue      = "queue"
+	fPayload    = "payload"
+	fPriority   = "priority"
+	fStatus     = "status"
+	fProgress   = "progress"
+	fStep       = "step"
+	fResult     = "result"
+	fError      = "error"
+	fAttempts   = "attempts"
+	fMaxRetries = "max_retries"
+	fTimeout    = "timeout_ms"
+	fRunAt      = "run_at"
+	fCreatedAt  = "created_at"
+	fStartedAt  = "started_at"
+	fDoneAt     = "completed_at"
+	fUpdatedAt  = "updated_at"
+	fWorker     = "worker"
+	fRestarts   = "restarts"
+	fVersion    = "version"
+	fToken      = "token"
+	fUnique     = "unique_key"
+)
+
+// jobFromHash builds a Job from the field/value pairs of its hash. Absent
+// fields keep their zero value: scripts store only what is set, which keeps
+// a pending job small.
+func jobFromHash(id string, h map[string]string) *Job {
+	j := &Job{ID: id}
+	for f, v := range h {
+		switch f {
+		case fType:
+			j.Type = v
+		case fQueue:
+			j.Queue = v
+		case fPayload:
+			j.Payload = json.RawMessage(v)
+		case fPriority:
+			j.Priority, _ = strconv.Atoi(v)
+		case fStatus:
+			j.Status = State(v)
+		case fProgress:
+			j.Progress, _ = strconv.ParseFloat(v, 64)
+		case fStep:
+			j.CurrentStep = v
+		case fResult:
+			j.Result = json.RawMessage(v)
+		case fError:
+			j.Error = v
+		case fAttempts:
+			j.Attempts, _ = strconv.Atoi(v)
+		case fMaxRetries:
+			j.MaxRetries, _ = strconv.Atoi(v)
+		case fTimeout:
+			ms, _ := strconv.ParseInt(v, 10, 64)
+			j.Timeout = time.Duration(ms) * time.Millisecond
+		case fRunAt:
+			j.RunAt = msTime(v)
+		case fCreatedAt:
+			j.CreatedAt = msTime(v)
+		case fStartedAt:
+			j.StartedAt = msTime(v)
+		case fDoneAt:
+			j.CompletedAt = msTime(v)
+		case fUpdatedAt:
+			j.UpdatedAt = msTime(v)
+		case fWorker:
+			j.WorkerID = v
+		case fRestarts:
+			j.Restarts, _ = strconv.Atoi(v)
+		case fVersion:
+			j.Version, _ = strconv.ParseInt(v, 10, 64)
+		case fToken:
+			j.token = v
+		case fUnique:
+			j.UniqueKey = v
+		}
+	}
+	return j
+}
+
+// jobFromPairs is jobFromHash for a flat [field, value, ...] Lua reply.
+func jobFromPairs(id string, pairs []any) *Job {
+	h := make(map[string]string, len(pairs)/2)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		f, _ := pairs[i].(string)
+		v, _ := pairs[i+1].(string)
+		h[f] = v
+	}
+	return jobFromHash(id, h)
+}
+
+// msTime parses Unix milliseconds; "" or "0" is the zero time.
+func msTime(v string) time.Time {
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}

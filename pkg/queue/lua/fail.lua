@@ -1,0 +1,29 @@
+-- fail.lua: running → retrying (attempts left: due after the backoff) or
+-- running → failed (permanent error, or attempts used up), only for the run
+-- holding the lease.
+-- KEYS[1] job hash  KEYS[2] leases  KEYS[3] counts  KEYS[4] type running
+-- KEYS[5] type limits  KEYS[6] wake list of the queue  KEYS[7] failed zset
+-- KEYS[8] retrying zset of the queue
+-- ARGV[1] id  ARGV[2] run token  ARGV[3] error text  ARGV[4] permanent ('1'/'0')
+-- ARGV[5] backoff ms  ARGV[6] events channel  ARGV[7] wake cap
+-- Returns {OK, new status} | {NOT_FOUND} | {LEASE_LOST, status}
+local bad = check_run(KEYS[1], ARGV[2])
+if bad then return bad end
+local now = now_ms()
+end_run(KEYS[1], ARGV[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], ARGV[7])
+local f = redis.call('HMGET', KEYS[1], 'attempts', 'max_retries')
+local to = 'retrying'
+if ARGV[4] == '1' or tonumber(f[1] or '0') > tonumber(f[2] or '0') then
+  to = 'failed'
+  redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[3],
+    'step', 'Job failed', 'completed_at', int(now))
+  redis.call('ZADD', KEYS[7], int(now), ARGV[1])
+else
+  local due = int(now + tonumber(ARGV[5]))
+  redis.call('HSET', KEYS[1], 'status', 'retrying', 'error', ARGV[3], 'run_at', due)
+  redis.call('ZADD', KEYS[8], due, ARGV[1])
+end
+move_count(KEYS[3], 'running', to)
+touch(KEYS[1], now)
+publish(ARGV[6], ARGV[1], KEYS[1])
+return {OK, to}

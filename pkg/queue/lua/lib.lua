@@ -1,0 +1,78 @@
+-- lib.lua: shared helpers, prepended to every script in this folder by
+-- scripts.go, so each transition file holds only its own logic.
+--
+-- Return convention of every script: an array whose first element is a
+-- status code, mapped to Go errors in one place (scriptError in scripts.go):
+--   0 OK, 1 NOT_FOUND, 2 WRONG_STATE {2, current status},
+--   3 LEASE_LOST {3, current status}, 4 DUPLICATE {4, existing job id}.
+local OK, NOT_FOUND, WRONG_STATE, LEASE_LOST, DUPLICATE = 0, 1, 2, 3, 4
+
+-- now_ms is the Redis server's clock, so every host agrees on deadlines.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- int formats an integral number without losing digits to %.14g.
+local function int(n)
+  return string.format('%.0f', n)
+end
+
+-- move_count keeps the per-state counters equal to the sizes of the indexes.
+local function move_count(counts, from, to)
+  if from then redis.call('HINCRBY', counts, from, -1) end
+  if to then redis.call('HINCRBY', counts, to, 1) end
+end
+
+-- touch stamps a change on a job: update time and version + 1.
+local function touch(jobkey, now)
+  redis.call('HSET', jobkey, 'updated_at', int(now))
+  return redis.call('HINCRBY', jobkey, 'version', 1)
+end
+
+-- publish sends the job's state as it now is, as one JSON event.
+local function publish(channel, id, jobkey)
+  local f = redis.call('HMGET', jobkey, 'status', 'progress', 'step', 'version',
+    'updated_at', 'type', 'queue')
+  redis.call('PUBLISH', channel, cjson.encode({
+    job_id = id, status = f[1], progress = tonumber(f[2]) or 0,
+    current_step = f[3] or '', version = tonumber(f[4]) or 0,
+    updated_at = tonumber(f[5]) or 0, type = f[6] or '', queue = f[7] or ''}))
+end
+
+-- wake pushes a token for an idle worker blocked on the queue; the list is
+-- capped so that a busy fleet, which never pops it, cannot grow it.
+local function wake(wakekey, cap)
+  redis.call('LPUSH', wakekey, '1')
+  redis.call('LTRIM', wakekey, 0, tonumber(cap) - 1)
+end
+
+-- enqueue puts a job in its queue's pending set: higher priority first,
+-- then first come first served.
+local function enqueue(pendingkey, seqkey, wakekey, cap, jobkey, id)
+  local prio = tonumber(redis.call('HGET', jobkey, 'priority') or '0')
+  local score = (100 - prio) * 1e12 + redis.call('INCR', seqkey)
+  redis.call('ZADD', pendingkey, int(score), id)
+  wake(wakekey, cap)
+end
+
+-- check_run refuses a write from any run but the one holding the lease.
+local function check_run(jobkey, token)
+  local f = redis.call('HMGET', jobkey, 'status', 'token')
+  if not f[1] then return {NOT_FOUND} end
+  if f[1] ~= 'running' or f[2] ~= token then return {LEASE_LOST, f[1]} end
+  return nil
+end
+
+-- end_run releases what a running job holds: its lease, its run token and
+-- its slot in the per-type concurrency count (waking a worker when the
+-- type is limited, since a slot just opened).
+local function end_run(jobkey, id, leases, typerun, limits, wakekey, cap)
+  redis.call('ZREM', leases, id)
+  redis.call('HDEL', jobkey, 'token')
+  local typ = redis.call('HGET', jobkey, 'type')
+  if redis.call('HINCRBY', typerun, typ, -1) <= 0 then
+    redis.call('HDEL', typerun, typ)
+  end
+  if redis.call('HEXISTS', limits, typ) == 1 then wake(wakekey, cap) end
+end

@@ -1,0 +1,27 @@
+-- promote.lua: scheduled → pending and retrying → pending for the due
+-- candidates of one queue. Any number of workers run it at once: a job is
+-- moved only if it is still in the set it was peeked from and due by the
+-- Redis clock.
+-- KEYS[1] scheduled zset  KEYS[2] retrying zset  KEYS[3] pending zset
+-- KEYS[4] counts  KEYS[5] seq  KEYS[6] wake list  KEYS[6+i] job hash of candidate i
+-- ARGV[1] events channel  ARGV[2] wake cap  ARGV[2+i] candidate i id
+-- Returns {OK, number promoted}
+local now = now_ms()
+local moved = 0
+for i = 1, #KEYS - 6 do
+  local jk, id = KEYS[6 + i], ARGV[2 + i]
+  local from = redis.call('HGET', jk, 'status')
+  local set = nil
+  if from == 'scheduled' then set = KEYS[1] elseif from == 'retrying' then set = KEYS[2] end
+  local due = set and redis.call('ZSCORE', set, id)
+  if due and tonumber(due) <= now then
+    redis.call('ZREM', set, id)
+    redis.call('HSET', jk, 'status', 'pending')
+    enqueue(KEYS[3], KEYS[5], KEYS[6], ARGV[2], jk, id)
+    move_count(KEYS[4], from, 'pending')
+    touch(jk, now)
+    publish(ARGV[1], id, jk)
+    moved = moved + 1
+  end
+end
+return {OK, moved}

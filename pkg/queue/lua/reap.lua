@@ -1,0 +1,40 @@
+-- reap.lua: running → pending (recovered, the attempt stays counted) or
+-- running → failed (no attempts left) for candidates whose lease expired by
+-- the Redis clock. Any number of reapers run it at once, racing heartbeats:
+-- a lease extended after the peek is no longer expired and is left alone.
+-- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
+-- KEYS[5] failed zset  KEYS[6] seq
+-- KEYS[4+3i] job hash, KEYS[5+3i] pending zset, KEYS[6+3i] wake list of candidate i's queue
+-- ARGV[1] events channel  ARGV[2] wake cap  ARGV[2+i] candidate i id
+-- Returns {OK, number recovered, number failed}
+local now = now_ms()
+local recovered, failed = 0, 0
+for i = 1, (#KEYS - 6) / 3 do
+  local jk, pk, wk = KEYS[4 + 3 * i], KEYS[5 + 3 * i], KEYS[6 + 3 * i]
+  local id = ARGV[2 + i]
+  local deadline = redis.call('ZSCORE', KEYS[1], id)
+  if deadline and tonumber(deadline) <= now then
+    local f = redis.call('HMGET', jk, 'status', 'worker', 'attempts', 'max_retries')
+    if f[1] ~= 'running' then
+      redis.call('ZREM', KEYS[1], id) -- not a run: nothing else to undo
+    else
+      end_run(jk, id, KEYS[1], KEYS[3], KEYS[4], wk, ARGV[2])
+      local why = 'lease expired: worker ' .. (f[2] or '?') .. ' stopped heartbeating'
+      if tonumber(f[3] or '0') > tonumber(f[4] or '0') then
+        redis.call('HSET', jk, 'status', 'failed', 'error', why .. '; no attempts left',
+          'step', 'Job failed', 'completed_at', int(now))
+        redis.call('ZADD', KEYS[5], int(now), id)
+        move_count(KEYS[2], 'running', 'failed')
+        failed = failed + 1
+      else
+        redis.call('HSET', jk, 'status', 'pending', 'error', why)
+        enqueue(pk, KEYS[6], wk, ARGV[2], jk, id)
+        move_count(KEYS[2], 'running', 'pending')
+        recovered = recovered + 1
+      end
+      touch(jk, now)
+      publish(ARGV[1], id, jk)
+    end
+  end
+end
+return {OK, recovered, failed}

@@ -1,0 +1,58 @@
+package queue
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/compileo/jobqueue/internal/redistest"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	redistest.StopShared()
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
+			println("goleak:", err.Error())
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// bundle is what a test needs beside the Client under test.
+type bundle struct {
+	rdb    *redis.Client
+	server *redistest.Server
+	keys   keyspace
+}
+
+// setup returns a Client on the shared real redis-server, isolated by a
+// key prefix of the test's own.
+func setup(t *testing.T) (*Client, *bundle) {
+	t.Helper()
+	srv := redistest.Shared(t)
+	return setupOn(t, srv)
+}
+
+func setupOn(t *testing.T, srv *redistest.Server) (*Client, *bundle) {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 32})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := NewClient(ctx, rdb, &Config{Prefix: redistest.Prefix(t)})
+	if err != nil {
+		t.Fatalf("NewClient: %v", err)
+	}
+	return c, &bundle{rdb: rdb, server: srv, keys: c.keys}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}

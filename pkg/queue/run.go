@@ -1,0 +1,287 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// run is one execution of one job on this worker, holding its lease.
+type run struct {
+	w      *Worker
+	job    *Job
+	token  string
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	pmu       sync.Mutex // guards the coalescing state below
+	next      *progressUpdate
+	timer     *time.Timer
+	lastWrite time.Time
+	wmu       sync.Mutex // serialises progress writes, keeping their order
+}
+
+type progressUpdate struct {
+	percent float64
+	step    string
+}
+
+func (w *Worker) startRun(j *Job) {
+	ctx, cancel := context.WithCancelCause(w.runCtx)
+	r := &run{w: w, job: j, token: j.token, ctx: ctx, cancel: cancel}
+	w.mu.Lock()
+	w.runs[j.ID] = r
+	w.mu.Unlock()
+	w.runWG.Add(1)
+	go func() {
+		defer w.runWG.Done()
+		defer func() {
+			cancel(nil)
+			w.mu.Lock()
+			delete(w.runs, j.ID)
+			w.mu.Unlock()
+			select {
+			case w.free <- struct{}{}:
+			default:
+			}
+		}()
+		w.execute(r)
+	}()
+}
+
+func (w *Worker) execute(r *run) {
+	j := r.job
+	log := w.log.With("job_id", j.ID, "type", j.Type, "attempt", j.Attempts)
+	ctx := r.ctx
+	if j.Timeout > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeoutCause(ctx, j.Timeout, errJobTimeout)
+		defer stop()
+	}
+	start := time.Now()
+	result, err := w.call(ctx, r)
+	r.flushProgress()
+
+	cause := context.Cause(ctx)
+	switch {
+	case err == nil:
+		err = w.complete(r, result)
+		if err == nil {
+			log.Debug("job completed", "took", time.Since(start))
+			return
+		}
+		if errors.Is(err, ErrLeaseLost) {
+			log.Info("job finished but the run no longer holds it; result discarded", "reason", err)
+			return
+		}
+		// The result could not be encoded: fail the job with that.
+		err = Permanent(err)
+	case errors.Is(cause, errCancelledByUser), errors.Is(cause, errRunLeaseLost):
+		log.Info("run stopped", "reason", cause)
+		return
+	case errors.Is(cause, errShutdown):
+		w.requeue(r)
+		return
+	case errors.Is(cause, errJobTimeout):
+		err = fmt.Errorf("timed out after %s: %w", j.Timeout, err)
+	}
+	to, ferr := w.fail(r, err)
+	switch {
+	case ferr == nil:
+		log.Info("job failed", "err", err, "now", to)
+	case errors.Is(ferr, ErrLeaseLost):
+		log.Info("job failed but the run no longer holds it", "err", err, "reason", ferr)
+	default:
+		log.Error("could not record failure; the lease will expire and the job be recovered", "err", ferr)
+	}
+}
+
+// call runs the handler, turning a panic into an error.
+func (w *Worker) call(ctx context.Context, r *run) (result any, err error) {
+	h, ok := w.mux.Lookup(r.job.Type)
+	if !ok {
+		return nil, fmt.Errorf("no handler for job type %q on worker %s", r.job.Type, w.cfg.ID)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			w.log.Error("handler panicked", "job_id", r.job.ID, "type", r.job.Type,
+				"panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("handler panicked: %v", p)
+		}
+	}()
+	return h.Handle(ctx, &ActiveJob{Job: r.job, run: r})
+}
+
+// final performs one final write of a run. It survives the run's context
+// (context.WithoutCancel) and retries while Redis is unreachable, for up
+// to one lease: after that the job's lease has expired and the reaper owns
+// it, so giving up loses nothing.
+func (w *Worker) final(f func(ctx context.Context) error) error {
+	deadline := time.Now().Add(w.cfg.LeaseTTL)
+	backoff := 20 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.runCtx), 5*time.Second)
+		err := f(ctx)
+		cancel()
+		if err == nil || !errors.Is(err, ErrUnavailable) || time.Now().Add(backoff).After(deadline) {
+			return err
+		}
+		time.Sleep(backoff)
+		backoff = min(backoff*2, time.Second)
+	}
+}
+
+func (w *Worker) complete(r *run, result any) error {
+	var body string
+	switch v := result.(type) {
+	case nil:
+	case json.RawMessage:
+		if !json.Valid(v) {
+			return fmt.Errorf("handler returned an invalid JSON result")
+		}
+		body = string(v)
+	default:
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("encode result: %w", err)
+		}
+		body = string(b)
+	}
+	c, j := w.c, r.job
+	return w.final(func(ctx context.Context) error {
+		res, err := c.eval(ctx, c.scripts.complete,
+			[]string{c.keys.job(j.ID), c.keys.leases(), c.keys.counts(), c.keys.typeRunning(),
+				c.keys.typeLimits(), c.keys.wake(j.Queue), c.keys.done(StateCompleted)},
+			j.ID, r.token, body, c.keys.eventsChannel(), c.wakeCap)
+		if err != nil {
+			return err
+		}
+		return scriptError(res, j.ID, StateCompleted)
+	})
+}
+
+// fail records a failed run: retrying after a backoff, or failed.
+func (w *Worker) fail(r *run, cause error) (State, error) {
+	c, j := w.c, r.job
+	permanent := "0"
+	if IsPermanent(cause) {
+		permanent = "1"
+	}
+	backoff := w.backoff(j.Attempts)
+	var to State
+	err := w.final(func(ctx context.Context) error {
+		res, err := c.eval(ctx, c.scripts.fail,
+			[]string{c.keys.job(j.ID), c.keys.leases(), c.keys.counts(), c.keys.typeRunning(),
+				c.keys.typeLimits(), c.keys.wake(j.Queue), c.keys.done(StateFailed),
+				c.keys.retrying(j.Queue)},
+			j.ID, r.token, cause.Error(), permanent, backoff.Milliseconds(),
+			c.keys.eventsChannel(), c.wakeCap)
+		if err != nil {
+			return err
+		}
+		if err := scriptError(res, j.ID, StateFailed); err != nil {
+			return err
+		}
+		s, _ := res[1].(string)
+		to = State(s)
+		return nil
+	})
+	return to, err
+}
+
+// backoff is the delay before attempt n+1: exponential in n, capped, with
+// the upper half jittered so that a burst of failures does not return as
+// a burst.
+func (w *Worker) backoff(attempts int) time.Duration {
+	d := w.cfg.RetryBaseDelay << min(max(attempts-1, 0), 30)
+	if d <= 0 || d > w.cfg.RetryMaxDelay {
+		d = w.cfg.RetryMaxDelay
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// requeue puts a run's job back to pending without charging the attempt.
+func (w *Worker) requeue(r *run) {
+	c, j := w.c, r.job
+	err := w.final(func(ctx context.Context) error {
+		res, err := c.eval(ctx, c.scripts.requeue,
+			[]string{c.keys.job(j.ID), c.keys.leases(), c.keys.counts(), c.keys.typeRunning(),
+				c.keys.typeLimits(), c.keys.wake(j.Queue), c.keys.pending(j.Queue), c.keys.seq()},
+			j.ID, r.token, c.keys.eventsChannel(), c.wakeCap)
+		if err != nil {
+			return err
+		}
+		return scriptError(res, j.ID, StatePending)
+	})
+	if err != nil && !errors.Is(err, ErrLeaseLost) {
+		w.log.Error("could not requeue job at shutdown; its lease will expire and it will be recovered",
+			"job_id", j.ID, "err", err)
+	} else if err == nil {
+		w.log.Info("job requeued at shutdown", "job_id", j.ID)
+	}
+}
+
+// reportProgress records the newest progress and makes sure it is written
+// soon: at once when the last write is older than the progress interval,
+// else when the interval ends. Older unwritten values are replaced.
+func (r *run) reportProgress(percent float64, step string) {
+	percent = min(max(percent, 0), 100)
+	if percent != percent { // NaN
+		percent = 0
+	}
+	r.pmu.Lock()
+	defer r.pmu.Unlock()
+	r.next = &progressUpdate{percent: percent, step: step}
+	if r.timer != nil {
+		return // a write is already scheduled; it will carry this value
+	}
+	wait := max(time.Until(r.lastWrite.Add(r.w.cfg.ProgressInterval)), 0)
+	r.timer = time.AfterFunc(wait, r.writeProgress)
+}
+
+// flushProgress writes the last reported value, if still unwritten,
+// before the run's final transition.
+func (r *run) flushProgress() {
+	r.pmu.Lock()
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	r.pmu.Unlock()
+	r.writeProgress()
+}
+
+func (r *run) writeProgress() {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	r.pmu.Lock()
+	u := r.next
+	r.next, r.timer = nil, nil
+	r.lastWrite = time.Now()
+	r.pmu.Unlock()
+	if u == nil {
+		return
+	}
+	c, j := r.w.c, r.job
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 5*time.Second)
+	defer cancel()
+	res, err := c.eval(ctx, c.scripts.progress, []string{c.keys.job(j.ID), c.keys.leases()},
+		j.ID, r.token, u.percent, u.step, r.w.cfg.LeaseTTL.Milliseconds(), c.keys.eventsChannel())
+	if err == nil {
+		err = scriptError(res, j.ID, StateRunning)
+	}
+	var lost *LeaseLostError
+	switch {
+	case err == nil:
+	case errors.As(err, &lost) && lost.Status == StateCancelled:
+		r.cancel(errCancelledByUser)
+	case errors.Is(err, ErrLeaseLost), errors.Is(err, ErrJobNotFound):
+		r.cancel(errRunLeaseLost)
+	default:
+		r.w.log.Warn("progress write failed", "job_id", j.ID, "err", err)
+	}
+}

@@ -1,0 +1,472 @@
+package queue
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Worker defaults.
+const (
+	DefaultConcurrency      = 10
+	DefaultLeaseTTL         = 15 * time.Second
+	MaxLeaseTTL             = 30 * time.Second
+	DefaultShutdownTimeout  = 30 * time.Second
+	DefaultProgressInterval = 100 * time.Millisecond
+	DefaultRetryBaseDelay   = time.Second
+	DefaultRetryMaxDelay    = 10 * time.Minute
+	DefaultPromoteInterval  = time.Second
+	DefaultJanitorInterval  = 30 * time.Second
+	// idleBlock is how long an idle worker blocks on its wake lists before
+	// it looks again on its own: a safety net, not the pickup path.
+	idleBlock = 5 * time.Second
+)
+
+// WorkerConfig configures a Worker. Zero fields take the defaults.
+type WorkerConfig struct {
+	// ID names the worker in the registry and on the jobs it runs.
+	// Default host-pid-random.
+	ID string
+	// Queues maps the queues to take from to their weights. A claim visits
+	// queues in a random order drawn by weight (or by descending weight
+	// with StrictPriority). Default {"default": 1}.
+	Queues         map[string]int
+	StrictPriority bool
+	// Concurrency is how many jobs run at once. Default DefaultConcurrency.
+	Concurrency int
+	// LeaseTTL is how long a run holds its job without a heartbeat; a dead
+	// worker's jobs run again within about 1.25×LeaseTTL. Default 15 s, at most 30 s.
+	LeaseTTL time.Duration
+	// ShutdownTimeout is how long Stop lets running jobs finish before it
+	// cancels them and puts them back as pending. Default 30 s.
+	ShutdownTimeout time.Duration
+	// ProgressInterval coalesces progress writes: at most one per run per
+	// interval. Default 100 ms.
+	ProgressInterval time.Duration
+	// RetryBaseDelay and RetryMaxDelay bound the exponential backoff
+	// (with jitter) between attempts. Defaults 1 s and 10 min.
+	RetryBaseDelay time.Duration
+	RetryMaxDelay  time.Duration
+	// Retention of finished jobs, enforced by the janitor. Zero value:
+	// DefaultRetention().
+	Retention *Retention
+	// TypeLimits sets fleet-wide limits of running jobs per type (written
+	// to Redis at start; the last worker started wins).
+	TypeLimits map[string]int
+	// MaxCPUPercent (host) and MaxMemoryMB (this process's RSS): while
+	// either is exceeded the worker takes no new jobs. 0 disables.
+	MaxCPUPercent float64
+	MaxMemoryMB   float64
+	// DisableMaintenance turns off promotion, reaping and the janitor in
+	// this worker (some other process must run them).
+	DisableMaintenance bool
+	// PromoteInterval, ReapInterval and JanitorInterval pace maintenance.
+	// Defaults 1 s, LeaseTTL/4 and 30 s.
+	PromoteInterval time.Duration
+	ReapInterval    time.Duration
+	JanitorInterval time.Duration
+	Logger          *slog.Logger
+}
+
+func (cfg *WorkerConfig) withDefaults() (WorkerConfig, error) {
+	c := *cfg
+	if c.ID == "" {
+		host, _ := os.Hostname()
+		c.ID = fmt.Sprintf("%s-%d-%s", cmp.Or(host, "worker"), os.Getpid(), randomHex(3))
+	}
+	if len(c.ID) > 128 || strings.ContainsAny(c.ID, "{} \t\n") {
+		return c, invalidf("worker id %q: at most 128 bytes, no braces or spaces", c.ID)
+	}
+	if len(c.Queues) == 0 {
+		c.Queues = map[string]int{DefaultQueue: 1}
+	}
+	for q, w := range c.Queues {
+		if !namePattern.MatchString(q) {
+			return c, invalidf("queue %q: want 1-64 of [A-Za-z0-9_.-]", q)
+		}
+		if w <= 0 {
+			return c, invalidf("queue %q: weight %d must be positive", q, w)
+		}
+	}
+	c.Concurrency = cmp.Or(c.Concurrency, DefaultConcurrency)
+	if c.Concurrency < 0 || c.Concurrency > 10000 {
+		return c, invalidf("concurrency %d: want 1-10000", c.Concurrency)
+	}
+	c.LeaseTTL = cmp.Or(c.LeaseTTL, DefaultLeaseTTL)
+	if c.LeaseTTL < 100*time.Millisecond || c.LeaseTTL > MaxLeaseTTL {
+		return c, invalidf("lease ttl %s: want 100ms-%s", c.LeaseTTL, MaxLeaseTTL)
+	}
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, DefaultShutdownTimeout)
+	c.ProgressInterval = cmp.Or(c.ProgressInterval, DefaultProgressInterval)
+	c.RetryBaseDelay = cmp.Or(c.RetryBaseDelay, DefaultRetryBaseDelay)
+	c.RetryMaxDelay = cmp.Or(c.RetryMaxDelay, DefaultRetryMaxDelay)
+	if c.Retention == nil {
+		r := DefaultRetention()
+		c.Retention = &r
+	}
+	c.PromoteInterval = cmp.Or(c.PromoteInterval, DefaultPromoteInterval)
+	c.ReapInterval = cmp.Or(c.ReapInterval, c.LeaseTTL/4)
+	c.JanitorInterval = cmp.Or(c.JanitorInterval, DefaultJanitorInterval)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	c.Logger = c.Logger.With("worker", c.ID)
+	return c, nil
+}
+
+// Causes with which a run's context is cancelled; they decide what the
+// worker writes when the handler returns.
+var (
+	errCancelledByUser = errors.New("job cancelled")
+	errRunLeaseLost    = errors.New("lease lost: the job was recovered by another worker")
+	errShutdown        = errors.New("worker shutting down")
+	errJobTimeout      = errors.New("job timed out")
+)
+
+// Worker claims jobs from Redis and runs their handlers. Start it, then
+// Stop it; see WorkerConfig for what it does in between.
+type Worker struct {
+	c   *Client
+	mux *Mux
+	cfg WorkerConfig
+	log *slog.Logger
+
+	mu   sync.Mutex
+	runs map[string]*run // by job id
+	free chan struct{}   // signalled when a run ends
+
+	fetchCancel context.CancelFunc // stops claiming
+	runCtx      context.Context    // parent of every handler context
+	runCancel   context.CancelFunc
+	loopsCancel context.CancelFunc // stops heartbeat, maintenance, sampler
+	fetchDone   chan struct{}
+	loops       sync.WaitGroup
+	runWG       sync.WaitGroup
+
+	cancels   channelListener
+	beatNow   chan struct{}
+	lastBeat  atomic.Int64 // unix ms of the last heartbeat Redis accepted
+	throttled atomic.Bool
+	cpuPct    atomic.Uint64 // float64 bits
+	rssMB     atomic.Uint64 // float64 bits
+	startedAt time.Time
+	started   bool
+	stopOnce  sync.Once
+}
+
+// NewWorker builds a worker running mux's handlers on jobs from c.
+func NewWorker(c *Client, mux *Mux, cfg WorkerConfig) (*Worker, error) {
+	full, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Worker{c: c, mux: mux, cfg: full, log: full.Logger,
+		runs: make(map[string]*run), free: make(chan struct{}, 1),
+		beatNow: make(chan struct{}, 1)}, nil
+}
+
+// ID is the worker's id in the registry.
+func (w *Worker) ID() string { return w.cfg.ID }
+
+// Start registers the worker and starts its loops. It returns once the
+// worker listens for cancels and takes jobs.
+func (w *Worker) Start(ctx context.Context) error {
+	if w.started {
+		return errors.New("worker already started")
+	}
+	w.started = true
+	w.startedAt = time.Now()
+	for typ, n := range w.cfg.TypeLimits {
+		if err := w.c.SetTypeLimit(ctx, typ, n); err != nil {
+			return fmt.Errorf("set type limit: %w", err)
+		}
+	}
+	w.sample()
+	if err := w.heartbeat(ctx); err != nil {
+		return fmt.Errorf("register worker: %w", err)
+	}
+	w.cancels = channelListener{rdb: w.c.rdb, channel: w.c.keys.cancelChannel(),
+		onMessage: func(id string) { w.cancelRun(id, errCancelledByUser) },
+		onSubscribed: func(first bool) {
+			if !first { // cancels may have been published while we were away
+				w.triggerHeartbeat()
+			}
+		}}
+	if err := w.cancels.start(ctx); err != nil {
+		return fmt.Errorf("subscribe to cancels: %w", err)
+	}
+	base := context.WithoutCancel(ctx)
+	w.runCtx, w.runCancel = context.WithCancel(base)
+	loopsCtx, loopsCancel := context.WithCancel(base)
+	w.loopsCancel = loopsCancel
+	fetchCtx, fetchCancel := context.WithCancel(base)
+	w.fetchCancel = fetchCancel
+	w.fetchDone = make(chan struct{})
+
+	w.goLoop(func() { w.heartbeatLoop(loopsCtx) })
+	w.goLoop(func() { w.samplerLoop(loopsCtx) })
+	if !w.cfg.DisableMaintenance {
+		w.goLoop(func() { w.maintenanceLoop(loopsCtx) })
+	}
+	go func() {
+		defer close(w.fetchDone)
+		w.fetchLoop(fetchCtx)
+	}()
+	w.log.Info("worker started", "queues", w.cfg.Queues, "concurrency", w.cfg.Concurrency,
+		"lease_ttl", w.cfg.LeaseTTL, "types", w.mux.Types())
+	return nil
+}
+
+func (w *Worker) goLoop(f func()) {
+	w.loops.Add(1)
+	go func() {
+		defer w.loops.Done()
+		f()
+	}()
+}
+
+// Stop shuts the worker down gracefully: it stops taking jobs, lets the
+// running ones finish for up to ShutdownTimeout, then cancels the rest and
+// puts them back as pending without charging an attempt, and leaves the
+// registry. Safe to call more than once.
+func (w *Worker) Stop() {
+	w.stopOnce.Do(func() {
+		if !w.started {
+			return
+		}
+		w.fetchCancel()
+		w.wakeSelf()
+		<-w.fetchDone
+
+		drained := make(chan struct{})
+		go func() { w.runWG.Wait(); close(drained) }()
+		timer := time.NewTimer(w.cfg.ShutdownTimeout)
+		defer timer.Stop()
+		select {
+		case <-drained:
+		case <-timer.C:
+			w.log.Warn("shutdown timeout: cancelling running jobs", "running", w.running())
+			for _, r := range w.snapshotRuns() {
+				r.cancel(errShutdown)
+			}
+			// Handlers that ignore their context get a short grace; then
+			// their jobs are put back from here and their late writes will
+			// be refused.
+			select {
+			case <-drained:
+			case <-time.After(cmp.Or(w.cfg.ShutdownTimeout/10, time.Second)):
+				for _, r := range w.snapshotRuns() {
+					w.requeue(r)
+				}
+			}
+		}
+		w.runCancel()
+		w.loopsCancel()
+		w.loops.Wait()
+		w.cancels.stop()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		pipe := w.c.rdb.Pipeline()
+		pipe.Del(ctx, w.c.keys.worker(w.cfg.ID), w.c.keys.workerWake(w.cfg.ID))
+		pipe.ZRem(ctx, w.c.keys.workers(), w.cfg.ID)
+		_, _ = pipe.Exec(ctx)
+		w.log.Info("worker stopped")
+	})
+}
+
+// wakeSelf ends the fetch loop's blocking wait at once.
+func (w *Worker) wakeSelf() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	pipe := w.c.rdb.Pipeline()
+	pipe.LPush(ctx, w.c.keys.workerWake(w.cfg.ID), "stop")
+	pipe.PExpire(ctx, w.c.keys.workerWake(w.cfg.ID), 10*time.Second)
+	_, _ = pipe.Exec(ctx)
+}
+
+func (w *Worker) running() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.runs)
+}
+
+func (w *Worker) snapshotRuns() []*run {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]*run, 0, len(w.runs))
+	for _, r := range w.runs {
+		out = append(out, r)
+	}
+	return out
+}
+
+func (w *Worker) cancelRun(id string, cause error) {
+	w.mu.Lock()
+	r := w.runs[id]
+	w.mu.Unlock()
+	if r != nil {
+		r.cancel(cause)
+	}
+}
+
+// fetchLoop claims jobs while slots are free; with nothing to take it
+// blocks on the queues' wake lists, so an idle worker costs Redis one
+// blocked connection and picks up a new job as soon as it is submitted.
+func (w *Worker) fetchLoop(ctx context.Context) {
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		if w.throttled.Load() {
+			sleepCtx(ctx, 250*time.Millisecond)
+			continue
+		}
+		free := w.cfg.Concurrency - w.running()
+		if free <= 0 {
+			select {
+			case <-ctx.Done():
+			case <-w.free:
+			}
+			continue
+		}
+		n, err := w.claimAndRun(ctx, free)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.log.Warn("claim failed; backing off", "err", err, "backoff", backoff)
+				sleepCtx(ctx, backoff)
+				backoff = min(backoff*2, 5*time.Second)
+			}
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		if n < free {
+			if err := w.waitForWork(ctx); err != nil && ctx.Err() == nil {
+				sleepCtx(ctx, backoff)
+			}
+		}
+	}
+}
+
+// waitForWork blocks until a wake token arrives on one of the worker's
+// queues (or its private wake list), or idleBlock passes.
+func (w *Worker) waitForWork(ctx context.Context) error {
+	keys := make([]string, 0, len(w.cfg.Queues)+1)
+	for q := range w.cfg.Queues {
+		keys = append(keys, w.c.keys.wake(q))
+	}
+	keys = append(keys, w.c.keys.workerWake(w.cfg.ID))
+	err := w.c.rdb.BLPop(ctx, idleBlock, keys...).Err()
+	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	return storageErr(err)
+}
+
+// queueOrder is the order one claim visits the queues in.
+func (w *Worker) queueOrder() []string {
+	names := make([]string, 0, len(w.cfg.Queues))
+	for q := range w.cfg.Queues {
+		names = append(names, q)
+	}
+	slices.Sort(names)
+	if w.cfg.StrictPriority || len(names) == 1 {
+		slices.SortStableFunc(names, func(a, b string) int { return w.cfg.Queues[b] - w.cfg.Queues[a] })
+		return names
+	}
+	// Weighted random order: key each queue by rand^(1/weight) and sort
+	// descending (Efraimidis–Spirakis), so a queue of weight 3 comes first
+	// three times as often as one of weight 1.
+	keysOf := make(map[string]float64, len(names))
+	for _, q := range names {
+		keysOf[q] = math.Pow(mrand.Float64(), 1/float64(w.cfg.Queues[q]))
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		switch {
+		case keysOf[a] > keysOf[b]:
+			return -1
+		case keysOf[a] < keysOf[b]:
+			return 1
+		}
+		return 0
+	})
+	return names
+}
+
+// claimAndRun claims up to n jobs in two round trips and starts them. It
+// peeks a window of candidates larger than n, so that workers claiming at
+// the same moment mostly take different jobs instead of colliding.
+func (w *Worker) claimAndRun(ctx context.Context, n int) (int, error) {
+	jobs, err := w.c.claim(ctx, w.cfg.ID, w.queueOrder(), n, w.cfg.LeaseTTL)
+	if err != nil {
+		return 0, err
+	}
+	for _, j := range jobs {
+		w.startRun(j)
+	}
+	return len(jobs), nil
+}
+
+// claim is the engine half of claimAndRun: peek, then claim.lua.
+func (c *Client) claim(ctx context.Context, workerID string, queues []string, n int, lease time.Duration) ([]*Job, error) {
+	window := int64(min(2*n+16, 1000))
+	pipe := c.rdb.Pipeline()
+	peeks := make([]*redis.StringSliceCmd, len(queues))
+	for i, q := range queues {
+		peeks[i] = pipe.ZRange(ctx, c.keys.pending(q), 0, window-1)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, storageErr(err)
+	}
+	keys := []string{c.keys.leases(), c.keys.counts(), c.keys.typeRunning(), c.keys.typeLimits()}
+	args := []any{workerID, n, lease.Milliseconds(), c.keys.eventsChannel()}
+	for i, q := range queues {
+		for _, id := range peeks[i].Val() {
+			keys = append(keys, c.keys.job(id), c.keys.pending(q))
+			args = append(args, id, randomHex(8))
+		}
+	}
+	if len(keys) == 4 {
+		return nil, nil
+	}
+	res, err := c.eval(ctx, c.scripts.claim, keys, args...)
+	if err != nil {
+		return nil, fmt.Errorf("claim: %w", err)
+	}
+	jobs := make([]*Job, 0, len(res)-1)
+	for _, row := range res[1:] {
+		pairs, _ := row.([]any)
+		if len(pairs) == 0 {
+			continue
+		}
+		id, _ := pairs[0].(string)
+		jobs = append(jobs, jobFromPairs(id, pairs[1:]))
+	}
+	return jobs, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
