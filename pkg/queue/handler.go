@@ -74,7 +74,16 @@ func (m *Mux) Types() []string {
 // the run's progress reporting.
 type ActiveJob struct {
 	*Job
-	run *run
+	progress func(percent float64, step string)
+}
+
+// NewActiveJob builds an ActiveJob outside a worker, for testing handlers:
+// onProgress receives every Progress call (nil ignores them).
+func NewActiveJob(job *Job, onProgress func(percent float64, step string)) *ActiveJob {
+	if onProgress == nil {
+		onProgress = func(float64, string) {}
+	}
+	return &ActiveJob{Job: job, progress: onProgress}
 }
 
 // Progress reports the run's progress (percent, clamped to 0-100) and
@@ -82,7 +91,7 @@ type ActiveJob struct {
 // one per the worker's progress interval, and the last value reported is
 // always written before the job's final state.
 func (a *ActiveJob) Progress(percent float64, step string) {
-	a.run.reportProgress(percent, step)
+	a.progress(percent, step)
 }
 
 // Decode unmarshals the payload into v, as a permanent error when it does

@@ -114,7 +114,7 @@ func (w *Worker) call(ctx context.Context, r *run) (result any, err error) {
 			err = fmt.Errorf("handler panicked: %v", p)
 		}
 	}()
-	return h.Handle(ctx, &ActiveJob{Job: r.job, run: r})
+	return h.Handle(ctx, &ActiveJob{Job: r.job, progress: r.reportProgress})
 }
 
 // final performs one final write of a run. It survives the run's context

@@ -1,0 +1,203 @@
+package queue
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// List paging limits.
+const (
+	DefaultListLimit = 50
+	MaxListLimit     = 500
+	// listScanBudget bounds the index entries one List call reads when
+	// filters discard most of them; the page then comes back short with a
+	// cursor to go on from.
+	listScanBudget = 5000
+)
+
+// ListParams selects jobs. Every filter is optional.
+type ListParams struct {
+	Status State
+	Type   string
+	Queue  string
+	// Cursor is a previous page's NextCursor; "" starts at the beginning.
+	Cursor string
+	// Limit is the page size, 1-MaxListLimit; 0 means DefaultListLimit.
+	Limit int
+}
+
+// ListPage is one page of jobs; NextCursor is "" on the last page.
+type ListPage struct {
+	Jobs       []*Job
+	NextCursor string
+}
+
+// listSource is one index List walks: a state's sorted set (per queue for
+// the waiting states). Finished jobs are listed newest first, the others
+// in the order they will run.
+type listSource struct {
+	state State
+	queue string
+}
+
+func (c *Client) sourceKey(s listSource) string {
+	switch s.state {
+	case StatePending:
+		return c.keys.pending(s.queue)
+	case StateScheduled:
+		return c.keys.scheduled(s.queue)
+	case StateRetrying:
+		return c.keys.retrying(s.queue)
+	case StateRunning:
+		return c.keys.leases()
+	default:
+		return c.keys.done(s.state)
+	}
+}
+
+// List returns a page of jobs in index order: state by state (in
+// States() order), and within a state in run order (finished: newest
+// first). Paging walks live indexes, so jobs that change state between
+// pages may be seen twice or not at all; each page is consistent per job.
+func (c *Client) List(ctx context.Context, p ListParams) (*ListPage, error) {
+	if p.Limit == 0 {
+		p.Limit = DefaultListLimit
+	}
+	if p.Limit < 1 || p.Limit > MaxListLimit {
+		return nil, invalidf("limit %d: want 1-%d", p.Limit, MaxListLimit)
+	}
+	if p.Status != "" && !p.Status.Valid() {
+		return nil, invalidf("status %q: want one of %s", p.Status, stateNames())
+	}
+	if p.Queue != "" && !namePattern.MatchString(p.Queue) {
+		return nil, invalidf("queue %q: want 1-64 of [A-Za-z0-9_.-]", p.Queue)
+	}
+	if p.Type != "" && !typePattern.MatchString(p.Type) {
+		return nil, invalidf("type %q: want 1-128 of [A-Za-z0-9_.:-]", p.Type)
+	}
+	startSrc, offset, err := decodeCursor(p.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	sources, err := c.listSources(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	i := 0
+	if startSrc != nil {
+		i = slices.Index(sources, *startSrc)
+		if i < 0 {
+			i = len(sources) // that index is gone: nothing after it either
+		}
+	}
+	page := &ListPage{Jobs: []*Job{}}
+	budget := listScanBudget
+	for ; i < len(sources) && len(page.Jobs) < p.Limit && budget > 0; i, offset = i+1, 0 {
+		src := sources[i]
+		for len(page.Jobs) < p.Limit && budget > 0 {
+			n := int64(min(max(p.Limit-len(page.Jobs), 50), budget))
+			ids, err := c.rangeSource(ctx, src, offset, n)
+			if err != nil {
+				return nil, err
+			}
+			budget -= len(ids)
+			jobs, err := c.GetMany(ctx, ids)
+			if err != nil {
+				return nil, err
+			}
+			for k, j := range jobs {
+				if j == nil || (p.Type != "" && j.Type != p.Type) || (p.Queue != "" && j.Queue != p.Queue) {
+					continue
+				}
+				page.Jobs = append(page.Jobs, j)
+				if len(page.Jobs) == p.Limit {
+					page.NextCursor = encodeCursor(src, offset+int64(k)+1)
+					return page, nil
+				}
+			}
+			offset += int64(len(ids))
+			if int64(len(ids)) < n {
+				break // this source is exhausted
+			}
+		}
+		if budget <= 0 {
+			page.NextCursor = encodeCursor(src, offset)
+			return page, nil
+		}
+	}
+	return page, nil
+}
+
+func (c *Client) rangeSource(ctx context.Context, s listSource, offset, n int64) ([]string, error) {
+	key := c.sourceKey(s)
+	var ids []string
+	var err error
+	if s.state.Terminal() {
+		ids, err = c.rdb.ZRevRange(ctx, key, offset, offset+n-1).Result()
+	} else {
+		ids, err = c.rdb.ZRange(ctx, key, offset, offset+n-1).Result()
+	}
+	return ids, storageErr(err)
+}
+
+func (c *Client) listSources(ctx context.Context, p ListParams) ([]listSource, error) {
+	states := States()
+	if p.Status != "" {
+		states = []State{p.Status}
+	}
+	var queues []string
+	if p.Queue != "" {
+		queues = []string{p.Queue}
+	} else {
+		var err error
+		if queues, err = c.rdb.SMembers(ctx, c.keys.queues()).Result(); err != nil {
+			return nil, storageErr(err)
+		}
+		slices.Sort(queues)
+	}
+	var out []listSource
+	for _, s := range states {
+		switch s {
+		case StatePending, StateScheduled, StateRetrying:
+			for _, q := range queues {
+				out = append(out, listSource{state: s, queue: q})
+			}
+		default:
+			out = append(out, listSource{state: s})
+		}
+	}
+	return out, nil
+}
+
+func encodeCursor(s listSource, offset int64) string {
+	return base64.RawURLEncoding.EncodeToString(
+		[]byte(fmt.Sprintf("1|%s|%s|%d", s.state, s.queue, offset)))
+}
+
+func decodeCursor(cur string) (*listSource, int64, error) {
+	if cur == "" {
+		return nil, 0, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(cur)
+	parts := strings.Split(string(b), "|")
+	if err != nil || len(parts) != 4 || parts[0] != "1" || !State(parts[1]).Valid() {
+		return nil, 0, invalidf("cursor is not one this server issued")
+	}
+	off, err := strconv.ParseInt(parts[3], 10, 64)
+	if err != nil || off < 0 {
+		return nil, 0, invalidf("cursor is not one this server issued")
+	}
+	return &listSource{state: State(parts[1]), queue: parts[2]}, off, nil
+}
+
+func stateNames() string {
+	names := make([]string, 0, 7)
+	for _, s := range States() {
+		names = append(names, string(s))
+	}
+	return strings.Join(names, ", ")
+}
