@@ -218,7 +218,7 @@ func (w *Worker) requeue(r *run) {
 		}
 		return scriptError(res, j.ID, StatePending)
 	})
-	if err != nil && !errors.Is(err, ErrLeaseLost) {
+	if err != nil && !errors.Is(err, ErrLeaseLost) && !errors.Is(err, ErrJobNotFound) {
 		w.log.Error("could not requeue job at shutdown; its lease will expire and it will be recovered",
 			"job_id", j.ID, "err", err)
 	} else if err == nil {
