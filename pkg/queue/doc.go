@@ -1,0 +1,59 @@
+// Package queue is the job engine: the Redis data model, the atomic Lua
+// state transitions, leases, events, and the Worker that runs handlers.
+// It knows nothing of HTTP.
+//
+// # States
+//
+// A job moves through the States (see State and docs/state_machine.md).
+// Every transition is one Lua script in lua/, guarded by the state it
+// expects and — for running jobs — by the run token of the run holding the
+// lease, so a stale write is refused (ErrLeaseLost, *TransitionError), never
+// applied. Each script updates the job hash, the indexes, the per-state
+// counters and the version, and publishes the event, in one step.
+//
+// # Key layout
+//
+// Every key shares the hash tag {P} (P = Config.Prefix, default "jq"), so
+// all keys a script touches live in one Redis Cluster slot. keys.go builds
+// every name; no other file spells one.
+//
+//	{P}:job:<id>             hash   the job (fields: job.go)
+//	{P}:q:<queue>:pending    zset   runnable jobs; score (100-priority)·1e12 + seq
+//	{P}:q:<queue>:scheduled  zset   future jobs; score run_at ms
+//	{P}:q:<queue>:retrying   zset   jobs in retry backoff; score due ms
+//	{P}:q:<queue>:wake       list   tokens idle workers block on (BLPOP), capped
+//	{P}:leases               zset   running jobs; score lease deadline ms
+//	{P}:done:<state>         zset   completed|failed|cancelled; score finish ms
+//	{P}:counts               hash   state → number of jobs (O(1) stats)
+//	{P}:queues               set    queue names
+//	{P}:seq                  string FIFO sequence for pending scores
+//	{P}:types:running        hash   type → running jobs
+//	{P}:types:limits         hash   type → fleet-wide running limit
+//	{P}:unique:<key>         string unique key → job id
+//	{P}:workers              zset   worker id → last heartbeat ms
+//	{P}:worker:<id>          hash   worker info; expires without heartbeats
+//	{P}:worker:<id>:wake     list   private wake list (shutdown)
+//	{P}:events               channel every job event (JSON Event)
+//	{P}:cancels              channel ids of cancelled running jobs
+//
+// # Taking work
+//
+// An idle Worker blocks on its queues' wake lists; every transition that
+// makes a job runnable pushes a token, so pickup takes about a millisecond
+// with no polling. A claim peeks a window of candidates and takes up to the
+// free slots in one script, which re-checks each candidate, so concurrent
+// claimers never take one job twice.
+//
+// # Leases and recovery
+//
+// A running job holds a lease (WorkerConfig.LeaseTTL) that heartbeats and
+// progress writes extend. Any process may Reap: jobs whose lease expired go
+// back to pending (the attempt stays counted) or fail when out of attempts.
+//
+// # Cancellation
+//
+// Cancel marks a running job cancelled in Redis at once and publishes its
+// id; the worker running it cancels the handler's context. Should that
+// message be lost, the next heartbeat or progress write of the old run is
+// refused and stops the handler all the same.
+package queue
