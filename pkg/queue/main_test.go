@@ -32,13 +32,13 @@ type bundle struct {
 
 // setup returns a Client on the shared real redis-server, isolated by a
 // key prefix of the test's own.
-func setup(t *testing.T) (*Client, *bundle) {
+func setup(t testing.TB) (*Client, *bundle) {
 	t.Helper()
 	srv := redistest.Shared(t)
 	return setupOn(t, srv)
 }
 
-func setupOn(t *testing.T, srv *redistest.Server) (*Client, *bundle) {
+func setupOn(t testing.TB, srv *redistest.Server) (*Client, *bundle) {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 32})
 	t.Cleanup(func() { _ = rdb.Close() })
@@ -51,7 +51,7 @@ func setupOn(t *testing.T, srv *redistest.Server) (*Client, *bundle) {
 	return c, &bundle{rdb: rdb, server: srv, keys: c.keys}
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
