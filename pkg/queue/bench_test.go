@@ -81,4 +81,3 @@ func BenchmarkProcess(b *testing.B) {
 	w.Stop()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
 }
-
