@@ -1,0 +1,176 @@
+// Command worker runs job handlers: it claims jobs from Redis, runs them,
+// and keeps the queue healthy (promotes due jobs, recovers the jobs of dead
+// workers, expires old finished jobs). Run as many as the load needs.
+//
+// Every flag has an environment variable; see -h.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/compileo/jobqueue/internal/envflag"
+	"github.com/compileo/jobqueue/internal/logging"
+	"github.com/compileo/jobqueue/pkg/handlers"
+	"github.com/compileo/jobqueue/pkg/queue"
+	"github.com/redis/go-redis/v9"
+)
+
+// config is the worker's whole configuration.
+type config struct {
+	RedisURL string
+	Prefix   string
+	Worker   queue.WorkerConfig
+	LogLevel string
+	LogFmt   string
+}
+
+func parseConfig(args []string) (*config, error) {
+	fs := envflag.New("worker")
+	redisURL := fs.String("redis-url", "REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss://, user:password@ for ACL)")
+	prefix := fs.String("prefix", "QUEUE_PREFIX", queue.DefaultPrefix, "key prefix (and Redis Cluster hash tag) of every key")
+	id := fs.String("id", "WORKER_ID", "", "worker id (default host-pid-random)")
+	concurrency := fs.Int("concurrency", "WORKER_CONCURRENCY", queue.DefaultConcurrency, "jobs run at once")
+	queues := fs.String("queues", "WORKER_QUEUES", queue.DefaultQueue, "queues and weights, e.g. critical=6,default=3,low=1")
+	strict := fs.Bool("strict-priority", "WORKER_STRICT_PRIORITY", false, "always take from the heaviest queue first")
+	lease := fs.Duration("lease-ttl", "WORKER_LEASE_TTL", queue.DefaultLeaseTTL, "lease of a running job; heartbeats every third of it (max 30s)")
+	shutdown := fs.Duration("shutdown-timeout", "WORKER_SHUTDOWN_TIMEOUT", queue.DefaultShutdownTimeout, "on SIGTERM, how long running jobs may finish before they are put back")
+	progress := fs.Duration("progress-interval", "WORKER_PROGRESS_INTERVAL", queue.DefaultProgressInterval, "at most one progress write per job per interval")
+	retryBase := fs.Duration("retry-base-delay", "WORKER_RETRY_BASE_DELAY", queue.DefaultRetryBaseDelay, "backoff before the first retry (doubles each attempt)")
+	retryMax := fs.Duration("retry-max-delay", "WORKER_RETRY_MAX_DELAY", queue.DefaultRetryMaxDelay, "longest backoff between retries")
+	keepDone := fs.Duration("retention-completed", "RETENTION_COMPLETED", queue.DefaultRetentionCompleted, "how long completed jobs are kept (0: forever)")
+	keepFailed := fs.Duration("retention-failed", "RETENTION_FAILED", queue.DefaultRetentionFailed, "how long failed jobs are kept (0: forever)")
+	keepCancelled := fs.Duration("retention-cancelled", "RETENTION_CANCELLED", queue.DefaultRetentionCancelled, "how long cancelled jobs are kept (0: forever)")
+	typeLimits := fs.String("type-limits", "WORKER_TYPE_LIMITS", "", "fleet-wide running limits per job type, e.g. taxonomy_generation=2")
+	maxCPU := fs.Float("max-cpu-percent", "WORKER_MAX_CPU_PERCENT", 0, "take no new jobs while host CPU is above this (0: off)")
+	maxMem := fs.Float("max-memory-mb", "WORKER_MAX_MEMORY_MB", 0, "take no new jobs while this process's RSS is above this (0: off)")
+	noMaint := fs.Bool("no-maintenance", "WORKER_NO_MAINTENANCE", false, "do not promote, reap or expire (another process must)")
+	logLevel := fs.String("log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
+	logFmt := fs.String("log-format", "LOG_FORMAT", "text", "text or json")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	weights, err := envflag.Weights(*queues)
+	if err != nil {
+		return nil, fmt.Errorf("queues: %w", err)
+	}
+	limits, err := envflag.Weights(*typeLimits)
+	if err != nil {
+		return nil, fmt.Errorf("type limits: %w", err)
+	}
+	return &config{RedisURL: *redisURL, Prefix: *prefix, LogLevel: *logLevel, LogFmt: *logFmt,
+		Worker: queue.WorkerConfig{ID: *id, Queues: weights, StrictPriority: *strict,
+			Concurrency: *concurrency, LeaseTTL: *lease, ShutdownTimeout: *shutdown,
+			ProgressInterval: *progress, RetryBaseDelay: *retryBase, RetryMaxDelay: *retryMax,
+			Retention:  &queue.Retention{Completed: *keepDone, Failed: *keepFailed, Cancelled: *keepCancelled},
+			TypeLimits: limits, MaxCPUPercent: *maxCPU, MaxMemoryMB: *maxMem,
+			DisableMaintenance: *noMaint}}, nil
+}
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
+
+// run connects to Redis (waiting for it if it is not up yet), runs the
+// worker until ctx ends, then shuts it down gracefully.
+func run(ctx context.Context, cfg *config) error {
+	log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFmt)
+	if err != nil {
+		return err
+	}
+	cfg.Worker.Logger = log
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	opts.PoolSize = max(cfg.Worker.Concurrency+8, 16)
+	opts.DialTimeout = 2 * time.Second
+	opts.ReadTimeout = 3 * time.Second
+	opts.WriteTimeout = 3 * time.Second
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+
+	client, err := connect(ctx, log, rdb, cfg.Prefix)
+	if err != nil {
+		return err
+	}
+	mux := queue.NewMux()
+	handlers.Register(mux)
+	w, err := queue.NewWorker(client, mux, cfg.Worker)
+	if err != nil {
+		return err
+	}
+	for {
+		err = w.Start(ctx)
+		if err == nil || !errors.Is(err, queue.ErrUnavailable) || ctx.Err() != nil {
+			break
+		}
+		log.Warn("redis unavailable at start; retrying", "err", err)
+		w, _ = queue.NewWorker(client, mux, cfg.Worker)
+		sleep(ctx, time.Second)
+	}
+	if err != nil {
+		return err
+	}
+	log.Info("worker ready", "pid", os.Getpid(), "redis", redactURL(cfg.RedisURL))
+	<-ctx.Done()
+	log.Info("shutting down: no new jobs; running jobs may finish", "timeout", cfg.Worker.ShutdownTimeout)
+	w.Stop()
+	return nil
+}
+
+// connect builds the queue client, waiting with backoff while Redis is
+// unreachable (a worker started before its Redis simply waits).
+func connect(ctx context.Context, log *slog.Logger, rdb *redis.Client, prefix string) (*queue.Client, error) {
+	backoff := 100 * time.Millisecond
+	for {
+		c, err := queue.NewClient(ctx, rdb, &queue.Config{Prefix: prefix})
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, queue.ErrUnavailable) || ctx.Err() != nil {
+			return nil, err
+		}
+		log.Warn("waiting for redis", "err", err, "retry_in", backoff)
+		sleep(ctx, backoff)
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// redactURL hides a password in a Redis URL for logs.
+func redactURL(u string) string {
+	if at := strings.LastIndex(u, "@"); at > 0 {
+		if scheme := strings.Index(u, "://"); scheme >= 0 && scheme < at {
+			return u[:scheme+3] + "***" + u[at:]
+		}
+	}
+	return u
+}
