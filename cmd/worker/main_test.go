@@ -28,20 +28,28 @@ func startProc(t *testing.T, redisURL, prefix, id string, extra ...string) *proc
 			"WORKER_LEASE_TTL=1s", "WORKER_CONCURRENCY=4", "LOG_LEVEL=info"}, extra...)
 }
 
-// TestKilledWorkersJobsFinishElsewhere SIGKILLs a real worker process in
-// the middle of its jobs and checks that another process finishes every
-// one of them, within two leases of the kill.
-func TestKilledWorkersJobsFinishElsewhere(t *testing.T) {
+// setup gives a test a queue client on the shared redis-server under a
+// key prefix of its own, for the worker processes it starts.
+func setup(t *testing.T) (context.Context, *queue.Client, *redistest.Server, string) {
+	t.Helper()
 	srv := redistest.Shared(t)
 	prefix := redistest.Prefix(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	defer rdb.Close()
+	t.Cleanup(func() { _ = rdb.Close() })
 	c, err := queue.NewClient(ctx, rdb, &queue.Config{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ctx, c, srv, prefix
+}
+
+// TestKilledWorkersJobsFinishElsewhere SIGKILLs a real worker process in
+// the middle of its jobs and checks that another process finishes every
+// one of them, within two leases of the kill.
+func TestKilledWorkersJobsFinishElsewhere(t *testing.T) {
+	ctx, c, srv, prefix := setup(t)
 
 	victim := startProc(t, srv.URL(), prefix, "victim")
 	proctest.WaitFor(t, 10*time.Second, "victim registered", func() bool {
@@ -102,16 +110,7 @@ func TestKilledWorkersJobsFinishElsewhere(t *testing.T) {
 // TestSIGTERMPutsRunningJobsBack: a graceful stop past its timeout puts
 // the running job back as pending without charging the attempt.
 func TestSIGTERMPutsRunningJobsBack(t *testing.T) {
-	srv := redistest.Shared(t)
-	prefix := redistest.Prefix(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	defer rdb.Close()
-	c, err := queue.NewClient(ctx, rdb, &queue.Config{Prefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, c, srv, prefix := setup(t)
 	p := startProc(t, srv.URL(), prefix, "graceful", "-shutdown-timeout", "200ms")
 	e, err := c.Enqueue(ctx, queue.EnqueueParams{Type: "demo", Payload: json.RawMessage(`{"steps": 100, "step_ms": 100}`)})
 	if err != nil {
