@@ -127,7 +127,6 @@ func run(ctx context.Context, cfg *config) error {
 			break
 		}
 		log.Warn("redis unavailable at start; retrying", "err", err)
-		w, _ = queue.NewWorker(client, mux, cfg.Worker)
 		sleep(ctx, time.Second)
 	}
 	if err != nil {

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -68,4 +69,30 @@ func TestWorkerSurvivesRedisRestart(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	checkInvariants(t, c)
+}
+
+// TestStartWithoutRedisFailsCleanly: a worker whose Redis is gone fails
+// to start with ErrUnavailable, and Stop after that is harmless.
+func TestStartWithoutRedisFailsCleanly(t *testing.T) {
+	t.Parallel()
+	srv := redistest.New(t, nil)
+	c, _ := setupOn(t, srv)
+	srv.Stop()
+	w, err := NewWorker(c, NewMux(), WorkerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.Start(ctx); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("start: %v", err)
+	}
+	w.Stop()
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(ctx); err != nil {
+		t.Fatalf("start once Redis is back: %v", err)
+	}
+	w.Stop()
 }

@@ -188,7 +188,6 @@ func (w *Worker) Start(ctx context.Context) error {
 	if w.started {
 		return errors.New("worker already started")
 	}
-	w.started = true
 	w.startedAt = time.Now()
 	for typ, n := range w.cfg.TypeLimits {
 		if err := w.c.SetTypeLimit(ctx, typ, n); err != nil {
@@ -209,6 +208,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	if err := w.cancels.start(ctx); err != nil {
 		return fmt.Errorf("subscribe to cancels: %w", err)
 	}
+	w.started = true // from here on Stop has something to stop
 	base := context.WithoutCancel(ctx)
 	w.runCtx, w.runCancel = context.WithCancel(base)
 	loopsCtx, loopsCancel := context.WithCancel(base)
