@@ -2,6 +2,7 @@
 -- Candidates were peeked from the pending sets without a lock; each is
 -- taken only if it is still pending and its type is under its fleet-wide
 -- concurrency limit, so concurrent claimers never take one job twice.
+-- (Hot path: each job is read once and written once; counters move once.)
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
 -- KEYS[3+2i] job hash of candidate i   KEYS[4+2i] pending zset holding it
 -- ARGV[1] worker id  ARGV[2] max jobs  ARGV[3] lease ms  ARGV[4] events channel
@@ -11,29 +12,48 @@ local out = {OK}
 local want = tonumber(ARGV[2])
 local now = now_ms()
 local deadline = int(now + tonumber(ARGV[3]))
+local limits, running = {}, {} -- per type, read at most once
 for i = 1, (#KEYS - 4) / 2 do
   if #out > want then break end
   local jk, pk = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
   local id, token = ARGV[3 + 2 * i], ARGV[4 + 2 * i]
   if redis.call('ZSCORE', pk, id) then
-    local f = redis.call('HMGET', jk, 'status', 'type')
-    local limit = f[1] == 'pending' and redis.call('HGET', KEYS[4], f[2])
-    if f[1] == 'pending' and (not limit or
-        tonumber(redis.call('HGET', KEYS[3], f[2]) or '0') < tonumber(limit)) then
-      redis.call('ZREM', pk, id)
-      redis.call('HSET', jk, 'status', 'running', 'token', token,
-        'worker', ARGV[1], 'started_at', int(now))
-      redis.call('HDEL', jk, 'progress', 'step')
-      redis.call('HINCRBY', jk, 'attempts', 1)
-      redis.call('ZADD', KEYS[1], deadline, id)
-      redis.call('HINCRBY', KEYS[3], f[2], 1)
-      move_count(KEYS[2], 'pending', 'running')
-      touch(jk, now)
-      publish(ARGV[4], id, jk)
-      local row = redis.call('HGETALL', jk)
-      table.insert(row, 1, id)
-      out[#out + 1] = row
+    local row = redis.call('HGETALL', jk)
+    local h = {}
+    for k = 1, #row, 2 do h[row[k]] = row[k + 1] end
+    local typ = h.type
+    if h.status == 'pending' then
+      if limits[typ] == nil then
+        limits[typ] = tonumber(redis.call('HGET', KEYS[4], typ) or '-1')
+        running[typ] = tonumber(redis.call('HGET', KEYS[3], typ) or '0')
+      end
+      if limits[typ] < 0 or running[typ] < limits[typ] then
+        running[typ] = running[typ] + 1
+        local s = {status = 'running', progress = 0, step = '', now = now, type = typ,
+          queue = h.queue, version = tonumber(h.version) + 1}
+        local attempts = tonumber(h.attempts or '0') + 1
+        redis.call('ZREM', pk, id)
+        redis.call('HSET', jk, 'status', 'running', 'token', token, 'worker', ARGV[1],
+          'started_at', int(now), 'attempts', attempts, 'updated_at', int(now), 'version', s.version)
+        redis.call('HDEL', jk, 'progress', 'step')
+        redis.call('ZADD', KEYS[1], deadline, id)
+        redis.call('HINCRBY', KEYS[3], typ, 1)
+        publish_state(ARGV[4], id, s)
+        h.status, h.token, h.worker, h.started_at, h.attempts, h.updated_at, h.version,
+          h.progress, h.step = 'running', token, ARGV[1], int(now), tostring(attempts),
+          int(now), tostring(s.version), nil, nil
+        local taken = {id}
+        for k, v in pairs(h) do
+          taken[#taken + 1] = k
+          taken[#taken + 1] = v
+        end
+        out[#out + 1] = taken
+      end
     end
   end
+end
+if #out > 1 then
+  redis.call('HINCRBY', KEYS[2], 'pending', -(#out - 1))
+  redis.call('HINCRBY', KEYS[2], 'running', #out - 1)
 end
 return out

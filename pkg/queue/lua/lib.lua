@@ -56,6 +56,24 @@ local function enqueue(pendingkey, seqkey, wakekey, cap, jobkey, id)
   wake(wakekey, cap)
 end
 
+-- publish_state is publish for a script that already knows the job's new
+-- state: it sends the event without reading the hash again (hot paths).
+local function publish_state(channel, id, s)
+  redis.call('PUBLISH', channel, cjson.encode({
+    job_id = id, status = s.status, progress = tonumber(s.progress) or 0,
+    current_step = s.step or '', version = s.version, updated_at = s.now,
+    type = s.type, queue = s.queue}))
+end
+
+-- release_type gives back a running job's slot in its type's count and
+-- wakes a worker when the type is limited (a slot just opened).
+local function release_type(typ, typerun, limits, wakekey, cap)
+  if redis.call('HINCRBY', typerun, typ, -1) <= 0 then
+    redis.call('HDEL', typerun, typ)
+  end
+  if redis.call('HEXISTS', limits, typ) == 1 then wake(wakekey, cap) end
+end
+
 -- check_run refuses a write from any run but the one holding the lease.
 local function check_run(jobkey, token)
   local f = redis.call('HMGET', jobkey, 'status', 'token')
@@ -70,9 +88,5 @@ end
 local function end_run(jobkey, id, leases, typerun, limits, wakekey, cap)
   redis.call('ZREM', leases, id)
   redis.call('HDEL', jobkey, 'token')
-  local typ = redis.call('HGET', jobkey, 'type')
-  if redis.call('HINCRBY', typerun, typ, -1) <= 0 then
-    redis.call('HDEL', typerun, typ)
-  end
-  if redis.call('HEXISTS', limits, typ) == 1 then wake(wakekey, cap) end
+  release_type(redis.call('HGET', jobkey, 'type'), typerun, limits, wakekey, cap)
 end
