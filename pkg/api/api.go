@@ -1,0 +1,162 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/compileo/jobqueue/pkg/queue"
+	"github.com/gin-gonic/gin"
+)
+
+// Queue is what the API needs from the job engine. *queue.Client
+// implements it; every method does I/O and honours ctx.
+type Queue interface {
+	EnqueueBatch(ctx context.Context, params []queue.EnqueueParams) ([]queue.BatchResult, error)
+	Get(ctx context.Context, id string) (*queue.Job, error)
+	List(ctx context.Context, p queue.ListParams) (*queue.ListPage, error)
+	Cancel(ctx context.Context, id string) error
+	Restart(ctx context.Context, id string) error
+	Delete(ctx context.Context, id string) error
+	Stats(ctx context.Context) (*queue.Stats, error)
+	Workers(ctx context.Context) ([]queue.WorkerInfo, error)
+	Ping(ctx context.Context) error
+}
+
+// Events delivers the job events that long polls and streams wait on.
+// *queue.Hub implements it: one per process, started before the handler
+// serves and stopped on shutdown, which ends every open stream and poll.
+type Events interface {
+	Subscribe(jobID string) *queue.Subscription
+}
+
+var (
+	_ Queue  = (*queue.Client)(nil)
+	_ Events = (*queue.Hub)(nil)
+)
+
+// server holds the handler's collaborators; it has no state of its own.
+type server struct {
+	cfg    Config
+	q      Queue
+	events Events
+	log    *slog.Logger
+}
+
+// New returns the API's http.Handler: every route of docs/api.md on q,
+// with long polls and streams woken by events.
+func New(cfg Config, q Queue, events Events) (http.Handler, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if q == nil || events == nil {
+		return nil, fmt.Errorf("api: nil queue or events")
+	}
+	s := &server{cfg: cfg, q: q, events: events, log: cfg.Logger}
+
+	gin.SetMode(gin.ReleaseMode) // no debug banner; an atomic store
+	r := gin.New()
+	// Redirects would answer an API client with HTML; a wrong path is a
+	// JSON 404 and a wrong method a JSON 405 (with Allow) instead.
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = true
+	r.Use(s.accessLog, s.recoverPanic, s.limitBody)
+	r.NoRoute(func(c *gin.Context) { s.writeError(c, errNoRoute) })
+	r.NoMethod(func(c *gin.Context) { s.writeError(c, errNoMethod) })
+
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+	r.GET("/api/v1/workers", s.workers)
+
+	jobs := r.Group("/api/v1/jobs")
+	// The seed's contract.
+	jobs.GET("/status/:job_id", s.status)
+	jobs.GET("/status/:job_id/poll", s.poll)
+	jobs.GET("/status/:job_id/stream", s.stream)
+	jobs.GET("/queue/stats", s.stats)
+	jobs.POST("/cancel/:job_id", s.cancel)
+	jobs.POST("/restart/:job_id", s.restart)
+	// Beyond it. gin ≥1.8 routes static segments (status, queue, cancel,
+	// restart, batch) beside the :job_id parameter.
+	jobs.POST("", s.submit)
+	jobs.POST("/batch", s.submitBatch)
+	jobs.GET("", s.list)
+	jobs.GET("/:job_id", s.get)
+	jobs.DELETE("/:job_id", s.delete)
+	return r, nil
+}
+
+// redisCtx bounds one Redis call made for the request.
+func (s *server) redisCtx(c *gin.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.Request.Context(), s.cfg.RequestTimeout)
+}
+
+// accessLog logs every request once it is answered.
+func (s *server) accessLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "http request",
+		slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
+		slog.String("route", c.FullPath()), slog.Int("status", c.Writer.Status()),
+		slog.Int("bytes", c.Writer.Size()), slog.Duration("took", time.Since(start)))
+}
+
+// recoverPanic turns a panic anywhere below it into a logged 500 JSON
+// error, never a dropped connection. (Once a stream has sent its headers
+// there is no status left to change: the stream just ends.)
+func (s *server) recoverPanic(c *gin.Context) {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		if p == http.ErrAbortHandler {
+			panic(p) // net/http's own way to abort a response
+		}
+		s.log.Error("panic serving request", "method", c.Request.Method,
+			"path", c.Request.URL.Path, "panic", p, "stack", string(debug.Stack()))
+		if c.Writer.Written() {
+			c.Abort()
+			return
+		}
+		s.writeError(c, fmt.Errorf("panic: %v", p))
+	}()
+	c.Next()
+}
+
+// limitBody refuses bodies over Config.BodyLimit: at once when the
+// declared length says so, else when reading passes the limit.
+func (s *server) limitBody(c *gin.Context) {
+	if c.Request.ContentLength > s.cfg.BodyLimit {
+		s.writeError(c, errTooLarge)
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.BodyLimit)
+	c.Next()
+}
+
+// healthz: the process is alive (it answers); no dependency is checked.
+func (s *server) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+// readyz: this instance can serve, i.e. Redis answers a PING.
+func (s *server) readyz(c *gin.Context) {
+	ctx, cancel := s.redisCtx(c)
+	defer cancel()
+	if err := s.q.Ping(ctx); err != nil {
+		// Any failure (refused, NOAUTH, LOADING) means not ready: 503.
+		if !errors.Is(err, queue.ErrUnavailable) {
+			err = fmt.Errorf("%w: %v", queue.ErrUnavailable, err)
+		}
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}

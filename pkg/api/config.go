@@ -1,0 +1,65 @@
+package api
+
+import (
+	"cmp"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/compileo/jobqueue/pkg/handlers"
+)
+
+// Defaults and limits of the API.
+const (
+	// DefaultBodyLimit bounds a request body (1 MiB); larger bodies get 413.
+	DefaultBodyLimit = 1 << 20
+	// DefaultRequestTimeout bounds every Redis call made for a request, so
+	// an unreachable Redis answers 503 instead of hanging.
+	DefaultRequestTimeout = 2 * time.Second
+	// DefaultHeartbeat is the interval of the SSE keep-alive comment, short
+	// enough for proxies that drop idle connections after 30-60 s.
+	DefaultHeartbeat = 15 * time.Second
+	// DefaultPollTimeout and MaxPollTimeout bound a long poll's wait
+	// (the seed's "timeout" parameter, in seconds 1-300).
+	DefaultPollTimeout = 30 * time.Second
+	MaxPollTimeout     = 300 * time.Second
+	// MaxBatch is the most jobs one batch submission may hold.
+	MaxBatch = 1000
+)
+
+// Config configures the API handler. Zero fields take the defaults.
+type Config struct {
+	// BodyLimit is the largest request body accepted, in bytes.
+	// Default DefaultBodyLimit.
+	BodyLimit int64
+	// RequestTimeout bounds each Redis call made for a request.
+	// Default DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// Heartbeat is the interval of the SSE keep-alive comment.
+	// Default DefaultHeartbeat.
+	Heartbeat time.Duration
+	// Types are the job types a submission may name besides the types the
+	// live workers advertise. Nil means the built-in handlers'
+	// (handlers.Types()); an empty non-nil slice accepts only what live
+	// workers advertise.
+	Types []string
+	// Logger receives the access log and every 5xx. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// withDefaults validates cfg and fills in its defaults.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.BodyLimit < 0 || cfg.RequestTimeout < 0 || cfg.Heartbeat < 0 {
+		return cfg, fmt.Errorf("api config: negative body limit, request timeout or heartbeat")
+	}
+	cfg.BodyLimit = cmp.Or(cfg.BodyLimit, DefaultBodyLimit)
+	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, DefaultRequestTimeout)
+	cfg.Heartbeat = cmp.Or(cfg.Heartbeat, DefaultHeartbeat)
+	if cfg.Types == nil {
+		cfg.Types = handlers.Types()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg, nil
+}

@@ -1,0 +1,137 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/compileo/jobqueue/pkg/queue"
+	"github.com/gin-gonic/gin"
+)
+
+// Error codes: the stable, machine-readable "code" of every error body.
+// docs/api.md lists them with their HTTP statuses.
+const (
+	CodeInvalidArgument   = "invalid_argument"   // 400: malformed id, parameter or body
+	CodeUnknownJobType    = "unknown_job_type"   // 400: no built-in handler or live worker runs the type
+	CodeNotFound          = "not_found"          // 404: no such job, or no such route
+	CodeMethodNotAllowed  = "method_not_allowed" // 405: the route exists for other methods
+	CodeInvalidTransition = "invalid_transition" // 409: the job's state does not allow the action
+	CodeDuplicate         = "duplicate"          // 409: the unique_key is held by another job
+	CodePayloadTooLarge   = "payload_too_large"  // 413: the body is over Config.BodyLimit
+	CodeUnavailable       = "unavailable"        // 503: Redis cannot be reached; retry
+	CodeInternal          = "internal"           // 500: a bug; the details are in the log
+)
+
+// errorBody is the inside of every error response, {"error": errorBody}.
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// JobID names the job holding a duplicate unique_key.
+	JobID string `json:"job_id,omitempty"`
+}
+
+// requestError is an error the API raises itself, before or instead of
+// asking the engine: it carries its own status and code.
+type requestError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *requestError) Error() string { return e.msg }
+
+func invalidArgf(format string, args ...any) error {
+	return &requestError{http.StatusBadRequest, CodeInvalidArgument, fmt.Sprintf(format, args...)}
+}
+
+var (
+	errNoRoute  = &requestError{http.StatusNotFound, CodeNotFound, "no such route"}
+	errNoMethod = &requestError{http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method not allowed on this route"}
+	errTooLarge = &requestError{http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "request body too large"}
+)
+
+// The messages of 5xx bodies are fixed, so they never leak internals
+// (addresses, stack traces); the log has the cause.
+const (
+	msgUnavailable = "the job store (Redis) is unreachable; retry shortly"
+	msgInternal    = "internal error"
+)
+
+// errorTable is the one mapping from engine (and transport) errors to an
+// HTTP status and code. The first matching row wins; an error matching no
+// row is a 500.
+var errorTable = []struct {
+	match  func(error) bool
+	status int
+	code   string
+}{
+	{is(queue.ErrJobNotFound), http.StatusNotFound, CodeNotFound},
+	{as[*queue.TransitionError], http.StatusConflict, CodeInvalidTransition},
+	{is(queue.ErrDuplicate), http.StatusConflict, CodeDuplicate},
+	{is(queue.ErrInvalid), http.StatusBadRequest, CodeInvalidArgument},
+	{as[*http.MaxBytesError], http.StatusRequestEntityTooLarge, CodePayloadTooLarge},
+	{is(queue.ErrUnavailable), http.StatusServiceUnavailable, CodeUnavailable},
+	// A Redis call that outlived Config.RequestTimeout.
+	{is(context.DeadlineExceeded), http.StatusServiceUnavailable, CodeUnavailable},
+	// The client went away mid-call; nobody reads this answer.
+	{is(context.Canceled), http.StatusServiceUnavailable, CodeUnavailable},
+}
+
+func is(target error) func(error) bool { return func(err error) bool { return errors.Is(err, target) } }
+
+func as[T error](err error) bool {
+	var t T
+	return errors.As(err, &t)
+}
+
+// classify maps err to its HTTP status and the body clients see. Only
+// 4xx errors show their own text: 5xx bodies never leak internals.
+func classify(err error) (int, errorBody) {
+	var re *requestError
+	if errors.As(err, &re) {
+		return re.status, errorBody{Code: re.code, Message: re.msg}
+	}
+	for _, row := range errorTable {
+		if !row.match(err) {
+			continue
+		}
+		body := errorBody{Code: row.code, Message: err.Error()}
+		switch {
+		case row.status == http.StatusServiceUnavailable:
+			body.Message = msgUnavailable
+		case row.code == CodePayloadTooLarge:
+			body.Message = errTooLarge.msg
+		case row.code == CodeDuplicate:
+			var dup *queue.DuplicateError
+			if errors.As(err, &dup) {
+				body.JobID = dup.JobID
+			}
+		}
+		return row.status, body
+	}
+	return http.StatusInternalServerError, errorBody{Code: CodeInternal, Message: msgInternal}
+}
+
+// writeError is the single exit point for errors: it writes err as the
+// JSON error body with its status (and Retry-After on 503), logs 5xx, and
+// aborts the handler chain.
+func (s *server) writeError(c *gin.Context, err error) {
+	status, body := classify(err)
+	s.logFailure(c.Request, status, err)
+	if status == http.StatusServiceUnavailable {
+		c.Header("Retry-After", "1")
+	}
+	c.AbortWithStatusJSON(status, gin.H{"error": body})
+}
+
+// logFailure logs the server-side failures (5xx) with their cause.
+func (s *server) logFailure(r *http.Request, status int, err error) {
+	switch {
+	case status == http.StatusServiceUnavailable && r.Context().Err() == nil:
+		s.log.Warn("redis unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+	case status >= 500 && status != http.StatusServiceUnavailable:
+		s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+}

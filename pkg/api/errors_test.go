@@ -1,0 +1,153 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/compileo/jobqueue/internal/redistest"
+	"github.com/compileo/jobqueue/pkg/queue"
+	"github.com/redis/go-redis/v9"
+)
+
+func TestErrorTable(t *testing.T) {
+	t.Parallel()
+	id := unknownID
+	for _, c := range []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{fmt.Errorf("job %s: %w", id, queue.ErrJobNotFound), 404, CodeNotFound},
+		{fmt.Errorf("cancel: %w", &queue.TransitionError{ID: id, From: queue.StateCompleted, To: queue.StateCancelled}), 409, CodeInvalidTransition},
+		{&queue.DuplicateError{UniqueKey: "k", JobID: id}, 409, CodeDuplicate},
+		{fmt.Errorf("%w: priority 500", queue.ErrInvalid), 400, CodeInvalidArgument},
+		{&http.MaxBytesError{Limit: 10}, 413, CodePayloadTooLarge},
+		{fmt.Errorf("get: %w", fmt.Errorf("%w: dial tcp 10.0.0.1:6379: refused", queue.ErrUnavailable)), 503, CodeUnavailable},
+		{context.DeadlineExceeded, 503, CodeUnavailable},
+		{invalidArgf("bad"), 400, CodeInvalidArgument},
+		{unknownType("x"), 400, CodeUnknownJobType},
+		{errNoRoute, 404, CodeNotFound},
+		{errNoMethod, 405, CodeMethodNotAllowed},
+		{errors.New("secret internals"), 500, CodeInternal},
+	} {
+		status, body := classify(c.err)
+		if status != c.status || body.Code != c.code || body.Message == "" {
+			t.Errorf("%v: %d %+v, want %d %s", c.err, status, body, c.status, c.code)
+		}
+		if status >= 500 && (strings.Contains(body.Message, "secret") || strings.Contains(body.Message, "10.0.0.1")) {
+			t.Errorf("%v: 5xx message leaks %q", c.err, body.Message)
+		}
+	}
+	if _, body := classify(&queue.DuplicateError{JobID: id}); body.JobID != id {
+		t.Errorf("duplicate body %+v", body)
+	}
+}
+
+func TestUnknownRoutesAndMethods(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	for _, p := range []string{"/nope", "/api/v1/jobs/status/" + unknownID + "/nope", "/api/v2/jobs",
+		"/api/v1/jobs/queue/stats/x", "/api/v1/jobs/batch/x", "/api/v1/jobs/"} {
+		b.wantError(t, "GET", p, "", 404, CodeNotFound)
+	}
+	for _, r := range [][2]string{{"PUT", "/api/v1/jobs/status/" + unknownID}, {"GET", "/api/v1/jobs/cancel/" + unknownID},
+		{"DELETE", "/api/v1/jobs/queue/stats"}, {"PATCH", "/api/v1/jobs"}} {
+		b.wantError(t, r[0], r[1], "", 405, CodeMethodNotAllowed)
+	}
+	resp, _ := b.do(t, "PUT", "/api/v1/jobs/status/"+unknownID, "")
+	if allow := resp.Header.Get("Allow"); allow != "GET" {
+		t.Fatalf("Allow %q", allow)
+	}
+}
+
+// panicky is a Queue whose Stats panics.
+type panicky struct{ Queue }
+
+func (panicky) Stats(context.Context) (*queue.Stats, error) { panic("kaboom") }
+
+// logBuffer collects log output safely across goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestPanicBecomesA500(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	var logs logBuffer
+	h, err := New(Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, panicky{b.client}, b.hub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	b2 := &bundle{url: ts.URL, http: ts.Client()}
+	b2.wantError(t, "GET", "/api/v1/jobs/queue/stats", "", 500, CodeInternal)
+	if !strings.Contains(logs.String(), "kaboom") || !strings.Contains(logs.String(), "stack") {
+		t.Fatalf("panic not logged: %s", logs.String())
+	}
+	b2.call(t, "GET", "/healthz", "", 200) // the server lives on
+}
+
+// With Redis gone every Redis-backed endpoint answers 503 with
+// Retry-After, within about the request timeout; /healthz stays 200.
+func TestRedisDownIs503(t *testing.T) {
+	t.Parallel()
+	srv := redistest.New(t, nil)
+	// The options cmd/apiserver uses: short timeouts, one dial per try.
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, DialTimeout: time.Second,
+		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: 1, DialerRetries: 1})
+	b := setupOn(t, rdb, Config{RequestTimeout: 2 * time.Second})
+	id := b.submit(t, `{"type": "demo"}`)
+	srv.Stop()
+
+	for _, r := range [][3]string{
+		{"GET", "/api/v1/jobs/status/" + id, ""},
+		{"GET", "/api/v1/jobs/status/" + id + "/poll?timeout=5", ""},
+		{"GET", "/api/v1/jobs/status/" + id + "/stream", ""},
+		{"GET", "/api/v1/jobs/queue/stats", ""},
+		{"POST", "/api/v1/jobs/cancel/" + id, ""},
+		{"POST", "/api/v1/jobs/restart/" + id, ""},
+		{"POST", "/api/v1/jobs", `{"type": "demo"}`},
+		{"POST", "/api/v1/jobs", `{"type": "custom"}`},
+		{"POST", "/api/v1/jobs/batch", `{"jobs": [{"type": "demo"}]}`},
+		{"GET", "/api/v1/jobs", ""},
+		{"GET", "/api/v1/jobs/" + id, ""},
+		{"DELETE", "/api/v1/jobs/" + id, ""},
+		{"GET", "/api/v1/workers", ""},
+		{"GET", "/readyz", ""},
+	} {
+		t0 := time.Now()
+		resp, data := b.do(t, r[0], r[1], r[2])
+		took := time.Since(t0)
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" ||
+			!strings.Contains(string(data), `"code":"unavailable"`) {
+			t.Fatalf("%s %s with Redis down: %d %q %s", r[0], r[1], resp.StatusCode, resp.Header.Get("Retry-After"), data)
+		}
+		if took > 2*time.Second {
+			t.Fatalf("%s %s took %s with Redis down", r[0], r[1], took)
+		}
+	}
+	b.call(t, "GET", "/healthz", "", 200)
+}

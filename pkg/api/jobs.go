@@ -1,0 +1,275 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/compileo/jobqueue/pkg/queue"
+	"github.com/gin-gonic/gin"
+)
+
+// The request/response endpoints on jobs. Each handler validates its
+// input, makes bounded Redis calls through Queue, and answers with a view
+// (views.go) or writeError.
+
+// status answers GET /api/v1/jobs/status/{job_id}: the seed's ten fields.
+func (s *server) status(c *gin.Context) {
+	job, ok := s.getJob(c)
+	if ok {
+		c.JSON(http.StatusOK, statusOf(job))
+	}
+}
+
+// get answers GET /api/v1/jobs/{job_id}: the whole record.
+func (s *server) get(c *gin.Context) {
+	job, ok := s.getJob(c)
+	if ok {
+		c.JSON(http.StatusOK, jobOf(job))
+	}
+}
+
+// getJob validates the path's job id and reads the job, or writes the error.
+func (s *server) getJob(c *gin.Context) (*queue.Job, bool) {
+	id := c.Param("job_id")
+	if err := parseJobID(id); err != nil {
+		s.writeError(c, err)
+		return nil, false
+	}
+	job, err := s.readJob(c, id)
+	if err != nil {
+		s.writeError(c, err)
+		return nil, false
+	}
+	return job, true
+}
+
+// readJob reads one job within the request timeout.
+func (s *server) readJob(c *gin.Context, id string) (*queue.Job, error) {
+	ctx, cancel := s.redisCtx(c)
+	defer cancel()
+	return s.q.Get(ctx, id)
+}
+
+// cancel answers POST /api/v1/jobs/cancel/{job_id}.
+func (s *server) cancel(c *gin.Context) {
+	s.transition(c, s.q.Cancel, "cancelled")
+}
+
+// restart answers POST /api/v1/jobs/restart/{job_id}.
+func (s *server) restart(c *gin.Context) {
+	s.transition(c, s.q.Restart, "restarted")
+}
+
+// transition runs a user's state change and answers with the seed's
+// message; a state that does not allow it is a 409.
+func (s *server) transition(c *gin.Context, move func(context.Context, string) error, done string) {
+	id := c.Param("job_id")
+	if err := parseJobID(id); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	ctx, cancel := s.redisCtx(c)
+	defer cancel()
+	if err := move(ctx, id); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"message": "Job " + id + " " + done + " successfully"})
+}
+
+// delete answers DELETE /api/v1/jobs/{job_id}: 204 for a finished job.
+func (s *server) delete(c *gin.Context) {
+	id := c.Param("job_id")
+	if err := parseJobID(id); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	ctx, cancel := s.redisCtx(c)
+	defer cancel()
+	if err := s.q.Delete(ctx, id); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// list answers GET /api/v1/jobs?status=&type=&queue=&limit=&cursor=.
+func (s *server) list(c *gin.Context) {
+	p, err := parseListParams(c.Request.URL.Query())
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	ctx, cancel := s.redisCtx(c)
+	defer cancel()
+	page, err := s.q.List(ctx, p)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	jobs := make([]jobView, 0, len(page.Jobs))
+	for _, j := range page.Jobs {
+		jobs = append(jobs, jobOf(j))
+	}
+	c.JSON(http.StatusOK, gin.H{"jobs": jobs, "next_cursor": nullable(page.NextCursor)})
+}
+
+// workers answers GET /api/v1/workers: the live workers.
+func (s *server) workers(c *gin.Context) {
+	ctx, cancel := s.redisCtx(c)
+	defer cancel()
+	ws, err := s.q.Workers(ctx)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	out := make([]workerView, 0, len(ws))
+	for _, w := range ws {
+		out = append(out, workerOf(w))
+	}
+	c.JSON(http.StatusOK, gin.H{"workers": out})
+}
+
+// submitted is a created job (the body of 201, an item of a batch).
+type submitted struct {
+	JobID     string      `json:"job_id"`
+	Status    queue.State `json:"status"`
+	CreatedAt timestamp   `json:"created_at"`
+}
+
+// submit answers POST /api/v1/jobs: 201 with Location, or an error.
+func (s *server) submit(c *gin.Context) {
+	p, err := parseSubmit(c.Request.Body, time.Now())
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	ctx, cancel := s.redisCtx(c)
+	defer cancel()
+	known, err := s.knownTypes(ctx, []queue.EnqueueParams{p})
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	if !known[p.Type] {
+		s.writeError(c, unknownType(p.Type))
+		return
+	}
+	res, err := s.q.EnqueueBatch(ctx, []queue.EnqueueParams{p})
+	if err == nil {
+		err = res[0].Err
+	}
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	e := res[0].Job
+	c.Header("Location", "/api/v1/jobs/"+e.ID)
+	c.JSON(http.StatusCreated, submitted{JobID: e.ID, Status: e.Status, CreatedAt: timestamp(e.CreatedAt)})
+}
+
+// batchItem is one job's outcome in a batch: the job, or its error.
+type batchItem struct {
+	*submitted
+	Error *errorBody `json:"error,omitempty"`
+}
+
+// submitBatch answers POST /api/v1/jobs/batch with one item per job, in
+// order: 201 when every job was created, else 200 (the items tell which
+// failed). The valid jobs are submitted in one round trip.
+func (s *server) submitBatch(c *gin.Context) {
+	params, errs, err := parseBatch(c.Request.Body, time.Now())
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	ctx, cancel := s.redisCtx(c)
+	defer cancel()
+	var valid []queue.EnqueueParams
+	for i, p := range params {
+		if errs[i] == nil {
+			valid = append(valid, p)
+		}
+	}
+	known, err := s.knownTypes(ctx, valid)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	var send []queue.EnqueueParams
+	var at []int // index in params of each job sent
+	for i, p := range params {
+		if errs[i] != nil {
+			continue
+		}
+		if !known[p.Type] {
+			errs[i] = unknownType(p.Type)
+			continue
+		}
+		send = append(send, p)
+		at = append(at, i)
+	}
+	items := make([]batchItem, len(params))
+	if len(send) > 0 {
+		res, err := s.q.EnqueueBatch(ctx, send)
+		if err != nil {
+			s.writeError(c, err) // Redis unreachable: nothing was submitted
+			return
+		}
+		for k, r := range res {
+			if r.Err != nil {
+				errs[at[k]] = r.Err
+				continue
+			}
+			items[at[k]].submitted = &submitted{JobID: r.Job.ID, Status: r.Job.Status, CreatedAt: timestamp(r.Job.CreatedAt)}
+		}
+	}
+	failed := 0
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		failed++
+		status, body := classify(err)
+		s.logFailure(c.Request, status, err)
+		items[i].Error = &body
+	}
+	code := http.StatusCreated
+	if failed > 0 {
+		code = http.StatusOK
+	}
+	c.JSON(code, gin.H{"jobs": items, "created": len(items) - failed, "failed": failed})
+}
+
+func unknownType(t string) error {
+	return &requestError{http.StatusBadRequest, CodeUnknownJobType,
+		fmt.Sprintf("unknown job type %q: no built-in handler or live worker runs it", t)}
+}
+
+// knownTypes tells which of the jobs' types may be submitted: the
+// configured built-ins, plus whatever a live worker advertises. Workers
+// are read only when some type is not a built-in.
+func (s *server) knownTypes(ctx context.Context, jobs []queue.EnqueueParams) (map[string]bool, error) {
+	known := make(map[string]bool, len(s.cfg.Types))
+	for _, t := range s.cfg.Types {
+		known[t] = true
+	}
+	for _, p := range jobs {
+		if known[p.Type] {
+			continue
+		}
+		ws, err := s.q.Workers(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range ws {
+			for _, t := range w.Types {
+				known[t] = true
+			}
+		}
+		break
+	}
+	return known, nil
+}

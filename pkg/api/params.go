@@ -1,0 +1,242 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/compileo/jobqueue/pkg/queue"
+	"github.com/google/uuid"
+)
+
+// Parsing and validation of everything a request carries: job ids, query
+// parameters, headers and bodies. Each parser returns a *requestError (or
+// an engine ErrInvalid, or *http.MaxBytesError) that maps to a 4xx.
+
+// Submission limits beyond the engine's own (queue.EnqueueParams.Validate).
+const (
+	maxTimeoutSeconds = int64(queue.MaxTimeout / time.Second) // 604800
+	maxDelaySeconds   = int64(365 * 24 * 3600)                // 31536000
+)
+
+// parseJobID accepts only the form the engine issues: a UUID in its
+// canonical lowercase 36-character spelling. Other spellings of the same
+// UUID (uppercase, braces, urn:) are refused rather than normalised, so a
+// job has exactly one URL.
+func parseJobID(s string) error {
+	if len(s) != 36 {
+		return invalidArgf("job id %q: want a UUID like 123e4567-e89b-12d3-a456-426614174000", s)
+	}
+	u, err := uuid.Parse(s)
+	if err != nil || u.String() != s {
+		return invalidArgf("job id %q: want a lowercase UUID like 123e4567-e89b-12d3-a456-426614174000", s)
+	}
+	return nil
+}
+
+// pollParams are the long poll's query parameters.
+type pollParams struct {
+	timeout time.Duration
+	// current is the status the client knows; "" when not given.
+	current queue.State
+}
+
+// parsePollParams reads timeout (whole seconds, 1-300, default 30) and
+// current_status (a state name). A parameter that is present must be
+// valid, empty values included.
+func parsePollParams(q url.Values) (pollParams, error) {
+	p := pollParams{timeout: DefaultPollTimeout}
+	if vs, ok := q["timeout"]; ok {
+		// Compared in seconds: converting first could overflow to a
+		// negative duration.
+		n, err := strconv.Atoi(vs[0])
+		if err != nil || n < 1 || n > int(MaxPollTimeout/time.Second) {
+			return p, invalidArgf("timeout %q: want whole seconds from 1 to %d", vs[0], int(MaxPollTimeout/time.Second))
+		}
+		p.timeout = time.Duration(n) * time.Second
+	}
+	if vs, ok := q["current_status"]; ok {
+		p.current = queue.State(vs[0])
+		if !p.current.Valid() {
+			return p, invalidArgf("current_status %q: want one of %s", vs[0], stateList())
+		}
+	}
+	return p, nil
+}
+
+// parseLastEventID reads an SSE Last-Event-ID header: the version of the
+// last event the client saw, or -1 without one.
+func parseLastEventID(h string) (int64, error) {
+	if h == "" {
+		return -1, nil
+	}
+	v, err := strconv.ParseInt(h, 10, 64)
+	if err != nil || v < 0 {
+		return 0, invalidArgf("Last-Event-ID %q: want an event id this server sent", h)
+	}
+	return v, nil
+}
+
+// parseListParams reads the list's filters and paging; the engine checks
+// the filters' values (queue.ErrInvalid).
+func parseListParams(q url.Values) (queue.ListParams, error) {
+	p := queue.ListParams{Status: queue.State(q.Get("status")), Type: q.Get("type"),
+		Queue: q.Get("queue"), Cursor: q.Get("cursor")}
+	if vs, ok := q["limit"]; ok {
+		n, err := strconv.Atoi(vs[0])
+		if err != nil || n < 1 || n > queue.MaxListLimit {
+			return p, invalidArgf("limit %q: want 1 to %d", vs[0], queue.MaxListLimit)
+		}
+		p.Limit = n
+	}
+	return p, nil
+}
+
+// submitRequest is one job as a client submits it.
+type submitRequest struct {
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload"`
+	Queue   string          `json:"queue"`
+	// Pointers tell "absent" from zero.
+	Priority       *int    `json:"priority"`
+	MaxRetries     *int    `json:"max_retries"`
+	TimeoutSeconds *int64  `json:"timeout_seconds"`
+	RunAt          *string `json:"run_at"`
+	DelaySeconds   *int64  `json:"delay_seconds"`
+	UniqueKey      string  `json:"unique_key"`
+}
+
+// batchRequest is a batch submission; each job is decoded on its own, so
+// one bad job fails alone.
+type batchRequest struct {
+	Jobs []json.RawMessage `json:"jobs"`
+}
+
+// decodeStrict decodes exactly one JSON value from r into v: unknown
+// fields and trailing data are refused. A body over the limit stays a
+// *http.MaxBytesError (413).
+func decodeStrict(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return bodyError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		if err != nil {
+			return bodyError(err)
+		}
+		return invalidArgf("request body: unexpected data after the JSON value")
+	}
+	return nil
+}
+
+func bodyError(err error) error {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return err
+	case errors.Is(err, io.EOF):
+		return invalidArgf("request body is empty: want a JSON object")
+	}
+	return invalidArgf("request body: %v", err)
+}
+
+// parseSubmit decodes and validates one submission.
+func parseSubmit(body io.Reader, now time.Time) (queue.EnqueueParams, error) {
+	var req submitRequest
+	if err := decodeStrict(body, &req); err != nil {
+		return queue.EnqueueParams{}, err
+	}
+	return req.params(now)
+}
+
+// parseBatch decodes a batch submission: the envelope must be valid as a
+// whole; each job gets its own result, a decoding or validation error
+// included.
+func parseBatch(body io.Reader, now time.Time) ([]queue.EnqueueParams, []error, error) {
+	var req batchRequest
+	if err := decodeStrict(body, &req); err != nil {
+		return nil, nil, err
+	}
+	if len(req.Jobs) == 0 || len(req.Jobs) > MaxBatch {
+		return nil, nil, invalidArgf("jobs: want 1 to %d jobs, got %d", MaxBatch, len(req.Jobs))
+	}
+	params := make([]queue.EnqueueParams, len(req.Jobs))
+	errs := make([]error, len(req.Jobs))
+	for i, raw := range req.Jobs {
+		var one submitRequest
+		if err := decodeStrict(bytes.NewReader(raw), &one); err != nil {
+			errs[i] = err
+			continue
+		}
+		params[i], errs[i] = one.params(now)
+	}
+	return params, errs, nil
+}
+
+// params validates a submission and turns it into the engine's
+// parameters, defaults filled in.
+func (r submitRequest) params(now time.Time) (queue.EnqueueParams, error) {
+	p := queue.EnqueueParams{Type: r.Type, Queue: r.Queue, UniqueKey: r.UniqueKey}
+	if r.Type == "" {
+		return p, invalidArgf("type is required")
+	}
+	if len(r.Payload) > 0 && string(r.Payload) != "null" {
+		p.Payload = r.Payload
+	}
+	if r.Priority != nil {
+		if *r.Priority < 0 || *r.Priority > queue.MaxPriority {
+			return p, invalidArgf("priority %d: want 0 to %d", *r.Priority, queue.MaxPriority)
+		}
+		p.Priority = *r.Priority
+	}
+	if r.MaxRetries != nil {
+		if *r.MaxRetries < 0 || *r.MaxRetries > queue.MaxMaxRetries {
+			return p, invalidArgf("max_retries %d: want 0 to %d", *r.MaxRetries, queue.MaxMaxRetries)
+		}
+		p.MaxRetries = r.MaxRetries
+	}
+	if r.TimeoutSeconds != nil {
+		if *r.TimeoutSeconds < 0 || *r.TimeoutSeconds > maxTimeoutSeconds {
+			return p, invalidArgf("timeout_seconds %d: want 0 to %d", *r.TimeoutSeconds, maxTimeoutSeconds)
+		}
+		p.Timeout = time.Duration(*r.TimeoutSeconds) * time.Second
+	}
+	switch {
+	case r.RunAt != nil && r.DelaySeconds != nil:
+		return p, invalidArgf("give run_at or delay_seconds, not both")
+	case r.RunAt != nil:
+		t, err := time.Parse(time.RFC3339, *r.RunAt)
+		if err != nil {
+			return p, invalidArgf("run_at %q: want an RFC 3339 time like 2024-01-21T10:30:00Z", *r.RunAt)
+		}
+		p.RunAt = t
+	case r.DelaySeconds != nil:
+		if *r.DelaySeconds < 0 || *r.DelaySeconds > maxDelaySeconds {
+			return p, invalidArgf("delay_seconds %d: want 0 to %d", *r.DelaySeconds, maxDelaySeconds)
+		}
+		if *r.DelaySeconds > 0 {
+			p.RunAt = now.Add(time.Duration(*r.DelaySeconds) * time.Second)
+		}
+	}
+	if err := p.Validate(); err != nil {
+		return p, err // queue.ErrInvalid: type, queue or unique_key malformed
+	}
+	return p, nil
+}
+
+func stateList() string {
+	var b []byte
+	for i, s := range queue.States() {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, s...)
+	}
+	return string(b)
+}

@@ -1,0 +1,170 @@
+package api
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/compileo/jobqueue/pkg/queue"
+)
+
+// The JSON shapes of responses. Every time is RFC 3339 in UTC with
+// millisecond precision ("2024-01-21T10:30:05.123Z"), or null when unset;
+// every optional string is null when unset.
+
+// timeLayout is RFC 3339 with a fixed three-digit fraction, so every
+// timestamp has the same shape (the engine keeps milliseconds).
+const timeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// timestamp marshals as timeLayout in UTC, or null for the zero time.
+type timestamp time.Time
+
+// MarshalJSON implements json.Marshaler.
+func (t timestamp) MarshalJSON() ([]byte, error) {
+	tt := time.Time(t)
+	if tt.IsZero() {
+		return []byte("null"), nil
+	}
+	return []byte(`"` + tt.UTC().Format(timeLayout) + `"`), nil
+}
+
+// nullable is s, or nil (JSON null) when s is empty.
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// jsonValue is raw, or nil (JSON null) when it is empty or not JSON (a
+// record damaged outside the engine must not break the response).
+func jsonValue(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 || !json.Valid(raw) {
+		return nil
+	}
+	return raw
+}
+
+// statusView is the seed's job status: exactly these ten fields.
+type statusView struct {
+	JobID       string          `json:"job_id"`
+	Status      queue.State     `json:"status"`
+	Progress    float64         `json:"progress"`
+	CurrentStep string          `json:"current_step"`
+	Result      json.RawMessage `json:"result"`
+	Error       *string         `json:"error"`
+	CreatedAt   timestamp       `json:"created_at"`
+	StartedAt   timestamp       `json:"started_at"`
+	CompletedAt timestamp       `json:"completed_at"`
+	UpdatedAt   timestamp       `json:"updated_at"`
+}
+
+func statusOf(j *queue.Job) statusView {
+	return statusView{JobID: j.ID, Status: j.Status, Progress: j.Progress, CurrentStep: j.CurrentStep,
+		Result: jsonValue(j.Result), Error: nullable(j.Error), CreatedAt: timestamp(j.CreatedAt),
+		StartedAt: timestamp(j.StartedAt), CompletedAt: timestamp(j.CompletedAt),
+		UpdatedAt: timestamp(j.UpdatedAt)}
+}
+
+// jobView is a job's whole record (GET /api/v1/jobs/{id} and the list).
+type jobView struct {
+	JobID          string          `json:"job_id"`
+	Type           string          `json:"type"`
+	Queue          string          `json:"queue"`
+	Payload        json.RawMessage `json:"payload"`
+	Priority       int             `json:"priority"`
+	Status         queue.State     `json:"status"`
+	Progress       float64         `json:"progress"`
+	CurrentStep    string          `json:"current_step"`
+	Result         json.RawMessage `json:"result"`
+	Error          *string         `json:"error"`
+	Attempts       int             `json:"attempts"`
+	MaxRetries     int             `json:"max_retries"`
+	TimeoutSeconds float64         `json:"timeout_seconds"`
+	RunAt          timestamp       `json:"run_at"`
+	CreatedAt      timestamp       `json:"created_at"`
+	StartedAt      timestamp       `json:"started_at"`
+	CompletedAt    timestamp       `json:"completed_at"`
+	UpdatedAt      timestamp       `json:"updated_at"`
+	WorkerID       *string         `json:"worker_id"`
+	Restarts       int             `json:"restarts"`
+	Version        int64           `json:"version"`
+	UniqueKey      *string         `json:"unique_key"`
+}
+
+func jobOf(j *queue.Job) jobView {
+	return jobView{JobID: j.ID, Type: j.Type, Queue: j.Queue, Payload: jsonValue(j.Payload),
+		Priority: j.Priority, Status: j.Status, Progress: j.Progress, CurrentStep: j.CurrentStep,
+		Result: jsonValue(j.Result), Error: nullable(j.Error), Attempts: j.Attempts,
+		MaxRetries: j.MaxRetries, TimeoutSeconds: j.Timeout.Seconds(), RunAt: timestamp(j.RunAt),
+		CreatedAt: timestamp(j.CreatedAt), StartedAt: timestamp(j.StartedAt),
+		CompletedAt: timestamp(j.CompletedAt), UpdatedAt: timestamp(j.UpdatedAt),
+		WorkerID: nullable(j.WorkerID), Restarts: j.Restarts, Version: j.Version,
+		UniqueKey: nullable(j.UniqueKey)}
+}
+
+// eventView is the data of one SSE event: exactly these five fields.
+type eventView struct {
+	JobID       string      `json:"job_id"`
+	Status      queue.State `json:"status"`
+	Progress    float64     `json:"progress"`
+	CurrentStep string      `json:"current_step"`
+	// Timestamp is when the change happened (the engine's clock).
+	Timestamp timestamp `json:"timestamp"`
+}
+
+// change is one state of a job as a stream sends it: the event and the
+// job version that orders it (the SSE id).
+type change struct {
+	version int64
+	data    eventView
+}
+
+func changeOfEvent(ev queue.Event) change {
+	var at time.Time // null rather than 1970 should an event lack its time
+	if ev.UpdatedAtMS > 0 {
+		at = ev.UpdatedAt()
+	}
+	return change{ev.Version, eventView{JobID: ev.JobID, Status: ev.Status, Progress: ev.Progress,
+		CurrentStep: ev.CurrentStep, Timestamp: timestamp(at)}}
+}
+
+func changeOfJob(j *queue.Job) change {
+	return change{j.Version, eventView{JobID: j.ID, Status: j.Status, Progress: j.Progress,
+		CurrentStep: j.CurrentStep, Timestamp: timestamp(j.UpdatedAt)}}
+}
+
+// workerView is a live worker (GET /api/v1/workers): queue.WorkerInfo's
+// fields, with this API's timestamps.
+type workerView struct {
+	ID             string    `json:"id"`
+	Host           string    `json:"host"`
+	PID            int       `json:"pid"`
+	Queues         []string  `json:"queues"`
+	Types          []string  `json:"types"`
+	Concurrency    int       `json:"concurrency"`
+	Running        int       `json:"running_jobs"`
+	CPUPercent     float64   `json:"cpu_percent"`
+	RSSMB          float64   `json:"rss_mb"`
+	StartedAt      timestamp `json:"started_at"`
+	LastSeen       timestamp `json:"last_seen"`
+	Throttled      bool      `json:"throttled"`
+	MaxCPUPercent  float64   `json:"max_cpu_percent"`
+	MaxMemoryMB    float64   `json:"max_memory_mb"`
+	LimitsEnforced bool      `json:"limits_enforced"`
+}
+
+func workerOf(w queue.WorkerInfo) workerView {
+	return workerView{ID: w.ID, Host: w.Host, PID: w.PID, Queues: nonNil(w.Queues),
+		Types: nonNil(w.Types), Concurrency: w.Concurrency, Running: w.Running,
+		CPUPercent: w.CPUPercent, RSSMB: w.RSSMB, StartedAt: timestamp(w.StartedAt),
+		LastSeen: timestamp(w.LastSeen), Throttled: w.Throttled, MaxCPUPercent: w.MaxCPUPercent,
+		MaxMemoryMB: w.MaxMemoryMB, LimitsEnforced: w.LimitsEnforced()}
+}
+
+// nonNil makes an absent list render as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

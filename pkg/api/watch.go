@@ -1,0 +1,188 @@
+package api
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Waiting for changes: the long poll and the SSE stream. Both subscribe to
+// the job's events on the process's Hub before they read the job, so no
+// change can fall between the read and the subscription; then they wait on
+// the subscription, never re-reading Redis in a loop. The subscription is
+// closed when the handler returns, the client's disconnect included.
+
+// sseRetry is the reconnection delay a stream suggests to EventSource
+// clients when it ends because this instance shuts down.
+const sseRetry = time.Second
+
+// poll answers GET /api/v1/jobs/status/{job_id}/poll: the job's status
+// body as soon as its status differs from current_status (or, without
+// one, from the status at the time of the request), or at the timeout.
+func (s *server) poll(c *gin.Context) {
+	id := c.Param("job_id")
+	if err := parseJobID(id); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	p, err := parsePollParams(c.Request.URL.Query())
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	sub := s.events.Subscribe(id)
+	defer sub.Close()
+	job, err := s.readJob(c, id)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	known := cmp.Or(p.current, job.Status)
+	if job.Status != known {
+		c.JSON(http.StatusOK, statusOf(job))
+		return
+	}
+	// Events published between the subscription and the read may still be
+	// queued; they are older than what was read and must not count as a change.
+	seen := job.Version
+	timer := time.NewTimer(p.timeout)
+	defer timer.Stop()
+	for {
+		select {
+		case <-c.Request.Context().Done():
+			return // the client left; the deferred Close frees the subscription
+		case <-timer.C:
+			s.answerStatus(c, id) // the current state at the timeout
+			return
+		case ev, open := <-sub.C:
+			switch {
+			case !open: // the Hub stopped: this instance is shutting down
+				s.answerStatus(c, id)
+				return
+			case ev.Resync: // events may have been lost: look once
+				job, err := s.readJob(c, id)
+				if err != nil {
+					s.writeError(c, err)
+					return
+				}
+				if job.Status != known {
+					c.JSON(http.StatusOK, statusOf(job))
+					return
+				}
+				seen = job.Version
+			case ev.Version > seen && ev.Status != known:
+				s.answerStatus(c, id) // the whole body: result, error, times
+				return
+			}
+		}
+	}
+}
+
+// answerStatus reads the job and answers with its status body.
+func (s *server) answerStatus(c *gin.Context, id string) {
+	job, err := s.readJob(c, id)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, statusOf(job))
+}
+
+// stream answers GET /api/v1/jobs/status/{job_id}/stream with server-sent
+// events: the current state, then one event per change, each carrying the
+// job's whole visible state and its version as the event id. A client
+// resuming with Last-Event-ID gets only versions after it. The stream ends
+// after a terminal state, and when the instance shuts down.
+func (s *server) stream(c *gin.Context) {
+	id := c.Param("job_id")
+	if err := parseJobID(id); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	last, err := parseLastEventID(c.GetHeader("Last-Event-ID"))
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	sub := s.events.Subscribe(id)
+	defer sub.Close()
+	job, err := s.readJob(c, id)
+	if err != nil {
+		s.writeError(c, err) // 404 or 503 as JSON: no SSE header is out yet
+		return
+	}
+
+	h := c.Writer.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no") // nginx: pass events through unbuffered
+	c.Status(http.StatusOK)
+	c.Writer.Flush() // the headers go out now, even when no event is due
+	out := &sseWriter{w: c.Writer, last: last}
+	if err := out.send(changeOfJob(job)); err != nil || job.Status.Terminal() {
+		return
+	}
+
+	heartbeat := time.NewTicker(s.cfg.Heartbeat)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case <-c.Request.Context().Done():
+			return
+		case <-heartbeat.C:
+			if err := out.raw(": keep-alive\n\n"); err != nil {
+				return
+			}
+		case ev, open := <-sub.C:
+			if !open { // the Hub stopped: tell EventSource to come back soon, elsewhere
+				_ = out.raw(fmt.Sprintf("retry: %d\n\n", sseRetry.Milliseconds()))
+				return
+			}
+			ch := changeOfEvent(ev)
+			if ev.Resync { // events may have been lost: the record has the latest state
+				job, err := s.readJob(c, id)
+				if err != nil {
+					return // deleted, or Redis away: the client resumes from its last id
+				}
+				ch = changeOfJob(job)
+			}
+			if err := out.send(ch); err != nil || ch.data.Status.Terminal() {
+				return
+			}
+		}
+	}
+}
+
+// sseWriter writes events of one stream, each version at most once and
+// in increasing order, flushing after each.
+type sseWriter struct {
+	w    gin.ResponseWriter
+	last int64 // the version of the last event sent (or the client saw)
+}
+
+// send writes ch unless the client has seen its version or a later one.
+func (o *sseWriter) send(ch change) error {
+	if ch.version <= o.last {
+		return nil
+	}
+	data, err := json.Marshal(ch.data) // one line: JSON escapes newlines
+	if err != nil {
+		return err
+	}
+	o.last = ch.version
+	return o.raw(fmt.Sprintf("id: %d\ndata: %s\n\n", ch.version, data))
+}
+
+// raw writes an SSE fragment (an event, a comment, a retry hint) and flushes.
+func (o *sseWriter) raw(s string) error {
+	if _, err := o.w.WriteString(s); err != nil {
+		return err
+	}
+	o.w.Flush()
+	return nil
+}
