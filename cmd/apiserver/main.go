@@ -1,0 +1,247 @@
+// Command apiserver serves the job queue's HTTP API: /api/v1/jobs (see
+// docs/api.md), /healthz and /readyz. It keeps nothing about jobs in
+// memory, so any number of instances can run behind a load balancer on
+// one Redis; workers (cmd/worker) run the jobs.
+//
+// Without REDIS_URL it starts in dev mode: an embedded in-memory Redis and
+// an in-process worker running the built-in handlers, so that
+// `go run ./cmd/apiserver` is the whole service on one machine. Dev mode
+// keeps nothing across restarts and is not for production.
+//
+// Every flag has an environment variable; see -h.
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/compileo/jobqueue/internal/envflag"
+	"github.com/compileo/jobqueue/internal/logging"
+	"github.com/compileo/jobqueue/pkg/api"
+	"github.com/compileo/jobqueue/pkg/queue"
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults of the process (the API's own are in package api).
+const (
+	defaultAddr            = ":8000"
+	defaultShutdownTimeout = 10 * time.Second
+	defaultDevWorkers      = 4
+)
+
+// config is the apiserver's whole configuration.
+type config struct {
+	// RedisURL is the Redis to serve from; empty means dev mode.
+	RedisURL string
+	Prefix   string
+	Addr     string
+	API      api.Config
+	// ShutdownTimeout bounds the graceful shutdown on SIGTERM.
+	ShutdownTimeout time.Duration
+	// DevWorkers is the concurrency of dev mode's in-process worker
+	// (0: no worker). Ignored with a RedisURL.
+	DevWorkers int
+	LogLevel   string
+	LogFmt     string
+
+	// Test hooks: where logs go (default stderr), and a callback with the
+	// address once the server listens (HTTP_ADDR may name port 0).
+	logOut  io.Writer
+	onReady func(addr string)
+}
+
+func parseConfig(args []string) (*config, error) {
+	fs := envflag.New("apiserver")
+	redisURL := fs.String("redis-url", "REDIS_URL", "", "Redis URL (redis:// or rediss://, user:password@ for ACL); empty: dev mode with an embedded in-memory Redis and an in-process worker")
+	prefix := fs.String("prefix", "QUEUE_PREFIX", queue.DefaultPrefix, "key prefix of the queue (the workers' -prefix)")
+	addr := fs.String("addr", "HTTP_ADDR", defaultAddr, "HTTP listen address")
+	bodyLimit := fs.Int("body-limit", "API_BODY_LIMIT", api.DefaultBodyLimit, "largest request body, in bytes (413 above)")
+	reqTimeout := fs.Duration("request-timeout", "API_REQUEST_TIMEOUT", api.DefaultRequestTimeout, "bound of each Redis call made for a request (503 past it)")
+	heartbeat := fs.Duration("sse-heartbeat", "API_SSE_HEARTBEAT", api.DefaultHeartbeat, "interval of the SSE keep-alive comment")
+	shutdown := fs.Duration("shutdown-timeout", "API_SHUTDOWN_TIMEOUT", defaultShutdownTimeout, "on SIGTERM, how long open requests may take to finish")
+	devWorkers := fs.Int("dev-workers", "DEV_WORKERS", defaultDevWorkers, "dev mode only: concurrency of the in-process worker (0: none)")
+	logLevel := fs.String("log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
+	logFmt := fs.String("log-format", "LOG_FORMAT", "text", "text or json")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	switch {
+	case *bodyLimit <= 0:
+		return nil, fmt.Errorf("body limit %d: must be positive", *bodyLimit)
+	case *reqTimeout <= 0 || *heartbeat <= 0 || *shutdown <= 0:
+		return nil, fmt.Errorf("request timeout, SSE heartbeat and shutdown timeout must be positive")
+	case *devWorkers < 0:
+		return nil, fmt.Errorf("dev workers %d: must be 0 or more", *devWorkers)
+	}
+	return &config{RedisURL: *redisURL, Prefix: *prefix, Addr: *addr,
+		API:             api.Config{BodyLimit: int64(*bodyLimit), RequestTimeout: *reqTimeout, Heartbeat: *heartbeat},
+		ShutdownTimeout: *shutdown, DevWorkers: *devWorkers, LogLevel: *logLevel, LogFmt: *logFmt}, nil
+}
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "apiserver:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "apiserver:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves the API until ctx ends, then shuts down gracefully. It
+// connects to Redis (waiting for it while unreachable) — or, without a
+// RedisURL, starts dev mode's embedded Redis and worker — starts the
+// process's one event Hub, and serves on cfg.Addr.
+func run(ctx context.Context, cfg *config) error {
+	log, err := logging.New(cmp.Or[io.Writer](cfg.logOut, os.Stderr), cfg.LogLevel, cfg.LogFmt)
+	if err != nil {
+		return err
+	}
+	cfg.API.Logger = log
+	redisURL := cfg.RedisURL
+	var dev *devMode
+	if redisURL == "" {
+		if dev, err = startDevRedis(log); err != nil {
+			return err
+		}
+		defer dev.stop()
+		redisURL = dev.url()
+	}
+	opts, err := redisOptions(redisURL)
+	if err != nil {
+		return err
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+
+	var client *queue.Client
+	err = untilReachable(ctx, log, func() (err error) {
+		client, err = queue.NewClient(ctx, rdb, &queue.Config{Prefix: cfg.Prefix})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	hub := client.NewHub()
+	if err := untilReachable(ctx, log, func() error { return hub.Start(ctx) }); err != nil {
+		return err
+	}
+	defer hub.Stop()
+	if dev != nil && cfg.DevWorkers > 0 {
+		if err := dev.startWorker(ctx, cfg.Prefix, cfg.DevWorkers); err != nil {
+			return err
+		}
+	}
+	handler, err := api.New(cfg.API, client, hub)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	log.Info("apiserver listening", "addr", ln.Addr().String(), "redis", redactURL(redisURL),
+		"prefix", cfg.Prefix, "pid", os.Getpid())
+	if cfg.onReady != nil {
+		cfg.onReady(ln.Addr().String())
+	}
+	return serve(ctx, log, ln, handler, hub.Stop, cfg.ShutdownTimeout)
+}
+
+// serve serves h on ln until ctx ends, then shuts down: it stops
+// accepting, calls endStreams (which ends every open stream and long poll,
+// so their connections can close), and waits for open requests for up to
+// timeout before it closes what is left.
+func serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handler, endStreams func(), timeout time.Duration) error {
+	srv := &http.Server{Handler: h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// No WriteTimeout: long polls last up to 300 s and streams longer.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	srv.RegisterOnShutdown(endStreams) // run by Shutdown once the listener is closed
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: no new connections; open streams and polls end", "timeout", timeout)
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown timeout: closing the remaining connections", "err", err)
+		_ = srv.Close()
+	}
+	<-served // http.ErrServerClosed
+	endStreams()
+	log.Info("http server stopped")
+	return nil
+}
+
+// redisOptions parses a Redis URL and bounds every call, so a request
+// meets an unreachable Redis with a fast 503 instead of hanging: one dial
+// per try with a 1 s timeout, 1 s reads and writes, one retry. Values
+// given in the URL (dial_timeout=..., max_retries=...) win.
+func redisOptions(url string) (*redis.Options, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	opts.DialTimeout = cmp.Or(opts.DialTimeout, time.Second)
+	opts.ReadTimeout = cmp.Or(opts.ReadTimeout, time.Second)
+	opts.WriteTimeout = cmp.Or(opts.WriteTimeout, time.Second)
+	opts.MaxRetries = cmp.Or(opts.MaxRetries, 1)
+	opts.DialerRetries = cmp.Or(opts.DialerRetries, 1)
+	return opts, nil
+}
+
+// untilReachable calls f until it succeeds or fails for another reason
+// than an unreachable Redis, backing off: an apiserver started before its
+// Redis waits for it.
+func untilReachable(ctx context.Context, log *slog.Logger, f func() error) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := f()
+		if err == nil || !errors.Is(err, queue.ErrUnavailable) {
+			return err
+		}
+		log.Warn("waiting for redis", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("redis unreachable: %w", ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// redactURL hides a password in a Redis URL for logs.
+func redactURL(u string) string {
+	if at := strings.LastIndex(u, "@"); at > 0 {
+		if scheme := strings.Index(u, "://"); scheme >= 0 && scheme < at {
+			return u[:scheme+3] + "***" + u[at:]
+		}
+	}
+	return u
+}

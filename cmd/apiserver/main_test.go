@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/compileo/jobqueue/internal/redistest"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	redistest.StopShared()
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
+			println("goleak:", err.Error())
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// logBuffer collects the server's log across goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// server is a run in the background, as main starts it.
+type server struct {
+	base string
+	logs *logBuffer
+	stop context.CancelFunc
+	done chan error
+}
+
+// start runs run(ctx, cfg) on port 0 and waits until it listens; the
+// server is stopped at cleanup if the test did not stop it.
+func start(t *testing.T, env map[string]string) *server {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	cfg, err := parseConfig([]string{"-addr", "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{logs: &logBuffer{}, done: make(chan error, 1)}
+	addr := make(chan string, 1)
+	cfg.logOut = s.logs
+	cfg.onReady = func(a string) { addr <- a }
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	go func() { s.done <- run(ctx, cfg) }()
+	select {
+	case a := <-addr:
+		s.base = "http://" + a
+	case err := <-s.done:
+		t.Fatalf("run: %v\n%s", err, s.logs)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("not listening after 20s\n%s", s.logs)
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-s.done
+		if t.Failed() {
+			t.Logf("server log:\n%s", s.logs)
+		}
+	})
+	return s
+}
+
+// shutdown cancels run's context and returns what run returned.
+func (s *server) shutdown(t *testing.T) error {
+	t.Helper()
+	s.stop()
+	select {
+	case err := <-s.done:
+		s.done <- err // for the cleanup
+		return err
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not return within 15s of its context ending")
+		return nil
+	}
+}
+
+var client = &http.Client{Timeout: 20 * time.Second}
+
+func request(t *testing.T, method, url, body string, want int) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: %d %s, want %d", method, url, resp.StatusCode, data, want)
+	}
+	var out map[string]any
+	if len(data) > 0 {
+		if err := json.Unmarshal(data, &out); err != nil {
+			t.Fatalf("%s %s: %s: %v", method, url, data, err)
+		}
+	}
+	return out
+}
+
+// streamLines opens an SSE stream and returns its lines as they come.
+func streamLines(t *testing.T, url string) <-chan string {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("stream: %d", resp.StatusCode)
+	}
+	lines := make(chan string, 64)
+	go func() {
+		defer close(lines)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	return lines
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	t.Setenv("REDIS_URL", "redis://u:p@example:6380/2")
+	t.Setenv("HTTP_ADDR", ":9000")
+	t.Setenv("API_BODY_LIMIT", "2048")
+	t.Setenv("API_REQUEST_TIMEOUT", "500ms")
+	t.Setenv("API_SSE_HEARTBEAT", "5s")
+	t.Setenv("DEV_WORKERS", "2")
+	t.Setenv("LOG_FORMAT", "json")
+	cfg, err := parseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RedisURL != "redis://u:p@example:6380/2" || cfg.Addr != ":9000" || cfg.API.BodyLimit != 2048 ||
+		cfg.API.RequestTimeout != 500*time.Millisecond || cfg.API.Heartbeat != 5*time.Second ||
+		cfg.DevWorkers != 2 || cfg.LogFmt != "json" || cfg.Prefix != "jq" {
+		t.Fatalf("%+v", cfg)
+	}
+	if cfg, _ := parseConfig([]string{"-addr", ":1"}); cfg.Addr != ":1" {
+		t.Fatal("a flag must win over its variable")
+	}
+	opts, err := redisOptions(cfg.RedisURL)
+	if err != nil || opts.Addr != "example:6380" || opts.Username != "u" || opts.Password != "p" || opts.DB != 2 ||
+		opts.DialTimeout != time.Second || opts.ReadTimeout != time.Second || opts.MaxRetries != 1 || opts.DialerRetries != 1 {
+		t.Fatalf("redis options %+v %v", opts, err)
+	}
+	if opts, err := redisOptions("rediss://example:6380?dial_timeout=3s"); err != nil || opts.TLSConfig == nil || opts.DialTimeout != 3*time.Second {
+		t.Fatalf("rediss options %+v %v", opts, err)
+	}
+	if redactURL("redis://u:secret@h:1") != "redis://***@h:1" {
+		t.Fatal(redactURL("redis://u:secret@h:1"))
+	}
+	for k, v := range map[string]string{"API_REQUEST_TIMEOUT": "soon", "API_BODY_LIMIT": "0", "DEV_WORKERS": "-1"} {
+		t.Setenv(k, v)
+		if _, err := parseConfig(nil); err == nil {
+			t.Fatalf("%s=%s accepted", k, v)
+		}
+		os.Unsetenv(k)
+	}
+}
+
+// With REDIS_URL the server is a pure API process: it serves, and a
+// shutdown ends an open stream cleanly and returns.
+func TestRunOnRedis(t *testing.T) {
+	srv := redistest.Shared(t)
+	s := start(t, map[string]string{"REDIS_URL": srv.URL(), "QUEUE_PREFIX": redistest.Prefix(t), "LOG_LEVEL": "info"})
+	if !strings.Contains(s.logs.String(), "apiserver listening") || strings.Contains(s.logs.String(), "DEV MODE") {
+		t.Fatalf("log:\n%s", s.logs)
+	}
+	request(t, "GET", s.base+"/readyz", "", 200)
+	job := request(t, "POST", s.base+"/api/v1/jobs", `{"type": "demo"}`, 201)
+	id := job["job_id"].(string)
+	st := request(t, "GET", s.base+"/api/v1/jobs/queue/stats", "", 200)
+	if st["pending_jobs"] != 1.0 || st["active_workers"] != 0.0 {
+		t.Fatalf("stats %v", st)
+	}
+
+	lines := streamLines(t, s.base+"/api/v1/jobs/status/"+id+"/stream")
+	if l := <-lines; !strings.HasPrefix(l, "id: ") {
+		t.Fatalf("first line %q", l)
+	}
+	if err := s.shutdown(t); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	var rest []string
+	for l := range lines { // the stream ends: the channel closes
+		rest = append(rest, l)
+	}
+	if !strings.Contains(strings.Join(rest, "\n"), "retry: 1000") {
+		t.Fatalf("stream at shutdown: %q", rest)
+	}
+	if _, err := client.Get(s.base + "/healthz"); err == nil {
+		t.Fatal("still serving after shutdown")
+	}
+}
+
+// Without REDIS_URL: embedded Redis, in-process worker, loud warnings;
+// the built-in demo job runs to completion.
+func TestDevMode(t *testing.T) {
+	s := start(t, map[string]string{"REDIS_URL": "", "DEV_WORKERS": "2"})
+	logs := s.logs.String()
+	if strings.Count(logs, "level=WARN msg=\"DEV MODE") < 4 || !strings.Contains(logs, "NOT FOR PRODUCTION") {
+		t.Fatalf("dev mode must warn loudly; log:\n%s", logs)
+	}
+	id := request(t, "POST", s.base+"/api/v1/jobs", `{"type": "demo", "payload": {"steps": 3, "step_ms": 10}}`, 201)["job_id"].(string)
+	var last string
+	for l := range streamLines(t, s.base+"/api/v1/jobs/status/"+id+"/stream") {
+		if strings.HasPrefix(l, "data: ") {
+			last = l
+		}
+	}
+	var ev map[string]any
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(last, "data: ")), &ev); err != nil || ev["status"] != "completed" {
+		t.Fatalf("last event %q", last)
+	}
+	st := request(t, "GET", s.base+"/api/v1/jobs/status/"+id, "", 200)
+	if st["result"].(map[string]any)["steps"] != 3.0 {
+		t.Fatalf("status %v", st)
+	}
+	if stats := request(t, "GET", s.base+"/api/v1/jobs/queue/stats", "", 200); stats["active_workers"] != 1.0 || stats["completed_jobs"] != 1.0 {
+		t.Fatalf("stats %v", stats)
+	}
+	if err := s.shutdown(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An apiserver started before its Redis waits for it, and stops waiting
+// when told to.
+func TestRunWaitsForRedis(t *testing.T) {
+	port, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("REDIS_URL", "redis://127.0.0.1:"+strconv.Itoa(port))
+	cfg, err := parseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	cfg.logOut = logs
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	t0 := time.Now()
+	err = run(ctx, cfg)
+	if err == nil || time.Since(t0) > 3*time.Second || !strings.Contains(logs.String(), "waiting for redis") {
+		t.Fatalf("run: %v after %s; log:\n%s", err, time.Since(t0), logs)
+	}
+	cfg.RedisURL = "http://nope"
+	if err := run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
+		t.Fatalf("bad url: %v", err)
+	}
+}
