@@ -1,9 +1,3 @@
-//go:build e2e_api
-
-// The apiserver (issue 3) has not landed yet: this test is kept out of the
-// default build until cmd/apiserver exists; then delete these lines so
-// `go test ./...` runs it.
-
 // Package e2e runs the service as real processes — a real redis-server,
 // two apiservers, two workers — and drives the seed's flows across
 // instances over HTTP, the way its clients do.
