@@ -1,0 +1,138 @@
+// Package deploy holds the container and load-balancer configuration
+// (Dockerfile, nginx.conf; docker-compose.yml sits at the repository's
+// top). No Docker engine runs here, so this test checks that the files
+// agree with each other and with the commands they start; the end-to-end
+// tests run the same topology as processes behind a real nginx.
+package deploy
+
+import (
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goccy/go-yaml"
+)
+
+// compose is the part of docker-compose.yml the checks read.
+type compose struct {
+	Services map[string]struct {
+		Image       string            `yaml:"image"`
+		Build       map[string]string `yaml:"build"`
+		Command     []string          `yaml:"command"`
+		Entrypoint  []string          `yaml:"entrypoint"`
+		Environment map[string]string `yaml:"environment"`
+		Volumes     []string          `yaml:"volumes"`
+		Ports       []string          `yaml:"ports"`
+		Restart     string            `yaml:"restart"`
+		StopGrace   string            `yaml:"stop_grace_period"`
+		Healthcheck map[string]any    `yaml:"healthcheck"`
+		DependsOn   any               `yaml:"depends_on"`
+	} `yaml:"services"`
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestComposeTopology(t *testing.T) {
+	var c compose
+	if err := yaml.Unmarshal([]byte(readFile(t, "../docker-compose.yml")), &c); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	for name, s := range c.Services {
+		if s.Restart == "" {
+			t.Errorf("service %s: no restart policy", name)
+		}
+	}
+
+	redis := c.Services["redis"]
+	cmd := strings.Join(redis.Command, " ")
+	for _, want := range []string{"--appendonly yes", "--maxmemory-policy noeviction"} {
+		if !strings.Contains(cmd, want) {
+			t.Errorf("redis command %q lacks %q (jobs must survive restarts and never be evicted)", cmd, want)
+		}
+	}
+	if redis.Healthcheck == nil {
+		t.Error("redis has no healthcheck")
+	}
+
+	// The apiservers nginx balances over must be services listening where
+	// nginx.conf sends traffic.
+	upstreams := regexp.MustCompile(`(?m)^\s*server\s+([\w.-]+):(\d+)`).FindAllStringSubmatch(readFile(t, "nginx.conf"), -1)
+	if len(upstreams) < 2 {
+		t.Fatalf("nginx.conf: %d upstream servers, want at least 2", len(upstreams))
+	}
+	for _, u := range upstreams {
+		s, ok := c.Services[u[1]]
+		if !ok {
+			t.Errorf("nginx upstream %s is not a compose service", u[1])
+			continue
+		}
+		if got := s.Environment["HTTP_ADDR"]; got != ":"+u[2] {
+			t.Errorf("service %s listens on HTTP_ADDR %q, nginx sends to port %s", u[1], got, u[2])
+		}
+		if !slices.Equal(s.Entrypoint, []string{"/usr/local/bin/apiserver"}) {
+			t.Errorf("service %s entrypoint %v, want the apiserver", u[1], s.Entrypoint)
+		}
+		if !strings.HasPrefix(s.Environment["REDIS_URL"], "redis://redis:") {
+			t.Errorf("service %s REDIS_URL %q: want the compose redis (without it an apiserver runs dev mode)", u[1], s.Environment["REDIS_URL"])
+		}
+	}
+
+	w := c.Services["worker"]
+	if !slices.Equal(w.Entrypoint, []string{"/usr/local/bin/worker"}) {
+		t.Errorf("worker entrypoint %v", w.Entrypoint)
+	}
+	if len(w.Ports) > 0 {
+		t.Error("worker publishes ports: it could not scale with --scale worker=N")
+	}
+	grace, err1 := time.ParseDuration(w.StopGrace)
+	drain, err2 := time.ParseDuration(w.Environment["WORKER_SHUTDOWN_TIMEOUT"])
+	if err1 != nil || err2 != nil || grace <= drain {
+		t.Errorf("worker stop_grace_period %q must exceed WORKER_SHUTDOWN_TIMEOUT %q, or docker kills running jobs before they are put back",
+			w.StopGrace, w.Environment["WORKER_SHUTDOWN_TIMEOUT"])
+	}
+
+	lb := c.Services["nginx"]
+	if !slices.ContainsFunc(lb.Volumes, func(v string) bool { return strings.HasPrefix(v, "./deploy/nginx.conf:") }) {
+		t.Errorf("nginx does not mount deploy/nginx.conf: %v", lb.Volumes)
+	}
+}
+
+// TestNginxSSESafe checks the settings SSE and long polls need behind
+// nginx: no buffering, and a read timeout above the 300 s poll maximum.
+func TestNginxSSESafe(t *testing.T) {
+	conf := readFile(t, "nginx.conf")
+	if !regexp.MustCompile(`proxy_buffering\s+off;`).MatchString(conf) {
+		t.Error("nginx.conf: proxy_buffering is not off: SSE events would be held back")
+	}
+	m := regexp.MustCompile(`proxy_read_timeout\s+(\d+)s;`).FindStringSubmatch(conf)
+	if m == nil {
+		t.Fatal("nginx.conf: no proxy_read_timeout in seconds")
+	}
+	if d, _ := time.ParseDuration(m[1] + "s"); d <= 300*time.Second {
+		t.Errorf("proxy_read_timeout %s: long polls last up to 300 s", d)
+	}
+}
+
+// TestDockerfileBuildsEveryCommand: each command the compose file starts
+// is built into the image.
+func TestDockerfileBuildsEveryCommand(t *testing.T) {
+	df := readFile(t, "Dockerfile")
+	for _, cmd := range []string{"apiserver", "worker"} {
+		if !strings.Contains(df, "-o /out/"+cmd+" ./cmd/"+cmd) {
+			t.Errorf("Dockerfile does not build cmd/%s", cmd)
+		}
+	}
+	if !strings.Contains(df, "USER nonroot") {
+		t.Error("Dockerfile: the image must run as non-root")
+	}
+}
