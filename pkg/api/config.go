@@ -2,6 +2,7 @@ package api
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -43,6 +44,10 @@ type Config struct {
 	// (handlers.Types()); an empty non-nil slice accepts only what live
 	// workers advertise.
 	Types []string
+	// ValidatePayload checks a submitted job's payload before it is
+	// queued; an error refuses the job with 400. Nil means the built-in
+	// handlers' checks (handlers.Validate), which pass other types through.
+	ValidatePayload func(typ string, payload json.RawMessage) error
 	// Logger receives the access log and every 5xx. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -57,6 +62,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	cfg.Heartbeat = cmp.Or(cfg.Heartbeat, DefaultHeartbeat)
 	if cfg.Types == nil {
 		cfg.Types = handlers.Types()
+	}
+	if cfg.ValidatePayload == nil {
+		cfg.ValidatePayload = handlers.Validate
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

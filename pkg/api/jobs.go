@@ -148,16 +148,16 @@ func (s *server) submit(c *gin.Context) {
 	}
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
-	known, err := s.knownTypes(ctx, []queue.EnqueueParams{p})
-	if err != nil {
+	params, errs := []queue.EnqueueParams{p}, []error{nil}
+	if err := s.admit(ctx, params, errs); err != nil {
 		s.writeError(c, err)
 		return
 	}
-	if !known[p.Type] {
-		s.writeError(c, unknownType(p.Type))
+	if errs[0] != nil {
+		s.writeError(c, errs[0])
 		return
 	}
-	res, err := s.q.EnqueueBatch(ctx, []queue.EnqueueParams{p})
+	res, err := s.q.EnqueueBatch(ctx, params)
 	if err == nil {
 		err = res[0].Err
 	}
@@ -187,29 +187,17 @@ func (s *server) submitBatch(c *gin.Context) {
 	}
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
-	var valid []queue.EnqueueParams
-	for i, p := range params {
-		if errs[i] == nil {
-			valid = append(valid, p)
-		}
-	}
-	known, err := s.knownTypes(ctx, valid)
-	if err != nil {
+	if err := s.admit(ctx, params, errs); err != nil {
 		s.writeError(c, err)
 		return
 	}
 	var send []queue.EnqueueParams
 	var at []int // index in params of each job sent
 	for i, p := range params {
-		if errs[i] != nil {
-			continue
+		if errs[i] == nil {
+			send = append(send, p)
+			at = append(at, i)
 		}
-		if !known[p.Type] {
-			errs[i] = unknownType(p.Type)
-			continue
-		}
-		send = append(send, p)
-		at = append(at, i)
 	}
 	items := make([]batchItem, len(params))
 	if len(send) > 0 {
@@ -243,26 +231,23 @@ func (s *server) submitBatch(c *gin.Context) {
 	c.JSON(code, gin.H{"jobs": items, "created": len(items) - failed, "failed": failed})
 }
 
-func unknownType(t string) error {
-	return &requestError{http.StatusBadRequest, CodeUnknownJobType,
-		fmt.Sprintf("unknown job type %q: no built-in handler or live worker runs it", t)}
-}
-
-// knownTypes tells which of the jobs' types may be submitted: the
-// configured built-ins, plus whatever a live worker advertises. Workers
-// are read only when some type is not a built-in.
-func (s *server) knownTypes(ctx context.Context, jobs []queue.EnqueueParams) (map[string]bool, error) {
+// admit refuses, in errs, the jobs no one would run: a type that is
+// neither configured (the built-ins) nor advertised by a live worker, or a
+// payload its handler would refuse. Jobs already refused are skipped;
+// workers are read only when some type is not configured. The error is
+// Redis's, when it cannot be read.
+func (s *server) admit(ctx context.Context, params []queue.EnqueueParams, errs []error) error {
 	known := make(map[string]bool, len(s.cfg.Types))
 	for _, t := range s.cfg.Types {
 		known[t] = true
 	}
-	for _, p := range jobs {
-		if known[p.Type] {
+	for i, p := range params {
+		if errs[i] != nil || known[p.Type] {
 			continue
 		}
 		ws, err := s.q.Workers(ctx)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, w := range ws {
 			for _, t := range w.Types {
@@ -271,5 +256,21 @@ func (s *server) knownTypes(ctx context.Context, jobs []queue.EnqueueParams) (ma
 		}
 		break
 	}
-	return known, nil
+	for i, p := range params {
+		switch {
+		case errs[i] != nil:
+		case !known[p.Type]:
+			errs[i] = unknownType(p.Type)
+		default:
+			if err := s.cfg.ValidatePayload(p.Type, p.Payload); err != nil {
+				errs[i] = invalidArgf("payload of a %s job: %v", p.Type, err)
+			}
+		}
+	}
+	return nil
+}
+
+func unknownType(t string) error {
+	return &requestError{http.StatusBadRequest, CodeUnknownJobType,
+		fmt.Sprintf("unknown job type %q: no built-in handler or live worker runs it", t)}
 }

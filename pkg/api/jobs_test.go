@@ -181,6 +181,10 @@ func TestSubmitRefusals(t *testing.T) {
 		{`{"type": "demo", "queue": "no spaces"}`, CodeInvalidArgument},
 		{`{"type": "demo", "unique_key": "` + strings.Repeat("k", 257) + `"}`, CodeInvalidArgument},
 		{`{"type": "thumbnail"}`, CodeUnknownJobType},
+		// Payloads the built-in handler would refuse on a worker later.
+		{`{"type": "demo", "payload": {"steps": 0}}`, CodeInvalidArgument},
+		{`{"type": "demo", "payload": [1, 2]}`, CodeInvalidArgument},
+		{`{"type": "chunking", "payload": {}}`, CodeInvalidArgument},
 	} {
 		b.wantError(t, "POST", "/api/v1/jobs", c.body, 400, c.code)
 	}
@@ -227,7 +231,7 @@ func TestBatch(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{})
 
-	out := b.call(t, "POST", "/api/v1/jobs/batch", `{"jobs": [{"type": "demo"}, {"type": "chunking", "priority": 5}]}`, 201)
+	out := b.call(t, "POST", "/api/v1/jobs/batch", `{"jobs": [{"type": "demo"}, {"type": "chunking", "priority": 5, "payload": {"documents": ["a b c"]}}]}`, 201)
 	jobs := out["jobs"].([]any)
 	if len(jobs) != 2 || out["created"] != 2.0 || out["failed"] != 0.0 {
 		t.Fatalf("batch: %v", out)
@@ -243,12 +247,12 @@ func TestBatch(t *testing.T) {
 	// Mixed: each bad job fails alone, in order.
 	out = b.call(t, "POST", "/api/v1/jobs/batch", `{"jobs": [{"type": "demo", "unique_key": "u"},
 		{"type": "demo", "colour": "red"}, {"type": "thumbnail"}, {"type": "demo", "unique_key": "u"},
-		{"type": "demo", "priority": 500}, null, {"type": "demo"}]}`, 200)
+		{"type": "demo", "priority": 500}, null, {"type": "demo"}, {"type": "demo", "payload": {"steps": -1}}]}`, 200)
 	jobs = out["jobs"].([]any)
-	if len(jobs) != 7 || out["created"] != 2.0 || out["failed"] != 5.0 {
+	if len(jobs) != 8 || out["created"] != 2.0 || out["failed"] != 6.0 {
 		t.Fatalf("mixed batch: %v", out)
 	}
-	codes := []string{"", CodeInvalidArgument, CodeUnknownJobType, CodeDuplicate, CodeInvalidArgument, CodeInvalidArgument, ""}
+	codes := []string{"", CodeInvalidArgument, CodeUnknownJobType, CodeDuplicate, CodeInvalidArgument, CodeInvalidArgument, "", CodeInvalidArgument}
 	for i, j := range jobs {
 		item := j.(map[string]any)
 		if codes[i] == "" {

@@ -57,6 +57,19 @@ func Register(mux *queue.Mux) {
 	}
 }
 
+// Validate checks payload as the built-in handler of typ checks it before
+// it runs, so a submission can be refused at once instead of failing on a
+// worker later. A type that is not built-in is nil: its own worker
+// validates it.
+func Validate(typ string, payload json.RawMessage) error {
+	for _, b := range builtins() {
+		if b.typ == typ {
+			return b.validate(payload)
+		}
+	}
+	return nil
+}
+
 // Types returns the job types of the built-in handlers, sorted.
 func Types() []string {
 	var out []string
