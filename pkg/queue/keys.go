@@ -56,6 +56,9 @@ func (k keyspace) typeRunning() string { return k.key("types", "running") }
 // typeLimits is the hash of fleet-wide concurrency limits per job type.
 func (k keyspace) typeLimits() string { return k.key("types", "limits") }
 
+// rate holds one caller's request budget (the API's rate limit).
+func (k keyspace) rate(caller string) string { return k.key("rate", caller) }
+
 // unique maps a submission's unique key to the job that holds it.
 func (k keyspace) unique(uniqueKey string) string { return k.key("unique", uniqueKey) }
 

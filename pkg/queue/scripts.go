@@ -24,7 +24,7 @@ const (
 // scripts holds one loaded script per file of lua/.
 type scripts struct {
 	submit, claim, extend, progress, complete, fail, cancel, restart,
-	promote, reap, requeue, expire, delete, register *redis.Script
+	promote, reap, requeue, expire, delete, register, ratelimit *redis.Script
 	all []*redis.Script
 }
 
@@ -36,7 +36,7 @@ func loadScripts() *scripts {
 		"progress": &s.progress, "complete": &s.complete, "fail": &s.fail,
 		"cancel": &s.cancel, "restart": &s.restart, "promote": &s.promote,
 		"reap": &s.reap, "requeue": &s.requeue, "expire": &s.expire,
-		"delete": &s.delete, "register": &s.register,
+		"delete": &s.delete, "register": &s.register, "ratelimit": &s.ratelimit,
 	} {
 		*dst = redis.NewScript(lib + "\n" + mustRead(name+".lua"))
 		s.all = append(s.all, *dst)
