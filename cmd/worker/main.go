@@ -10,15 +10,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/compileo/jobqueue/internal/envflag"
 	"github.com/compileo/jobqueue/internal/logging"
+	"github.com/compileo/jobqueue/internal/redisconn"
 	"github.com/compileo/jobqueue/pkg/handlers"
 	"github.com/compileo/jobqueue/pkg/queue"
 	"github.com/redis/go-redis/v9"
@@ -26,7 +25,7 @@ import (
 
 // config is the worker's whole configuration.
 type config struct {
-	RedisURL string
+	Redis    redisconn.Config
 	Prefix   string
 	Worker   queue.WorkerConfig
 	LogLevel string
@@ -35,7 +34,7 @@ type config struct {
 
 func parseConfig(args []string) (*config, error) {
 	fs := envflag.New("worker")
-	redisURL := fs.String("redis-url", "REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss://, user:password@ for ACL)")
+	redisCfg := redisconn.AddFlags(fs, "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss://, user:password@ for ACL)")
 	prefix := fs.String("prefix", "QUEUE_PREFIX", queue.DefaultPrefix, "key prefix (and Redis Cluster hash tag) of every key")
 	id := fs.String("id", "WORKER_ID", "", "worker id (default host-pid-random)")
 	concurrency := fs.Int("concurrency", "WORKER_CONCURRENCY", queue.DefaultConcurrency, "jobs run at once")
@@ -66,7 +65,7 @@ func parseConfig(args []string) (*config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("type limits: %w", err)
 	}
-	return &config{RedisURL: *redisURL, Prefix: *prefix, LogLevel: *logLevel, LogFmt: *logFmt,
+	return &config{Redis: redisCfg(), Prefix: *prefix, LogLevel: *logLevel, LogFmt: *logFmt,
 		Worker: queue.WorkerConfig{ID: *id, Queues: weights, StrictPriority: *strict,
 			Concurrency: *concurrency, LeaseTTL: *lease, ShutdownTimeout: *shutdown,
 			ProgressInterval: *progress, RetryBaseDelay: *retryBase, RetryMaxDelay: *retryMax,
@@ -100,18 +99,21 @@ func run(ctx context.Context, cfg *config) error {
 		return err
 	}
 	cfg.Worker.Logger = log
-	opts, err := redis.ParseURL(cfg.RedisURL)
+	opts, err := cfg.Redis.Options()
 	if err != nil {
-		return fmt.Errorf("REDIS_URL: %w", err)
+		return err
 	}
 	opts.PoolSize = max(cfg.Worker.Concurrency+8, 16)
-	opts.DialTimeout = 2 * time.Second
-	opts.ReadTimeout = 3 * time.Second
-	opts.WriteTimeout = 3 * time.Second
+	opts.ReadTimeout = max(opts.ReadTimeout, 3*time.Second)
+	opts.WriteTimeout = max(opts.WriteTimeout, 3*time.Second)
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 
-	client, err := connect(ctx, log, rdb, cfg.Prefix)
+	var client *queue.Client
+	err = redisconn.WaitReachable(ctx, log, func() (err error) {
+		client, err = queue.NewClient(ctx, rdb, &queue.Config{Prefix: cfg.Prefix})
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -132,29 +134,11 @@ func run(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return err
 	}
-	log.Info("worker ready", "pid", os.Getpid(), "redis", redactURL(cfg.RedisURL))
+	log.Info("worker ready", "pid", os.Getpid(), "redis", redisconn.Redact(cfg.Redis.URL))
 	<-ctx.Done()
 	log.Info("shutting down: no new jobs; running jobs may finish", "timeout", cfg.Worker.ShutdownTimeout)
 	w.Stop()
 	return nil
-}
-
-// connect builds the queue client, waiting with backoff while Redis is
-// unreachable (a worker started before its Redis simply waits).
-func connect(ctx context.Context, log *slog.Logger, rdb *redis.Client, prefix string) (*queue.Client, error) {
-	backoff := 100 * time.Millisecond
-	for {
-		c, err := queue.NewClient(ctx, rdb, &queue.Config{Prefix: prefix})
-		if err == nil {
-			return c, nil
-		}
-		if !errors.Is(err, queue.ErrUnavailable) || ctx.Err() != nil {
-			return nil, err
-		}
-		log.Warn("waiting for redis", "err", err, "retry_in", backoff)
-		sleep(ctx, backoff)
-		backoff = min(backoff*2, 5*time.Second)
-	}
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -162,14 +146,4 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
-}
-
-// redactURL hides a password in a Redis URL for logs.
-func redactURL(u string) string {
-	if at := strings.LastIndex(u, "@"); at > 0 {
-		if scheme := strings.Index(u, "://"); scheme >= 0 && scheme < at {
-			return u[:scheme+3] + "***" + u[at:]
-		}
-	}
-	return u
 }
