@@ -29,6 +29,7 @@ import (
 
 	"github.com/compileo/jobqueue/internal/envflag"
 	"github.com/compileo/jobqueue/internal/logging"
+	"github.com/compileo/jobqueue/internal/redisconn"
 	"github.com/compileo/jobqueue/pkg/api"
 	"github.com/compileo/jobqueue/pkg/queue"
 	"github.com/redis/go-redis/v9"
@@ -43,11 +44,11 @@ const (
 
 // config is the apiserver's whole configuration.
 type config struct {
-	// RedisURL is the Redis to serve from; empty means dev mode.
-	RedisURL string
-	Prefix   string
-	Addr     string
-	API      api.Config
+	// Redis is the Redis to serve from; an empty URL means dev mode.
+	Redis  redisconn.Config
+	Prefix string
+	Addr   string
+	API    api.Config
 	// ShutdownTimeout bounds the graceful shutdown on SIGTERM.
 	ShutdownTimeout time.Duration
 	// DevWorkers is the concurrency of dev mode's in-process worker
@@ -64,7 +65,7 @@ type config struct {
 
 func parseConfig(args []string) (*config, error) {
 	fs := envflag.New("apiserver")
-	redisURL := fs.String("redis-url", "REDIS_URL", "", "Redis URL (redis:// or rediss://, user:password@ for ACL); empty: dev mode with an embedded in-memory Redis and an in-process worker")
+	redisCfg := redisconn.AddFlags(fs, "", "Redis URL (redis:// or rediss://, user:password@ for ACL); empty: dev mode with an embedded in-memory Redis and an in-process worker")
 	prefix := fs.String("prefix", "QUEUE_PREFIX", queue.DefaultPrefix, "key prefix of the queue (the workers' -prefix)")
 	addr := fs.String("addr", "HTTP_ADDR", defaultAddr, "HTTP listen address")
 	bodyLimit := fs.Int("body-limit", "API_BODY_LIMIT", api.DefaultBodyLimit, "largest request body, in bytes (413 above)")
@@ -72,6 +73,12 @@ func parseConfig(args []string) (*config, error) {
 	heartbeat := fs.Duration("sse-heartbeat", "API_SSE_HEARTBEAT", api.DefaultHeartbeat, "interval of the SSE keep-alive comment")
 	shutdown := fs.Duration("shutdown-timeout", "API_SHUTDOWN_TIMEOUT", defaultShutdownTimeout, "on SIGTERM, how long open requests may take to finish")
 	devWorkers := fs.Int("dev-workers", "DEV_WORKERS", defaultDevWorkers, "dev mode only: concurrency of the in-process worker (0: none)")
+	keys := fs.String("api-keys", "API_KEYS", "", "API keys as name:role:secret, comma-separated; roles read, submit, admin (empty: the API is open)")
+	keysFile := fs.String("api-keys-file", "API_KEYS_FILE", "", "file of API keys, one name:role:secret per line (# comments), added to -api-keys")
+	rate := fs.String("rate-limit", "API_RATE_LIMIT", "", "requests per caller (API key, else client address) across all instances, e.g. 100/s, 6000/m, 50/10s (empty: none)")
+	burst := fs.Int("rate-burst", "API_RATE_BURST", 0, "requests a caller may send at once (0: the rate's count)")
+	cors := fs.String("cors-origins", "API_CORS_ORIGINS", "", "origins browsers may call from, comma-separated, or * (empty: no CORS)")
+	proxies := fs.String("trusted-proxies", "API_TRUSTED_PROXIES", "", "addresses/CIDRs of proxies whose X-Forwarded-For names the client (empty: none)")
 	logLevel := fs.String("log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 	logFmt := fs.String("log-format", "LOG_FORMAT", "text", "text or json")
 	if err := fs.Parse(args); err != nil {
@@ -85,9 +92,36 @@ func parseConfig(args []string) (*config, error) {
 	case *devWorkers < 0:
 		return nil, fmt.Errorf("dev workers %d: must be 0 or more", *devWorkers)
 	}
-	return &config{RedisURL: *redisURL, Prefix: *prefix, Addr: *addr,
-		API:             api.Config{BodyLimit: int64(*bodyLimit), RequestTimeout: *reqTimeout, Heartbeat: *heartbeat},
+	apiCfg := api.Config{BodyLimit: int64(*bodyLimit), RequestTimeout: *reqTimeout, Heartbeat: *heartbeat,
+		CORSOrigins: splitList(*cors), TrustedProxies: splitList(*proxies)}
+	spec := *keys
+	if *keysFile != "" {
+		b, err := os.ReadFile(*keysFile)
+		if err != nil {
+			return nil, fmt.Errorf("API_KEYS_FILE: %w", err)
+		}
+		spec += "\n" + string(b)
+	}
+	var err error
+	if apiCfg.Keys, err = api.ParseKeys(spec); err != nil {
+		return nil, err
+	}
+	if apiCfg.RateLimit, err = api.ParseRateLimit(*rate, *burst); err != nil {
+		return nil, err
+	}
+	return &config{Redis: redisCfg(), Prefix: *prefix, Addr: *addr, API: apiCfg,
 		ShutdownTimeout: *shutdown, DevWorkers: *devWorkers, LogLevel: *logLevel, LogFmt: *logFmt}, nil
+}
+
+// splitList reads a comma-separated list, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func main() {
@@ -117,16 +151,16 @@ func run(ctx context.Context, cfg *config) error {
 		return err
 	}
 	cfg.API.Logger = log
-	redisURL := cfg.RedisURL
+	redisCfg := cfg.Redis
 	var dev *devMode
-	if redisURL == "" {
+	if redisCfg.URL == "" {
 		if dev, err = startDevRedis(log); err != nil {
 			return err
 		}
 		defer dev.stop()
-		redisURL = dev.url()
+		redisCfg.URL = dev.url()
 	}
-	opts, err := redisOptions(redisURL)
+	opts, err := redisCfg.Options()
 	if err != nil {
 		return err
 	}
@@ -134,7 +168,7 @@ func run(ctx context.Context, cfg *config) error {
 	defer rdb.Close()
 
 	var client *queue.Client
-	err = untilReachable(ctx, log, func() (err error) {
+	err = redisconn.WaitReachable(ctx, log, func() (err error) {
 		client, err = queue.NewClient(ctx, rdb, &queue.Config{Prefix: cfg.Prefix})
 		return err
 	})
@@ -142,7 +176,7 @@ func run(ctx context.Context, cfg *config) error {
 		return err
 	}
 	hub := client.NewHub()
-	if err := untilReachable(ctx, log, func() error { return hub.Start(ctx) }); err != nil {
+	if err := redisconn.WaitReachable(ctx, log, func() error { return hub.Start(ctx) }); err != nil {
 		return err
 	}
 	defer hub.Stop()
@@ -159,8 +193,12 @@ func run(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return err
 	}
-	log.Info("apiserver listening", "addr", ln.Addr().String(), "redis", redactURL(redisURL),
-		"prefix", cfg.Prefix, "pid", os.Getpid())
+	log.Info("apiserver listening", "addr", ln.Addr().String(), "redis", redisconn.Redact(redisCfg.URL),
+		"prefix", cfg.Prefix, "pid", os.Getpid(), "api_keys", len(cfg.API.Keys),
+		"rate_limit", cfg.API.RateLimit.Rate > 0)
+	if len(cfg.API.Keys) == 0 && dev == nil {
+		log.Warn("no API keys configured: anyone who reaches this port may submit, cancel and restart jobs (set API_KEYS)")
+	}
 	if cfg.onReady != nil {
 		cfg.onReady(ln.Addr().String())
 	}
@@ -197,51 +235,4 @@ func serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handle
 	endStreams()
 	log.Info("http server stopped")
 	return nil
-}
-
-// redisOptions parses a Redis URL and bounds every call, so a request
-// meets an unreachable Redis with a fast 503 instead of hanging: one dial
-// per try with a 1 s timeout, 1 s reads and writes, one retry. Values
-// given in the URL (dial_timeout=..., max_retries=...) win.
-func redisOptions(url string) (*redis.Options, error) {
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL: %w", err)
-	}
-	opts.DialTimeout = cmp.Or(opts.DialTimeout, time.Second)
-	opts.ReadTimeout = cmp.Or(opts.ReadTimeout, time.Second)
-	opts.WriteTimeout = cmp.Or(opts.WriteTimeout, time.Second)
-	opts.MaxRetries = cmp.Or(opts.MaxRetries, 1)
-	opts.DialerRetries = cmp.Or(opts.DialerRetries, 1)
-	return opts, nil
-}
-
-// untilReachable calls f until it succeeds or fails for another reason
-// than an unreachable Redis, backing off: an apiserver started before its
-// Redis waits for it.
-func untilReachable(ctx context.Context, log *slog.Logger, f func() error) error {
-	backoff := 100 * time.Millisecond
-	for {
-		err := f()
-		if err == nil || !errors.Is(err, queue.ErrUnavailable) {
-			return err
-		}
-		log.Warn("waiting for redis", "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("redis unreachable: %w", ctx.Err())
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
-}
-
-// redactURL hides a password in a Redis URL for logs.
-func redactURL(u string) string {
-	if at := strings.LastIndex(u, "@"); at > 0 {
-		if scheme := strings.Index(u, "://"); scheme >= 0 && scheme < at {
-			return u[:scheme+3] + "***" + u[at:]
-		}
-	}
-	return u
 }

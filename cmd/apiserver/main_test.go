@@ -158,30 +158,32 @@ func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("API_SSE_HEARTBEAT", "5s")
 	t.Setenv("DEV_WORKERS", "2")
 	t.Setenv("LOG_FORMAT", "json")
+	t.Setenv("API_KEYS", "ops:admin:0123456789abcdef0123")
+	keysFile := t.TempDir() + "/keys"
+	if err := os.WriteFile(keysFile, []byte("# readers\ndash:read:fedcba9876543210fedc\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("API_KEYS_FILE", keysFile)
+	t.Setenv("API_RATE_LIMIT", "50/10s")
+	t.Setenv("API_CORS_ORIGINS", "https://a.example, https://b.example")
 	cfg, err := parseConfig(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.RedisURL != "redis://u:p@example:6380/2" || cfg.Addr != ":9000" || cfg.API.BodyLimit != 2048 ||
+	if cfg.Redis.URL != "redis://u:p@example:6380/2" || cfg.Addr != ":9000" || cfg.API.BodyLimit != 2048 ||
 		cfg.API.RequestTimeout != 500*time.Millisecond || cfg.API.Heartbeat != 5*time.Second ||
 		cfg.DevWorkers != 2 || cfg.LogFmt != "json" || cfg.Prefix != "jq" {
 		t.Fatalf("%+v", cfg)
 	}
+	if len(cfg.API.Keys) != 2 || cfg.API.Keys[1].Name != "dash" || cfg.API.RateLimit.Rate != 50 ||
+		cfg.API.RateLimit.Period != 10*time.Second || len(cfg.API.CORSOrigins) != 2 {
+		t.Fatalf("api config %+v", cfg.API)
+	}
 	if cfg, _ := parseConfig([]string{"-addr", ":1"}); cfg.Addr != ":1" {
 		t.Fatal("a flag must win over its variable")
 	}
-	opts, err := redisOptions(cfg.RedisURL)
-	if err != nil || opts.Addr != "example:6380" || opts.Username != "u" || opts.Password != "p" || opts.DB != 2 ||
-		opts.DialTimeout != time.Second || opts.ReadTimeout != time.Second || opts.MaxRetries != 1 || opts.DialerRetries != 1 {
-		t.Fatalf("redis options %+v %v", opts, err)
-	}
-	if opts, err := redisOptions("rediss://example:6380?dial_timeout=3s"); err != nil || opts.TLSConfig == nil || opts.DialTimeout != 3*time.Second {
-		t.Fatalf("rediss options %+v %v", opts, err)
-	}
-	if redactURL("redis://u:secret@h:1") != "redis://***@h:1" {
-		t.Fatal(redactURL("redis://u:secret@h:1"))
-	}
-	for k, v := range map[string]string{"API_REQUEST_TIMEOUT": "soon", "API_BODY_LIMIT": "0", "DEV_WORKERS": "-1"} {
+	for k, v := range map[string]string{"API_REQUEST_TIMEOUT": "soon", "API_BODY_LIMIT": "0", "DEV_WORKERS": "-1",
+		"API_KEYS": "ops:superuser:0123456789abcdef0123", "API_RATE_LIMIT": "lots", "API_KEYS_FILE": "/nonexistent"} {
 		t.Setenv(k, v)
 		if _, err := parseConfig(nil); err == nil {
 			t.Fatalf("%s=%s accepted", k, v)
@@ -277,7 +279,7 @@ func TestRunWaitsForRedis(t *testing.T) {
 	if err == nil || time.Since(t0) > 3*time.Second || !strings.Contains(logs.String(), "waiting for redis") {
 		t.Fatalf("run: %v after %s; log:\n%s", err, time.Since(t0), logs)
 	}
-	cfg.RedisURL = "http://nope"
+	cfg.Redis.URL = "http://nope"
 	if err := run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
 		t.Fatalf("bad url: %v", err)
 	}

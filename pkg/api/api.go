@@ -25,6 +25,7 @@ type Queue interface {
 	Stats(ctx context.Context) (*queue.Stats, error)
 	Workers(ctx context.Context) ([]queue.WorkerInfo, error)
 	Ping(ctx context.Context) error
+	Allow(ctx context.Context, caller string, limit queue.RateLimit) (queue.RateDecision, error)
 }
 
 // Events delivers the job events that long polls and streams wait on.
@@ -66,29 +67,38 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true
-	r.Use(s.accessLog, s.recoverPanic, s.limitBody)
+	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("api config: trusted proxies: %w", err)
+	}
+	r.Use(s.accessLog, s.recoverPanic)
+	if len(cfg.CORSOrigins) > 0 {
+		r.Use(corsHandler(cfg.CORSOrigins))
+	}
+	r.Use(s.limitBody)
 	r.NoRoute(func(c *gin.Context) { s.writeError(c, errNoRoute) })
 	r.NoMethod(func(c *gin.Context) { s.writeError(c, errNoMethod) })
 
+	// Open to everyone, always: load balancers probe these.
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
-	r.GET("/api/v1/workers", s.workers)
 
+	read, submit, admin := s.require(RoleRead), s.require(RoleSubmit), s.require(RoleAdmin)
+	r.GET("/api/v1/workers", read, s.workers)
 	jobs := r.Group("/api/v1/jobs")
 	// The seed's contract.
-	jobs.GET("/status/:job_id", s.status)
-	jobs.GET("/status/:job_id/poll", s.poll)
-	jobs.GET("/status/:job_id/stream", s.stream)
-	jobs.GET("/queue/stats", s.stats)
-	jobs.POST("/cancel/:job_id", s.cancel)
-	jobs.POST("/restart/:job_id", s.restart)
+	jobs.GET("/status/:job_id", read, s.status)
+	jobs.GET("/status/:job_id/poll", read, s.poll)
+	jobs.GET("/status/:job_id/stream", read, s.stream)
+	jobs.GET("/queue/stats", read, s.stats)
+	jobs.POST("/cancel/:job_id", admin, s.cancel)
+	jobs.POST("/restart/:job_id", admin, s.restart)
 	// Beyond it. gin ≥1.8 routes static segments (status, queue, cancel,
 	// restart, batch) beside the :job_id parameter.
-	jobs.POST("", s.submit)
-	jobs.POST("/batch", s.submitBatch)
-	jobs.GET("", s.list)
-	jobs.GET("/:job_id", s.get)
-	jobs.DELETE("/:job_id", s.delete)
+	jobs.POST("", submit, s.submit)
+	jobs.POST("/batch", submit, s.submitBatch)
+	jobs.GET("", read, s.list)
+	jobs.GET("/:job_id", read, s.get)
+	jobs.DELETE("/:job_id", admin, s.delete)
 	return r, nil
 }
 
@@ -104,7 +114,8 @@ func (s *server) accessLog(c *gin.Context) {
 	s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "http request",
 		slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
 		slog.String("route", c.FullPath()), slog.Int("status", c.Writer.Status()),
-		slog.Int("bytes", c.Writer.Size()), slog.Duration("took", time.Since(start)))
+		slog.Int("bytes", c.Writer.Size()), slog.String("caller", callerOf(c)),
+		slog.Duration("took", time.Since(start)))
 }
 
 // recoverPanic turns a panic anywhere below it into a logged 500 JSON

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/compileo/jobqueue/pkg/handlers"
+	"github.com/compileo/jobqueue/pkg/queue"
 )
 
 // Defaults and limits of the API.
@@ -48,6 +50,19 @@ type Config struct {
 	// queued; an error refuses the job with 400. Nil means the built-in
 	// handlers' checks (handlers.Validate), which pass other types through.
 	ValidatePayload func(typ string, payload json.RawMessage) error
+	// Keys are the API keys; empty means the API is open to everyone.
+	Keys []Key
+	// RateLimit is each caller's request budget (a caller is an API key,
+	// or a client address when there are no keys), shared by every
+	// instance through Redis. The zero value means no limit.
+	RateLimit queue.RateLimit
+	// CORSOrigins are the origins browsers may call the API from ("*" for
+	// any); empty means no CORS headers (same-origin only).
+	CORSOrigins []string
+	// TrustedProxies are the addresses or CIDRs of the proxies whose
+	// X-Forwarded-For names the client; empty trusts none, so the client
+	// is the connection's peer.
+	TrustedProxies []string
 	// Logger receives the access log and every 5xx. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -60,6 +75,14 @@ func (cfg Config) withDefaults() (Config, error) {
 	cfg.BodyLimit = cmp.Or(cfg.BodyLimit, DefaultBodyLimit)
 	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, DefaultRequestTimeout)
 	cfg.Heartbeat = cmp.Or(cfg.Heartbeat, DefaultHeartbeat)
+	if err := cfg.RateLimit.Validate(); err != nil {
+		return cfg, fmt.Errorf("api config: %w", err)
+	}
+	for _, o := range cfg.CORSOrigins {
+		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			return cfg, fmt.Errorf("api config: CORS origin %q: want * or a scheme://host[:port]", o)
+		}
+	}
 	if cfg.Types == nil {
 		cfg.Types = handlers.Types()
 	}

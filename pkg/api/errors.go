@@ -15,11 +15,14 @@ import (
 const (
 	CodeInvalidArgument   = "invalid_argument"   // 400: malformed id, parameter or body
 	CodeUnknownJobType    = "unknown_job_type"   // 400: no built-in handler or live worker runs the type
+	CodeUnauthenticated   = "unauthenticated"    // 401: API keys are configured and none valid was sent
+	CodeForbidden         = "forbidden"          // 403: the key's role does not allow the action
 	CodeNotFound          = "not_found"          // 404: no such job, or no such route
 	CodeMethodNotAllowed  = "method_not_allowed" // 405: the route exists for other methods
 	CodeInvalidTransition = "invalid_transition" // 409: the job's state does not allow the action
 	CodeDuplicate         = "duplicate"          // 409: the unique_key is held by another job
 	CodePayloadTooLarge   = "payload_too_large"  // 413: the body is over Config.BodyLimit
+	CodeRateLimited       = "rate_limited"       // 429: over the caller's rate limit; see Retry-After
 	CodeUnavailable       = "unavailable"        // 503: Redis cannot be reached; retry
 	CodeInternal          = "internal"           // 500: a bug; the details are in the log
 )

@@ -1,0 +1,237 @@
+package api
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/compileo/jobqueue/pkg/queue"
+	"github.com/gin-gonic/gin"
+)
+
+// Who may do what. With Config.Keys empty the API is open (as the seed's
+// API is); with keys, every /api/v1 route needs one whose role allows it,
+// while /healthz and /readyz stay open for load balancers.
+
+// Role is what an API key may do. Roles are ordered: each allows what the
+// ones before it allow.
+type Role int
+
+// The roles, weakest first.
+const (
+	// RoleRead: status, poll, stream, stats, lists and workers.
+	RoleRead Role = iota + 1
+	// RoleSubmit: RoleRead, and submitting jobs.
+	RoleSubmit
+	// RoleAdmin: RoleSubmit, and cancel, restart and delete.
+	RoleAdmin
+)
+
+var roleNames = map[Role]string{RoleRead: "read", RoleSubmit: "submit", RoleAdmin: "admin"}
+
+func (r Role) String() string {
+	if n, ok := roleNames[r]; ok {
+		return n
+	}
+	return "role(" + strconv.Itoa(int(r)) + ")"
+}
+
+// ParseRole reads a role's name.
+func ParseRole(s string) (Role, error) {
+	for r, n := range roleNames {
+		if n == s {
+			return r, nil
+		}
+	}
+	return 0, fmt.Errorf("role %q: want read, submit or admin", s)
+}
+
+// Key is one API key. Only a digest of its secret is kept in memory.
+type Key struct {
+	// Name identifies the key in logs and rate limits; never the secret.
+	Name   string
+	Role   Role
+	digest [sha256.Size]byte
+}
+
+// minSecretLen keeps secrets out of guessing range.
+const minSecretLen = 16
+
+// NewKey makes a key from its name, role and secret.
+func NewKey(name string, role Role, secret string) (Key, error) {
+	switch {
+	case name == "" || strings.ContainsAny(name, ":, \t\n"):
+		return Key{}, fmt.Errorf("api key name %q: want a non-empty name without ':', ',' or spaces", name)
+	case roleNames[role] == "":
+		return Key{}, fmt.Errorf("api key %s: unknown role %d", name, role)
+	case len(secret) < minSecretLen:
+		return Key{}, fmt.Errorf("api key %s: secret shorter than %d characters", name, minSecretLen)
+	}
+	return Key{Name: name, Role: role, digest: sha256.Sum256([]byte(secret))}, nil
+}
+
+// ParseKeys reads keys written "name:role:secret", separated by commas or
+// newlines (the API_KEYS variable, or the lines of API_KEYS_FILE). Blank
+// entries and lines starting with # are skipped. Names and secrets must
+// be unique. Errors never quote a secret.
+func ParseKeys(spec string) ([]Key, error) {
+	var keys []Key
+	names := map[string]bool{}
+	digests := map[[sha256.Size]byte]bool{}
+	for _, entry := range strings.FieldsFunc(spec, func(r rune) bool { return r == ',' || r == '\n' }) {
+		entry = strings.TrimSpace(entry)
+		if entry == "" || strings.HasPrefix(entry, "#") {
+			continue
+		}
+		parts := strings.SplitN(entry, ":", 3)
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("api key entry %d: want name:role:secret", len(keys)+1)
+		}
+		role, err := ParseRole(parts[1])
+		if err != nil {
+			return nil, fmt.Errorf("api key %s: %w", parts[0], err)
+		}
+		k, err := NewKey(parts[0], role, parts[2])
+		if err != nil {
+			return nil, err
+		}
+		if names[k.Name] || digests[k.digest] {
+			return nil, fmt.Errorf("api key %s: name or secret used twice", k.Name)
+		}
+		names[k.Name], digests[k.digest] = true, true
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// callerKey is the gin context key under which require stores the caller.
+const callerKey = "jobqueue.caller"
+
+// presentedSecret finds the key a request carries: "Authorization: Bearer
+// <key>", "X-API-Key: <key>", or, for GET requests only (browsers'
+// EventSource cannot set headers), the api_key query parameter.
+func presentedSecret(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	if h := r.Header.Get("X-API-Key"); h != "" {
+		return h
+	}
+	if r.Method == http.MethodGet {
+		return r.URL.Query().Get("api_key")
+	}
+	return ""
+}
+
+// lookup finds the key whose secret is s. It compares s's digest with
+// every key's in constant time and never stops early, so neither the time
+// taken nor which key matched tells anything about the secrets.
+func (s *server) lookup(secret string) (Key, bool) {
+	d := sha256.Sum256([]byte(secret))
+	var found Key
+	match := 0
+	for _, k := range s.cfg.Keys {
+		if subtle.ConstantTimeCompare(d[:], k.digest[:]) == 1 {
+			found, match = k, 1
+		}
+	}
+	return found, match == 1
+}
+
+var (
+	errUnauthenticated = &requestError{http.StatusUnauthorized, CodeUnauthenticated,
+		"an API key is required: send it as \"Authorization: Bearer <key>\" or \"X-API-Key: <key>\""}
+	errBadKey = &requestError{http.StatusUnauthorized, CodeUnauthenticated, "the API key is not valid"}
+)
+
+// require admits a request whose caller may act as role and is within
+// its rate limit: 401 without a valid key (when keys are configured), 403
+// when the key's role is too weak, 429 over the rate limit. The caller —
+// the key's name, or the client's address without keys — is the rate
+// limit's subject.
+func (s *server) require(role Role) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		caller := "ip:" + c.ClientIP()
+		if len(s.cfg.Keys) > 0 {
+			secret := presentedSecret(c.Request)
+			if secret == "" {
+				c.Header("WWW-Authenticate", `Bearer realm="jobqueue"`)
+				s.writeError(c, errUnauthenticated)
+				return
+			}
+			k, ok := s.lookup(secret)
+			if !ok {
+				c.Header("WWW-Authenticate", `Bearer realm="jobqueue", error="invalid_token"`)
+				s.writeError(c, errBadKey)
+				return
+			}
+			if k.Role < role {
+				s.writeError(c, &requestError{http.StatusForbidden, CodeForbidden,
+					fmt.Sprintf("API key %s has role %s; this needs %s", k.Name, k.Role, role)})
+				return
+			}
+			caller = "key:" + k.Name
+		}
+		c.Set(callerKey, caller)
+		if !s.withinRate(c, caller) {
+			return
+		}
+		c.Next()
+	}
+}
+
+// withinRate takes one request from caller's budget; over it, it answers
+// 429 with Retry-After. When Redis cannot be asked it lets the request
+// through (failing open): the request meets the same Redis and answers
+// for itself.
+func (s *server) withinRate(c *gin.Context, caller string) bool {
+	if !s.cfg.RateLimit.Enabled() {
+		return true
+	}
+	ctx, cancel := s.redisCtx(c)
+	defer cancel()
+	d, err := s.q.Allow(ctx, caller, s.cfg.RateLimit)
+	if err != nil {
+		s.log.Warn("rate limit unavailable: request let through", "caller", caller, "err", err)
+		return true
+	}
+	c.Header("X-RateLimit-Remaining", strconv.Itoa(d.Remaining))
+	if d.Allowed {
+		return true
+	}
+	secs := max(1, int((d.RetryAfter+time.Second-1)/time.Second))
+	c.Header("Retry-After", strconv.Itoa(secs))
+	s.writeError(c, &requestError{http.StatusTooManyRequests, CodeRateLimited,
+		fmt.Sprintf("rate limit of %d requests per %s exceeded; retry in %d s", s.cfg.RateLimit.Rate, s.cfg.RateLimit.Period, secs)})
+	return false
+}
+
+// callerOf is the request's caller as require identified it ("key:<name>"
+// or "ip:<address>"), for logs; "" before require ran.
+func callerOf(c *gin.Context) string { return c.GetString(callerKey) }
+
+// ParseRateLimit reads a rate written "<count>/<unit>", the unit being s,
+// m, h or a duration ("100/s", "6000/m", "50/10s"), with a burst (0: the
+// count). The empty string is no limit.
+func ParseRateLimit(spec string, burst int) (queue.RateLimit, error) {
+	if spec == "" {
+		return queue.RateLimit{}, nil
+	}
+	count, unit, ok := strings.Cut(spec, "/")
+	n, err := strconv.Atoi(count)
+	if !ok || err != nil || n <= 0 {
+		return queue.RateLimit{}, fmt.Errorf("rate limit %q: want <count>/<unit>, e.g. 100/s", spec)
+	}
+	period, ok := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour}[unit]
+	if !ok {
+		if period, err = time.ParseDuration(unit); err != nil || period <= 0 {
+			return queue.RateLimit{}, fmt.Errorf("rate limit %q: unit %q is not s, m, h or a duration", spec, unit)
+		}
+	}
+	l := queue.RateLimit{Rate: n, Period: period, Burst: burst}
+	return l, l.Validate()
+}

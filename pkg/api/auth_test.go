@@ -1,0 +1,217 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/compileo/jobqueue/pkg/queue"
+)
+
+const (
+	readSecret   = "read-secret-0123456789"
+	submitSecret = "submit-secret-0123456789"
+	adminSecret  = "admin-secret-0123456789"
+)
+
+func testKeys(t *testing.T) []Key {
+	t.Helper()
+	keys, err := ParseKeys("reader:read:" + readSecret + ",\nsubmitter:submit:" + submitSecret + "\n# ops\nops:admin:" + adminSecret)
+	if err != nil || len(keys) != 3 {
+		t.Fatalf("ParseKeys: %v %v", keys, err)
+	}
+	return keys
+}
+
+func TestParseKeysRefusals(t *testing.T) {
+	for _, spec := range []string{
+		"nocolons",
+		"name:root:" + adminSecret,
+		"name:read:short",
+		":read:" + readSecret,
+		"a:read:" + readSecret + ",a:admin:" + adminSecret,
+		"a:read:" + readSecret + ",b:admin:" + readSecret,
+	} {
+		_, err := ParseKeys(spec)
+		if err == nil {
+			t.Errorf("ParseKeys(%q) accepted", spec)
+			continue
+		}
+		for _, secret := range []string{readSecret, adminSecret} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("ParseKeys error quotes a secret: %v", err)
+			}
+		}
+	}
+	// A secret may itself hold colons.
+	keys, err := ParseKeys("a:admin:x:y:z:0123456789abcdef")
+	if err != nil || len(keys) != 1 || keys[0].Role != RoleAdmin {
+		t.Fatalf("colon secret: %v %v", keys, err)
+	}
+}
+
+// Each route needs its role: read < submit < admin; health stays open.
+func TestRoles(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	b := setup(t, Config{Keys: testKeys(t), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	id := b.submitAs(t, submitSecret)
+
+	status := func(method, path, secret string) int {
+		t.Helper()
+		var hdr []string
+		if secret != "" {
+			hdr = []string{"Authorization", "Bearer " + secret}
+		}
+		body := ""
+		if method == "POST" && strings.HasSuffix(path, "/jobs") {
+			body = `{"type": "demo", "payload": {"steps": 1, "step_ms": 0}}`
+		}
+		resp, data := b.do(t, method, path, body, hdr...)
+		if resp.StatusCode >= 400 {
+			var e struct{ Error errorBody }
+			if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
+				t.Fatalf("%s %s: error body %s", method, path, data)
+			}
+		}
+		return resp.StatusCode
+	}
+	routes := []struct {
+		method, path string
+		need         Role
+	}{
+		{"GET", "/api/v1/jobs/status/" + id, RoleRead},
+		{"GET", "/api/v1/jobs/status/" + id + "/poll?timeout=1&current_status=completed", RoleRead},
+		{"GET", "/api/v1/jobs/queue/stats", RoleRead},
+		{"GET", "/api/v1/jobs", RoleRead},
+		{"GET", "/api/v1/jobs/" + id, RoleRead},
+		{"GET", "/api/v1/workers", RoleRead},
+		{"POST", "/api/v1/jobs", RoleSubmit},
+		{"POST", "/api/v1/jobs/restart/" + id, RoleAdmin}, // 409: pending
+	}
+	for _, r := range routes {
+		if got := status(r.method, r.path, ""); got != http.StatusUnauthorized {
+			t.Errorf("%s %s without a key: %d, want 401", r.method, r.path, got)
+		}
+		if got := status(r.method, r.path, "not-a-key-0123456789"); got != http.StatusUnauthorized {
+			t.Errorf("%s %s with a wrong key: %d, want 401", r.method, r.path, got)
+		}
+		for role, secret := range map[Role]string{RoleRead: readSecret, RoleSubmit: submitSecret, RoleAdmin: adminSecret} {
+			got := status(r.method, r.path, secret)
+			switch {
+			case role < r.need && got != http.StatusForbidden:
+				t.Errorf("%s %s as %s: %d, want 403", r.method, r.path, role, got)
+			case role >= r.need && (got == http.StatusUnauthorized || got == http.StatusForbidden):
+				t.Errorf("%s %s as %s: %d, want it allowed", r.method, r.path, role, got)
+			}
+		}
+	}
+	b.call(t, "GET", "/healthz", "", 200)
+	b.call(t, "GET", "/readyz", "", 200)
+
+	// X-API-Key works too; the query parameter only on GET (EventSource).
+	if resp, _ := b.do(t, "POST", "/api/v1/jobs/cancel/"+id, "", "X-API-Key", adminSecret); resp.StatusCode != 200 {
+		t.Fatalf("cancel with X-API-Key: %d", resp.StatusCode)
+	}
+	if resp, _ := b.do(t, "GET", "/api/v1/jobs/status/"+id+"?api_key="+readSecret, ""); resp.StatusCode != 200 {
+		t.Fatalf("GET with api_key: %d", resp.StatusCode)
+	}
+	if resp, _ := b.do(t, "POST", "/api/v1/jobs/restart/"+id+"?api_key="+adminSecret, ""); resp.StatusCode != 401 {
+		t.Fatalf("POST with api_key: %d, want 401", resp.StatusCode)
+	}
+	// 401 tells how to authenticate.
+	if resp, _ := b.do(t, "GET", "/api/v1/jobs/queue/stats", ""); !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+		t.Fatalf("401 without WWW-Authenticate: %v", resp.Header)
+	}
+	// Secrets never reach the log; key names do.
+	for _, secret := range []string{readSecret, submitSecret, adminSecret} {
+		if strings.Contains(logs.String(), secret) {
+			t.Fatalf("the log holds a secret:\n%s", logs.String())
+		}
+	}
+	if !strings.Contains(logs.String(), "caller=key:ops") {
+		t.Fatalf("the log does not name the caller:\n%s", logs.String())
+	}
+}
+
+func (b *bundle) submitAs(t *testing.T, secret string) string {
+	t.Helper()
+	resp, data := b.do(t, "POST", "/api/v1/jobs", `{"type": "demo"}`, "Authorization", "Bearer "+secret)
+	var out struct {
+		JobID string `json:"job_id"`
+	}
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal(data, &out) != nil {
+		t.Fatalf("submit: %d %s", resp.StatusCode, data)
+	}
+	return out.JobID
+}
+
+// Two API instances on one Redis share each caller's budget; over it the
+// answer is 429 with Retry-After, and other callers are unaffected.
+func TestRateLimitAcrossInstances(t *testing.T) {
+	t.Parallel()
+	cfg := Config{Keys: testKeys(t), RateLimit: queue.RateLimit{Rate: 1, Period: time.Hour, Burst: 4}}
+	a := setup(t, cfg)
+	// A second instance: its own handler and HTTP server on the same Redis
+	// (the handler keeps no state; the budget lives in Redis).
+	cfg.Logger = discard
+	h, err := New(cfg, a.client, a.hub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	b := &bundle{url: ts.URL, http: ts.Client(), client: a.client, hub: a.hub}
+	get := func(x *bundle, secret string) *http.Response {
+		resp, _ := x.do(t, "GET", "/api/v1/jobs/queue/stats", "", "X-API-Key", secret)
+		return resp
+	}
+	for i, x := range []*bundle{a, b, a, b} {
+		if resp := get(x, readSecret); resp.StatusCode != 200 {
+			t.Fatalf("request %d within the burst: %d", i, resp.StatusCode)
+		}
+	}
+	resp, data := a.do(t, "GET", "/api/v1/jobs/queue/stats", "", "X-API-Key", readSecret)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(data), CodeRateLimited) {
+		t.Fatalf("over the burst: %d %v %s", resp.StatusCode, resp.Header, data)
+	}
+	if resp := get(b, readSecret); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("the other instance let the caller through: %d", resp.StatusCode)
+	}
+	if resp := get(a, adminSecret); resp.StatusCode != 200 {
+		t.Fatalf("another caller was limited: %d", resp.StatusCode)
+	}
+	// Health checks are never limited.
+	for range 5 {
+		a.call(t, "GET", "/healthz", "", 200)
+	}
+}
+
+func TestCORS(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{CORSOrigins: []string{"https://dash.example"}})
+	req, _ := http.NewRequest("OPTIONS", b.url+"/api/v1/jobs", nil)
+	req.Header.Set("Origin", "https://dash.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "authorization,content-type")
+	resp, err := b.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 || resp.Header.Get("Access-Control-Allow-Origin") != "https://dash.example" {
+		t.Fatalf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+	resp, _ = b.do(t, "GET", "/api/v1/jobs/queue/stats", "", "Origin", "https://evil.example")
+	if resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("a foreign origin was allowed: %v", resp.Header)
+	}
+	if _, err := New(Config{CORSOrigins: []string{"dash.example"}}, b.client, b.hub); err == nil {
+		t.Fatal("an origin without a scheme was accepted")
+	}
+}
