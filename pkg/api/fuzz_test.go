@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/compileo/jobqueue/pkg/queue"
 	"github.com/google/uuid"
 )
 
@@ -134,6 +135,73 @@ func FuzzLastEventID(f *testing.F) {
 		}
 		if (s == "" && v != -1) || (s != "" && v < 0) {
 			t.Fatalf("%q: %d", s, v)
+		}
+	})
+}
+
+func FuzzListParams(f *testing.F) {
+	for _, s := range []string{"", "limit=1", "limit=0", "limit=1001", "limit=x", "status=running&queue=default",
+		"type=demo&cursor=abc", "limit=", "limit=1&limit=2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, _ := url.ParseQuery(raw)
+		p, err := parseListParams(q)
+		if err != nil {
+			want4xx(t, "list", err)
+			return
+		}
+		if p.Limit < 0 || p.Limit > queue.MaxListLimit {
+			t.Fatalf("%q: limit %d", raw, p.Limit)
+		}
+	})
+}
+
+// FuzzParseKeys: key configuration never panics, never quotes a secret in
+// an error, and what it accepts has names, roles and long secrets.
+func FuzzParseKeys(f *testing.F) {
+	for _, s := range []string{"a:read:0123456789abcdef", "a:admin:0123456789abcdef,b:submit:fedcba9876543210",
+		"# c\na:read:0123456789abcdef\n", "a:root:0123456789abcdef", "a:read:short", ":read:0123456789abcdef",
+		"a:read:x:y:0123456789abcdef", ",,,", "a:read:0123456789abcdef,a:read:0123456789abcdeg"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		keys, err := ParseKeys(spec)
+		if err != nil {
+			for _, entry := range strings.FieldsFunc(spec, func(r rune) bool { return r == ',' || r == '\n' }) {
+				if parts := strings.SplitN(entry, ":", 3); len(parts) == 3 && len(parts[2]) >= minSecretLen &&
+					strings.Contains(err.Error(), parts[2]) {
+					t.Fatalf("error %q quotes a secret", err)
+				}
+			}
+			return
+		}
+		for _, k := range keys {
+			if k.Name == "" || k.Role < RoleRead || k.Role > RoleAdmin {
+				t.Fatalf("%q: accepted %+v", spec, k)
+			}
+		}
+	})
+}
+
+func FuzzParseRateLimit(f *testing.F) {
+	for _, s := range []string{"", "100/s", "6000/m", "1/h", "50/10s", "0/s", "-1/s", "1/0s", "1/x", "5", "1/1ns",
+		"99999999999999999999/s"} {
+		f.Add(s, 0)
+	}
+	f.Fuzz(func(t *testing.T, spec string, burst int) {
+		l, err := ParseRateLimit(spec, burst)
+		if err != nil {
+			return
+		}
+		if spec == "" {
+			if l.Enabled() {
+				t.Fatalf("empty spec enabled %+v", l)
+			}
+			return
+		}
+		if !l.Enabled() || l.Period <= 0 || l.Validate() != nil {
+			t.Fatalf("%q burst %d accepted as %+v", spec, burst, l)
 		}
 	})
 }

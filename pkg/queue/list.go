@@ -184,7 +184,8 @@ func decodeCursor(cur string) (*listSource, int64, error) {
 	}
 	b, err := base64.RawURLEncoding.DecodeString(cur)
 	parts := strings.Split(string(b), "|")
-	if err != nil || len(parts) != 4 || parts[0] != "1" || !State(parts[1]).Valid() {
+	if err != nil || len(parts) != 4 || parts[0] != "1" || !State(parts[1]).Valid() ||
+		(parts[2] != "" && !namePattern.MatchString(parts[2])) {
 		return nil, 0, invalidf("cursor is not one this server issued")
 	}
 	off, err := strconv.ParseInt(parts[3], 10, 64)
