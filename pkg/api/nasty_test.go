@@ -1,0 +1,131 @@
+package api
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestNastyRequests sends hostile and malformed requests as raw bytes over
+// a real TCP connection, so nothing on the client side tidies them up.
+// Each must get its precise 4xx with the JSON error body — never a 5xx,
+// a dropped connection or a hang — and none may create a job.
+func TestNastyRequests(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{BodyLimit: 64 << 10})
+	id := b.submit(t, `{"type": "demo", "payload": {"steps": 1, "step_ms": 0}}`)
+	host := strings.TrimPrefix(b.url, "http://")
+	deep := strings.Repeat("[", 20000) + strings.Repeat("]", 20000) // past encoding/json's depth limit, under the body limit
+	big := `{"type": "demo", "payload": {"pad": "` + strings.Repeat("x", 70<<10) + `"}}`
+
+	for _, c := range []struct {
+		name, method, target, body string
+		header                     []string // extra "Name: value" lines
+		chunked                    bool     // send the body chunked, without a length
+		status                     int
+		code                       string
+	}{
+		{name: "uppercase id", method: "GET", target: "/api/v1/jobs/status/" + strings.ToUpper(id), status: 400, code: CodeInvalidArgument},
+		{name: "id with NUL", method: "GET", target: "/api/v1/jobs/status/%00" + id[1:], status: 400, code: CodeInvalidArgument},
+		{name: "very long id", method: "GET", target: "/api/v1/jobs/status/" + strings.Repeat("a", 4000), status: 400, code: CodeInvalidArgument},
+		{name: "id with escaped slash", method: "GET", target: "/api/v1/jobs/status/..%2F..%2Fetc%2Fpasswd", status: 404, code: CodeNotFound},
+		{name: "traversal", method: "GET", target: "/api/v1/jobs/status/../../../etc/passwd", status: 404, code: CodeNotFound},
+		{name: "invalid utf-8 id", method: "GET", target: "/api/v1/jobs/status/%ff%fe", status: 400, code: CodeInvalidArgument},
+		{name: "poll timeout 0", method: "GET", target: "/api/v1/jobs/status/" + id + "/poll?timeout=0", status: 400, code: CodeInvalidArgument},
+		{name: "poll timeout 301", method: "GET", target: "/api/v1/jobs/status/" + id + "/poll?timeout=301", status: 400, code: CodeInvalidArgument},
+		{name: "poll timeout huge", method: "GET", target: "/api/v1/jobs/status/" + id + "/poll?timeout=99999999999999999999999", status: 400, code: CodeInvalidArgument},
+		{name: "poll timeout negative", method: "GET", target: "/api/v1/jobs/status/" + id + "/poll?timeout=-5", status: 400, code: CodeInvalidArgument},
+		{name: "poll bad status", method: "GET", target: "/api/v1/jobs/status/" + id + "/poll?current_status=%3Cscript%3E", status: 400, code: CodeInvalidArgument},
+		{name: "bad Last-Event-ID", method: "GET", target: "/api/v1/jobs/status/" + id + "/stream", header: []string{"Last-Event-ID: 1; DROP TABLE"}, status: 400, code: CodeInvalidArgument},
+		{name: "list limit 0", method: "GET", target: "/api/v1/jobs?limit=0", status: 400, code: CodeInvalidArgument},
+		{name: "list bad status", method: "GET", target: "/api/v1/jobs?status=everything", status: 400, code: CodeInvalidArgument},
+		{name: "forged cursor", method: "GET", target: "/api/v1/jobs?cursor=MXxydW5uaW5nfGE6YnwxMA", status: 400, code: CodeInvalidArgument},
+		{name: "empty body", method: "POST", target: "/api/v1/jobs", status: 400, code: CodeInvalidArgument},
+		{name: "truncated JSON", method: "POST", target: "/api/v1/jobs", body: `{"type": "de`, status: 400, code: CodeInvalidArgument},
+		{name: "deep nesting", method: "POST", target: "/api/v1/jobs", body: deep, status: 400, code: CodeInvalidArgument},
+		{name: "deep payload", method: "POST", target: "/api/v1/jobs", body: `{"type": "demo", "payload": ` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`, status: 400, code: CodeInvalidArgument},
+		{name: "priority overflow", method: "POST", target: "/api/v1/jobs", body: `{"type": "demo", "priority": 1e400}`, status: 400, code: CodeInvalidArgument},
+		{name: "priority out of range", method: "POST", target: "/api/v1/jobs", body: `{"type": "demo", "priority": 101}`, status: 400, code: CodeInvalidArgument},
+		{name: "timeout out of range", method: "POST", target: "/api/v1/jobs", body: `{"type": "demo", "timeout_seconds": -1}`, status: 400, code: CodeInvalidArgument},
+		{name: "type with NUL", method: "POST", target: "/api/v1/jobs", body: `{"type": "demo\u0000"}`, status: 400, code: CodeInvalidArgument},
+		{name: "unknown type", method: "POST", target: "/api/v1/jobs", body: `{"type": "rm_rf"}`, status: 400, code: CodeUnknownJobType},
+		{name: "bad demo payload", method: "POST", target: "/api/v1/jobs", body: `{"type": "demo", "payload": {"steps": 1e9}}`, status: 400, code: CodeInvalidArgument},
+		{name: "invalid utf-8 body", method: "POST", target: "/api/v1/jobs", body: "{\"type\": \"demo\xff\"}", status: 400, code: CodeInvalidArgument},
+		{name: "duplicate field", method: "POST", target: "/api/v1/jobs", body: `{"type": "demo", "type": "rm_rf"}`, status: 400, code: CodeUnknownJobType},
+		{name: "body over the limit", method: "POST", target: "/api/v1/jobs", body: big, status: 413, code: CodePayloadTooLarge},
+		{name: "chunked body over the limit", method: "POST", target: "/api/v1/jobs", body: big, chunked: true, status: 413, code: CodePayloadTooLarge},
+		{name: "declared length over the limit", method: "POST", target: "/api/v1/jobs", header: []string{"Content-Length: 999999999"}, status: 413, code: CodePayloadTooLarge},
+		{name: "empty batch", method: "POST", target: "/api/v1/jobs/batch", body: `{"jobs": []}`, status: 400, code: CodeInvalidArgument},
+		{name: "batch too big", method: "POST", target: "/api/v1/jobs/batch", body: `{"jobs": [` + strings.TrimSuffix(strings.Repeat(`{"type":"demo"},`, MaxBatch+1), ",") + `]}`, status: 400, code: CodeInvalidArgument},
+		{name: "wrong method", method: "PUT", target: "/api/v1/jobs/status/" + id, status: 405, code: CodeMethodNotAllowed},
+		{name: "cancel by GET", method: "GET", target: "/api/v1/jobs/cancel/" + id, status: 405, code: CodeMethodNotAllowed},
+		{name: "unknown route", method: "GET", target: "/api/v2/jobs", status: 404, code: CodeNotFound},
+		{name: "trailing slash", method: "GET", target: "/api/v1/jobs/status/" + id + "/", status: 404, code: CodeNotFound},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp := rawRequest(t, host, c.method, c.target, c.body, c.header, c.chunked)
+			defer resp.Body.Close()
+			data, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatalf("read body: %v", err)
+			}
+			var e struct{ Error errorBody }
+			if resp.StatusCode != c.status || json.Unmarshal(data, &e) != nil || e.Error.Code != c.code || e.Error.Message == "" {
+				t.Fatalf("%d %.300s, want %d %s", resp.StatusCode, data, c.status, c.code)
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Fatalf("content type %q", ct)
+			}
+		})
+	}
+	// Only the first job exists.
+	if st := b.call(t, "GET", "/api/v1/jobs/queue/stats", "", 200); st["total_jobs"] != 1.0 {
+		t.Fatalf("hostile requests created jobs: %v", st)
+	}
+}
+
+// rawRequest writes one HTTP/1.1 request byte for byte and reads the answer.
+func rawRequest(t *testing.T, host, method, target, body string, header []string, chunked bool) *http.Response {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", host, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	var req strings.Builder
+	fmt.Fprintf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, target, host)
+	hasLength := false
+	for _, h := range header {
+		hasLength = hasLength || strings.HasPrefix(strings.ToLower(h), "content-length:")
+		req.WriteString(h + "\r\n")
+	}
+	switch {
+	case chunked:
+		req.WriteString("Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n")
+		for rest := body; rest != ""; {
+			n := min(len(rest), 4096)
+			fmt.Fprintf(&req, "%x\r\n%s\r\n", n, rest[:n])
+			rest = rest[n:]
+		}
+		req.WriteString("0\r\n\r\n")
+	case hasLength:
+		req.WriteString("\r\n")
+	default:
+		fmt.Fprintf(&req, "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	}
+	// The server may answer (413) before it has read the whole body; a
+	// write error after that is expected, the answer is what counts.
+	_, _ = io.WriteString(conn, req.String())
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("%s %.80s: no HTTP answer: %v", method, target, err)
+	}
+	return resp
+}
