@@ -400,6 +400,10 @@ type QueueStats struct {
 	Pending   int64  `json:"pending"`
 	Scheduled int64  `json:"scheduled"`
 	Retrying  int64  `json:"retrying"`
+	// OldestPendingAge is how long the job next in line (the head of the
+	// pending set: highest priority, then first submitted) has waited
+	// since it became runnable, in seconds; 0 when none is pending.
+	OldestPendingAge float64 `json:"oldest_pending_age_seconds"`
 }
 
 // Stats is the queue's state, read in O(queues) without scanning jobs.
@@ -437,9 +441,11 @@ func (c *Client) Stats(ctx context.Context) (*Stats, error) {
 	slices.Sort(names)
 	pipe = c.rdb.Pipeline()
 	cards := make([][3]*redis.IntCmd, len(names))
+	heads := make([]*redis.StringSliceCmd, len(names))
 	for i, q := range names {
 		cards[i] = [3]*redis.IntCmd{pipe.ZCard(ctx, c.keys.pending(q)),
 			pipe.ZCard(ctx, c.keys.scheduled(q)), pipe.ZCard(ctx, c.keys.retrying(q))}
+		heads[i] = pipe.ZRange(ctx, c.keys.pending(q), 0, 0)
 	}
 	if len(names) > 0 {
 		if _, err := pipe.Exec(ctx); err != nil {
@@ -450,5 +456,44 @@ func (c *Client) Stats(ctx context.Context) (*Stats, error) {
 		st.Queues = append(st.Queues, QueueStats{Name: q, Pending: cards[i][0].Val(),
 			Scheduled: cards[i][1].Val(), Retrying: cards[i][2].Val()})
 	}
+	if err := c.headAges(ctx, st.Queues, heads); err != nil {
+		return nil, err
+	}
 	return st, nil
+}
+
+// headAges fills each queue's OldestPendingAge from the job at the head
+// of its pending set: one pipelined read of the heads' times.
+func (c *Client) headAges(ctx context.Context, qs []QueueStats, heads []*redis.StringSliceCmd) error {
+	pipe := c.rdb.Pipeline()
+	times := make([]*redis.SliceCmd, len(qs))
+	for i := range qs {
+		if ids := heads[i].Val(); len(ids) == 1 {
+			times[i] = pipe.HMGet(ctx, c.keys.job(ids[0]), fCreatedAt, fRunAt)
+		}
+	}
+	if pipe.Len() == 0 {
+		return nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return storageErr(err)
+	}
+	now := time.Now()
+	for i := range qs {
+		if times[i] == nil {
+			continue
+		}
+		var since time.Time // runnable since: run_at when it was scheduled, else created_at
+		for _, v := range times[i].Val() {
+			if s, ok := v.(string); ok {
+				if t := msTime(s); t.After(since) {
+					since = t
+				}
+			}
+		}
+		if !since.IsZero() {
+			qs[i].OldestPendingAge = max(0, now.Sub(since).Seconds())
+		}
+	}
+	return nil
 }

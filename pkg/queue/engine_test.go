@@ -56,3 +56,27 @@ func TestSubmitClaimComplete(t *testing.T) {
 		t.Fatalf("second complete: %v", err)
 	}
 }
+
+// Stats tells each queue's size and how long its next job has waited.
+func TestStatsOldestPendingAge(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	ctx := ctxT(t)
+	mustEnqueue(t, c, EnqueueParams{Type: "demo", Queue: "aged"})
+	mustEnqueue(t, c, EnqueueParams{Type: "demo", Queue: "later", RunAt: time.Now().Add(time.Hour)})
+	time.Sleep(20 * time.Millisecond)
+	st, err := c.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]QueueStats{}
+	for _, q := range st.Queues {
+		got[q.Name] = q
+	}
+	if a := got["aged"]; a.Pending != 1 || a.OldestPendingAge < 0.015 || a.OldestPendingAge > 60 {
+		t.Fatalf("aged queue %+v", a)
+	}
+	if l := got["later"]; l.Scheduled != 1 || l.OldestPendingAge != 0 {
+		t.Fatalf("a queue with nothing pending: %+v", l)
+	}
+}
