@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/compileo/jobqueue/internal/runmetrics"
 	"github.com/compileo/jobqueue/pkg/handlers"
 	"github.com/compileo/jobqueue/pkg/queue"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -40,7 +42,7 @@ func startDevRedis(log *slog.Logger) (*devMode, error) {
 func (d *devMode) url() string { return "redis://" + d.redis.Addr() }
 
 // startWorker starts the in-process worker on the default queue.
-func (d *devMode) startWorker(ctx context.Context, prefix string, concurrency int) error {
+func (d *devMode) startWorker(ctx context.Context, prefix string, concurrency int, reg prometheus.Registerer) error {
 	d.rdb = redis.NewClient(&redis.Options{Addr: d.redis.Addr(), PoolSize: concurrency + 8})
 	client, err := queue.NewClient(ctx, d.rdb, &queue.Config{Prefix: prefix})
 	if err != nil {
@@ -48,6 +50,7 @@ func (d *devMode) startWorker(ctx context.Context, prefix string, concurrency in
 	}
 	mux := queue.NewMux()
 	handlers.Register(mux)
+	runmetrics.New(reg).Instrument(mux)
 	// A short shutdown: nothing survives the process anyway.
 	w, err := queue.NewWorker(client, mux, queue.WorkerConfig{Concurrency: concurrency,
 		ShutdownTimeout: 2 * time.Second, Logger: d.log})

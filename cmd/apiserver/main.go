@@ -32,6 +32,8 @@ import (
 	"github.com/compileo/jobqueue/internal/redisconn"
 	"github.com/compileo/jobqueue/pkg/api"
 	"github.com/compileo/jobqueue/pkg/queue"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -151,6 +153,7 @@ func run(ctx context.Context, cfg *config) error {
 		return err
 	}
 	cfg.API.Logger = log
+	cfg.API.Metrics = metricsRegistry()
 	redisCfg := cfg.Redis
 	var dev *devMode
 	if redisCfg.URL == "" {
@@ -181,7 +184,7 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	defer hub.Stop()
 	if dev != nil && cfg.DevWorkers > 0 {
-		if err := dev.startWorker(ctx, cfg.Prefix, cfg.DevWorkers); err != nil {
+		if err := dev.startWorker(ctx, cfg.Prefix, cfg.DevWorkers, cfg.API.Metrics); err != nil {
 			return err
 		}
 	}
@@ -235,4 +238,12 @@ func serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handle
 	endStreams()
 	log.Info("http server stopped")
 	return nil
+}
+
+// metricsRegistry is the registry /metrics serves: the Go runtime's and
+// the process's collectors; the API (and dev mode's worker) add theirs.
+func metricsRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
 }

@@ -10,6 +10,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -18,8 +21,12 @@ import (
 	"github.com/compileo/jobqueue/internal/envflag"
 	"github.com/compileo/jobqueue/internal/logging"
 	"github.com/compileo/jobqueue/internal/redisconn"
+	"github.com/compileo/jobqueue/internal/runmetrics"
 	"github.com/compileo/jobqueue/pkg/handlers"
 	"github.com/compileo/jobqueue/pkg/queue"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -30,6 +37,8 @@ type config struct {
 	Worker   queue.WorkerConfig
 	LogLevel string
 	LogFmt   string
+	// MetricsAddr serves /metrics when set.
+	MetricsAddr string
 }
 
 func parseConfig(args []string) (*config, error) {
@@ -52,6 +61,7 @@ func parseConfig(args []string) (*config, error) {
 	maxCPU := fs.Float("max-cpu-percent", "WORKER_MAX_CPU_PERCENT", 0, "take no new jobs while host CPU is above this (0: off)")
 	maxMem := fs.Float("max-memory-mb", "WORKER_MAX_MEMORY_MB", 0, "take no new jobs while this process's RSS is above this (0: off)")
 	noMaint := fs.Bool("no-maintenance", "WORKER_NO_MAINTENANCE", false, "do not promote, reap or expire (another process must)")
+	metricsAddr := fs.String("metrics-addr", "WORKER_METRICS_ADDR", "", "serve Prometheus /metrics on this address, e.g. :9100 (empty: off)")
 	logLevel := fs.String("log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 	logFmt := fs.String("log-format", "LOG_FORMAT", "text", "text or json")
 	if err := fs.Parse(args); err != nil {
@@ -65,7 +75,7 @@ func parseConfig(args []string) (*config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("type limits: %w", err)
 	}
-	return &config{Redis: redisCfg(), Prefix: *prefix, LogLevel: *logLevel, LogFmt: *logFmt,
+	return &config{Redis: redisCfg(), Prefix: *prefix, LogLevel: *logLevel, LogFmt: *logFmt, MetricsAddr: *metricsAddr,
 		Worker: queue.WorkerConfig{ID: *id, Queues: weights, StrictPriority: *strict,
 			Concurrency: *concurrency, LeaseTTL: *lease, ShutdownTimeout: *shutdown,
 			ProgressInterval: *progress, RetryBaseDelay: *retryBase, RetryMaxDelay: *retryMax,
@@ -119,6 +129,16 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	mux := queue.NewMux()
 	handlers.Register(mux)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	runmetrics.New(reg).Instrument(mux)
+	if cfg.MetricsAddr != "" {
+		stop, err := serveMetrics(log, cfg.MetricsAddr, reg)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	w, err := queue.NewWorker(client, mux, cfg.Worker)
 	if err != nil {
 		return err
@@ -146,4 +166,18 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
+}
+
+// serveMetrics serves reg at /metrics on addr until stop is called.
+func serveMetrics(log *slog.Logger, addr string, reg *prometheus.Registry) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("serving metrics", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }

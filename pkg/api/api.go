@@ -42,10 +42,11 @@ var (
 
 // server holds the handler's collaborators; it has no state of its own.
 type server struct {
-	cfg    Config
-	q      Queue
-	events Events
-	log    *slog.Logger
+	cfg     Config
+	q       Queue
+	events  Events
+	log     *slog.Logger
+	metrics *metrics
 }
 
 // New returns the API's http.Handler: every route of docs/api.md on q,
@@ -58,7 +59,11 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	if q == nil || events == nil {
 		return nil, fmt.Errorf("api: nil queue or events")
 	}
-	s := &server{cfg: cfg, q: q, events: events, log: cfg.Logger}
+	m, err := newMetrics(cfg.Metrics, q, cfg.RequestTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("api metrics: %w", err)
+	}
+	s := &server{cfg: cfg, q: q, events: events, log: cfg.Logger, metrics: m}
 
 	gin.SetMode(gin.ReleaseMode) // no debug banner; an atomic store
 	r := gin.New()
@@ -70,7 +75,7 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("api config: trusted proxies: %w", err)
 	}
-	r.Use(s.accessLog, s.recoverPanic)
+	r.Use(m.observe, s.accessLog, s.recoverPanic)
 	if len(cfg.CORSOrigins) > 0 {
 		r.Use(corsHandler(cfg.CORSOrigins))
 	}
@@ -78,9 +83,10 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	r.NoRoute(func(c *gin.Context) { s.writeError(c, errNoRoute) })
 	r.NoMethod(func(c *gin.Context) { s.writeError(c, errNoMethod) })
 
-	// Open to everyone, always: load balancers probe these.
+	// Open to everyone, always: load balancers and Prometheus probe these.
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
+	r.GET("/metrics", m.serve)
 
 	read, submit, admin := s.require(RoleRead), s.require(RoleSubmit), s.require(RoleAdmin)
 	r.GET("/api/v1/workers", read, s.workers)

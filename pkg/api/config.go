@@ -10,6 +10,8 @@ import (
 
 	"github.com/compileo/jobqueue/pkg/handlers"
 	"github.com/compileo/jobqueue/pkg/queue"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Defaults and limits of the API.
@@ -63,6 +65,10 @@ type Config struct {
 	// X-Forwarded-For names the client; empty trusts none, so the client
 	// is the connection's peer.
 	TrustedProxies []string
+	// Metrics is the registry /metrics serves, which New adds the API's
+	// metrics to. Nil means a new registry with the Go runtime and process
+	// collectors.
+	Metrics *prometheus.Registry
 	// Logger receives the access log and every 5xx. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -88,6 +94,11 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.ValidatePayload == nil {
 		cfg.ValidatePayload = handlers.Validate
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = prometheus.NewRegistry()
+		cfg.Metrics.MustRegister(collectors.NewGoCollector(),
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

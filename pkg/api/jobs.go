@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -166,6 +167,7 @@ func (s *server) submit(c *gin.Context) {
 		return
 	}
 	e := res[0].Job
+	s.countSubmitted(params[0])
 	c.Header("Location", "/api/v1/jobs/"+e.ID)
 	c.JSON(http.StatusCreated, submitted{JobID: e.ID, Status: e.Status, CreatedAt: timestamp(e.CreatedAt)})
 }
@@ -211,6 +213,7 @@ func (s *server) submitBatch(c *gin.Context) {
 				errs[at[k]] = r.Err
 				continue
 			}
+			s.countSubmitted(send[k])
 			items[at[k]].submitted = &submitted{JobID: r.Job.ID, Status: r.Job.Status, CreatedAt: timestamp(r.Job.CreatedAt)}
 		}
 	}
@@ -273,4 +276,8 @@ func (s *server) admit(ctx context.Context, params []queue.EnqueueParams, errs [
 func unknownType(t string) error {
 	return &requestError{http.StatusBadRequest, CodeUnknownJobType,
 		fmt.Sprintf("unknown job type %q: no built-in handler or live worker runs it", t)}
+}
+
+func (s *server) countSubmitted(p queue.EnqueueParams) {
+	s.metrics.submitted.WithLabelValues(p.Type, cmp.Or(p.Queue, queue.DefaultQueue)).Inc()
 }

@@ -267,10 +267,19 @@ type sseStream struct {
 // it fails the test unless the answer is a 200 event stream.
 func (b *bundle) openStream(t *testing.T, id, lastID string) *sseStream {
 	t.Helper()
+	if lastID != "" {
+		return b.openStreamWith(t, id, "Last-Event-ID", lastID)
+	}
+	return b.openStreamWith(t, id)
+}
+
+// openStreamWith opens a job's stream with extra header name/value pairs.
+func (b *bundle) openStreamWith(t *testing.T, id string, header ...string) *sseStream {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	req, _ := http.NewRequestWithContext(ctx, "GET", b.url+"/api/v1/jobs/status/"+id+"/stream", nil)
-	if lastID != "" {
-		req.Header.Set("Last-Event-ID", lastID)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := b.http.Do(req)
 	if err != nil {

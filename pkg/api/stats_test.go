@@ -60,7 +60,13 @@ func TestQueueStats(t *testing.T) {
 	if rbt := st["running_by_type"].(map[string]any); rbt["block"] != 1.0 {
 		t.Fatalf("running_by_type %v", rbt)
 	}
-	if qs := fmt.Sprint(st["queues"]); qs != "[map[name:default pending:0 retrying:0 scheduled:1] map[name:parked pending:1 retrying:0 scheduled:0]]" {
+	qs := st["queues"].([]any)
+	parked := qs[1].(map[string]any)
+	if age, _ := parked["oldest_pending_age_seconds"].(float64); age <= 0 || age > 60 {
+		t.Fatalf("queues %v: the parked job's age", qs)
+	}
+	delete(parked, "oldest_pending_age_seconds")
+	if qs := fmt.Sprint(qs); qs != "[map[name:default oldest_pending_age_seconds:0 pending:0 retrying:0 scheduled:1] map[name:parked pending:1 retrying:0 scheduled:0]]" {
 		t.Fatalf("queues %s", qs)
 	}
 	b.release <- struct{}{}

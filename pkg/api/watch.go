@@ -34,6 +34,8 @@ func (s *server) poll(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
+	s.metrics.polls.Inc()
+	defer s.metrics.polls.Dec()
 	sub := s.events.Subscribe(id)
 	defer sub.Close()
 	job, err := s.readJob(c, id)
@@ -108,6 +110,8 @@ func (s *server) stream(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
+	s.metrics.streams.Inc()
+	defer s.metrics.streams.Dec()
 	sub := s.events.Subscribe(id)
 	defer sub.Close()
 	job, err := s.readJob(c, id)

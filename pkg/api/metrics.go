@@ -1,0 +1,138 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/compileo/jobqueue/pkg/queue"
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Prometheus metrics of the API, served at GET /metrics (open, like the
+// health endpoints). Two kinds:
+//   - this instance's own: HTTP requests, open streams and polls, jobs
+//     submitted through it;
+//   - the queue's, read from Redis at each scrape (O(queues + workers), no
+//     scan of jobs), the same from every instance: jobs by state, by queue
+//     and by running type, the age of each queue's next job, live workers.
+//     Aggregate them with max(), not sum(), across instances.
+
+type metrics struct {
+	requests  *prometheus.HistogramVec
+	streams   prometheus.Gauge
+	polls     prometheus.Gauge
+	submitted *prometheus.CounterVec
+	handler   http.Handler
+}
+
+func newMetrics(reg *prometheus.Registry, q Queue, timeout time.Duration) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "jobqueue_http_request_duration_seconds",
+			Help: "HTTP requests answered, by route, method and status code (streams and long polls last as long as they stay open).",
+			// 0.5 ms to ~8 min: status reads and 300 s long polls alike.
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 11),
+		}, []string{"route", "method", "code"}),
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jobqueue_sse_streams_open", Help: "SSE streams open on this instance.",
+		}),
+		polls: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jobqueue_long_polls_open", Help: "Long polls waiting on this instance.",
+		}),
+		submitted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jobqueue_jobs_submitted_total", Help: "Jobs created through this instance, by type and queue.",
+		}, []string{"type", "queue"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.streams, m.polls, m.submitted,
+		&queueCollector{q: q, timeout: timeout}} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	return m, nil
+}
+
+// observe times every request by its route (never the raw path: job ids
+// would make a series per job).
+func (m *metrics) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	m.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).
+		Observe(time.Since(start).Seconds())
+}
+
+func (m *metrics) serve(c *gin.Context) { m.handler.ServeHTTP(c.Writer, c.Request) }
+
+// queueCollector reads the queue's state from Redis at scrape time.
+type queueCollector struct {
+	q       Queue
+	timeout time.Duration
+}
+
+var (
+	descUp = prometheus.NewDesc("jobqueue_redis_up",
+		"1 when this scrape could read the queue's state from Redis, else 0.", nil, nil)
+	descJobs = prometheus.NewDesc("jobqueue_jobs",
+		"Jobs in each state (the engine's counters).", []string{"state"}, nil)
+	descQueueJobs = prometheus.NewDesc("jobqueue_queue_jobs",
+		"Jobs waiting in each queue, by state (pending, scheduled, retrying).", []string{"queue", "state"}, nil)
+	descOldest = prometheus.NewDesc("jobqueue_queue_oldest_pending_age_seconds",
+		"How long the job next in line in each queue has waited since it became runnable (0: none pending).", []string{"queue"}, nil)
+	descRunningByType = prometheus.NewDesc("jobqueue_running_jobs_by_type",
+		"Running jobs, by type, across the fleet.", []string{"type"}, nil)
+	descWorkers = prometheus.NewDesc("jobqueue_workers_live",
+		"Workers whose heartbeat is current.", nil, nil)
+	descConcurrency = prometheus.NewDesc("jobqueue_workers_concurrency",
+		"Jobs the live workers may run at once, in all.", nil, nil)
+)
+
+func (qc *queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descUp, descJobs, descQueueJobs, descOldest, descRunningByType, descWorkers, descConcurrency} {
+		ch <- d
+	}
+}
+
+func (qc *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), qc.timeout)
+	defer cancel()
+	st, err := qc.q.Stats(ctx)
+	var ws []queue.WorkerInfo
+	if err == nil {
+		ws, err = qc.q.Workers(ctx)
+	}
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 0)
+		return
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	gauge(descUp, 1)
+	for _, s := range queue.States() {
+		gauge(descJobs, float64(st.Counts[s]), string(s))
+	}
+	for _, q := range st.Queues {
+		gauge(descQueueJobs, float64(q.Pending), q.Name, string(queue.StatePending))
+		gauge(descQueueJobs, float64(q.Scheduled), q.Name, string(queue.StateScheduled))
+		gauge(descQueueJobs, float64(q.Retrying), q.Name, string(queue.StateRetrying))
+		gauge(descOldest, q.OldestPendingAge, q.Name)
+	}
+	for typ, n := range st.RunningByType {
+		gauge(descRunningByType, float64(n), typ)
+	}
+	concurrency := 0
+	for _, w := range ws {
+		concurrency += w.Concurrency
+	}
+	gauge(descWorkers, float64(len(ws)))
+	gauge(descConcurrency, float64(concurrency))
+}

@@ -1,0 +1,48 @@
+package api
+
+import (
+	"strings"
+	"testing"
+)
+
+// /metrics serves this instance's HTTP, stream and submission metrics and
+// the queue's state read from Redis, open even when keys are configured.
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{Keys: testKeys(t)})
+	id := b.submitAs(t, submitSecret)
+	scrape := func() string {
+		t.Helper()
+		resp, data := b.do(t, "GET", "/metrics", "")
+		if resp.StatusCode != 200 {
+			t.Fatalf("/metrics: %d %s", resp.StatusCode, data)
+		}
+		return string(data)
+	}
+	stream := b.openStreamWith(t, id, "X-API-Key", readSecret)
+	waitFor(t, "the stream counted", func() bool { return strings.Contains(scrape(), "jobqueue_sse_streams_open 1\n") })
+	stream.close()
+	waitFor(t, "the closed stream counted", func() bool { return strings.Contains(scrape(), "jobqueue_sse_streams_open 0\n") })
+
+	out := scrape()
+	for _, want := range []string{
+		"jobqueue_redis_up 1\n",
+		`jobqueue_jobs{state="pending"} 1` + "\n",
+		`jobqueue_jobs{state="completed"} 0` + "\n",
+		`jobqueue_queue_jobs{queue="default",state="pending"} 1` + "\n",
+		`jobqueue_queue_oldest_pending_age_seconds{queue="default"}`,
+		"jobqueue_workers_live 0\n",
+		`jobqueue_jobs_submitted_total{queue="default",type="demo"} 1` + "\n",
+		`jobqueue_http_request_duration_seconds_count{code="201",method="POST",route="/api/v1/jobs"} 1` + "\n",
+		`jobqueue_http_request_duration_seconds_count{code="200",method="GET",route="/api/v1/jobs/status/:job_id/stream"}`,
+		"jobqueue_long_polls_open 0\n",
+		"go_goroutines ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(out, id) {
+		t.Error("/metrics names a job id: a series per job would grow without bound")
+	}
+}
