@@ -136,8 +136,8 @@ func (c *Client) newRequest(ctx context.Context, method, path string, query url.
 }
 
 // do sends one request and decodes a JSON answer into out (unless nil).
-// An answer of 400 or more is an *Error; a transport failure is wrapped
-// with the method and path.
+// An answer of 400 or more is an *Error; a transport failure is the
+// http.Client's *url.Error.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
 	req, err := c.newRequest(ctx, method, path, query, body)
 	if err != nil {
@@ -145,7 +145,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return err // a *url.Error: it names the method and URL
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {

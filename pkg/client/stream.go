@@ -135,7 +135,7 @@ func (s *stream) connect(ctx context.Context) (events int, done bool, err error)
 	}
 	resp, err := s.c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return 0, false, connErr(connCtx, fmt.Errorf("GET %s: %w", path, err))
+		return 0, false, connErr(connCtx, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {

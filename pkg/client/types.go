@@ -9,7 +9,8 @@ import (
 // The types below mirror the API's JSON (docs/api.md) field for field.
 // They are the SDK's own, not the server's, so that a program importing
 // this package pulls in neither gin nor Redis. A JSON null becomes the
-// zero value: "" for strings, the zero time.Time, a nil json.RawMessage.
+// zero value: "" for strings, the zero time.Time, a nil json.RawMessage;
+// encoded again, such a field is left out rather than written as null.
 
 // State is a job's place in its lifecycle.
 type State string
@@ -45,13 +46,13 @@ type Status struct {
 	Progress    float64 `json:"progress"` // 0 to 100
 	CurrentStep string  `json:"current_step"`
 	// Result is the handler's JSON result once completed, else nil.
-	Result json.RawMessage `json:"result"`
+	Result json.RawMessage `json:"result,omitempty"`
 	// Error is the last error message, else "".
-	Error       string    `json:"error"`
-	CreatedAt   time.Time `json:"created_at"`
-	StartedAt   time.Time `json:"started_at"` // start of the current run
-	CompletedAt time.Time `json:"completed_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	Error       string    `json:"error,omitempty"`
+	CreatedAt   time.Time `json:"created_at,omitzero"`
+	StartedAt   time.Time `json:"started_at,omitzero"` // start of the current run
+	CompletedAt time.Time `json:"completed_at,omitzero"`
+	UpdatedAt   time.Time `json:"updated_at,omitzero"`
 }
 
 // UnmarshalJSON implements json.Unmarshaler: a null result becomes nil.
@@ -69,30 +70,30 @@ type Job struct {
 	JobID       string          `json:"job_id"`
 	Type        string          `json:"type"`
 	Queue       string          `json:"queue"`
-	Payload     json.RawMessage `json:"payload"`
+	Payload     json.RawMessage `json:"payload,omitempty"`
 	Priority    int             `json:"priority"`
 	Status      State           `json:"status"`
 	Progress    float64         `json:"progress"`
 	CurrentStep string          `json:"current_step"`
-	Result      json.RawMessage `json:"result"`
-	Error       string          `json:"error"`
+	Result      json.RawMessage `json:"result,omitempty"`
+	Error       string          `json:"error,omitempty"`
 	// Attempts counts the runs so far; MaxRetries the runs allowed after
 	// a failed first one.
 	Attempts       int       `json:"attempts"`
 	MaxRetries     int       `json:"max_retries"`
 	TimeoutSeconds float64   `json:"timeout_seconds"` // 0: no bound on a run
-	RunAt          time.Time `json:"run_at"`
-	CreatedAt      time.Time `json:"created_at"`
-	StartedAt      time.Time `json:"started_at"`
-	CompletedAt    time.Time `json:"completed_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	RunAt          time.Time `json:"run_at,omitzero"`
+	CreatedAt      time.Time `json:"created_at,omitzero"`
+	StartedAt      time.Time `json:"started_at,omitzero"`
+	CompletedAt    time.Time `json:"completed_at,omitzero"`
+	UpdatedAt      time.Time `json:"updated_at,omitzero"`
 	// WorkerID names the worker of the current or last run.
-	WorkerID string `json:"worker_id"`
+	WorkerID string `json:"worker_id,omitempty"`
 	Restarts int    `json:"restarts"`
 	// Version grows with every change of the record; it is the id of the
 	// stream event of the job's current state.
 	Version   int64  `json:"version"`
-	UniqueKey string `json:"unique_key"`
+	UniqueKey string `json:"unique_key,omitempty"`
 }
 
 // UnmarshalJSON implements json.Unmarshaler: a null payload or result
@@ -117,13 +118,14 @@ func nilIfNull(raw json.RawMessage) json.RawMessage {
 // one change.
 type Event struct {
 	// ID is the SSE event id: the job's version at this change. IDs only
-	// grow; a stream resumed after ID sees only later changes.
-	ID          int64     `json:"-"`
+	// grow; a stream resumed after ID sees only later changes. (It is the
+	// event's "id:" line, not part of its data.)
+	ID          int64     `json:"id,omitempty"`
 	JobID       string    `json:"job_id"`
 	Status      State     `json:"status"`
 	Progress    float64   `json:"progress"`
 	CurrentStep string    `json:"current_step"`
-	Timestamp   time.Time `json:"timestamp"` // when the change happened
+	Timestamp   time.Time `json:"timestamp,omitzero"` // when the change happened
 }
 
 // Submission is a job to submit. Only Type is required; zero fields take
@@ -185,7 +187,7 @@ func ceilSeconds(d time.Duration) int64 {
 type Submitted struct {
 	JobID     string    `json:"job_id"`
 	Status    State     `json:"status"` // pending, or scheduled
-	CreatedAt time.Time `json:"created_at"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
 }
 
 // BatchResult is the outcome of a batch submission: one item per job,
@@ -206,7 +208,7 @@ type BatchItem struct {
 func (it *BatchItem) UnmarshalJSON(data []byte) error {
 	var raw struct {
 		Submitted
-		Error *errorDetail `json:"error"`
+		Error *errorDetail `json:"error,omitempty"`
 	}
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return err
@@ -244,7 +246,7 @@ type ListParams struct {
 type JobList struct {
 	Jobs []Job `json:"jobs"`
 	// NextCursor fetches the next page; "" on the last page.
-	NextCursor string `json:"next_cursor"`
+	NextCursor string `json:"next_cursor,omitempty"`
 }
 
 // Stats is the queue's state (GET /api/v1/jobs/queue/stats).
@@ -298,8 +300,8 @@ type Worker struct {
 	RunningJobs    int       `json:"running_jobs"`
 	CPUPercent     float64   `json:"cpu_percent"`
 	RSSMB          float64   `json:"rss_mb"`
-	StartedAt      time.Time `json:"started_at"`
-	LastSeen       time.Time `json:"last_seen"`
+	StartedAt      time.Time `json:"started_at,omitzero"`
+	LastSeen       time.Time `json:"last_seen,omitzero"`
 	Throttled      bool      `json:"throttled"`
 	MaxCPUPercent  float64   `json:"max_cpu_percent"`
 	MaxMemoryMB    float64   `json:"max_memory_mb"`
