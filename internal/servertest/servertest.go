@@ -30,7 +30,8 @@ type Options struct {
 	// Prefix isolates the server's keys on a shared Redis. Default: one of
 	// its own.
 	Prefix string
-	// Concurrency of the worker: 0 means 4; negative means no worker.
+	// Concurrency of the worker: 0 means 4; negative means no worker
+	// (until StartWorker).
 	Concurrency int
 }
 
@@ -73,20 +74,10 @@ func Start(ctx context.Context, redisAddr string, opts *Options) (*Server, error
 		return nil, err
 	}
 	if opts.Concurrency >= 0 {
-		mux := queue.NewMux()
-		handlers.Register(mux)
-		// Frequent progress writes, so streams have events to carry.
-		w, err := queue.NewWorker(s.Queue, mux, queue.WorkerConfig{Concurrency: cmp.Or(opts.Concurrency, 4),
-			LeaseTTL: 3 * time.Second, ShutdownTimeout: time.Second, ProgressInterval: 10 * time.Millisecond,
-			Logger: discard})
-		if err == nil {
-			err = w.Start(ctx)
-		}
-		if err != nil {
+		if err := s.StartWorker(ctx, cmp.Or(opts.Concurrency, 4)); err != nil {
 			s.Close()
-			return nil, fmt.Errorf("servertest: worker: %w", err)
+			return nil, err
 		}
-		s.worker = w
 	}
 	a, err := s.AddAPI(ctx)
 	if err != nil {
@@ -117,6 +108,30 @@ func New(t testing.TB, opts *Options) *Server {
 }
 
 var discard = slog.New(slog.DiscardHandler)
+
+// StartWorker starts the worker of a server started without one
+// (Concurrency < 0): a test can then watch a job from before it runs.
+func (s *Server) StartWorker(ctx context.Context, concurrency int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.worker != nil {
+		return fmt.Errorf("servertest: the worker is already started")
+	}
+	mux := queue.NewMux()
+	handlers.Register(mux)
+	// Frequent progress writes, so streams have events to carry.
+	w, err := queue.NewWorker(s.Queue, mux, queue.WorkerConfig{Concurrency: concurrency,
+		LeaseTTL: 3 * time.Second, ShutdownTimeout: time.Second, ProgressInterval: 10 * time.Millisecond,
+		Logger: discard})
+	if err == nil {
+		err = w.Start(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("servertest: worker: %w", err)
+	}
+	s.worker = w
+	return nil
+}
 
 // AddAPI starts one more API instance on the same Redis and prefix.
 func (s *Server) AddAPI(ctx context.Context) (*API, error) {
@@ -163,8 +178,11 @@ func (s *Server) Close() {
 	for _, a := range apis {
 		a.Shutdown()
 	}
-	if s.worker != nil {
-		s.worker.Stop()
+	s.mu.Lock()
+	w := s.worker
+	s.mu.Unlock()
+	if w != nil {
+		w.Stop()
 	}
 	_ = s.rdb.Close()
 }
