@@ -56,9 +56,10 @@ const maxEventLine = 1 << 20
 // load balancer's 502/503, silence past StreamIdleTimeout) reconnects by
 // itself with Last-Event-ID, possibly to another instance, and goes on
 // with the changes after the last event seen: no event twice, none of the
-// job's states lost (each event carries the whole state). It waits the
-// server's retry hint or Retry-After, else a jittered backoff, and gives
-// up after MaxRetries reconnections in a row that brought no event.
+// job's states lost (each event carries the whole state). It waits at
+// least the server's retry hint or Retry-After, and a jittered backoff
+// that grows while reconnections fail; it gives up after MaxRetries
+// reconnections in a row that brought no event.
 func (c *Client) Stream(ctx context.Context, id string, opts *StreamOptions) iter.Seq2[Event, error] {
 	var from int64
 	if opts != nil {
@@ -88,8 +89,9 @@ func (c *Client) Stream(ctx context.Context, id string, opts *StreamOptions) ite
 				return
 			}
 			if s.hint > 0 && !hasRetryAfter(err) {
-				// The server said when to come back (SSE "retry:").
-				d = s.hint + rand.N(s.hint/4+1)
+				// The server said when to come back (SSE "retry:"); the
+				// backoff still grows should the reconnections keep failing.
+				d = max(d, s.hint+rand.N(s.hint/4+1))
 			}
 			if sleep(ctx, d) != nil {
 				yield(Event{}, ctx.Err())
