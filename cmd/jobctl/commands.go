@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/compileo/jobqueue/pkg/client"
+)
+
+// Each command registers its flags on fs and returns its body.
+
+func submitCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+	payload := fs.String("payload", "", "the job's payload: JSON, @file, or - for stdin (or give it after TYPE)")
+	queue := fs.String("queue", "", "queue (default: the server's, \"default\")")
+	priority := fs.Int("priority", 0, "0 to 100, higher runs first")
+	maxRetries := fs.Int("max-retries", -1, "runs allowed after a failed first run (default: the server's, 3)")
+	timeout := fs.Duration("timeout", 0, "bound of each run, e.g. 10m (default: none)")
+	delay := fs.Duration("delay", 0, "run this much later, e.g. 30s")
+	runAt := fs.String("run-at", "", "run at this RFC 3339 time")
+	uniqueKey := fs.String("unique-key", "", "refuse the submission while a job with this key exists")
+	watch := fs.Bool("watch", false, "then watch the job until it finishes (exit code as watch)")
+	return func(ctx context.Context, a *app, args []string) error {
+		if len(args) < 1 || len(args) > 2 {
+			return usagef("want TYPE and an optional PAYLOAD, got %d arguments", len(args))
+		}
+		if len(args) == 2 {
+			if *payload != "" {
+				return usagef("give the payload once: after TYPE or with --payload")
+			}
+			*payload = args[1]
+		}
+		sub := client.Submission{Type: args[0], Queue: *queue, Priority: *priority, Timeout: *timeout,
+			Delay: *delay, UniqueKey: *uniqueKey}
+		if *payload != "" {
+			raw, err := readPayload(*payload)
+			if err != nil {
+				return err
+			}
+			sub.Payload = raw
+		}
+		if *maxRetries >= 0 {
+			sub.MaxRetries = client.Retries(*maxRetries)
+		}
+		if *runAt != "" {
+			t, err := time.Parse(time.RFC3339, *runAt)
+			if err != nil {
+				return usagef("--run-at %q: want an RFC 3339 time like 2024-01-21T10:30:00Z", *runAt)
+			}
+			sub.RunAt = t
+		}
+		job, err := a.c.Submit(ctx, sub)
+		if err != nil {
+			return err
+		}
+		if a.json {
+			if err := a.printJSON(job); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintln(a.out, job.JobID) // alone, so ID=$(jobctl submit ...) works
+		}
+		if *watch {
+			return a.watch(ctx, job.JobID)
+		}
+		return nil
+	}
+}
+
+// readPayload reads a payload argument: JSON, @file or - (stdin); it
+// must be valid JSON.
+func readPayload(arg string) (json.RawMessage, error) {
+	var data []byte
+	var err error
+	switch {
+	case arg == "-":
+		data, err = io.ReadAll(os.Stdin)
+	case strings.HasPrefix(arg, "@"):
+		data, err = os.ReadFile(arg[1:])
+	default:
+		data = []byte(arg)
+	}
+	if err != nil {
+		return nil, usagef("payload: %v", err)
+	}
+	if !json.Valid(data) {
+		return nil, usagef("payload is not valid JSON: %.80s", data)
+	}
+	return json.RawMessage(data), nil
+}
+
+func statusCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+	return func(ctx context.Context, a *app, args []string) error {
+		id, err := oneID(args)
+		if err != nil {
+			return err
+		}
+		st, err := a.c.Status(ctx, id)
+		if err != nil {
+			return err
+		}
+		if a.json {
+			return a.printJSON(st)
+		}
+		tw := tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "job\t%s\n", st.JobID)
+		fmt.Fprintf(tw, "status\t%s\n", st.Status)
+		fmt.Fprintf(tw, "progress\t%s\n", strings.TrimSpace(fmt.Sprintf("%.0f%%  %s", st.Progress, st.CurrentStep)))
+		fmt.Fprintf(tw, "created\t%s\n", when(st.CreatedAt))
+		fmt.Fprintf(tw, "started\t%s\n", when(st.StartedAt))
+		fmt.Fprintf(tw, "completed\t%s\n", when(st.CompletedAt))
+		fmt.Fprintf(tw, "updated\t%s\n", when(st.UpdatedAt))
+		if st.Result != nil {
+			fmt.Fprintf(tw, "result\t%s\n", st.Result)
+		}
+		if st.Error != "" {
+			fmt.Fprintf(tw, "error\t%s\n", st.Error)
+		}
+		return tw.Flush()
+	}
+}
+
+func watchCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+	return func(ctx context.Context, a *app, args []string) error {
+		id, err := oneID(args)
+		if err != nil {
+			return err
+		}
+		return a.watch(ctx, id)
+	}
+}
+
+func listCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+	var p client.ListParams
+	status := fs.String("status", "", "only jobs in this state (pending, scheduled, running, retrying, completed, failed, cancelled)")
+	fs.StringVar(&p.Type, "type", "", "only jobs of this type")
+	fs.StringVar(&p.Queue, "queue", "", "only jobs of this queue")
+	fs.IntVar(&p.Limit, "limit", 0, "jobs per page, 1 to 500 (default: the server's, 50)")
+	fs.StringVar(&p.Cursor, "cursor", "", "the page after a previous list's cursor")
+	return func(ctx context.Context, a *app, args []string) error {
+		if len(args) != 0 {
+			return usagef("list takes no arguments, got %q", args)
+		}
+		p.Status = client.State(*status)
+		page, err := a.c.List(ctx, &p)
+		if err != nil {
+			return err
+		}
+		if a.json {
+			return a.printJSON(page)
+		}
+		tw := tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tSTATUS\tTYPE\tQUEUE\tPROGRESS\tCREATED\tSTEP")
+		for _, j := range page.Jobs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f%%\t%s\t%s\n", j.JobID, j.Status, j.Type, j.Queue,
+				j.Progress, when(j.CreatedAt), j.CurrentStep)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if page.NextCursor != "" {
+			fmt.Fprintf(a.errOut, "more: jobctl list --cursor %s\n", page.NextCursor)
+		}
+		return nil
+	}
+}
+
+func cancelCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+	return transitionCmd((*client.Client).Cancel, "cancelled")
+}
+
+func restartCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+	return transitionCmd((*client.Client).Restart, "restarted")
+}
+
+// transitionCmd runs cancel or restart on each id; the exit code is the
+// last failure's.
+func transitionCmd(move func(*client.Client, context.Context, string) error, done string) func(context.Context, *app, []string) error {
+	return func(ctx context.Context, a *app, args []string) error {
+		if len(args) == 0 {
+			return usagef("want at least one job id")
+		}
+		var failed error
+		for _, id := range args {
+			if err := move(a.c, ctx, id); err != nil {
+				if len(args) == 1 {
+					return err
+				}
+				fmt.Fprintf(a.errOut, "jobctl: %s: %v\n", id, err)
+				failed = err
+				continue
+			}
+			// The API's own message, in text or JSON.
+			msg := "Job " + id + " " + done + " successfully"
+			if a.json {
+				if err := a.printJSON(map[string]string{"job_id": id, "message": msg}); err != nil {
+					return err
+				}
+				continue
+			}
+			fmt.Fprintln(a.out, msg)
+		}
+		if failed != nil {
+			return quiet{failed}
+		}
+		return nil
+	}
+}
+
+// quiet is an error already reported; it only sets the exit code.
+type quiet struct{ error }
+
+func (q quiet) Unwrap() error { return q.error }
+
+func statsCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+	return func(ctx context.Context, a *app, args []string) error {
+		if len(args) != 0 {
+			return usagef("stats takes no arguments")
+		}
+		st, err := a.c.Stats(ctx)
+		if err != nil {
+			return err
+		}
+		if a.json {
+			return a.printJSON(st)
+		}
+		tw := tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "health\t%s\t(resources %s, limits %s)\n", st.QueueHealth.Status,
+			st.QueueHealth.ResourceUtilization, st.QueueHealth.LimitEnforcement)
+		fmt.Fprintf(tw, "pending\t%d\tscheduled\t%d\tretrying\t%d\trunning\t%d\n", st.PendingJobs,
+			st.ScheduledJobs, st.RetryingJobs, st.RunningJobs)
+		fmt.Fprintf(tw, "completed\t%d\tfailed\t%d\tcancelled\t%d\ttotal\t%d\n", st.CompletedJobs,
+			st.FailedJobs, st.CancelledJobs, st.TotalJobs)
+		fmt.Fprintf(tw, "workers\t%d\tconcurrency\t%d\tcpu\t%.1f%%\tmemory\t%.1f MB\n", st.ActiveWorkers,
+			st.WorkersConcurrency, st.CPUUsagePercent, st.MemoryUsageMB)
+		for _, q := range st.Queues {
+			fmt.Fprintf(tw, "queue %s\t\tpending\t%d\tscheduled\t%d\tretrying\t%d\n", q.Name, q.Pending,
+				q.Scheduled, q.Retrying)
+		}
+		return tw.Flush()
+	}
+}
+
+func workersCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+	return func(ctx context.Context, a *app, args []string) error {
+		if len(args) != 0 {
+			return usagef("workers takes no arguments")
+		}
+		ws, err := a.c.Workers(ctx)
+		if err != nil {
+			return err
+		}
+		if a.json {
+			return a.printJSON(map[string]any{"workers": ws})
+		}
+		tw := tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tHOST\tPID\tQUEUES\tRUNNING\tCPU\tRSS\tSTARTED\tTHROTTLED")
+		for _, w := range ws {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d/%d\t%.1f%%\t%.1f MB\t%s\t%t\n", w.ID, w.Host, w.PID,
+				strings.Join(w.Queues, ","), w.RunningJobs, w.Concurrency, w.CPUPercent, w.RSSMB,
+				when(w.StartedAt), w.Throttled)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if len(ws) == 0 {
+			fmt.Fprintln(a.errOut, "no live worker: jobs wait until one starts")
+		}
+		return nil
+	}
+}
+
+// printJSON prints v as one line of JSON.
+func (a *app) printJSON(v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(a.out, "%s\n", data)
+	return err
+}
+
+// when renders a time for people: local, to the second; "-" when unset.
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}

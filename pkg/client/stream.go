@@ -1,0 +1,238 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// StreamOptions tune Stream; nil means the defaults.
+type StreamOptions struct {
+	// LastEventID resumes a stream after the event with this ID (an
+	// Event.ID seen earlier): only later changes come. 0 starts with the
+	// job's current state.
+	LastEventID int64
+}
+
+var (
+	// errStreamIdle ends a connection that carried nothing for
+	// StreamIdleTimeout; the stream reconnects.
+	errStreamIdle = errors.New("stream idle: no event or keep-alive in time")
+	// errStreamEnded: the server closed the stream before a terminal
+	// event (it shuts down, or lost track of the job); the stream
+	// reconnects.
+	errStreamEnded = errors.New("stream ended before the job finished")
+	// errNotEventStream: a 2xx answer that is not SSE; retrying will not help.
+	errNotEventStream = errors.New("the answer is not an event stream")
+)
+
+// maxEventLine bounds one line of the stream.
+const maxEventLine = 1 << 20
+
+// Stream follows a job's events (GET /api/v1/jobs/status/{id}/stream,
+// server-sent events) until it finishes:
+//
+//	for ev, err := range c.Stream(ctx, id, nil) {
+//		if err != nil {
+//			return err // the stream could not go on
+//		}
+//		fmt.Println(ev.Status, ev.Progress, ev.CurrentStep)
+//	}
+//
+// The first event is the job's current state; then one comes per change.
+// The sequence ends after the terminal event (completed, failed,
+// cancelled), or with one error, after which it ends: a non-nil error is
+// always the last element. ctx's end is such an error.
+//
+// A stream cut short (the connection dropped, the instance shut down, a
+// load balancer's 502/503, silence past StreamIdleTimeout) reconnects by
+// itself with Last-Event-ID, possibly to another instance, and goes on
+// with the changes after the last event seen: no event twice, none of the
+// job's states lost (each event carries the whole state). It waits at
+// least the server's retry hint or Retry-After, and a jittered backoff
+// that grows while reconnections fail; it gives up after MaxRetries
+// reconnections in a row that brought no event.
+func (c *Client) Stream(ctx context.Context, id string, opts *StreamOptions) iter.Seq2[Event, error] {
+	var from int64
+	if opts != nil {
+		from = opts.LastEventID
+	}
+	return func(yield func(Event, error) bool) {
+		s := &stream{c: c, id: id, last: from, yield: yield}
+		retry := retrier{cfg: &c.cfg}
+		for {
+			events, done, err := s.connect(ctx)
+			if done {
+				return
+			}
+			if ctx.Err() != nil {
+				yield(Event{}, ctx.Err())
+				return
+			}
+			if events > 0 {
+				retry.reset()
+			}
+			if errors.Is(err, errStreamEnded) && s.finished(ctx) {
+				return
+			}
+			d, ok := retry.next(ctx, err)
+			if !ok {
+				yield(Event{}, fmt.Errorf("stream %s: %w", id, err))
+				return
+			}
+			if s.hint > 0 && !hasRetryAfter(err) {
+				// The server said when to come back (SSE "retry:"); the
+				// backoff still grows should the reconnections keep failing.
+				d = max(d, s.hint+rand.N(s.hint/4+1))
+			}
+			if sleep(ctx, d) != nil {
+				yield(Event{}, ctx.Err())
+				return
+			}
+		}
+	}
+}
+
+func hasRetryAfter(err error) bool {
+	var apiErr *Error
+	return errors.As(err, &apiErr) && apiErr.RetryAfter > 0
+}
+
+// stream is the state of one Stream across its connections.
+type stream struct {
+	c     *Client
+	id    string
+	last  int64         // the ID of the last event passed on (Last-Event-ID)
+	hint  time.Duration // the server's reconnection delay (SSE "retry:")
+	yield func(Event, error) bool
+}
+
+// connect runs one connection: it passes its events on until it ends.
+// done means the sequence is over (a terminal event, a consumer that
+// stopped, or an error already yielded); otherwise err says why the
+// connection ended and the caller decides whether to reconnect.
+func (s *stream) connect(ctx context.Context) (events int, done bool, err error) {
+	connCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	idle := time.AfterFunc(s.c.cfg.StreamIdleTimeout, func() { cancel(errStreamIdle) })
+	defer idle.Stop()
+
+	path := jobPath("/api/v1/jobs/status/", s.id, "/stream")
+	req, err := s.c.newRequest(connCtx, "GET", path, nil, nil)
+	if err != nil {
+		return 0, true, s.fail(err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Cache-Control", "no-cache")
+	if s.last > 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatInt(s.last, 10))
+	}
+	resp, err := s.c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return 0, false, connErr(connCtx, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return 0, false, errorOf(resp)
+	}
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(ct, "text/event-stream") {
+		return 0, false, fmt.Errorf("GET %s: %d %q: %w", path, resp.StatusCode, ct, errNotEventStream)
+	}
+
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 4096), maxEventLine)
+	var (
+		data  []string
+		id    int64
+		hasID bool
+	)
+	for sc.Scan() {
+		idle.Reset(s.c.cfg.StreamIdleTimeout)
+		line := sc.Text()
+		if line == "" { // the end of an event: dispatch it
+			if len(data) == 0 {
+				continue
+			}
+			raw := strings.Join(data, "\n")
+			data = data[:0]
+			if hasID && id <= s.last {
+				continue // seen before this reconnection
+			}
+			var ev Event
+			if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+				return events, true, s.fail(fmt.Errorf("stream %s: event data %q: %w", s.id, raw, err))
+			}
+			ev.ID = s.last
+			if hasID {
+				ev.ID, s.last = id, id
+			}
+			events++
+			idle.Stop() // a slow consumer is not a silent server
+			if !s.yield(ev, nil) || ev.Status.Terminal() {
+				return events, true, nil
+			}
+			idle.Reset(s.c.cfg.StreamIdleTimeout)
+			continue
+		}
+		if strings.HasPrefix(line, ":") {
+			continue // a comment: the keep-alive
+		}
+		field, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch field {
+		case "data":
+			data = append(data, value)
+		case "id":
+			if n, err := strconv.ParseInt(value, 10, 64); err == nil {
+				id, hasID = n, true
+			}
+		case "retry":
+			if ms, err := strconv.Atoi(value); err == nil && ms >= 0 {
+				s.hint = time.Duration(ms) * time.Millisecond
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return events, false, connErr(connCtx, fmt.Errorf("stream %s: read: %w", s.id, err))
+	}
+	return events, false, errStreamEnded
+}
+
+// finished looks, after the server closed the stream before a terminal
+// event, whether the stream is over all the same: the job finished in an
+// event already seen (a stream resumed after its terminal event gets
+// nothing), or it is gone (the error is yielded). On any other answer,
+// failures included, the stream reconnects.
+func (s *stream) finished(ctx context.Context) bool {
+	job, err := s.c.Get(ctx, s.id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		s.yield(Event{}, fmt.Errorf("stream %s: %w", s.id, err))
+		return true
+	case err != nil:
+		return false
+	}
+	return job.Status.Terminal() && job.Version <= s.last
+}
+
+// fail yields err as the sequence's last element.
+func (s *stream) fail(err error) error {
+	s.yield(Event{}, err)
+	return err
+}
+
+// connErr names an idle timeout as such rather than as a cancellation.
+func connErr(connCtx context.Context, err error) error {
+	if errors.Is(context.Cause(connCtx), errStreamIdle) {
+		return errStreamIdle
+	}
+	return err
+}
