@@ -163,7 +163,7 @@ func run(ctx context.Context, cfg *config) error {
 		defer dev.stop()
 		redisCfg.URL = dev.url()
 	}
-	opts, err := redisCfg.Options()
+	opts, err := redisCfg.Options("jobqueue-apiserver")
 	if err != nil {
 		return err
 	}

@@ -109,7 +109,7 @@ func run(ctx context.Context, cfg *config) error {
 		return err
 	}
 	cfg.Worker.Logger = log
-	opts, err := cfg.Redis.Options()
+	opts, err := cfg.Redis.Options("jobqueue-worker")
 	if err != nil {
 		return err
 	}

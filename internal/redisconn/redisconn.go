@@ -45,15 +45,17 @@ func AddFlags(fs *envflag.Set, defaultURL, urlHelp string) func() Config {
 	}
 }
 
-// Options parses the configuration into go-redis options. Calls are
-// bounded — 1 s to dial (one retry), 1 s per read and write, one retry —
+// Options parses the configuration into go-redis options for a process
+// of the given role, whose connections carry that name (CLIENT LIST shows
+// which process holds which connection). Calls are bounded — 1 s to dial (one retry), 1 s per read and write, one retry —
 // so an unreachable Redis shows as a fast error rather than a hang;
 // values given in the URL win over these.
-func (c *Config) Options() (*redis.Options, error) {
+func (c *Config) Options(clientName string) (*redis.Options, error) {
 	opts, err := redis.ParseURL(c.URL)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
+	opts.ClientName = cmp.Or(opts.ClientName, clientName)
 	opts.DialTimeout = cmp.Or(opts.DialTimeout, time.Second)
 	opts.ReadTimeout = cmp.Or(opts.ReadTimeout, time.Second)
 	opts.WriteTimeout = cmp.Or(opts.WriteTimeout, time.Second)
