@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"runtime/debug"
 	"time"
 
 	"github.com/compileo/jobqueue/pkg/queue"
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 )
 
 // Queue is what the API needs from the job engine. *queue.Client
@@ -75,7 +77,7 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("api config: trusted proxies: %w", err)
 	}
-	r.Use(m.observe, s.accessLog, s.recoverPanic)
+	r.Use(m.observe, s.requestID, s.accessLog, s.recoverPanic)
 	if len(cfg.CORSOrigins) > 0 {
 		r.Use(corsHandler(cfg.CORSOrigins))
 	}
@@ -113,11 +115,39 @@ func (s *server) redisCtx(c *gin.Context) (context.Context, context.CancelFunc) 
 	return context.WithTimeout(c.Request.Context(), s.cfg.RequestTimeout)
 }
 
+// requestIDPattern is what a caller's X-Request-ID must look like to be
+// kept (and logged); anything else is replaced.
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+
+// loggerKey is the gin context key of the request's logger.
+const loggerKey = "jobqueue.logger"
+
+// requestID names every request — the caller's X-Request-ID when it is a
+// sane token, else a new UUID — echoes it in the response, and puts it on
+// every log line of the request.
+func (s *server) requestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-ID")
+	if !requestIDPattern.MatchString(id) {
+		id = uuid.NewString()
+	}
+	c.Header("X-Request-ID", id)
+	c.Set(loggerKey, s.log.With("request_id", id))
+	c.Next()
+}
+
+// logFor is the request's logger (with its request id).
+func (s *server) logFor(c *gin.Context) *slog.Logger {
+	if l, ok := c.Get(loggerKey); ok {
+		return l.(*slog.Logger)
+	}
+	return s.log
+}
+
 // accessLog logs every request once it is answered.
 func (s *server) accessLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()
-	s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "http request",
+	s.logFor(c).LogAttrs(c.Request.Context(), slog.LevelInfo, "http request",
 		slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
 		slog.String("route", c.FullPath()), slog.Int("status", c.Writer.Status()),
 		slog.Int("bytes", c.Writer.Size()), slog.String("caller", callerOf(c)),
@@ -136,7 +166,7 @@ func (s *server) recoverPanic(c *gin.Context) {
 		if p == http.ErrAbortHandler {
 			panic(p) // net/http's own way to abort a response
 		}
-		s.log.Error("panic serving request", "method", c.Request.Method,
+		s.logFor(c).Error("panic serving request", "method", c.Request.Method,
 			"path", c.Request.URL.Path, "panic", p, "stack", string(debug.Stack()))
 		if c.Writer.Written() {
 			c.Abort()

@@ -196,7 +196,7 @@ func (s *server) withinRate(c *gin.Context, caller string) bool {
 	defer cancel()
 	d, err := s.q.Allow(ctx, caller, s.cfg.RateLimit)
 	if err != nil {
-		s.log.Warn("rate limit unavailable: request let through", "caller", caller, "err", err)
+		s.logFor(c).Warn("rate limit unavailable: request let through", "caller", caller, "err", err)
 		return true
 	}
 	c.Header("X-RateLimit-Remaining", strconv.Itoa(d.Remaining))

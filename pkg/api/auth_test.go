@@ -215,3 +215,19 @@ func TestCORS(t *testing.T) {
 		t.Fatal("an origin without a scheme was accepted")
 	}
 }
+
+// Every request has an id — the caller's when sane, else a new one —
+// echoed in the response and on its log lines.
+func TestRequestID(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	b := setup(t, Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	resp, _ := b.do(t, "GET", "/api/v1/jobs/queue/stats", "", "X-Request-ID", "trace-42.a")
+	if resp.Header.Get("X-Request-ID") != "trace-42.a" || !strings.Contains(logs.String(), "request_id=trace-42.a") {
+		t.Fatalf("kept id: %v\n%s", resp.Header, logs.String())
+	}
+	resp, _ = b.do(t, "GET", "/api/v1/jobs/queue/stats", "", "X-Request-ID", "evil\" injected=1")
+	if id := resp.Header.Get("X-Request-ID"); parseJobID(id) != nil {
+		t.Fatalf("an insane id was not replaced by a UUID: %q", id)
+	}
+}

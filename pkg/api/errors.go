@@ -122,7 +122,7 @@ func classify(err error) (int, errorBody) {
 // aborts the handler chain.
 func (s *server) writeError(c *gin.Context, err error) {
 	status, body := classify(err)
-	s.logFailure(c.Request, status, err)
+	s.logFailure(c, status, err)
 	if status == http.StatusServiceUnavailable {
 		c.Header("Retry-After", "1")
 	}
@@ -130,11 +130,12 @@ func (s *server) writeError(c *gin.Context, err error) {
 }
 
 // logFailure logs the server-side failures (5xx) with their cause.
-func (s *server) logFailure(r *http.Request, status int, err error) {
+func (s *server) logFailure(c *gin.Context, status int, err error) {
+	r := c.Request
 	switch {
 	case status == http.StatusServiceUnavailable && r.Context().Err() == nil:
-		s.log.Warn("redis unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.logFor(c).Warn("redis unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 	case status >= 500 && status != http.StatusServiceUnavailable:
-		s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.logFor(c).Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 }

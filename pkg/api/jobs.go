@@ -224,7 +224,7 @@ func (s *server) submitBatch(c *gin.Context) {
 		}
 		failed++
 		status, body := classify(err)
-		s.logFailure(c.Request, status, err)
+		s.logFailure(c, status, err)
 		items[i].Error = &body
 	}
 	code := http.StatusCreated
