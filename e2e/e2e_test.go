@@ -4,12 +4,7 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -17,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/compileo/jobqueue/internal/clustertest"
 	"github.com/compileo/jobqueue/internal/proctest"
-	"github.com/compileo/jobqueue/internal/redistest"
 )
 
 func TestMain(m *testing.M) {
@@ -27,95 +22,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// cluster is the service's topology on loopback.
-type cluster struct {
-	redis   *redistest.Server
-	api     []string // base URLs
-	workers []*proctest.Proc
-	apis    []*proctest.Proc
-}
-
-func startCluster(t *testing.T, apis, workers int) *cluster {
-	t.Helper()
-	cl := &cluster{redis: redistest.New(t, &redistest.Options{AOF: true})}
-	workerBin := proctest.Build(t, "github.com/compileo/jobqueue/cmd/worker")
-	apiBin := proctest.Build(t, "github.com/compileo/jobqueue/cmd/apiserver")
-	for i := 0; i < workers; i++ {
-		cl.workers = append(cl.workers, proctest.Start(t, fmt.Sprintf("worker%d", i+1), workerBin,
-			[]string{"REDIS_URL=" + cl.redis.URL(), fmt.Sprintf("WORKER_ID=worker%d", i+1),
-				"WORKER_LEASE_TTL=2s", "WORKER_CONCURRENCY=4"}))
-	}
-	for i := 0; i < apis; i++ {
-		port, err := redistest.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		base := "http://127.0.0.1:" + strconv.Itoa(port)
-		cl.apis = append(cl.apis, proctest.Start(t, fmt.Sprintf("apiserver%d", i+1), apiBin,
-			[]string{"REDIS_URL=" + cl.redis.URL(), "HTTP_ADDR=127.0.0.1:" + strconv.Itoa(port)}))
-		cl.api = append(cl.api, base)
-	}
-	for _, base := range cl.api {
-		proctest.WaitFor(t, 20*time.Second, base+"/readyz", func() bool {
-			resp, err := http.Get(base + "/readyz")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == 200
-		})
-	}
-	proctest.WaitFor(t, 20*time.Second, "both workers registered", func() bool {
-		var st map[string]any
-		return getJSON(t, cl.api[0]+"/api/v1/jobs/queue/stats", &st) == 200 && st["active_workers"] == float64(workers)
-	})
-	return cl
-}
-
-func getJSON(t *testing.T, url string, into any) int {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if into != nil {
-		if err := json.Unmarshal(b, into); err != nil {
-			t.Fatalf("GET %s: %d %s: %v", url, resp.StatusCode, b, err)
-		}
-	}
-	return resp.StatusCode
-}
-
-func postJSON(t *testing.T, url, body string, into any) (int, http.Header) {
-	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("POST %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if into != nil {
-		if err := json.Unmarshal(b, into); err != nil {
-			t.Fatalf("POST %s: %d %s: %v", url, resp.StatusCode, b, err)
-		}
-	}
-	return resp.StatusCode, resp.Header
-}
-
-func submit(t *testing.T, base, body string) string {
-	t.Helper()
-	var out struct {
-		JobID  string `json:"job_id"`
-		Status string `json:"status"`
-	}
-	code, hdr := postJSON(t, base+"/api/v1/jobs", body, &out)
-	if code != 201 || out.JobID == "" || hdr.Get("Location") != "/api/v1/jobs/"+out.JobID {
-		t.Fatalf("submit: %d %+v location %q", code, out, hdr.Get("Location"))
-	}
-	return out.JobID
-}
+// The helpers are clustertest's; these names keep the flows short.
+var (
+	getJSON  = clustertest.GetJSON
+	postJSON = clustertest.PostJSON
+	submit   = clustertest.Submit
+	stream   = clustertest.ReadStream
+)
 
 type status struct {
 	JobID       string  `json:"job_id"`
@@ -132,51 +45,11 @@ func getStatus(t *testing.T, base, id string) status {
 	return s
 }
 
-type sseEvent struct {
-	ID   string
-	Data map[string]any
-}
-
-// stream reads a job's SSE stream to its end.
-func stream(t *testing.T, ctx context.Context, url, lastEventID string) []sseEvent {
-	t.Helper()
-	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
-	if lastEventID != "" {
-		req.Header.Set("Last-Event-ID", lastEventID)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
-		t.Fatalf("content type %q", ct)
-	}
-	var evs []sseEvent
-	var cur sseEvent
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "id: "):
-			cur.ID = line[4:]
-		case strings.HasPrefix(line, "data: "):
-			if err := json.Unmarshal([]byte(line[6:]), &cur.Data); err != nil {
-				t.Fatalf("event data is not JSON: %q", line)
-			}
-		case line == "" && cur.Data != nil:
-			evs = append(evs, cur)
-			cur = sseEvent{}
-		}
-	}
-	return evs
-}
-
 // TestSeedFlowsAcrossInstances submits on one apiserver and streams,
 // polls, cancels and restarts through the other, as the seed's clients do.
 func TestSeedFlowsAcrossInstances(t *testing.T) {
-	cl := startCluster(t, 2, 2)
-	a, b := cl.api[0], cl.api[1]
+	cl := clustertest.Start(t, clustertest.Options{APIs: 2, Workers: 2})
+	a, b := cl.APIs()[0].URL, cl.APIs()[1].URL
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 

@@ -57,6 +57,7 @@ func parseConfig(args []string) (*config, error) {
 	keepDone := fs.Duration("retention-completed", "RETENTION_COMPLETED", queue.DefaultRetentionCompleted, "how long completed jobs are kept (0: forever)")
 	keepFailed := fs.Duration("retention-failed", "RETENTION_FAILED", queue.DefaultRetentionFailed, "how long failed jobs are kept (0: forever)")
 	keepCancelled := fs.Duration("retention-cancelled", "RETENTION_CANCELLED", queue.DefaultRetentionCancelled, "how long cancelled jobs are kept (0: forever)")
+	janitor := fs.Duration("janitor-interval", "WORKER_JANITOR_INTERVAL", queue.DefaultJanitorInterval, "how often expired finished jobs are removed (jittered)")
 	typeLimits := fs.String("type-limits", "WORKER_TYPE_LIMITS", "", "fleet-wide running limits per job type, e.g. taxonomy_generation=2")
 	maxCPU := fs.Float("max-cpu-percent", "WORKER_MAX_CPU_PERCENT", 0, "take no new jobs while host CPU is above this (0: off)")
 	maxMem := fs.Float("max-memory-mb", "WORKER_MAX_MEMORY_MB", 0, "take no new jobs while this process's RSS is above this (0: off)")
@@ -81,7 +82,7 @@ func parseConfig(args []string) (*config, error) {
 			ProgressInterval: *progress, RetryBaseDelay: *retryBase, RetryMaxDelay: *retryMax,
 			Retention:  &queue.Retention{Completed: *keepDone, Failed: *keepFailed, Cancelled: *keepCancelled},
 			TypeLimits: limits, MaxCPUPercent: *maxCPU, MaxMemoryMB: *maxMem,
-			DisableMaintenance: *noMaint}}, nil
+			DisableMaintenance: *noMaint, JanitorInterval: *janitor}}, nil
 }
 
 func main() {

@@ -135,13 +135,14 @@ func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("WORKER_QUEUES", "critical=6,default")
 	t.Setenv("WORKER_LEASE_TTL", "20s")
 	t.Setenv("WORKER_SHUTDOWN_TIMEOUT", "1m")
+	t.Setenv("WORKER_JANITOR_INTERVAL", "2s")
 	cfg, err := parseConfig(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := cfg.Worker
 	if w.Concurrency != 7 || w.Queues["critical"] != 6 || w.Queues["default"] != 1 ||
-		w.LeaseTTL != 20*time.Second || w.ShutdownTimeout != time.Minute {
+		w.LeaseTTL != 20*time.Second || w.ShutdownTimeout != time.Minute || w.JanitorInterval != 2*time.Second {
 		t.Fatalf("%+v", w)
 	}
 	t.Setenv("WORKER_LEASE_TTL", "soon")

@@ -86,6 +86,13 @@ func Start(t testing.TB, name, bin string, env []string, args ...string) *Proc {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
+	return StartCmd(t, name, cmd)
+}
+
+// StartCmd is Start for a command the caller prepared (its directory,
+// credentials, process attributes); its output is captured the same way.
+func StartCmd(t testing.TB, name string, cmd *exec.Cmd) *Proc {
+	t.Helper()
 	p := &Proc{Name: name, Cmd: cmd, out: &logBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -143,6 +144,23 @@ func (s *Server) waitGone() {
 // Restart starts the server again on the same port and directory
 // (loading its AOF when it has one).
 func (s *Server) Restart() error { return s.start() }
+
+// Freeze stops the server process (SIGSTOP) without closing anything:
+// connections are accepted by the kernel but never answered, as in a
+// network partition. Thaw resumes it.
+func (s *Server) Freeze() error { return s.signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen server (SIGCONT).
+func (s *Server) Thaw() error { return s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return fmt.Errorf("redis-server on %s is not running", s.Addr)
+	}
+	return s.cmd.Process.Signal(sig)
+}
 
 // URL is the server's redis:// URL.
 func (s *Server) URL() string { return "redis://" + s.Addr }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/compileo/jobqueue/pkg/queue"
 	"github.com/gin-gonic/gin"
 )
 
@@ -64,6 +65,9 @@ func (s *server) poll(c *gin.Context) {
 			switch {
 			case !open: // the Hub stopped: this instance is shutting down
 				s.answerStatus(c, id)
+				return
+			case ev.Unavailable: // Redis is gone: no change can be seen; the client retries
+				s.writeError(c, queue.ErrUnavailable)
 				return
 			case ev.Resync: // events may have been lost: look once
 				job, err := s.readJob(c, id)
@@ -143,7 +147,9 @@ func (s *server) stream(c *gin.Context) {
 				return
 			}
 		case ev, open := <-sub.C:
-			if !open { // the Hub stopped: tell EventSource to come back soon, elsewhere
+			// The Hub stopped (this instance shuts down) or lost Redis: tell
+			// EventSource to come back soon, here or elsewhere, from its last id.
+			if !open || ev.Unavailable {
 				_ = out.raw(fmt.Sprintf("retry: %d\n\n", sseRetry.Milliseconds()))
 				return
 			}

@@ -3,6 +3,8 @@ package queue
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,21 +31,35 @@ type Event struct {
 	// subscription was re-established after a connection loss: events may
 	// have been missed, so the subscriber should re-read the job.
 	Resync bool `json:"-"`
+	// Unavailable is set (and nothing else) on an event the Hub sends when
+	// it lost its subscription: Redis is unreachable, and no event will
+	// come until it is back (a Resync event then). A subscriber that must
+	// not wait blindly — a stream, a long poll — ends here and lets its
+	// client retry.
+	Unavailable bool `json:"-"`
 }
 
 // UpdatedAt is the change's time.
 func (e Event) UpdatedAt() time.Time { return time.UnixMilli(e.UpdatedAtMS).UTC() }
 
+// listenerPing is how long a listener's connection may stay silent before
+// the listener pings Redis; a ping unanswered for as long again means
+// Redis is unreachable even though no error has said so (a partition).
+const listenerPing = time.Second
+
 // channelListener keeps one pub/sub subscription to one channel alive and
 // hands every message to onMessage. onSubscribed runs each time the
 // subscription is (re)established, since messages sent while it was down
-// are lost: callers re-check state there.
+// are lost: callers re-check state there. onLost runs once when the
+// subscription is lost (Redis unreachable), before the next onSubscribed.
 type channelListener struct {
 	rdb          redis.UniversalClient
 	channel      string
 	onMessage    func(payload string)
 	onSubscribed func(first bool)
+	onLost       func()
 
+	ps     *redis.PubSub
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -56,6 +72,7 @@ func (l *channelListener) start(ctx context.Context) error {
 		_ = ps.Close()
 		return storageErr(err)
 	}
+	l.ps = ps
 	ctx, l.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	l.done = make(chan struct{})
 	if l.onSubscribed != nil {
@@ -63,33 +80,70 @@ func (l *channelListener) start(ctx context.Context) error {
 	}
 	go func() {
 		defer close(l.done)
-		defer ps.Close()
-		ch := ps.ChannelWithSubscriptions(redis.WithChannelSize(1024))
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case m, ok := <-ch:
-				if !ok {
-					return
-				}
-				switch m := m.(type) {
-				case *redis.Message:
-					l.onMessage(m.Payload)
-				case *redis.Subscription:
-					if m.Kind == "subscribe" && l.onSubscribed != nil {
-						l.onSubscribed(false)
-					}
-				}
-			}
-		}
+		l.receive(ctx)
 	}()
 	return nil
+}
+
+// receive reads the subscription until ctx ends. go-redis reconnects and
+// resubscribes by itself after a connection error; receive sees the error,
+// reports the loss, and reports the subscription again once a message
+// (the resubscription's confirmation, or a late pong) comes through.
+func (l *channelListener) receive(ctx context.Context) {
+	up := true
+	var pinged time.Time // an unanswered ping's time; zero when none
+	lost := func() {
+		if up {
+			up = false
+			if l.onLost != nil {
+				l.onLost()
+			}
+		}
+	}
+	for ctx.Err() == nil {
+		msg, err := l.ps.ReceiveTimeout(ctx, listenerPing)
+		if ctx.Err() != nil {
+			return
+		}
+		var netErr net.Error
+		switch {
+		case err != nil && errors.As(err, &netErr) && netErr.Timeout():
+			// Silence: fine unless an earlier ping went unanswered.
+			if !pinged.IsZero() && time.Since(pinged) >= listenerPing {
+				lost()
+			}
+			if pinged.IsZero() || !up {
+				if l.ps.Ping(ctx) == nil {
+					pinged = time.Now()
+				}
+			}
+			continue
+		case err != nil:
+			lost()
+			sleepCtx(ctx, 100*time.Millisecond) // redialling: don't spin
+			continue
+		}
+		pinged = time.Time{}
+		resync := !up
+		up = true
+		switch m := msg.(type) {
+		case *redis.Message:
+			l.onMessage(m.Payload)
+		case *redis.Subscription:
+			// A resubscription go-redis made without an error reaching us
+			// (e.g. after a failed ping) lost messages all the same.
+			resync = resync || m.Kind == "subscribe"
+		}
+		if resync && l.onSubscribed != nil {
+			l.onSubscribed(false)
+		}
+	}
 }
 
 func (l *channelListener) stop() {
 	if l.cancel != nil {
 		l.cancel()
+		_ = l.ps.Close() // ends a blocked receive at once
 		<-l.done
 	}
 }
@@ -130,9 +184,10 @@ func (c *Client) NewHub() *Hub {
 		onMessage: h.dispatch,
 		onSubscribed: func(first bool) {
 			if !first {
-				h.broadcastResync()
+				h.broadcast(Event{Resync: true})
 			}
-		}}
+		},
+		onLost: func() { h.broadcast(Event{Unavailable: true}) }}
 	return h
 }
 
@@ -232,16 +287,20 @@ func (h *Hub) dispatch(payload string) {
 	}
 }
 
-func (h *Hub) broadcastResync() {
+// broadcast sends a control event (Resync, Unavailable) to every
+// subscriber, with its job's id.
+func (h *Hub) broadcast(ev Event) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for _, subs := range h.byJob {
 		for s := range subs {
-			h.deliver(s, Event{JobID: s.jobID, Resync: true})
+			ev.JobID = s.jobID
+			h.deliver(s, ev)
 		}
 	}
+	ev.JobID = ""
 	for s := range h.all {
-		h.deliver(s, Event{Resync: true})
+		h.deliver(s, ev)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,4 +96,64 @@ func TestStartWithoutRedisFailsCleanly(t *testing.T) {
 		t.Fatalf("start once Redis is back: %v", err)
 	}
 	w.Stop()
+}
+
+// TestCompletionLostToAnOutageIsNotAFailure: a handler finishes while Redis
+// is away for longer than the lease, so its completion cannot be written.
+// The job must run again once Redis is back (the reaper recovers it), not
+// be failed for good with "redis unavailable" (regression: the worker took
+// the unwritable completion for an unencodable result and failed the job
+// permanently as soon as Redis came back).
+func TestCompletionLostToAnOutageIsNotAFailure(t *testing.T) {
+	t.Parallel()
+	srv := redistest.New(t, &redistest.Options{AOF: true, Args: []string{"--appendfsync", "always"}})
+	c, _ := setupOn(t, srv)
+	ctx := ctxT(t)
+	release := make(chan struct{})
+	var runs atomic.Int32
+	mux := NewMux()
+	mux.HandleFunc("once", func(ctx context.Context, j *ActiveJob) (any, error) {
+		if runs.Add(1) == 1 {
+			<-release // the first run ends while Redis is away
+		}
+		return "done", nil
+	})
+	const lease = 2 * time.Second
+	// No maintenance in the worker: the test reaps by itself, after the
+	// worker had its chance to write something.
+	startWorker(t, c, mux, WorkerConfig{Concurrency: 1, LeaseTTL: lease, DisableMaintenance: true})
+	id := mustEnqueue(t, c, EnqueueParams{Type: "once"})
+	for runs.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	srv.Stop()
+	close(release) // the completion now fails for one lease, then is given up
+	// Redis returns while the worker would still be writing a failure:
+	// after the completion was given up (about one lease), within the next.
+	time.Sleep(lease * 18 / 10)
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(lease) // whatever the worker still had to write is written
+	if _, err := c.Reap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		j, err := c.Get(ctx, id)
+		if err == nil && j.Status.Terminal() {
+			if j.Status != StateCompleted {
+				t.Fatalf("job %s after %d runs, error %q; want completed", j.Status, runs.Load(), j.Error)
+			}
+			if runs.Load() == 1 { // a slow machine: the completion's last try outlived the outage
+				t.Log("the first run's completion landed after the outage; the give-up path was not reached")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job not finished 20 s after Redis returned: %+v %v", j, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	checkInvariants(t, c)
 }

@@ -56,3 +56,11 @@ func ctxT(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// checkInvariants fails the test if the data model's invariants are broken.
+func checkInvariants(t *testing.T, c *Client) {
+	t.Helper()
+	if err := c.CheckInvariants(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -128,7 +128,7 @@ func TestRandomizedTransitions(t *testing.T) {
 		if !tolerated(err) {
 			t.Fatalf("step %d %s: %v", step, op, err)
 		}
-		if err := invariants(ctx, c); err != nil {
+		if err := c.CheckInvariants(ctx); err != nil {
 			t.Fatalf("step %d after %s: %v", step, op, err)
 		}
 		if rng.IntN(10) == 0 {

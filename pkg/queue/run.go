@@ -79,6 +79,13 @@ func (w *Worker) execute(r *run) {
 			log.Info("job finished but the run no longer holds it; result discarded", "reason", err)
 			return
 		}
+		if errors.Is(err, ErrUnavailable) {
+			// Redis stayed away for a whole lease: the reaper owns the job
+			// now and will run it again. Failing it would turn an outage
+			// into a lost job.
+			log.Warn("could not record the completion; the lease will expire and the job run again", "err", err)
+			return
+		}
 		// The result could not be encoded: fail the job with that.
 		err = Permanent(err)
 	case errors.Is(cause, errCancelledByUser), errors.Is(cause, errRunLeaseLost):

@@ -1,0 +1,55 @@
+package queue
+
+import (
+	"testing"
+	"time"
+
+	"github.com/compileo/jobqueue/internal/redistest"
+)
+
+// A Hub that loses Redis tells every subscriber at once (Unavailable),
+// and once Redis is back and the subscription re-established, tells them
+// to re-read (Resync); events flow again after that.
+func TestHubReportsLostAndRegainedSubscription(t *testing.T) {
+	t.Parallel()
+	srv := redistest.New(t, nil)
+	c, _ := setupOn(t, srv)
+	ctx := ctxT(t)
+	hub := c.NewHub()
+	if err := hub.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Stop()
+	one, all := hub.Subscribe("job-1"), hub.Subscribe("")
+	next := func(s *Subscription, what string) Event {
+		t.Helper()
+		select {
+		case ev := <-s.C:
+			return ev
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %s event", what)
+			return Event{}
+		}
+	}
+
+	srv.Stop()
+	if ev := next(one, "unavailable"); !ev.Unavailable || ev.JobID != "job-1" {
+		t.Fatalf("after Redis went away: %+v", ev)
+	}
+	if ev := next(all, "unavailable"); !ev.Unavailable {
+		t.Fatalf("after Redis went away (all jobs): %+v", ev)
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(one, "resync"); !ev.Resync || ev.JobID != "job-1" {
+		t.Fatalf("after Redis came back: %+v", ev)
+	}
+	if ev := next(all, "resync"); !ev.Resync {
+		t.Fatalf("after Redis came back (all jobs): %+v", ev)
+	}
+	id := mustEnqueue(t, c, EnqueueParams{Type: "x"})
+	if ev := next(all, "submit"); ev.JobID != id || ev.Status != StatePending {
+		t.Fatalf("event after the resync: %+v", ev)
+	}
+}
