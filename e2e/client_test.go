@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/compileo/jobqueue/internal/clustertest"
 	"github.com/compileo/jobqueue/internal/proctest"
 	"github.com/compileo/jobqueue/pkg/client"
 )
@@ -24,8 +25,9 @@ import (
 // apiserver, watch and cancel through the other, and follow a stream
 // across a SIGTERM of the apiserver serving it.
 func TestClientsAgainstProcesses(t *testing.T) {
-	cl := startCluster(t, 2, 2)
-	a, b := cl.api[0], cl.api[1]
+	cl := clustertest.Start(t, clustertest.Options{APIs: 2, Workers: 2})
+	apis := cl.APIs()
+	a, b := apis[0].URL, apis[1].URL
 	bin := proctest.Build(t, "github.com/compileo/jobqueue/cmd/jobctl")
 	jobctl := func(server string, args ...string) (string, int) {
 		t.Helper()
@@ -94,7 +96,7 @@ func TestClientsAgainstProcesses(t *testing.T) {
 		evs = append(evs, ev)
 		if len(evs) == 1 {
 			backend.Store(&b)
-			if err := cl.apis[0].Signal(syscall.SIGTERM); err != nil {
+			if err := apis[0].Proc.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -108,7 +110,7 @@ func TestClientsAgainstProcesses(t *testing.T) {
 	if last := evs[len(evs)-1]; last.Status != client.StateCancelled || !resumedOnB.Load() {
 		t.Fatalf("last event %+v, resumed on B: %t", last, resumedOnB.Load())
 	}
-	if err := cl.apis[0].Wait(30 * time.Second); err != nil {
+	if err := apis[0].Proc.Wait(30 * time.Second); err != nil {
 		t.Fatalf("apiserver A after SIGTERM: %v", err)
 	}
 

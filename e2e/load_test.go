@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/compileo/jobqueue/internal/clustertest"
 	"github.com/compileo/jobqueue/internal/proctest"
-	"github.com/compileo/jobqueue/internal/redistest"
 )
 
 // envInt reads a test size from the environment.
@@ -43,18 +43,13 @@ func envInt(t *testing.T, name string, def int) int {
 // descriptors and goroutines came back to their baseline afterwards.
 func TestLoadStreamsAndPolls(t *testing.T) {
 	n := envInt(t, "LOAD_STREAMS", 1000)
-	rs := redistest.New(t, nil)
-	rdb := rs.Client()
+	cl := clustertest.Start(t, clustertest.Options{APIs: 1,
+		APIEnv:    []string{"LOG_LEVEL=warn", "API_SSE_HEARTBEAT=2s"},
+		WorkerEnv: []string{"WORKER_CONCURRENCY=100", "LOG_LEVEL=warn"}})
+	api := cl.APIs()[0]
+	base := api.URL
+	rdb := cl.Redis.Client()
 	defer rdb.Close()
-	port, err := redistest.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	api := proctest.Start(t, "apiserver", proctest.Build(t, "github.com/compileo/jobqueue/cmd/apiserver"),
-		[]string{"REDIS_URL=" + rs.URL(), "HTTP_ADDR=127.0.0.1:" + strconv.Itoa(port), "LOG_LEVEL=warn",
-			"API_SSE_HEARTBEAT=2s"})
-	waitReady(t, api, base)
 	ctx := t.Context()
 
 	// One client for all the connections: no pooling limit, long reads.
@@ -87,11 +82,11 @@ func TestLoadStreamsAndPolls(t *testing.T) {
 		return 0
 	}
 	fds := func() int {
-		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", api.PID()))
+		n, err := clustertest.OpenFDs(api.Proc.PID())
 		if err != nil {
 			t.Fatal(err)
 		}
-		return len(ents)
+		return n
 	}
 	baseFDs, baseGoroutines := fds(), metric("go_goroutines")
 	baseRedis := redisClients()
@@ -194,11 +189,8 @@ func TestLoadStreamsAndPolls(t *testing.T) {
 			}
 		})
 	}
-	workerBin := proctest.Build(t, "github.com/compileo/jobqueue/cmd/worker")
-	for i := range 2 {
-		proctest.Start(t, fmt.Sprintf("worker%d", i+1), workerBin,
-			[]string{"REDIS_URL=" + rs.URL(), "WORKER_CONCURRENCY=100", "LOG_LEVEL=warn"})
-	}
+	cl.StartWorker()
+	cl.StartWorker()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
@@ -291,20 +283,4 @@ func readStream(ctx context.Context, hc *http.Client, url string) ([]loadEvent, 
 		}
 	}
 	return evs, sc.Err()
-}
-
-// waitReady waits for an apiserver process to answer /readyz.
-func waitReady(t *testing.T, p *proctest.Proc, base string) {
-	t.Helper()
-	proctest.WaitFor(t, 20*time.Second, base+" ready", func() bool {
-		if p.Exited() {
-			t.Fatalf("the apiserver exited:\n%s", p.Output())
-		}
-		resp, err := http.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
 }

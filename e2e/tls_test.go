@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/compileo/jobqueue/internal/clustertest"
 	"github.com/compileo/jobqueue/internal/proctest"
 	"github.com/compileo/jobqueue/internal/redistest"
 )
@@ -65,17 +65,7 @@ func TestTLSAndACL(t *testing.T) {
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	api := proctest.Start(t, "apiserver", proctest.Build(t, "github.com/compileo/jobqueue/cmd/apiserver"),
 		append(env, "HTTP_ADDR=127.0.0.1:"+strconv.Itoa(port)))
-	proctest.WaitFor(t, 20*time.Second, "apiserver ready over TLS", func() bool {
-		if api.Exited() {
-			t.Fatalf("the apiserver exited:\n%s", api.Output())
-		}
-		resp, err := http.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
+	clustertest.WaitReady(t, base, 20*time.Second)
 
 	id := submit(t, base, `{"type": "demo", "payload": {"steps": 3, "step_ms": 20}}`)
 	proctest.WaitFor(t, 20*time.Second, "the job completed", func() bool {
