@@ -20,7 +20,7 @@ const (
 	DefaultBodyLimit = 1 << 20
 	// DefaultRequestTimeout bounds every Redis call made for a request, so
 	// an unreachable Redis answers 503 instead of hanging.
-	DefaultRequestTimeout = 2 * time.Second
+	DefaultRequestTimeout = time.Second
 	// DefaultHeartbeat is the interval of the SSE keep-alive comment, short
 	// enough for proxies that drop idle connections after 30-60 s.
 	DefaultHeartbeat = 15 * time.Second

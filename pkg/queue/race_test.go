@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -272,6 +273,34 @@ func TestTwoReapersRecoverEachJobOnce(t *testing.T) {
 	res, err := c.Reap(ctx)
 	if err != nil || res.Failed != n {
 		t.Fatalf("second reap %+v %v", res, err)
+	}
+	checkInvariants(t, c)
+}
+
+// A recovered job goes to the head of its priority, ahead of jobs
+// submitted while it ran, so it runs again within 2× its lease even
+// under a backlog; higher priorities still come first.
+func TestRecoveredJobRunsBeforeTheBacklog(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	ctx := ctxT(t)
+	first := mustEnqueue(t, c, EnqueueParams{Type: "x"})
+	if got := claimN(t, c, "dead", 1, time.Millisecond); len(got) != 1 || got[0].job.ID != first {
+		t.Fatalf("claimed %v", got)
+	}
+	backlog := []string{mustEnqueue(t, c, EnqueueParams{Type: "x"}), mustEnqueue(t, c, EnqueueParams{Type: "x"})}
+	urgent := mustEnqueue(t, c, EnqueueParams{Type: "x", Priority: 5})
+	time.Sleep(10 * time.Millisecond)
+	if res, err := c.Reap(ctx); err != nil || res.Recovered != 1 {
+		t.Fatalf("reap: %+v %v", res, err)
+	}
+	var order []string
+	for _, j := range claimN(t, c, "w", 4, time.Minute) {
+		order = append(order, j.job.ID)
+	}
+	want := []string{urgent, first, backlog[0], backlog[1]}
+	if !slices.Equal(order, want) {
+		t.Fatalf("claim order %v, want urgent, recovered, then the backlog %v", order, want)
 	}
 	checkInvariants(t, c)
 }

@@ -48,10 +48,19 @@ local function wake(wakekey, cap)
 end
 
 -- enqueue puts a job in its queue's pending set: higher priority first,
--- then first come first served.
-local function enqueue(pendingkey, seqkey, wakekey, cap, jobkey, id)
+-- then first come first served. A job that was already running when it
+-- came back (recovered from a dead worker, or put back on shutdown) goes
+-- to the head of its priority (front = true): it has waited its turn once,
+-- and the "runs again within 2x the lease" promise must hold under a
+-- backlog. Scores: band (100 - priority) * 1e12, plus the sequence, minus
+-- 5e11 at the front — still above the next higher band while the sequence
+-- stays below 5e11.
+local function enqueue(pendingkey, seqkey, wakekey, cap, jobkey, id, front)
   local prio = tonumber(redis.call('HGET', jobkey, 'priority') or '0')
   local score = (100 - prio) * 1e12 + redis.call('INCR', seqkey)
+  if front then
+    score = score - 5e11
+  end
   redis.call('ZADD', pendingkey, int(score), id)
   wake(wakekey, cap)
 end

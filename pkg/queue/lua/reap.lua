@@ -28,7 +28,7 @@ for i = 1, (#KEYS - 6) / 3 do
         failed = failed + 1
       else
         redis.call('HSET', jk, 'status', 'pending', 'error', why)
-        enqueue(pk, KEYS[6], wk, ARGV[2], jk, id)
+        enqueue(pk, KEYS[6], wk, ARGV[2], jk, id, true)
         move_count(KEYS[2], 'running', 'pending')
         recovered = recovered + 1
       end
