@@ -7,8 +7,11 @@ package deploy
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +137,108 @@ func TestDockerfileBuildsEveryCommand(t *testing.T) {
 	}
 	if !strings.Contains(df, "USER nonroot") {
 		t.Error("Dockerfile: the image must run as non-root")
+	}
+}
+
+// TestComposeConfig validates docker-compose.yml with a compose tool when
+// one is installed (CI installs docker-compose; there is no Docker engine,
+// which `config` does not need).
+func TestComposeConfig(t *testing.T) {
+	bin, err := exec.LookPath("docker-compose")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI: docker-compose is not installed")
+		}
+		t.Skip("docker-compose not installed (CI installs it)")
+	}
+	out, err := exec.Command(bin, "-f", "../docker-compose.yml", "config", "-q").CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker-compose config: %v\n%s", err, out)
+	}
+}
+
+// k8sObject is the part of a Kubernetes manifest the checks read.
+type k8sObject struct {
+	Kind     string `yaml:"kind"`
+	Metadata struct {
+		Name        string            `yaml:"name"`
+		Annotations map[string]string `yaml:"annotations"`
+	} `yaml:"metadata"`
+	Spec struct {
+		Replicas int `yaml:"replicas"`
+		Template struct {
+			Spec struct {
+				TerminationGracePeriodSeconds int `yaml:"terminationGracePeriodSeconds"`
+				Containers                    []struct {
+					Command []string `yaml:"command"`
+					Env     []struct {
+						Name  string `yaml:"name"`
+						Value string `yaml:"value"`
+					} `yaml:"env"`
+					ReadinessProbe map[string]any `yaml:"readinessProbe"`
+					LivenessProbe  map[string]any `yaml:"livenessProbe"`
+				} `yaml:"containers"`
+			} `yaml:"spec"`
+		} `yaml:"template"`
+	} `yaml:"spec"`
+}
+
+// TestKubernetesManifests checks deploy/k8s the way TestComposeTopology
+// checks compose: the same topology, and the settings that keep jobs.
+func TestKubernetesManifests(t *testing.T) {
+	objs := map[string]k8sObject{}
+	files, _ := filepath.Glob("k8s/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no manifests in deploy/k8s")
+	}
+	for _, f := range files {
+		for i, doc := range strings.Split(readFile(t, f), "\n---\n") {
+			var o k8sObject
+			if err := yaml.Unmarshal([]byte(doc), &o); err != nil || o.Kind == "" {
+				t.Fatalf("%s document %d: %v", f, i+1, err)
+			}
+			objs[o.Kind+"/"+o.Metadata.Name] = o
+		}
+	}
+	env := func(o k8sObject, name string) string {
+		for _, e := range o.Spec.Template.Spec.Containers[0].Env {
+			if e.Name == name {
+				return e.Value
+			}
+		}
+		return ""
+	}
+	for _, want := range []string{"StatefulSet/redis", "Service/redis", "Deployment/apiserver", "Service/apiserver", "Ingress/apiserver", "Deployment/worker"} {
+		if _, ok := objs[want]; !ok {
+			t.Fatalf("deploy/k8s lacks %s", want)
+		}
+	}
+	redisDoc := readFile(t, "k8s/redis.yaml")
+	for _, want := range []string{`"--appendonly", "yes"`, `"--maxmemory-policy", "noeviction"`} {
+		if !strings.Contains(redisDoc, want) {
+			t.Errorf("k8s/redis.yaml: the redis args lack %s", want)
+		}
+	}
+	api := objs["Deployment/apiserver"]
+	if api.Spec.Replicas < 2 || !strings.HasPrefix(env(api, "REDIS_URL"), "redis://redis:") ||
+		api.Spec.Template.Spec.Containers[0].ReadinessProbe == nil || api.Spec.Template.Spec.Containers[0].LivenessProbe == nil {
+		t.Errorf("apiserver: want 2+ replicas on the redis service with readiness and liveness probes: %+v", api.Spec)
+	}
+	shutdown, _ := time.ParseDuration(env(api, "API_SHUTDOWN_TIMEOUT"))
+	if time.Duration(api.Spec.Template.Spec.TerminationGracePeriodSeconds)*time.Second <= shutdown {
+		t.Errorf("apiserver grace period must exceed API_SHUTDOWN_TIMEOUT %s", shutdown)
+	}
+	w := objs["Deployment/worker"]
+	drain, err := time.ParseDuration(env(w, "WORKER_SHUTDOWN_TIMEOUT"))
+	if err != nil || time.Duration(w.Spec.Template.Spec.TerminationGracePeriodSeconds)*time.Second <= drain {
+		t.Errorf("worker terminationGracePeriodSeconds %d must exceed WORKER_SHUTDOWN_TIMEOUT %q",
+			w.Spec.Template.Spec.TerminationGracePeriodSeconds, env(w, "WORKER_SHUTDOWN_TIMEOUT"))
+	}
+	ing := objs["Ingress/apiserver"].Metadata.Annotations
+	if ing["nginx.ingress.kubernetes.io/proxy-buffering"] != "off" {
+		t.Error("ingress: proxy buffering must be off for SSE")
+	}
+	if s, _ := strconv.Atoi(ing["nginx.ingress.kubernetes.io/proxy-read-timeout"]); s <= 300 {
+		t.Errorf("ingress proxy-read-timeout %q: long polls last up to 300 s", ing["nginx.ingress.kubernetes.io/proxy-read-timeout"])
 	}
 }
