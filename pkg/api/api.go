@@ -99,6 +99,7 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	jobs.GET("", read, s.list)
 	jobs.GET("/:job_id", read, s.get)
 	jobs.DELETE("/:job_id", admin, s.delete)
+	r.GET("/api/v1/openapi.json", s.openAPI) // open to all: it describes, it reveals nothing
 	return r, nil
 }
 
