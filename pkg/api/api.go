@@ -72,7 +72,7 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	}
 	r.Use(s.accessLog, s.recoverPanic)
 	if len(cfg.CORSOrigins) > 0 {
-		r.Use(corsHandler(cfg.CORSOrigins))
+		r.Use(corsHandler(cfg.CORSOrigins, s.writeError))
 	}
 	r.Use(s.limitBody)
 	r.NoRoute(func(c *gin.Context) { s.writeError(c, errNoRoute) })
