@@ -166,7 +166,7 @@ func TestRateLimitAcrossInstances(t *testing.T) {
 	}
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
-	b := &bundle{url: ts.URL, http: ts.Client(), client: a.client, hub: a.hub}
+	b := &bundle{url: ts.URL, http: checkedClient(t, ts), client: a.client, hub: a.hub}
 	get := func(x *bundle, secret string) *http.Response {
 		resp, _ := x.do(t, "GET", "/api/v1/jobs/queue/stats", "", "X-API-Key", secret)
 		return resp
