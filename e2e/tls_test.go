@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -69,7 +68,7 @@ func TestTLSAndACL(t *testing.T) {
 		if api.Exited() {
 			t.Fatalf("the apiserver exited:\n%s", api.Output())
 		}
-		resp, err := http.Get(base + "/readyz")
+		resp, err := httpc.Get(base + "/readyz")
 		if err != nil {
 			return false
 		}
