@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -68,7 +69,7 @@ func TestTLSAndACL(t *testing.T) {
 		if api.Exited() {
 			t.Fatalf("the apiserver exited:\n%s", api.Output())
 		}
-		resp, err := httpc.Get(base + "/readyz")
+		resp, err := http.Get(base + "/readyz")
 		if err != nil {
 			return false
 		}
