@@ -3,6 +3,9 @@ package api
 import (
 	"bytes"
 	"context"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"log/slog"
 	"net/http/httptest"
 	"slices"
@@ -108,6 +111,33 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	}
 	if ginPath("/api/v1/jobs/status/:job_id/poll") != "/api/v1/jobs/status/{job_id}/poll" {
 		t.Error("ginPath does not translate :job_id")
+	}
+}
+
+// The document's error codes are errors.go's Code constants, all of them.
+func TestOpenAPIErrorCodesAreTheServers(t *testing.T) {
+	t.Parallel()
+	doc := loadSpec(t)
+	var documented []string
+	for _, v := range doc.Components.Schemas["ErrorCode"].Value.Enum {
+		documented = append(documented, v.(string))
+	}
+	f, err := parser.ParseFile(token.NewFileSet(), "errors.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		if vs, ok := n.(*ast.ValueSpec); ok && strings.HasPrefix(vs.Names[0].Name, "Code") {
+			lit := vs.Values[0].(*ast.BasicLit)
+			codes = append(codes, strings.Trim(lit.Value, `"`))
+		}
+		return true
+	})
+	slices.Sort(documented)
+	slices.Sort(codes)
+	if len(codes) < 12 || !slices.Equal(documented, codes) {
+		t.Fatalf("ErrorCode enum %v, errors.go's codes %v", documented, codes)
 	}
 }
 
