@@ -114,7 +114,7 @@ func (c *Checker) Check(req *http.Request, status int, header http.Header, body 
 }
 
 func (c *Checker) check(req *http.Request, status int, header http.Header, body []byte) error {
-	route, params, err := c.route(req, status)
+	route, params, op, err := c.route(req, status)
 	if err != nil || route == nil {
 		return err
 	}
@@ -145,45 +145,41 @@ func (c *Checker) check(req *http.Request, status int, header http.Header, body 
 			return errors.New("event stream ends mid-event")
 		}
 	}
-	op := req.Method + " " + route.Path
-	if route.Path == "" { // a stand-in: no operation matched
-		op = "* " + route.Method
-	}
 	c.mu.Lock()
 	c.seen[op+" "+strconv.Itoa(status)] = true
 	c.mu.Unlock()
 	return nil
 }
 
-// route finds req's operation. For a request no operation matches it
-// returns a stand-in whose only response is the document's answer for
-// that case, or an error when the status is not that answer's. It
-// returns a nil route for requests the document does not describe.
-func (c *Checker) route(req *http.Request, status int) (*routers.Route, map[string]string, error) {
+// route finds req's operation and names it ("GET /jobs/{id}"). For a
+// request no operation matches it returns a stand-in whose only response
+// is the document's answer for that case ("* NoRoute"), or an error when
+// the status is not that answer's. It returns a nil route for requests
+// the document does not describe.
+func (c *Checker) route(req *http.Request, status int) (*routers.Route, map[string]string, string, error) {
 	if req.Method == http.MethodHead ||
 		(req.Method == http.MethodOptions && req.Header.Get("Access-Control-Request-Method") != "") {
-		return nil, nil, nil
+		return nil, nil, "", nil
 	}
 	route, params, err := c.router.FindRoute(req)
 	var name string
 	var want int
 	switch {
 	case err == nil:
-		return route, params, nil
+		return route, params, req.Method + " " + route.Path, nil
 	case errors.Is(err, routers.ErrPathNotFound):
 		name, want = noRouteResponse, http.StatusNotFound
 	case errors.Is(err, routers.ErrMethodNotAllowed):
 		name, want = noMethodResponse, http.StatusMethodNotAllowed
 	default:
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	if status != want {
-		return nil, nil, fmt.Errorf("no operation matches the request (%v), so want %d (components.responses.%s)", err, want, name)
+		return nil, nil, "", fmt.Errorf("no operation matches the request (%v), so want %d (components.responses.%s)", err, want, name)
 	}
 	op := openapi3.NewOperation()
 	op.Responses = openapi3.NewResponses(openapi3.WithStatus(want, c.doc.Components.Responses[name]))
-	// A stand-in route has no path; its Method names the response.
-	return &routers.Route{Spec: c.doc, Method: name, Operation: op}, nil, nil
+	return &routers.Route{Spec: c.doc, Method: req.Method, Operation: op}, nil, "* " + name, nil
 }
 
 func isEventStream(h http.Header) bool {
