@@ -79,7 +79,7 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	}
 	r.Use(m.observe, s.requestID, s.accessLog, s.recoverPanic)
 	if len(cfg.CORSOrigins) > 0 {
-		r.Use(corsHandler(cfg.CORSOrigins))
+		r.Use(corsHandler(cfg.CORSOrigins, s.writeError))
 	}
 	r.Use(s.limitBody)
 	r.NoRoute(func(c *gin.Context) { s.writeError(c, errNoRoute) })
@@ -107,6 +107,7 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	jobs.GET("", read, s.list)
 	jobs.GET("/:job_id", read, s.get)
 	jobs.DELETE("/:job_id", admin, s.delete)
+	r.GET("/api/v1/openapi.json", s.openAPI) // open to all: it describes, it reveals nothing
 	return r, nil
 }
 

@@ -15,7 +15,8 @@ import (
 
 // Who may do what. With Config.Keys empty the API is open (as the seed's
 // API is); with keys, every /api/v1 route needs one whose role allows it,
-// while /healthz and /readyz stay open for load balancers.
+// while /healthz and /readyz stay open for load balancers, and
+// /api/v1/openapi.json for anyone (it describes, it reveals nothing).
 
 // Role is what an API key may do. Roles are ordered: each allows what the
 // ones before it allow.

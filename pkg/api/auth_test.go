@@ -166,7 +166,7 @@ func TestRateLimitAcrossInstances(t *testing.T) {
 	}
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
-	b := &bundle{url: ts.URL, http: ts.Client(), client: a.client, hub: a.hub}
+	b := &bundle{url: ts.URL, http: checkedClient(t, ts), client: a.client, hub: a.hub}
 	get := func(x *bundle, secret string) *http.Response {
 		resp, _ := x.do(t, "GET", "/api/v1/jobs/queue/stats", "", "X-API-Key", secret)
 		return resp
@@ -207,7 +207,15 @@ func TestCORS(t *testing.T) {
 	if resp.StatusCode >= 300 || resp.Header.Get("Access-Control-Allow-Origin") != "https://dash.example" {
 		t.Fatalf("preflight: %d %v", resp.StatusCode, resp.Header)
 	}
-	resp, _ = b.do(t, "GET", "/api/v1/jobs/queue/stats", "", "Origin", "https://evil.example")
+	// Another origin is refused with the API's JSON error, like any 403
+	// (gin-contrib/cors alone answers a bare 403 without a body).
+	resp, data := b.do(t, "GET", "/api/v1/jobs/queue/stats", "", "Origin", "https://evil.example")
+	var refusal struct{ Error errorBody }
+	mustJSON(t, data, &refusal)
+	if resp.StatusCode != 403 || refusal.Error.Code != CodeForbidden ||
+		!strings.Contains(refusal.Error.Message, "https://evil.example") {
+		t.Fatalf("foreign origin: %d %s", resp.StatusCode, data)
+	}
 	if resp.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatalf("a foreign origin was allowed: %v", resp.Header)
 	}

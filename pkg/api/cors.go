@@ -1,6 +1,8 @@
 package api
 
 import (
+	"fmt"
+	"net/http"
 	"slices"
 	"time"
 
@@ -11,7 +13,9 @@ import (
 // corsHandler lets browsers on origins call the API: the methods it
 // serves, the headers its clients send (keys, JSON bodies, SSE resumption)
 // and the ones they need to read (Location of a new job, Retry-After).
-func corsHandler(origins []string) gin.HandlerFunc {
+// A request from another origin is refused through refuse, so it gets the
+// API's JSON 403 like every other error.
+func corsHandler(origins []string, refuse func(*gin.Context, error)) gin.HandlerFunc {
 	cfg := cors.Config{
 		AllowMethods:  []string{"GET", "POST", "DELETE"},
 		AllowHeaders:  []string{"Authorization", "X-API-Key", "Content-Type", "Last-Event-ID"},
@@ -22,6 +26,14 @@ func corsHandler(origins []string) gin.HandlerFunc {
 		cfg.AllowAllOrigins = true
 	} else {
 		cfg.AllowOrigins = origins
+		// gin-contrib/cors asks this only of an origin AllowOrigins does not
+		// list, then aborts with a bare 403 (no body); answering here first
+		// gives the client a JSON error, and the library keeps the decision.
+		cfg.AllowOriginWithContextFunc = func(c *gin.Context, origin string) bool {
+			refuse(c, &requestError{http.StatusForbidden, CodeForbidden,
+				fmt.Sprintf("origin %q may not call this API (API_CORS_ORIGINS)", origin)})
+			return false
+		}
 	}
 	return cors.New(cfg)
 }

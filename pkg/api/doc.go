@@ -1,7 +1,8 @@
 // Package api owns the HTTP edge of the job queue: the /api/v1/jobs
 // endpoints of the seed contract (status, long poll, SSE stream, queue
 // stats, cancel, restart) and the ones beyond it (submit, batch submit,
-// list, get, delete, workers), plus /healthz and /readyz.
+// list, get, delete, workers), plus /healthz and /readyz, and the OpenAPI
+// document of them all (openapi.json, served at /api/v1/openapi.json).
 //
 // It owns the mapping of requests to the engine (package queue) and of
 // engine errors to HTTP: one table maps errors to a status and a stable

@@ -102,7 +102,7 @@ func TestPanicBecomesA500(t *testing.T) {
 	}
 	ts := httptest.NewServer(h)
 	defer ts.Close()
-	b2 := &bundle{url: ts.URL, http: ts.Client()}
+	b2 := &bundle{url: ts.URL, http: checkedClient(t, ts)}
 	b2.wantError(t, "GET", "/api/v1/jobs/queue/stats", "", 500, CodeInternal)
 	if !strings.Contains(logs.String(), "kaboom") || !strings.Contains(logs.String(), "stack") {
 		t.Fatalf("panic not logged: %s", logs.String())

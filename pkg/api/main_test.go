@@ -12,9 +12,11 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/compileo/jobqueue/internal/openapitest"
 	"github.com/compileo/jobqueue/internal/redistest"
 	"github.com/compileo/jobqueue/pkg/queue"
 	"github.com/redis/go-redis/v9"
@@ -79,7 +81,27 @@ func setupOn(t *testing.T, rdb *redis.Client, cfg Config) *bundle {
 	// Stopping the Hub first ends any stream or poll still open, so the
 	// server's Close never waits on one.
 	t.Cleanup(hub.Stop)
-	return &bundle{url: ts.URL, http: ts.Client(), client: client, hub: hub, release: make(chan struct{})}
+	return &bundle{url: ts.URL, http: checkedClient(t, ts), client: client, hub: hub, release: make(chan struct{})}
+}
+
+// specChecker checks responses against the API's OpenAPI document; one
+// for the whole package (it is safe for concurrent use).
+var specChecker = sync.OnceValues(func() (*openapitest.Checker, error) {
+	return openapitest.New(OpenAPISpec())
+})
+
+// checkedClient is ts's client, checking every response it reads against
+// the OpenAPI document: a response the document does not allow fails the
+// request, an event that breaks it fails the stream's read.
+func checkedClient(t *testing.T, ts *httptest.Server) *http.Client {
+	t.Helper()
+	c, err := specChecker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := *ts.Client()
+	hc.Transport = c.Transport(hc.Transport)
+	return &hc
 }
 
 func ctxT(t testing.TB) context.Context {

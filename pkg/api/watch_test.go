@@ -326,7 +326,7 @@ func TestPollIgnoresEventsOlderThanItsRead(t *testing.T) {
 	}
 	ts := httptest.NewServer(h)
 	defer ts.Close()
-	b2 := &bundle{url: ts.URL, http: ts.Client()}
+	b2 := &bundle{url: ts.URL, http: checkedClient(t, ts)}
 	t0 := time.Now()
 	st := b2.call(t, "GET", "/api/v1/jobs/status/"+id+"/poll?timeout=1", "", 200)
 	if took := time.Since(t0); st["status"] != "pending" || took < 900*time.Millisecond {
