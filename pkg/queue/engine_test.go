@@ -1,8 +1,11 @@
 package queue
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 )
@@ -78,5 +81,15 @@ func TestStatsOldestPendingAge(t *testing.T) {
 	}
 	if l := got["later"]; l.Scheduled != 1 || l.OldestPendingAge != 0 {
 		t.Fatalf("a queue with nothing pending: %+v", l)
+	}
+}
+
+// A handler's log lines carry its job's id, type and attempt.
+func TestActiveJobLog(t *testing.T) {
+	var buf bytes.Buffer
+	a := &ActiveJob{Job: &Job{ID: "j1", Type: "demo", Attempts: 2}, log: slog.New(slog.NewTextHandler(&buf, nil))}
+	a.Log().Info("parsing")
+	if got := buf.String(); !strings.Contains(got, "job_id=j1 type=demo attempt=2") {
+		t.Fatalf("log line %q", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 )
@@ -75,6 +76,7 @@ func (m *Mux) Types() []string {
 type ActiveJob struct {
 	*Job
 	progress func(percent float64, step string)
+	log      *slog.Logger
 }
 
 // NewActiveJob builds an ActiveJob outside a worker, for testing handlers:
@@ -84,6 +86,16 @@ func NewActiveJob(job *Job, onProgress func(percent float64, step string)) *Acti
 		onProgress = func(float64, string) {}
 	}
 	return &ActiveJob{Job: job, progress: onProgress}
+}
+
+// Log is the logger for the handler's own lines: the worker's, with the
+// job's id, type and attempt on every line.
+func (a *ActiveJob) Log() *slog.Logger {
+	l := a.log
+	if l == nil {
+		l = slog.Default()
+	}
+	return l.With("job_id", a.ID, "type", a.Type, "attempt", a.Attempts)
 }
 
 // Progress reports the run's progress (percent, clamped to 0-100) and

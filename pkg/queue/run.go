@@ -121,7 +121,7 @@ func (w *Worker) call(ctx context.Context, r *run) (result any, err error) {
 			err = fmt.Errorf("handler panicked: %v", p)
 		}
 	}()
-	return h.Handle(ctx, &ActiveJob{Job: r.job, progress: r.reportProgress})
+	return h.Handle(ctx, &ActiveJob{Job: r.job, progress: r.reportProgress, log: w.log})
 }
 
 // final performs one final write of a run. It survives the run's context
