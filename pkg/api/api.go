@@ -90,6 +90,7 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 
 	read, submit, admin := s.require(RoleRead), s.require(RoleSubmit), s.require(RoleAdmin)
 	r.GET("/api/v1/workers", read, s.workers)
+	r.GET("/api/v1/whoami", read, s.whoami)
 	jobs := r.Group("/api/v1/jobs")
 	// The seed's contract.
 	jobs.GET("/status/:job_id", read, s.status)
