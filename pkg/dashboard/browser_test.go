@@ -47,9 +47,9 @@ const screenWidth, screenHeight = 1280, 800
 // The dashboard in a real browser: headless Chromium, driven over the
 // DevTools protocol, on the whole service (API with keys, real Redis, a
 // worker with the built-in handlers). It submits a job with the form and
-// watches the bar the SSE stream feeds reach 100, cancels another job
-// with its button, checks what a read-only key is offered, pages and
-// filters the jobs table, and saves a screenshot.
+// watches the bar the SSE stream feeds reach 100, cancels and restarts
+// another job with its buttons, checks what a read-only key is offered,
+// pages and filters the jobs table, and saves a screenshot.
 func TestDashboardInBrowser(t *testing.T) {
 	t.Parallel()
 	b := startBrowser(t)
@@ -101,6 +101,15 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.waitFor("the page to show cancelled", `byId('job-status').textContent === 'cancelled'`)
 	wantStatus(t, srv, longID, queue.StateCancelled)
 	b.waitFor("restart to be offered", `!byId('job-restart').hidden && !byId('job-restart').disabled && byId('job-cancel').hidden`)
+	// Restart it with its button: the page follows the new run live; then
+	// cancel it again for good.
+	b.do(chromedp.Click(chromedp.ID("job-restart")))
+	b.waitFor("the restarted job to run live", `byId('job-status').textContent === 'running' && byId('job-live').textContent.includes('live') && byId('job-restart').hidden`)
+	b.do(chromedp.Click(chromedp.ID("job-cancel")))
+	b.waitFor("the page to show cancelled again", `byId('job-status').textContent === 'cancelled'`)
+	if j := wantStatus(t, srv, longID, queue.StateCancelled); j.Restarts != 1 {
+		t.Errorf("the long job has %d restarts, want 1", j.Restarts)
+	}
 
 	// A read-only key follows a running job live, but may not cancel it
 	// nor submit.
@@ -346,8 +355,8 @@ func submit(t *testing.T, srv *servertest.Server, key string, steps, stepMS int)
 	return out.JobID
 }
 
-// wantStatus checks a job's state behind the API.
-func wantStatus(t *testing.T, srv *servertest.Server, id string, want queue.State) {
+// wantStatus checks a job's state behind the API, and returns the job.
+func wantStatus(t *testing.T, srv *servertest.Server, id string, want queue.State) *queue.Job {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -358,4 +367,5 @@ func wantStatus(t *testing.T, srv *servertest.Server, id string, want queue.Stat
 	if j.Status != want {
 		t.Fatalf("job %s is %s, want %s", id, j.Status, want)
 	}
+	return j
 }
