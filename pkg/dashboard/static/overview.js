@@ -146,8 +146,8 @@ async function loadWorkers() {
       w.id, w.throttled ? el('span', { class: 'badge warn' }, 'throttled') : null),
     el('td', {}, (w.queues || []).join(', ')),
     el('td', { class: 'num' }, `${w.running_jobs}/${w.concurrency}`),
-    el('td', { class: 'num' }, w.cpu_percent.toFixed(1)),
-    el('td', { class: 'num' }, w.rss_mb.toFixed(1)),
+    el('td', { class: 'num' }, Number(w.cpu_percent || 0).toFixed(1)),
+    el('td', { class: 'num' }, Number(w.rss_mb || 0).toFixed(1)),
     el('td', {}, fmtTime(w.last_seen))));
   fill(byId('workers'), rows.length ? rows
     : [el('tr', {}, el('td', { colspan: 6, class: 'muted' }, 'no live worker'))]);
