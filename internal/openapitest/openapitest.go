@@ -46,10 +46,19 @@ type Checker struct {
 	seen map[string]bool
 }
 
+var registerDecoders sync.Once
+
 // New loads and validates the document and prepares its router. The
 // document must define the components Check relies on: the responses
 // NoRoute and MethodNotAllowed and the schema StreamEvent.
 func New(spec []byte) (*Checker, error) {
+	registerDecoders.Do(func() {
+		// The dashboard's page and files: kin-openapi decodes only JSON,
+		// forms and plain text by itself; these are checked as opaque text.
+		for _, ct := range []string{"text/html", "text/css", "text/javascript", "image/svg+xml", "image/png"} {
+			openapi3filter.RegisterBodyDecoder(ct, openapi3filter.FileBodyDecoder)
+		}
+	})
 	doc, err := openapi3.NewLoader().LoadFromData(spec)
 	if err != nil {
 		return nil, fmt.Errorf("openapi: load: %w", err)

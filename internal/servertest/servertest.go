@@ -33,6 +33,9 @@ type Options struct {
 	// Concurrency of the worker: 0 means 4; negative means no worker
 	// (until StartWorker).
 	Concurrency int
+	// Keys are the API keys every API instance requires; none means an
+	// open API.
+	Keys []api.Key
 }
 
 // Server is the service on one Redis: API instances and a worker.
@@ -44,6 +47,7 @@ type Server struct {
 
 	rdb    *redis.Client
 	prefix string
+	keys   []api.Key
 	worker *queue.Worker
 	mu     sync.Mutex
 	apis   []*API
@@ -66,7 +70,7 @@ func Start(ctx context.Context, redisAddr string, opts *Options) (*Server, error
 	if opts == nil {
 		opts = &Options{}
 	}
-	s := &Server{prefix: cmp.Or(opts.Prefix, fmt.Sprintf("servertest%d", seq.Add(1))),
+	s := &Server{prefix: cmp.Or(opts.Prefix, fmt.Sprintf("servertest%d", seq.Add(1))), keys: opts.Keys,
 		rdb: redis.NewClient(&redis.Options{Addr: redisAddr, PoolSize: 32})}
 	var err error
 	if s.Queue, err = queue.NewClient(ctx, s.rdb, &queue.Config{Prefix: s.prefix}); err != nil {
@@ -139,7 +143,7 @@ func (s *Server) AddAPI(ctx context.Context) (*API, error) {
 	if err := hub.Start(ctx); err != nil {
 		return nil, fmt.Errorf("servertest: hub: %w", err)
 	}
-	h, err := api.New(api.Config{Logger: discard}, s.Queue, hub)
+	h, err := api.New(api.Config{Logger: discard, Keys: s.keys}, s.Queue, hub)
 	if err != nil {
 		hub.Stop()
 		return nil, err

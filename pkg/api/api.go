@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/compileo/jobqueue/pkg/dashboard"
 	"github.com/compileo/jobqueue/pkg/queue"
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -89,9 +90,15 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
 	r.GET("/metrics", m.serve)
+	// The web dashboard: static files, open like the above; the data it
+	// shows comes from /api/v1 with the key its user types in.
+	ui := gin.WrapH(dashboard.Handler())
+	r.GET("/", ui)
+	r.GET(dashboard.AssetPrefix+":version/:file", ui) // /ui/<fingerprint>/<name>
 
 	read, submit, admin := s.require(RoleRead), s.require(RoleSubmit), s.require(RoleAdmin)
 	r.GET("/api/v1/workers", read, s.workers)
+	r.GET("/api/v1/whoami", read, s.whoami)
 	jobs := r.Group("/api/v1/jobs")
 	// The seed's contract.
 	jobs.GET("/status/:job_id", read, s.status)

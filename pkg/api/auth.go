@@ -109,8 +109,12 @@ func ParseKeys(spec string) ([]Key, error) {
 	return keys, nil
 }
 
-// callerKey is the gin context key under which require stores the caller.
-const callerKey = "jobqueue.caller"
+// callerKey and roleKey are the gin context keys under which require
+// stores the caller and its role.
+const (
+	callerKey = "jobqueue.caller"
+	roleKey   = "jobqueue.role"
+)
 
 // presentedSecret finds the key a request carries: "Authorization: Bearer
 // <key>", "X-API-Key: <key>", or, for GET requests only (browsers'
@@ -156,7 +160,8 @@ var (
 // limit's subject.
 func (s *server) require(role Role) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		caller := "ip:" + c.ClientIP()
+		// Without keys everyone may do everything.
+		caller, callerRole := "ip:"+c.ClientIP(), RoleAdmin
 		if len(s.cfg.Keys) > 0 {
 			secret := presentedSecret(c.Request)
 			if secret == "" {
@@ -175,9 +180,10 @@ func (s *server) require(role Role) gin.HandlerFunc {
 					fmt.Sprintf("API key %s has role %s; this needs %s", k.Name, k.Role, role)})
 				return
 			}
-			caller = "key:" + k.Name
+			caller, callerRole = "key:"+k.Name, k.Role
 		}
 		c.Set(callerKey, caller)
+		c.Set(roleKey, callerRole)
 		if !s.withinRate(c, caller) {
 			return
 		}
@@ -209,6 +215,14 @@ func (s *server) withinRate(c *gin.Context, caller string) bool {
 	s.writeError(c, &requestError{http.StatusTooManyRequests, CodeRateLimited,
 		fmt.Sprintf("rate limit of %d requests per %s exceeded; retry in %d s", s.cfg.RateLimit.Rate, s.cfg.RateLimit.Period, secs)})
 	return false
+}
+
+// whoami tells the caller who the API takes it for and what its role
+// allows, so that a client such as the dashboard offers only what it may
+// do. Without keys the role is admin: everything is allowed.
+func (s *server) whoami(c *gin.Context) {
+	role, _ := c.Get(roleKey)
+	c.JSON(http.StatusOK, gin.H{"caller": callerOf(c), "role": role.(Role).String()})
 }
 
 // callerOf is the request's caller as require identified it ("key:<name>"

@@ -91,6 +91,7 @@ func TestRoles(t *testing.T) {
 		{"GET", "/api/v1/jobs", RoleRead},
 		{"GET", "/api/v1/jobs/" + id, RoleRead},
 		{"GET", "/api/v1/workers", RoleRead},
+		{"GET", "/api/v1/whoami", RoleRead},
 		{"POST", "/api/v1/jobs", RoleSubmit},
 		{"POST", "/api/v1/jobs/restart/" + id, RoleAdmin}, // 409: pending
 	}
@@ -153,6 +154,33 @@ func (b *bundle) submitAs(t *testing.T, secret string) string {
 
 // Two API instances on one Redis share each caller's budget; over it the
 // answer is 429 with Retry-After, and other callers are unaffected.
+// whoami names the caller and its role, to any valid key; without keys
+// it answers everyone, as admin.
+func TestWhoami(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{Keys: testKeys(t)})
+	for secret, want := range map[string]string{readSecret: "reader read", submitSecret: "submitter submit", adminSecret: "ops admin"} {
+		resp, data := b.do(t, "GET", "/api/v1/whoami", "", "X-API-Key", secret)
+		var me map[string]any
+		mustJSON(t, data, &me)
+		wantKeys(t, "whoami", me, "caller", "role")
+		if got := strings.TrimPrefix(me["caller"].(string), "key:") + " " + me["role"].(string); resp.StatusCode != 200 || got != want {
+			t.Errorf("whoami as %s: %d %s", want, resp.StatusCode, data)
+		}
+	}
+	// EventSource's way of sending the key works here too.
+	if out := b.call(t, "GET", "/api/v1/whoami?api_key="+readSecret, "", 200); out["role"] != "read" {
+		t.Errorf("whoami with api_key: %v", out)
+	}
+	b.wantError(t, "GET", "/api/v1/whoami", "", http.StatusUnauthorized, CodeUnauthenticated)
+
+	open := setup(t, Config{})
+	me := open.call(t, "GET", "/api/v1/whoami", "", 200)
+	if me["role"] != "admin" || !strings.HasPrefix(me["caller"].(string), "ip:") {
+		t.Errorf("whoami without keys: %v", me)
+	}
+}
+
 func TestRateLimitAcrossInstances(t *testing.T) {
 	t.Parallel()
 	cfg := Config{Keys: testKeys(t), RateLimit: queue.RateLimit{Rate: 1, Period: time.Hour, Burst: 4}}

@@ -8,6 +8,7 @@ import (
 	"go/token"
 	"log/slog"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -224,6 +225,14 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 	expect(b, 200, "GET", "/readyz", "")
 	expect(b, 200, "GET", "/api/v1/openapi.json", "")
 	expect(b, 200, "GET", "/metrics", "")
+	expect(b, 200, "GET", "/api/v1/whoami", "")
+	page := string(expect(b, 200, "GET", "/", ""))
+	asset := regexp.MustCompile(`/ui/[0-9a-f]+/[a-z]+\.(js|css)`).FindString(page)
+	if asset == "" {
+		t.Fatalf("the dashboard page names no asset:\n%s", page)
+	}
+	expect(b, 200, "GET", asset, "")
+	expect(b, 404, "GET", "/ui/0/nosuchfile.js", "")
 	expect(b, 403, "GET", "/healthz", "", "Origin", "https://evil.example")
 	expect(b, 404, "GET", "/api/v1/nowhere", "")
 	expect(b, 405, "PUT", "/api/v1/jobs", "")
@@ -323,7 +332,7 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"GET /healthz 200", "GET /healthz 403", "GET /readyz 200", "GET /readyz 503", "GET /api/v1/openapi.json 200", "GET /metrics 200",
+		"GET /healthz 200", "GET /healthz 403", "GET /readyz 200", "GET /readyz 503", "GET /api/v1/openapi.json 200", "GET /metrics 200", "GET /api/v1/whoami 200", "GET / 200", "GET /ui/{version}/{file} 200",
 		"* NoRoute 404", "* MethodNotAllowed 405",
 		"POST /api/v1/jobs 201", "POST /api/v1/jobs 400", "POST /api/v1/jobs 409", "POST /api/v1/jobs 413",
 		"POST /api/v1/jobs/batch 201", "POST /api/v1/jobs/batch 200", "POST /api/v1/jobs/batch 400",

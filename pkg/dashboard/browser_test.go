@@ -1,0 +1,371 @@
+package dashboard_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/compileo/jobqueue/internal/redistest"
+	"github.com/compileo/jobqueue/internal/servertest"
+	"github.com/compileo/jobqueue/pkg/api"
+	"github.com/compileo/jobqueue/pkg/queue"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	redistest.StopShared()
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
+			println("goleak:", err.Error())
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+const (
+	readSecret  = "dash-read-secret-0123456789"
+	adminSecret = "dash-admin-secret-0123456789"
+)
+
+// The screenshot's size: small enough for the README, big enough to read.
+const screenWidth, screenHeight = 1280, 800
+
+// The dashboard in a real browser: headless Chromium, driven over the
+// DevTools protocol, on the whole service (API with keys, real Redis, a
+// worker with the built-in handlers). It submits a job with the form and
+// watches the bar the SSE stream feeds reach 100, cancels and restarts
+// another job with its buttons, checks what a read-only key is offered,
+// pages and filters the jobs table, and saves a screenshot.
+func TestDashboardInBrowser(t *testing.T) {
+	t.Parallel()
+	b := startBrowser(t)
+	keys, err := api.ParseKeys("viewer:read:" + readSecret + ",ops:admin:" + adminSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := servertest.New(t, &servertest.Options{Keys: keys, Concurrency: 4})
+
+	// Without a key the page says what is missing and offers nothing.
+	b.do(chromedp.Navigate(srv.URL + "/"))
+	b.waitFor("the notice asking for a key", `byId('notice').textContent.includes('needs an API key') && !byId('notice').hidden`)
+	b.waitFor("the role badge to say no access", `byId('role').textContent === 'no access'`)
+	if !b.evalBool(`document.querySelector('#submit-form [type=submit]').disabled`) {
+		t.Fatal("submit is enabled without a key")
+	}
+
+	// With the admin key, the stats and workers come live.
+	b.useKey(adminSecret, "admin")
+	b.waitFor("the live worker in the stats", `document.querySelector('[data-stat=active_workers]').textContent === '1'`)
+	b.waitFor("the worker in the workers table", `byId('workers').querySelectorAll('tr').length === 1 && !byId('workers').textContent.includes('no live worker')`)
+	b.waitFor("the notice to go", `byId('notice').hidden`)
+
+	// Submit a slow demo job with the form: the page turns to the job,
+	// whose bar moves step by step to 100 and whose status ends completed.
+	b.do(chromedp.SetValue(chromedp.CSS(`#submit-form [name=steps]`), "5"),
+		chromedp.SetValue(chromedp.CSS(`#submit-form [name=step_ms]`), "700"),
+		chromedp.Click(chromedp.CSS(`#submit-form [type=submit]`)))
+	b.waitFor("the job's page", `location.hash.startsWith('#/jobs/') && byId('job-id').textContent !== ''`)
+	demoID := b.evalString(`byId('job-id').textContent`)
+	seen := b.watchProgress("completed")
+	t.Logf("the bar showed %v", seen)
+	if i := slices.IndexFunc(seen, func(v float64) bool { return v > 0 && v < 100 }); i < 0 {
+		t.Errorf("the bar went %v: it never showed a value between 0 and 100", seen)
+	}
+	if !slices.IsSorted(seen) || seen[len(seen)-1] != 100 {
+		t.Errorf("the bar went %v: want it to rise to 100", seen)
+	}
+	wantStatus(t, srv, demoID, queue.StateCompleted)
+	b.waitFor("the result", `!byId('job-result-box').hidden && byId('job-result').textContent.includes('"steps": 5')`)
+	b.waitFor("the stream to be closed", `byId('job-live').textContent === 'finished'`)
+
+	// Cancel a long job with its button; the API says it is cancelled.
+	longID := submit(t, srv, adminSecret, 600, 100)
+	b.showJob(longID)
+	b.waitFor("the long job to run", `byId('job-status').textContent === 'running' && byId('job-progress').value > 0`)
+	b.waitFor("cancel to be offered", `!byId('job-cancel').hidden && !byId('job-cancel').disabled`)
+	b.do(chromedp.Click(chromedp.ID("job-cancel")))
+	b.waitFor("the page to show cancelled", `byId('job-status').textContent === 'cancelled'`)
+	wantStatus(t, srv, longID, queue.StateCancelled)
+	b.waitFor("restart to be offered", `!byId('job-restart').hidden && !byId('job-restart').disabled && byId('job-cancel').hidden`)
+	// Restart it with its button: the page follows the new run live; then
+	// cancel it again for good.
+	b.do(chromedp.Click(chromedp.ID("job-restart")))
+	b.waitFor("the restarted job to run live", `byId('job-status').textContent === 'running' && byId('job-live').textContent.includes('live') && byId('job-restart').hidden`)
+	b.do(chromedp.Click(chromedp.ID("job-cancel")))
+	b.waitFor("the page to show cancelled again", `byId('job-status').textContent === 'cancelled'`)
+	if j := wantStatus(t, srv, longID, queue.StateCancelled); j.Restarts != 1 {
+		t.Errorf("the long job has %d restarts, want 1", j.Restarts)
+	}
+
+	// A read-only key follows a running job live, but may not cancel it
+	// nor submit.
+	otherID := submit(t, srv, adminSecret, 600, 100)
+	b.useKey(readSecret, "read")
+	b.showJob(otherID)
+	b.waitFor("the read-only key's live view", `byId('job-status').textContent === 'running' && byId('job-live').textContent.includes('live')`)
+	b.waitFor("cancel to be disabled", `!byId('job-cancel').hidden && byId('job-cancel').disabled && byId('job-cancel').title.includes('admin')`)
+	b.do(chromedp.Evaluate[chromedp.Void](`location.hash = '#/'`))
+	b.waitFor("the overview", `!byId('overview-view').hidden`)
+	b.waitFor("submit to be disabled", `document.querySelector('#submit-form [type=submit]').disabled`)
+	wantStatus(t, srv, otherID, queue.StateRunning)
+
+	// The jobs table: a status filter, and paging by cursor.
+	b.useKey(adminSecret, "admin")
+	b.do(chromedp.SetValue(chromedp.CSS(`#filters [name=status]`), "cancelled"),
+		chromedp.Click(chromedp.CSS(`#filters [type=submit]`)))
+	b.waitFor("only the cancelled job", fmt.Sprintf(`location.hash.includes('status=cancelled') && rowIDs().join() === %q`, longID))
+	b.do(chromedp.Evaluate[chromedp.Void](`location.hash = '#/?limit=1'`))
+	b.waitFor("a page of one job", `rowIDs().length === 1 && !byId('page-next').disabled && byId('page-prev').disabled`)
+	first := b.evalString(`rowIDs()[0]`)
+	b.do(chromedp.Click(chromedp.ID("page-next")))
+	b.waitFor("the second page", fmt.Sprintf(`byId('page-number').textContent === 'page 2' && rowIDs().length === 1 && rowIDs()[0] !== %q`, first))
+	b.do(chromedp.Click(chromedp.ID("page-prev")))
+	b.waitFor("the first page again", fmt.Sprintf(`byId('page-number').textContent === 'page 1' && rowIDs()[0] === %q`, first))
+
+	// The screenshot: the overview with jobs in several states.
+	b.do(chromedp.Evaluate[chromedp.Void](`location.hash = '#/'`))
+	b.waitFor("the full table", `rowIDs().length === 3 && byId('jobs').textContent.includes('running')`)
+	b.saveScreenshot()
+	b.checkConsole()
+}
+
+// browser is one headless Chromium tab, and what the page reported on its
+// console that a test must not accept.
+type browser struct {
+	t        *testing.T
+	ctx      context.Context
+	mu       sync.Mutex
+	problems []string
+}
+
+// startBrowser starts headless Chromium for the test and stops it (and
+// waits for its process) at cleanup. Without Chromium the test fails in
+// CI, which installs it; on a developer's machine it skips.
+func startBrowser(t *testing.T) *browser {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("chromium is not installed (.ci/run installs Debian's chromium): %v", err)
+		}
+		t.Skip("chromium is not installed (apt-get install chromium); CI runs this test")
+	}
+	// The browser's whole life is bounded, so a page that never gets
+	// where the test waits fails the test rather than hanging CI.
+	life, cancelLife := context.WithTimeout(context.Background(), 2*time.Minute)
+	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
+		chromedp.ExecPath(path), chromedp.Headless, chromedp.DisableGPU,
+		chromedp.NoSandbox, // CI runs as root, where Chromium's sandbox cannot start
+		chromedp.WindowSize(screenWidth, screenHeight))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(life, opts...)
+	ctx, cancelTab := chromedp.NewContext(allocCtx)
+	b := &browser{t: t, ctx: ctx}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		cancelTab()
+		wg.Wait()
+		cancelAlloc() // kills the browser and waits for it
+		cancelLife()
+	})
+	// The first action starts the browser. The viewport is set, not left
+	// to the window size, which headless Chromium shares with its frame.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(screenWidth, screenHeight)); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	// An exception or a refused script or style is a bug of the page,
+	// whatever the test checks.
+	messages := chromedp.Console(ctx)
+	wg.Go(func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.IsException() || strings.Contains(m.Text, "Content Security Policy") {
+				b.mu.Lock()
+				b.problems = append(b.problems, m.String())
+				b.mu.Unlock()
+			}
+		}
+	})
+	return b
+}
+
+// do runs actions, each bounded so a missing element fails the test.
+func (b *browser) do(actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.t.Fatalf("browser: %v", err)
+	}
+}
+
+// helpers are defined in the page before each expression the test
+// evaluates.
+const helpers = `const byId = (id) => document.getElementById(id);
+const rowIDs = () => [...document.querySelectorAll('#jobs tr[data-job]')].map((tr) => tr.dataset.job);
+`
+
+func eval[T any](b *browser, expr string) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T]("(() => {"+helpers+"return ("+expr+");})()"))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+func (b *browser) evalBool(expr string) bool     { return eval[bool](b, expr) }
+func (b *browser) evalString(expr string) string { return eval[string](b, expr) }
+
+// waitFor waits until the expression is true in the page. The page
+// updates on its own (streams, two-second refreshes), so the wait is
+// generous; what it waits for is named in the failure.
+func (b *browser) waitFor(what, expr string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 40*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void]("(() => {"+helpers+"return ("+expr+");})()",
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(0)))
+	if err != nil {
+		b.t.Fatalf("waiting for %s (%s): %v\nnotice: %q", what, expr, err,
+			eval[string](b, `byId('notice').textContent`))
+	}
+}
+
+// useKey types the key into the header's form and waits for its role.
+func (b *browser) useKey(secret, role string) {
+	b.t.Helper()
+	b.do(chromedp.SetValue(chromedp.ID("api-key"), secret),
+		chromedp.Click(chromedp.CSS(`#key-form [type=submit]`)))
+	b.waitFor("the role "+role, fmt.Sprintf(`byId('role').textContent === %q`, role))
+}
+
+// showJob opens a job's page as a link would.
+func (b *browser) showJob(id string) {
+	b.t.Helper()
+	b.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.hash = '#/jobs/%s'`, id)))
+	b.waitFor("the job's page", fmt.Sprintf(`byId('job-id').textContent === %q && byId('job-status').textContent !== '…'`, id))
+}
+
+// watchProgress samples the job page's bar until the job reaches status,
+// and returns the distinct values it showed, in order.
+func (b *browser) watchProgress(status string) []float64 {
+	b.t.Helper()
+	var seen []float64
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var s struct {
+			Value  float64 `json:"value"`
+			Status string  `json:"status"`
+		}
+		raw := b.evalString(`JSON.stringify({value: byId('job-progress').value, status: byId('job-status').textContent})`)
+		if err := json.Unmarshal([]byte(raw), &s); err != nil {
+			b.t.Fatal(err)
+		}
+		if len(seen) == 0 || seen[len(seen)-1] != s.Value {
+			seen = append(seen, s.Value)
+		}
+		if s.Status == status && s.Value == 100 {
+			return seen
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("the bar showed %v and the status is %s: want %s at 100", seen, s.Status, status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// saveScreenshot saves the page as it looks. CI (CI set) and a developer
+// who asks (DASHBOARD_SCREENSHOT=1) refresh docs/dashboard.png, the
+// README's picture; otherwise it goes to the test's artifact directory
+// (kept with go test -artifacts), so plain test runs leave the work tree
+// clean.
+func (b *browser) saveScreenshot() {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		b.t.Fatalf("screenshot: %v", err)
+	}
+	img, err := png.DecodeConfig(bytes.NewReader(shot))
+	if err != nil || img.Width != screenWidth || img.Height != screenHeight {
+		b.t.Fatalf("screenshot: %dx%d, %v; want a %dx%d PNG", img.Width, img.Height, err, screenWidth, screenHeight)
+	}
+	path := filepath.Join(b.t.ArtifactDir(), "dashboard.png")
+	if os.Getenv("CI") != "" || os.Getenv("DASHBOARD_SCREENSHOT") != "" {
+		path = filepath.Join("..", "..", "docs", "dashboard.png")
+	}
+	if err := os.WriteFile(path, shot, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("screenshot: %s (%d KiB)", path, len(shot)/1024)
+}
+
+// checkConsole fails the test on any exception or CSP refusal the page
+// reported.
+func (b *browser) checkConsole() {
+	b.t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, p := range b.problems {
+		b.t.Errorf("the page's console: %s", p)
+	}
+}
+
+// submit submits a demo job through the API with the given key.
+func submit(t *testing.T, srv *servertest.Server, key string, steps, stepMS int) string {
+	t.Helper()
+	body := fmt.Sprintf(`{"type":"demo","payload":{"steps":%d,"step_ms":%d}}`, steps, stepMS)
+	req, err := http.NewRequest("POST", srv.URL+"/api/v1/jobs", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	req.Close = true // no idle connection left behind for goleak
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		JobID string `json:"job_id"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("submit: %d %v", resp.StatusCode, err)
+	}
+	return out.JobID
+}
+
+// wantStatus checks a job's state behind the API, and returns the job.
+func wantStatus(t *testing.T, srv *servertest.Server, id string, want queue.State) *queue.Job {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	j, err := srv.Queue.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Status != want {
+		t.Fatalf("job %s is %s, want %s", id, j.Status, want)
+	}
+	return j
+}

@@ -1,0 +1,18 @@
+// Package dashboard is the web dashboard of the job queue: one HTML page,
+// its stylesheet and its JavaScript modules, embedded in the binary and
+// served by the apiserver at "/" (the page) and under AssetPrefix (the
+// assets). There is no build step: the files in static/ are what the
+// browser gets.
+//
+// The page holds no data of its own. It calls the HTTP API of docs/api.md
+// from the browser with the API key the user types in (kept in the tab's
+// sessionStorage): queue stats and workers every two seconds, the jobs
+// list with its filters and cursor paging, and on a job's page the job's
+// SSE stream (the key travels as the api_key query parameter there, since
+// EventSource cannot set headers). It asks GET /api/v1/whoami for the
+// key's role and disables what the role does not allow.
+//
+// Asset URLs carry a digest of the embedded files (/ui/<version>/app.js),
+// so browsers may cache them for good, while the page itself is
+// revalidated on every load and always names the current version.
+package dashboard
