@@ -3,9 +3,11 @@ package redistest
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -304,6 +306,23 @@ func (s *Sentinel) WaitFailover(ctx context.Context, old string, limit time.Dura
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// RejoinAsReplica restarts the node started as master — killed, its
+// data gone as a crashed node's without persistence — as a replica of
+// master (host:port), as an operator brings a failed master back after
+// a failover. (Restarted as a master, it would serve an empty dataset
+// until the sentinels reconfigure it, some 8 s later.)
+func (s *Sentinel) RejoinAsReplica(master string) error {
+	host, port, err := net.SplitHostPort(master)
+	if err != nil {
+		return err
+	}
+	n := s.Master
+	n.mu.Lock()
+	n.args = append(slices.Clone(n.args), "--replicaof", host, port)
+	n.mu.Unlock()
+	return n.start()
 }
 
 // Stop kills the sentinels, then the data nodes.
