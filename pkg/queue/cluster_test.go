@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -49,6 +50,24 @@ func TestOnRedisCluster(t *testing.T) {
 			tc.run(t, open(t, redistest.Prefix(t)))
 		})
 	}
+
+	// WaitReplicas on a cluster: WAIT must run on the prefix's master,
+	// on the connection that wrote (a cluster client would send it
+	// anywhere). These masters have no replicas, so WAIT answers 0 and
+	// the submission fails with ErrNotReplicated rather than a routing
+	// error; TestSubmitWaitsForReplicas shows the success with a replica.
+	t.Run("WaitReplicas", func(t *testing.T) {
+		t.Parallel()
+		ctx := ctxT(t)
+		c, err := NewClient(ctx, rdb, &Config{Prefix: redistest.Prefix(t), WaitReplicas: 1, WaitTimeout: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Enqueue(ctx, EnqueueParams{Type: "x"})
+		if !errors.Is(err, ErrNotReplicated) || !strings.Contains(err.Error(), "0 of 1 replicas") {
+			t.Fatalf("submit with WAIT on a replica-less cluster: %v", err)
+		}
+	})
 
 	// Classic PUBLISH is broadcast over the cluster bus: a subscriber on
 	// any node hears the events, wherever the prefix's slot lives (the
