@@ -48,7 +48,12 @@ func getStatus(t *testing.T, base, id string) status {
 // TestSeedFlowsAcrossInstances submits on one apiserver and streams,
 // polls, cancels and restarts through the other, as the seed's clients do.
 func TestSeedFlowsAcrossInstances(t *testing.T) {
-	cl := clustertest.Start(t, clustertest.Options{APIs: 2, Workers: 2})
+	seedFlows(t, clustertest.Start(t, clustertest.Options{APIs: 2, Workers: 2}))
+}
+
+// seedFlows is TestSeedFlowsAcrossInstances's body, run on a Redis
+// Cluster and on Sentinel too (redis_test.go).
+func seedFlows(t *testing.T, cl *clustertest.Cluster) {
 	a, b := cl.APIs()[0].URL, cl.APIs()[1].URL
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

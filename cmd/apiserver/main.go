@@ -34,7 +34,6 @@ import (
 	"github.com/compileo/jobqueue/pkg/queue"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/redis/go-redis/v9"
 )
 
 // Defaults of the process (the API's own are in package api).
@@ -46,7 +45,7 @@ const (
 
 // config is the apiserver's whole configuration.
 type config struct {
-	// Redis is the Redis to serve from; an empty URL means dev mode.
+	// Redis is the Redis to serve from; none at all means dev mode.
 	Redis  redisconn.Config
 	Prefix string
 	Addr   string
@@ -67,7 +66,7 @@ type config struct {
 
 func parseConfig(args []string) (*config, error) {
 	fs := envflag.New("apiserver")
-	redisCfg := redisconn.AddFlags(fs, "", "Redis URL (redis:// or rediss://, user:password@ for ACL); empty: dev mode with an embedded in-memory Redis and an in-process worker")
+	redisCfg := redisconn.AddFlags(fs, "", "Redis URL of a single node (redis:// or rediss://, user:password@ for ACL); with no Redis at all (no URL, cluster or sentinel): dev mode with an embedded in-memory Redis and an in-process worker")
 	prefix := fs.String("prefix", "QUEUE_PREFIX", queue.DefaultPrefix, "key prefix of the queue (the workers' -prefix)")
 	addr := fs.String("addr", "HTTP_ADDR", defaultAddr, "HTTP listen address")
 	bodyLimit := fs.Int("body-limit", "API_BODY_LIMIT", api.DefaultBodyLimit, "largest request body, in bytes (413 above)")
@@ -111,7 +110,11 @@ func parseConfig(args []string) (*config, error) {
 	if apiCfg.RateLimit, err = api.ParseRateLimit(*rate, *burst); err != nil {
 		return nil, err
 	}
-	return &config{Redis: redisCfg(), Prefix: *prefix, Addr: *addr, API: apiCfg,
+	rc := redisCfg()
+	if _, err := rc.Mode(); err != nil {
+		return nil, err
+	}
+	return &config{Redis: rc, Prefix: *prefix, Addr: *addr, API: apiCfg,
 		ShutdownTimeout: *shutdown, DevWorkers: *devWorkers, LogLevel: *logLevel, LogFmt: *logFmt}, nil
 }
 
@@ -155,24 +158,27 @@ func run(ctx context.Context, cfg *config) error {
 	cfg.API.Logger = log
 	cfg.API.Metrics = metricsRegistry()
 	redisCfg := cfg.Redis
+	mode, err := redisCfg.Mode()
+	if err != nil {
+		return err
+	}
 	var dev *devMode
-	if redisCfg.URL == "" {
+	if mode == redisconn.ModeNone {
 		if dev, err = startDevRedis(log); err != nil {
 			return err
 		}
 		defer dev.stop()
 		redisCfg.URL = dev.url()
 	}
-	opts, err := redisCfg.Options("jobqueue-apiserver")
+	rdb, err := redisCfg.Open("jobqueue-apiserver")
 	if err != nil {
 		return err
 	}
-	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 
 	var client *queue.Client
 	err = redisconn.WaitReachable(ctx, log, func() (err error) {
-		client, err = queue.NewClient(ctx, rdb, &queue.Config{Prefix: cfg.Prefix})
+		client, err = queue.NewClient(ctx, rdb, redisCfg.QueueConfig(cfg.Prefix))
 		return err
 	})
 	if err != nil {
@@ -196,7 +202,7 @@ func run(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return err
 	}
-	log.Info("apiserver listening", "addr", ln.Addr().String(), "redis", redisconn.Redact(redisCfg.URL),
+	log.Info("apiserver listening", "addr", ln.Addr().String(), "redis", redisCfg.String(),
 		"prefix", cfg.Prefix, "pid", os.Getpid(), "api_keys", len(cfg.API.Keys),
 		"rate_limit", cfg.API.RateLimit.Rate > 0)
 	if len(cfg.API.Keys) == 0 && dev == nil {

@@ -183,7 +183,8 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Fatal("a flag must win over its variable")
 	}
 	for k, v := range map[string]string{"API_REQUEST_TIMEOUT": "soon", "API_BODY_LIMIT": "0", "DEV_WORKERS": "-1",
-		"API_KEYS": "ops:superuser:0123456789abcdef0123", "API_RATE_LIMIT": "lots", "API_KEYS_FILE": "/nonexistent"} {
+		"API_KEYS": "ops:superuser:0123456789abcdef0123", "API_RATE_LIMIT": "lots", "API_KEYS_FILE": "/nonexistent",
+		"REDIS_CLUSTER_ADDRS": "127.0.0.1:7000"} { // beside REDIS_URL
 		t.Setenv(k, v)
 		if _, err := parseConfig(nil); err == nil {
 			t.Fatalf("%s=%s accepted", k, v)

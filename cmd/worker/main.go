@@ -27,7 +27,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/redis/go-redis/v9"
 )
 
 // config is the worker's whole configuration.
@@ -43,7 +42,7 @@ type config struct {
 
 func parseConfig(args []string) (*config, error) {
 	fs := envflag.New("worker")
-	redisCfg := redisconn.AddFlags(fs, "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss://, user:password@ for ACL)")
+	redisCfg := redisconn.AddFlags(fs, "redis://127.0.0.1:6379/0", "Redis URL of a single node (redis:// or rediss://, user:password@ for ACL)")
 	prefix := fs.String("prefix", "QUEUE_PREFIX", queue.DefaultPrefix, "key prefix (and Redis Cluster hash tag) of every key")
 	id := fs.String("id", "WORKER_ID", "", "worker id (default host-pid-random)")
 	concurrency := fs.Int("concurrency", "WORKER_CONCURRENCY", queue.DefaultConcurrency, "jobs run at once")
@@ -76,7 +75,11 @@ func parseConfig(args []string) (*config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("type limits: %w", err)
 	}
-	return &config{Redis: redisCfg(), Prefix: *prefix, LogLevel: *logLevel, LogFmt: *logFmt, MetricsAddr: *metricsAddr,
+	rc := redisCfg()
+	if _, err := rc.Mode(); err != nil {
+		return nil, err
+	}
+	return &config{Redis: rc, Prefix: *prefix, LogLevel: *logLevel, LogFmt: *logFmt, MetricsAddr: *metricsAddr,
 		Worker: queue.WorkerConfig{ID: *id, Queues: weights, StrictPriority: *strict,
 			Concurrency: *concurrency, LeaseTTL: *lease, ShutdownTimeout: *shutdown,
 			ProgressInterval: *progress, RetryBaseDelay: *retryBase, RetryMaxDelay: *retryMax,
@@ -110,19 +113,19 @@ func run(ctx context.Context, cfg *config) error {
 		return err
 	}
 	cfg.Worker.Logger = log
-	opts, err := cfg.Redis.Options("jobqueue-worker")
+	// Every running job holds a connection now and then, and the idle
+	// loop blocks for seconds: a pool above the concurrency, longer I/O.
+	cfg.Redis.PoolSize = max(cfg.Worker.Concurrency+8, 16)
+	cfg.Redis.MinIOTimeout = 3 * time.Second
+	rdb, err := cfg.Redis.Open("jobqueue-worker")
 	if err != nil {
 		return err
 	}
-	opts.PoolSize = max(cfg.Worker.Concurrency+8, 16)
-	opts.ReadTimeout = max(opts.ReadTimeout, 3*time.Second)
-	opts.WriteTimeout = max(opts.WriteTimeout, 3*time.Second)
-	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 
 	var client *queue.Client
 	err = redisconn.WaitReachable(ctx, log, func() (err error) {
-		client, err = queue.NewClient(ctx, rdb, &queue.Config{Prefix: cfg.Prefix})
+		client, err = queue.NewClient(ctx, rdb, cfg.Redis.QueueConfig(cfg.Prefix))
 		return err
 	})
 	if err != nil {
@@ -155,7 +158,7 @@ func run(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return err
 	}
-	log.Info("worker ready", "pid", os.Getpid(), "redis", redisconn.Redact(cfg.Redis.URL))
+	log.Info("worker ready", "pid", os.Getpid(), "redis", cfg.Redis.String())
 	<-ctx.Done()
 	log.Info("shutting down: no new jobs; running jobs may finish", "timeout", cfg.Worker.ShutdownTimeout)
 	w.Stop()

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/compileo/jobqueue/internal/proctest"
+	"github.com/compileo/jobqueue/internal/redisconn"
 	"github.com/compileo/jobqueue/internal/redistest"
 	"github.com/compileo/jobqueue/pkg/queue"
-	"github.com/redis/go-redis/v9"
 )
 
 // Import paths of the commands a cluster runs.
@@ -28,10 +28,26 @@ const (
 	APIPkg    = "github.com/compileo/jobqueue/cmd/apiserver"
 )
 
+// Redis topologies a cluster can run on.
+const (
+	// RedisSingle is one redis-server with AOF (the default).
+	RedisSingle = ""
+	// RedisCluster is a 3-master Redis Cluster (REDIS_CLUSTER_ADDRS).
+	RedisCluster = "cluster"
+	// RedisSentinel is a master, a replica and three sentinels
+	// (REDIS_SENTINEL_ADDRS, REDIS_SENTINEL_MASTER).
+	RedisSentinel = "sentinel"
+)
+
 // Options shape a cluster. Zero values start nothing but Redis.
 type Options struct {
 	APIs, Workers int
-	// RedisArgs are extra redis-server arguments (AOF is always on).
+	// Redis is the topology: RedisSingle, RedisCluster or RedisSentinel.
+	// The processes are pointed at it through their environment, as an
+	// operator would.
+	Redis string
+	// RedisArgs are extra redis-server arguments (AOF is always on);
+	// single node only.
 	RedisArgs []string
 	// WorkerEnv and APIEnv are added to every worker's and apiserver's
 	// environment, after the cluster's own (so they win).
@@ -41,9 +57,15 @@ type Options struct {
 // Cluster is the running topology. Every process it starts is killed at
 // the test's cleanup.
 type Cluster struct {
-	t     testing.TB
-	opts  Options
-	Redis *redistest.Server
+	t    testing.TB
+	opts Options
+	// Redis is the single node (RedisSingle), RedisCluster the Cluster,
+	// Sentinel the Sentinel topology: whichever Options.Redis chose.
+	Redis        *redistest.Server
+	RedisCluster *redistest.Cluster
+	Sentinel     *redistest.Sentinel
+	// RedisConfig is how the processes reach Redis.
+	RedisConfig redisconn.Config
 
 	mu      sync.Mutex
 	apis    []*API
@@ -62,8 +84,20 @@ type API struct {
 // every apiserver is ready and every worker is registered.
 func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, opts: opts,
-		Redis: redistest.New(t, &redistest.Options{AOF: true, Args: opts.RedisArgs})}
+	c := &Cluster{t: t, opts: opts}
+	switch opts.Redis {
+	case RedisSingle:
+		c.Redis = redistest.New(t, &redistest.Options{AOF: true, Args: opts.RedisArgs})
+		c.RedisConfig = redisconn.Config{URL: c.Redis.URL()}
+	case RedisCluster:
+		c.RedisCluster = redistest.NewCluster(t, 3)
+		c.RedisConfig = redisconn.Config{ClusterAddrs: c.RedisCluster.Addrs()}
+	case RedisSentinel:
+		c.Sentinel = redistest.NewSentinel(t)
+		c.RedisConfig = redisconn.Config{SentinelAddrs: c.Sentinel.Addrs(), SentinelMaster: redistest.SentinelMasterName}
+	default:
+		t.Fatalf("clustertest: unknown Redis topology %q", opts.Redis)
+	}
 	for range opts.Workers {
 		c.StartWorker()
 	}
@@ -89,8 +123,9 @@ func (c *Cluster) StartWorker(extraEnv ...string) *proctest.Proc {
 	c.nextID++
 	name := fmt.Sprintf("worker%d", c.nextID)
 	c.mu.Unlock()
-	env := append([]string{"REDIS_URL=" + c.Redis.URL(), "WORKER_ID=" + name,
-		"WORKER_LEASE_TTL=2s", "WORKER_CONCURRENCY=4"}, c.opts.WorkerEnv...)
+	env := append(c.RedisEnv(), "WORKER_ID="+name,
+		"WORKER_LEASE_TTL=2s", "WORKER_CONCURRENCY=4")
+	env = append(env, c.opts.WorkerEnv...)
 	p := proctest.Start(c.t, name, bin, append(env, extraEnv...))
 	c.mu.Lock()
 	c.workers = append(c.workers, p)
@@ -110,14 +145,26 @@ func (c *Cluster) StartAPI(extraEnv ...string) *API {
 	c.mu.Lock()
 	name := fmt.Sprintf("apiserver%d", len(c.apis)+1)
 	c.mu.Unlock()
-	env := append([]string{"REDIS_URL=" + c.Redis.URL(), "HTTP_ADDR=127.0.0.1:" + strconv.Itoa(port)},
-		c.opts.APIEnv...)
+	env := append(c.RedisEnv(), "HTTP_ADDR=127.0.0.1:"+strconv.Itoa(port))
+	env = append(env, c.opts.APIEnv...)
 	a := &API{Proc: proctest.Start(c.t, name, bin, append(env, extraEnv...)),
 		URL: "http://127.0.0.1:" + strconv.Itoa(port), Port: port}
 	c.mu.Lock()
 	c.apis = append(c.apis, a)
 	c.mu.Unlock()
 	return a
+}
+
+// RedisEnv is the environment that points a process at the cluster's Redis.
+func (c *Cluster) RedisEnv() []string {
+	rc := c.RedisConfig
+	switch {
+	case len(rc.ClusterAddrs) > 0:
+		return []string{"REDIS_CLUSTER_ADDRS=" + strings.Join(rc.ClusterAddrs, ",")}
+	case len(rc.SentinelAddrs) > 0:
+		return []string{"REDIS_SENTINEL_ADDRS=" + strings.Join(rc.SentinelAddrs, ","), "REDIS_SENTINEL_MASTER=" + rc.SentinelMaster}
+	}
+	return []string{"REDIS_URL=" + rc.URL}
 }
 
 // APIs are the apiservers started so far (dead ones included).
@@ -138,7 +185,12 @@ func (c *Cluster) Workers() []*proctest.Proc {
 // reads and checks (its connection is closed at cleanup).
 func (c *Cluster) Queue() *queue.Client {
 	c.t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: c.Redis.Addr, PoolSize: 16})
+	rc := c.RedisConfig
+	rc.PoolSize = 16
+	rdb, err := rc.Open("clustertest")
+	if err != nil {
+		c.t.Fatal(err)
+	}
 	c.t.Cleanup(func() { _ = rdb.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // CheckInvariants verifies the data model: every per-state counter equals
@@ -65,9 +67,17 @@ func (c *Client) CheckInvariants(ctx context.Context) error {
 		}
 	}
 	// Every job hash is in some index.
+	var scanner redis.Cmdable = rdb
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		// SCAN reads one node: on a cluster, scan the master of the
+		// prefix's slot, which holds every key of the prefix.
+		if scanner, err = cc.MasterForKey(ctx, c.keys.counts()); err != nil {
+			return err
+		}
+	}
 	var cursor uint64
 	for {
-		keys, next, err := rdb.Scan(ctx, cursor, c.keys.job("*"), 500).Result()
+		keys, next, err := scanner.Scan(ctx, cursor, c.keys.job("*"), 500).Result()
 		if err != nil {
 			return err
 		}

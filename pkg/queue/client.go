@@ -29,11 +29,20 @@ const (
 	MaxUniqueKeyLen   = 256
 	// DefaultWakeCap bounds each queue's wake list (see lua/lib.lua wake).
 	DefaultWakeCap = 256
+	// DefaultWaitTimeout bounds a submission's wait for its replicas
+	// (Config.WaitReplicas).
+	DefaultWaitTimeout = 100 * time.Millisecond
 )
 
 // ErrUnavailable wraps every error of reaching Redis (refused, reset,
 // timed out): the caller may retry later; nothing was decided.
 var ErrUnavailable = errors.New("redis unavailable")
+
+// ErrNotReplicated is a submission that Redis applied but fewer replicas
+// than Config.WaitReplicas acknowledged in time: the job exists on the
+// master but may be lost if the master fails now. It is an ErrUnavailable
+// (retry later; a unique key makes the retry safe).
+var ErrNotReplicated = fmt.Errorf("%w: not acknowledged by enough replicas", ErrUnavailable)
 
 // Config configures a Client.
 type Config struct {
@@ -42,6 +51,18 @@ type Config struct {
 	Prefix string
 	// WakeCap bounds each queue's wake list. Default DefaultWakeCap.
 	WakeCap int
+	// WaitReplicas, when above 0, makes each submission (Enqueue,
+	// EnqueueBatch) wait until that many replicas acknowledged its writes
+	// (Redis WAIT, on the connection that wrote them), for up to
+	// WaitTimeout; a submission fewer replicas acknowledged fails with
+	// ErrNotReplicated. Redis replication is asynchronous: without this a
+	// job acknowledged to its caller is lost if the master dies before
+	// replicating it. WAIT narrows that window but is not strong
+	// consistency; docs/cluster.md says what it does and does not promise.
+	// Default 0: no wait.
+	WaitReplicas int
+	// WaitTimeout bounds that wait. Default DefaultWaitTimeout.
+	WaitTimeout time.Duration
 }
 
 // Client is the engine's entry point: submits, reads and moves jobs. It is
@@ -51,6 +72,9 @@ type Client struct {
 	keys    keyspace
 	scripts *scripts
 	wakeCap int
+	// waitReplicas and waitTimeout: Config.WaitReplicas and WaitTimeout.
+	waitReplicas int
+	waitTimeout  time.Duration
 }
 
 // NewClient builds a Client on rdb and loads the Lua scripts into Redis.
@@ -62,11 +86,16 @@ func NewClient(ctx context.Context, rdb redis.UniversalClient, cfg *Config) (*Cl
 	if !namePattern.MatchString(prefix) {
 		return nil, invalidf("prefix %q: want 1-64 of [A-Za-z0-9_.-]", prefix)
 	}
+	if cfg.WaitReplicas < 0 || cfg.WaitTimeout < 0 {
+		return nil, invalidf("wait replicas %d, timeout %s: must not be negative", cfg.WaitReplicas, cfg.WaitTimeout)
+	}
 	c := &Client{
-		rdb:     rdb,
-		keys:    newKeyspace(prefix),
-		scripts: loadScripts(),
-		wakeCap: cmp.Or(cfg.WakeCap, DefaultWakeCap),
+		rdb:          rdb,
+		keys:         newKeyspace(prefix),
+		scripts:      loadScripts(),
+		wakeCap:      cmp.Or(cfg.WakeCap, DefaultWakeCap),
+		waitReplicas: cfg.WaitReplicas,
+		waitTimeout:  cmp.Or(cfg.WaitTimeout, DefaultWaitTimeout),
 	}
 	if err := c.scripts.preload(ctx, rdb); err != nil {
 		return nil, storageErr(err)
@@ -237,12 +266,22 @@ func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]Ba
 		})
 	}
 	for attempt := 0; len(calls) > 0; attempt++ {
-		pipe := c.rdb.Pipeline()
+		pipe, err := c.writePipeline(ctx)
+		if err != nil {
+			return nil, err
+		}
 		cmds := make([]*redis.Cmd, len(calls))
 		for i, cl := range calls {
 			cmds[i] = c.scripts.submit.EvalSha(ctx, pipe, cl.keys, cl.args...)
 		}
+		var wait *redis.Cmd
+		if c.waitReplicas > 0 {
+			// Pipeliner has no Wait; the read timeout of the connection
+			// must exceed waitTimeout (redisconn checks it).
+			wait = pipe.Do(ctx, "wait", c.waitReplicas, c.waitTimeout.Milliseconds())
+		}
 		_, _ = pipe.Exec(ctx)
+		replicated := c.replicated(wait)
 		var retry []call
 		for i, cl := range calls {
 			res, err := cmds[i].Slice()
@@ -269,6 +308,9 @@ func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]Ba
 			status, _ := res[1].(string)
 			created, _ := res[2].(string)
 			out[cl.idx].Job = &Enqueued{ID: cl.id, Status: State(status), CreatedAt: msTime(created)}
+			if replicated != nil {
+				out[cl.idx].Err = fmt.Errorf("submit %s: %w", cl.id, replicated)
+			}
 		}
 		if len(retry) > 0 {
 			if err := c.scripts.preload(ctx, c.rdb); err != nil {
@@ -278,6 +320,40 @@ func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]Ba
 		calls = retry
 	}
 	return out, nil
+}
+
+// writePipeline is the pipeline a state change is sent in. With
+// WaitReplicas it must end with WAIT on the very connection that wrote:
+// WAIT counts the replicas that have this connection's writes. A single
+// node's or a failover client's pipeline runs on one connection; a
+// cluster client would send the keyless WAIT to any master, so the
+// pipeline goes to the master of the prefix's slot (every key of the
+// prefix lives there) directly.
+func (c *Client) writePipeline(ctx context.Context) (redis.Pipeliner, error) {
+	if cc, ok := c.rdb.(*redis.ClusterClient); ok && c.waitReplicas > 0 {
+		node, err := cc.MasterForKey(ctx, c.keys.counts())
+		if err != nil {
+			return nil, storageErr(err)
+		}
+		return node.Pipeline(), nil
+	}
+	return c.rdb.Pipeline(), nil
+}
+
+// replicated tells why a WAIT at the end of a write pipeline fell short:
+// nil when there was none or enough replicas acknowledged.
+func (c *Client) replicated(wait *redis.Cmd) error {
+	if wait == nil {
+		return nil
+	}
+	n, err := wait.Int64()
+	if err != nil {
+		return fmt.Errorf("%w: WAIT: %v", ErrNotReplicated, err)
+	}
+	if n < int64(c.waitReplicas) {
+		return fmt.Errorf("%w: %d of %d replicas within %s", ErrNotReplicated, n, c.waitReplicas, c.waitTimeout)
+	}
+	return nil
 }
 
 // Get reads one job.

@@ -22,6 +22,11 @@ func mustEnqueue(t *testing.T, c *Client, p EnqueueParams) string {
 func TestSubmitClaimComplete(t *testing.T) {
 	t.Parallel()
 	c, _ := setup(t)
+	testSubmitClaimComplete(t, c)
+}
+
+// testSubmitClaimComplete is TestSubmitClaimComplete's body, run on a Redis Cluster too (cluster_test.go).
+func testSubmitClaimComplete(t *testing.T, c *Client) {
 	ctx := ctxT(t)
 	id := mustEnqueue(t, c, EnqueueParams{Type: "demo", Payload: json.RawMessage(`{"steps":2}`)})
 	j, err := c.Get(ctx, id)

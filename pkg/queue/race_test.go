@@ -36,6 +36,11 @@ func claimN(t *testing.T, c *Client, worker string, n int, lease time.Duration) 
 func TestConcurrentClaimersNeverTakeOneJobTwice(t *testing.T) {
 	t.Parallel()
 	c, _ := setup(t)
+	testConcurrentClaimersNeverTakeOneJobTwice(t, c)
+}
+
+// testConcurrentClaimersNeverTakeOneJobTwice is TestConcurrentClaimersNeverTakeOneJobTwice's body, run on a Redis Cluster too (cluster_test.go).
+func testConcurrentClaimersNeverTakeOneJobTwice(t *testing.T, c *Client) {
 	ctx := ctxT(t)
 	const jobs = 600
 	params := make([]EnqueueParams, jobs)
@@ -89,6 +94,11 @@ func TestConcurrentClaimersNeverTakeOneJobTwice(t *testing.T) {
 func TestClaimTakesHigherPriorityFirst(t *testing.T) {
 	t.Parallel()
 	c, _ := setup(t)
+	testClaimTakesHigherPriorityFirst(t, c)
+}
+
+// testClaimTakesHigherPriorityFirst is TestClaimTakesHigherPriorityFirst's body, run on a Redis Cluster too (cluster_test.go).
+func testClaimTakesHigherPriorityFirst(t *testing.T, c *Client) {
 	low := mustEnqueue(t, c, EnqueueParams{Type: "x", Priority: 1})
 	high := mustEnqueue(t, c, EnqueueParams{Type: "x", Priority: 90})
 	low2 := mustEnqueue(t, c, EnqueueParams{Type: "x", Priority: 1})
@@ -105,6 +115,11 @@ func TestClaimTakesHigherPriorityFirst(t *testing.T) {
 func TestCancelRacingCompletion(t *testing.T) {
 	t.Parallel()
 	c, _ := setup(t)
+	testCancelRacingCompletion(t, c)
+}
+
+// testCancelRacingCompletion is TestCancelRacingCompletion's body, run on a Redis Cluster too (cluster_test.go).
+func testCancelRacingCompletion(t *testing.T, c *Client) {
 	ctx := ctxT(t)
 	w := testWorker(c)
 	wins := map[State]int{}
@@ -144,6 +159,11 @@ func TestCancelRacingCompletion(t *testing.T) {
 func TestRestartRacingLateWriteFromOldRun(t *testing.T) {
 	t.Parallel()
 	c, _ := setup(t)
+	testRestartRacingLateWriteFromOldRun(t, c)
+}
+
+// testRestartRacingLateWriteFromOldRun is TestRestartRacingLateWriteFromOldRun's body, run on a Redis Cluster too (cluster_test.go).
+func testRestartRacingLateWriteFromOldRun(t *testing.T, c *Client) {
 	ctx := ctxT(t)
 	w := testWorker(c)
 	for i := 0; i < 50; i++ {
@@ -185,6 +205,11 @@ func TestRestartRacingLateWriteFromOldRun(t *testing.T) {
 func TestReaperRacingHeartbeat(t *testing.T) {
 	t.Parallel()
 	c, _ := setup(t)
+	testReaperRacingHeartbeat(t, c)
+}
+
+// testReaperRacingHeartbeat is TestReaperRacingHeartbeat's body, run on a Redis Cluster too (cluster_test.go).
+func testReaperRacingHeartbeat(t *testing.T, c *Client) {
 	ctx := ctxT(t)
 	outcomes := map[string]int{}
 	for i := 0; i < 60; i++ {
@@ -231,6 +256,11 @@ func TestReaperRacingHeartbeat(t *testing.T) {
 func TestTwoReapersRecoverEachJobOnce(t *testing.T) {
 	t.Parallel()
 	c, _ := setup(t)
+	testTwoReapersRecoverEachJobOnce(t, c)
+}
+
+// testTwoReapersRecoverEachJobOnce is TestTwoReapersRecoverEachJobOnce's body, run on a Redis Cluster too (cluster_test.go).
+func testTwoReapersRecoverEachJobOnce(t *testing.T, c *Client) {
 	ctx := ctxT(t)
 	const n = 250
 	params := make([]EnqueueParams, n)
@@ -283,6 +313,11 @@ func TestTwoReapersRecoverEachJobOnce(t *testing.T) {
 func TestRecoveredJobRunsBeforeTheBacklog(t *testing.T) {
 	t.Parallel()
 	c, _ := setup(t)
+	testRecoveredJobRunsBeforeTheBacklog(t, c)
+}
+
+// testRecoveredJobRunsBeforeTheBacklog is TestRecoveredJobRunsBeforeTheBacklog's body, run on a Redis Cluster too (cluster_test.go).
+func testRecoveredJobRunsBeforeTheBacklog(t *testing.T, c *Client) {
 	ctx := ctxT(t)
 	first := mustEnqueue(t, c, EnqueueParams{Type: "x"})
 	if got := claimN(t, c, "dead", 1, time.Millisecond); len(got) != 1 || got[0].job.ID != first {

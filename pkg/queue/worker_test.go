@@ -85,6 +85,11 @@ func (w *watcher) waitStatus(id string, timeout time.Duration, want ...State) *J
 func TestWorkerRunsJobReportingProgress(t *testing.T) {
 	t.Parallel()
 	c, _ := setup(t)
+	testWorkerRunsJobReportingProgress(t, c)
+}
+
+// testWorkerRunsJobReportingProgress is TestWorkerRunsJobReportingProgress's body, run on a Redis Cluster too (cluster_test.go).
+func testWorkerRunsJobReportingProgress(t *testing.T, c *Client) {
 	wt := newWatcher(t, c)
 	mux := NewMux()
 	mux.HandleFunc("steps", func(ctx context.Context, j *ActiveJob) (any, error) {
