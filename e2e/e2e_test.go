@@ -5,7 +5,7 @@ package e2e
 
 import (
 	"context"
-	"os"
+	"github.com/compileo/jobqueue/internal/testmain"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,13 +13,10 @@ import (
 	"time"
 
 	"github.com/compileo/jobqueue/internal/clustertest"
-	"github.com/compileo/jobqueue/internal/proctest"
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	proctest.Cleanup()
-	os.Exit(code)
+	testmain.Run(m)
 }
 
 // The helpers are clustertest's; these names keep the flows short.

@@ -12,26 +12,17 @@
 package faults
 
 import (
+	"github.com/compileo/jobqueue/internal/testmain"
 	"net/http"
-	"os"
 	"testing"
 
 	"github.com/compileo/jobqueue/internal/clustertest"
-	"github.com/compileo/jobqueue/internal/proctest"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	proctest.Cleanup()
-	if code == 0 {
+	testmain.Run(m, func() {
 		// Keep-alive connections of the test's HTTP clients are not leaks.
 		http.DefaultClient.CloseIdleConnections()
 		clustertest.Client.CloseIdleConnections()
-		if err := goleak.Find(); err != nil {
-			println("goleak:", err.Error())
-			code = 1
-		}
-	}
-	os.Exit(code)
+	})
 }

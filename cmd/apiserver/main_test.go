@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"github.com/compileo/jobqueue/internal/testmain"
 	"io"
 	"net/http"
 	"os"
@@ -14,19 +15,10 @@ import (
 	"time"
 
 	"github.com/compileo/jobqueue/internal/redistest"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	redistest.StopShared()
-	if code == 0 {
-		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
-			println("goleak:", err.Error())
-			code = 1
-		}
-	}
-	os.Exit(code)
+	testmain.Run(m)
 }
 
 // logBuffer collects the server's log across goroutines.

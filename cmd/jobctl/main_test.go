@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/compileo/jobqueue/internal/testmain"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,23 +21,12 @@ import (
 	"time"
 
 	"github.com/compileo/jobqueue/internal/proctest"
-	"github.com/compileo/jobqueue/internal/redistest"
 	"github.com/compileo/jobqueue/internal/servertest"
 	"github.com/creack/pty"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	redistest.StopShared()
-	proctest.Cleanup()
-	if code == 0 {
-		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
-			println("goleak:", err.Error())
-			code = 1
-		}
-	}
-	os.Exit(code)
+	testmain.Run(m)
 }
 
 // result is what a run of jobctl printed and how it exited.

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"os"
+	"github.com/compileo/jobqueue/internal/testmain"
 	"syscall"
 	"testing"
 	"time"
@@ -15,10 +15,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	redistest.StopShared()
-	proctest.Cleanup()
-	os.Exit(code)
+	testmain.Run(m)
 }
 
 func startProc(t *testing.T, redisURL, prefix, id string, extra ...string) *proctest.Proc {

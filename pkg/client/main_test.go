@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"fmt"
+	"github.com/compileo/jobqueue/internal/testmain"
 	"net/http"
 	"os"
 	"testing"
@@ -11,7 +12,6 @@ import (
 	"github.com/compileo/jobqueue/internal/redistest"
 	"github.com/compileo/jobqueue/internal/servertest"
 	"github.com/compileo/jobqueue/pkg/client"
-	"go.uber.org/goleak"
 )
 
 // serverURL is the API the examples call: the whole service, in this
@@ -19,43 +19,34 @@ import (
 var serverURL string
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	dir, err := os.MkdirTemp("", "client-example-redis-")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		fail(err)
 	}
-	defer os.RemoveAll(dir)
 	rs, err := redistest.Start(dir, nil)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		os.RemoveAll(dir)
+		fail(err)
 	}
-	defer rs.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	srv, err := servertest.Start(ctx, rs.Addr, nil)
 	cancel()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		rs.Stop()
+		os.RemoveAll(dir)
+		fail(err)
 	}
 	serverURL = srv.URL
-
-	code := m.Run()
-
-	srv.Close()
-	redistest.StopShared()
-	http.DefaultClient.CloseIdleConnections() // the examples' connections
-	if code == 0 {
-		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	return code
+	testmain.Run(m, func() {
+		srv.Close()
+		rs.Stop()
+		os.RemoveAll(dir)
+		http.DefaultClient.CloseIdleConnections() // the examples' connections
+	})
 }
 
 // ctxT is a context bounded for one test.

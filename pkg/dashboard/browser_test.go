@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/compileo/jobqueue/internal/testmain"
 	"image/png"
 	"net/http"
 	"os"
@@ -17,23 +18,13 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/compileo/jobqueue/internal/redistest"
 	"github.com/compileo/jobqueue/internal/servertest"
 	"github.com/compileo/jobqueue/pkg/api"
 	"github.com/compileo/jobqueue/pkg/queue"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	redistest.StopShared()
-	if code == 0 {
-		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
-			println("goleak:", err.Error())
-			code = 1
-		}
-	}
-	os.Exit(code)
+	testmain.Run(m)
 }
 
 const (

@@ -2,25 +2,16 @@ package queue
 
 import (
 	"context"
-	"os"
+	"github.com/compileo/jobqueue/internal/testmain"
 	"testing"
 	"time"
 
 	"github.com/compileo/jobqueue/internal/redistest"
 	"github.com/redis/go-redis/v9"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	redistest.StopShared()
-	if code == 0 {
-		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
-			println("goleak:", err.Error())
-			code = 1
-		}
-	}
-	os.Exit(code)
+	testmain.Run(m)
 }
 
 // bundle is what a test needs beside the Client under test.

@@ -244,10 +244,12 @@ func (w *Worker) goLoop(f func()) {
 // puts them back as pending without charging an attempt, and leaves the
 // registry. Safe to call more than once.
 func (w *Worker) Stop() {
+	if !w.started {
+		// Nothing runs (Start was not called, or failed): and the Stop
+		// of a later, successful Start must still stop it.
+		return
+	}
 	w.stopOnce.Do(func() {
-		if !w.started {
-			return
-		}
 		w.fetchCancel()
 		w.wakeSelf()
 		<-w.fetchDone
