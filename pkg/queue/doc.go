@@ -33,7 +33,7 @@
 //	{P}:workers              zset   worker id → last heartbeat ms
 //	{P}:worker:<id>          hash   worker info; expires without heartbeats
 //	{P}:worker:<id>:wake     list   private wake list (shutdown)
-//	{P}:events               channel every job event (JSON Event)
+//	{P}:events               channel every job event (JSON Event, or an array of the events of one script call)
 //	{P}:cancels              channel ids of cancelled running jobs
 //
 // # Taking work

@@ -30,7 +30,7 @@ for i = 1, (#KEYS - 4) / 2 do
       if limits[typ] < 0 or running[typ] < limits[typ] then
         running[typ] = running[typ] + 1
         local s = {status = 'running', progress = 0, step = '', now = now, type = typ,
-          queue = h.queue, version = tonumber(h.version) + 1}
+          queue = h.queue or DEFAULT_QUEUE, version = tonumber(h.version) + 1}
         local attempts = tonumber(h.attempts or '0') + 1
         redis.call('ZREM', pk, id)
         redis.call('HSET', jk, 'status', 'running', 'token', token, 'worker', ARGV[1],

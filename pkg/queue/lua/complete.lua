@@ -10,7 +10,7 @@ if not f[1] then return {NOT_FOUND} end
 if f[1] ~= 'running' or f[2] ~= ARGV[2] then return {LEASE_LOST, f[1]} end
 local now = now_ms()
 local s = {status = 'completed', progress = 100, step = 'Job completed successfully',
-  version = tonumber(f[5]) + 1, now = now, type = f[3], queue = f[4]}
+  version = tonumber(f[5]) + 1, now = now, type = f[3], queue = f[4] or DEFAULT_QUEUE}
 redis.call('ZREM', KEYS[2], ARGV[1])
 release_type(f[3], KEYS[4], KEYS[5], KEYS[6], ARGV[5])
 redis.call('HSET', KEYS[1], 'status', s.status, 'progress', 100, 'step', s.step,

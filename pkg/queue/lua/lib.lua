@@ -7,6 +7,11 @@
 --   3 LEASE_LOST {3, current status}, 4 DUPLICATE {4, existing job id}.
 local OK, NOT_FOUND, WRONG_STATE, LEASE_LOST, DUPLICATE = 0, 1, 2, 3, 4
 
+-- A job hash stores neither its queue nor its max_retries when they are
+-- the defaults (DefaultQueue and DefaultMaxRetries in client.go; a test
+-- keeps them equal): every reader of those fields falls back to these.
+local DEFAULT_QUEUE, DEFAULT_MAX_RETRIES = 'default', '3'
+
 -- now_ms is the Redis server's clock, so every host agrees on deadlines.
 local function now_ms()
   local t = redis.call('TIME')
@@ -37,32 +42,60 @@ local function publish(channel, id, jobkey)
   redis.call('PUBLISH', channel, cjson.encode({
     job_id = id, status = f[1], progress = tonumber(f[2]) or 0,
     current_step = f[3] or '', version = tonumber(f[4]) or 0,
-    updated_at = tonumber(f[5]) or 0, type = f[6] or '', queue = f[7] or ''}))
+    updated_at = tonumber(f[5]) or 0, type = f[6] or '', queue = f[7] or DEFAULT_QUEUE}))
 end
 
 -- wake pushes a token for an idle worker blocked on the queue; the list is
 -- capped so that a busy fleet, which never pops it, cannot grow it.
 local function wake(wakekey, cap)
-  redis.call('LPUSH', wakekey, '1')
-  redis.call('LTRIM', wakekey, 0, tonumber(cap) - 1)
+  if redis.call('LPUSH', wakekey, '1') > tonumber(cap) then
+    redis.call('LTRIM', wakekey, 0, tonumber(cap) - 1)
+  end
 end
 
--- enqueue puts a job in its queue's pending set: higher priority first,
--- then first come first served.
+-- wake_n is wake for several jobs at once: one token each (tokens holds
+-- at most cap of them).
+local function wake_n(wakekey, cap, tokens)
+  if redis.call('LPUSH', wakekey, unpack(tokens)) > tonumber(cap) then
+    redis.call('LTRIM', wakekey, 0, tonumber(cap) - 1)
+  end
+end
+
+-- pending_score orders a queue's pending set: higher priority first, then
+-- first come first served (seq).
+local function pending_score(prio, seq)
+  return (100 - prio) * 1e12 + seq
+end
+
+-- enqueue puts a job in its queue's pending set.
 local function enqueue(pendingkey, seqkey, wakekey, cap, jobkey, id)
   local prio = tonumber(redis.call('HGET', jobkey, 'priority') or '0')
-  local score = (100 - prio) * 1e12 + redis.call('INCR', seqkey)
-  redis.call('ZADD', pendingkey, int(score), id)
+  redis.call('ZADD', pendingkey, int(pending_score(prio, redis.call('INCR', seqkey))), id)
   wake(wakekey, cap)
 end
 
--- publish_state is publish for a script that already knows the job's new
--- state: it sends the event without reading the hash again (hot paths).
-local function publish_state(channel, id, s)
-  redis.call('PUBLISH', channel, cjson.encode({
-    job_id = id, status = s.status, progress = tonumber(s.progress) or 0,
+-- event is the event of a job whose new state the script already knows,
+-- built without reading the hash again (hot paths).
+local function event(id, s)
+  return {job_id = id, status = s.status, progress = tonumber(s.progress) or 0,
     current_step = s.step or '', version = s.version, updated_at = s.now,
-    type = s.type, queue = s.queue}))
+    type = s.type, queue = s.queue}
+end
+
+-- publish_state sends one such event.
+local function publish_state(channel, id, s)
+  redis.call('PUBLISH', channel, cjson.encode(event(id, s)))
+end
+
+-- publish_events sends the events of one script call that moved several
+-- jobs as one message, a JSON array of events (the Hub splits it): one
+-- PUBLISH per call instead of one per job.
+local function publish_events(channel, evs)
+  if #evs == 1 then
+    redis.call('PUBLISH', channel, cjson.encode(evs[1]))
+  elseif #evs > 1 then
+    redis.call('PUBLISH', channel, cjson.encode(evs))
+  end
 end
 
 -- release_type gives back a running job's slot in its type's count and
