@@ -107,6 +107,17 @@ local function release_type(typ, typerun, limits, wakekey, cap)
   if redis.call('HEXISTS', limits, typ) == 1 then wake(wakekey, cap) end
 end
 
+-- release_type_n is release_type for n runs of one type at once, waking
+-- a worker on each of the queues they came from.
+local function release_type_n(typ, n, typerun, limits, wakekeys, cap)
+  if redis.call('HINCRBY', typerun, typ, -n) <= 0 then
+    redis.call('HDEL', typerun, typ)
+  end
+  if redis.call('HEXISTS', limits, typ) == 1 then
+    for wk in pairs(wakekeys) do wake(wk, cap) end
+  end
+end
+
 -- check_run refuses a write from any run but the one holding the lease.
 local function check_run(jobkey, token)
   local f = redis.call('HMGET', jobkey, 'status', 'token')
