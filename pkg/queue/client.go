@@ -51,6 +51,8 @@ type Client struct {
 	keys    keyspace
 	scripts *scripts
 	wakeCap int
+
+	coalesce coalescer
 }
 
 // NewClient builds a Client on rdb and loads the Lua scripts into Redis.
@@ -188,12 +190,9 @@ type Enqueued struct {
 }
 
 // Enqueue submits one job. A duplicate unique key returns *DuplicateError.
+// Concurrent calls share round trips (see coalescer).
 func (c *Client) Enqueue(ctx context.Context, p EnqueueParams) (*Enqueued, error) {
-	res, err := c.EnqueueBatch(ctx, []EnqueueParams{p})
-	if err != nil {
-		return nil, err
-	}
-	return res[0].Job, res[0].Err
+	return c.enqueueCoalesced(ctx, p)
 }
 
 // BatchResult is one submission's outcome in EnqueueBatch.

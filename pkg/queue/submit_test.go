@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -133,4 +134,55 @@ func TestBatchEventsReachEachSubscriber(t *testing.T) {
 			t.Fatalf("event %d not delivered", i)
 		}
 	}
+}
+
+// Concurrent Enqueue calls share submissions; each still gets its own
+// outcome, a duplicate unique key included.
+func TestConcurrentEnqueueCoalesces(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	ctx := ctxT(t)
+	const n = 64
+	ids := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := EnqueueParams{Type: "t", Payload: []byte(fmt.Sprintf(`{"i":%d}`, i))}
+			if i%16 == 0 {
+				p.UniqueKey = "same"
+			}
+			e, err := c.Enqueue(ctx, p)
+			errs[i] = err
+			if err == nil {
+				ids[i] = e.ID
+			}
+		}()
+	}
+	wg.Wait()
+	dups := 0
+	for i := range n {
+		var dup *DuplicateError
+		switch {
+		case errors.As(errs[i], &dup):
+			dups++
+		case errs[i] != nil:
+			t.Fatalf("call %d: %v", i, errs[i])
+		default:
+			j, err := c.Get(ctx, ids[i])
+			if err != nil || string(j.Payload) != fmt.Sprintf(`{"i":%d}`, i) {
+				t.Fatalf("call %d: job %+v, %v", i, j, err)
+			}
+		}
+	}
+	if dups != n/16-1 {
+		t.Fatalf("%d duplicates, want %d", dups, n/16-1)
+	}
+	// An invalid call fails alone.
+	if _, err := c.Enqueue(ctx, EnqueueParams{Type: "bad type"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("invalid: %v", err)
+	}
+	checkInvariants(t, c)
 }
