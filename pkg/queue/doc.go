@@ -42,7 +42,10 @@
 // makes a job runnable pushes a token, so pickup takes about a millisecond
 // with no polling. A claim peeks a window of candidates and takes up to the
 // free slots in one script, which re-checks each candidate, so concurrent
-// claimers never take one job twice.
+// claimers never take one job twice. A worker acknowledges the runs that
+// finished meanwhile in one complete.lua call, and concurrent Enqueue calls
+// share a submission: under load, round trips and script calls are paid
+// per batch, not per job.
 //
 // # Leases and recovery
 //
