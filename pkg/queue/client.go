@@ -75,6 +75,8 @@ type Client struct {
 	// waitReplicas and waitTimeout: Config.WaitReplicas and WaitTimeout.
 	waitReplicas int
 	waitTimeout  time.Duration
+
+	coalesce coalescer
 }
 
 // NewClient builds a Client on rdb and loads the Lua scripts into Redis.
@@ -217,12 +219,9 @@ type Enqueued struct {
 }
 
 // Enqueue submits one job. A duplicate unique key returns *DuplicateError.
+// Concurrent calls share round trips (see coalescer).
 func (c *Client) Enqueue(ctx context.Context, p EnqueueParams) (*Enqueued, error) {
-	res, err := c.EnqueueBatch(ctx, []EnqueueParams{p})
-	if err != nil {
-		return nil, err
-	}
-	return res[0].Job, res[0].Err
+	return c.enqueueCoalesced(ctx, p)
 }
 
 // BatchResult is one submission's outcome in EnqueueBatch.
@@ -231,23 +230,40 @@ type BatchResult struct {
 	Err error
 }
 
+// submitChunk bounds the jobs one submit.lua call takes, so that one call
+// keeps Redis busy for at most about a millisecond.
+const submitChunk = 128
+
 // EnqueueBatch submits many jobs in one round trip. Each job is atomic on
 // its own; the returned slice matches params by index. The error is set
 // only when Redis could not be reached at all.
 func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]BatchResult, error) {
 	out := make([]BatchResult, len(params))
+	// One submit.lua call per queue and chunk: the script writes a
+	// queue's shared keys once per call.
 	type call struct {
-		idx  int
-		id   string
+		idx  []int
+		ids  []string
 		keys []string
 		args []any
 	}
-	calls := make([]call, 0, len(params))
+	var calls []*call
+	open := map[string]*call{}
 	for i := range params {
-		p := params[i]
+		p := &params[i]
 		if err := p.Validate(); err != nil {
 			out[i].Err = err
 			continue
+		}
+		cl := open[p.Queue]
+		if cl == nil || len(cl.idx) == submitChunk {
+			cl = &call{
+				keys: []string{c.keys.pending(p.Queue), c.keys.scheduled(p.Queue), c.keys.counts(),
+					c.keys.queues(), c.keys.seq(), c.keys.wake(p.Queue)},
+				args: []any{p.Queue, c.keys.eventsChannel(), c.wakeCap},
+			}
+			open[p.Queue] = cl
+			calls = append(calls, cl)
 		}
 		id := uuid.NewString()
 		runAt := int64(0)
@@ -258,12 +274,15 @@ func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]Ba
 		if p.UniqueKey != "" {
 			uk = c.keys.unique(p.UniqueKey)
 		}
-		calls = append(calls, call{idx: i, id: id,
-			keys: []string{c.keys.job(id), c.keys.pending(p.Queue), c.keys.scheduled(p.Queue),
-				c.keys.counts(), c.keys.queues(), c.keys.seq(), c.keys.wake(p.Queue), uk},
-			args: []any{id, p.Type, p.Queue, string(p.Payload), p.Priority, *p.MaxRetries,
-				p.Timeout.Milliseconds(), runAt, p.UniqueKey, c.keys.eventsChannel(), c.wakeCap},
-		})
+		cl.idx = append(cl.idx, i)
+		cl.ids = append(cl.ids, id)
+		cl.keys = append(cl.keys, c.keys.job(id), uk)
+		cl.args = append(cl.args, id, p.Type, string(p.Payload), p.Priority, *p.MaxRetries,
+			p.Timeout.Milliseconds(), runAt, p.UniqueKey)
+	}
+	valid := 0
+	for _, cl := range calls {
+		valid += len(cl.idx)
 	}
 	for attempt := 0; len(calls) > 0; attempt++ {
 		pipe, err := c.writePipeline(ctx)
@@ -282,7 +301,7 @@ func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]Ba
 		}
 		_, _ = pipe.Exec(ctx)
 		replicated := c.replicated(wait)
-		var retry []call
+		var retry []*call
 		for i, cl := range calls {
 			res, err := cmds[i].Slice()
 			switch {
@@ -291,25 +310,37 @@ func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]Ba
 				continue
 			case err != nil:
 				err = storageErr(err)
-				if errors.Is(err, ErrUnavailable) && len(calls) == len(params) {
+				if errors.Is(err, ErrUnavailable) && valid == len(params) {
 					return nil, err
 				}
-				out[cl.idx].Err = err
-				continue
-			}
-			if err := scriptError(res, cl.id, StatePending); err != nil {
-				var dup *DuplicateError
-				if errors.As(err, &dup) {
-					dup.UniqueKey = params[cl.idx].UniqueKey
+				for _, idx := range cl.idx {
+					out[idx].Err = err
 				}
-				out[cl.idx].Err = err
 				continue
 			}
-			status, _ := res[1].(string)
-			created, _ := res[2].(string)
-			out[cl.idx].Job = &Enqueued{ID: cl.id, Status: State(status), CreatedAt: msTime(created)}
-			if replicated != nil {
-				out[cl.idx].Err = fmt.Errorf("submit %s: %w", cl.id, replicated)
+			created, _ := res[1].(string)
+			for k, idx := range cl.idx {
+				var row []any
+				if len(res) > 2+k {
+					row, _ = res[2+k].([]any)
+				}
+				if len(row) == 0 {
+					out[idx].Err = fmt.Errorf("submit %s: unexpected script reply %v", cl.ids[k], res)
+					continue
+				}
+				if err := scriptError(row, cl.ids[k], StatePending); err != nil {
+					var dup *DuplicateError
+					if errors.As(err, &dup) {
+						dup.UniqueKey = params[idx].UniqueKey
+					}
+					out[idx].Err = err
+					continue
+				}
+				status, _ := row[1].(string)
+				out[idx].Job = &Enqueued{ID: cl.ids[k], Status: State(status), CreatedAt: msTime(created)}
+				if replicated != nil {
+					out[idx].Err = fmt.Errorf("submit %s: %w", cl.ids[k], replicated)
+				}
 			}
 		}
 		if len(retry) > 0 {
@@ -407,11 +438,11 @@ func (c *Client) jobFields(ctx context.Context, id string, fields ...string) ([]
 // A running job is cancelled in Redis at once and its handler is stopped
 // on whichever worker runs it. A finished job gives *TransitionError.
 func (c *Client) Cancel(ctx context.Context, id string) error {
-	f, err := c.jobFields(ctx, id, fQueue)
+	f, err := c.jobFields(ctx, id, fStatus, fQueue)
 	if err != nil {
 		return err
 	}
-	q := f[0]
+	q := cmp.Or(f[1], DefaultQueue) // not stored when it is the default
 	res, err := c.eval(ctx, c.scripts.cancel,
 		[]string{c.keys.job(id), c.keys.counts(), c.keys.pending(q), c.keys.scheduled(q),
 			c.keys.retrying(q), c.keys.leases(), c.keys.typeRunning(), c.keys.typeLimits(),
@@ -426,11 +457,11 @@ func (c *Client) Cancel(ctx context.Context, id string) error {
 // Restart moves a failed or cancelled job back to pending under the same
 // id, resetting its run history. Other states give *TransitionError.
 func (c *Client) Restart(ctx context.Context, id string) error {
-	f, err := c.jobFields(ctx, id, fQueue)
+	f, err := c.jobFields(ctx, id, fStatus, fQueue)
 	if err != nil {
 		return err
 	}
-	q := f[0]
+	q := cmp.Or(f[1], DefaultQueue) // not stored when it is the default
 	res, err := c.eval(ctx, c.scripts.restart,
 		[]string{c.keys.job(id), c.keys.counts(), c.keys.done(StateFailed),
 			c.keys.done(StateCancelled), c.keys.pending(q), c.keys.seq(), c.keys.wake(q)},

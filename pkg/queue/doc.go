@@ -33,7 +33,7 @@
 //	{P}:workers              zset   worker id → last heartbeat ms
 //	{P}:worker:<id>          hash   worker info; expires without heartbeats
 //	{P}:worker:<id>:wake     list   private wake list (shutdown)
-//	{P}:events               channel every job event (JSON Event)
+//	{P}:events               channel every job event (JSON Event, or an array of the events of one script call)
 //	{P}:cancels              channel ids of cancelled running jobs
 //
 // # Taking work
@@ -42,7 +42,10 @@
 // makes a job runnable pushes a token, so pickup takes about a millisecond
 // with no polling. A claim peeks a window of candidates and takes up to the
 // free slots in one script, which re-checks each candidate, so concurrent
-// claimers never take one job twice.
+// claimers never take one job twice. A worker acknowledges the runs that
+// finished meanwhile in one complete.lua call, and concurrent Enqueue calls
+// share a submission: under load, round trips and script calls are paid
+// per batch, not per job.
 //
 // # Leases and recovery
 //

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -272,18 +273,34 @@ func (h *Hub) Count() int {
 	return n
 }
 
+// dispatch hands a message's events to their subscribers. A message is
+// one JSON Event, or a JSON array of the Events of one script call that
+// moved several jobs (lua/lib.lua publish_events).
 func (h *Hub) dispatch(payload string) {
-	var ev Event
-	if err := json.Unmarshal([]byte(payload), &ev); err != nil || ev.JobID == "" {
-		return
+	var evs []Event
+	if strings.HasPrefix(payload, "[") {
+		if err := json.Unmarshal([]byte(payload), &evs); err != nil {
+			return
+		}
+	} else {
+		var ev Event
+		if err := json.Unmarshal([]byte(payload), &ev); err != nil {
+			return
+		}
+		evs = []Event{ev}
 	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	for s := range h.byJob[ev.JobID] {
-		h.deliver(s, ev)
-	}
-	for s := range h.all {
-		h.deliver(s, ev)
+	for _, ev := range evs {
+		if ev.JobID == "" {
+			continue
+		}
+		for s := range h.byJob[ev.JobID] {
+			h.deliver(s, ev)
+		}
+		for s := range h.all {
+			h.deliver(s, ev)
+		}
 	}
 }
 

@@ -66,10 +66,16 @@ const (
 )
 
 // jobFromHash builds a Job from the field/value pairs of its hash. Absent
-// fields keep their zero value: scripts store only what is set, which keeps
-// a pending job small.
+// fields keep their zero value, but for the queue and max_retries, absent
+// when they are the defaults, and updated_at, absent until the first
+// change: scripts store only what is set, which keeps a pending job small.
 func jobFromHash(id string, h map[string]string) *Job {
-	j := &Job{ID: id}
+	j := &Job{ID: id, Queue: DefaultQueue, MaxRetries: DefaultMaxRetries}
+	defer func() {
+		if j.UpdatedAt.IsZero() {
+			j.UpdatedAt = j.CreatedAt
+		}
+	}()
 	for f, v := range h {
 		switch f {
 		case fType:

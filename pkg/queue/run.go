@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
 	"sync"
@@ -56,7 +57,9 @@ func (w *Worker) startRun(j *Job) {
 
 func (w *Worker) execute(r *run) {
 	j := r.job
-	log := w.log.With("job_id", j.ID, "type", j.Type, "attempt", j.Attempts)
+	// Built only when something is logged: With formats its attributes,
+	// which on the hot path (a completed job logs nothing) is pure cost.
+	log := func() *slog.Logger { return w.log.With("job_id", j.ID, "type", j.Type, "attempt", j.Attempts) }
 	ctx := r.ctx
 	if j.Timeout > 0 {
 		var stop context.CancelFunc
@@ -72,24 +75,26 @@ func (w *Worker) execute(r *run) {
 	case err == nil:
 		err = w.complete(r, result)
 		if err == nil {
-			log.Debug("job completed", "took", time.Since(start))
+			if w.log.Enabled(context.Background(), slog.LevelDebug) {
+				log().Debug("job completed", "took", time.Since(start))
+			}
 			return
 		}
 		if errors.Is(err, ErrLeaseLost) {
-			log.Info("job finished but the run no longer holds it; result discarded", "reason", err)
+			log().Info("job finished but the run no longer holds it; result discarded", "reason", err)
 			return
 		}
 		if errors.Is(err, ErrUnavailable) {
 			// Redis stayed away for a whole lease: the reaper owns the job
 			// now and will run it again. Failing it would turn an outage
 			// into a lost job.
-			log.Warn("could not record the completion; the lease will expire and the job run again", "err", err)
+			log().Warn("could not record the completion; the lease will expire and the job run again", "err", err)
 			return
 		}
 		// The result could not be encoded: fail the job with that.
 		err = Permanent(err)
 	case errors.Is(cause, errCancelledByUser), errors.Is(cause, errRunLeaseLost):
-		log.Info("run stopped", "reason", cause)
+		log().Info("run stopped", "reason", cause)
 		return
 	case errors.Is(cause, errShutdown):
 		w.requeue(r)
@@ -100,11 +105,11 @@ func (w *Worker) execute(r *run) {
 	to, ferr := w.fail(r, err)
 	switch {
 	case ferr == nil:
-		log.Info("job failed", "err", err, "now", to)
+		log().Info("job failed", "err", err, "now", to)
 	case errors.Is(ferr, ErrLeaseLost):
-		log.Info("job failed but the run no longer holds it", "err", err, "reason", ferr)
+		log().Info("job failed but the run no longer holds it", "err", err, "reason", ferr)
 	default:
-		log.Error("could not record failure; the lease will expire and the job be recovered", "err", ferr)
+		log().Error("could not record failure; the lease will expire and the job be recovered", "err", ferr)
 	}
 }
 
@@ -159,17 +164,7 @@ func (w *Worker) complete(r *run, result any) error {
 		}
 		body = string(b)
 	}
-	c, j := w.c, r.job
-	return w.final(func(ctx context.Context) error {
-		res, err := c.eval(ctx, c.scripts.complete,
-			[]string{c.keys.job(j.ID), c.keys.leases(), c.keys.counts(), c.keys.typeRunning(),
-				c.keys.typeLimits(), c.keys.wake(j.Queue), c.keys.done(StateCompleted)},
-			j.ID, r.token, body, c.keys.eventsChannel(), c.wakeCap)
-		if err != nil {
-			return err
-		}
-		return scriptError(res, j.ID, StateCompleted)
-	})
+	return w.submitCompletion(&completion{r: r, body: body, done: make(chan error, 1)})
 }
 
 // fail records a failed run: retrying after a backoff, or failed.

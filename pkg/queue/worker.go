@@ -157,6 +157,11 @@ type Worker struct {
 	loops       sync.WaitGroup
 	runWG       sync.WaitGroup
 
+	// completions hands finished runs to completeLoop, which closes
+	// completerDone when it stops.
+	completions   chan *completion
+	completerDone chan struct{}
+
 	cancels   channelListener
 	beatNow   chan struct{}
 	lastBeat  atomic.Int64 // unix ms of the last heartbeat Redis accepted
@@ -217,6 +222,8 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.fetchCancel = fetchCancel
 	w.fetchDone = make(chan struct{})
 
+	w.completions, w.completerDone = make(chan *completion), make(chan struct{})
+	w.goLoop(func() { w.completeLoop(loopsCtx) })
 	w.goLoop(func() { w.heartbeatLoop(loopsCtx) })
 	w.goLoop(func() { w.samplerLoop(loopsCtx) })
 	if !w.cfg.DisableMaintenance {
@@ -340,6 +347,7 @@ func (w *Worker) fetchLoop(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 			case <-w.free:
+				w.gatherFreeSlots(ctx)
 			}
 			continue
 		}
@@ -357,6 +365,26 @@ func (w *Worker) fetchLoop(ctx context.Context) {
 			if err := w.waitForWork(ctx); err != nil && ctx.Err() == nil {
 				sleepCtx(ctx, backoff)
 			}
+		}
+	}
+}
+
+// claimGather is how long a full worker, once a slot frees up, waits for
+// more to free up before it claims, so that under load one claim takes
+// several jobs instead of one per round trip. An idle worker never waits.
+const claimGather = time.Millisecond
+
+// gatherFreeSlots waits up to claimGather, or until half the slots are free.
+func (w *Worker) gatherFreeSlots(ctx context.Context) {
+	t := time.NewTimer(claimGather)
+	defer t.Stop()
+	for w.cfg.Concurrency-w.running() < max(w.cfg.Concurrency/2, 1) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			return
+		case <-w.free:
 		}
 	}
 }

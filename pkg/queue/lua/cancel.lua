@@ -11,7 +11,7 @@
 -- Returns {OK, previous status} | {NOT_FOUND} | {WRONG_STATE, status}
 local f = redis.call('HMGET', KEYS[1], 'status', 'queue')
 if not f[1] then return {NOT_FOUND} end
-if f[2] ~= ARGV[2] then return redis.error_reply('cancel: job queue is not ' .. ARGV[2]) end
+if (f[2] or DEFAULT_QUEUE) ~= ARGV[2] then return redis.error_reply('cancel: job queue is not ' .. ARGV[2]) end
 local from = f[1]
 if from == 'pending' then
   redis.call('ZREM', KEYS[3], ARGV[1])

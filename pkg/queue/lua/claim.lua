@@ -2,7 +2,8 @@
 -- Candidates were peeked from the pending sets without a lock; each is
 -- taken only if it is still pending and its type is under its fleet-wide
 -- concurrency limit, so concurrent claimers never take one job twice.
--- (Hot path: each job is read once and written once; counters move once.)
+-- (Hot path: each job is read once and written once; the leases, the
+-- pending sets, the counters and the events are written once per call.)
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
 -- KEYS[3+2i] job hash of candidate i   KEYS[4+2i] pending zset holding it
 -- ARGV[1] worker id  ARGV[2] max jobs  ARGV[3] lease ms  ARGV[4] events channel
@@ -12,7 +13,8 @@ local out = {OK}
 local want = tonumber(ARGV[2])
 local now = now_ms()
 local deadline = int(now + tonumber(ARGV[3]))
-local limits, running = {}, {} -- per type, read at most once
+local limits, running, taken = {}, {}, {} -- per type, read at most once
+local leases, removed, events = {}, {}, {}
 for i = 1, (#KEYS - 4) / 2 do
   if #out > want then break end
   local jk, pk = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
@@ -29,31 +31,37 @@ for i = 1, (#KEYS - 4) / 2 do
       end
       if limits[typ] < 0 or running[typ] < limits[typ] then
         running[typ] = running[typ] + 1
+        taken[typ] = (taken[typ] or 0) + 1
         local s = {status = 'running', progress = 0, step = '', now = now, type = typ,
-          queue = h.queue, version = tonumber(h.version) + 1}
+          queue = h.queue or DEFAULT_QUEUE, version = tonumber(h.version) + 1}
         local attempts = tonumber(h.attempts or '0') + 1
-        redis.call('ZREM', pk, id)
         redis.call('HSET', jk, 'status', 'running', 'token', token, 'worker', ARGV[1],
           'started_at', int(now), 'attempts', attempts, 'updated_at', int(now), 'version', s.version)
-        redis.call('HDEL', jk, 'progress', 'step')
-        redis.call('ZADD', KEYS[1], deadline, id)
-        redis.call('HINCRBY', KEYS[3], typ, 1)
-        publish_state(ARGV[4], id, s)
+        if h.progress or h.step then redis.call('HDEL', jk, 'progress', 'step') end
+        leases[#leases + 1] = deadline
+        leases[#leases + 1] = id
+        removed[pk] = removed[pk] or {}
+        table.insert(removed[pk], id)
+        events[#events + 1] = event(id, s)
         h.status, h.token, h.worker, h.started_at, h.attempts, h.updated_at, h.version,
           h.progress, h.step = 'running', token, ARGV[1], int(now), tostring(attempts),
           int(now), tostring(s.version), nil, nil
-        local taken = {id}
+        local taken_row = {id}
         for k, v in pairs(h) do
-          taken[#taken + 1] = k
-          taken[#taken + 1] = v
+          taken_row[#taken_row + 1] = k
+          taken_row[#taken_row + 1] = v
         end
-        out[#out + 1] = taken
+        out[#out + 1] = taken_row
       end
     end
   end
 end
 if #out > 1 then
+  redis.call('ZADD', KEYS[1], unpack(leases))
+  for pk, ids in pairs(removed) do redis.call('ZREM', pk, unpack(ids)) end
+  for typ, n in pairs(taken) do redis.call('HINCRBY', KEYS[3], typ, n) end
   redis.call('HINCRBY', KEYS[2], 'pending', -(#out - 1))
   redis.call('HINCRBY', KEYS[2], 'running', #out - 1)
+  publish_events(ARGV[4], events)
 end
 return out

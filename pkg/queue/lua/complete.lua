@@ -1,23 +1,53 @@
--- complete.lua: running → completed, only for the run holding the lease.
--- (Hot path: reads the job once and writes it once.)
--- KEYS[1] job hash  KEYS[2] leases  KEYS[3] counts  KEYS[4] type running
--- KEYS[5] type limits  KEYS[6] wake list of the queue  KEYS[7] completed zset
--- ARGV[1] id  ARGV[2] run token  ARGV[3] result JSON ('' for none)
--- ARGV[4] events channel  ARGV[5] wake cap
--- Returns {OK} | {NOT_FOUND} | {LEASE_LOST, status}
-local f = redis.call('HMGET', KEYS[1], 'status', 'token', 'type', 'queue', 'version')
-if not f[1] then return {NOT_FOUND} end
-if f[1] ~= 'running' or f[2] ~= ARGV[2] then return {LEASE_LOST, f[1]} end
+-- complete.lua: running → completed for several runs at once, each only
+-- if its run still holds the lease; the others are refused one by one.
+-- (Hot path: a worker acknowledges every run that finished meanwhile in
+-- one call; each job is read once and written once, and the leases, the
+-- finished set, the counters and the events are written once per call.)
+-- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
+-- KEYS[5] completed zset
+-- KEYS[4+2i] job hash of run i   KEYS[5+2i] wake list of its queue
+-- ARGV[1] events channel  ARGV[2] wake cap
+-- ARGV[3i] id of run i  ARGV[3i+1] its run token  ARGV[3i+2] its result JSON ('' for none)
+-- Returns {OK, r1, r2, ...} where ri is {OK} | {NOT_FOUND} | {LEASE_LOST, status}.
+local out = {OK}
 local now = now_ms()
-local s = {status = 'completed', progress = 100, step = 'Job completed successfully',
-  version = tonumber(f[5]) + 1, now = now, type = f[3], queue = f[4]}
-redis.call('ZREM', KEYS[2], ARGV[1])
-release_type(f[3], KEYS[4], KEYS[5], KEYS[6], ARGV[5])
-redis.call('HSET', KEYS[1], 'status', s.status, 'progress', 100, 'step', s.step,
-  'completed_at', int(now), 'updated_at', int(now), 'version', s.version)
-redis.call('HDEL', KEYS[1], 'token', 'error')
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'result', ARGV[3]) end
-redis.call('ZADD', KEYS[7], int(now), ARGV[1])
-move_count(KEYS[3], 'running', 'completed')
-publish_state(ARGV[4], ARGV[1], s)
-return {OK}
+local done, finished, events = {}, {}, {}
+local types = {} -- type → {n = runs ended, wake = {wake list = true}}
+for i = 1, (#KEYS - 5) / 2 do
+  local jk, wk = KEYS[4 + 2 * i], KEYS[5 + 2 * i]
+  local id, token, result = ARGV[3 * i], ARGV[3 * i + 1], ARGV[3 * i + 2]
+  local f = redis.call('HMGET', jk, 'status', 'token', 'type', 'queue', 'version', 'error')
+  if not f[1] then
+    out[#out + 1] = {NOT_FOUND}
+  elseif f[1] ~= 'running' or f[2] ~= token then
+    out[#out + 1] = {LEASE_LOST, f[1]}
+  else
+    local s = {status = 'completed', progress = 100, step = 'Job completed successfully',
+      version = tonumber(f[5]) + 1, now = now, type = f[3], queue = f[4] or DEFAULT_QUEUE}
+    local h = {'status', s.status, 'progress', 100, 'step', s.step,
+      'completed_at', int(now), 'updated_at', int(now), 'version', s.version}
+    if result ~= '' then h[#h + 1] = 'result'; h[#h + 1] = result end
+    redis.call('HSET', jk, unpack(h))
+    if f[6] then redis.call('HDEL', jk, 'token', 'error') else redis.call('HDEL', jk, 'token') end
+    done[#done + 1] = id
+    finished[#finished + 1] = int(now)
+    finished[#finished + 1] = id
+    local t = types[f[3]] or {n = 0, wake = {}}
+    t.n = t.n + 1
+    t.wake[wk] = true
+    types[f[3]] = t
+    events[#events + 1] = event(id, s)
+    out[#out + 1] = {OK}
+  end
+end
+if #done > 0 then
+  redis.call('ZREM', KEYS[1], unpack(done))
+  redis.call('ZADD', KEYS[5], unpack(finished))
+  for typ, t in pairs(types) do
+    release_type_n(typ, t.n, KEYS[3], KEYS[4], t.wake, ARGV[2])
+  end
+  redis.call('HINCRBY', KEYS[2], 'running', -#done)
+  redis.call('HINCRBY', KEYS[2], 'completed', #done)
+  publish_events(ARGV[1], events)
+end
+return out

@@ -13,7 +13,7 @@ local now = now_ms()
 end_run(KEYS[1], ARGV[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], ARGV[7])
 local f = redis.call('HMGET', KEYS[1], 'attempts', 'max_retries')
 local to = 'retrying'
-if ARGV[4] == '1' or tonumber(f[1] or '0') > tonumber(f[2] or '0') then
+if ARGV[4] == '1' or tonumber(f[1] or '0') > tonumber(f[2] or DEFAULT_MAX_RETRIES) then
   to = 'failed'
   redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[3],
     'step', 'Job failed', 'completed_at', int(now))

@@ -7,6 +7,11 @@
 --   3 LEASE_LOST {3, current status}, 4 DUPLICATE {4, existing job id}.
 local OK, NOT_FOUND, WRONG_STATE, LEASE_LOST, DUPLICATE = 0, 1, 2, 3, 4
 
+-- A job hash stores neither its queue nor its max_retries when they are
+-- the defaults (DefaultQueue and DefaultMaxRetries in client.go; a test
+-- keeps them equal): every reader of those fields falls back to these.
+local DEFAULT_QUEUE, DEFAULT_MAX_RETRIES = 'default', '3'
+
 -- now_ms is the Redis server's clock, so every host agrees on deadlines.
 local function now_ms()
   local t = redis.call('TIME')
@@ -37,27 +42,40 @@ local function publish(channel, id, jobkey)
   redis.call('PUBLISH', channel, cjson.encode({
     job_id = id, status = f[1], progress = tonumber(f[2]) or 0,
     current_step = f[3] or '', version = tonumber(f[4]) or 0,
-    updated_at = tonumber(f[5]) or 0, type = f[6] or '', queue = f[7] or ''}))
+    updated_at = tonumber(f[5]) or 0, type = f[6] or '', queue = f[7] or DEFAULT_QUEUE}))
 end
 
 -- wake pushes a token for an idle worker blocked on the queue; the list is
 -- capped so that a busy fleet, which never pops it, cannot grow it.
 local function wake(wakekey, cap)
-  redis.call('LPUSH', wakekey, '1')
-  redis.call('LTRIM', wakekey, 0, tonumber(cap) - 1)
+  if redis.call('LPUSH', wakekey, '1') > tonumber(cap) then
+    redis.call('LTRIM', wakekey, 0, tonumber(cap) - 1)
+  end
 end
 
--- enqueue puts a job in its queue's pending set: higher priority first,
--- then first come first served. A job that was already running when it
--- came back (recovered from a dead worker, or put back on shutdown) goes
--- to the head of its priority (front = true): it has waited its turn once,
--- and the "runs again within 2x the lease" promise must hold under a
--- backlog. Scores: band (100 - priority) * 1e12, plus the sequence, minus
--- 5e11 at the front — still above the next higher band while the sequence
--- stays below 5e11.
+-- wake_n is wake for several jobs at once: one token each (tokens holds
+-- at most cap of them).
+local function wake_n(wakekey, cap, tokens)
+  if redis.call('LPUSH', wakekey, unpack(tokens)) > tonumber(cap) then
+    redis.call('LTRIM', wakekey, 0, tonumber(cap) - 1)
+  end
+end
+
+-- pending_score orders a queue's pending set: higher priority first, then
+-- first come first served (seq).
+local function pending_score(prio, seq)
+  return (100 - prio) * 1e12 + seq
+end
+
+-- enqueue puts a job in its queue's pending set. A job that was already
+-- running when it came back (recovered from a dead worker, or put back on
+-- shutdown) goes to the head of its priority (front = true): it has waited
+-- its turn once, and the "runs again within 2x the lease" promise must
+-- hold under a backlog. At the front the score is 5e11 lower: still above
+-- the next higher priority's while the sequence stays below 5e11.
 local function enqueue(pendingkey, seqkey, wakekey, cap, jobkey, id, front)
   local prio = tonumber(redis.call('HGET', jobkey, 'priority') or '0')
-  local score = (100 - prio) * 1e12 + redis.call('INCR', seqkey)
+  local score = pending_score(prio, redis.call('INCR', seqkey))
   if front then
     score = score - 5e11
   end
@@ -65,13 +83,28 @@ local function enqueue(pendingkey, seqkey, wakekey, cap, jobkey, id, front)
   wake(wakekey, cap)
 end
 
--- publish_state is publish for a script that already knows the job's new
--- state: it sends the event without reading the hash again (hot paths).
-local function publish_state(channel, id, s)
-  redis.call('PUBLISH', channel, cjson.encode({
-    job_id = id, status = s.status, progress = tonumber(s.progress) or 0,
+-- event is the event of a job whose new state the script already knows,
+-- built without reading the hash again (hot paths).
+local function event(id, s)
+  return {job_id = id, status = s.status, progress = tonumber(s.progress) or 0,
     current_step = s.step or '', version = s.version, updated_at = s.now,
-    type = s.type, queue = s.queue}))
+    type = s.type, queue = s.queue}
+end
+
+-- publish_state sends one such event.
+local function publish_state(channel, id, s)
+  redis.call('PUBLISH', channel, cjson.encode(event(id, s)))
+end
+
+-- publish_events sends the events of one script call that moved several
+-- jobs as one message, a JSON array of events (the Hub splits it): one
+-- PUBLISH per call instead of one per job.
+local function publish_events(channel, evs)
+  if #evs == 1 then
+    redis.call('PUBLISH', channel, cjson.encode(evs[1]))
+  elseif #evs > 1 then
+    redis.call('PUBLISH', channel, cjson.encode(evs))
+  end
 end
 
 -- release_type gives back a running job's slot in its type's count and
@@ -81,6 +114,17 @@ local function release_type(typ, typerun, limits, wakekey, cap)
     redis.call('HDEL', typerun, typ)
   end
   if redis.call('HEXISTS', limits, typ) == 1 then wake(wakekey, cap) end
+end
+
+-- release_type_n is release_type for n runs of one type at once, waking
+-- a worker on each of the queues they came from.
+local function release_type_n(typ, n, typerun, limits, wakekeys, cap)
+  if redis.call('HINCRBY', typerun, typ, -n) <= 0 then
+    redis.call('HDEL', typerun, typ)
+  end
+  if redis.call('HEXISTS', limits, typ) == 1 then
+    for wk in pairs(wakekeys) do wake(wk, cap) end
+  end
 end
 
 -- check_run refuses a write from any run but the one holding the lease.

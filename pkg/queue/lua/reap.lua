@@ -20,7 +20,7 @@ for i = 1, (#KEYS - 6) / 3 do
     else
       end_run(jk, id, KEYS[1], KEYS[3], KEYS[4], wk, ARGV[2])
       local why = 'lease expired: worker ' .. (f[2] or '?') .. ' stopped heartbeating'
-      if tonumber(f[3] or '0') > tonumber(f[4] or '0') then
+      if tonumber(f[3] or '0') > tonumber(f[4] or DEFAULT_MAX_RETRIES) then
         redis.call('HSET', jk, 'status', 'failed', 'error', why .. '; no attempts left',
           'step', 'Job failed', 'completed_at', int(now))
         redis.call('ZADD', KEYS[5], int(now), id)

@@ -1,39 +1,74 @@
--- submit.lua: create a job, pending, or scheduled when run_at is in the future.
--- KEYS[1] job hash        KEYS[2] pending zset of the queue
--- KEYS[3] scheduled zset  KEYS[4] counts       KEYS[5] queues set
--- KEYS[6] seq             KEYS[7] wake list    KEYS[8] unique key (ignored when ARGV[9] is '')
--- ARGV[1] id  ARGV[2] type  ARGV[3] queue  ARGV[4] payload JSON  ARGV[5] priority
--- ARGV[6] max_retries  ARGV[7] timeout ms  ARGV[8] run_at ms (0: now)
--- ARGV[9] unique key value  ARGV[10] events channel  ARGV[11] wake cap
--- Returns {OK, status, created_at ms} | {DUPLICATE, id of the job holding the key}
-if ARGV[9] ~= '' then
-  local holder = redis.call('GET', KEYS[8])
-  if holder then return {DUPLICATE, holder} end
-end
-if redis.call('EXISTS', KEYS[1]) == 1 then return {DUPLICATE, ARGV[1]} end
-
+-- submit.lua: create jobs of one queue, pending, or scheduled when run_at
+-- is in the future. Each job is atomic on its own: a duplicate is refused
+-- and the others are created.
+-- (Hot path: one call takes a whole batch, so that the sequence, the
+-- counters, the pending set, the wake list and the queue set are written
+-- once per call, not once per job, and the events go out as one message;
+-- each job costs a check and one HSET.)
+-- KEYS[1] pending zset  KEYS[2] scheduled zset  KEYS[3] counts  KEYS[4] queues set
+-- KEYS[5] seq           KEYS[6] wake list
+-- KEYS[5+2i] job hash of job i   KEYS[6+2i] its unique key (its job hash when it has none)
+-- ARGV[1] queue  ARGV[2] events channel  ARGV[3] wake cap
+-- ARGV[-4+8i..3+8i], for job i: id, type, payload JSON, priority, max_retries,
+--   timeout ms, run_at ms (0: now), unique key value ('' for none)
+-- Returns {OK, created_at ms, r1, r2, ...} where ri is {OK, status} or
+-- {DUPLICATE, id of the job holding the key}.
 local now = now_ms()
-local status = 'pending'
-if tonumber(ARGV[8]) > now then status = 'scheduled' end
-
--- Fields at their default are not stored: a pending job stays small.
-redis.call('HSET', KEYS[1], 'type', ARGV[2], 'queue', ARGV[3], 'payload', ARGV[4],
-  'status', status, 'max_retries', ARGV[6], 'created_at', int(now), 'version', 0)
-if ARGV[5] ~= '0' then redis.call('HSET', KEYS[1], 'priority', ARGV[5]) end
-if ARGV[7] ~= '0' then redis.call('HSET', KEYS[1], 'timeout_ms', ARGV[7]) end
-if ARGV[9] ~= '' then
-  redis.call('HSET', KEYS[1], 'unique_key', ARGV[9])
-  redis.call('SET', KEYS[8], ARGV[1])
+local queue = ARGV[1]
+local out = {OK, int(now)}
+local pending, prios, scheduled, events = {}, {}, 0, {}
+for i = 1, (#KEYS - 6) / 2 do
+  local jk, uk = KEYS[5 + 2 * i], KEYS[6 + 2 * i]
+  local a = 8 * i - 4
+  local id, typ, payload, prio, retries, timeout, run_at, unique =
+    ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
+  local holder = unique ~= '' and redis.call('GET', uk)
+  if holder then
+    out[#out + 1] = {DUPLICATE, holder}
+  elseif redis.call('EXISTS', jk) == 1 then
+    out[#out + 1] = {DUPLICATE, id}
+  else
+    local status = 'pending'
+    if tonumber(run_at) > now then status = 'scheduled' end
+    -- Fields at their default are not stored, and updated_at is
+    -- created_at until the first change: a pending job stays small.
+    local h = {'type', typ, 'payload', payload, 'status', status, 'created_at', int(now), 'version', 1}
+    if queue ~= DEFAULT_QUEUE then h[#h + 1] = 'queue'; h[#h + 1] = queue end
+    if retries ~= DEFAULT_MAX_RETRIES then h[#h + 1] = 'max_retries'; h[#h + 1] = retries end
+    if prio ~= '0' then h[#h + 1] = 'priority'; h[#h + 1] = prio end
+    if timeout ~= '0' then h[#h + 1] = 'timeout_ms'; h[#h + 1] = timeout end
+    if unique ~= '' then
+      h[#h + 1] = 'unique_key'; h[#h + 1] = unique
+      redis.call('SET', uk, id)
+    end
+    if status == 'scheduled' then
+      h[#h + 1] = 'run_at'; h[#h + 1] = run_at
+      redis.call('ZADD', KEYS[2], run_at, id)
+      scheduled = scheduled + 1
+    else
+      pending[#pending + 1] = id
+      prios[#prios + 1] = tonumber(prio)
+    end
+    redis.call('HSET', jk, unpack(h))
+    events[#events + 1] = event(id, {status = status, progress = 0, step = '', version = 1,
+      now = now, type = typ, queue = queue})
+    out[#out + 1] = {OK, status}
+  end
 end
-
-if status == 'scheduled' then
-  redis.call('HSET', KEYS[1], 'run_at', ARGV[8])
-  redis.call('ZADD', KEYS[3], ARGV[8], ARGV[1])
-else
-  enqueue(KEYS[2], KEYS[6], KEYS[7], ARGV[11], KEYS[1], ARGV[1])
+if #pending > 0 then
+  -- The sequence orders jobs of equal priority (FIFO): reserve one number per job.
+  local first = redis.call('INCRBY', KEYS[5], #pending) - #pending
+  local zargs, tokens = {}, {}
+  for k, id in ipairs(pending) do
+    zargs[#zargs + 1] = int(pending_score(prios[k], first + k))
+    zargs[#zargs + 1] = id
+    if k <= tonumber(ARGV[3]) then tokens[k] = '1' end
+  end
+  redis.call('ZADD', KEYS[1], unpack(zargs))
+  wake_n(KEYS[6], ARGV[3], tokens)
+  redis.call('HINCRBY', KEYS[3], 'pending', #pending)
 end
-redis.call('SADD', KEYS[5], ARGV[3])
-move_count(KEYS[4], nil, status)
-touch(KEYS[1], now)
-publish(ARGV[10], ARGV[1], KEYS[1])
-return {OK, status, int(now)}
+if scheduled > 0 then redis.call('HINCRBY', KEYS[3], 'scheduled', scheduled) end
+if #out > 2 then redis.call('SADD', KEYS[4], queue) end
+publish_events(ARGV[2], events)
+return out

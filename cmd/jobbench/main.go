@@ -1,0 +1,415 @@
+// Command jobbench measures the job queue and, side by side in the same
+// run on the same Redis, hibiken/asynq v0.26.0: enqueue throughput (one
+// job per call and batched), processing throughput, idle pickup latency,
+// progress → SSE latency with 1,000 streams open, long-poll wake latency,
+// GET /status throughput, Redis memory per pending job and /queue/stats
+// latency with 1k to 1M jobs stored. It prints one JSON line per scenario
+// and then a table; docs/benchmarks.md records a run.
+//
+// Run it from the repository root (asynq's side is the separate module
+// bench/asynq, built and run as a child process):
+//
+//	go run ./cmd/jobbench            # starts its own redis-server
+//	go run ./cmd/jobbench -quick     # small sizes, seconds
+//	go run ./cmd/jobbench -redis-url redis://127.0.0.1:6379/0
+//
+// It FLUSHES the database of -redis-url and the next one (asynq's).
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/compileo/jobqueue/internal/redistest"
+	"github.com/compileo/jobqueue/pkg/queue"
+	"github.com/redis/go-redis/v9"
+)
+
+// config sizes every scenario; each is bounded in count, and Timeout
+// bounds any wait.
+type config struct {
+	RedisURL string
+	// Scenarios selects scenarios by name (nil: all).
+	Scenarios []string
+	Repeat    int
+	Asynq     bool
+	AsynqDir  string
+	// AsynqDB is asynq's database number (default: ours + 1).
+	AsynqDB int
+
+	Producers      int
+	EnqueueN       int
+	Batch          int
+	BatchN         int
+	ProcessN       int
+	Workers        int
+	Concurrency    int
+	PickupN        int
+	AsynqPickupN   int
+	Streams        int
+	ProgressEvents int
+	PollN          int
+	StatusClients  int
+	StatusDuration time.Duration
+	StatsSizes     []int
+	StatsSamples   int
+	Timeout        time.Duration
+
+	Markdown   bool
+	CPUProfile string
+}
+
+// scenarioNames in the order they run.
+var scenarioNames = []string{"enqueue_single", "enqueue_batch", "process", "pickup_idle",
+	"sse_progress", "longpoll_wake", "http_status", "queue_stats"}
+
+func parseConfig(args []string, stderr io.Writer) (*config, error) {
+	fs := flag.NewFlagSet("jobbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &config{}
+	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis to run on (its DB and the next are FLUSHED); empty: start a redis-server on a free loopback port")
+	scenarios := fs.String("scenarios", "", "comma-separated scenarios to run (default all): "+strings.Join(scenarioNames, ","))
+	fs.IntVar(&c.Repeat, "repeat", 1, "run each scenario (but queue_stats) this many times and report the median")
+	fs.BoolVar(&c.Asynq, "asynq", true, "measure asynq beside us (needs the Go toolchain to build bench/asynq)")
+	fs.StringVar(&c.AsynqDir, "asynq-dir", "bench/asynq", "the asynq bench module")
+	fs.IntVar(&c.AsynqDB, "asynq-db", -1, "asynq's Redis database (default: ours + 1)")
+	quick := fs.Bool("quick", false, "small sizes (a smoke run of a few seconds); explicit flags still win")
+	fs.IntVar(&c.Producers, "producers", 8, "concurrent producers of the enqueue scenarios")
+	fs.IntVar(&c.EnqueueN, "enqueue-n", 50_000, "jobs of enqueue_single")
+	fs.IntVar(&c.Batch, "batch", 100, "jobs per call of enqueue_batch")
+	fs.IntVar(&c.BatchN, "batch-n", 200_000, "jobs of enqueue_batch")
+	fs.IntVar(&c.ProcessN, "process-n", 50_000, "pre-submitted jobs of process")
+	fs.IntVar(&c.Workers, "workers", 2, "workers of process and pickup_idle")
+	fs.IntVar(&c.Concurrency, "concurrency", 32, "concurrency of each worker")
+	fs.IntVar(&c.PickupN, "pickup-n", 200, "samples of pickup_idle")
+	fs.IntVar(&c.AsynqPickupN, "asynq-pickup-n", 25, "samples of pickup_idle on asynq (each waits for its 1 s poll)")
+	fs.IntVar(&c.Streams, "streams", 1000, "SSE streams open in sse_progress")
+	fs.IntVar(&c.ProgressEvents, "progress-events", 4, "progress reports per job in sse_progress")
+	fs.IntVar(&c.PollN, "poll-n", 200, "samples of longpoll_wake")
+	fs.IntVar(&c.StatusClients, "status-clients", 16, "concurrent clients of http_status")
+	fs.DurationVar(&c.StatusDuration, "status-duration", 3*time.Second, "duration of http_status")
+	sizes := fs.String("stats-sizes", "1000,100000,1000000", "pending jobs at which queue_stats is timed (the largest also gives bytes_per_pending)")
+	fs.IntVar(&c.StatsSamples, "stats-samples", 200, "requests timed at each stats size")
+	fs.DurationVar(&c.Timeout, "timeout", 5*time.Minute, "bound of any one wait")
+	fs.BoolVar(&c.Markdown, "markdown", false, "also print the table as Markdown")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of this process to the file")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if *quick {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		small := map[string]string{"enqueue-n": "2000", "batch-n": "5000", "process-n": "2000",
+			"pickup-n": "20", "asynq-pickup-n": "3", "streams": "50", "progress-events": "2",
+			"poll-n": "20", "status-duration": "300ms", "stats-sizes": "1000,10000", "stats-samples": "20"}
+		for name, v := range small {
+			if !set[name] {
+				_ = fs.Set(name, v)
+			}
+		}
+	}
+	if *scenarios != "" {
+		for _, s := range strings.Split(*scenarios, ",") {
+			if !slices.Contains(scenarioNames, s) {
+				return nil, fmt.Errorf("unknown scenario %q: want %s", s, strings.Join(scenarioNames, ","))
+			}
+			c.Scenarios = append(c.Scenarios, s)
+		}
+	}
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("stats size %q: want a positive integer", s)
+		}
+		if len(c.StatsSizes) > 0 && n <= c.StatsSizes[len(c.StatsSizes)-1] {
+			return nil, fmt.Errorf("stats sizes must grow")
+		}
+		c.StatsSizes = append(c.StatsSizes, n)
+	}
+	for name, v := range map[string]int{"repeat": c.Repeat, "producers": c.Producers, "enqueue-n": c.EnqueueN,
+		"batch": c.Batch, "batch-n": c.BatchN, "process-n": c.ProcessN, "workers": c.Workers,
+		"concurrency": c.Concurrency, "pickup-n": c.PickupN, "asynq-pickup-n": c.AsynqPickupN,
+		"streams": c.Streams, "progress-events": c.ProgressEvents, "poll-n": c.PollN,
+		"status-clients": c.StatusClients, "stats-samples": c.StatsSamples} {
+		if v <= 0 {
+			return nil, fmt.Errorf("-%s %d: must be positive", name, v)
+		}
+	}
+	return c, nil
+}
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "jobbench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "jobbench:", err)
+		os.Exit(1)
+	}
+}
+
+// run measures the selected scenarios and writes one JSON line per
+// scenario, then the table, to out; progress goes to logw.
+func run(ctx context.Context, cfg *config, out, logw io.Writer) error {
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(logw, "jobbench: "+format+"\n", args...)
+	}
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	redisURL := cfg.RedisURL
+	if redisURL == "" {
+		dir, err := os.MkdirTemp("", "jobbench-redis-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		srv, err := redistest.Start(dir, nil) // --save "" --appendonly no, on 127.0.0.1
+		if err != nil {
+			return err
+		}
+		defer srv.Stop()
+		redisURL = srv.URL() + "/0"
+		logf("started redis-server on %s", srv.Addr)
+	}
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return fmt.Errorf("-redis-url: %w", err)
+	}
+	opts.PoolSize = 64 // 1,000 SSE streams and a worker of concurrency 1,000 share it
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	client, err := queue.NewClient(ctx, rdb, nil)
+	if err != nil {
+		return err
+	}
+	b := &bench{cfg: cfg, rdb: rdb, client: client, quiet: slog.New(slog.DiscardHandler)}
+
+	var asq *asynqRunner
+	if cfg.Asynq {
+		db := cfg.AsynqDB
+		if db < 0 {
+			db = opts.DB + 1
+		}
+		logf("building the asynq bench in %s", cfg.AsynqDir)
+		if asq, err = buildAsynq(ctx, cfg, opts, db, logw); err != nil {
+			return err
+		}
+		defer asq.close()
+	}
+
+	runs := map[string]func(context.Context) ([]Result, error){
+		"enqueue_single": b.enqueueSingle, "enqueue_batch": b.enqueueBatch, "process": b.process,
+		"pickup_idle": b.pickup, "sse_progress": b.sseProgress, "longpoll_wake": b.longPoll,
+		"http_status": b.httpStatus, "queue_stats": b.queueStats,
+	}
+	var table []Comparison
+	for _, name := range scenarioNames {
+		if cfg.Scenarios != nil && !slices.Contains(cfg.Scenarios, name) {
+			continue
+		}
+		repeat := cfg.Repeat
+		if name == "queue_stats" {
+			repeat = 1
+		}
+		var oursRuns, asynqRuns [][]Result
+		for i := range repeat {
+			// Alternate who goes first, so neither always meets a warmer machine.
+			sides := []func() error{
+				func() error {
+					logf("%s: jobqueue (run %d/%d)", name, i+1, repeat)
+					rs, err := runs[name](ctx)
+					oursRuns = append(oursRuns, rs)
+					return err
+				},
+			}
+			if asq != nil && asq.has(name) {
+				asynqSide := func() error {
+					logf("%s: asynq (run %d/%d)", name, i+1, repeat)
+					rs, err := asq.run(ctx, name)
+					asynqRuns = append(asynqRuns, rs)
+					return err
+				}
+				if i%2 == 1 {
+					sides = append([]func() error{asynqSide}, sides...)
+				} else {
+					sides = append(sides, asynqSide)
+				}
+			}
+			for _, side := range sides {
+				if err := side(); err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
+			}
+		}
+		for _, c := range compareRuns(oursRuns, asynqRuns) {
+			writeJSON(out, c)
+			table = append(table, c)
+		}
+	}
+	fmt.Fprintln(out)
+	writeTable(out, table)
+	if cfg.Markdown {
+		fmt.Fprintln(out)
+		writeMarkdown(out, table)
+	}
+	return nil
+}
+
+// compareRuns takes the median of each result over the repetitions and
+// pairs ours with asynq's by scenario.
+func compareRuns(oursRuns, asynqRuns [][]Result) []Comparison {
+	medians := func(runs [][]Result) (names []string, by map[string]Result) {
+		all := map[string][]Result{}
+		for _, rs := range runs {
+			for _, r := range rs {
+				if _, ok := all[r.Scenario]; !ok {
+					names = append(names, r.Scenario)
+				}
+				all[r.Scenario] = append(all[r.Scenario], r)
+			}
+		}
+		by = map[string]Result{}
+		for name, rs := range all {
+			by[name] = median(rs)
+		}
+		return names, by
+	}
+	names, ours := medians(oursRuns)
+	_, theirs := medians(asynqRuns)
+	var out []Comparison
+	var smallestStats float64
+	for _, name := range names {
+		var a *Result
+		if r, ok := theirs[name]; ok {
+			a = &r
+		}
+		t := targets[name]
+		if strings.HasPrefix(name, "queue_stats_") {
+			p50 := ours[name].P50Ms
+			if smallestStats == 0 {
+				smallestStats = p50
+			}
+			base := smallestStats
+			t = target{text: "p50 within 2× of the smallest size's",
+				check: func(c Comparison) bool { return c.Ours.P50Ms <= 2*base }}
+		}
+		out = append(out, compare(ours[name], a, t))
+	}
+	return out
+}
+
+// targets are issue 5's goals per scenario.
+var targets = map[string]target{
+	"enqueue_single":    ratioAtLeast(1.5),
+	"enqueue_batch":     ratioAtLeast(5),
+	"process":           ratioAtLeast(5),
+	"pickup_idle":       latencyAtMost(2, 10),
+	"sse_progress":      p99AtMost(10),
+	"longpoll_wake":     p99AtMost(10),
+	"bytes_per_pending": bytesAtMost(400),
+}
+
+// asynqRunner runs bench/asynq's asynqbench, built once, per scenario.
+type asynqRunner struct {
+	bin  string
+	dir  string
+	args []string
+	logw io.Writer
+}
+
+// asynqScenarios are the scenarios asynqbench has.
+var asynqScenarios = []string{"enqueue_single", "enqueue_batch", "process", "pickup_idle", "queue_stats"}
+
+func (a *asynqRunner) has(name string) bool { return slices.Contains(asynqScenarios, name) }
+
+func (a *asynqRunner) close() { _ = os.RemoveAll(a.dir) }
+
+func buildAsynq(ctx context.Context, cfg *config, opts *redis.Options, db int, logw io.Writer) (*asynqRunner, error) {
+	dir, err := os.MkdirTemp("", "jobbench-asynq-")
+	if err != nil {
+		return nil, err
+	}
+	bin := filepath.Join(dir, "asynqbench")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/asynqbench")
+	build.Dir = cfg.AsynqDir
+	build.Stdout, build.Stderr = logw, logw
+	if err := build.Run(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("build asynq bench in %s (run from the repository root, or -asynq=false): %w", cfg.AsynqDir, err)
+	}
+	sizes := make([]string, len(cfg.StatsSizes))
+	for i, s := range cfg.StatsSizes {
+		sizes[i] = strconv.Itoa(s)
+	}
+	args := []string{"-addr", opts.Addr, "-db", strconv.Itoa(db),
+		"-producers", strconv.Itoa(cfg.Producers), "-enqueue-n", strconv.Itoa(cfg.EnqueueN),
+		"-batch-n", strconv.Itoa(cfg.BatchN), "-process-n", strconv.Itoa(cfg.ProcessN),
+		"-workers", strconv.Itoa(cfg.Workers), "-concurrency", strconv.Itoa(cfg.Concurrency),
+		"-pickup-n", strconv.Itoa(cfg.AsynqPickupN), "-stats-sizes", strings.Join(sizes, ","),
+		"-stats-samples", strconv.Itoa(cfg.StatsSamples), "-timeout", cfg.Timeout.String()}
+	if opts.Password != "" {
+		args = append(args, "-password", opts.Password)
+	}
+	return &asynqRunner{bin: bin, dir: dir, args: args, logw: logw}, nil
+}
+
+// run runs one scenario in a fresh asynqbench process and reads its JSON lines.
+func (a *asynqRunner) run(ctx context.Context, name string) ([]Result, error) {
+	cmd := exec.CommandContext(ctx, a.bin, append(slices.Clone(a.args), "-scenario", name)...)
+	cmd.Stderr = a.logw
+	outb, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("asynqbench %s: %w", name, err)
+	}
+	return parseResults(outb)
+}
+
+// parseResults reads JSON lines of Results; other lines are ignored.
+func parseResults(b []byte) ([]Result, error) {
+	var out []Result
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var r Result
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			return nil, fmt.Errorf("asynqbench output %q: %w", line, err)
+		}
+		r.System = cmp.Or(r.System, "asynq")
+		out = append(out, r)
+	}
+	return out, nil
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/compileo/jobqueue/internal/redistest"
+)
+
+// A tiny run of every scenario of ours (asynq's side needs a module build
+// and is left out): each prints its JSON line and its table row. No
+// timing is asserted.
+func TestQuickRun(t *testing.T) {
+	srv, err := redistest.Start(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	cfg, err := parseConfig([]string{"-quick", "-asynq=false", "-redis-url", srv.URL() + "/0",
+		"-enqueue-n", "200", "-batch-n", "500", "-process-n", "300", "-pickup-n", "5",
+		"-streams", "10", "-progress-events", "1", "-poll-n", "5", "-status-duration", "100ms",
+		"-stats-sizes", "100,1000", "-stats-samples", "5"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, logs bytes.Buffer
+	if err := run(ctx, cfg, &out, &logs); err != nil {
+		t.Fatalf("run: %v\n%s", err, logs.String())
+	}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var c Comparison
+		if err := json.Unmarshal([]byte(line), &c); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		if c.Ours.N <= 0 || c.Ours.Value <= 0 {
+			t.Errorf("%s measured nothing: %+v", c.Scenario, c.Ours)
+		}
+		seen[c.Scenario] = true
+	}
+	for _, s := range []string{"enqueue_single", "enqueue_batch", "process", "pickup_idle", "sse_progress",
+		"longpoll_wake", "http_status", "queue_stats_100", "queue_stats_1k", "bytes_per_pending"} {
+		if !seen[s] {
+			t.Errorf("no JSON line for %s:\n%s", s, out.String())
+		}
+	}
+	if !strings.Contains(out.String(), "scenario") {
+		t.Errorf("no table:\n%s", out.String())
+	}
+}
+
+func TestParseConfigRefusesNonsense(t *testing.T) {
+	for _, args := range [][]string{{"-scenarios", "nope"}, {"-stats-sizes", "1000,10"}, {"-producers", "0"}} {
+		if _, err := parseConfig(args, &bytes.Buffer{}); err == nil {
+			t.Errorf("%v: accepted", args)
+		}
+	}
+}

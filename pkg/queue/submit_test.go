@@ -1,0 +1,188 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lib.lua repeats two Go defaults, since a job hash omits fields at their
+// default; they must agree.
+func TestLuaDefaultsMatchGo(t *testing.T) {
+	t.Parallel()
+	m := regexp.MustCompile(`local DEFAULT_QUEUE, DEFAULT_MAX_RETRIES = '([^']*)', '([^']*)'`).
+		FindStringSubmatch(mustRead("lib.lua"))
+	if m == nil {
+		t.Fatal("lib.lua: no DEFAULT_QUEUE, DEFAULT_MAX_RETRIES line")
+	}
+	if m[1] != DefaultQueue || m[2] != strconv.Itoa(DefaultMaxRetries) {
+		t.Fatalf("lib.lua defaults %q, %q; Go has %q, %d", m[1], m[2], DefaultQueue, DefaultMaxRetries)
+	}
+}
+
+// A pending job stores neither default queue nor default max_retries nor
+// updated_at, and reads back as if it did.
+func TestSubmitOmitsDefaults(t *testing.T) {
+	t.Parallel()
+	c, b := setup(t)
+	ctx := ctxT(t)
+	zero := 0
+	res, err := c.EnqueueBatch(ctx, []EnqueueParams{
+		{Type: "a"},
+		{Type: "b", Queue: "other", MaxRetries: &zero, Priority: 7},
+	})
+	if err != nil || res[0].Err != nil || res[1].Err != nil {
+		t.Fatalf("enqueue: %v %+v", err, res)
+	}
+	h, _ := b.rdb.HGetAll(ctx, b.keys.job(res[0].Job.ID)).Result()
+	for _, f := range []string{fQueue, fMaxRetries, fUpdatedAt, fPriority} {
+		if _, ok := h[f]; ok {
+			t.Errorf("default job stores %s: %v", f, h)
+		}
+	}
+	j, _ := c.Get(ctx, res[0].Job.ID)
+	if j.Queue != DefaultQueue || j.MaxRetries != DefaultMaxRetries || !j.UpdatedAt.Equal(j.CreatedAt) || j.Version != 1 {
+		t.Fatalf("default job reads back as %+v", j)
+	}
+	j, _ = c.Get(ctx, res[1].Job.ID)
+	if j.Queue != "other" || j.MaxRetries != 0 || j.Priority != 7 || j.Status != StatePending {
+		t.Fatalf("job with its own fields reads back as %+v", j)
+	}
+	// Cancel and restart find the default queue of a job that does not store it.
+	if err := c.Cancel(ctx, res[0].Job.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Restart(ctx, res[0].Job.ID); err != nil {
+		t.Fatal(err)
+	}
+	checkInvariants(t, c)
+}
+
+// One batch spanning queues and chunks, with a duplicate unique key
+// inside it: each job is decided on its own, results in order.
+func TestEnqueueBatchAcrossQueuesAndChunks(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	ctx := ctxT(t)
+	var params []EnqueueParams
+	for i := range 2*submitChunk + 5 {
+		params = append(params, EnqueueParams{Type: "t", Queue: []string{"q1", "q2", "q3"}[i%3],
+			Payload: []byte(fmt.Sprintf(`{"i":%d}`, i))})
+	}
+	params[10].UniqueKey = "u"
+	params[200].UniqueKey = "u"
+	params[20].Type = "bad type" // invalid: refused alone
+	res, err := c.EnqueueBatch(ctx, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dup *DuplicateError
+	for i, r := range res {
+		switch i {
+		case 20:
+			if !errors.Is(r.Err, ErrInvalid) {
+				t.Fatalf("job 20: %v", r.Err)
+			}
+		case 200:
+			if !errors.As(r.Err, &dup) || dup.JobID != res[10].Job.ID || dup.UniqueKey != "u" {
+				t.Fatalf("job 200: %v", r.Err)
+			}
+		default:
+			if r.Err != nil {
+				t.Fatalf("job %d: %v", i, r.Err)
+			}
+			j, err := c.Get(ctx, r.Job.ID)
+			if err != nil || j.Queue != params[i].Queue || string(j.Payload) != string(params[i].Payload) {
+				t.Fatalf("job %d reads back as %+v, %v", i, j, err)
+			}
+		}
+	}
+	st, _ := c.Stats(ctx)
+	if st.Counts[StatePending] != int64(len(params)-2) {
+		t.Fatalf("pending %d, want %d", st.Counts[StatePending], len(params)-2)
+	}
+	checkInvariants(t, c)
+}
+
+// A batch's events travel as one message; the Hub hands each subscriber
+// its own job's event.
+func TestBatchEventsReachEachSubscriber(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	ctx := ctxT(t)
+	hub := c.NewHub()
+	if err := hub.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Stop()
+	all := hub.Subscribe("")
+	res, err := c.EnqueueBatch(ctx, []EnqueueParams{{Type: "a"}, {Type: "b"}, {Type: "c"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		select {
+		case ev := <-all.C:
+			if ev.JobID != r.Job.ID || ev.Status != StatePending || ev.Version != 1 || ev.Queue != DefaultQueue {
+				t.Fatalf("event %d: %+v, want job %s pending v1", i, ev, r.Job.ID)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("event %d not delivered", i)
+		}
+	}
+}
+
+// Concurrent Enqueue calls share submissions; each still gets its own
+// outcome, a duplicate unique key included.
+func TestConcurrentEnqueueCoalesces(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	ctx := ctxT(t)
+	const n = 64
+	ids := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := EnqueueParams{Type: "t", Payload: []byte(fmt.Sprintf(`{"i":%d}`, i))}
+			if i%16 == 0 {
+				p.UniqueKey = "same"
+			}
+			e, err := c.Enqueue(ctx, p)
+			errs[i] = err
+			if err == nil {
+				ids[i] = e.ID
+			}
+		}()
+	}
+	wg.Wait()
+	dups := 0
+	for i := range n {
+		var dup *DuplicateError
+		switch {
+		case errors.As(errs[i], &dup):
+			dups++
+		case errs[i] != nil:
+			t.Fatalf("call %d: %v", i, errs[i])
+		default:
+			j, err := c.Get(ctx, ids[i])
+			if err != nil || string(j.Payload) != fmt.Sprintf(`{"i":%d}`, i) {
+				t.Fatalf("call %d: job %+v, %v", i, j, err)
+			}
+		}
+	}
+	if dups != n/16-1 {
+		t.Fatalf("%d duplicates, want %d", dups, n/16-1)
+	}
+	// An invalid call fails alone.
+	if _, err := c.Enqueue(ctx, EnqueueParams{Type: "bad type"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("invalid: %v", err)
+	}
+	checkInvariants(t, c)
+}
