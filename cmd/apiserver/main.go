@@ -156,6 +156,7 @@ func run(ctx context.Context, cfg *config) error {
 		return err
 	}
 	cfg.API.Logger = log
+	redisconn.RouteLogs(log, 5*time.Second)
 	cfg.API.Metrics = metricsRegistry()
 	redisCfg := cfg.Redis
 	mode, err := redisCfg.Mode()

@@ -113,6 +113,7 @@ func run(ctx context.Context, cfg *config) error {
 		return err
 	}
 	cfg.Worker.Logger = log
+	redisconn.RouteLogs(log, 5*time.Second)
 	// Every running job holds a connection now and then, and the idle
 	// loop blocks for seconds: a pool above the concurrency, longer I/O.
 	cfg.Redis.PoolSize = max(cfg.Worker.Concurrency+8, 16)

@@ -1,6 +1,9 @@
 package redisconn
 
 import (
+	"bytes"
+	"context"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -164,5 +167,21 @@ func TestAddFlags(t *testing.T) {
 	// An explicit URL beside it is refused.
 	if _, err := parse(map[string]string{"REDIS_URL": "redis://h:1"}, ""); err == nil || !strings.Contains(err.Error(), "exclusive") {
 		t.Fatalf("url and cluster: %v", err)
+	}
+}
+
+func TestRouteLogsLimitsTheRate(t *testing.T) {
+	var buf bytes.Buffer
+	l := &limitedLogger{log: slog.New(slog.NewTextHandler(&buf, nil)), interval: time.Hour}
+	for range 100 {
+		l.Printf(context.Background(), "dial tcp %s: connection refused", "127.0.0.1:1")
+	}
+	if n := strings.Count(buf.String(), "\n"); n != 1 || !strings.Contains(buf.String(), "connection refused") {
+		t.Fatalf("%d lines: %s", n, buf.String())
+	}
+	l.last = time.Time{} // the interval passed
+	l.Printf(context.Background(), "again")
+	if !strings.Contains(buf.String(), "similar_lines_dropped=99") {
+		t.Fatalf("the dropped lines were not counted: %s", buf.String())
 	}
 }
