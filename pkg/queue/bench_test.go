@@ -1,7 +1,11 @@
 package queue
 
 import (
+	"strconv"
+	"strings"
+
 	"context"
+	"github.com/compileo/jobqueue/internal/redistest"
 	"log/slog"
 	"sync/atomic"
 	"testing"
@@ -80,4 +84,82 @@ func BenchmarkProcess(b *testing.B) {
 	b.StopTimer()
 	w.Stop()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+}
+
+// BenchmarkClaimComplete claims b.N pending jobs 32 at a time, then
+// completes them 32 at a time, and reports what Redis spent on them (from
+// INFO commandstats on a redis-server of its own): the scripts' time per
+// job, and what is left after every other command's time (the scripts'
+// own calls, and the peeks outside them) — at least that much is Lua
+// itself. Redis CPU per job is what bounds processing throughput:
+//
+//	go test -run '^$' -bench ClaimComplete -benchtime 20000x ./pkg/queue/
+func BenchmarkClaimComplete(b *testing.B) {
+	srv := redistest.New(b, nil)
+	c, bu := setupOn(b, srv)
+	ctx := context.Background()
+	params := make([]EnqueueParams, 500)
+	for i := range params {
+		params[i] = EnqueueParams{Type: "x"}
+	}
+	for left := b.N; left > 0; left -= len(params) {
+		if _, err := c.EnqueueBatch(ctx, params[:min(left, len(params))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	w := testWorker(c)
+	runs := make([]*run, 0, b.N)
+	report := func(phase string) {
+		evalUS, otherUS := commandUsec(b, bu)
+		b.ReportMetric(evalUS/float64(b.N), phase+"-redis-µs/job")
+		b.ReportMetric((evalUS-otherUS)/float64(b.N), phase+"-lua-µs/job")
+		bu.rdb.ConfigResetStat(ctx)
+	}
+	bu.rdb.ConfigResetStat(ctx)
+	b.ResetTimer()
+	for len(runs) < b.N {
+		jobs, err := c.claim(ctx, "w", []string{DefaultQueue}, 32, time.Minute)
+		if err != nil || len(jobs) == 0 {
+			b.Fatalf("claim: %d jobs, %v", len(jobs), err)
+		}
+		for _, j := range jobs {
+			runs = append(runs, &run{w: w, job: j, token: j.token, ctx: ctx, cancel: func(error) {}})
+		}
+	}
+	report("claim")
+	for k := 0; k < len(runs); k += 32 {
+		var batch []*completion
+		for _, r := range runs[k:min(k+32, len(runs))] {
+			batch = append(batch, &completion{r: r, done: make(chan error, 1)})
+		}
+		if _, err := c.completeRuns(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	report("complete")
+}
+
+// commandUsec sums INFO commandstats: the microseconds of EVALSHA, and of
+// every other command (those the scripts ran).
+func commandUsec(b *testing.B, bu *bundle) (evalUS, otherUS float64) {
+	for _, line := range strings.Split(bu.rdb.Info(context.Background(), "commandstats").Val(), "\r\n") {
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		for _, kv := range strings.Split(rest, ",") {
+			if v, ok := strings.CutPrefix(kv, "usec="); ok {
+				us, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if name == "cmdstat_evalsha" || name == "cmdstat_eval" {
+					evalUS += us
+				} else {
+					otherUS += us
+				}
+			}
+		}
+	}
+	return evalUS, otherUS
 }
