@@ -23,7 +23,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -94,7 +93,7 @@ func parseConfig(args []string) (*config, error) {
 		return nil, fmt.Errorf("dev workers %d: must be 0 or more", *devWorkers)
 	}
 	apiCfg := api.Config{BodyLimit: int64(*bodyLimit), RequestTimeout: *reqTimeout, Heartbeat: *heartbeat,
-		CORSOrigins: splitList(*cors), TrustedProxies: splitList(*proxies)}
+		CORSOrigins: envflag.List(*cors), TrustedProxies: envflag.List(*proxies)}
 	spec := *keys
 	if *keysFile != "" {
 		b, err := os.ReadFile(*keysFile)
@@ -116,17 +115,6 @@ func parseConfig(args []string) (*config, error) {
 	}
 	return &config{Redis: rc, Prefix: *prefix, Addr: *addr, API: apiCfg,
 		ShutdownTimeout: *shutdown, DevWorkers: *devWorkers, LogLevel: *logLevel, LogFmt: *logFmt}, nil
-}
-
-// splitList reads a comma-separated list, dropping blanks.
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 func main() {

@@ -4,13 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"github.com/compileo/jobqueue/internal/proctest"
 	"github.com/compileo/jobqueue/internal/testmain"
 	"io"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,28 +21,10 @@ func TestMain(m *testing.M) {
 	testmain.Run(m)
 }
 
-// logBuffer collects the server's log across goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // server is a run in the background, as main starts it.
 type server struct {
 	base string
-	logs *logBuffer
+	logs *proctest.LogBuffer
 	stop context.CancelFunc
 	done chan error
 }
@@ -58,7 +40,7 @@ func start(t *testing.T, env map[string]string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{logs: &logBuffer{}, done: make(chan error, 1)}
+	s := &server{logs: &proctest.LogBuffer{}, done: make(chan error, 1)}
 	addr := make(chan string, 1)
 	cfg.logOut = s.logs
 	cfg.onReady = func(a string) { addr <- a }
@@ -263,7 +245,7 @@ func TestRunWaitsForRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &proctest.LogBuffer{}
 	cfg.logOut = logs
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()

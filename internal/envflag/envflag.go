@@ -116,3 +116,15 @@ func Weights(spec string) (map[string]int, error) {
 	}
 	return out, nil
 }
+
+// List reads a comma-separated list, trimming each item and dropping
+// blanks ("a, b,,c" is [a b c]).
+func List(spec string) []string {
+	var out []string
+	for _, f := range strings.Split(spec, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

@@ -58,23 +58,25 @@ func Cleanup() {
 type Proc struct {
 	Name string
 	Cmd  *exec.Cmd
-	out  *logBuffer
+	out  *LogBuffer
 	done chan struct{}
 	err  error
 }
 
-type logBuffer struct {
+// LogBuffer collects output written from several goroutines (a process's
+// pipes, a server's logger) and reads it back safely while it grows.
+type LogBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder
 }
 
-func (l *logBuffer) Write(p []byte) (int, error) {
+func (l *LogBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *logBuffer) String() string {
+func (l *LogBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
@@ -93,7 +95,7 @@ func Start(t testing.TB, name, bin string, env []string, args ...string) *Proc {
 // credentials, process attributes); its output is captured the same way.
 func StartCmd(t testing.TB, name string, cmd *exec.Cmd) *Proc {
 	t.Helper()
-	p := &Proc{Name: name, Cmd: cmd, out: &logBuffer{}, done: make(chan struct{})}
+	p := &Proc{Name: name, Cmd: cmd, out: &LogBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)

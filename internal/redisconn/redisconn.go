@@ -127,7 +127,7 @@ func AddFlags(fs *envflag.Set, defaultURL, urlHelp string) func() Config {
 	waitN := fs.Int("redis-wait-replicas", "REDIS_WAIT_REPLICAS", 0, "after each submission, WAIT for this many replicas to acknowledge it, else fail it with 503 (0: off; see docs/cluster.md)")
 	waitT := fs.Duration("redis-wait-timeout", "REDIS_WAIT_TIMEOUT", queue.DefaultWaitTimeout, "how long a submission waits for its replicas")
 	return func() Config {
-		c := Config{URL: *url, ClusterAddrs: splitList(*cluster), SentinelAddrs: splitList(*sentinels),
+		c := Config{URL: *url, ClusterAddrs: envflag.List(*cluster), SentinelAddrs: envflag.List(*sentinels),
 			SentinelMaster: *master, SentinelPassword: *sentinelPass, Username: *user, Password: *pass,
 			DB: *db, TLS: *useTLS, TLSCAFile: *ca, TLSCertFile: *cert, TLSKeyFile: *key,
 			WaitReplicas: *waitN, WaitTimeout: *waitT}
@@ -136,16 +136,6 @@ func AddFlags(fs *envflag.Set, defaultURL, urlHelp string) func() Config {
 		}
 		return c
 	}
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 // Mode tells which mode the configuration selects, or why it is invalid.

@@ -1,8 +1,8 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
+	"github.com/compileo/jobqueue/internal/proctest"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -58,7 +58,9 @@ func TestParseKeysRefusals(t *testing.T) {
 // Each route needs its role: read < submit < admin; health stays open.
 func TestRoles(t *testing.T) {
 	t.Parallel()
-	var logs bytes.Buffer
+	// The access log is written after the answer: a buffer safe to read
+	// while the server still writes.
+	var logs proctest.LogBuffer
 	b := setup(t, Config{Keys: testKeys(t), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	id := b.submitAs(t, submitSecret)
 
@@ -256,12 +258,13 @@ func TestCORS(t *testing.T) {
 // echoed in the response and on its log lines.
 func TestRequestID(t *testing.T) {
 	t.Parallel()
-	var logs bytes.Buffer
+	var logs proctest.LogBuffer
 	b := setup(t, Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	resp, _ := b.do(t, "GET", "/api/v1/jobs/queue/stats", "", "X-Request-ID", "trace-42.a")
-	if resp.Header.Get("X-Request-ID") != "trace-42.a" || !strings.Contains(logs.String(), "request_id=trace-42.a") {
-		t.Fatalf("kept id: %v\n%s", resp.Header, logs.String())
+	if resp.Header.Get("X-Request-ID") != "trace-42.a" {
+		t.Fatalf("kept id: %v", resp.Header)
 	}
+	waitFor(t, "the request's log line", func() bool { return strings.Contains(logs.String(), "request_id=trace-42.a") })
 	resp, _ = b.do(t, "GET", "/api/v1/jobs/queue/stats", "", "X-Request-ID", "evil\" injected=1")
 	if id := resp.Header.Get("X-Request-ID"); parseJobID(id) != nil {
 		t.Fatalf("an insane id was not replaced by a UUID: %q", id)

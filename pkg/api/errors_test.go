@@ -1,15 +1,14 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/compileo/jobqueue/internal/proctest"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -74,28 +73,10 @@ type panicky struct{ Queue }
 
 func (panicky) Stats(context.Context) (*queue.Stats, error) { panic("kaboom") }
 
-// logBuffer collects log output safely across goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestPanicBecomesA500(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{})
-	var logs logBuffer
+	var logs proctest.LogBuffer
 	h, err := New(Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, panicky{b.client}, b.hub)
 	if err != nil {
 		t.Fatal(err)

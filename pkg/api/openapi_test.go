@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"github.com/compileo/jobqueue/internal/proctest"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -308,7 +309,7 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 	expect(r, 429, "GET", "/api/v1/workers", "")
 
 	// A panic.
-	var logs logBuffer
+	var logs proctest.LogBuffer
 	h, err := New(Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, panicky{b.client}, b.hub)
 	if err != nil {
 		t.Fatal(err)
