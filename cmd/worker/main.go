@@ -148,15 +148,7 @@ func run(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return err
 	}
-	for {
-		err = w.Start(ctx)
-		if err == nil || !errors.Is(err, queue.ErrUnavailable) || ctx.Err() != nil {
-			break
-		}
-		log.Warn("redis unavailable at start; retrying", "err", err)
-		sleep(ctx, time.Second)
-	}
-	if err != nil {
+	if err := redisconn.WaitReachable(ctx, log, func() error { return w.Start(ctx) }); err != nil {
 		return err
 	}
 	log.Info("worker ready", "pid", os.Getpid(), "redis", cfg.Redis.String())
@@ -164,13 +156,6 @@ func run(ctx context.Context, cfg *config) error {
 	log.Info("shutting down: no new jobs; running jobs may finish", "timeout", cfg.Worker.ShutdownTimeout)
 	w.Stop()
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
 }
 
 // serveMetrics serves reg at /metrics on addr until stop is called.
