@@ -52,6 +52,8 @@ type Options struct {
 	// WorkerEnv and APIEnv are added to every worker's and apiserver's
 	// environment, after the cluster's own (so they win).
 	WorkerEnv, APIEnv []string
+	// Shards is QUEUE_SHARDS for every process (0: unset, one shard).
+	Shards int
 }
 
 // Cluster is the running topology. Every process it starts is killed at
@@ -98,6 +100,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	default:
 		t.Fatalf("clustertest: unknown Redis topology %q", opts.Redis)
 	}
+	c.RedisConfig.Shards = opts.Shards
 	for range opts.Workers {
 		c.StartWorker()
 	}
@@ -158,13 +161,17 @@ func (c *Cluster) StartAPI(extraEnv ...string) *API {
 // RedisEnv is the environment that points a process at the cluster's Redis.
 func (c *Cluster) RedisEnv() []string {
 	rc := c.RedisConfig
+	var env []string
+	if rc.Shards > 0 {
+		env = append(env, "QUEUE_SHARDS="+strconv.Itoa(rc.Shards))
+	}
 	switch {
 	case len(rc.ClusterAddrs) > 0:
-		return []string{"REDIS_CLUSTER_ADDRS=" + strings.Join(rc.ClusterAddrs, ",")}
+		return append(env, "REDIS_CLUSTER_ADDRS="+strings.Join(rc.ClusterAddrs, ","))
 	case len(rc.SentinelAddrs) > 0:
-		return []string{"REDIS_SENTINEL_ADDRS=" + strings.Join(rc.SentinelAddrs, ","), "REDIS_SENTINEL_MASTER=" + rc.SentinelMaster}
+		return append(env, "REDIS_SENTINEL_ADDRS="+strings.Join(rc.SentinelAddrs, ","), "REDIS_SENTINEL_MASTER="+rc.SentinelMaster)
 	}
-	return []string{"REDIS_URL=" + rc.URL}
+	return append(env, "REDIS_URL="+rc.URL)
 }
 
 // APIs are the apiservers started so far (dead ones included).
@@ -194,7 +201,7 @@ func (c *Cluster) Queue() *queue.Client {
 	c.t.Cleanup(func() { _ = rdb.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	q, err := queue.NewClient(ctx, rdb, nil)
+	q, err := queue.NewClient(ctx, rdb, rc.QueueConfig(queue.DefaultPrefix))
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -97,6 +97,10 @@ type Config struct {
 	WaitReplicas int
 	WaitTimeout  time.Duration
 
+	// Shards is queue.Config.Shards: how many hash tags the jobs are
+	// spread over (QUEUE_SHARDS; the same in every process).
+	Shards int
+
 	// PoolSize and MinIOTimeout are set by the command, not by the
 	// operator: the connections each node's pool keeps (0: go-redis's
 	// default), and a floor for the read and write timeouts (a worker's
@@ -126,11 +130,12 @@ func AddFlags(fs *envflag.Set, defaultURL, urlHelp string) func() Config {
 	key := fs.String("redis-tls-key", "REDIS_TLS_KEY_FILE", "", "PEM key of -redis-tls-cert")
 	waitN := fs.Int("redis-wait-replicas", "REDIS_WAIT_REPLICAS", 0, "after each submission, WAIT for this many replicas to acknowledge it, else fail it with 503 (0: off; see docs/cluster.md)")
 	waitT := fs.Duration("redis-wait-timeout", "REDIS_WAIT_TIMEOUT", queue.DefaultWaitTimeout, "how long a submission waits for its replicas")
+	shards := fs.Int("shards", "QUEUE_SHARDS", 1, "hash tags the jobs are spread over, so a Redis Cluster's masters share the load; the same in every process (see docs/cluster.md)")
 	return func() Config {
 		c := Config{URL: *url, ClusterAddrs: envflag.List(*cluster), SentinelAddrs: envflag.List(*sentinels),
 			SentinelMaster: *master, SentinelPassword: *sentinelPass, Username: *user, Password: *pass,
 			DB: *db, TLS: *useTLS, TLSCAFile: *ca, TLSCertFile: *cert, TLSKeyFile: *key,
-			WaitReplicas: *waitN, WaitTimeout: *waitT}
+			WaitReplicas: *waitN, WaitTimeout: *waitT, Shards: *shards}
 		if c.URL == "" && len(c.ClusterAddrs) == 0 && len(c.SentinelAddrs) == 0 && c.SentinelMaster == "" {
 			c.URL = defaultURL
 		}
@@ -152,6 +157,9 @@ func (c *Config) Mode() (Mode, error) {
 	}
 	if len(modes) > 1 {
 		return "", fmt.Errorf("redis: %s are exclusive: set exactly one", strings.Join(modes, " and "))
+	}
+	if c.Shards < 0 || c.Shards > queue.MaxShards {
+		return "", fmt.Errorf("QUEUE_SHARDS %d: want 1-%d", c.Shards, queue.MaxShards)
 	}
 	if c.WaitReplicas < 0 || c.WaitTimeout < 0 {
 		return "", fmt.Errorf("REDIS_WAIT_REPLICAS and REDIS_WAIT_TIMEOUT must not be negative")
@@ -373,9 +381,9 @@ func (c *Config) loadTLSFiles(cfg *tls.Config) error {
 }
 
 // QueueConfig is the engine configuration the Redis settings imply: the
-// key prefix given, and the durability knob.
+// key prefix given, the shards and the durability knob.
 func (c *Config) QueueConfig(prefix string) *queue.Config {
-	return &queue.Config{Prefix: prefix, WaitReplicas: c.WaitReplicas, WaitTimeout: c.WaitTimeout}
+	return &queue.Config{Prefix: prefix, WaitReplicas: c.WaitReplicas, WaitTimeout: c.WaitTimeout, Shards: c.Shards}
 }
 
 // Redact hides the password of a Redis URL, for logs.

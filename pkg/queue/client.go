@@ -11,10 +11,11 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -32,6 +33,8 @@ const (
 	// DefaultWaitTimeout bounds a submission's wait for its replicas
 	// (Config.WaitReplicas).
 	DefaultWaitTimeout = 100 * time.Millisecond
+	// MaxShards bounds Config.Shards.
+	MaxShards = 256
 )
 
 // ErrUnavailable wraps every error of reaching Redis (refused, reset,
@@ -63,13 +66,21 @@ type Config struct {
 	WaitReplicas int
 	// WaitTimeout bounds that wait. Default DefaultWaitTimeout.
 	WaitTimeout time.Duration
+	// Shards splits the jobs over that many hash tags, {P:s0} to
+	// {P:s<n-1>}, so that on a Redis Cluster they spread over the masters
+	// (keys.go; docs/cluster.md). A job's shard follows from its id. Every
+	// process of a deployment must use the same number. Default 1: one tag,
+	// {P}, the unsharded layout. At most MaxShards.
+	Shards int
 }
 
 // Client is the engine's entry point: submits, reads and moves jobs. It is
 // safe for concurrent use and holds no job state of its own.
 type Client struct {
-	rdb     redis.UniversalClient
+	rdb redis.UniversalClient
+	// keys is the global keyspace; shards hold the jobs (keys.go).
 	keys    keyspace
+	shards  shards
 	scripts *scripts
 	wakeCap int
 	// waitReplicas and waitTimeout: Config.WaitReplicas and WaitTimeout.
@@ -77,6 +88,10 @@ type Client struct {
 	waitTimeout  time.Duration
 
 	coalesce coalescer
+	// nextShard spreads submissions over the shards in turn; limited
+	// caches which types have a concurrency limit (limits.go).
+	nextShard atomic.Uint32
+	limited   limitedTypes
 }
 
 // NewClient builds a Client on rdb and loads the Lua scripts into Redis.
@@ -88,12 +103,16 @@ func NewClient(ctx context.Context, rdb redis.UniversalClient, cfg *Config) (*Cl
 	if !namePattern.MatchString(prefix) {
 		return nil, invalidf("prefix %q: want 1-64 of [A-Za-z0-9_.-]", prefix)
 	}
+	if cfg.Shards < 0 || cfg.Shards > MaxShards {
+		return nil, invalidf("shards %d: want 1-%d", cfg.Shards, MaxShards)
+	}
 	if cfg.WaitReplicas < 0 || cfg.WaitTimeout < 0 {
 		return nil, invalidf("wait replicas %d, timeout %s: must not be negative", cfg.WaitReplicas, cfg.WaitTimeout)
 	}
 	c := &Client{
 		rdb:          rdb,
 		keys:         newKeyspace(prefix),
+		shards:       newShards(prefix, cfg.Shards),
 		scripts:      loadScripts(),
 		wakeCap:      cmp.Or(cfg.WakeCap, DefaultWakeCap),
 		waitReplicas: cfg.WaitReplicas,
@@ -122,6 +141,50 @@ func (c *Client) eval(ctx context.Context, s *redis.Script, keys []string, args 
 		}
 	}
 	return res, storageErr(err)
+}
+
+// scriptCall is one call of evalMany.
+type scriptCall struct {
+	keys []string
+	args []any
+}
+
+// evalMany runs one script several times (on several shards) in one
+// pipelined round trip, reloading the script cache once if Redis lost it.
+// Each call gets its own reply or error.
+func (c *Client) evalMany(ctx context.Context, s *redis.Script, calls []scriptCall) ([][]any, []error) {
+	if len(calls) == 1 {
+		res, err := c.eval(ctx, s, calls[0].keys, calls[0].args...)
+		return [][]any{res}, []error{err}
+	}
+	out, errs := make([][]any, len(calls)), make([]error, len(calls))
+	for attempt := 0; ; attempt++ {
+		pipe := c.rdb.Pipeline()
+		cmds := make([]*redis.Cmd, len(calls))
+		for i, cl := range calls {
+			cmds[i] = s.EvalSha(ctx, pipe, cl.keys, cl.args...)
+		}
+		_, _ = pipe.Exec(ctx)
+		reload := false
+		for i, cmd := range cmds {
+			out[i], errs[i] = cmd.Slice()
+			if isNoScript(errs[i]) {
+				reload = true
+			} else if errs[i] == nil && len(out[i]) == 0 {
+				errs[i] = fmt.Errorf("lua script returned an empty reply")
+			}
+			errs[i] = storageErr(errs[i])
+		}
+		if !reload || attempt > 0 {
+			return out, errs
+		}
+		if err := c.scripts.preload(ctx, c.rdb); err != nil {
+			for i := range errs {
+				errs[i] = storageErr(err)
+			}
+			return out, errs
+		}
+	}
 }
 
 // storageErr translates go-redis errors at the storage edge: redis.Nil
@@ -239,44 +302,57 @@ const submitChunk = 128
 // only when Redis could not be reached at all.
 func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]BatchResult, error) {
 	out := make([]BatchResult, len(params))
-	// One submit.lua call per queue and chunk: the script writes a
-	// queue's shared keys once per call.
+	// One submit.lua call per queue, shard and chunk: the script writes a
+	// queue's shared keys once per call. Jobs go to one shard per batch
+	// (in turn across batches), except a job with a unique key, which goes
+	// to its key's shard, and one of a limited type (its type's shard).
 	type call struct {
 		idx  []int
 		ids  []string
 		keys []string
 		args []any
+		pipe *writePipe
+	}
+	type group struct {
+		queue string
+		shard int
 	}
 	var calls []*call
-	open := map[string]*call{}
+	open := map[group]*call{}
+	base := c.batchShard()
 	for i := range params {
 		p := &params[i]
 		if err := p.Validate(); err != nil {
 			out[i].Err = err
 			continue
 		}
-		cl := open[p.Queue]
+		n, err := c.submitShard(ctx, p, base)
+		if err != nil {
+			return nil, err
+		}
+		k := c.shards[n]
+		cl := open[group{p.Queue, n}]
 		if cl == nil || len(cl.idx) == submitChunk {
 			cl = &call{
-				keys: []string{c.keys.pending(p.Queue), c.keys.scheduled(p.Queue), c.keys.counts(),
-					c.keys.queues(), c.keys.seq(), c.keys.wake(p.Queue)},
+				keys: []string{k.pending(p.Queue), k.scheduled(p.Queue), k.counts(),
+					k.queues(), k.seq(), k.wake(p.Queue)},
 				args: []any{p.Queue, c.keys.eventsChannel(), c.wakeCap},
 			}
-			open[p.Queue] = cl
+			open[group{p.Queue, n}] = cl
 			calls = append(calls, cl)
 		}
-		id := uuid.NewString()
+		id := c.shards.newID(n)
 		runAt := int64(0)
 		if !p.RunAt.IsZero() {
 			runAt = p.RunAt.UnixMilli()
 		}
-		uk := c.keys.job(id)
+		uk := k.job(id)
 		if p.UniqueKey != "" {
-			uk = c.keys.unique(p.UniqueKey)
+			uk = k.unique(p.UniqueKey)
 		}
 		cl.idx = append(cl.idx, i)
 		cl.ids = append(cl.ids, id)
-		cl.keys = append(cl.keys, c.keys.job(id), uk)
+		cl.keys = append(cl.keys, k.job(id), uk)
 		cl.args = append(cl.args, id, p.Type, string(p.Payload), p.Priority, *p.MaxRetries,
 			p.Timeout.Milliseconds(), runAt, p.UniqueKey)
 	}
@@ -285,22 +361,16 @@ func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]Ba
 		valid += len(cl.idx)
 	}
 	for attempt := 0; len(calls) > 0; attempt++ {
-		pipe, err := c.writePipeline(ctx)
-		if err != nil {
-			return nil, err
-		}
+		w := c.newWrite()
 		cmds := make([]*redis.Cmd, len(calls))
 		for i, cl := range calls {
-			cmds[i] = c.scripts.submit.EvalSha(ctx, pipe, cl.keys, cl.args...)
+			var err error
+			if cl.pipe, err = w.pipeFor(ctx, cl.keys[0]); err != nil {
+				return nil, err
+			}
+			cmds[i] = c.scripts.submit.EvalSha(ctx, cl.pipe.Pipeliner, cl.keys, cl.args...)
 		}
-		var wait *redis.Cmd
-		if c.waitReplicas > 0 {
-			// Pipeliner has no Wait; the read timeout of the connection
-			// must exceed waitTimeout (redisconn checks it).
-			wait = pipe.Do(ctx, "wait", c.waitReplicas, c.waitTimeout.Milliseconds())
-		}
-		_, _ = pipe.Exec(ctx)
-		replicated := c.replicated(wait)
+		w.exec(ctx)
 		var retry []*call
 		for i, cl := range calls {
 			res, err := cmds[i].Slice()
@@ -310,14 +380,12 @@ func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]Ba
 				continue
 			case err != nil:
 				err = storageErr(err)
-				if errors.Is(err, ErrUnavailable) && valid == len(params) {
-					return nil, err
-				}
 				for _, idx := range cl.idx {
 					out[idx].Err = err
 				}
 				continue
 			}
+			replicated := c.replicated(cl.pipe.wait)
 			created, _ := res[1].(string)
 			for k, idx := range cl.idx {
 				var row []any
@@ -350,25 +418,73 @@ func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]Ba
 		}
 		calls = retry
 	}
+	if valid > 0 && valid == len(params) {
+		// Every job failed to reach Redis: say so once, as one error.
+		var err error
+		for i := range out {
+			if out[i].Err == nil || !errors.Is(out[i].Err, ErrUnavailable) || errors.Is(out[i].Err, ErrNotReplicated) {
+				return out, nil
+			}
+			err = out[i].Err
+		}
+		return nil, err
+	}
 	return out, nil
 }
 
-// writePipeline is the pipeline a state change is sent in. With
-// WaitReplicas it must end with WAIT on the very connection that wrote:
-// WAIT counts the replicas that have this connection's writes. A single
-// node's or a failover client's pipeline runs on one connection; a
-// cluster client would send the keyless WAIT to any master, so the
-// pipeline goes to the master of the prefix's slot (every key of the
-// prefix lives there) directly.
-func (c *Client) writePipeline(ctx context.Context) (redis.Pipeliner, error) {
-	if cc, ok := c.rdb.(*redis.ClusterClient); ok && c.waitReplicas > 0 {
-		node, err := cc.MasterForKey(ctx, c.keys.counts())
+// write is where one submission's script calls go: a single pipeline, or,
+// when WAIT is asked for on a cluster, one pipeline per master, each
+// ending with WAIT on the connection that wrote (WAIT counts the replicas
+// that have this connection's writes; a cluster client would send the
+// keyless WAIT to any master).
+type write struct {
+	c     *Client
+	pipes map[string]*writePipe // by master address ("" without WAIT on a cluster)
+}
+
+type writePipe struct {
+	redis.Pipeliner
+	wait *redis.Cmd // WAIT at its end, with Config.WaitReplicas
+}
+
+func (c *Client) newWrite() *write { return &write{c: c, pipes: map[string]*writePipe{}} }
+
+// pipeFor is the pipeline for a script call whose first key is key.
+func (w *write) pipeFor(ctx context.Context, key string) (*writePipe, error) {
+	addr := ""
+	cc, cluster := w.c.rdb.(*redis.ClusterClient)
+	if cluster && w.c.waitReplicas > 0 {
+		node, err := cc.MasterForKey(ctx, key)
 		if err != nil {
 			return nil, storageErr(err)
 		}
-		return node.Pipeline(), nil
+		addr = node.Options().Addr
+		if p := w.pipes[addr]; p != nil {
+			return p, nil
+		}
+		w.pipes[addr] = &writePipe{Pipeliner: node.Pipeline()}
+		return w.pipes[addr], nil
 	}
-	return c.rdb.Pipeline(), nil
+	if p := w.pipes[addr]; p != nil {
+		return p, nil
+	}
+	w.pipes[addr] = &writePipe{Pipeliner: w.c.rdb.Pipeline()}
+	return w.pipes[addr], nil
+}
+
+// exec sends every pipeline (at once when there are several); each
+// command's own result tells how it went.
+func (w *write) exec(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, p := range w.pipes {
+		if w.c.waitReplicas > 0 {
+			// Pipeliner has no Wait; the read timeout of the connection
+			// must exceed waitTimeout (redisconn checks it).
+			p.wait = p.Do(ctx, "wait", w.c.waitReplicas, w.c.waitTimeout.Milliseconds())
+		}
+		wg.Go(func() { _, _ = p.Exec(ctx) })
+	}
+	wg.Wait()
 }
 
 // replicated tells why a WAIT at the end of a write pipeline fell short:
@@ -389,7 +505,7 @@ func (c *Client) replicated(wait *redis.Cmd) error {
 
 // Get reads one job.
 func (c *Client) Get(ctx context.Context, id string) (*Job, error) {
-	h, err := c.rdb.HGetAll(ctx, c.keys.job(id)).Result()
+	h, err := c.rdb.HGetAll(ctx, c.shards.of(id).job(id)).Result()
 	if err != nil {
 		return nil, storageErr(err)
 	}
@@ -404,7 +520,7 @@ func (c *Client) GetMany(ctx context.Context, ids []string) ([]*Job, error) {
 	pipe := c.rdb.Pipeline()
 	cmds := make([]*redis.MapStringStringCmd, len(ids))
 	for i, id := range ids {
-		cmds[i] = pipe.HGetAll(ctx, c.keys.job(id))
+		cmds[i] = pipe.HGetAll(ctx, c.shards.of(id).job(id))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, storageErr(err)
@@ -420,7 +536,7 @@ func (c *Client) GetMany(ctx context.Context, ids []string) ([]*Job, error) {
 
 // jobFields reads the fields a transition needs to name its keys.
 func (c *Client) jobFields(ctx context.Context, id string, fields ...string) ([]string, error) {
-	vals, err := c.rdb.HMGet(ctx, c.keys.job(id), fields...).Result()
+	vals, err := c.rdb.HMGet(ctx, c.shards.of(id).job(id), fields...).Result()
 	if err != nil {
 		return nil, storageErr(err)
 	}
@@ -443,10 +559,11 @@ func (c *Client) Cancel(ctx context.Context, id string) error {
 		return err
 	}
 	q := cmp.Or(f[1], DefaultQueue) // not stored when it is the default
+	k := c.shards.of(id)
 	res, err := c.eval(ctx, c.scripts.cancel,
-		[]string{c.keys.job(id), c.keys.counts(), c.keys.pending(q), c.keys.scheduled(q),
-			c.keys.retrying(q), c.keys.leases(), c.keys.typeRunning(), c.keys.typeLimits(),
-			c.keys.wake(q), c.keys.done(StateCancelled)},
+		[]string{k.job(id), k.counts(), k.pending(q), k.scheduled(q),
+			k.retrying(q), k.leases(), k.typeRunning(), k.typeLimits(),
+			k.wake(q), k.done(StateCancelled)},
 		id, q, c.keys.eventsChannel(), c.keys.cancelChannel(), c.wakeCap)
 	if err != nil {
 		return fmt.Errorf("cancel %s: %w", id, err)
@@ -462,9 +579,10 @@ func (c *Client) Restart(ctx context.Context, id string) error {
 		return err
 	}
 	q := cmp.Or(f[1], DefaultQueue) // not stored when it is the default
+	k := c.shards.of(id)
 	res, err := c.eval(ctx, c.scripts.restart,
-		[]string{c.keys.job(id), c.keys.counts(), c.keys.done(StateFailed),
-			c.keys.done(StateCancelled), c.keys.pending(q), c.keys.seq(), c.keys.wake(q)},
+		[]string{k.job(id), k.counts(), k.done(StateFailed),
+			k.done(StateCancelled), k.pending(q), k.seq(), k.wake(q)},
 		id, q, c.keys.eventsChannel(), c.wakeCap)
 	if err != nil {
 		return fmt.Errorf("restart %s: %w", id, err)
@@ -479,26 +597,36 @@ func (c *Client) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	uk := c.keys.job(id)
+	k := c.shards.of(id)
+	uk := k.job(id)
 	if f[1] != "" {
-		uk = c.keys.unique(f[1])
+		uk = k.unique(f[1])
 	}
 	res, err := c.eval(ctx, c.scripts.delete,
-		[]string{c.keys.job(id), c.keys.counts(), c.keys.done(StateCompleted),
-			c.keys.done(StateFailed), c.keys.done(StateCancelled), uk}, id)
+		[]string{k.job(id), k.counts(), k.done(StateCompleted),
+			k.done(StateFailed), k.done(StateCancelled), uk}, id)
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}
 	return scriptError(res, id, "deleted")
 }
 
-// SetTypeLimit sets the fleet-wide limit of running jobs of one type;
-// limit <= 0 removes it.
-func (c *Client) SetTypeLimit(ctx context.Context, jobType string, limit int) error {
-	if limit <= 0 {
-		return storageErr(c.rdb.HDel(ctx, c.keys.typeLimits(), jobType).Err())
+// queueNames lists, sorted, every queue any shard has held a job of.
+func (c *Client) queueNames(ctx context.Context) ([]string, error) {
+	pipe := c.rdb.Pipeline()
+	cmds := make([]*redis.StringSliceCmd, len(c.shards))
+	for i, k := range c.shards {
+		cmds[i] = pipe.SMembers(ctx, k.queues())
 	}
-	return storageErr(c.rdb.HSet(ctx, c.keys.typeLimits(), jobType, limit).Err())
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, storageErr(err)
+	}
+	var names []string
+	for _, cmd := range cmds {
+		names = append(names, cmd.Val()...)
+	}
+	slices.Sort(names)
+	return slices.Compact(names), nil
 }
 
 // QueueStats is one queue's share of the jobs waiting.
@@ -523,12 +651,18 @@ type Stats struct {
 	RunningByType map[string]int64
 }
 
-// Stats reads the per-state counters and the per-queue breakdown.
+// Stats reads the per-state counters and the per-queue breakdown, summed
+// over the shards: two pipelined round trips (plus one for the heads' ages).
 func (c *Client) Stats(ctx context.Context) (*Stats, error) {
 	pipe := c.rdb.Pipeline()
-	counts := pipe.HGetAll(ctx, c.keys.counts())
-	queues := pipe.SMembers(ctx, c.keys.queues())
-	types := pipe.HGetAll(ctx, c.keys.typeRunning())
+	counts := make([]*redis.MapStringStringCmd, len(c.shards))
+	queues := make([]*redis.StringSliceCmd, len(c.shards))
+	types := make([]*redis.MapStringStringCmd, len(c.shards))
+	for i, k := range c.shards {
+		counts[i] = pipe.HGetAll(ctx, k.counts())
+		queues[i] = pipe.SMembers(ctx, k.queues())
+		types[i] = pipe.HGetAll(ctx, k.typeRunning())
+	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, storageErr(err)
 	}
@@ -536,32 +670,51 @@ func (c *Client) Stats(ctx context.Context) (*Stats, error) {
 	for _, s := range States() {
 		st.Counts[s] = 0
 	}
-	for f, v := range counts.Val() {
-		n, _ := strconv.ParseInt(v, 10, 64)
-		st.Counts[State(f)] = n
+	var names []string
+	for i := range c.shards {
+		for f, v := range counts[i].Val() {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			st.Counts[State(f)] += n
+		}
+		for f, v := range types[i].Val() {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			if n != 0 {
+				st.RunningByType[f] += n
+			}
+		}
+		names = append(names, queues[i].Val()...)
 	}
-	for f, v := range types.Val() {
-		n, _ := strconv.ParseInt(v, 10, 64)
-		st.RunningByType[f] = n
-	}
-	names := queues.Val()
 	slices.Sort(names)
+	names = slices.Compact(names)
 	pipe = c.rdb.Pipeline()
-	cards := make([][3]*redis.IntCmd, len(names))
-	heads := make([]*redis.StringSliceCmd, len(names))
+	type queueCmds struct {
+		cards [3]*redis.IntCmd
+		head  *redis.StringSliceCmd
+	}
+	cmds := make([][]queueCmds, len(names)) // by queue, then shard
 	for i, q := range names {
-		cards[i] = [3]*redis.IntCmd{pipe.ZCard(ctx, c.keys.pending(q)),
-			pipe.ZCard(ctx, c.keys.scheduled(q)), pipe.ZCard(ctx, c.keys.retrying(q))}
-		heads[i] = pipe.ZRange(ctx, c.keys.pending(q), 0, 0)
+		cmds[i] = make([]queueCmds, len(c.shards))
+		for n, k := range c.shards {
+			cmds[i][n] = queueCmds{cards: [3]*redis.IntCmd{pipe.ZCard(ctx, k.pending(q)),
+				pipe.ZCard(ctx, k.scheduled(q)), pipe.ZCard(ctx, k.retrying(q))},
+				head: pipe.ZRange(ctx, k.pending(q), 0, 0)}
+		}
 	}
 	if len(names) > 0 {
 		if _, err := pipe.Exec(ctx); err != nil {
 			return nil, storageErr(err)
 		}
 	}
+	var heads []string // every shard's head of every queue
 	for i, q := range names {
-		st.Queues = append(st.Queues, QueueStats{Name: q, Pending: cards[i][0].Val(),
-			Scheduled: cards[i][1].Val(), Retrying: cards[i][2].Val()})
+		qs := QueueStats{Name: q}
+		for _, qc := range cmds[i] {
+			qs.Pending += qc.cards[0].Val()
+			qs.Scheduled += qc.cards[1].Val()
+			qs.Retrying += qc.cards[2].Val()
+			heads = append(heads, qc.head.Val()...)
+		}
+		st.Queues = append(st.Queues, qs)
 	}
 	if err := c.headAges(ctx, st.Queues, heads); err != nil {
 		return nil, err
@@ -569,29 +722,31 @@ func (c *Client) Stats(ctx context.Context) (*Stats, error) {
 	return st, nil
 }
 
-// headAges fills each queue's OldestPendingAge from the job at the head
-// of its pending set: one pipelined read of the heads' times.
-func (c *Client) headAges(ctx context.Context, qs []QueueStats, heads []*redis.StringSliceCmd) error {
-	pipe := c.rdb.Pipeline()
-	times := make([]*redis.SliceCmd, len(qs))
-	for i := range qs {
-		if ids := heads[i].Val(); len(ids) == 1 {
-			times[i] = pipe.HMGet(ctx, c.keys.job(ids[0]), fCreatedAt, fRunAt)
-		}
-	}
-	if pipe.Len() == 0 {
+// headAges fills each queue's OldestPendingAge from the jobs at the heads
+// of its pending sets (one per shard): one pipelined read of their times.
+func (c *Client) headAges(ctx context.Context, qs []QueueStats, heads []string) error {
+	if len(heads) == 0 {
 		return nil
+	}
+	pipe := c.rdb.Pipeline()
+	times := make([]*redis.SliceCmd, len(heads))
+	for i, id := range heads {
+		times[i] = pipe.HMGet(ctx, c.shards.of(id).job(id), fQueue, fCreatedAt, fRunAt)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return storageErr(err)
 	}
 	now := time.Now()
-	for i := range qs {
-		if times[i] == nil {
+	oldest := map[string]float64{}
+	for _, t := range times {
+		vals := t.Val()
+		if len(vals) != 3 {
 			continue
 		}
+		q, _ := vals[0].(string)
+		q = cmp.Or(q, DefaultQueue)
 		var since time.Time // runnable since: run_at when it was scheduled, else created_at
-		for _, v := range times[i].Val() {
+		for _, v := range vals[1:] {
 			if s, ok := v.(string); ok {
 				if t := msTime(s); t.After(since) {
 					since = t
@@ -599,8 +754,11 @@ func (c *Client) headAges(ctx context.Context, qs []QueueStats, heads []*redis.S
 			}
 		}
 		if !since.IsZero() {
-			qs[i].OldestPendingAge = max(0, now.Sub(since).Seconds())
+			oldest[q] = max(oldest[q], now.Sub(since).Seconds())
 		}
+	}
+	for i := range qs {
+		qs[i].OldestPendingAge = oldest[qs[i].Name]
 	}
 	return nil
 }

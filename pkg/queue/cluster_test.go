@@ -22,16 +22,17 @@ func TestOnRedisCluster(t *testing.T) {
 	cluster := redistest.NewCluster(t, 3)
 	rdb := cluster.Client()
 	t.Cleanup(func() { _ = rdb.Close() })
-	open := func(t *testing.T, prefix string) *Client {
+	openSharded := func(t *testing.T, prefix string, shards int) *Client {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		c, err := NewClient(ctx, rdb, &Config{Prefix: prefix})
+		c, err := NewClient(ctx, rdb, &Config{Prefix: prefix, Shards: shards})
 		if err != nil {
 			t.Fatalf("NewClient on the cluster: %v", err)
 		}
 		return c
 	}
-	for _, tc := range []struct {
+	open := func(t *testing.T, prefix string) *Client { return openSharded(t, prefix, 1) }
+	tests := []struct {
 		name string
 		run  func(*testing.T, *Client)
 	}{
@@ -44,10 +45,19 @@ func TestOnRedisCluster(t *testing.T) {
 		{"ReaperRacingHeartbeat", testReaperRacingHeartbeat},
 		{"TwoReapersRecoverEachJobOnce", testTwoReapersRecoverEachJobOnce},
 		{"RecoveredJobRunsBeforeTheBacklog", testRecoveredJobRunsBeforeTheBacklog},
-	} {
+	}
+	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.run(t, open(t, redistest.Prefix(t)))
+		})
+	}
+	// The same with the jobs sharded over 6 hash tags, which this cluster
+	// spreads over its 3 masters: every script still touches one slot.
+	for _, tc := range tests {
+		t.Run("Sharded/"+tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.run(t, openSharded(t, redistest.Prefix(t), 6))
 		})
 	}
 

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -58,51 +59,87 @@ func (w *Worker) submitCompletion(c *completion) error {
 }
 
 // completeBatch acknowledges a batch as one final write (see final) and
-// tells each run its own outcome.
+// tells each run its own outcome. Runs whose shard could not be reached
+// are retried as final retries a whole batch.
 func (w *Worker) completeBatch(batch []*completion) {
-	var errs []error
+	left := batch
 	err := w.final(func(ctx context.Context) error {
-		var err error
-		errs, err = w.c.completeRuns(ctx, batch)
-		return err
-	})
-	for i, c := range batch {
+		errs, err := w.c.completeRuns(ctx, left)
 		if err != nil {
-			c.done <- err
-		} else {
+			return err
+		}
+		var again []*completion
+		for i, c := range left {
+			if errors.Is(errs[i], ErrUnavailable) {
+				again = append(again, c)
+				err = errs[i]
+				continue
+			}
 			c.done <- errs[i]
 		}
+		left = again
+		return err
+	})
+	for _, c := range left {
+		c.done <- err
 	}
 }
 
-// completeRuns is the engine half of completeBatch: one complete.lua call.
-// The error is set when the call failed as a whole.
+// completeRuns is the engine half of completeBatch: one complete.lua call
+// per shard holding some of the runs, in one round trip. The error is set
+// when no call could be made at all.
 func (c *Client) completeRuns(ctx context.Context, batch []*completion) ([]error, error) {
-	keys := make([]string, 0, 5+2*len(batch))
-	keys = append(keys, c.keys.leases(), c.keys.counts(), c.keys.typeRunning(), c.keys.typeLimits(),
-		c.keys.done(StateCompleted))
-	args := make([]any, 0, 2+3*len(batch))
-	args = append(args, c.keys.eventsChannel(), c.wakeCap)
-	for _, cp := range batch {
-		j := cp.r.job
-		keys = append(keys, c.keys.job(j.ID), c.keys.wake(j.Queue))
-		args = append(args, j.ID, cp.r.token, cp.body)
-	}
-	res, err := c.eval(ctx, c.scripts.complete, keys, args...)
-	if err != nil {
-		return nil, err
-	}
-	if len(res) != 1+len(batch) {
-		return nil, fmt.Errorf("complete: %d replies for %d runs", len(res)-1, len(batch))
-	}
-	errs := make([]error, len(batch))
+	byShard := map[int][]int{} // shard → indexes into batch
+	var order []int
 	for i, cp := range batch {
-		row, _ := res[1+i].([]any)
-		if len(row) == 0 {
-			errs[i] = fmt.Errorf("complete %s: unexpected script reply %v", cp.r.job.ID, res[1+i])
+		n := c.shards.index(cp.r.job.ID)
+		if _, ok := byShard[n]; !ok {
+			order = append(order, n)
+		}
+		byShard[n] = append(byShard[n], i)
+	}
+	calls := make([]scriptCall, len(order))
+	for ci, n := range order {
+		k, idx := c.shards[n], byShard[n]
+		keys := make([]string, 0, 5+2*len(idx))
+		keys = append(keys, k.leases(), k.counts(), k.typeRunning(), k.typeLimits(),
+			k.done(StateCompleted))
+		args := make([]any, 0, 2+3*len(idx))
+		args = append(args, c.keys.eventsChannel(), c.wakeCap)
+		for _, i := range idx {
+			j := batch[i].r.job
+			keys = append(keys, k.job(j.ID), k.wake(j.Queue))
+			args = append(args, j.ID, batch[i].r.token, batch[i].body)
+		}
+		calls[ci] = scriptCall{keys, args}
+	}
+	replies, callErrs := c.evalMany(ctx, c.scripts.complete, calls)
+	errs := make([]error, len(batch))
+	failed := 0
+	for ci, n := range order {
+		idx := byShard[n]
+		res, err := replies[ci], callErrs[ci]
+		if err == nil && len(res) != 1+len(idx) {
+			err = fmt.Errorf("complete: %d replies for %d runs", len(res)-1, len(idx))
+		}
+		if err != nil {
+			failed++
+			if failed == len(order) {
+				return nil, err
+			}
+			for _, i := range idx {
+				errs[i] = err
+			}
 			continue
 		}
-		errs[i] = scriptError(row, cp.r.job.ID, StateCompleted)
+		for k, i := range idx {
+			row, _ := res[1+k].([]any)
+			if len(row) == 0 {
+				errs[i] = fmt.Errorf("complete %s: unexpected script reply %v", batch[i].r.job.ID, res[1+k])
+				continue
+			}
+			errs[i] = scriptError(row, batch[i].r.job.ID, StateCompleted)
+		}
 	}
 	return errs, nil
 }

@@ -1,22 +1,41 @@
 package queue
 
-import "strings"
+import (
+	"hash/crc32"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+)
 
 // keyspace builds every Redis key and pub/sub channel name the engine uses.
-// No other file spells a key. All keys share one hash tag, "{prefix}", so
-// that every Lua script touches keys of a single Redis Cluster slot; a later
-// cluster port shards by giving each shard its own tag (see doc.go).
+// No other file spells a key. All keys of one keyspace share one hash tag,
+// so that every Lua script touches keys of a single Redis Cluster slot.
+//
+// A Client has a global keyspace, tagged {P}, for what is not per job (the
+// worker registry, rate limits, the channels, the type limits' source of
+// truth), and Config.Shards shard keyspaces holding the jobs and their
+// indexes. With one shard (the default) the shard's tag is {P} as well, so
+// the layout is exactly the unsharded one; with S > 1, shard n is tagged
+// {P:s<n>.<k>} and a job lives in shard crc32(id) mod S (shards.of). The
+// k makes shard n's Cluster slot fall in the n-th of S equal ranges of the
+// 16384 slots (sequential tags hash unevenly: {jq:s0}..{jq:s5} put four of
+// six on one master of three), so a cluster whose masters own equal slot
+// ranges, as redis-cli --cluster create makes them, gets S/masters shards
+// on each master.
 type keyspace struct {
-	tag string // "{prefix}"
+	tag string // "{prefix}" or "{prefix:s<n>}"
 }
 
-func newKeyspace(prefix string) keyspace {
-	return keyspace{tag: "{" + prefix + "}"}
+func newKeyspace(tag string) keyspace {
+	return keyspace{tag: "{" + tag + "}"}
 }
 
 func (k keyspace) key(parts ...string) string {
 	return k.tag + ":" + strings.Join(parts, ":")
 }
+
+// Per-shard keys.
 
 // job is the hash holding one job's fields.
 func (k keyspace) job(id string) string { return k.key("job", id) }
@@ -53,14 +72,22 @@ func (k keyspace) seq() string { return k.key("seq") }
 // typeRunning is the hash of running-job counts per job type.
 func (k keyspace) typeRunning() string { return k.key("types", "running") }
 
-// typeLimits is the hash of fleet-wide concurrency limits per job type.
+// typeLimits is the hash of concurrency limits per job type. The global
+// keyspace's copy is the source of truth; each shard holds a copy that its
+// claims read (SetTypeLimit writes them all).
 func (k keyspace) typeLimits() string { return k.key("types", "limits") }
-
-// rate holds one caller's request budget (the API's rate limit).
-func (k keyspace) rate(caller string) string { return k.key("rate", caller) }
 
 // unique maps a submission's unique key to the job that holds it.
 func (k keyspace) unique(uniqueKey string) string { return k.key("unique", uniqueKey) }
+
+// workerWake is a worker's private wake list, pushed to end its blocking
+// wait at shutdown; it has one per shard, beside the shard's wake lists.
+func (k keyspace) workerWake(id string) string { return k.key("worker", id, "wake") }
+
+// Global keys.
+
+// rate holds one caller's request budget (the API's rate limit).
+func (k keyspace) rate(caller string) string { return k.key("rate", caller) }
 
 // workers is the sorted set of registered worker ids, scored by last heartbeat (ms).
 func (k keyspace) workers() string { return k.key("workers") }
@@ -68,12 +95,89 @@ func (k keyspace) workers() string { return k.key("workers") }
 // worker is the hash describing one live worker; it expires when heartbeats stop.
 func (k keyspace) worker(id string) string { return k.key("worker", id) }
 
-// workerWake is a worker's private wake list, pushed to end its blocking wait at shutdown.
-func (k keyspace) workerWake(id string) string { return k.key("worker", id, "wake") }
-
-// eventsChannel carries every job event (state changes and progress) as JSON.
+// eventsChannel carries every job event (state changes and progress) as
+// JSON. Scripts of every shard publish on it: classic PUBLISH reaches
+// every node of a cluster, so one subscription per process hears all.
 func (k keyspace) eventsChannel() string { return k.key("events") }
 
 // cancelChannel carries the id of every running job that was cancelled, so
 // the worker running it stops the handler at once.
 func (k keyspace) cancelChannel() string { return k.key("cancels") }
+
+// shards is the set of a prefix's shard keyspaces.
+type shards []keyspace
+
+func newShards(prefix string, n int) shards {
+	if n <= 1 {
+		return shards{newKeyspace(prefix)}
+	}
+	s := make(shards, n)
+	for i := range s {
+		lo, hi := i*clusterSlots/n, (i+1)*clusterSlots/n
+		for k := 0; ; k++ {
+			tag := prefix + ":s" + strconv.Itoa(i) + "." + strconv.Itoa(k)
+			if slot := keySlot(tag); slot >= lo && slot < hi {
+				s[i] = newKeyspace(tag)
+				break
+			}
+		}
+	}
+	return s
+}
+
+// clusterSlots is the number of Redis Cluster hash slots.
+const clusterSlots = 16384
+
+// keySlot is the Redis Cluster slot of a hash tag: CRC16 (XMODEM) mod 16384.
+func keySlot(tag string) int {
+	var crc uint16
+	for i := 0; i < len(tag); i++ {
+		crc ^= uint16(tag[i]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return int(crc) % clusterSlots
+}
+
+// index is the shard number of a job id.
+func (s shards) index(id string) int {
+	if len(s) == 1 {
+		return 0
+	}
+	return int(crc32.ChecksumIEEE([]byte(id)) % uint32(len(s)))
+}
+
+// of is the keyspace of the shard holding job id.
+func (s shards) of(id string) keyspace { return s[s.index(id)] }
+
+// indexOfUnique is the shard of a unique key: a job submitted with it is
+// created in that shard, so the script checks and writes both atomically.
+func (s shards) indexOfUnique(uniqueKey string) int {
+	if len(s) == 1 {
+		return 0
+	}
+	return int(crc32.ChecksumIEEE([]byte("unique:"+uniqueKey)) % uint32(len(s)))
+}
+
+// newID returns a fresh random (version 4) UUID whose shard is n. It draws
+// one UUID and varies its last two bytes until the id hashes to n: about
+// len(s) CRC32s of 36 bytes, and still 106 random bits.
+func (s shards) newID(n int) string {
+	if len(s) == 1 {
+		return uuid.NewString()
+	}
+	for {
+		u := uuid.New()
+		for i := range 1 << 16 {
+			u[14], u[15] = byte(i>>8), byte(i)
+			if id := u.String(); s.index(id) == n {
+				return id
+			}
+		}
+	}
+}

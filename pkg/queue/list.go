@@ -37,31 +37,33 @@ type ListPage struct {
 }
 
 // listSource is one index List walks: a state's sorted set (per queue for
-// the waiting states). Finished jobs are listed newest first, the others
-// in the order they will run.
+// the waiting states) in one shard. Finished jobs are listed newest first,
+// the others in the order they will run.
 type listSource struct {
 	state State
 	queue string
+	shard int
 }
 
 func (c *Client) sourceKey(s listSource) string {
+	k := c.shards[s.shard]
 	switch s.state {
 	case StatePending:
-		return c.keys.pending(s.queue)
+		return k.pending(s.queue)
 	case StateScheduled:
-		return c.keys.scheduled(s.queue)
+		return k.scheduled(s.queue)
 	case StateRetrying:
-		return c.keys.retrying(s.queue)
+		return k.retrying(s.queue)
 	case StateRunning:
-		return c.keys.leases()
+		return k.leases()
 	default:
-		return c.keys.done(s.state)
+		return k.done(s.state)
 	}
 }
 
 // List returns a page of jobs in index order: state by state (in
 // States() order), and within a state in run order (finished: newest
-// first). Paging walks live indexes, so jobs that change state between
+// first); with several shards, shard by shard within a state and queue. Paging walks live indexes, so jobs that change state between
 // pages may be seen twice or not at all; each page is consistent per job.
 func (c *Client) List(ctx context.Context, p ListParams) (*ListPage, error) {
 	if p.Limit == 0 {
@@ -154,20 +156,21 @@ func (c *Client) listSources(ctx context.Context, p ListParams) ([]listSource, e
 		queues = []string{p.Queue}
 	} else {
 		var err error
-		if queues, err = c.rdb.SMembers(ctx, c.keys.queues()).Result(); err != nil {
-			return nil, storageErr(err)
+		if queues, err = c.queueNames(ctx); err != nil {
+			return nil, err
 		}
-		slices.Sort(queues)
 	}
 	var out []listSource
 	for _, s := range states {
-		switch s {
-		case StatePending, StateScheduled, StateRetrying:
-			for _, q := range queues {
-				out = append(out, listSource{state: s, queue: q})
+		for n := range c.shards {
+			switch s {
+			case StatePending, StateScheduled, StateRetrying:
+				for _, q := range queues {
+					out = append(out, listSource{state: s, queue: q, shard: n})
+				}
+			default:
+				out = append(out, listSource{state: s, shard: n})
 			}
-		default:
-			out = append(out, listSource{state: s})
 		}
 	}
 	return out, nil
@@ -175,7 +178,7 @@ func (c *Client) listSources(ctx context.Context, p ListParams) ([]listSource, e
 
 func encodeCursor(s listSource, offset int64) string {
 	return base64.RawURLEncoding.EncodeToString(
-		[]byte(fmt.Sprintf("1|%s|%s|%d", s.state, s.queue, offset)))
+		[]byte(fmt.Sprintf("1|%s|%s|%d|%d", s.state, s.queue, offset, s.shard)))
 }
 
 func decodeCursor(cur string) (*listSource, int64, error) {
@@ -184,7 +187,7 @@ func decodeCursor(cur string) (*listSource, int64, error) {
 	}
 	b, err := base64.RawURLEncoding.DecodeString(cur)
 	parts := strings.Split(string(b), "|")
-	if err != nil || len(parts) != 4 || parts[0] != "1" || !State(parts[1]).Valid() ||
+	if err != nil || len(parts) < 4 || len(parts) > 5 || parts[0] != "1" || !State(parts[1]).Valid() ||
 		(parts[2] != "" && !namePattern.MatchString(parts[2])) {
 		return nil, 0, invalidf("cursor is not one this server issued")
 	}
@@ -192,7 +195,13 @@ func decodeCursor(cur string) (*listSource, int64, error) {
 	if err != nil || off < 0 {
 		return nil, 0, invalidf("cursor is not one this server issued")
 	}
-	return &listSource{state: State(parts[1]), queue: parts[2]}, off, nil
+	shard := 0 // cursors issued before shards had four parts
+	if len(parts) == 5 {
+		if shard, err = strconv.Atoi(parts[4]); err != nil || shard < 0 || shard >= MaxShards {
+			return nil, 0, invalidf("cursor is not one this server issued")
+		}
+	}
+	return &listSource{state: State(parts[1]), queue: parts[2], shard: shard}, off, nil
 }
 
 func stateNames() string {

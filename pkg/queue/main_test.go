@@ -2,9 +2,12 @@ package queue
 
 import (
 	"context"
-	"github.com/compileo/jobqueue/internal/testmain"
+	"os"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/compileo/jobqueue/internal/testmain"
 
 	"github.com/compileo/jobqueue/internal/redistest"
 	"github.com/redis/go-redis/v9"
@@ -13,6 +16,11 @@ import (
 func TestMain(m *testing.M) {
 	testmain.Run(m)
 }
+
+// testShards is the Config.Shards of setup's clients: QUEUE_TEST_SHARDS
+// runs the whole package on a sharded layout (TestSharded runs a chosen
+// set of tests so in every run).
+var testShards, _ = strconv.Atoi(os.Getenv("QUEUE_TEST_SHARDS"))
 
 // bundle is what a test needs beside the Client under test.
 type bundle struct {
@@ -35,7 +43,7 @@ func setupOn(t testing.TB, srv *redistest.Server) (*Client, *bundle) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := NewClient(ctx, rdb, &Config{Prefix: redistest.Prefix(t)})
+	c, err := NewClient(ctx, rdb, &Config{Prefix: redistest.Prefix(t), Shards: testShards})
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)
 	}

@@ -15,20 +15,74 @@ import (
 // maintenanceBatch bounds how many jobs one maintenance script moves.
 const maintenanceBatch = 100
 
-// redisNow reads the Redis clock, the one every deadline is measured on.
-func (c *Client) redisNow(ctx context.Context) (time.Time, error) {
+// redisNow reads the Redis clock, the one every deadline is measured on:
+// on a cluster, the clock of the node holding shard k, which its scripts
+// read too.
+func (c *Client) redisNow(ctx context.Context, k keyspace) (time.Time, error) {
+	if cc, ok := c.rdb.(*redis.ClusterClient); ok {
+		node, err := cc.MasterForKey(ctx, k.counts())
+		if err != nil {
+			return time.Time{}, storageErr(err)
+		}
+		t, err := node.Time(ctx).Result()
+		return t, storageErr(err)
+	}
 	t, err := c.rdb.Time(ctx).Result()
 	return t, storageErr(err)
 }
 
 // Promote moves the due scheduled and retrying jobs of one queue to pending.
 // It returns how many moved and when the next one falls due (zero if none).
+// One round trip reads every shard's earliest due time; only shards with
+// something due are promoted.
 func (c *Client) Promote(ctx context.Context, queue string) (int, time.Time, error) {
+	if len(c.shards) == 1 {
+		return c.promoteShard(ctx, c.shards[0], queue)
+	}
+	pipe := c.rdb.Pipeline()
+	heads := make([][2]*redis.ZSliceCmd, len(c.shards))
+	for i, k := range c.shards {
+		heads[i] = [2]*redis.ZSliceCmd{pipe.ZRangeWithScores(ctx, k.scheduled(queue), 0, 0),
+			pipe.ZRangeWithScores(ctx, k.retrying(queue), 0, 0)}
+	}
+	now := pipe.Time(ctx)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, time.Time{}, storageErr(err)
+	}
+	total, next := 0, time.Time{}
+	for i, k := range c.shards {
+		due := false
+		for _, h := range heads[i] {
+			for _, z := range h.Val() {
+				if t := time.UnixMilli(int64(z.Score)); !t.After(now.Val()) {
+					due = true
+				} else if next.IsZero() || t.Before(next) {
+					next = t
+				}
+			}
+		}
+		if !due {
+			continue
+		}
+		n, at, err := c.promoteShard(ctx, k, queue)
+		total += n
+		if err != nil {
+			return total, time.Time{}, err
+		}
+		if !at.IsZero() && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+	}
+	return total, next, nil
+}
+
+// promoteShard is Promote on one shard.
+func (c *Client) promoteShard(ctx context.Context, k keyspace, queue string) (int, time.Time, error) {
 	total := 0
 	for {
 		pipe := c.rdb.Pipeline()
-		sched := pipe.ZRangeWithScores(ctx, c.keys.scheduled(queue), 0, maintenanceBatch-1)
-		retry := pipe.ZRangeWithScores(ctx, c.keys.retrying(queue), 0, maintenanceBatch-1)
+		sched := pipe.ZRangeWithScores(ctx, k.scheduled(queue), 0, maintenanceBatch-1)
+		retry := pipe.ZRangeWithScores(ctx, k.retrying(queue), 0, maintenanceBatch-1)
 		now := pipe.Time(ctx)
 		if _, err := pipe.Exec(ctx); err != nil {
 			return total, time.Time{}, storageErr(err)
@@ -52,11 +106,11 @@ func (c *Client) Promote(ctx context.Context, queue string) (int, time.Time, err
 			}
 			return total, nextT, nil
 		}
-		keys := []string{c.keys.scheduled(queue), c.keys.retrying(queue), c.keys.pending(queue),
-			c.keys.counts(), c.keys.seq(), c.keys.wake(queue)}
+		keys := []string{k.scheduled(queue), k.retrying(queue), k.pending(queue),
+			k.counts(), k.seq(), k.wake(queue)}
 		args := []any{c.keys.eventsChannel(), c.wakeCap}
 		for _, id := range ids {
-			keys = append(keys, c.keys.job(id))
+			keys = append(keys, k.job(id))
 			args = append(args, id)
 		}
 		res, err := c.eval(ctx, c.scripts.promote, keys, args...)
@@ -86,12 +140,25 @@ type ReapResult struct {
 // Redis for a whole lease) and recovers them.
 func (c *Client) Reap(ctx context.Context) (ReapResult, error) {
 	var out ReapResult
-	for {
-		now, err := c.redisNow(ctx)
+	for _, k := range c.shards {
+		r, err := c.reapShard(ctx, k)
+		out.Recovered += r.Recovered
+		out.Failed += r.Failed
 		if err != nil {
 			return out, err
 		}
-		ids, err := c.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: c.keys.leases(), ByScore: true,
+	}
+	return out, nil
+}
+
+func (c *Client) reapShard(ctx context.Context, k keyspace) (ReapResult, error) {
+	var out ReapResult
+	for {
+		now, err := c.redisNow(ctx, k)
+		if err != nil {
+			return out, err
+		}
+		ids, err := c.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: k.leases(), ByScore: true,
 			Start: "-inf", Stop: strconv.FormatInt(now.UnixMilli(), 10), Count: maintenanceBatch}).Result()
 		if err != nil || len(ids) == 0 {
 			return out, storageErr(err)
@@ -100,15 +167,15 @@ func (c *Client) Reap(ctx context.Context) (ReapResult, error) {
 		if err != nil {
 			return out, err
 		}
-		keys := []string{c.keys.leases(), c.keys.counts(), c.keys.typeRunning(),
-			c.keys.typeLimits(), c.keys.done(StateFailed), c.keys.seq()}
+		keys := []string{k.leases(), k.counts(), k.typeRunning(),
+			k.typeLimits(), k.done(StateFailed), k.seq()}
 		args := []any{c.keys.eventsChannel(), c.wakeCap}
 		for i, id := range ids {
 			q := queues[i]
 			if q == "" {
 				q = DefaultQueue // a lease without a job: the script just drops it
 			}
-			keys = append(keys, c.keys.job(id), c.keys.pending(q), c.keys.wake(q))
+			keys = append(keys, k.job(id), k.pending(q), k.wake(q))
 			args = append(args, id)
 		}
 		res, err := c.eval(ctx, c.scripts.reap, keys, args...)
@@ -130,7 +197,7 @@ func (c *Client) fieldOfMany(ctx context.Context, ids []string, field string) ([
 	pipe := c.rdb.Pipeline()
 	cmds := make([]*redis.StringCmd, len(ids))
 	for i, id := range ids {
-		cmds[i] = pipe.HGet(ctx, c.keys.job(id), field)
+		cmds[i] = pipe.HGet(ctx, c.shards.of(id).job(id), field)
 	}
 	_, err := pipe.Exec(ctx)
 	if err != nil && err != redis.Nil {
@@ -173,43 +240,55 @@ func (c *Client) Expire(ctx context.Context, r Retention) (int, error) {
 		if keep <= 0 {
 			continue
 		}
-		for {
-			now, err := c.redisNow(ctx)
+		for _, k := range c.shards {
+			n, err := c.expireShard(ctx, k, state, keep)
+			total += n
 			if err != nil {
 				return total, err
 			}
-			cutoff := now.Add(-keep).UnixMilli()
-			ids, err := c.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: c.keys.done(state), ByScore: true,
-				Start: "-inf", Stop: strconv.FormatInt(cutoff, 10), Count: maintenanceBatch}).Result()
-			if err != nil {
-				return total, storageErr(err)
+		}
+	}
+	return total, nil
+}
+
+func (c *Client) expireShard(ctx context.Context, k keyspace, state State, keep time.Duration) (int, error) {
+	total := 0
+	for {
+		now, err := c.redisNow(ctx, k)
+		if err != nil {
+			return total, err
+		}
+		cutoff := now.Add(-keep).UnixMilli()
+		ids, err := c.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: k.done(state), ByScore: true,
+			Start: "-inf", Stop: strconv.FormatInt(cutoff, 10), Count: maintenanceBatch}).Result()
+		if err != nil {
+			return total, storageErr(err)
+		}
+		if len(ids) == 0 {
+			break
+		}
+		uniques, err := c.fieldOfMany(ctx, ids, fUnique)
+		if err != nil {
+			return total, err
+		}
+		keys := []string{k.counts(), k.done(state)}
+		args := []any{string(state), keep.Milliseconds()}
+		for i, id := range ids {
+			uk := k.job(id)
+			if uniques[i] != "" {
+				uk = k.unique(uniques[i])
 			}
-			if len(ids) == 0 {
-				break
-			}
-			uniques, err := c.fieldOfMany(ctx, ids, fUnique)
-			if err != nil {
-				return total, err
-			}
-			keys := []string{c.keys.counts(), c.keys.done(state)}
-			args := []any{string(state), keep.Milliseconds()}
-			for i, id := range ids {
-				uk := c.keys.job(id)
-				if uniques[i] != "" {
-					uk = c.keys.unique(uniques[i])
-				}
-				keys = append(keys, c.keys.job(id), uk)
-				args = append(args, id)
-			}
-			res, err := c.eval(ctx, c.scripts.expire, keys, args...)
-			if err != nil {
-				return total, fmt.Errorf("expire %s: %w", state, err)
-			}
-			n, _ := res[1].(int64)
-			total += int(n)
-			if len(ids) < maintenanceBatch || n == 0 {
-				break
-			}
+			keys = append(keys, k.job(id), uk)
+			args = append(args, id)
+		}
+		res, err := c.eval(ctx, c.scripts.expire, keys, args...)
+		if err != nil {
+			return total, fmt.Errorf("expire %s: %w", state, err)
+		}
+		n, _ := res[1].(int64)
+		total += int(n)
+		if len(ids) < maintenanceBatch || n == 0 {
+			break
 		}
 	}
 	return total, nil

@@ -142,15 +142,22 @@ func (w *Worker) heartbeat(ctx context.Context) error {
 		"running", len(runs), "cpu_percent", round1(w.cpu()), "rss_mb", round1(w.rss()),
 		"started_at", w.startedAt.UnixMilli(), "throttled", throttled,
 		"max_cpu_percent", w.cfg.MaxCPUPercent, "max_memory_mb", w.cfg.MaxMemoryMB)
-	var ext *redis.Cmd
-	if len(runs) > 0 {
-		keys := []string{c.keys.leases()}
+	// One extend.lua call per shard holding some of the runs.
+	byShard := map[int][]*run{}
+	exts := map[int]*redis.Cmd{}
+	for _, r := range runs {
+		n := c.shards.index(r.job.ID)
+		byShard[n] = append(byShard[n], r)
+	}
+	for n, rs := range byShard {
+		k := c.shards[n]
+		keys := []string{k.leases()}
 		args := []any{w.cfg.LeaseTTL.Milliseconds()}
-		for _, r := range runs {
-			keys = append(keys, c.keys.job(r.job.ID))
+		for _, r := range rs {
+			keys = append(keys, k.job(r.job.ID))
 			args = append(args, r.job.ID, r.token)
 		}
-		ext = c.scripts.extend.EvalSha(ctx, pipe, keys, args...)
+		exts[n] = c.scripts.extend.EvalSha(ctx, pipe, keys, args...)
 	}
 	_, err := pipe.Exec(ctx)
 	if isNoScript(err) {
@@ -165,29 +172,28 @@ func (w *Worker) heartbeat(ctx context.Context) error {
 		return storageErr(err)
 	}
 	w.lastBeat.Store(time.Now().UnixMilli())
-	if ext == nil {
-		return nil
-	}
-	res, err := ext.Slice()
-	if err != nil {
-		return storageErr(err)
-	}
-	for i, r := range runs {
-		if i+1 >= len(res) {
-			break
+	for n, rs := range byShard {
+		res, err := exts[n].Slice()
+		if err != nil {
+			return storageErr(err)
 		}
-		row, _ := res[i+1].([]any)
-		if len(row) == 0 {
-			continue
-		}
-		err := scriptError(row, r.job.ID, StateRunning)
-		var lost *LeaseLostError
-		switch {
-		case err == nil:
-		case errors.As(err, &lost) && lost.Status == StateCancelled:
-			r.cancel(errCancelledByUser)
-		default:
-			r.cancel(errRunLeaseLost)
+		for i, r := range rs {
+			if i+1 >= len(res) {
+				break
+			}
+			row, _ := res[i+1].([]any)
+			if len(row) == 0 {
+				continue
+			}
+			err := scriptError(row, r.job.ID, StateRunning)
+			var lost *LeaseLostError
+			switch {
+			case err == nil:
+			case errors.As(err, &lost) && lost.Status == StateCancelled:
+				r.cancel(errCancelledByUser)
+			default:
+				r.cancel(errRunLeaseLost)
+			}
 		}
 	}
 	return nil

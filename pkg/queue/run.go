@@ -177,10 +177,11 @@ func (w *Worker) fail(r *run, cause error) (State, error) {
 	backoff := w.backoff(j.Attempts)
 	var to State
 	err := w.final(func(ctx context.Context) error {
+		k := c.shards.of(j.ID)
 		res, err := c.eval(ctx, c.scripts.fail,
-			[]string{c.keys.job(j.ID), c.keys.leases(), c.keys.counts(), c.keys.typeRunning(),
-				c.keys.typeLimits(), c.keys.wake(j.Queue), c.keys.done(StateFailed),
-				c.keys.retrying(j.Queue)},
+			[]string{k.job(j.ID), k.leases(), k.counts(), k.typeRunning(),
+				k.typeLimits(), k.wake(j.Queue), k.done(StateFailed),
+				k.retrying(j.Queue)},
 			j.ID, r.token, cause.Error(), permanent, backoff.Milliseconds(),
 			c.keys.eventsChannel(), c.wakeCap)
 		if err != nil {
@@ -211,9 +212,10 @@ func (w *Worker) backoff(attempts int) time.Duration {
 func (w *Worker) requeue(r *run) {
 	c, j := w.c, r.job
 	err := w.final(func(ctx context.Context) error {
+		k := c.shards.of(j.ID)
 		res, err := c.eval(ctx, c.scripts.requeue,
-			[]string{c.keys.job(j.ID), c.keys.leases(), c.keys.counts(), c.keys.typeRunning(),
-				c.keys.typeLimits(), c.keys.wake(j.Queue), c.keys.pending(j.Queue), c.keys.seq()},
+			[]string{k.job(j.ID), k.leases(), k.counts(), k.typeRunning(),
+				k.typeLimits(), k.wake(j.Queue), k.pending(j.Queue), k.seq()},
 			j.ID, r.token, c.keys.eventsChannel(), c.wakeCap)
 		if err != nil {
 			return err
@@ -271,7 +273,8 @@ func (r *run) writeProgress() {
 	c, j := r.w.c, r.job
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 5*time.Second)
 	defer cancel()
-	res, err := c.eval(ctx, c.scripts.progress, []string{c.keys.job(j.ID), c.keys.leases()},
+	k := c.shards.of(j.ID)
+	res, err := c.eval(ctx, c.scripts.progress, []string{k.job(j.ID), k.leases()},
 		j.ID, r.token, u.percent, u.step, r.w.cfg.LeaseTTL.Milliseconds(), c.keys.eventsChannel())
 	if err == nil {
 		err = scriptError(res, j.ID, StateRunning)

@@ -290,7 +290,10 @@ func (w *Worker) Stop() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		pipe := w.c.rdb.Pipeline()
-		pipe.Del(ctx, w.c.keys.worker(w.cfg.ID), w.c.keys.workerWake(w.cfg.ID))
+		pipe.Del(ctx, w.c.keys.worker(w.cfg.ID))
+		for _, k := range w.c.shards {
+			pipe.Del(ctx, k.workerWake(w.cfg.ID))
+		}
 		pipe.ZRem(ctx, w.c.keys.workers(), w.cfg.ID)
 		_, _ = pipe.Exec(ctx)
 		w.log.Info("worker stopped")
@@ -301,9 +304,17 @@ func (w *Worker) Stop() {
 func (w *Worker) wakeSelf() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
+	w.release(ctx, w.waitGroups())
+}
+
+// release pushes a token onto the private wake list of each group, which
+// ends a blocking wait on it.
+func (w *Worker) release(ctx context.Context, groups []waitGroup) {
 	pipe := w.c.rdb.Pipeline()
-	pipe.LPush(ctx, w.c.keys.workerWake(w.cfg.ID), "stop")
-	pipe.PExpire(ctx, w.c.keys.workerWake(w.cfg.ID), 10*time.Second)
+	for _, g := range groups {
+		pipe.LPush(ctx, g.private, "stop")
+		pipe.PExpire(ctx, g.private, 10*time.Second)
+	}
 	_, _ = pipe.Exec(ctx)
 }
 
@@ -389,19 +400,86 @@ func (w *Worker) gatherFreeSlots(ctx context.Context) {
 	}
 }
 
-// waitForWork blocks until a wake token arrives on one of the worker's
-// queues (or its private wake list), or idleBlock passes.
-func (w *Worker) waitForWork(ctx context.Context) error {
-	keys := make([]string, 0, len(w.cfg.Queues)+1)
-	for q := range w.cfg.Queues {
-		keys = append(keys, w.c.keys.wake(q))
+// waitGroup is a set of wake lists one BLPOP can wait on (keys of one
+// Cluster slot, or of any slots on a single node), with the worker's
+// private wake list among them.
+type waitGroup struct {
+	keys    []string
+	private string
+}
+
+// waitGroups is how the worker's wake lists split into BLPOPs: one on a
+// single node; one per shard on a cluster, where a BLPOP stays in a slot.
+func (w *Worker) waitGroups() []waitGroup {
+	_, cluster := w.c.rdb.(*redis.ClusterClient)
+	var groups []waitGroup
+	for i, k := range w.c.shards {
+		if i == 0 || cluster {
+			groups = append(groups, waitGroup{private: k.workerWake(w.cfg.ID)})
+		}
+		g := &groups[len(groups)-1]
+		for q := range w.cfg.Queues {
+			g.keys = append(g.keys, k.wake(q))
+		}
 	}
-	keys = append(keys, w.c.keys.workerWake(w.cfg.ID))
-	err := w.c.rdb.BLPop(ctx, idleBlock, keys...).Err()
-	if errors.Is(err, redis.Nil) {
+	for i := range groups {
+		groups[i].keys = append(groups[i].keys, groups[i].private)
+	}
+	return groups
+}
+
+// waitForWork blocks until a wake token arrives on one of the worker's
+// queues (or its private wake list), or idleBlock passes. On a sharded
+// cluster it waits on every shard at once, one BLPOP each; the first to
+// return ends the others through their private wake lists, and the queue
+// tokens the others took meanwhile go back for other idle workers.
+func (w *Worker) waitForWork(ctx context.Context) error {
+	groups := w.waitGroups()
+	if len(groups) == 1 {
+		err := w.c.rdb.BLPop(ctx, idleBlock, groups[0].keys...).Err()
+		if errors.Is(err, redis.Nil) {
+			return nil
+		}
+		return storageErr(err)
+	}
+	type popped struct {
+		group int
+		kv    []string
+		err   error
+	}
+	results := make(chan popped, len(groups))
+	for i, g := range groups {
+		go func() {
+			kv, err := w.c.rdb.BLPop(ctx, idleBlock, g.keys...).Result()
+			results <- popped{i, kv, err}
+		}()
+	}
+	first := <-results
+	if ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		w.release(rctx, append(slices.Clone(groups[:first.group]), groups[first.group+1:]...))
+		cancel()
+	}
+	var giveBack []string
+	for range len(groups) - 1 {
+		r := <-results
+		if r.err == nil && len(r.kv) == 2 && r.kv[0] != groups[r.group].private {
+			giveBack = append(giveBack, r.kv[0])
+		}
+	}
+	if len(giveBack) > 0 {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		pipe := w.c.rdb.Pipeline()
+		for _, key := range giveBack {
+			pipe.LPush(rctx, key, "1")
+		}
+		_, _ = pipe.Exec(rctx)
+		cancel()
+	}
+	if errors.Is(first.err, redis.Nil) {
 		return nil
 	}
-	return storageErr(err)
+	return storageErr(first.err)
 }
 
 // queueOrder is the order one claim visits the queues in.
@@ -448,42 +526,120 @@ func (w *Worker) claimAndRun(ctx context.Context, n int) (int, error) {
 	return len(jobs), nil
 }
 
-// claim is the engine half of claimAndRun: peek, then claim.lua.
+// claim is the engine half of claimAndRun: peek every shard's pending
+// sets in one round trip, then one claim.lua call per shard with
+// candidates, in a second. Across shards, candidates are ranked by the
+// queue order, then priority (recovered jobs first within it), then by
+// place in their shard's line, shards taking turns from a random one: each
+// shard is FIFO, and together they drain at the same pace. A shard is asked
+// for as many jobs as it holds among the first n, and is handed all its
+// candidates so it can take the next ones when others were taken meanwhile.
 func (c *Client) claim(ctx context.Context, workerID string, queues []string, n int, lease time.Duration) ([]*Job, error) {
 	window := int64(min(2*n+16, 1000))
+	if len(c.shards) > 1 {
+		window = int64(min(n+16, 1000))
+	}
 	pipe := c.rdb.Pipeline()
-	peeks := make([]*redis.StringSliceCmd, len(queues))
-	for i, q := range queues {
-		peeks[i] = pipe.ZRange(ctx, c.keys.pending(q), 0, window-1)
+	peeks := make([][]*redis.ZSliceCmd, len(c.shards)) // shard, queue
+	for s, k := range c.shards {
+		peeks[s] = make([]*redis.ZSliceCmd, len(queues))
+		for i, q := range queues {
+			peeks[s][i] = pipe.ZRangeWithScores(ctx, k.pending(q), 0, window-1)
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, storageErr(err)
 	}
-	keys := []string{c.keys.leases(), c.keys.counts(), c.keys.typeRunning(), c.keys.typeLimits()}
-	args := []any{workerID, n, lease.Milliseconds(), c.keys.eventsChannel()}
-	for i, q := range queues {
-		for _, id := range peeks[i].Val() {
-			keys = append(keys, c.keys.job(id), c.keys.pending(q))
-			args = append(args, id, randomHex(8))
+	type candidate struct {
+		queue, band int
+		front       bool
+		pos, turn   int
+		shard       int
+		id          string
+	}
+	var cands []candidate
+	start := mrand.IntN(len(c.shards))
+	for s := range c.shards {
+		for i := range queues {
+			for pos, z := range peeks[s][i].Val() {
+				id, _ := z.Member.(string)
+				band := math.Round(z.Score / priorityBand) // see pending_score in lua/lib.lua
+				cands = append(cands, candidate{queue: i, band: int(band), front: z.Score < band*priorityBand,
+					pos: pos, turn: (s - start + len(c.shards)) % len(c.shards), shard: s, id: id})
+			}
 		}
 	}
-	if len(keys) == 4 {
+	if len(cands) == 0 {
 		return nil, nil
 	}
-	res, err := c.eval(ctx, c.scripts.claim, keys, args...)
-	if err != nil {
-		return nil, fmt.Errorf("claim: %w", err)
+	slices.SortFunc(cands, func(a, b candidate) int {
+		return cmp.Or(cmp.Compare(a.queue, b.queue), cmp.Compare(a.band, b.band),
+			-compareBool(a.front, b.front), cmp.Compare(a.pos, b.pos), cmp.Compare(a.turn, b.turn))
+	})
+	want := map[int]int{}
+	for _, cd := range cands[:min(n, len(cands))] {
+		want[cd.shard]++
 	}
-	jobs := make([]*Job, 0, len(res)-1)
-	for _, row := range res[1:] {
-		pairs, _ := row.([]any)
-		if len(pairs) == 0 {
+	calls := make([]scriptCall, 0, len(want))
+	shardOf := make([]int, 0, len(want))
+	for s, k := range c.shards {
+		if want[s] == 0 {
 			continue
 		}
-		id, _ := pairs[0].(string)
-		jobs = append(jobs, jobFromPairs(id, pairs[1:]))
+		keys := []string{k.leases(), k.counts(), k.typeRunning(), k.typeLimits()}
+		args := []any{workerID, want[s], lease.Milliseconds(), c.keys.eventsChannel()}
+		for _, cd := range cands {
+			if cd.shard == s {
+				keys = append(keys, k.job(cd.id), k.pending(queues[cd.queue]))
+				args = append(args, cd.id, randomHex(8))
+			}
+		}
+		calls = append(calls, scriptCall{keys, args})
+		shardOf = append(shardOf, s)
+	}
+	replies, errs := c.evalMany(ctx, c.scripts.claim, calls)
+	var jobs []*Job
+	var firstErr error
+	for i, res := range replies {
+		if errs[i] != nil {
+			firstErr = cmp.Or(firstErr, fmt.Errorf("claim (shard %d): %w", shardOf[i], errs[i]))
+			continue
+		}
+		for _, row := range res[1:] {
+			pairs, _ := row.([]any)
+			if len(pairs) == 0 {
+				continue
+			}
+			id, _ := pairs[0].(string)
+			jobs = append(jobs, jobFromPairs(id, pairs[1:]))
+		}
+	}
+	if len(jobs) == 0 && firstErr != nil {
+		return nil, firstErr
+	}
+	if len(calls) > 1 { // in rank order, as one shard's script returns them
+		rank := make(map[string]int, len(cands))
+		for i, cd := range cands {
+			rank[cd.id] = i
+		}
+		slices.SortFunc(jobs, func(a, b *Job) int { return cmp.Compare(rank[a.ID], rank[b.ID]) })
 	}
 	return jobs, nil
+}
+
+// priorityBand is the span of pending scores of one priority (lua/lib.lua
+// pending_score): (100 - priority) · priorityBand + sequence, minus half a
+// band for a job put back at the front.
+const priorityBand = 1e12
+
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 func randomHex(n int) string {

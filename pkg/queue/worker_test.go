@@ -299,10 +299,11 @@ func TestCancelRunningJobStopsHandler(t *testing.T) {
 			} else {
 				// The cancel script with its message sent to a channel nobody
 				// hears: only the durable flag can stop the handler.
+				k := c.shards.of(id)
 				res, err := c.eval(ctx, c.scripts.cancel,
-					[]string{c.keys.job(id), c.keys.counts(), c.keys.pending(DefaultQueue), c.keys.scheduled(DefaultQueue),
-						c.keys.retrying(DefaultQueue), c.keys.leases(), c.keys.typeRunning(), c.keys.typeLimits(),
-						c.keys.wake(DefaultQueue), c.keys.done(StateCancelled)},
+					[]string{k.job(id), k.counts(), k.pending(DefaultQueue), k.scheduled(DefaultQueue),
+						k.retrying(DefaultQueue), k.leases(), k.typeRunning(), k.typeLimits(),
+						k.wake(DefaultQueue), k.done(StateCancelled)},
 					id, DefaultQueue, c.keys.eventsChannel(), "nobody-listens", c.wakeCap)
 				if err != nil || scriptError(res, id, StateCancelled) != nil {
 					t.Fatal(err, res)
@@ -572,12 +573,12 @@ func TestJanitorExpiresFinishedJobs(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		done = append(done, mustEnqueue(t, c, EnqueueParams{Type: "x", UniqueKey: fmt.Sprint("k", i)}))
 	}
-	keep := mustEnqueue(t, c, EnqueueParams{Type: "x"})
 	for _, r := range claimN(t, c, "w", 5, time.Minute) {
 		if err := w.complete(r, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
+	keep := mustEnqueue(t, c, EnqueueParams{Type: "x"})
 	if n, err := c.Expire(ctx, Retention{Completed: time.Hour}); err != nil || n != 0 {
 		t.Fatalf("expired %d young jobs: %v", n, err)
 	}
