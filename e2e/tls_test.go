@@ -44,9 +44,10 @@ func TestTLSAndACL(t *testing.T) {
 	ctx := context.Background()
 	admin := srv.Client()
 	defer admin.Close()
-	// The service's user: only keys and channels under the {jq} hash tag.
+	// The service's user: only keys and channels under the {jq} hash tag
+	// and its shards' tags (the README's ACL, with QUEUE_SHARDS below).
 	for _, cmd := range [][]any{
-		{"ACL", "SETUSER", "jobqueue", "on", ">s3cret-pass", "resetkeys", "~{jq}:*", "resetchannels", "&{jq}:*", "+@all", "-@dangerous"},
+		{"ACL", "SETUSER", "jobqueue", "on", ">s3cret-pass", "resetkeys", "~{jq}:*", "~{jq:s*}:*", "resetchannels", "&{jq}:*", "+@all", "-@dangerous"},
 		{"ACL", "SETUSER", "default", "off"}, // nobody else gets in (this connection stays)
 	} {
 		if err := admin.Do(ctx, cmd...).Err(); err != nil {
@@ -55,7 +56,7 @@ func TestTLSAndACL(t *testing.T) {
 	}
 
 	redisURL := "rediss://jobqueue:s3cret-pass@127.0.0.1:" + strconv.Itoa(tlsPort) + "/0"
-	env := []string{"REDIS_URL=" + redisURL, "REDIS_TLS_CA_FILE=" + filepath.Join(dir, "ca.pem")}
+	env := []string{"REDIS_URL=" + redisURL, "REDIS_TLS_CA_FILE=" + filepath.Join(dir, "ca.pem"), "QUEUE_SHARDS=3"}
 	worker := proctest.Start(t, "worker", proctest.Build(t, "github.com/compileo/jobqueue/cmd/worker"),
 		append(env, "WORKER_CONCURRENCY=2"))
 	port, err := redistest.FreePort()

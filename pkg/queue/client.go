@@ -121,7 +121,48 @@ func NewClient(ctx context.Context, rdb redis.UniversalClient, cfg *Config) (*Cl
 	if err := c.scripts.preload(ctx, rdb); err != nil {
 		return nil, storageErr(err)
 	}
+	if err := c.checkLayout(ctx); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// checkLayout refuses a shard count other than the one the prefix's queue
+// was created with: its jobs would be in keys this client never looks at.
+// The first client records the count in {P}:shards. A queue from before
+// shards existed has its counters at {P}:counts and is a one-shard queue.
+func (c *Client) checkLayout(ctx context.Context) error {
+	want := len(c.shards)
+	got, err := c.rdb.Get(ctx, c.keys.layout()).Int()
+	if errors.Is(err, redis.Nil) {
+		if want > 1 {
+			n, err := c.rdb.Exists(ctx, c.keys.counts()).Result()
+			if err != nil {
+				return storageErr(err)
+			}
+			if n > 0 {
+				got = 1 // an unsharded queue with jobs
+				return c.layoutError(got)
+			}
+		}
+		if _, err := c.rdb.SetNX(ctx, c.keys.layout(), want, 0).Result(); err != nil {
+			return storageErr(err)
+		}
+		got, err = c.rdb.Get(ctx, c.keys.layout()).Int() // another client may have won
+	}
+	if err != nil {
+		return storageErr(err)
+	}
+	if got != want {
+		return c.layoutError(got)
+	}
+	return nil
+}
+
+func (c *Client) layoutError(got int) error {
+	return invalidf("prefix %s holds a queue of %d shard(s) (key %s); with %d this process would not see its jobs: "+
+		"configure %d shard(s) (QUEUE_SHARDS), or drain the queue and delete that key, or use another prefix (docs/cluster.md)",
+		c.keys.tag, got, c.keys.layout(), len(c.shards), got)
 }
 
 // Redis returns the client's Redis connection.

@@ -13,26 +13,35 @@
 //
 // # Key layout
 //
-// Every key shares the hash tag {P} (P = Config.Prefix, default "jq"), so
-// all keys a script touches live in one Redis Cluster slot. keys.go builds
-// every name; no other file spells one.
+// Every key of a shard shares one hash tag, so all keys a script touches
+// live in one Redis Cluster slot. With one shard (Config.Shards 1, the
+// default) the tag is {P} (P = Config.Prefix, default "jq") and every key
+// below is under it; with S shards the per-job keys (the first group) are
+// under shard n's tag {P:s<n>.<k>}, n = crc32(id) mod S, and the rest stay
+// under {P} (keys.go has the rules; docs/cluster.md the why). keys.go
+// builds every name; no other file spells one.
 //
-//	{P}:job:<id>             hash   the job (fields: job.go)
-//	{P}:q:<queue>:pending    zset   runnable jobs; score (100-priority)·1e12 + seq
-//	{P}:q:<queue>:scheduled  zset   future jobs; score run_at ms
-//	{P}:q:<queue>:retrying   zset   jobs in retry backoff; score due ms
-//	{P}:q:<queue>:wake       list   tokens idle workers block on (BLPOP), capped
-//	{P}:leases               zset   running jobs; score lease deadline ms
-//	{P}:done:<state>         zset   completed|failed|cancelled; score finish ms
-//	{P}:counts               hash   state → number of jobs (O(1) stats)
-//	{P}:queues               set    queue names
-//	{P}:seq                  string FIFO sequence for pending scores
-//	{P}:types:running        hash   type → running jobs
-//	{P}:types:limits         hash   type → fleet-wide running limit
-//	{P}:unique:<key>         string unique key → job id
+//	per shard:
+//	{T}:job:<id>             hash   the job (fields: job.go)
+//	{T}:q:<queue>:pending    zset   runnable jobs; score (100-priority)·1e12 + seq
+//	{T}:q:<queue>:scheduled  zset   future jobs; score run_at ms
+//	{T}:q:<queue>:retrying   zset   jobs in retry backoff; score due ms
+//	{T}:q:<queue>:wake       list   tokens idle workers block on (BLPOP), capped
+//	{T}:leases               zset   running jobs; score lease deadline ms
+//	{T}:done:<state>         zset   completed|failed|cancelled; score finish ms
+//	{T}:counts               hash   state → number of jobs (O(1) stats)
+//	{T}:queues               set    queue names
+//	{T}:seq                  string FIFO sequence for pending scores
+//	{T}:types:running        hash   type → running jobs
+//	{T}:types:limits         hash   type → running limit (a copy; claims read it)
+//	{T}:unique:<key>         string unique key → job id
+//	{T}:worker:<id>:wake     list   a worker's private wake list (shutdown)
+//	global:
+//	{P}:shards               string the shard count the queue was created with
+//	{P}:types:limits         hash   type → fleet-wide running limit (the source)
+//	{P}:rate:<caller>        string an API caller's rate-limit state
 //	{P}:workers              zset   worker id → last heartbeat ms
 //	{P}:worker:<id>          hash   worker info; expires without heartbeats
-//	{P}:worker:<id>:wake     list   private wake list (shutdown)
 //	{P}:events               channel every job event (JSON Event, or an array of the events of one script call)
 //	{P}:cancels              channel ids of cancelled running jobs
 //

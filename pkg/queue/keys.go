@@ -86,6 +86,9 @@ func (k keyspace) workerWake(id string) string { return k.key("worker", id, "wak
 
 // Global keys.
 
+// layout records the number of shards the prefix's queue was created with.
+func (k keyspace) layout() string { return k.key("shards") }
+
 // rate holds one caller's request budget (the API's rate limit).
 func (k keyspace) rate(caller string) string { return k.key("rate", caller) }
 

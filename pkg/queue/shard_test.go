@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -217,5 +218,47 @@ func TestShardsSpreadOverClusterMasters(t *testing.T) {
 	}
 	if len(shardsHit) < 3 {
 		t.Fatalf("unique keys chose %d shards", len(shardsHit))
+	}
+}
+
+// A process started with another shard count than the queue's refuses to
+// start instead of submitting to, and claiming from, keys nobody else sees.
+func TestShardCountIsFixedPerQueue(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Shared(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := ctxT(t)
+	open := func(prefix string, shards int) error {
+		_, err := NewClient(ctx, rdb, &Config{Prefix: prefix, Shards: shards})
+		return err
+	}
+	sharded := redistest.Prefix(t)
+	if err := open(sharded, 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := open(sharded, 4); err != nil {
+		t.Fatalf("the same count again: %v", err)
+	}
+	for _, n := range []int{0, 1, 8} {
+		if err := open(sharded, n); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "configure 4 shard(s)") {
+			t.Fatalf("%d shards on a 4-shard queue: %v", n, err)
+		}
+	}
+	// A queue from before shards (no layout key, counters in {P}): one shard.
+	old := redistest.Prefix(t)
+	c, err := NewClient(ctx, rdb, &Config{Prefix: old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustEnqueue(t, c, EnqueueParams{Type: "x"})
+	if err := rdb.Del(ctx, c.keys.layout()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := open(old, 6); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "configure 1 shard(s)") {
+		t.Fatalf("6 shards on an old one-shard queue: %v", err)
+	}
+	if err := open(old, 1); err != nil {
+		t.Fatal(err)
 	}
 }
