@@ -539,12 +539,23 @@ func (c *Client) claim(ctx context.Context, workerID string, queues []string, n 
 	if len(c.shards) > 1 {
 		window = int64(min(n+16, 1000))
 	}
+	// One shard needs no ranking: its sets are in run order already, so
+	// the peek skips the scores.
+	sharded := len(c.shards) > 1
 	pipe := c.rdb.Pipeline()
-	peeks := make([][]*redis.ZSliceCmd, len(c.shards)) // shard, queue
+	type peek struct {
+		ids    *redis.StringSliceCmd
+		scored *redis.ZSliceCmd
+	}
+	peeks := make([][]peek, len(c.shards)) // shard, queue
 	for s, k := range c.shards {
-		peeks[s] = make([]*redis.ZSliceCmd, len(queues))
+		peeks[s] = make([]peek, len(queues))
 		for i, q := range queues {
-			peeks[s][i] = pipe.ZRangeWithScores(ctx, k.pending(q), 0, window-1)
+			if sharded {
+				peeks[s][i].scored = pipe.ZRangeWithScores(ctx, k.pending(q), 0, window-1)
+			} else {
+				peeks[s][i].ids = pipe.ZRange(ctx, k.pending(q), 0, window-1)
+			}
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
@@ -561,7 +572,13 @@ func (c *Client) claim(ctx context.Context, workerID string, queues []string, n 
 	start := mrand.IntN(len(c.shards))
 	for s := range c.shards {
 		for i := range queues {
-			for pos, z := range peeks[s][i].Val() {
+			if !sharded {
+				for _, id := range peeks[s][i].ids.Val() {
+					cands = append(cands, candidate{queue: i, id: id})
+				}
+				continue
+			}
+			for pos, z := range peeks[s][i].scored.Val() {
 				id, _ := z.Member.(string)
 				band := math.Round(z.Score / priorityBand) // see pending_score in lua/lib.lua
 				cands = append(cands, candidate{queue: i, band: int(band), front: z.Score < band*priorityBand,
@@ -572,10 +589,12 @@ func (c *Client) claim(ctx context.Context, workerID string, queues []string, n 
 	if len(cands) == 0 {
 		return nil, nil
 	}
-	slices.SortFunc(cands, func(a, b candidate) int {
-		return cmp.Or(cmp.Compare(a.queue, b.queue), cmp.Compare(a.band, b.band),
-			-compareBool(a.front, b.front), cmp.Compare(a.pos, b.pos), cmp.Compare(a.turn, b.turn))
-	})
+	if sharded {
+		slices.SortFunc(cands, func(a, b candidate) int {
+			return cmp.Or(cmp.Compare(a.queue, b.queue), cmp.Compare(a.band, b.band),
+				-compareBool(a.front, b.front), cmp.Compare(a.pos, b.pos), cmp.Compare(a.turn, b.turn))
+		})
+	}
 	want := map[int]int{}
 	for _, cd := range cands[:min(n, len(cands))] {
 		want[cd.shard]++
