@@ -12,6 +12,7 @@
 local out = {OK}
 local want = tonumber(ARGV[2])
 local now = now_ms()
+local now_s = int(now)
 local deadline = int(now + tonumber(ARGV[3]))
 local limits, running, taken = {}, {}, {} -- per type, read at most once
 local leases, removed, events = {}, {}, {}
@@ -32,20 +33,19 @@ for i = 1, (#KEYS - 4) / 2 do
       if limits[typ] < 0 or running[typ] < limits[typ] then
         running[typ] = running[typ] + 1
         taken[typ] = (taken[typ] or 0) + 1
-        local s = {status = 'running', progress = 0, step = '', now = now, type = typ,
-          queue = h.queue or DEFAULT_QUEUE, version = tonumber(h.version) + 1}
-        local attempts = tonumber(h.attempts or '0') + 1
+        local version = int(h.version + 1)
+        local attempts = int((h.attempts or 0) + 1)
         redis.call('HSET', jk, 'status', 'running', 'token', token, 'worker', ARGV[1],
-          'started_at', int(now), 'attempts', attempts, 'updated_at', int(now), 'version', s.version)
+          'started_at', now_s, 'attempts', attempts, 'updated_at', now_s, 'version', version)
         if h.progress or h.step then redis.call('HDEL', jk, 'progress', 'step') end
         leases[#leases + 1] = deadline
         leases[#leases + 1] = id
         removed[pk] = removed[pk] or {}
         table.insert(removed[pk], id)
-        events[#events + 1] = event(id, s)
+        events[#events + 1] = event_json(id, 'running', '0', '', version, now_s, typ,
+          h.queue or DEFAULT_QUEUE)
         h.status, h.token, h.worker, h.started_at, h.attempts, h.updated_at, h.version,
-          h.progress, h.step = 'running', token, ARGV[1], int(now), tostring(attempts),
-          int(now), tostring(s.version), nil, nil
+          h.progress, h.step = 'running', token, ARGV[1], now_s, attempts, now_s, version, nil, nil
         local taken_row = {id}
         for k, v in pairs(h) do
           taken_row[#taken_row + 1] = k

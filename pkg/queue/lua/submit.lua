@@ -15,7 +15,8 @@
 -- {DUPLICATE, id of the job holding the key}.
 local now = now_ms()
 local queue = ARGV[1]
-local out = {OK, int(now)}
+local now_s = int(now)
+local out = {OK, now_s}
 local pending, prios, scheduled, events = {}, {}, 0, {}
 for i = 1, (#KEYS - 6) / 2 do
   local jk, uk = KEYS[5 + 2 * i], KEYS[6 + 2 * i]
@@ -32,7 +33,7 @@ for i = 1, (#KEYS - 6) / 2 do
     if tonumber(run_at) > now then status = 'scheduled' end
     -- Fields at their default are not stored, and updated_at is
     -- created_at until the first change: a pending job stays small.
-    local h = {'type', typ, 'payload', payload, 'status', status, 'created_at', int(now), 'version', 1}
+    local h = {'type', typ, 'payload', payload, 'status', status, 'created_at', now_s, 'version', '1'}
     if queue ~= DEFAULT_QUEUE then h[#h + 1] = 'queue'; h[#h + 1] = queue end
     if retries ~= DEFAULT_MAX_RETRIES then h[#h + 1] = 'max_retries'; h[#h + 1] = retries end
     if prio ~= '0' then h[#h + 1] = 'priority'; h[#h + 1] = prio end
@@ -50,8 +51,7 @@ for i = 1, (#KEYS - 6) / 2 do
       prios[#prios + 1] = tonumber(prio)
     end
     redis.call('HSET', jk, unpack(h))
-    events[#events + 1] = event(id, {status = status, progress = 0, step = '', version = 1,
-      now = now, type = typ, queue = queue})
+    events[#events + 1] = event_json(id, status, '0', '', '1', now_s, typ, queue)
     out[#out + 1] = {OK, status}
   end
 end
