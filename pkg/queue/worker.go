@@ -474,14 +474,19 @@ func (c *Client) claim(ctx context.Context, workerID string, queues []string, n 
 	if err != nil {
 		return nil, fmt.Errorf("claim: %w", err)
 	}
-	jobs := make([]*Job, 0, len(res)-1)
-	for _, row := range res[1:] {
-		pairs, _ := row.([]any)
-		if len(pairs) == 0 {
-			continue
+	// {OK, now, id, row, ...}: each row is the job before the claim, in
+	// candidate order; args holds each candidate's run token after its id.
+	now, _ := res[1].(string)
+	jobs := make([]*Job, 0, (len(res)-2)/2)
+	next := 4
+	for k := 2; k+1 < len(res); k += 2 {
+		id, _ := res[k].(string)
+		pairs, _ := res[k+1].([]any)
+		for next+2 < len(args) && args[next] != id {
+			next += 2
 		}
-		id, _ := pairs[0].(string)
-		jobs = append(jobs, jobFromPairs(id, pairs[1:]))
+		token, _ := args[next+1].(string)
+		jobs = append(jobs, claimedJob(jobFromPairs(id, pairs), workerID, token, msTime(now)))
 	}
 	return jobs, nil
 }
