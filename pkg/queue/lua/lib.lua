@@ -18,9 +18,10 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- int formats an integral number without losing digits to %.14g.
+-- int formats a number rounded to an integer without losing digits to
+-- %.14g ('%d' is a C long here: 64 bits; 2-3 times cheaper than '%.0f').
 local function int(n)
-  return string.format('%.0f', n)
+  return string.format('%d', math.floor(n + 0.5))
 end
 
 -- move_count keeps the per-state counters equal to the sizes of the indexes.
@@ -87,17 +88,14 @@ end
 -- knows (hot paths: built without reading the hash again), as JSON text
 -- built by concatenation: cjson.encode of a table costs about 4 times as
 -- much. progress, version and now are JSON numbers already formatted
--- (strings). Ids, types and queue names never need escaping (client.go
--- validates them); should any string need it (a free-text step), the
--- event goes through cjson instead.
+-- (strings), step a JSON string (quoted: a literal, or cjson.encode of
+-- free text). Ids (UUIDs made by the client), types and queue names
+-- (validated by client.go before submit.lua stores them) never need
+-- escaping, so they are not checked: a pattern match per event would cost
+-- more than the concatenation.
 local function event_json(id, status, progress, step, version, now, typ, queue)
-  if string.find(id .. typ .. queue .. step, '[%c"\\]') then
-    return cjson.encode({job_id = id, status = status, progress = tonumber(progress) or 0,
-      current_step = step, version = tonumber(version), updated_at = tonumber(now),
-      type = typ, queue = queue})
-  end
   return '{"job_id":"' .. id .. '","status":"' .. status .. '","progress":' .. progress ..
-    ',"current_step":"' .. step .. '","version":' .. version .. ',"updated_at":' .. now ..
+    ',"current_step":' .. step .. ',"version":' .. version .. ',"updated_at":' .. now ..
     ',"type":"' .. typ .. '","queue":"' .. queue .. '"}'
 end
 

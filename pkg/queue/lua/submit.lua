@@ -51,7 +51,7 @@ for i = 1, (#KEYS - 6) / 2 do
       prios[#prios + 1] = tonumber(prio)
     end
     redis.call('HSET', jk, unpack(h))
-    events[#events + 1] = event_json(id, status, '0', '', '1', now_s, typ, queue)
+    events[#events + 1] = event_json(id, status, '0', '""', '1', now_s, typ, queue)
     out[#out + 1] = {OK, status}
   end
 end
