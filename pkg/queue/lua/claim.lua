@@ -54,8 +54,7 @@ for i = 1, (#KEYS - 4) / 2 do
         leases[#leases + 1] = id
         removed[pk] = removed[pk] or {}
         table.insert(removed[pk], id)
-        events[#events + 1] = event_json(id, 'running', '0', '""', version, now_s, typ,
-          queue or DEFAULT_QUEUE)
+        add_event(events, id, 'running', '0', '""', version, now_s, typ, queue or DEFAULT_QUEUE)
         out[#out + 1] = id
         out[#out + 1] = row
         n = n + 1

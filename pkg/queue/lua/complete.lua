@@ -36,7 +36,7 @@ for i = 1, (#KEYS - 5) / 2 do
     t.n = t.n + 1
     t.wake[wk] = true
     types[f[3]] = t
-    events[#events + 1] = event_json(id, 'completed', '100', '"Job completed successfully"',
+    add_event(events, id, 'completed', '100', '"Job completed successfully"',
       version, now_s, f[3], f[4] or DEFAULT_QUEUE)
     out[#out + 1] = {OK}
   end

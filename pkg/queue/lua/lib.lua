@@ -85,7 +85,7 @@ local function enqueue(pendingkey, seqkey, wakekey, cap, jobkey, id, front)
 end
 
 -- event_json is the event of a job whose new state the script already
--- knows (hot paths: built without reading the hash again), as JSON text
+-- knows (built without reading the hash again), as JSON text
 -- built by concatenation: cjson.encode of a table costs about 4 times as
 -- much. progress, version and now are JSON numbers already formatted
 -- (strings), step a JSON string (quoted: a literal, or cjson.encode of
@@ -99,15 +99,47 @@ local function event_json(id, status, progress, step, version, now, typ, queue)
     ',"type":"' .. typ .. '","queue":"' .. queue .. '"}'
 end
 
--- publish_events sends the events of one script call that moved several
--- jobs as one message, a JSON array of events (the Hub splits it): one
--- PUBLISH per call instead of one per job. Each event is event_json text.
-local function publish_events(channel, evs)
-  if #evs == 1 then
-    redis.call('PUBLISH', channel, evs[1])
-  elseif #evs > 1 then
-    redis.call('PUBLISH', channel, '[' .. table.concat(evs, ',') .. ']')
+-- add_event appends the same event to buf, a list of the JSON pieces of
+-- one script call's events, which publish_events joins once: Lua hashes
+-- every string it makes (all of it, in Redis's build), so the events are
+-- made (and hashed) once, as one message, instead of once each and again
+-- joined. buf[1] is kept for the '[' of an array.
+local function add_event(buf, id, status, progress, step, version, now, typ, queue)
+  local n = #buf
+  if n == 0 then
+    buf[1] = ''
+    n = 1
   end
+  buf[n + 1] = n == 1 and '{"job_id":"' or ',{"job_id":"'
+  buf[n + 2] = id
+  buf[n + 3] = '","status":"'
+  buf[n + 4] = status
+  buf[n + 5] = '","progress":'
+  buf[n + 6] = progress
+  buf[n + 7] = ',"current_step":'
+  buf[n + 8] = step
+  buf[n + 9] = ',"version":'
+  buf[n + 10] = version
+  buf[n + 11] = ',"updated_at":'
+  buf[n + 12] = now
+  buf[n + 13] = ',"type":"'
+  buf[n + 14] = typ
+  buf[n + 15] = '","queue":"'
+  buf[n + 16] = queue
+  buf[n + 17] = '"}'
+end
+
+-- publish_events sends the events add_event gathered in buf: one PUBLISH
+-- per call instead of one per job; several events go as a JSON array
+-- (the Hub splits it).
+local function publish_events(channel, buf)
+  local n = #buf
+  if n == 0 then return end
+  if n > 18 then
+    buf[1] = '['
+    buf[n + 1] = ']'
+  end
+  redis.call('PUBLISH', channel, table.concat(buf))
 end
 
 -- release_type gives back a running job's slot in its type's count and
