@@ -10,6 +10,7 @@
 -- ARGV[3i] id of run i  ARGV[3i+1] its run token  ARGV[3i+2] its result JSON ('' for none)
 -- Returns {OK, r1, r2, ...} where ri is {OK} | {NOT_FOUND} | {LEASE_LOST, status}.
 local out = {OK}
+local ok_row = {OK} -- one table for every run's {OK}: the reply is the same
 local now = now_ms()
 local now_s = int(now)
 local done, finished, events = {}, {}, {}
@@ -38,7 +39,7 @@ for i = 1, (#KEYS - 5) / 2 do
     types[f[3]] = t
     add_event(events, id, 'completed', '100', '"Job completed successfully"',
       version, now_s, f[3], f[4] or DEFAULT_QUEUE)
-    out[#out + 1] = {OK}
+    out[#out + 1] = ok_row
   end
 end
 if #done > 0 then

@@ -17,6 +17,7 @@ local now = now_ms()
 local queue = ARGV[1]
 local now_s = int(now)
 local out = {OK, now_s}
+local created = {pending = {OK, 'pending'}, scheduled = {OK, 'scheduled'}} -- shared rows
 local pending, prios, scheduled, events = {}, {}, 0, {}
 for i = 1, (#KEYS - 6) / 2 do
   local jk, uk = KEYS[5 + 2 * i], KEYS[6 + 2 * i]
@@ -64,7 +65,7 @@ for i = 1, (#KEYS - 6) / 2 do
       prios[#prios + 1] = tonumber(prio)
     end
     add_event(events, id, status, '0', '""', '1', now_s, typ, queue)
-    out[#out + 1] = {OK, status}
+    out[#out + 1] = created[status]
   end
 end
 if #pending > 0 then
