@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"regexp"
 	"slices"
 	"strconv"
 	"sync"
@@ -258,8 +257,8 @@ func isLoading(err error) bool {
 	return err != nil && len(err.Error()) >= 7 && err.Error()[:7] == "LOADING"
 }
 
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-var typePattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
+var namePattern = charPattern{max: 64}               // ^[A-Za-z0-9_.-]{1,64}$
+var typePattern = charPattern{max: 128, colon: true} // ^[A-Za-z0-9_.:-]{1,128}$
 
 // EnqueueParams describes one job to submit.
 type EnqueueParams struct {

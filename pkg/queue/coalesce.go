@@ -17,8 +17,17 @@ const submitTimeout = 10 * time.Second
 type coalescer struct {
 	mu      sync.Mutex
 	waiting []*enqueueCall
-	busy    bool // a flush goroutine is running
+	busy    bool          // a flush goroutine is running
+	last    int           // calls in the batch sent last
+	arrived chan struct{} // signalled, never blocking, when a call is added
 }
+
+// coalesceGather bounds how long a batch smaller than the one before it
+// waits for more calls: the callers of the batch before are likely about
+// to call again (N producers in a loop). Without it, N producers split
+// into two alternating batches (1 and N-1, 2 and N-2, ...). A lone caller
+// never waits: its batch is never smaller than its last.
+const coalesceGather = 200 * time.Microsecond
 
 type enqueueCall struct {
 	p    EnqueueParams
@@ -32,9 +41,17 @@ func (c *Client) enqueueCoalesced(ctx context.Context, p EnqueueParams) (*Enqueu
 	co := &c.coalesce
 	co.mu.Lock()
 	co.waiting = append(co.waiting, call)
+	if co.arrived == nil {
+		co.arrived = make(chan struct{}, 1)
+	}
 	if !co.busy {
 		co.busy = true
 		go c.flushEnqueues()
+	} else {
+		select {
+		case co.arrived <- struct{}{}:
+		default:
+		}
 	}
 	co.mu.Unlock()
 	select {
@@ -52,7 +69,13 @@ func (c *Client) flushEnqueues() {
 	co := &c.coalesce
 	for {
 		co.mu.Lock()
+		if k := len(co.waiting); k > 0 && k < co.last {
+			co.mu.Unlock()
+			c.gatherEnqueues()
+			co.mu.Lock()
+		}
 		n := min(len(co.waiting), submitChunk)
+		co.last = n
 		if n == 0 {
 			co.busy = false
 			co.mu.Unlock()
@@ -76,6 +99,27 @@ func (c *Client) flushEnqueues() {
 				call.res = res[i]
 			}
 			close(call.done)
+		}
+	}
+}
+
+// gatherEnqueues waits up to coalesceGather for as many calls as the last
+// batch had.
+func (c *Client) gatherEnqueues() {
+	co := &c.coalesce
+	t := time.NewTimer(coalesceGather)
+	defer t.Stop()
+	for {
+		co.mu.Lock()
+		enough := len(co.waiting) >= co.last
+		co.mu.Unlock()
+		if enough {
+			return
+		}
+		select {
+		case <-co.arrived:
+		case <-t.C:
+			return
 		}
 	}
 }

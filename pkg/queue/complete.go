@@ -4,10 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 )
 
 // maxCompleteBatch bounds the runs one complete.lua call acknowledges.
 const maxCompleteBatch = 128
+
+// completeYields is how many times the completer yields the processor,
+// once no completion is waiting, before it sends the batch it has.
+const completeYields = 3
 
 // completion is one run's request to be acknowledged as completed.
 type completion struct {
@@ -31,14 +36,21 @@ func (w *Worker) completeLoop(ctx context.Context) {
 		case c := <-w.completions:
 			batch = append(batch, c)
 		}
-	gather:
-		for len(batch) < maxCompleteBatch {
+		// Runs of one claim often finish together: yield a few times so
+		// that those about to hand their completion over join this batch.
+		// Only runnable goroutines run meanwhile; nothing sleeps.
+		for yields := 0; len(batch) < maxCompleteBatch; {
 			select {
 			case c := <-w.completions:
 				batch = append(batch, c)
+				continue
 			default:
-				break gather
 			}
+			if yields == completeYields {
+				break
+			}
+			yields++
+			runtime.Gosched()
 		}
 		w.completeBatch(batch)
 	}

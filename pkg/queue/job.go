@@ -139,6 +139,17 @@ func jobFromPairs(id string, pairs []any) *Job {
 	return jobFromHash(id, h)
 }
 
+// claimedJob applies claim.lua's writes to j, the job as it was before
+// the claim, so that the script need not send the row back rewritten.
+func claimedJob(j *Job, workerID, token string, now time.Time) *Job {
+	j.token = token
+	j.Status, j.WorkerID, j.StartedAt, j.UpdatedAt = StateRunning, workerID, now, now
+	j.Attempts++
+	j.Version++
+	j.Progress, j.CurrentStep = 0, ""
+	return j
+}
+
 // msTime parses Unix milliseconds; "" or "0" is the zero time.
 func msTime(v string) time.Time {
 	ms, err := strconv.ParseInt(v, 10, 64)

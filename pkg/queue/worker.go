@@ -624,13 +624,20 @@ func (c *Client) claim(ctx context.Context, workerID string, queues []string, n 
 			firstErr = cmp.Or(firstErr, fmt.Errorf("claim (shard %d): %w", shardOf[i], errs[i]))
 			continue
 		}
-		for _, row := range res[1:] {
-			pairs, _ := row.([]any)
-			if len(pairs) == 0 {
-				continue
+		// {OK, now, id, row, ...}: each row is the job before the claim,
+		// in candidate order; args holds each candidate's run token after
+		// its id.
+		args := calls[i].args
+		now, _ := res[1].(string)
+		next := 4
+		for k := 2; k+1 < len(res); k += 2 {
+			id, _ := res[k].(string)
+			pairs, _ := res[k+1].([]any)
+			for next+2 < len(args) && args[next] != id {
+				next += 2
 			}
-			id, _ := pairs[0].(string)
-			jobs = append(jobs, jobFromPairs(id, pairs[1:]))
+			token, _ := args[next+1].(string)
+			jobs = append(jobs, claimedJob(jobFromPairs(id, pairs), workerID, token, msTime(now)))
 		}
 	}
 	if len(jobs) == 0 && firstErr != nil {

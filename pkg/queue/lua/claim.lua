@@ -8,23 +8,36 @@
 -- KEYS[3+2i] job hash of candidate i   KEYS[4+2i] pending zset holding it
 -- ARGV[1] worker id  ARGV[2] max jobs  ARGV[3] lease ms  ARGV[4] events channel
 -- ARGV[3+2i] candidate i id            ARGV[4+2i] run token for it
--- Returns {OK, {id, field, value, ...}, ...}: one row per job taken.
-local out = {OK}
+-- Returns {OK, now ms, id, row, id, row, ...}, for each job taken its id
+-- and its hash as it was before the claim (HGETALL order): the caller
+-- applies the claim's own writes to it (claimedJob in worker.go), which
+-- saves copying each row into a table and back.
 local want = tonumber(ARGV[2])
 local now = now_ms()
+local now_s = int(now)
+local out = {OK, now_s}
+local n = 0
 local deadline = int(now + tonumber(ARGV[3]))
 local limits, running, taken = {}, {}, {} -- per type, read at most once
 local leases, removed, events = {}, {}, {}
 for i = 1, (#KEYS - 4) / 2 do
-  if #out > want then break end
+  if n >= want then break end
   local jk, pk = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
   local id, token = ARGV[3 + 2 * i], ARGV[4 + 2 * i]
   if redis.call('ZSCORE', pk, id) then
     local row = redis.call('HGETALL', jk)
-    local h = {}
-    for k = 1, #row, 2 do h[row[k]] = row[k + 1] end
-    local typ = h.type
-    if h.status == 'pending' then
+    local status, typ, queue, version, attempts, dirty
+    for k = 1, #row, 2 do
+      local f = row[k]
+      if f == 'status' then status = row[k + 1]
+      elseif f == 'type' then typ = row[k + 1]
+      elseif f == 'version' then version = row[k + 1]
+      elseif f == 'attempts' then attempts = row[k + 1]
+      elseif f == 'queue' then queue = row[k + 1]
+      elseif f == 'progress' or f == 'step' then dirty = true
+      end
+    end
+    if status == 'pending' then
       if limits[typ] == nil then
         limits[typ] = tonumber(redis.call('HGET', KEYS[4], typ) or '-1')
         running[typ] = tonumber(redis.call('HGET', KEYS[3], typ) or '0')
@@ -32,36 +45,29 @@ for i = 1, (#KEYS - 4) / 2 do
       if limits[typ] < 0 or running[typ] < limits[typ] then
         running[typ] = running[typ] + 1
         taken[typ] = (taken[typ] or 0) + 1
-        local s = {status = 'running', progress = 0, step = '', now = now, type = typ,
-          queue = h.queue or DEFAULT_QUEUE, version = tonumber(h.version) + 1}
-        local attempts = tonumber(h.attempts or '0') + 1
+        version = int(version + 1)
         redis.call('HSET', jk, 'status', 'running', 'token', token, 'worker', ARGV[1],
-          'started_at', int(now), 'attempts', attempts, 'updated_at', int(now), 'version', s.version)
-        if h.progress or h.step then redis.call('HDEL', jk, 'progress', 'step') end
+          'started_at', now_s, 'attempts', (attempts or 0) + 1, 'updated_at', now_s,
+          'version', version)
+        if dirty then redis.call('HDEL', jk, 'progress', 'step') end
         leases[#leases + 1] = deadline
         leases[#leases + 1] = id
         removed[pk] = removed[pk] or {}
         table.insert(removed[pk], id)
-        events[#events + 1] = event(id, s)
-        h.status, h.token, h.worker, h.started_at, h.attempts, h.updated_at, h.version,
-          h.progress, h.step = 'running', token, ARGV[1], int(now), tostring(attempts),
-          int(now), tostring(s.version), nil, nil
-        local taken_row = {id}
-        for k, v in pairs(h) do
-          taken_row[#taken_row + 1] = k
-          taken_row[#taken_row + 1] = v
-        end
-        out[#out + 1] = taken_row
+        add_event(events, id, 'running', '0', '""', version, now_s, typ, queue or DEFAULT_QUEUE)
+        out[#out + 1] = id
+        out[#out + 1] = row
+        n = n + 1
       end
     end
   end
 end
-if #out > 1 then
+if n > 0 then
   redis.call('ZADD', KEYS[1], unpack(leases))
   for pk, ids in pairs(removed) do redis.call('ZREM', pk, unpack(ids)) end
-  for typ, n in pairs(taken) do redis.call('HINCRBY', KEYS[3], typ, n) end
-  redis.call('HINCRBY', KEYS[2], 'pending', -(#out - 1))
-  redis.call('HINCRBY', KEYS[2], 'running', #out - 1)
+  for typ, k in pairs(taken) do redis.call('HINCRBY', KEYS[3], typ, k) end
+  redis.call('HINCRBY', KEYS[2], 'pending', -n)
+  redis.call('HINCRBY', KEYS[2], 'running', n)
   publish_events(ARGV[4], events)
 end
 return out

@@ -10,7 +10,9 @@
 -- ARGV[3i] id of run i  ARGV[3i+1] its run token  ARGV[3i+2] its result JSON ('' for none)
 -- Returns {OK, r1, r2, ...} where ri is {OK} | {NOT_FOUND} | {LEASE_LOST, status}.
 local out = {OK}
+local ok_row = {OK} -- one table for every run's {OK}: the reply is the same
 local now = now_ms()
+local now_s = int(now)
 local done, finished, events = {}, {}, {}
 local types = {} -- type → {n = runs ended, wake = {wake list = true}}
 for i = 1, (#KEYS - 5) / 2 do
@@ -22,22 +24,22 @@ for i = 1, (#KEYS - 5) / 2 do
   elseif f[1] ~= 'running' or f[2] ~= token then
     out[#out + 1] = {LEASE_LOST, f[1]}
   else
-    local s = {status = 'completed', progress = 100, step = 'Job completed successfully',
-      version = tonumber(f[5]) + 1, now = now, type = f[3], queue = f[4] or DEFAULT_QUEUE}
-    local h = {'status', s.status, 'progress', 100, 'step', s.step,
-      'completed_at', int(now), 'updated_at', int(now), 'version', s.version}
+    local version = int(f[5] + 1)
+    local h = {'status', 'completed', 'progress', '100', 'step', 'Job completed successfully',
+      'completed_at', now_s, 'updated_at', now_s, 'version', version}
     if result ~= '' then h[#h + 1] = 'result'; h[#h + 1] = result end
     redis.call('HSET', jk, unpack(h))
     if f[6] then redis.call('HDEL', jk, 'token', 'error') else redis.call('HDEL', jk, 'token') end
     done[#done + 1] = id
-    finished[#finished + 1] = int(now)
+    finished[#finished + 1] = now_s
     finished[#finished + 1] = id
     local t = types[f[3]] or {n = 0, wake = {}}
     t.n = t.n + 1
     t.wake[wk] = true
     types[f[3]] = t
-    events[#events + 1] = event(id, s)
-    out[#out + 1] = {OK}
+    add_event(events, id, 'completed', '100', '"Job completed successfully"',
+      version, now_s, f[3], f[4] or DEFAULT_QUEUE)
+    out[#out + 1] = ok_row
   end
 end
 if #done > 0 then

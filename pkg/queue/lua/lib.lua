@@ -18,9 +18,10 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- int formats an integral number without losing digits to %.14g.
+-- int formats a number rounded to an integer without losing digits to
+-- %.14g ('%d' is a C long here: 64 bits; 2-3 times cheaper than '%.0f').
 local function int(n)
-  return string.format('%.0f', n)
+  return string.format('%d', math.floor(n + 0.5))
 end
 
 -- move_count keeps the per-state counters equal to the sizes of the indexes.
@@ -83,28 +84,62 @@ local function enqueue(pendingkey, seqkey, wakekey, cap, jobkey, id, front)
   wake(wakekey, cap)
 end
 
--- event is the event of a job whose new state the script already knows,
--- built without reading the hash again (hot paths).
-local function event(id, s)
-  return {job_id = id, status = s.status, progress = tonumber(s.progress) or 0,
-    current_step = s.step or '', version = s.version, updated_at = s.now,
-    type = s.type, queue = s.queue}
+-- event_json is the event of a job whose new state the script already
+-- knows (built without reading the hash again), as JSON text
+-- built by concatenation: cjson.encode of a table costs about 4 times as
+-- much. progress, version and now are JSON numbers already formatted
+-- (strings), step a JSON string (quoted: a literal, or cjson.encode of
+-- free text). Ids (UUIDs made by the client), types and queue names
+-- (validated by client.go before submit.lua stores them) never need
+-- escaping, so they are not checked: a pattern match per event would cost
+-- more than the concatenation.
+local function event_json(id, status, progress, step, version, now, typ, queue)
+  return '{"job_id":"' .. id .. '","status":"' .. status .. '","progress":' .. progress ..
+    ',"current_step":' .. step .. ',"version":' .. version .. ',"updated_at":' .. now ..
+    ',"type":"' .. typ .. '","queue":"' .. queue .. '"}'
 end
 
--- publish_state sends one such event.
-local function publish_state(channel, id, s)
-  redis.call('PUBLISH', channel, cjson.encode(event(id, s)))
-end
-
--- publish_events sends the events of one script call that moved several
--- jobs as one message, a JSON array of events (the Hub splits it): one
--- PUBLISH per call instead of one per job.
-local function publish_events(channel, evs)
-  if #evs == 1 then
-    redis.call('PUBLISH', channel, cjson.encode(evs[1]))
-  elseif #evs > 1 then
-    redis.call('PUBLISH', channel, cjson.encode(evs))
+-- add_event appends the same event to buf, a list of the JSON pieces of
+-- one script call's events, which publish_events joins once: Lua hashes
+-- every string it makes (all of it, in Redis's build), so the events are
+-- made (and hashed) once, as one message, instead of once each and again
+-- joined. buf[1] is kept for the '[' of an array.
+local function add_event(buf, id, status, progress, step, version, now, typ, queue)
+  local n = #buf
+  if n == 0 then
+    buf[1] = ''
+    n = 1
   end
+  buf[n + 1] = n == 1 and '{"job_id":"' or ',{"job_id":"'
+  buf[n + 2] = id
+  buf[n + 3] = '","status":"'
+  buf[n + 4] = status
+  buf[n + 5] = '","progress":'
+  buf[n + 6] = progress
+  buf[n + 7] = ',"current_step":'
+  buf[n + 8] = step
+  buf[n + 9] = ',"version":'
+  buf[n + 10] = version
+  buf[n + 11] = ',"updated_at":'
+  buf[n + 12] = now
+  buf[n + 13] = ',"type":"'
+  buf[n + 14] = typ
+  buf[n + 15] = '","queue":"'
+  buf[n + 16] = queue
+  buf[n + 17] = '"}'
+end
+
+-- publish_events sends the events add_event gathered in buf: one PUBLISH
+-- per call instead of one per job; several events go as a JSON array
+-- (the Hub splits it).
+local function publish_events(channel, buf)
+  local n = #buf
+  if n == 0 then return end
+  if n > 18 then
+    buf[1] = '['
+    buf[n + 1] = ']'
+  end
+  redis.call('PUBLISH', channel, table.concat(buf))
 end
 
 -- release_type gives back a running job's slot in its type's count and

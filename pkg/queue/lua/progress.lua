@@ -11,10 +11,11 @@ local f = redis.call('HMGET', KEYS[1], 'status', 'token', 'version', 'type', 'qu
 if not f[1] then return {NOT_FOUND} end
 if f[1] ~= 'running' or f[2] ~= ARGV[2] then return {LEASE_LOST, f[1]} end
 local now = now_ms()
-local s = {status = 'running', progress = ARGV[3], step = ARGV[4], now = now,
-  version = tonumber(f[3]) + 1, type = f[4], queue = f[5] or DEFAULT_QUEUE}
-redis.call('HSET', KEYS[1], 'progress', ARGV[3], 'step', ARGV[4], 'updated_at', int(now),
-  'version', s.version)
+local now_s, version = int(now), int(f[3] + 1)
+redis.call('HSET', KEYS[1], 'progress', ARGV[3], 'step', ARGV[4], 'updated_at', now_s,
+  'version', version)
 redis.call('ZADD', KEYS[2], int(now + tonumber(ARGV[5])), ARGV[1])
-publish_state(ARGV[6], ARGV[1], s)
+-- ARGV[3] is a JSON number (go-redis formats a float64 with 'f', -1).
+redis.call('PUBLISH', ARGV[6], event_json(ARGV[1], 'running', ARGV[3], cjson.encode(ARGV[4]),
+  version, now_s, f[4], f[5] or DEFAULT_QUEUE))
 return {OK}

@@ -15,7 +15,9 @@
 -- {DUPLICATE, id of the job holding the key}.
 local now = now_ms()
 local queue = ARGV[1]
-local out = {OK, int(now)}
+local now_s = int(now)
+local out = {OK, now_s}
+local created = {pending = {OK, 'pending'}, scheduled = {OK, 'scheduled'}} -- shared rows
 local pending, prios, scheduled, events = {}, {}, 0, {}
 for i = 1, (#KEYS - 6) / 2 do
   local jk, uk = KEYS[5 + 2 * i], KEYS[6 + 2 * i]
@@ -29,30 +31,41 @@ for i = 1, (#KEYS - 6) / 2 do
     out[#out + 1] = {DUPLICATE, id}
   else
     local status = 'pending'
-    if tonumber(run_at) > now then status = 'scheduled' end
+    if run_at ~= '0' and tonumber(run_at) > now then status = 'scheduled' end
     -- Fields at their default are not stored, and updated_at is
-    -- created_at until the first change: a pending job stays small.
-    local h = {'type', typ, 'payload', payload, 'status', status, 'created_at', int(now), 'version', 1}
-    if queue ~= DEFAULT_QUEUE then h[#h + 1] = 'queue'; h[#h + 1] = queue end
-    if retries ~= DEFAULT_MAX_RETRIES then h[#h + 1] = 'max_retries'; h[#h + 1] = retries end
-    if prio ~= '0' then h[#h + 1] = 'priority'; h[#h + 1] = prio end
-    if timeout ~= '0' then h[#h + 1] = 'timeout_ms'; h[#h + 1] = timeout end
-    if unique ~= '' then
-      h[#h + 1] = 'unique_key'; h[#h + 1] = unique
-      redis.call('SET', uk, id)
-    end
-    if status == 'scheduled' then
-      h[#h + 1] = 'run_at'; h[#h + 1] = run_at
-      redis.call('ZADD', KEYS[2], run_at, id)
-      scheduled = scheduled + 1
+    -- created_at until the first change: a pending job stays small. (The
+    -- common shapes skip building the argument table.)
+    local plain = status == 'pending' and prio == '0' and timeout == '0' and unique == ''
+      and retries == DEFAULT_MAX_RETRIES
+    if plain and queue == DEFAULT_QUEUE then
+      redis.call('HSET', jk, 'type', typ, 'payload', payload, 'status', status,
+        'created_at', now_s, 'version', '1')
+    elseif plain then
+      redis.call('HSET', jk, 'type', typ, 'payload', payload, 'status', status,
+        'created_at', now_s, 'version', '1', 'queue', queue)
     else
+      local h = {'type', typ, 'payload', payload, 'status', status, 'created_at', now_s, 'version', '1'}
+      if queue ~= DEFAULT_QUEUE then h[#h + 1] = 'queue'; h[#h + 1] = queue end
+      if retries ~= DEFAULT_MAX_RETRIES then h[#h + 1] = 'max_retries'; h[#h + 1] = retries end
+      if prio ~= '0' then h[#h + 1] = 'priority'; h[#h + 1] = prio end
+      if timeout ~= '0' then h[#h + 1] = 'timeout_ms'; h[#h + 1] = timeout end
+      if unique ~= '' then
+        h[#h + 1] = 'unique_key'; h[#h + 1] = unique
+        redis.call('SET', uk, id)
+      end
+      if status == 'scheduled' then
+        h[#h + 1] = 'run_at'; h[#h + 1] = run_at
+        redis.call('ZADD', KEYS[2], run_at, id)
+        scheduled = scheduled + 1
+      end
+      redis.call('HSET', jk, unpack(h))
+    end
+    if status == 'pending' then
       pending[#pending + 1] = id
       prios[#prios + 1] = tonumber(prio)
     end
-    redis.call('HSET', jk, unpack(h))
-    events[#events + 1] = event(id, {status = status, progress = 0, step = '', version = 1,
-      now = now, type = typ, queue = queue})
-    out[#out + 1] = {OK, status}
+    add_event(events, id, status, '0', '""', '1', now_s, typ, queue)
+    out[#out + 1] = created[status]
   end
 end
 if #pending > 0 then
