@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -127,7 +128,7 @@ func (b *bench) onCluster(ctx context.Context, c *redistest.Cluster, masters int
 		for _, addr := range c.Addrs() {
 			cpu := cpu1[addr] - cpu0[addr]
 			r.Masters = append(r.Masters, MasterStat{Addr: addr, Keys: keys[addr],
-				CPUSeconds: round2(cpu), CPUPercent: round2(100 * cpu / r.Seconds)})
+				CPUSeconds: math.Round(1000*cpu) / 1000, CPUPercent: round2(100 * cpu / r.Seconds)})
 		}
 		return r, nil
 	}

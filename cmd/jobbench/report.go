@@ -231,16 +231,20 @@ func writeMasters(w io.Writer, cs []Comparison) {
 			fmt.Fprintln(w, "\nper master (keys after the workload; Redis CPU during it, 100% = one core):")
 			first = false
 		}
-		fmt.Fprintf(w, "%s: %s\n", c.Scenario, formatMasters(c.Ours.Masters))
+		fmt.Fprintf(w, "%s: %s\n", c.Scenario, formatMasters(c.Ours))
 	}
 }
 
-func formatMasters(ms []MasterStat) string {
-	parts := make([]string, len(ms))
-	for i, m := range ms {
+// formatMasters renders a cluster result's masters, after the Redis CPU
+// all of them spent per job.
+func formatMasters(r Result) string {
+	var cpu float64
+	parts := make([]string, len(r.Masters))
+	for i, m := range r.Masters {
 		parts[i] = fmt.Sprintf("%d keys, %s s CPU (%.0f%%)", m.Keys, num(m.CPUSeconds), m.CPUPercent)
+		cpu += m.CPUSeconds
 	}
-	return strings.Join(parts, " | ")
+	return fmt.Sprintf("%s µs Redis CPU/job; ", num(1e6*cpu/float64(max(r.N, 1)))) + strings.Join(parts, " | ")
 }
 
 // writeMarkdown prints the comparisons as a Markdown table (for docs/benchmarks.md).
@@ -253,7 +257,7 @@ func writeMarkdown(w io.Writer, cs []Comparison) {
 	}
 	for _, c := range cs {
 		if len(c.Ours.Masters) > 0 {
-			fmt.Fprintf(w, "\n%s per master: %s\n", c.Scenario, formatMasters(c.Ours.Masters))
+			fmt.Fprintf(w, "\n%s per master: %s\n", c.Scenario, formatMasters(c.Ours))
 		}
 	}
 }
