@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/compileo/jobqueue/internal/redistest"
@@ -112,7 +113,9 @@ func (b *bench) onCluster(ctx context.Context, c *redistest.Cluster, masters int
 		if err != nil {
 			return Result{}, err
 		}
+		self0 := selfCPU()
 		r, err := timed()
+		self := selfCPU() - self0
 		if err != nil {
 			return Result{}, fmt.Errorf("%s: %w", name, err)
 		}
@@ -125,6 +128,7 @@ func (b *bench) onCluster(ctx context.Context, c *redistest.Cluster, masters int
 			return Result{}, err
 		}
 		r.Scenario = clusterScenario(name, masters)
+		r.BenchCPUPercent = math.Round(100 * self / r.Seconds)
 		for _, addr := range c.Addrs() {
 			cpu := cpu1[addr] - cpu0[addr]
 			r.Masters = append(r.Masters, MasterStat{Addr: addr, Keys: keys[addr],
@@ -184,6 +188,16 @@ type MasterStat struct {
 	// timed part; CPUPercent the same over its wall time (100 = one core).
 	CPUSeconds float64 `json:"cpu_s"`
 	CPUPercent float64 `json:"cpu_pct"`
+}
+
+// selfCPU is the CPU time (user + sys, seconds) this process has used:
+// the producers, the workers and their Redis clients.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // cpuPerNode reads INFO cpu (used_cpu_sys + used_cpu_user, seconds) of

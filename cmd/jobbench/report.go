@@ -32,8 +32,11 @@ type Result struct {
 	Note string `json:"note,omitempty"`
 	// Runs is how many repetitions Value is the median of.
 	Runs int `json:"runs,omitempty"`
-	// Masters is each master's share, in the cluster scenario.
-	Masters []MasterStat `json:"masters,omitempty"`
+	// Masters is each master's share, in the cluster scenario, and
+	// BenchCPUPercent the CPU jobbench itself (producers, workers) used
+	// meanwhile (100 = one core).
+	Masters         []MasterStat `json:"masters,omitempty"`
+	BenchCPUPercent float64      `json:"bench_cpu_pct,omitempty"`
 }
 
 func (r Result) latency() bool { return r.Unit == "ms" }
@@ -228,7 +231,7 @@ func writeMasters(w io.Writer, cs []Comparison) {
 			continue
 		}
 		if first {
-			fmt.Fprintln(w, "\nper master (keys after the workload; Redis CPU during it, 100% = one core):")
+			fmt.Fprintln(w, "\nper master (keys after the workload; Redis CPU during it, 100% = one core; jobbench = this process's CPU):")
 			first = false
 		}
 		fmt.Fprintf(w, "%s: %s\n", c.Scenario, formatMasters(c.Ours))
@@ -244,7 +247,8 @@ func formatMasters(r Result) string {
 		parts[i] = fmt.Sprintf("%d keys, %s s CPU (%.0f%%)", m.Keys, num(m.CPUSeconds), m.CPUPercent)
 		cpu += m.CPUSeconds
 	}
-	return fmt.Sprintf("%s µs Redis CPU/job; ", num(1e6*cpu/float64(max(r.N, 1)))) + strings.Join(parts, " | ")
+	return fmt.Sprintf("%s µs Redis CPU/job, jobbench at %.0f%%; ", num(1e6*cpu/float64(max(r.N, 1))), r.BenchCPUPercent) +
+		strings.Join(parts, " | ")
 }
 
 // writeMarkdown prints the comparisons as a Markdown table (for docs/benchmarks.md).
