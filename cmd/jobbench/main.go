@@ -3,8 +3,10 @@
 // job per call and batched), processing throughput, idle pickup latency,
 // progress → SSE latency with 1,000 streams open, long-poll wake latency,
 // GET /status throughput, Redis memory per pending job and /queue/stats
-// latency with 1k to 1M jobs stored. It prints one JSON line per scenario
-// and then a table; docs/benchmarks.md records a run.
+// latency with 1k to 1M jobs stored; and, ours only, batched enqueue and
+// processing with 6 shards on a local Redis Cluster of 1 master and of 3.
+// It prints one JSON line per scenario and then a table; docs/benchmarks.md
+// records a run.
 //
 // Run it from the repository root (asynq's side is the separate module
 // bench/asynq, built and run as a child process):
