@@ -108,7 +108,8 @@ type Comparison struct {
 	// Met is nil when the scenario has no target.
 	Met *bool `json:"met,omitempty"`
 	// VsOneMaster is, for a cluster result of several masters, its rate
-	// over the same workload's on 1 master.
+	// over the same workload's on 1 master (with -repeat, the ratio of
+	// the two medians).
 	VsOneMaster float64 `json:"vs_1_master,omitempty"`
 }
 
