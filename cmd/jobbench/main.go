@@ -3,8 +3,10 @@
 // job per call and batched), processing throughput, idle pickup latency,
 // progress → SSE latency with 1,000 streams open, long-poll wake latency,
 // GET /status throughput, Redis memory per pending job and /queue/stats
-// latency with 1k to 1M jobs stored. It prints one JSON line per scenario
-// and then a table; docs/benchmarks.md records a run.
+// latency with 1k to 1M jobs stored; and, ours only, batched enqueue and
+// processing with 6 shards on a local Redis Cluster of 1 master and of 3.
+// It prints one JSON line per scenario and then a table; docs/benchmarks.md
+// records a run.
 //
 // Run it from the repository root (asynq's side is the separate module
 // bench/asynq, built and run as a child process):
@@ -69,7 +71,11 @@ type config struct {
 	StatusDuration time.Duration
 	StatsSizes     []int
 	StatsSamples   int
-	Timeout        time.Duration
+	// ClusterShards is queue.Config.Shards in the cluster scenario;
+	// ClusterWideConcurrency its second processing variant's concurrency.
+	ClusterShards          int
+	ClusterWideConcurrency int
+	Timeout                time.Duration
 
 	Markdown   bool
 	CPUProfile string
@@ -77,7 +83,7 @@ type config struct {
 
 // scenarioNames in the order they run.
 var scenarioNames = []string{"enqueue_single", "enqueue_batch", "process", "pickup_idle",
-	"sse_progress", "longpoll_wake", "http_status", "queue_stats"}
+	"sse_progress", "longpoll_wake", "http_status", "queue_stats", "cluster"}
 
 func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("jobbench", flag.ContinueOnError)
@@ -106,6 +112,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.StatusDuration, "status-duration", 3*time.Second, "duration of http_status")
 	sizes := fs.String("stats-sizes", "1000,100000,1000000", "pending jobs at which queue_stats is timed (the largest also gives bytes_per_pending)")
 	fs.IntVar(&c.StatsSamples, "stats-samples", 200, "requests timed at each stats size")
+	fs.IntVar(&c.ClusterShards, "cluster-shards", 6, "queue shards (QUEUE_SHARDS) in the cluster scenario, on 1 master and on 3 alike")
+	fs.IntVar(&c.ClusterWideConcurrency, "cluster-wide-concurrency", 256, "concurrency of each worker in the cluster scenario's process_wide variant (bigger claims and completions per round trip)")
 	fs.DurationVar(&c.Timeout, "timeout", 5*time.Minute, "bound of any one wait")
 	fs.BoolVar(&c.Markdown, "markdown", false, "also print the table as Markdown")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of this process to the file")
@@ -146,7 +154,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		"batch": c.Batch, "batch-n": c.BatchN, "process-n": c.ProcessN, "workers": c.Workers,
 		"concurrency": c.Concurrency, "pickup-n": c.PickupN, "asynq-pickup-n": c.AsynqPickupN,
 		"streams": c.Streams, "progress-events": c.ProgressEvents, "poll-n": c.PollN,
-		"status-clients": c.StatusClients, "stats-samples": c.StatsSamples} {
+		"status-clients": c.StatusClients, "stats-samples": c.StatsSamples,
+		"cluster-shards": c.ClusterShards, "cluster-wide-concurrency": c.ClusterWideConcurrency} {
 		if v <= 0 {
 			return nil, fmt.Errorf("-%s %d: must be positive", name, v)
 		}
@@ -232,7 +241,7 @@ func run(ctx context.Context, cfg *config, out, logw io.Writer) error {
 	runs := map[string]func(context.Context) ([]Result, error){
 		"enqueue_single": b.enqueueSingle, "enqueue_batch": b.enqueueBatch, "process": b.process,
 		"pickup_idle": b.pickup, "sse_progress": b.sseProgress, "longpoll_wake": b.longPoll,
-		"http_status": b.httpStatus, "queue_stats": b.queueStats,
+		"http_status": b.httpStatus, "queue_stats": b.queueStats, "cluster": b.cluster,
 	}
 	var table []Comparison
 	for _, name := range scenarioNames {
@@ -325,7 +334,11 @@ func compareRuns(oursRuns, asynqRuns [][]Result) []Comparison {
 			t = target{text: "p50 within 2× of the smallest size's",
 				check: func(c Comparison) bool { return c.Ours.P50Ms <= 2*base }}
 		}
-		out = append(out, compare(ours[name], a, t))
+		c := compare(ours[name], a, t)
+		if base, ok := ours[baselineScenario(name)]; ok && base.Value > 0 {
+			c.VsOneMaster = round2(c.Ours.Value / base.Value)
+		}
+		out = append(out, c)
 	}
 	return out
 }

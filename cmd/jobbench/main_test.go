@@ -12,8 +12,9 @@ import (
 )
 
 // A tiny run of every scenario of ours (asynq's side needs a module build
-// and is left out): each prints its JSON line and its table row. No
-// timing is asserted.
+// and is left out): each prints its JSON line and its table row; the
+// cluster scenario starts its two clusters (redis-cli, ~2 s). No timing is
+// asserted.
 func TestQuickRun(t *testing.T) {
 	srv, err := redistest.Start(t.TempDir(), nil)
 	if err != nil {
@@ -46,9 +47,28 @@ func TestQuickRun(t *testing.T) {
 			t.Errorf("%s measured nothing: %+v", c.Scenario, c.Ours)
 		}
 		seen[c.Scenario] = true
+		if strings.HasPrefix(c.Scenario, "cluster_") {
+			masters := 1
+			if strings.HasSuffix(c.Scenario, "_3masters") {
+				masters = 3
+				if c.VsOneMaster <= 0 {
+					t.Errorf("%s: no ratio to 1 master", c.Scenario)
+				}
+			}
+			if len(c.Ours.Masters) != masters {
+				t.Errorf("%s: %d masters reported, want %d", c.Scenario, len(c.Ours.Masters), masters)
+			}
+			for _, m := range c.Ours.Masters {
+				if m.Keys <= 0 { // 6 shards, 2 on each master, all used
+					t.Errorf("%s: master %s holds no keys", c.Scenario, m.Addr)
+				}
+			}
+		}
 	}
 	for _, s := range []string{"enqueue_single", "enqueue_batch", "process", "pickup_idle", "sse_progress",
-		"longpoll_wake", "http_status", "queue_stats_100", "queue_stats_1k", "bytes_per_pending"} {
+		"longpoll_wake", "http_status", "queue_stats_100", "queue_stats_1k", "bytes_per_pending",
+		"cluster_enqueue_batch_1master", "cluster_enqueue_batch_3masters", "cluster_process_1master",
+		"cluster_process_3masters", "cluster_process_wide_1master", "cluster_process_wide_3masters"} {
 		if !seen[s] {
 			t.Errorf("no JSON line for %s:\n%s", s, out.String())
 		}
@@ -59,9 +79,26 @@ func TestQuickRun(t *testing.T) {
 }
 
 func TestParseConfigRefusesNonsense(t *testing.T) {
-	for _, args := range [][]string{{"-scenarios", "nope"}, {"-stats-sizes", "1000,10"}, {"-producers", "0"}} {
+	for _, args := range [][]string{{"-scenarios", "nope"}, {"-stats-sizes", "1000,10"}, {"-producers", "0"},
+		{"-cluster-shards", "0"}} {
 		if _, err := parseConfig(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v: accepted", args)
+		}
+	}
+}
+
+func TestBaselineScenario(t *testing.T) {
+	for name, want := range map[string]string{
+		"cluster_process_wide_3masters":  "cluster_process_wide_1master",
+		"cluster_enqueue_batch_3masters": "cluster_enqueue_batch_1master",
+		"cluster_process_1master":        "",
+		"process":                        "",
+	} {
+		if got := baselineScenario(name); got != want {
+			t.Errorf("baselineScenario(%q) = %q, want %q", name, got, want)
+		}
+		if want != "" && clusterScenario(strings.TrimSuffix(strings.TrimPrefix(want, "cluster_"), "_1master"), 3) != name {
+			t.Errorf("clusterScenario does not name %q", name)
 		}
 	}
 }

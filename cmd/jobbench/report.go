@@ -32,6 +32,11 @@ type Result struct {
 	Note string `json:"note,omitempty"`
 	// Runs is how many repetitions Value is the median of.
 	Runs int `json:"runs,omitempty"`
+	// Masters is each master's share, in the cluster scenario, and
+	// BenchCPUPercent the CPU jobbench itself (producers, workers) used
+	// meanwhile (100 = one core).
+	Masters         []MasterStat `json:"masters,omitempty"`
+	BenchCPUPercent float64      `json:"bench_cpu_pct,omitempty"`
 }
 
 func (r Result) latency() bool { return r.Unit == "ms" }
@@ -102,6 +107,10 @@ type Comparison struct {
 	Target   string  `json:"target,omitempty"`
 	// Met is nil when the scenario has no target.
 	Met *bool `json:"met,omitempty"`
+	// VsOneMaster is, for a cluster result of several masters, its rate
+	// over the same workload's on 1 master (with -repeat, the ratio of
+	// the two medians).
+	VsOneMaster float64 `json:"vs_1_master,omitempty"`
 }
 
 // compare pairs ours with asynq's result and checks the target.
@@ -181,6 +190,8 @@ func num(x float64) string {
 
 func formatRatio(c Comparison) string {
 	switch {
+	case c.VsOneMaster != 0:
+		return num(c.VsOneMaster) + "× vs 1 master"
 	case c.Ratio == 0:
 		return ""
 	case c.RatioP99 != 0:
@@ -209,6 +220,36 @@ func writeTable(w io.Writer, cs []Comparison) {
 			formatRatio(c), c.Target, formatMet(c))
 	}
 	_ = tw.Flush()
+	writeMasters(w, cs)
+}
+
+// writeMasters prints, under the table, each cluster result's keys and
+// Redis CPU per master.
+func writeMasters(w io.Writer, cs []Comparison) {
+	first := true
+	for _, c := range cs {
+		if len(c.Ours.Masters) == 0 {
+			continue
+		}
+		if first {
+			fmt.Fprintln(w, "\nper master (keys after the workload; Redis CPU during it, 100% = one core; jobbench = this process's CPU):")
+			first = false
+		}
+		fmt.Fprintf(w, "%s: %s\n", c.Scenario, formatMasters(c.Ours))
+	}
+}
+
+// formatMasters renders a cluster result's masters, after the Redis CPU
+// all of them spent per job.
+func formatMasters(r Result) string {
+	var cpu float64
+	parts := make([]string, len(r.Masters))
+	for i, m := range r.Masters {
+		parts[i] = fmt.Sprintf("%d keys, %s s CPU (%.0f%%)", m.Keys, num(m.CPUSeconds), m.CPUPercent)
+		cpu += m.CPUSeconds
+	}
+	return fmt.Sprintf("%s µs Redis CPU/job, jobbench at %.0f%%; ", num(1e6*cpu/float64(max(r.N, 1))), r.BenchCPUPercent) +
+		strings.Join(parts, " | ")
 }
 
 // writeMarkdown prints the comparisons as a Markdown table (for docs/benchmarks.md).
@@ -218,6 +259,11 @@ func writeMarkdown(w io.Writer, cs []Comparison) {
 	for _, c := range cs {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", c.Scenario, format(&c.Ours), format(c.Asynq),
 			formatRatio(c), strings.TrimSpace(c.Target+" "+formatMet(c)))
+	}
+	for _, c := range cs {
+		if len(c.Ours.Masters) > 0 {
+			fmt.Fprintf(w, "\n%s per master: %s\n", c.Scenario, formatMasters(c.Ours))
+		}
 	}
 }
 

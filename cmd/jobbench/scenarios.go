@@ -34,14 +34,22 @@ const ours = "jobqueue"
 
 // bench runs the scenarios on our engine.
 type bench struct {
-	cfg    *config
-	rdb    *redis.Client
+	cfg *config
+	// rdb is a *redis.Client, or a *redis.ClusterClient in the cluster
+	// scenario's runs.
+	rdb    redis.UniversalClient
 	client *queue.Client
 	quiet  *slog.Logger
 }
 
-// flush empties our database, so every scenario starts from nothing.
+// flush empties our database (on a cluster, every master's), so every
+// scenario starts from nothing.
 func (b *bench) flush(ctx context.Context) error {
+	if cc, ok := b.rdb.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			return node.FlushDB(ctx).Err()
+		})
+	}
 	return b.rdb.FlushDB(ctx).Err()
 }
 
@@ -152,6 +160,18 @@ func (b *bench) process(ctx context.Context) ([]Result, error) {
 	if err := b.fill(ctx, typeNoop, n, 500); err != nil {
 		return nil, err
 	}
+	r, err := b.drain(ctx, n, b.cfg.Workers, b.cfg.Concurrency)
+	if err != nil {
+		return nil, err
+	}
+	r.Scenario = "process"
+	return []Result{r}, nil
+}
+
+// drain starts workers × concurrency on n pending no-op jobs and returns
+// the rate, timed from the workers' start until Redis counts every job
+// completed.
+func (b *bench) drain(ctx context.Context, n, workers, concurrency int) (Result, error) {
 	var handled atomic.Int64
 	allHandled := make(chan struct{})
 	mux := queue.NewMux()
@@ -162,32 +182,32 @@ func (b *bench) process(ctx context.Context) ([]Result, error) {
 		return nil, nil
 	})
 	start := time.Now()
-	stop, err := b.startWorkers(ctx, mux, b.cfg.Workers, b.cfg.Concurrency)
+	stop, err := b.startWorkers(ctx, mux, workers, concurrency)
 	if err != nil {
-		return nil, err
+		return Result{}, err
 	}
 	defer stop()
 	select {
 	case <-allHandled:
 	case <-time.After(b.cfg.Timeout):
-		return nil, fmt.Errorf("process: %d of %d jobs handled in %s", handled.Load(), n, b.cfg.Timeout)
+		return Result{}, fmt.Errorf("%d of %d jobs handled in %s", handled.Load(), n, b.cfg.Timeout)
 	}
 	for { // the handlers ran; wait for the last acknowledgements
 		st, err := b.client.Stats(ctx)
 		if err != nil {
-			return nil, err
+			return Result{}, err
 		}
 		if st.Counts[queue.StateCompleted] >= int64(n) {
 			break
 		}
 		if time.Since(start) > b.cfg.Timeout {
-			return nil, fmt.Errorf("process: %d of %d completed", st.Counts[queue.StateCompleted], n)
+			return Result{}, fmt.Errorf("%d of %d completed", st.Counts[queue.StateCompleted], n)
 		}
 		time.Sleep(time.Millisecond)
 	}
-	r := rate("process", ours, unitJobsPerS, n, time.Since(start))
-	r.Note = fmt.Sprintf("%d workers × concurrency %d", b.cfg.Workers, b.cfg.Concurrency)
-	return []Result{r}, nil
+	r := rate("", ours, unitJobsPerS, n, time.Since(start))
+	r.Note = fmt.Sprintf("%d workers × concurrency %d", workers, concurrency)
+	return r, nil
 }
 
 // pickup: on an idle fleet (Workers × Concurrency, all blocked waiting),
@@ -541,7 +561,7 @@ func (b *bench) queueStats(ctx context.Context) ([]Result, error) {
 }
 
 // usedMemory is Redis's INFO memory used_memory.
-func usedMemory(ctx context.Context, rdb *redis.Client) (int64, error) {
+func usedMemory(ctx context.Context, rdb redis.UniversalClient) (int64, error) {
 	info, err := rdb.Info(ctx, "memory").Result()
 	if err != nil {
 		return 0, err

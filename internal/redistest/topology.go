@@ -28,9 +28,9 @@ type Cluster struct {
 	Nodes []*Server
 }
 
-// NewCluster starts a cluster of the given number of masters (at least
-// 3, as redis-cli requires) and waits until every node reports
-// cluster_state:ok. Every node is killed at cleanup.
+// NewCluster starts a cluster of the given number of masters and waits
+// until every node reports cluster_state:ok. Every node is killed at
+// cleanup.
 func NewCluster(t testing.TB, masters int) *Cluster {
 	t.Helper()
 	c, err := StartCluster(t.TempDir(), masters)
@@ -59,18 +59,11 @@ func StartCluster(dir string, masters int) (*Cluster, error) {
 		}
 		c.Nodes = append(c.Nodes, s)
 	}
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
-		c.Stop()
-		return nil, fmt.Errorf("redis-cli not found on PATH (it comes with redis-server): %w", err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), clusterCreateTimeout)
 	defer cancel()
-	args := append([]string{"--cluster", "create"}, c.Addrs()...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
-	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
+	if err := c.create(ctx); err != nil {
 		c.Stop()
-		return nil, fmt.Errorf("redis-cli --cluster create: %v\n%s", err, out)
+		return nil, err
 	}
 	if err := c.waitOK(topologyReadyTimeout); err != nil {
 		c.Stop()
@@ -78,6 +71,41 @@ func StartCluster(dir string, masters int) (*Cluster, error) {
 	}
 	return c, nil
 }
+
+// create makes the nodes one cluster: redis-cli --cluster create from 3
+// masters on (it refuses fewer); below that, as it would, each node
+// takes an equal range of the slots and meets the first.
+func (c *Cluster) create(ctx context.Context) error {
+	if len(c.Nodes) >= 3 {
+		cli, err := exec.LookPath("redis-cli")
+		if err != nil {
+			return fmt.Errorf("redis-cli not found on PATH (it comes with redis-server): %w", err)
+		}
+		args := append([]string{"--cluster", "create"}, c.Addrs()...)
+		args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+		if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("redis-cli --cluster create: %v\n%s", err, out)
+		}
+		return nil
+	}
+	n := len(c.Nodes)
+	for i, node := range c.Nodes {
+		rdb := redis.NewClient(&redis.Options{Addr: node.Addr, MaxRetries: -1})
+		lo, hi := i*clusterSlotCount/n, (i+1)*clusterSlotCount/n-1
+		err := rdb.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", lo, hi).Err()
+		if err == nil && i > 0 {
+			err = rdb.ClusterMeet(ctx, "127.0.0.1", strconv.Itoa(c.Nodes[0].Port)).Err()
+		}
+		_ = rdb.Close()
+		if err != nil {
+			return fmt.Errorf("cluster node %s: slots %d-%d: %w", node.Addr, lo, hi, err)
+		}
+	}
+	return nil
+}
+
+// clusterSlotCount is the number of Redis Cluster hash slots.
+const clusterSlotCount = 16384
 
 // waitOK waits until every node sees every slot assigned, every node
 // known, and the cluster state ok.
