@@ -530,8 +530,11 @@ func (w *Worker) claimAndRun(ctx context.Context, n int) (int, error) {
 // sets in one round trip, then one claim.lua call per shard with
 // candidates, in a second. Across shards, candidates are ranked by the
 // queue order, then priority (recovered jobs first within it), then by
-// place in their shard's line, shards taking turns from a random one: each
-// shard is FIFO, and together they drain at the same pace. A shard is asked
+// shard, in turn from a random one, then by place in the shard's line:
+// within a priority a claim takes from as few shards as it can (one
+// script call each; spreading every claim over all shards cost 2x the
+// Redis CPU per job), each shard stays FIFO, and the random start makes
+// the shards drain at the same pace over many claims. A shard is asked
 // for as many jobs as it holds among the first n, and is handed all its
 // candidates so it can take the next ones when others were taken meanwhile.
 func (c *Client) claim(ctx context.Context, workerID string, queues []string, n int, lease time.Duration) ([]*Job, error) {
@@ -592,7 +595,7 @@ func (c *Client) claim(ctx context.Context, workerID string, queues []string, n 
 	if sharded {
 		slices.SortFunc(cands, func(a, b candidate) int {
 			return cmp.Or(cmp.Compare(a.queue, b.queue), cmp.Compare(a.band, b.band),
-				-compareBool(a.front, b.front), cmp.Compare(a.pos, b.pos), cmp.Compare(a.turn, b.turn))
+				-compareBool(a.front, b.front), cmp.Compare(a.turn, b.turn), cmp.Compare(a.pos, b.pos))
 		})
 	}
 	want := map[int]int{}
