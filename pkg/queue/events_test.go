@@ -12,11 +12,7 @@ func TestEventsMatchStoredState(t *testing.T) {
 	t.Parallel()
 	c, _ := setup(t)
 	ctx := ctxT(t)
-	hub := c.NewHub()
-	if err := hub.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer hub.Stop()
+	hub := startHub(t, c)
 	all := hub.Subscribe("")
 	defer all.Close()
 	// expect reads the next n events and compares each with its job.

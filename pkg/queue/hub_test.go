@@ -14,12 +14,7 @@ func TestHubReportsLostAndRegainedSubscription(t *testing.T) {
 	t.Parallel()
 	srv := redistest.New(t, nil)
 	c, _ := setupOn(t, srv)
-	ctx := ctxT(t)
-	hub := c.NewHub()
-	if err := hub.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer hub.Stop()
+	hub := startHub(t, c)
 	one, all := hub.Subscribe("job-1"), hub.Subscribe("")
 	next := func(s *Subscription, what string) Event {
 		t.Helper()

@@ -63,3 +63,14 @@ func checkInvariants(t *testing.T, c *Client) {
 		t.Fatal(err)
 	}
 }
+
+// startHub starts a Hub on c, stopped at the test's cleanup.
+func startHub(t testing.TB, c *Client) *Hub {
+	t.Helper()
+	h := c.NewHub()
+	if err := h.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Stop)
+	return h
+}

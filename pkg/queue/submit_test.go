@@ -114,11 +114,7 @@ func TestBatchEventsReachEachSubscriber(t *testing.T) {
 	t.Parallel()
 	c, _ := setup(t)
 	ctx := ctxT(t)
-	hub := c.NewHub()
-	if err := hub.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer hub.Stop()
+	hub := startHub(t, c)
 	all := hub.Subscribe("")
 	res, err := c.EnqueueBatch(ctx, []EnqueueParams{{Type: "a"}, {Type: "b"}, {Type: "c"}})
 	if err != nil {

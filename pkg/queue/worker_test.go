@@ -51,12 +51,7 @@ type watcher struct {
 }
 
 func newWatcher(t *testing.T, c *Client) *watcher {
-	h := c.NewHub()
-	if err := h.Start(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Stop)
-	return &watcher{t: t, c: c, hub: h}
+	return &watcher{t: t, c: c, hub: startHub(t, c)}
 }
 
 func (w *watcher) waitStatus(id string, timeout time.Duration, want ...State) *Job {
