@@ -6,7 +6,7 @@ import (
 )
 
 // The hot scripts build their events as JSON text (lua/lib.lua
-// event_json): every event must decode to the job's state as stored right
+// add_event): every event must decode to the job's state as stored right
 // after the change, including a free-text step that needs escaping.
 func TestEventsMatchStoredState(t *testing.T) {
 	t.Parallel()

@@ -84,26 +84,21 @@ local function enqueue(pendingkey, seqkey, wakekey, cap, jobkey, id, front)
   wake(wakekey, cap)
 end
 
--- event_json is the event of a job whose new state the script already
--- knows (built without reading the hash again), as JSON text
--- built by concatenation: cjson.encode of a table costs about 4 times as
--- much. progress, version and now are JSON numbers already formatted
--- (strings), step a JSON string (quoted: a literal, or cjson.encode of
--- free text). Ids (UUIDs made by the client), types and queue names
--- (validated by client.go before submit.lua stores them) never need
--- escaping, so they are not checked: a pattern match per event would cost
--- more than the concatenation.
-local function event_json(id, status, progress, step, version, now, typ, queue)
-  return '{"job_id":"' .. id .. '","status":"' .. status .. '","progress":' .. progress ..
-    ',"current_step":' .. step .. ',"version":' .. version .. ',"updated_at":' .. now ..
-    ',"type":"' .. typ .. '","queue":"' .. queue .. '"}'
-end
-
--- add_event appends the same event to buf, a list of the JSON pieces of
--- one script call's events, which publish_events joins once: Lua hashes
--- every string it makes (all of it, in Redis's build), so the events are
--- made (and hashed) once, as one message, instead of once each and again
--- joined. buf[1] is kept for the '[' of an array.
+-- add_event appends the event of a job whose new state the script already
+-- knows (built without reading the hash again) to buf, as JSON text built
+-- from pieces: cjson.encode of a table costs about 4 times as much.
+-- progress, version and now are JSON numbers already formatted (strings),
+-- step a JSON string (quoted: a literal, or cjson.encode of free text).
+-- Ids (UUIDs made by the client), types and queue names (validated by
+-- client.go before submit.lua stores them) never need escaping, so they
+-- are not checked: a pattern match per event would cost more than the
+-- concatenation.
+--
+-- buf is a list of the JSON pieces of one script call's events, which
+-- publish_events joins once: Lua hashes every string it makes (all of it,
+-- in Redis's build), so the events are made (and hashed) once, as one
+-- message, instead of once each and again joined. buf[1] is kept for the
+-- '[' of an array.
 local function add_event(buf, id, status, progress, step, version, now, typ, queue)
   local n = #buf
   if n == 0 then

@@ -16,6 +16,8 @@ redis.call('HSET', KEYS[1], 'progress', ARGV[3], 'step', ARGV[4], 'updated_at', 
   'version', version)
 redis.call('ZADD', KEYS[2], int(now + tonumber(ARGV[5])), ARGV[1])
 -- ARGV[3] is a JSON number (go-redis formats a float64 with 'f', -1).
-redis.call('PUBLISH', ARGV[6], event_json(ARGV[1], 'running', ARGV[3], cjson.encode(ARGV[4]),
-  version, now_s, f[4], f[5] or DEFAULT_QUEUE))
+local ev = {}
+add_event(ev, ARGV[1], 'running', ARGV[3], cjson.encode(ARGV[4]), version, now_s, f[4],
+  f[5] or DEFAULT_QUEUE)
+publish_events(ARGV[6], ev)
 return {OK}
