@@ -73,17 +73,22 @@ type panicky struct{ Queue }
 
 func (panicky) Stats(context.Context) (*queue.Stats, error) { panic("kaboom") }
 
-func TestPanicBecomesA500(t *testing.T) {
-	t.Parallel()
-	b := setup(t, Config{})
+// panickyServer serves b's queue through panicky; logs gets its log.
+func panickyServer(t *testing.T, b *bundle) (*bundle, *proctest.LogBuffer) {
+	t.Helper()
 	var logs proctest.LogBuffer
 	h, err := New(Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, panicky{b.client}, b.hub)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(h)
-	defer ts.Close()
-	b2 := &bundle{url: ts.URL, http: checkedClient(t, ts)}
+	t.Cleanup(ts.Close)
+	return &bundle{url: ts.URL, http: checkedClient(t, ts)}, &logs
+}
+
+func TestPanicBecomesA500(t *testing.T) {
+	t.Parallel()
+	b2, logs := panickyServer(t, setup(t, Config{}))
 	b2.wantError(t, "GET", "/api/v1/jobs/queue/stats", "", 500, CodeInternal)
 	if !strings.Contains(logs.String(), "kaboom") || !strings.Contains(logs.String(), "stack") {
 		t.Fatalf("panic not logged: %s", logs.String())

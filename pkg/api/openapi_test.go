@@ -3,12 +3,9 @@ package api
 import (
 	"bytes"
 	"context"
-	"github.com/compileo/jobqueue/internal/proctest"
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"log/slog"
-	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strings"
@@ -309,14 +306,8 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 	expect(r, 429, "GET", "/api/v1/workers", "")
 
 	// A panic.
-	var logs proctest.LogBuffer
-	h, err := New(Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, panicky{b.client}, b.hub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(h)
-	defer ts.Close()
-	expect(check(&bundle{url: ts.URL, http: checkedClient(t, ts)}), 500, "GET", "/api/v1/jobs/queue/stats", "")
+	p, _ := panickyServer(t, b)
+	expect(check(p), 500, "GET", "/api/v1/jobs/queue/stats", "")
 
 	// Redis gone.
 	srv := redistest.New(t, nil)
