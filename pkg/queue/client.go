@@ -522,6 +522,10 @@ func (w *write) exec(ctx context.Context) {
 			// must exceed waitTimeout (redisconn checks it).
 			p.wait = p.Do(ctx, "wait", w.c.waitReplicas, w.c.waitTimeout.Milliseconds())
 		}
+		if len(w.pipes) == 1 { // the usual case: no goroutine on the hot path
+			_, _ = p.Exec(ctx)
+			return
+		}
 		wg.Go(func() { _, _ = p.Exec(ctx) })
 	}
 	wg.Wait()

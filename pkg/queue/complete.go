@@ -101,42 +101,34 @@ func (w *Worker) completeBatch(batch []*completion) {
 // per shard holding some of the runs, in one round trip. The error is set
 // when no call could be made at all.
 func (c *Client) completeRuns(ctx context.Context, batch []*completion) ([]error, error) {
-	byShard := map[int][]int{} // shard → indexes into batch
-	var order []int
-	for i, cp := range batch {
-		n := c.shards.index(cp.r.job.ID)
-		if _, ok := byShard[n]; !ok {
-			order = append(order, n)
-		}
-		byShard[n] = append(byShard[n], i)
-	}
-	calls := make([]scriptCall, len(order))
-	for ci, n := range order {
-		k, idx := c.shards[n], byShard[n]
-		keys := make([]string, 0, 5+2*len(idx))
+	groups := c.shards.group(len(batch), func(i int) string { return batch[i].r.job.ID })
+	calls := make([]scriptCall, len(groups))
+	for gi, g := range groups {
+		k := c.shards[g.shard]
+		keys := make([]string, 0, 5+2*len(g.idx))
 		keys = append(keys, k.leases(), k.counts(), k.typeRunning(), k.typeLimits(),
 			k.done(StateCompleted))
-		args := make([]any, 0, 2+3*len(idx))
+		args := make([]any, 0, 2+3*len(g.idx))
 		args = append(args, c.keys.eventsChannel(), c.wakeCap)
-		for _, i := range idx {
+		for _, i := range g.idx {
 			j := batch[i].r.job
 			keys = append(keys, k.job(j.ID), k.wake(j.Queue))
 			args = append(args, j.ID, batch[i].r.token, batch[i].body)
 		}
-		calls[ci] = scriptCall{keys, args}
+		calls[gi] = scriptCall{keys, args}
 	}
 	replies, callErrs := c.evalMany(ctx, c.scripts.complete, calls)
 	errs := make([]error, len(batch))
 	failed := 0
-	for ci, n := range order {
-		idx := byShard[n]
-		res, err := replies[ci], callErrs[ci]
+	for gi, g := range groups {
+		idx := g.idx
+		res, err := replies[gi], callErrs[gi]
 		if err == nil && len(res) != 1+len(idx) {
 			err = fmt.Errorf("complete: %d replies for %d runs", len(res)-1, len(idx))
 		}
 		if err != nil {
 			failed++
-			if failed == len(order) {
+			if failed == len(groups) {
 				return nil, err
 			}
 			for _, i := range idx {

@@ -158,6 +158,37 @@ func (s shards) index(id string) int {
 // of is the keyspace of the shard holding job id.
 func (s shards) of(id string) keyspace { return s[s.index(id)] }
 
+// shardGroup is the items of one shard: their indexes into a list.
+type shardGroup struct {
+	shard int
+	idx   []int
+}
+
+// group splits n items, the i-th of job id(i), by shard, in the order the
+// shards first appear: one script call per group touches one slot.
+func (s shards) group(n int, id func(i int) string) []shardGroup {
+	if len(s) == 1 {
+		g := shardGroup{idx: make([]int, n)}
+		for i := range g.idx {
+			g.idx[i] = i
+		}
+		return []shardGroup{g}
+	}
+	var out []shardGroup
+	at := map[int]int{} // shard → its index in out
+	for i := range n {
+		sh := s.index(id(i))
+		k, ok := at[sh]
+		if !ok {
+			k = len(out)
+			at[sh] = k
+			out = append(out, shardGroup{shard: sh})
+		}
+		out[k].idx = append(out[k].idx, i)
+	}
+	return out
+}
+
 // indexOfUnique is the shard of a unique key: a job submitted with it is
 // created in that shard, so the script checks and writes both atomically.
 func (s shards) indexOfUnique(uniqueKey string) int {

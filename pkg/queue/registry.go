@@ -143,21 +143,17 @@ func (w *Worker) heartbeat(ctx context.Context) error {
 		"started_at", w.startedAt.UnixMilli(), "throttled", throttled,
 		"max_cpu_percent", w.cfg.MaxCPUPercent, "max_memory_mb", w.cfg.MaxMemoryMB)
 	// One extend.lua call per shard holding some of the runs.
-	byShard := map[int][]*run{}
-	exts := map[int]*redis.Cmd{}
-	for _, r := range runs {
-		n := c.shards.index(r.job.ID)
-		byShard[n] = append(byShard[n], r)
-	}
-	for n, rs := range byShard {
-		k := c.shards[n]
+	groups := c.shards.group(len(runs), func(i int) string { return runs[i].job.ID })
+	exts := make([]*redis.Cmd, len(groups))
+	for gi, g := range groups {
+		k := c.shards[g.shard]
 		keys := []string{k.leases()}
 		args := []any{w.cfg.LeaseTTL.Milliseconds()}
-		for _, r := range rs {
-			keys = append(keys, k.job(r.job.ID))
-			args = append(args, r.job.ID, r.token)
+		for _, i := range g.idx {
+			keys = append(keys, k.job(runs[i].job.ID))
+			args = append(args, runs[i].job.ID, runs[i].token)
 		}
-		exts[n] = c.scripts.extend.EvalSha(ctx, pipe, keys, args...)
+		exts[gi] = c.scripts.extend.EvalSha(ctx, pipe, keys, args...)
 	}
 	_, err := pipe.Exec(ctx)
 	if isNoScript(err) {
@@ -172,16 +168,17 @@ func (w *Worker) heartbeat(ctx context.Context) error {
 		return storageErr(err)
 	}
 	w.lastBeat.Store(time.Now().UnixMilli())
-	for n, rs := range byShard {
-		res, err := exts[n].Slice()
+	for gi, g := range groups {
+		res, err := exts[gi].Slice()
 		if err != nil {
 			return storageErr(err)
 		}
-		for i, r := range rs {
-			if i+1 >= len(res) {
+		for k, i := range g.idx {
+			r := runs[i]
+			if k+1 >= len(res) {
 				break
 			}
-			row, _ := res[i+1].([]any)
+			row, _ := res[k+1].([]any)
 			if len(row) == 0 {
 				continue
 			}

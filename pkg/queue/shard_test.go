@@ -262,3 +262,17 @@ func TestShardCountIsFixedPerQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestGroupSplitsByShardInFirstSeenOrder(t *testing.T) {
+	t.Parallel()
+	s := newShards("p", 4)
+	ids := []string{s.newID(2), s.newID(0), s.newID(2), s.newID(3), s.newID(0)}
+	got := fmt.Sprint(s.group(len(ids), func(i int) string { return ids[i] }))
+	if want := "[{2 [0 2]} {0 [1 4]} {3 [3]}]"; got != want {
+		t.Fatalf("group = %s, want %s", got, want)
+	}
+	one := newShards("p", 1)
+	if got := fmt.Sprint(one.group(3, func(int) string { return "x" })); got != "[{0 [0 1 2]}]" {
+		t.Fatalf("one shard: %s", got)
+	}
+}
