@@ -140,14 +140,14 @@ func (c *Client) checkLayout(ctx context.Context) error {
 				return storageErr(err)
 			}
 			if n > 0 {
-				got = 1 // an unsharded queue with jobs
-				return c.layoutError(got)
+				return c.layoutError(1) // an unsharded queue with jobs
 			}
 		}
-		if _, err := c.rdb.SetNX(ctx, c.keys.layout(), want, 0).Result(); err != nil {
+		set, err := c.rdb.SetNX(ctx, c.keys.layout(), want, 0).Result()
+		if err != nil || set {
 			return storageErr(err)
 		}
-		got, err = c.rdb.Get(ctx, c.keys.layout()).Int() // another client may have won
+		got, err = c.rdb.Get(ctx, c.keys.layout()).Int() // another client won
 	}
 	if err != nil {
 		return storageErr(err)
@@ -491,25 +491,20 @@ func (c *Client) newWrite() *write { return &write{c: c, pipes: map[string]*writ
 
 // pipeFor is the pipeline for a script call whose first key is key.
 func (w *write) pipeFor(ctx context.Context, key string) (*writePipe, error) {
-	addr := ""
-	cc, cluster := w.c.rdb.(*redis.ClusterClient)
-	if cluster && w.c.waitReplicas > 0 {
+	addr, pipeline := "", w.c.rdb.Pipeline
+	if cc, cluster := w.c.rdb.(*redis.ClusterClient); cluster && w.c.waitReplicas > 0 {
 		node, err := cc.MasterForKey(ctx, key)
 		if err != nil {
 			return nil, storageErr(err)
 		}
-		addr = node.Options().Addr
-		if p := w.pipes[addr]; p != nil {
-			return p, nil
-		}
-		w.pipes[addr] = &writePipe{Pipeliner: node.Pipeline()}
-		return w.pipes[addr], nil
+		addr, pipeline = node.Options().Addr, node.Pipeline
 	}
-	if p := w.pipes[addr]; p != nil {
-		return p, nil
+	p := w.pipes[addr]
+	if p == nil {
+		p = &writePipe{Pipeliner: pipeline()}
+		w.pipes[addr] = p
 	}
-	w.pipes[addr] = &writePipe{Pipeliner: w.c.rdb.Pipeline()}
-	return w.pipes[addr], nil
+	return p, nil
 }
 
 // exec sends every pipeline (at once when there are several); each
