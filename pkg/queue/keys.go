@@ -189,13 +189,15 @@ func (s shards) group(n int, id func(i int) string) []shardGroup {
 	return out
 }
 
-// indexOfUnique is the shard of a unique key: a job submitted with it is
-// created in that shard, so the script checks and writes both atomically.
-func (s shards) indexOfUnique(uniqueKey string) int {
+// home is the shard a group of jobs is created in, named by what they
+// share: "unique:<key>" for a unique key's job (the script checks and
+// writes the key and the job atomically, in one slot), "type:<type>" for
+// a limited type's jobs (limits.go).
+func (s shards) home(name string) int {
 	if len(s) == 1 {
 		return 0
 	}
-	return int(crc32.ChecksumIEEE([]byte("unique:"+uniqueKey)) % uint32(len(s)))
+	return int(crc32.ChecksumIEEE([]byte(name)) % uint32(len(s)))
 }
 
 // newID returns a fresh random (version 4) UUID whose shard is n. It draws

@@ -2,11 +2,8 @@ package queue
 
 import (
 	"context"
-	"hash/crc32"
 	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Type limits and where jobs are placed.
@@ -14,7 +11,7 @@ import (
 // A claim checks a type's running count against its limit atomically, in
 // its shard's script, so on one shard a limit is exact. With several
 // shards, the jobs of a limited type are all created in one shard, the
-// type's home (typeShard), whose running count then is the fleet's. Every
+// type's home (shards.home), whose running count then is the fleet's. Every
 // shard holds a copy of the limits, so jobs of the type already elsewhere
 // (submitted before the limit was set, or by a submitter whose view of
 // the limits was up to limitRefresh old) are held to the limit in their
@@ -63,21 +60,16 @@ func (c *Client) submitShard(ctx context.Context, p *EnqueueParams, batch int) (
 		return 0, nil
 	}
 	if p.UniqueKey != "" {
-		return c.shards.indexOfUnique(p.UniqueKey), nil
+		return c.shards.home("unique:" + p.UniqueKey), nil
 	}
 	limited, err := c.isLimited(ctx, p.Type)
 	if err != nil {
 		return 0, err
 	}
 	if limited {
-		return c.typeShard(p.Type), nil
+		return c.shards.home("type:" + p.Type), nil
 	}
 	return batch, nil
-}
-
-// typeShard is the home shard of a limited type's jobs.
-func (c *Client) typeShard(jobType string) int {
-	return int(crc32.ChecksumIEEE([]byte("type:"+jobType)) % uint32(len(c.shards)))
 }
 
 // isLimited reports whether jobType has a limit, from a view of the
@@ -88,7 +80,7 @@ func (c *Client) isLimited(ctx context.Context, jobType string) (bool, error) {
 	defer l.mu.Unlock()
 	if time.Since(l.at) > limitRefresh {
 		names, err := c.rdb.HKeys(ctx, c.keys.typeLimits()).Result()
-		if err != nil && err != redis.Nil {
+		if err != nil {
 			return false, storageErr(err)
 		}
 		l.types = make(map[string]bool, len(names))

@@ -63,8 +63,9 @@ func (c *Client) sourceKey(s listSource) string {
 
 // List returns a page of jobs in index order: state by state (in
 // States() order), and within a state in run order (finished: newest
-// first); with several shards, shard by shard within a state and queue. Paging walks live indexes, so jobs that change state between
-// pages may be seen twice or not at all; each page is consistent per job.
+// first); with several shards, shard by shard within a state and queue.
+// Paging walks live indexes, so jobs that change state between pages may
+// be seen twice or not at all; each page is consistent per job.
 func (c *Client) List(ctx context.Context, p ListParams) (*ListPage, error) {
 	if p.Limit == 0 {
 		p.Limit = DefaultListLimit
