@@ -206,21 +206,12 @@ func cpuPerNode(ctx context.Context, c *redistest.Cluster) (map[string]float64, 
 	out := map[string]float64{}
 	for _, addr := range c.Addrs() {
 		rdb := redis.NewClient(&redis.Options{Addr: addr})
-		info, err := rdb.Info(ctx, "cpu").Result()
+		cpu, err := infoSum(ctx, rdb, "cpu", "used_cpu_sys", "used_cpu_user")
 		_ = rdb.Close()
 		if err != nil {
 			return nil, err
 		}
-		for _, line := range strings.Split(info, "\n") {
-			k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
-			if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
-				f, err := strconv.ParseFloat(v, 64)
-				if err != nil {
-					return nil, fmt.Errorf("INFO cpu %s: %w", line, err)
-				}
-				out[addr] += f
-			}
-		}
+		out[addr] = cpu
 	}
 	return out, nil
 }

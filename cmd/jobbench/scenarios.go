@@ -562,16 +562,33 @@ func (b *bench) queueStats(ctx context.Context) ([]Result, error) {
 
 // usedMemory is Redis's INFO memory used_memory.
 func usedMemory(ctx context.Context, rdb redis.UniversalClient) (int64, error) {
-	info, err := rdb.Info(ctx, "memory").Result()
+	n, err := infoSum(ctx, rdb, "memory", "used_memory")
+	return int64(n), err
+}
+
+// infoSum reads one INFO section and sums the named numeric fields.
+func infoSum(ctx context.Context, rdb redis.Cmdable, section string, fields ...string) (float64, error) {
+	info, err := rdb.InfoMap(ctx, section).Result()
 	if err != nil {
 		return 0, err
 	}
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
-			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	sum := 0.0
+	for _, f := range fields {
+		found := false
+		for _, kv := range info {
+			if v, ok := kv[f]; ok {
+				n, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					return 0, fmt.Errorf("INFO %s %s=%q: %w", section, f, v, err)
+				}
+				sum, found = sum+n, true
+			}
+		}
+		if !found {
+			return 0, fmt.Errorf("INFO %s has no %s", section, f)
 		}
 	}
-	return 0, errors.New("INFO memory has no used_memory")
+	return sum, nil
 }
 
 // sizeLabel is 1k, 100k, 1M...
