@@ -132,8 +132,11 @@ func NewClient(ctx context.Context, rdb redis.UniversalClient, cfg *Config) (*Cl
 // shards existed has its counters at {P}:counts and is a one-shard queue.
 func (c *Client) checkLayout(ctx context.Context) error {
 	want := len(c.shards)
-	got, err := c.rdb.Get(ctx, c.keys.layout()).Int()
-	if errors.Is(err, redis.Nil) {
+	got, found, err := c.readLayout(ctx)
+	if err != nil {
+		return err
+	}
+	if !found {
 		if want > 1 {
 			n, err := c.rdb.Exists(ctx, c.keys.counts()).Result()
 			if err != nil {
@@ -147,15 +150,32 @@ func (c *Client) checkLayout(ctx context.Context) error {
 		if err != nil || set {
 			return storageErr(err)
 		}
-		got, err = c.rdb.Get(ctx, c.keys.layout()).Int() // another client won
-	}
-	if err != nil {
-		return storageErr(err)
+		// Another process recorded the count first (processes that start
+		// together race here): its count is the queue's.
+		if got, found, err = c.readLayout(ctx); err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("layout key %s vanished right after it was written", c.keys.layout())
+		}
 	}
 	if got != want {
 		return c.layoutError(got)
 	}
 	return nil
+}
+
+// readLayout reads the recorded shard count; found is false when no
+// process has recorded one yet.
+func (c *Client) readLayout(ctx context.Context) (n int, found bool, err error) {
+	n, err = c.rdb.Get(ctx, c.keys.layout()).Int()
+	if errors.Is(err, redis.Nil) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, storageErr(err)
+	}
+	return n, true, nil
 }
 
 func (c *Client) layoutError(got int) error {
@@ -227,14 +247,18 @@ func (c *Client) evalMany(ctx context.Context, s *redis.Script, calls []scriptCa
 	}
 }
 
-// storageErr translates go-redis errors at the storage edge: redis.Nil
-// becomes ErrJobNotFound, failures to reach Redis wrap ErrUnavailable.
+// storageErr translates go-redis errors at the storage edge: failures to
+// reach Redis wrap ErrUnavailable. A nil reply (redis.Nil) is not an
+// error of its own: callers that expect one (a missing job, a missing
+// key) test for it before they get here and say what was missing; one
+// that reaches storageErr is a bug, reported as such rather than as a
+// missing job.
 func storageErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, redis.Nil):
-		return ErrJobNotFound
+		return fmt.Errorf("unexpected nil reply from redis: %w", err)
 	case isConnErr(err):
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}

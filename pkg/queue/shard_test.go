@@ -263,6 +263,37 @@ func TestShardCountIsFixedPerQueue(t *testing.T) {
 	}
 }
 
+// Processes that start together on an empty Redis race to record the
+// shard count; the losers must take the winner's record, not fail.
+func TestClientsStartingTogether(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Shared(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 16})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := ctxT(t)
+	const rounds, starters = 20, 8
+	for _, shards := range []int{1, 4} {
+		for round := range rounds {
+			prefix := fmt.Sprintf("%s-%d-%d", redistest.Prefix(t), shards, round)
+			start := make(chan struct{})
+			errs := make(chan error, starters)
+			for range starters {
+				go func() {
+					<-start
+					_, err := NewClient(ctx, rdb, &Config{Prefix: prefix, Shards: shards})
+					errs <- err
+				}()
+			}
+			close(start)
+			for range starters {
+				if err := <-errs; err != nil {
+					t.Fatalf("%d shards, round %d: a client that started with the others failed: %v", shards, round, err)
+				}
+			}
+		}
+	}
+}
+
 func TestGroupSplitsByShardInFirstSeenOrder(t *testing.T) {
 	t.Parallel()
 	s := newShards("p", 4)
