@@ -8,7 +8,9 @@ package redistest
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -39,6 +41,9 @@ type Options struct {
 	AOF bool
 	// Args are extra redis-server arguments, e.g. "--maxmemory", "100mb".
 	Args []string
+	// ClusterNode chooses a port whose cluster bus port (port+10000) is
+	// free and valid as well.
+	ClusterNode bool
 }
 
 // Binary is the redis-server to run: $REDIS_SERVER or the one on PATH.
@@ -54,14 +59,38 @@ func Binary() (string, error) {
 }
 
 // Start starts a server in dir on a free port and waits until it answers.
+// A port another process took between the choice and the bind is chosen
+// again (a few times).
 func Start(dir string, opt *Options) (*Server, error) {
 	if opt == nil {
 		opt = &Options{}
 	}
-	port, err := FreePort()
-	if err != nil {
-		return nil, err
+	var err error
+	for range startAttempts {
+		var port int
+		if opt.ClusterNode {
+			port, err = freeClusterPort()
+		} else {
+			port, err = FreePort()
+		}
+		if err != nil {
+			return nil, err
+		}
+		s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Port: port, Dir: dir, args: serverArgs(dir, port, opt)}
+		if err = s.start(); err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, errPortTaken) {
+			return nil, err
+		}
 	}
+	return nil, err
+}
+
+// startAttempts bounds Start's choices of a port.
+const startAttempts = 5
+
+func serverArgs(dir string, port int, opt *Options) []string {
 	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
 		"--save", "", "--daemonize", "no", "--loglevel", "warning", "--protected-mode", "no",
 		"--logfile", filepath.Join(dir, "redis.log")}
@@ -70,13 +99,12 @@ func Start(dir string, opt *Options) (*Server, error) {
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
-	args = append(args, opt.Args...)
-	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Port: port, Dir: dir, args: args}
-	if err := s.start(); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return append(args, opt.Args...)
 }
+
+// errPortTaken: the server could not have its port (it exited at start,
+// or another server answers there).
+var errPortTaken = errors.New("port taken")
 
 func (s *Server) start() error {
 	bin, err := Binary()
@@ -89,23 +117,58 @@ func (s *Server) start() error {
 	if err := s.cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
 	}
-	go func(c *exec.Cmd) { _ = c.Wait() }(s.cmd)
-	return s.waitReady(10 * time.Second)
+	exited := make(chan struct{})
+	go func(c *exec.Cmd) { _ = c.Wait(); close(exited) }(s.cmd)
+	if err := s.waitReady(10*time.Second, s.cmd.Process.Pid, exited); err != nil {
+		_ = s.cmd.Process.Kill()
+		s.cmd = nil
+		return err
+	}
+	return nil
 }
 
-func (s *Server) waitReady(limit time.Duration) error {
+// waitReady waits until the server answers on its port, and proves that
+// the server answering is the child it started (INFO's process_id is the
+// child's pid): a test must never talk to another test's server that
+// happens to hold the port.
+func (s *Server) waitReady(limit time.Duration, pid int, exited <-chan struct{}) error {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-		err := c.Ping(context.Background()).Err()
-		_ = c.Close()
-		if err == nil {
+		select {
+		case <-exited:
+			return fmt.Errorf("redis-server on %s exited at start (%w); log:\n%s", s.Addr, errPortTaken, s.LogTail())
+		default:
+		}
+		got, err := serverPID(s.Addr)
+		switch {
+		case err == nil && got == pid:
 			return nil
+		case err == nil:
+			return fmt.Errorf("%s answers as redis-server pid %d, not the child %d (%w)", s.Addr, got, pid, errPortTaken)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	log, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
-	return fmt.Errorf("redis-server on %s not ready after %s; log:\n%s", s.Addr, limit, log)
+	return fmt.Errorf("redis-server on %s not ready after %s; log:\n%s", s.Addr, limit, s.LogTail())
+}
+
+// serverPID asks the server at addr for its process id, once it serves
+// (PING fails while it loads its data; INFO would not).
+func serverPID(addr string) (int, error) {
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer c.Close()
+	if err := c.Ping(context.Background()).Err(); err != nil {
+		return 0, err
+	}
+	info, err := c.Info(context.Background(), "server").Result()
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "process_id:"); ok {
+			return strconv.Atoi(v)
+		}
+	}
+	return 0, fmt.Errorf("INFO server of %s has no process_id", addr)
 }
 
 // Stop kills the server (SIGKILL: no final save).
@@ -167,6 +230,38 @@ func (s *Server) URL() string { return "redis://" + s.Addr }
 
 // Client returns a new client of the server.
 func (s *Server) Client() *redis.Client { return redis.NewClient(&redis.Options{Addr: s.Addr}) }
+
+// freeClusterPort picks a free port for a cluster node whose bus port
+// (port+10000) is free and valid too. It picks below the kernel's
+// ephemeral range (32768 up), so that neither port can be taken by an
+// outgoing connection meanwhile; a port from :0 could be above 55535,
+// whose bus port does not exist, and such a node never starts.
+func freeClusterPort() (int, error) {
+	for range 200 {
+		port := clusterPortLow + rand.IntN(clusterPortHigh-clusterPortLow)
+		if portFree(port) && portFree(port+clusterBusOffset) {
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("no free cluster port pair in %d-%d", clusterPortLow, clusterPortHigh)
+}
+
+// Cluster node ports: nodes in [clusterPortLow, clusterPortHigh), their bus
+// ports 10000 above, all below the ephemeral range.
+const (
+	clusterPortLow   = 12000
+	clusterPortHigh  = 22000
+	clusterBusOffset = 10000
+)
+
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		return false
+	}
+	_ = l.Close()
+	return true
+}
 
 // FreePort asks the kernel for a free loopback TCP port.
 func FreePort() (int, error) {

@@ -51,7 +51,7 @@ func StartCluster(dir string, masters int) (*Cluster, error) {
 			c.Stop()
 			return nil, err
 		}
-		s, err := Start(nodeDir, &Options{Args: []string{"--cluster-enabled", "yes",
+		s, err := Start(nodeDir, &Options{ClusterNode: true, Args: []string{"--cluster-enabled", "yes",
 			"--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"}})
 		if err != nil {
 			c.Stop()

@@ -151,7 +151,7 @@ func startBrowser(t *testing.T) *browser {
 	path, err := exec.LookPath("chromium")
 	if err != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatalf("chromium is not installed (.ci/run installs Debian's chromium): %v", err)
+			t.Fatalf("chromium is not installed (scripts/test.sh installs Debian's chromium): %v", err)
 		}
 		t.Skip("chromium is not installed (apt-get install chromium); CI runs this test")
 	}
