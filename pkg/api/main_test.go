@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -63,6 +64,10 @@ func setupOn(t *testing.T, rdb *redis.Client, cfg Config) *bundle {
 	if cfg.Logger == nil {
 		cfg.Logger = discard
 	}
+	// A loaded CI machine (the whole suite under -race on two cores) can
+	// take longer than the production default for one Redis call; tests
+	// of the timeout itself set theirs.
+	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, testRequestTimeout)
 	h, err := New(cfg, client, hub)
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +79,9 @@ func setupOn(t *testing.T, rdb *redis.Client, cfg Config) *bundle {
 	t.Cleanup(hub.Stop)
 	return &bundle{url: ts.URL, http: checkedClient(t, ts), client: client, hub: hub, release: make(chan struct{})}
 }
+
+// testRequestTimeout is Config.RequestTimeout in tests that do not set one.
+const testRequestTimeout = 10 * time.Second
 
 // specChecker checks responses against the API's OpenAPI document; one
 // for the whole package (it is safe for concurrent use).
