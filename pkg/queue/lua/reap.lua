@@ -9,6 +9,7 @@
 -- Returns {OK, number recovered, number failed}
 local now = now_ms()
 local recovered, failed = 0, 0
+local events = {}
 for i = 1, (#KEYS - 6) / 3 do
   local jk, pk, wk = KEYS[4 + 3 * i], KEYS[5 + 3 * i], KEYS[6 + 3 * i]
   local id = ARGV[2 + i]
@@ -33,8 +34,9 @@ for i = 1, (#KEYS - 6) / 3 do
         recovered = recovered + 1
       end
       touch(jk, now)
-      publish(ARGV[1], id, jk)
+      add_job_event(events, id, jk)
     end
   end
 end
+publish_events(ARGV[1], events)
 return {OK, recovered, failed}
