@@ -132,7 +132,7 @@ func BenchmarkClaimComplete(b *testing.B) {
 		for _, r := range runs[k:min(k+32, len(runs))] {
 			batch = append(batch, &completion{r: r, done: make(chan error, 1)})
 		}
-		if _, err := c.completeRuns(ctx, batch); err != nil {
+		if _, err := c.luaComplete(ctx, completeRuns(batch)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -192,61 +191,6 @@ func (c *Client) Ping(ctx context.Context) error {
 	return storageErr(c.rdb.Ping(ctx).Err())
 }
 
-// eval runs a script, reloading the script cache once if Redis lost it.
-func (c *Client) eval(ctx context.Context, s *redis.Script, keys []string, args ...any) ([]any, error) {
-	res, err := evalScript(ctx, c.rdb, s, keys, args...)
-	if isNoScript(err) {
-		if err = c.scripts.preload(ctx, c.rdb); err == nil {
-			res, err = evalScript(ctx, c.rdb, s, keys, args...)
-		}
-	}
-	return res, storageErr(err)
-}
-
-// scriptCall is one call of evalMany.
-type scriptCall struct {
-	keys []string
-	args []any
-}
-
-// evalMany runs one script several times (on several shards) in one
-// pipelined round trip, reloading the script cache once if Redis lost it.
-// Each call gets its own reply or error.
-func (c *Client) evalMany(ctx context.Context, s *redis.Script, calls []scriptCall) ([][]any, []error) {
-	if len(calls) == 1 {
-		res, err := c.eval(ctx, s, calls[0].keys, calls[0].args...)
-		return [][]any{res}, []error{err}
-	}
-	out, errs := make([][]any, len(calls)), make([]error, len(calls))
-	for attempt := 0; ; attempt++ {
-		pipe := c.rdb.Pipeline()
-		cmds := make([]*redis.Cmd, len(calls))
-		for i, cl := range calls {
-			cmds[i] = s.EvalSha(ctx, pipe, cl.keys, cl.args...)
-		}
-		_, _ = pipe.Exec(ctx)
-		reload := false
-		for i, cmd := range cmds {
-			out[i], errs[i] = cmd.Slice()
-			if isNoScript(errs[i]) {
-				reload = true
-			} else if errs[i] == nil && len(out[i]) == 0 {
-				errs[i] = fmt.Errorf("lua script returned an empty reply")
-			}
-			errs[i] = storageErr(errs[i])
-		}
-		if !reload || attempt > 0 {
-			return out, errs
-		}
-		if err := c.scripts.preload(ctx, c.rdb); err != nil {
-			for i := range errs {
-				errs[i] = storageErr(err)
-			}
-			return out, errs
-		}
-	}
-}
-
 // storageErr translates go-redis errors at the storage edge: failures to
 // reach Redis wrap ErrUnavailable. A nil reply (redis.Nil) is not an
 // error of its own: callers that expect one (a missing job, a missing
@@ -370,19 +314,12 @@ func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]Ba
 	// queue's shared keys once per call. Jobs go to one shard per batch
 	// (in turn across batches), except a job with a unique key, which goes
 	// to its key's shard, and one of a limited type (its type's shard).
-	type call struct {
-		idx  []int
-		ids  []string
-		keys []string
-		args []any
-		pipe *writePipe
-	}
 	type group struct {
 		queue string
 		shard int
 	}
-	var calls []*call
-	open := map[group]*call{}
+	var calls []*submitCall
+	open := map[group]*submitCall{}
 	base := c.batchShard()
 	for i := range params {
 		p := &params[i]
@@ -394,93 +331,20 @@ func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]Ba
 		if err != nil {
 			return nil, err
 		}
-		k := c.shards[n]
 		cl := open[group{p.Queue, n}]
-		if cl == nil || len(cl.idx) == submitChunk {
-			cl = &call{
-				keys: []string{k.pending(p.Queue), k.scheduled(p.Queue), k.counts(),
-					k.queues(), k.seq(), k.wake(p.Queue)},
-				args: []any{p.Queue, c.keys.eventsChannel(), c.wakeCap},
-			}
+		if cl == nil || len(cl.jobs) == submitChunk {
+			cl = &submitCall{shard: n, queue: p.Queue}
 			open[group{p.Queue, n}] = cl
 			calls = append(calls, cl)
 		}
-		id := c.shards.newID(n)
-		runAt := int64(0)
-		if !p.RunAt.IsZero() {
-			runAt = p.RunAt.UnixMilli()
-		}
-		uk := k.job(id)
-		if p.UniqueKey != "" {
-			uk = k.unique(p.UniqueKey)
-		}
-		cl.idx = append(cl.idx, i)
-		cl.ids = append(cl.ids, id)
-		cl.keys = append(cl.keys, k.job(id), uk)
-		cl.args = append(cl.args, id, p.Type, string(p.Payload), p.Priority, *p.MaxRetries,
-			p.Timeout.Milliseconds(), runAt, p.UniqueKey)
+		cl.jobs = append(cl.jobs, submitJob{at: i, id: c.shards.newID(n), p: p})
 	}
 	valid := 0
-	for _, cl := range calls {
-		valid += len(cl.idx)
-	}
-	for attempt := 0; len(calls) > 0; attempt++ {
-		w := c.newWrite()
-		cmds := make([]*redis.Cmd, len(calls))
-		for i, cl := range calls {
-			var err error
-			if cl.pipe, err = w.pipeFor(ctx, cl.keys[0]); err != nil {
-				return nil, err
-			}
-			cmds[i] = c.scripts.submit.EvalSha(ctx, cl.pipe.Pipeliner, cl.keys, cl.args...)
+	for i, res := range c.luaSubmit(ctx, calls) {
+		for k, r := range res {
+			out[calls[i].jobs[k].at] = r
+			valid++
 		}
-		w.exec(ctx)
-		var retry []*call
-		for i, cl := range calls {
-			res, err := cmds[i].Slice()
-			switch {
-			case isNoScript(err) && attempt == 0:
-				retry = append(retry, cl)
-				continue
-			case err != nil:
-				err = storageErr(err)
-				for _, idx := range cl.idx {
-					out[idx].Err = err
-				}
-				continue
-			}
-			replicated := c.replicated(cl.pipe.wait)
-			created, _ := res[1].(string)
-			for k, idx := range cl.idx {
-				var row []any
-				if len(res) > 2+k {
-					row, _ = res[2+k].([]any)
-				}
-				if len(row) == 0 {
-					out[idx].Err = fmt.Errorf("submit %s: unexpected script reply %v", cl.ids[k], res)
-					continue
-				}
-				if err := scriptError(row, cl.ids[k], StatePending); err != nil {
-					var dup *DuplicateError
-					if errors.As(err, &dup) {
-						dup.UniqueKey = params[idx].UniqueKey
-					}
-					out[idx].Err = err
-					continue
-				}
-				status, _ := row[1].(string)
-				out[idx].Job = &Enqueued{ID: cl.ids[k], Status: State(status), CreatedAt: msTime(created)}
-				if replicated != nil {
-					out[idx].Err = fmt.Errorf("submit %s: %w", cl.ids[k], replicated)
-				}
-			}
-		}
-		if len(retry) > 0 {
-			if err := c.scripts.preload(ctx, c.rdb); err != nil {
-				return nil, storageErr(err)
-			}
-		}
-		calls = retry
 	}
 	if valid > 0 && valid == len(params) {
 		// Every job failed to reach Redis: say so once, as one error.
@@ -494,76 +358,6 @@ func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]Ba
 		return nil, err
 	}
 	return out, nil
-}
-
-// write is where one submission's script calls go: a single pipeline, or,
-// when WAIT is asked for on a cluster, one pipeline per master, each
-// ending with WAIT on the connection that wrote (WAIT counts the replicas
-// that have this connection's writes; a cluster client would send the
-// keyless WAIT to any master).
-type write struct {
-	c     *Client
-	pipes map[string]*writePipe // by master address ("" without WAIT on a cluster)
-}
-
-type writePipe struct {
-	redis.Pipeliner
-	wait *redis.Cmd // WAIT at its end, with Config.WaitReplicas
-}
-
-func (c *Client) newWrite() *write { return &write{c: c, pipes: map[string]*writePipe{}} }
-
-// pipeFor is the pipeline for a script call whose first key is key.
-func (w *write) pipeFor(ctx context.Context, key string) (*writePipe, error) {
-	addr, pipeline := "", w.c.rdb.Pipeline
-	if cc, cluster := w.c.rdb.(*redis.ClusterClient); cluster && w.c.waitReplicas > 0 {
-		node, err := cc.MasterForKey(ctx, key)
-		if err != nil {
-			return nil, storageErr(err)
-		}
-		addr, pipeline = node.Options().Addr, node.Pipeline
-	}
-	p := w.pipes[addr]
-	if p == nil {
-		p = &writePipe{Pipeliner: pipeline()}
-		w.pipes[addr] = p
-	}
-	return p, nil
-}
-
-// exec sends every pipeline (at once when there are several); each
-// command's own result tells how it went.
-func (w *write) exec(ctx context.Context) {
-	var wg sync.WaitGroup
-	for _, p := range w.pipes {
-		if w.c.waitReplicas > 0 {
-			// Pipeliner has no Wait; the read timeout of the connection
-			// must exceed waitTimeout (redisconn checks it).
-			p.wait = p.Do(ctx, "wait", w.c.waitReplicas, w.c.waitTimeout.Milliseconds())
-		}
-		if len(w.pipes) == 1 { // the usual case: no goroutine on the hot path
-			_, _ = p.Exec(ctx)
-			return
-		}
-		wg.Go(func() { _, _ = p.Exec(ctx) })
-	}
-	wg.Wait()
-}
-
-// replicated tells why a WAIT at the end of a write pipeline fell short:
-// nil when there was none or enough replicas acknowledged.
-func (c *Client) replicated(wait *redis.Cmd) error {
-	if wait == nil {
-		return nil
-	}
-	n, err := wait.Int64()
-	if err != nil {
-		return fmt.Errorf("%w: WAIT: %v", ErrNotReplicated, err)
-	}
-	if n < int64(c.waitReplicas) {
-		return fmt.Errorf("%w: %d of %d replicas within %s", ErrNotReplicated, n, c.waitReplicas, c.waitTimeout)
-	}
-	return nil
 }
 
 // Get reads one job.
@@ -621,17 +415,7 @@ func (c *Client) Cancel(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	q := cmp.Or(f[1], DefaultQueue) // not stored when it is the default
-	k := c.shards.of(id)
-	res, err := c.eval(ctx, c.scripts.cancel,
-		[]string{k.job(id), k.counts(), k.pending(q), k.scheduled(q),
-			k.retrying(q), k.leases(), k.typeRunning(), k.typeLimits(),
-			k.wake(q), k.done(StateCancelled)},
-		id, q, c.keys.eventsChannel(), c.keys.cancelChannel(), c.wakeCap)
-	if err != nil {
-		return fmt.Errorf("cancel %s: %w", id, err)
-	}
-	return scriptError(res, id, StateCancelled)
+	return c.luaCancel(ctx, id, cmp.Or(f[1], DefaultQueue)) // not stored when it is the default
 }
 
 // Restart moves a failed or cancelled job back to pending under the same
@@ -641,16 +425,7 @@ func (c *Client) Restart(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	q := cmp.Or(f[1], DefaultQueue) // not stored when it is the default
-	k := c.shards.of(id)
-	res, err := c.eval(ctx, c.scripts.restart,
-		[]string{k.job(id), k.counts(), k.done(StateFailed),
-			k.done(StateCancelled), k.pending(q), k.seq(), k.wake(q)},
-		id, q, c.keys.eventsChannel(), c.wakeCap)
-	if err != nil {
-		return fmt.Errorf("restart %s: %w", id, err)
-	}
-	return scriptError(res, id, StatePending)
+	return c.luaRestart(ctx, id, cmp.Or(f[1], DefaultQueue)) // not stored when it is the default
 }
 
 // Delete removes a finished job. Unfinished jobs give *TransitionError
@@ -660,18 +435,7 @@ func (c *Client) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	k := c.shards.of(id)
-	uk := k.job(id)
-	if f[1] != "" {
-		uk = k.unique(f[1])
-	}
-	res, err := c.eval(ctx, c.scripts.delete,
-		[]string{k.job(id), k.counts(), k.done(StateCompleted),
-			k.done(StateFailed), k.done(StateCancelled), uk}, id)
-	if err != nil {
-		return fmt.Errorf("delete %s: %w", id, err)
-	}
-	return scriptError(res, id, "deleted")
+	return c.luaDelete(ctx, id, f[1])
 }
 
 // queueNames lists, sorted, every queue any shard has held a job of.

@@ -3,7 +3,6 @@ package queue
 import (
 	"context"
 	"errors"
-	"fmt"
 	"runtime"
 )
 
@@ -76,7 +75,7 @@ func (w *Worker) submitCompletion(c *completion) error {
 func (w *Worker) completeBatch(batch []*completion) {
 	left := batch
 	err := w.final(func(ctx context.Context) error {
-		errs, err := w.c.completeRuns(ctx, left)
+		errs, err := w.c.luaComplete(ctx, completeRuns(left))
 		if err != nil {
 			return err
 		}
@@ -97,53 +96,11 @@ func (w *Worker) completeBatch(batch []*completion) {
 	}
 }
 
-// completeRuns is the engine half of completeBatch: one complete.lua call
-// per shard holding some of the runs, in one round trip. The error is set
-// when no call could be made at all.
-func (c *Client) completeRuns(ctx context.Context, batch []*completion) ([]error, error) {
-	groups := c.shards.group(len(batch), func(i int) string { return batch[i].r.job.ID })
-	calls := make([]scriptCall, len(groups))
-	for gi, g := range groups {
-		k := c.shards[g.shard]
-		keys := make([]string, 0, 5+2*len(g.idx))
-		keys = append(keys, k.leases(), k.counts(), k.typeRunning(), k.typeLimits(),
-			k.done(StateCompleted))
-		args := make([]any, 0, 2+3*len(g.idx))
-		args = append(args, c.keys.eventsChannel(), c.wakeCap)
-		for _, i := range g.idx {
-			j := batch[i].r.job
-			keys = append(keys, k.job(j.ID), k.wake(j.Queue))
-			args = append(args, j.ID, batch[i].r.token, batch[i].body)
-		}
-		calls[gi] = scriptCall{keys, args}
+// completeRuns is what luaComplete needs of each completion.
+func completeRuns(batch []*completion) []completeRun {
+	runs := make([]completeRun, len(batch))
+	for i, c := range batch {
+		runs[i] = completeRun{id: c.r.job.ID, queue: c.r.job.Queue, token: c.r.token, result: c.body}
 	}
-	replies, callErrs := c.evalMany(ctx, c.scripts.complete, calls)
-	errs := make([]error, len(batch))
-	failed := 0
-	for gi, g := range groups {
-		idx := g.idx
-		res, err := replies[gi], callErrs[gi]
-		if err == nil && len(res) != 1+len(idx) {
-			err = fmt.Errorf("complete: %d replies for %d runs", len(res)-1, len(idx))
-		}
-		if err != nil {
-			failed++
-			if failed == len(groups) {
-				return nil, err
-			}
-			for _, i := range idx {
-				errs[i] = err
-			}
-			continue
-		}
-		for k, i := range idx {
-			row, _ := res[1+k].([]any)
-			if len(row) == 0 {
-				errs[i] = fmt.Errorf("complete %s: unexpected script reply %v", batch[i].r.job.ID, res[1+k])
-				continue
-			}
-			errs[i] = scriptError(row, batch[i].r.job.ID, StateCompleted)
-		}
-	}
-	return errs, nil
+	return runs
 }

@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -106,19 +105,11 @@ func (c *Client) promoteShard(ctx context.Context, k keyspace, queue string) (in
 			}
 			return total, nextT, nil
 		}
-		keys := []string{k.scheduled(queue), k.retrying(queue), k.pending(queue),
-			k.counts(), k.seq(), k.wake(queue)}
-		args := []any{c.keys.eventsChannel(), c.wakeCap}
-		for _, id := range ids {
-			keys = append(keys, k.job(id))
-			args = append(args, id)
-		}
-		res, err := c.eval(ctx, c.scripts.promote, keys, args...)
+		n, err := c.luaPromote(ctx, k, queue, ids)
 		if err != nil {
-			return total, time.Time{}, fmt.Errorf("promote %s: %w", queue, err)
+			return total, time.Time{}, err
 		}
-		n, _ := res[1].(int64)
-		total += int(n)
+		total += n
 		if n == 0 || len(ids) < maintenanceBatch {
 			var nextT time.Time
 			if next != 0 {
@@ -198,26 +189,13 @@ func (c *Client) reapShard(ctx context.Context, k keyspace) (ReapResult, error) 
 		if err != nil {
 			return out, err
 		}
-		keys := []string{k.leases(), k.counts(), k.typeRunning(),
-			k.typeLimits(), k.done(StateFailed), k.seq()}
-		args := []any{c.keys.eventsChannel(), c.wakeCap}
-		for i, id := range ids {
-			q := queues[i]
-			if q == "" {
-				q = DefaultQueue // a lease without a job: the script just drops it
-			}
-			keys = append(keys, k.job(id), k.pending(q), k.wake(q))
-			args = append(args, id)
-		}
-		res, err := c.eval(ctx, c.scripts.reap, keys, args...)
+		r, err := c.luaReap(ctx, k, ids, queues)
 		if err != nil {
-			return out, fmt.Errorf("reap: %w", err)
+			return out, err
 		}
-		rec, _ := res[1].(int64)
-		failed, _ := res[2].(int64)
-		out.Recovered += int(rec)
-		out.Failed += int(failed)
-		if len(ids) < maintenanceBatch || rec+failed == 0 {
+		out.Recovered += r.Recovered
+		out.Failed += r.Failed
+		if len(ids) < maintenanceBatch || r.Recovered+r.Failed == 0 {
 			return out, nil
 		}
 	}
@@ -306,22 +284,11 @@ func (c *Client) expireShard(ctx context.Context, k keyspace, state State, keep 
 		if err != nil {
 			return total, err
 		}
-		keys := []string{k.counts(), k.done(state)}
-		args := []any{string(state), keep.Milliseconds()}
-		for i, id := range ids {
-			uk := k.job(id)
-			if uniques[i] != "" {
-				uk = k.unique(uniques[i])
-			}
-			keys = append(keys, k.job(id), uk)
-			args = append(args, id)
-		}
-		res, err := c.eval(ctx, c.scripts.expire, keys, args...)
+		n, err := c.luaExpire(ctx, k, state, keep, ids, uniques)
 		if err != nil {
-			return total, fmt.Errorf("expire %s: %w", state, err)
+			return total, err
 		}
-		n, _ := res[1].(int64)
-		total += int(n)
+		total += n
 		if len(ids) < maintenanceBatch || n == 0 {
 			break
 		}

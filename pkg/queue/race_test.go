@@ -224,20 +224,19 @@ func testReaperRacingHeartbeat(t *testing.T, c *Client) {
 		time.Sleep(5 * time.Millisecond)
 		var wg sync.WaitGroup
 		var reaped ReapResult
-		var beat []any
+		var beat []error
 		var beatErr error
 		wg.Add(2)
 		go func() { defer wg.Done(); reaped, _ = c.Reap(ctx) }()
 		go func() {
 			defer wg.Done()
-			beat, beatErr = c.eval(ctx, c.scripts.extend, []string{c.keys.leases(), c.keys.job(id)},
-				int64(60000), id, r.token)
+			beat, beatErr = c.luaExtend(ctx, time.Minute, []runRef{{id: id, token: r.token}})
 		}()
 		wg.Wait()
 		if beatErr != nil {
 			t.Fatal(beatErr)
 		}
-		beatOK := scriptError(beat[1].([]any), id, StateRunning) == nil
+		beatOK := beat[0] == nil
 		j, _ := c.Get(ctx, id)
 		switch {
 		case beatOK && reaped.Recovered == 0:

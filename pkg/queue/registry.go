@@ -117,11 +117,10 @@ func (w *Worker) triggerHeartbeat() {
 	}
 }
 
-// heartbeat registers the worker and extends its leases, in one round trip.
+// heartbeat registers the worker and extends its leases.
 func (w *Worker) heartbeat(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.LeaseTTL/3)
 	defer cancel()
-	c := w.c
 	runs := w.snapshotRuns()
 	host, _ := os.Hostname()
 	queues := make([]string, 0, len(w.cfg.Queues))
@@ -134,63 +133,32 @@ func (w *Worker) heartbeat(ctx context.Context) error {
 		throttled = "1"
 	}
 	ttl := w.cfg.LeaseTTL // three missed heartbeats (one every LeaseTTL/3)
-	pipe := c.rdb.Pipeline()
-	reg := c.scripts.register.EvalSha(ctx, pipe, []string{c.keys.workers(), c.keys.worker(w.cfg.ID)},
-		w.cfg.ID, max(ttl, time.Second).Milliseconds(),
+	err := w.c.luaRegister(ctx, w.cfg.ID, max(ttl, time.Second), []any{
 		"host", host, "pid", os.Getpid(), "queues", strings.Join(queues, ","),
 		"types", strings.Join(w.mux.Types(), ","), "concurrency", w.cfg.Concurrency,
 		"running", len(runs), "cpu_percent", round1(w.cpu()), "rss_mb", round1(w.rss()),
 		"started_at", w.startedAt.UnixMilli(), "throttled", throttled,
-		"max_cpu_percent", w.cfg.MaxCPUPercent, "max_memory_mb", w.cfg.MaxMemoryMB)
-	// One extend.lua call per shard holding some of the runs.
-	groups := c.shards.group(len(runs), func(i int) string { return runs[i].job.ID })
-	exts := make([]*redis.Cmd, len(groups))
-	for gi, g := range groups {
-		k := c.shards[g.shard]
-		keys := []string{k.leases()}
-		args := []any{w.cfg.LeaseTTL.Milliseconds()}
-		for _, i := range g.idx {
-			keys = append(keys, k.job(runs[i].job.ID))
-			args = append(args, runs[i].job.ID, runs[i].token)
-		}
-		exts[gi] = c.scripts.extend.EvalSha(ctx, pipe, keys, args...)
-	}
-	_, err := pipe.Exec(ctx)
-	if isNoScript(err) {
-		if err = c.scripts.preload(ctx, c.rdb); err == nil {
-			return w.heartbeat(ctx)
-		}
-	}
+		"max_cpu_percent", w.cfg.MaxCPUPercent, "max_memory_mb", w.cfg.MaxMemoryMB})
 	if err != nil {
-		return storageErr(err)
+		return err
 	}
-	if err := reg.Err(); err != nil {
-		return storageErr(err)
+	refs := make([]runRef, len(runs))
+	for i, r := range runs {
+		refs[i] = runRef{id: r.job.ID, token: r.token}
+	}
+	outcomes, err := w.c.luaExtend(ctx, w.cfg.LeaseTTL, refs)
+	if err != nil {
+		return err
 	}
 	w.lastBeat.Store(time.Now().UnixMilli())
-	for gi, g := range groups {
-		res, err := exts[gi].Slice()
-		if err != nil {
-			return storageErr(err)
-		}
-		for k, i := range g.idx {
-			r := runs[i]
-			if k+1 >= len(res) {
-				break
-			}
-			row, _ := res[k+1].([]any)
-			if len(row) == 0 {
-				continue
-			}
-			err := scriptError(row, r.job.ID, StateRunning)
-			var lost *LeaseLostError
-			switch {
-			case err == nil:
-			case errors.As(err, &lost) && lost.Status == StateCancelled:
-				r.cancel(errCancelledByUser)
-			default:
-				r.cancel(errRunLeaseLost)
-			}
+	for i, err := range outcomes {
+		var lost *LeaseLostError
+		switch {
+		case err == nil:
+		case errors.As(err, &lost) && lost.Status == StateCancelled:
+			runs[i].cancel(errCancelledByUser)
+		case errors.Is(err, ErrLeaseLost), errors.Is(err, ErrJobNotFound):
+			runs[i].cancel(errRunLeaseLost)
 		}
 	}
 	return nil

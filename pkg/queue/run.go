@@ -169,30 +169,11 @@ func (w *Worker) complete(r *run, result any) error {
 
 // fail records a failed run: retrying after a backoff, or failed.
 func (w *Worker) fail(r *run, cause error) (State, error) {
-	c, j := w.c, r.job
-	permanent := "0"
-	if IsPermanent(cause) {
-		permanent = "1"
-	}
-	backoff := w.backoff(j.Attempts)
+	backoff := w.backoff(r.job.Attempts)
 	var to State
-	err := w.final(func(ctx context.Context) error {
-		k := c.shards.of(j.ID)
-		res, err := c.eval(ctx, c.scripts.fail,
-			[]string{k.job(j.ID), k.leases(), k.counts(), k.typeRunning(),
-				k.typeLimits(), k.wake(j.Queue), k.done(StateFailed),
-				k.retrying(j.Queue)},
-			j.ID, r.token, cause.Error(), permanent, backoff.Milliseconds(),
-			c.keys.eventsChannel(), c.wakeCap)
-		if err != nil {
-			return err
-		}
-		if err := scriptError(res, j.ID, StateFailed); err != nil {
-			return err
-		}
-		s, _ := res[1].(string)
-		to = State(s)
-		return nil
+	err := w.final(func(ctx context.Context) (err error) {
+		to, err = w.c.luaFail(ctx, r.job, r.token, cause.Error(), IsPermanent(cause), backoff)
+		return err
 	})
 	return to, err
 }
@@ -210,18 +191,8 @@ func (w *Worker) backoff(attempts int) time.Duration {
 
 // requeue puts a run's job back to pending without charging the attempt.
 func (w *Worker) requeue(r *run) {
-	c, j := w.c, r.job
-	err := w.final(func(ctx context.Context) error {
-		k := c.shards.of(j.ID)
-		res, err := c.eval(ctx, c.scripts.requeue,
-			[]string{k.job(j.ID), k.leases(), k.counts(), k.typeRunning(),
-				k.typeLimits(), k.wake(j.Queue), k.pending(j.Queue), k.seq()},
-			j.ID, r.token, c.keys.eventsChannel(), c.wakeCap)
-		if err != nil {
-			return err
-		}
-		return scriptError(res, j.ID, StatePending)
-	})
+	j := r.job
+	err := w.final(func(ctx context.Context) error { return w.c.luaRequeue(ctx, j, r.token) })
 	if err != nil && !errors.Is(err, ErrLeaseLost) && !errors.Is(err, ErrJobNotFound) {
 		w.log.Error("could not requeue job at shutdown; its lease will expire and it will be recovered",
 			"job_id", j.ID, "err", err)
@@ -270,15 +241,10 @@ func (r *run) writeProgress() {
 	if u == nil {
 		return
 	}
-	c, j := r.w.c, r.job
+	j := r.job
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 5*time.Second)
 	defer cancel()
-	k := c.shards.of(j.ID)
-	res, err := c.eval(ctx, c.scripts.progress, []string{k.job(j.ID), k.leases()},
-		j.ID, r.token, u.percent, u.step, r.w.cfg.LeaseTTL.Milliseconds(), c.keys.eventsChannel())
-	if err == nil {
-		err = scriptError(res, j.ID, StateRunning)
-	}
+	err := r.w.c.luaProgress(ctx, j.ID, r.token, u.percent, u.step, r.w.cfg.LeaseTTL)
 	var lost *LeaseLostError
 	switch {
 	case err == nil:

@@ -602,46 +602,28 @@ func (c *Client) claim(ctx context.Context, workerID string, queues []string, n 
 	for _, cd := range cands[:min(n, len(cands))] {
 		want[cd.shard]++
 	}
-	calls := make([]scriptCall, 0, len(want))
-	shardOf := make([]int, 0, len(want))
-	for s, k := range c.shards {
+	calls := make([]claimCall, 0, len(want))
+	for s := range c.shards {
 		if want[s] == 0 {
 			continue
 		}
-		keys := []string{k.leases(), k.counts(), k.typeRunning(), k.typeLimits()}
-		args := []any{workerID, want[s], lease.Milliseconds(), c.keys.eventsChannel()}
+		cl := claimCall{shard: s, want: want[s]}
 		for _, cd := range cands {
 			if cd.shard == s {
-				keys = append(keys, k.job(cd.id), k.pending(queues[cd.queue]))
-				args = append(args, cd.id, randomHex(8))
+				cl.cands = append(cl.cands, claimCandidate{id: cd.id, queue: queues[cd.queue]})
 			}
 		}
-		calls = append(calls, scriptCall{keys, args})
-		shardOf = append(shardOf, s)
+		calls = append(calls, cl)
 	}
-	replies, errs := c.evalMany(ctx, c.scripts.claim, calls)
+	taken, errs := c.luaClaim(ctx, workerID, lease, calls)
 	var jobs []*Job
 	var firstErr error
-	for i, res := range replies {
+	for i := range calls {
 		if errs[i] != nil {
-			firstErr = cmp.Or(firstErr, fmt.Errorf("claim (shard %d): %w", shardOf[i], errs[i]))
+			firstErr = cmp.Or(firstErr, fmt.Errorf("claim (shard %d): %w", calls[i].shard, errs[i]))
 			continue
 		}
-		// {OK, now, id, row, ...}: each row is the job before the claim,
-		// in candidate order; args holds each candidate's run token after
-		// its id.
-		args := calls[i].args
-		now, _ := res[1].(string)
-		next := 4
-		for k := 2; k+1 < len(res); k += 2 {
-			id, _ := res[k].(string)
-			pairs, _ := res[k+1].([]any)
-			for next+2 < len(args) && args[next] != id {
-				next += 2
-			}
-			token, _ := args[next+1].(string)
-			jobs = append(jobs, claimedJob(jobFromPairs(id, pairs), workerID, token, msTime(now)))
-		}
+		jobs = append(jobs, taken[i]...)
 	}
 	if len(jobs) == 0 && firstErr != nil {
 		return nil, firstErr

@@ -295,7 +295,7 @@ func TestCancelRunningJobStopsHandler(t *testing.T) {
 				// The cancel script with its message sent to a channel nobody
 				// hears: only the durable flag can stop the handler.
 				k := c.shards.of(id)
-				res, err := c.eval(ctx, c.scripts.cancel,
+				res, err := c.runScript(ctx, c.scripts.cancel,
 					[]string{k.job(id), k.counts(), k.pending(DefaultQueue), k.scheduled(DefaultQueue),
 						k.retrying(DefaultQueue), k.leases(), k.typeRunning(), k.typeLimits(),
 						k.wake(DefaultQueue), k.done(StateCancelled)},
