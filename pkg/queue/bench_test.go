@@ -5,11 +5,12 @@ import (
 	"strings"
 
 	"context"
-	"github.com/compileo/jobqueue/internal/redistest"
 	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/compileo/jobqueue/internal/redistest"
 )
 
 // Micro-benchmarks of the hot paths against the shared real redis-server:

@@ -1,9 +1,13 @@
 package queue
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Job is one job's record as stored in its Redis hash.
@@ -157,4 +161,35 @@ func msTime(v string) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(ms).UTC()
+}
+
+// Get reads one job.
+func (c *Client) Get(ctx context.Context, id string) (*Job, error) {
+	h, err := c.rdb.HGetAll(ctx, c.shards.of(id).job(id)).Result()
+	if err != nil {
+		return nil, storageErr(err)
+	}
+	if len(h) == 0 {
+		return nil, fmt.Errorf("job %s: %w", id, ErrJobNotFound)
+	}
+	return jobFromHash(id, h), nil
+}
+
+// GetMany reads several jobs in one round trip; missing jobs are nil.
+func (c *Client) GetMany(ctx context.Context, ids []string) ([]*Job, error) {
+	pipe := c.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HGetAll(ctx, c.shards.of(id).job(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, storageErr(err)
+	}
+	out := make([]*Job, len(ids))
+	for i, cmd := range cmds {
+		if h := cmd.Val(); len(h) > 0 {
+			out[i] = jobFromHash(ids[i], h)
+		}
+	}
+	return out, nil
 }

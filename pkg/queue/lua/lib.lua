@@ -8,7 +8,7 @@
 local OK, NOT_FOUND, WRONG_STATE, LEASE_LOST, DUPLICATE = 0, 1, 2, 3, 4
 
 -- A job hash stores neither its queue nor its max_retries when they are
--- the defaults (DefaultQueue and DefaultMaxRetries in client.go; a test
+-- the defaults (DefaultQueue and DefaultMaxRetries in submit.go; a test
 -- keeps them equal): every reader of those fields falls back to these.
 local DEFAULT_QUEUE, DEFAULT_MAX_RETRIES = 'default', '3'
 
@@ -83,7 +83,7 @@ end
 -- progress, version and now are JSON numbers already formatted (strings),
 -- step a JSON string (quoted: a literal, or cjson.encode of free text).
 -- Ids (UUIDs made by the client), types and queue names (validated by
--- client.go before submit.lua stores them) never need escaping, so they
+-- submit.go before submit.lua stores them) never need escaping, so they
 -- are not checked: a pattern match per event would cost more than the
 -- concatenation.
 --
