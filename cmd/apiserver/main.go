@@ -30,6 +30,7 @@ import (
 	"github.com/compileo/jobqueue/internal/logging"
 	"github.com/compileo/jobqueue/internal/redisconn"
 	"github.com/compileo/jobqueue/pkg/api"
+	"github.com/compileo/jobqueue/pkg/handlers"
 	"github.com/compileo/jobqueue/pkg/queue"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -93,7 +94,10 @@ func parseConfig(args []string) (*config, error) {
 		return nil, fmt.Errorf("dev workers %d: must be 0 or more", *devWorkers)
 	}
 	apiCfg := api.Config{BodyLimit: int64(*bodyLimit), RequestTimeout: *reqTimeout, Heartbeat: *heartbeat,
-		CORSOrigins: envflag.List(*cors), TrustedProxies: envflag.List(*proxies)}
+		CORSOrigins: envflag.List(*cors), TrustedProxies: envflag.List(*proxies),
+		// The built-in handlers' types are accepted even before a worker
+		// that runs them is up; other types once a live worker advertises them.
+		JobTypes: api.TypeSet(handlers.Validators())}
 	spec := *keys
 	if *keysFile != "" {
 		b, err := os.ReadFile(*keysFile)

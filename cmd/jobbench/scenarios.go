@@ -266,7 +266,7 @@ func (b *bench) startAPI(ctx context.Context, conns int) (*apiServer, error) {
 	if err := hub.Start(ctx); err != nil {
 		return nil, err
 	}
-	h, err := api.New(api.Config{Logger: b.quiet, Types: []string{typeNoop, typeProgress}}, b.client, hub)
+	h, err := api.New(api.Config{Logger: b.quiet, JobTypes: api.TypeSet{typeNoop: nil, typeProgress: nil}}, b.client, hub)
 	if err != nil {
 		hub.Stop()
 		return nil, err

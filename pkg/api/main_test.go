@@ -19,6 +19,7 @@ import (
 
 	"github.com/compileo/jobqueue/internal/openapitest"
 	"github.com/compileo/jobqueue/internal/redistest"
+	"github.com/compileo/jobqueue/pkg/handlers"
 	"github.com/compileo/jobqueue/pkg/queue"
 	"github.com/redis/go-redis/v9"
 )
@@ -63,6 +64,10 @@ func setupOn(t *testing.T, rdb *redis.Client, cfg Config) *bundle {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = discard
+	}
+	if cfg.JobTypes == nil {
+		// What cmd/apiserver configures: the built-in handlers' types.
+		cfg.JobTypes = TypeSet(handlers.Validators())
 	}
 	// A loaded CI machine (the whole suite under -race on two cores) can
 	// take longer than the production default for one Redis call; tests
