@@ -12,32 +12,32 @@ import (
 
 // Job is one job's record as stored in its Redis hash.
 type Job struct {
-	ID          string          `json:"job_id"`
-	Type        string          `json:"type"`
-	Queue       string          `json:"queue"`
-	Payload     json.RawMessage `json:"payload"`
-	Priority    int             `json:"priority"`
-	Status      State           `json:"status"`
-	Progress    float64         `json:"progress"`
-	CurrentStep string          `json:"current_step"`
-	Result      json.RawMessage `json:"result"`
-	Error       string          `json:"error"`
+	ID          string
+	Type        string
+	Queue       string
+	Payload     json.RawMessage
+	Priority    int
+	Status      State
+	Progress    float64
+	CurrentStep string
+	Result      json.RawMessage
+	Error       string
 	// Attempts counts the runs started since submit or the last restart.
-	Attempts int `json:"attempts"`
+	Attempts int
 	// MaxRetries is how many runs may follow a failed first run.
-	MaxRetries int `json:"max_retries"`
+	MaxRetries int
 	// Timeout bounds one run (the handler's context deadline); 0 is none.
-	Timeout     time.Duration `json:"-"`
-	RunAt       time.Time     `json:"run_at"`
-	CreatedAt   time.Time     `json:"created_at"`
-	StartedAt   time.Time     `json:"started_at"`
-	CompletedAt time.Time     `json:"completed_at"`
-	UpdatedAt   time.Time     `json:"updated_at"`
-	WorkerID    string        `json:"worker_id"`
-	Restarts    int           `json:"restarts"`
+	Timeout     time.Duration
+	RunAt       time.Time
+	CreatedAt   time.Time
+	StartedAt   time.Time
+	CompletedAt time.Time
+	UpdatedAt   time.Time
+	WorkerID    string
+	Restarts    int
 	// Version grows by one on every change of the record.
-	Version   int64  `json:"version"`
-	UniqueKey string `json:"unique_key,omitempty"`
+	Version   int64
+	UniqueKey string
 
 	// token identifies the run holding the lease; empty unless running.
 	token string

@@ -18,22 +18,22 @@ import (
 
 // WorkerInfo is a live worker as its last heartbeat described it.
 type WorkerInfo struct {
-	ID          string    `json:"id"`
-	Host        string    `json:"host"`
-	PID         int       `json:"pid"`
-	Queues      []string  `json:"queues"`
-	Types       []string  `json:"types"`
-	Concurrency int       `json:"concurrency"`
-	Running     int       `json:"running_jobs"`
-	CPUPercent  float64   `json:"cpu_percent"`
-	RSSMB       float64   `json:"rss_mb"`
-	StartedAt   time.Time `json:"started_at"`
-	LastSeen    time.Time `json:"last_seen"`
+	ID          string
+	Host        string
+	PID         int
+	Queues      []string
+	Types       []string
+	Concurrency int
+	Running     int
+	CPUPercent  float64
+	RSSMB       float64
+	StartedAt   time.Time
+	LastSeen    time.Time
 	// Throttled: the worker is over its CPU or memory limit and takes no new jobs.
-	Throttled bool `json:"throttled"`
+	Throttled bool
 	// MaxCPUPercent and MaxMemoryMB are its configured limits (0: none).
-	MaxCPUPercent float64 `json:"max_cpu_percent"`
-	MaxMemoryMB   float64 `json:"max_memory_mb"`
+	MaxCPUPercent float64
+	MaxMemoryMB   float64
 }
 
 // LimitsEnforced reports whether the worker enforces a resource limit.

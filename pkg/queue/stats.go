@@ -31,14 +31,14 @@ func (c *Client) queueNames(ctx context.Context) ([]string, error) {
 
 // QueueStats is one queue's share of the jobs waiting.
 type QueueStats struct {
-	Name      string `json:"name"`
-	Pending   int64  `json:"pending"`
-	Scheduled int64  `json:"scheduled"`
-	Retrying  int64  `json:"retrying"`
+	Name      string
+	Pending   int64
+	Scheduled int64
+	Retrying  int64
 	// OldestPendingAge is how long the job next in line (the head of the
 	// pending set: highest priority, then first submitted) has waited
 	// since it became runnable, in seconds; 0 when none is pending.
-	OldestPendingAge float64 `json:"oldest_pending_age_seconds"`
+	OldestPendingAge float64
 }
 
 // Stats is the queue's state, read in O(queues) without scanning jobs.
