@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,51 +110,43 @@ func TestCompletionLostToAnOutageIsNotAFailure(t *testing.T) {
 	srv := redistest.New(t, &redistest.Options{AOF: true, Args: []string{"--appendfsync", "always"}})
 	c, _ := setupOn(t, srv)
 	ctx := ctxT(t)
-	release := make(chan struct{})
+	started, release := make(chan struct{}), make(chan struct{})
 	var runs atomic.Int32
 	mux := NewMux()
 	mux.HandleFunc("once", func(ctx context.Context, j *ActiveJob) (any, error) {
 		if runs.Add(1) == 1 {
+			close(started)
 			<-release // the first run ends while Redis is away
 		}
 		return "done", nil
 	})
-	const lease = 2 * time.Second
+	logs := newLogSignal()
+	givenUp := logs.on("could not record the completion")
 	// No maintenance in the worker: the test reaps by itself, after the
 	// worker had its chance to write something.
-	startWorker(t, c, mux, WorkerConfig{Concurrency: 1, LeaseTTL: lease, DisableMaintenance: true})
+	startWorker(t, c, mux, WorkerConfig{Concurrency: 1, LeaseTTL: 2 * time.Second, DisableMaintenance: true,
+		Logger: slog.New(logs)})
 	id := mustEnqueue(t, c, EnqueueParams{Type: "once"})
-	for runs.Load() == 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	within(t, 10*time.Second, "the first run", started)
 	srv.Stop()
 	close(release) // the completion now fails for one lease, then is given up
-	// Redis returns while the worker would still be writing a failure:
-	// after the completion was given up (about one lease), within the next.
-	time.Sleep(lease * 18 / 10)
+	within(t, 20*time.Second, "the worker to give the completion up", givenUp)
+	// Redis returns while the worker would be writing a failure, were it
+	// to take the lost completion for one.
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(lease) // whatever the worker still had to write is written
-	if _, err := c.Reap(ctx); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		j, err := c.Get(ctx, id)
-		if err == nil && j.Status.Terminal() {
-			if j.Status != StateCompleted {
-				t.Fatalf("job %s after %d runs, error %q; want completed", j.Status, runs.Load(), j.Error)
-			}
-			if runs.Load() == 1 { // a slow machine: the completion's last try outlived the outage
-				t.Log("the first run's completion landed after the outage; the give-up path was not reached")
-			}
-			break
+	var j *Job
+	waitFor(t, 20*time.Second, "the job to finish once Redis is back", func() bool {
+		if _, err := c.Reap(ctx); err != nil { // once its lease has expired
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job not finished 20 s after Redis returned: %+v %v", j, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		var err error
+		j, err = c.Get(ctx, id)
+		return err == nil && j.Status.Terminal()
+	})
+	if j.Status != StateCompleted || runs.Load() != 2 {
+		t.Fatalf("job %s after %d runs, error %q; want completed by a second run", j.Status, runs.Load(), j.Error)
 	}
 	checkInvariants(t, c)
 }
