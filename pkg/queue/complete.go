@@ -20,28 +20,46 @@ type completion struct {
 	done chan error // receives the outcome
 }
 
-// completeLoop acknowledges the completions of the worker's runs in
-// batches: each finished run hands its completion over and waits, and one
+// completer acknowledges the completions of a worker's runs in batches:
+// each finished run hands its completion over and waits, and one
 // complete.lua call acknowledges every run waiting (River's batch
 // completer does the same). Alone, a run's completion goes out at once;
-// under load one round trip completes many jobs.
-func (w *Worker) completeLoop(ctx context.Context) {
-	defer close(w.completerDone)
+// under load one round trip completes many jobs. It is a service: Start
+// and Stop it; while it does not run, each run acknowledges its own.
+type completer struct {
+	service
+	in chan *completion
+	// ack acknowledges a batch and tells each completion its outcome.
+	ack func(batch []*completion)
+}
+
+func newCompleter(ack func(batch []*completion)) *completer {
+	return &completer{in: make(chan *completion), ack: ack}
+}
+
+// Start starts the batching loop.
+func (c *completer) Start(ctx context.Context) error { return c.start(ctx, nil, c.loop) }
+
+// Stop ends the batching loop; later completions are acknowledged one by
+// one by their runs.
+func (c *completer) Stop() { c.stop(nil) }
+
+func (c *completer) loop(ctx context.Context) {
 	for {
 		var batch []*completion
 		select {
 		case <-ctx.Done():
 			return
-		case c := <-w.completions:
-			batch = append(batch, c)
+		case comp := <-c.in:
+			batch = append(batch, comp)
 		}
 		// Runs of one claim often finish together: yield a few times so
 		// that those about to hand their completion over join this batch.
 		// Only runnable goroutines run meanwhile; nothing sleeps.
 		for yields := 0; len(batch) < maxCompleteBatch; {
 			select {
-			case c := <-w.completions:
-				batch = append(batch, c)
+			case comp := <-c.in:
+				batch = append(batch, comp)
 				continue
 			default:
 			}
@@ -51,22 +69,22 @@ func (w *Worker) completeLoop(ctx context.Context) {
 			yields++
 			runtime.Gosched()
 		}
-		w.completeBatch(batch)
+		c.ack(batch)
 	}
 }
 
-// submitCompletion hands c to the completer, or acknowledges it here once
-// the completer stopped (or in a Worker that was never started).
-func (w *Worker) submitCompletion(c *completion) error {
-	if w.completions != nil {
+// submit hands comp to the batching loop and returns its outcome, or
+// acknowledges it here when the loop does not run.
+func (c *completer) submit(comp *completion) error {
+	if stopped := c.stopped(); stopped != nil {
 		select {
-		case w.completions <- c:
-			return <-c.done
-		case <-w.completerDone:
+		case c.in <- comp:
+			return <-comp.done
+		case <-stopped:
 		}
 	}
-	w.completeBatch([]*completion{c})
-	return <-c.done
+	c.ack([]*completion{comp})
+	return <-comp.done
 }
 
 // completeBatch acknowledges a batch as one final write (see final) and

@@ -48,7 +48,7 @@ func testSubmitClaimComplete(t *testing.T, c *Client) {
 	}
 	checkInvariants(t, c)
 
-	w := &Worker{c: c, cfg: WorkerConfig{LeaseTTL: time.Second}}
+	w := testWorker(c)
 	w.runCtx = ctx
 	r := &run{w: w, job: got, token: got.token}
 	if err := w.complete(r, map[string]int{"n": 1}); err != nil {

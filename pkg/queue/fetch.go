@@ -20,7 +20,7 @@ import (
 func (w *Worker) fetchLoop(ctx context.Context) {
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
-		if w.throttled.Load() {
+		if w.sampler.throttled.Load() {
 			sleepCtx(ctx, 250*time.Millisecond)
 			continue
 		}

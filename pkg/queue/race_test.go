@@ -14,9 +14,11 @@ import (
 
 // testWorker is a Worker shell for driving final writes by hand.
 func testWorker(c *Client) *Worker {
-	return &Worker{c: c, log: slog.New(slog.DiscardHandler), runCtx: context.Background(),
+	w := &Worker{c: c, log: slog.New(slog.DiscardHandler), runCtx: context.Background(),
 		cfg: WorkerConfig{LeaseTTL: time.Second, RetryBaseDelay: time.Millisecond,
 			RetryMaxDelay: 2 * time.Millisecond, ProgressInterval: time.Millisecond}}
+	w.completer = newCompleter(w.completeBatch)
+	return w
 }
 
 func claimN(t *testing.T, c *Client, worker string, n int, lease time.Duration) []*run {

@@ -2,18 +2,12 @@ package queue
 
 import (
 	"context"
-	"errors"
-	"math"
-	"math/rand/v2"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/shirou/gopsutil/v3/cpu"
-	"github.com/shirou/gopsutil/v3/process"
 )
 
 // WorkerInfo is a live worker as its last heartbeat described it.
@@ -84,178 +78,15 @@ func workerFromHash(id string, h map[string]string) WorkerInfo {
 		MaxCPUPercent: f("max_cpu_percent"), MaxMemoryMB: f("max_memory_mb")}
 }
 
-// heartbeatLoop keeps the registry entry and every lease of this worker
-// alive, and stops the runs Redis says it no longer holds.
-func (w *Worker) heartbeatLoop(ctx context.Context) {
-	interval := w.cfg.LeaseTTL / 3
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-w.beatNow:
-		}
-		if err := w.heartbeat(ctx); err != nil && ctx.Err() == nil {
-			w.log.Warn("heartbeat failed", "err", err)
-			// Fencing: past a whole lease without a heartbeat, the reaper may
-			// have given our jobs to another worker; stop ours.
-			if time.Since(time.UnixMilli(w.lastBeat.Load())) > w.cfg.LeaseTTL {
-				for _, r := range w.snapshotRuns() {
-					r.cancel(errRunLeaseLost)
-				}
-			}
-		}
+// leaveRegistry removes worker id's registry entry and its private wake
+// lists, as it stops: it drops out at once instead of when its entry
+// expires.
+func (c *Client) leaveRegistry(ctx context.Context, id string) {
+	pipe := c.rdb.Pipeline()
+	pipe.Del(ctx, c.keys.worker(id))
+	for _, k := range c.shards {
+		pipe.Del(ctx, k.workerWake(id))
 	}
-}
-
-func (w *Worker) triggerHeartbeat() {
-	select {
-	case w.beatNow <- struct{}{}:
-	default:
-	}
-}
-
-// heartbeat registers the worker and extends its leases.
-func (w *Worker) heartbeat(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, w.cfg.LeaseTTL/3)
-	defer cancel()
-	runs := w.snapshotRuns()
-	host, _ := os.Hostname()
-	queues := make([]string, 0, len(w.cfg.Queues))
-	for q := range w.cfg.Queues {
-		queues = append(queues, q)
-	}
-	slices.Sort(queues)
-	throttled := "0"
-	if w.throttled.Load() {
-		throttled = "1"
-	}
-	ttl := w.cfg.LeaseTTL // three missed heartbeats (one every LeaseTTL/3)
-	err := w.c.luaRegister(ctx, w.cfg.ID, max(ttl, time.Second), []any{
-		"host", host, "pid", os.Getpid(), "queues", strings.Join(queues, ","),
-		"types", strings.Join(w.mux.Types(), ","), "concurrency", w.cfg.Concurrency,
-		"running", len(runs), "cpu_percent", round1(w.cpu()), "rss_mb", round1(w.rss()),
-		"started_at", w.startedAt.UnixMilli(), "throttled", throttled,
-		"max_cpu_percent", w.cfg.MaxCPUPercent, "max_memory_mb", w.cfg.MaxMemoryMB})
-	if err != nil {
-		return err
-	}
-	refs := make([]runRef, len(runs))
-	for i, r := range runs {
-		refs[i] = runRef{id: r.job.ID, token: r.token}
-	}
-	outcomes, err := w.c.luaExtend(ctx, w.cfg.LeaseTTL, refs)
-	if err != nil {
-		return err
-	}
-	w.lastBeat.Store(time.Now().UnixMilli())
-	for i, err := range outcomes {
-		var lost *LeaseLostError
-		switch {
-		case err == nil:
-		case errors.As(err, &lost) && lost.Status == StateCancelled:
-			runs[i].cancel(errCancelledByUser)
-		case errors.Is(err, ErrLeaseLost), errors.Is(err, ErrJobNotFound):
-			runs[i].cancel(errRunLeaseLost)
-		}
-	}
-	return nil
-}
-
-func round1(v float64) string { return strconv.FormatFloat(math.Round(v*10)/10, 'f', 1, 64) }
-
-func (w *Worker) cpu() float64 { return math.Float64frombits(w.cpuPct.Load()) }
-func (w *Worker) rss() float64 { return math.Float64frombits(w.rssMB.Load()) }
-
-// samplerLoop measures host CPU and this process's memory, and throttles
-// claiming while either is over its limit.
-func (w *Worker) samplerLoop(ctx context.Context) {
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			w.sample()
-		}
-	}
-}
-
-var selfProcess, _ = process.NewProcess(int32(os.Getpid()))
-
-func (w *Worker) sample() {
-	if pcts, err := cpu.Percent(0, false); err == nil && len(pcts) > 0 {
-		w.cpuPct.Store(math.Float64bits(pcts[0]))
-	}
-	if selfProcess != nil {
-		if mi, err := selfProcess.MemoryInfo(); err == nil {
-			w.rssMB.Store(math.Float64bits(float64(mi.RSS) / (1 << 20)))
-		}
-	}
-	over := (w.cfg.MaxCPUPercent > 0 && w.cpu() > w.cfg.MaxCPUPercent) ||
-		(w.cfg.MaxMemoryMB > 0 && w.rss() > w.cfg.MaxMemoryMB)
-	if w.throttled.Swap(over) != over {
-		w.log.Warn("resource limits", "throttled", over, "cpu_percent", w.cpu(), "rss_mb", w.rss())
-	}
-}
-
-// maintenanceLoop promotes due jobs of the worker's queues, reaps expired
-// leases and expires old finished jobs. Every worker runs it; the scripts
-// make concurrent runs safe. Each timer is jittered so a fleet started
-// together does not run them in lockstep.
-func (w *Worker) maintenanceLoop(ctx context.Context) {
-	jitter := func(d time.Duration) time.Duration { return d/2 + time.Duration(rand.Int64N(int64(d)+1)) }
-	promoteAt := time.Now()
-	reapAt := time.Now().Add(jitter(w.cfg.ReapInterval))
-	janitorAt := time.Now().Add(jitter(w.cfg.JanitorInterval))
-	for {
-		now := time.Now()
-		if !now.Before(promoteAt) {
-			next := now.Add(jitter(w.cfg.PromoteInterval))
-			for q := range w.cfg.Queues {
-				n, due, err := w.c.Promote(ctx, q)
-				if err != nil {
-					w.log.Warn("promote failed", "queue", q, "err", err)
-					continue
-				}
-				if n > 0 {
-					w.log.Debug("promoted due jobs", "queue", q, "count", n)
-				}
-				if !due.IsZero() && due.Before(next) {
-					next = due
-				}
-			}
-			promoteAt = next
-		}
-		if !now.Before(reapAt) {
-			if res, err := w.c.Reap(ctx); err != nil {
-				w.log.Warn("reap failed", "err", err)
-			} else if res.Recovered+res.Failed > 0 {
-				w.log.Info("reaped expired leases", "recovered", res.Recovered, "failed", res.Failed)
-			}
-			reapAt = now.Add(jitter(w.cfg.ReapInterval))
-		}
-		if !now.Before(janitorAt) {
-			if n, err := w.c.Expire(ctx, *w.cfg.Retention); err != nil {
-				w.log.Warn("janitor failed", "err", err)
-			} else if n > 0 {
-				w.log.Info("removed expired jobs", "count", n)
-			}
-			janitorAt = now.Add(jitter(w.cfg.JanitorInterval))
-		}
-		next := promoteAt
-		if reapAt.Before(next) {
-			next = reapAt
-		}
-		if janitorAt.Before(next) {
-			next = janitorAt
-		}
-		sleepCtx(ctx, max(time.Until(next), 5*time.Millisecond))
-		if ctx.Err() != nil {
-			return
-		}
-	}
+	pipe.ZRem(ctx, c.keys.workers(), id)
+	_, _ = pipe.Exec(ctx)
 }

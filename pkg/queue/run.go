@@ -164,7 +164,7 @@ func (w *Worker) complete(r *run, result any) error {
 		}
 		body = string(b)
 	}
-	return w.submitCompletion(&completion{r: r, body: body, done: make(chan error, 1)})
+	return w.completer.submit(&completion{r: r, body: body, done: make(chan error, 1)})
 }
 
 // fail records a failed run: retrying after a backoff, or failed.

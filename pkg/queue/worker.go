@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -144,28 +144,23 @@ type Worker struct {
 	runs map[string]*run // by job id
 	free chan struct{}   // signalled when a run ends
 
-	fetchCancel context.CancelFunc // stops claiming
-	runCtx      context.Context    // parent of every handler context
-	runCancel   context.CancelFunc
-	loopsCancel context.CancelFunc // stops heartbeat, maintenance, sampler
-	fetchDone   chan struct{}
-	loops       sync.WaitGroup
-	runWG       sync.WaitGroup
+	runCtx    context.Context // parent of every handler context
+	runCancel context.CancelFunc
+	runWG     sync.WaitGroup
 
-	// completions hands finished runs to completeLoop, which closes
-	// completerDone when it stops.
-	completions   chan *completion
-	completerDone chan struct{}
+	// The worker's background services (service.go): fetch claims jobs;
+	// the others are in their files. maintenance is nil when disabled.
+	fetch       service
+	completer   *completer
+	heartbeat   *heartbeat
+	sampler     *sampler
+	maintenance *Maintenance
+	cancels     channelListener
+	startedAt   time.Time
 
-	cancels   channelListener
-	beatNow   chan struct{}
-	lastBeat  atomic.Int64 // unix ms of the last heartbeat Redis accepted
-	throttled atomic.Bool
-	cpuPct    atomic.Uint64 // float64 bits
-	rssMB     atomic.Uint64 // float64 bits
-	startedAt time.Time
-	started   bool
-	stopOnce  sync.Once
+	// life serialises Start and Stop; started and stopped are what they did.
+	life             sync.Mutex
+	started, stopped bool
 }
 
 // NewWorker builds a worker running mux's handlers on jobs from c.
@@ -174,18 +169,44 @@ func NewWorker(c *Client, mux *Mux, cfg WorkerConfig) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Worker{c: c, mux: mux, cfg: full, log: full.Logger,
+	w := &Worker{c: c, mux: mux, cfg: full, log: full.Logger,
 		runs: make(map[string]*run), free: make(chan struct{}, 1),
-		beatNow: make(chan struct{}, 1)}, nil
+		sampler: &sampler{maxCPU: full.MaxCPUPercent, maxMemMB: full.MaxMemoryMB, log: full.Logger}}
+	w.completer = newCompleter(w.completeBatch)
+	w.heartbeat = newHeartbeat(w)
+	w.cancels = channelListener{rdb: c.rdb, channel: c.keys.cancelChannel(),
+		onMessage: func(id string) { w.cancelRun(id, errCancelledByUser) },
+		onSubscribed: func(first bool) {
+			if !first { // cancels may have been published while we were away
+				w.heartbeat.trigger()
+			}
+		}}
+	if !full.DisableMaintenance {
+		queues := make([]string, 0, len(full.Queues))
+		for q := range full.Queues {
+			queues = append(queues, q)
+		}
+		slices.Sort(queues)
+		w.maintenance, err = NewMaintenance(c, MaintenanceConfig{Queues: queues,
+			PromoteInterval: full.PromoteInterval, ReapInterval: full.ReapInterval,
+			JanitorInterval: full.JanitorInterval, Retention: full.Retention, Logger: full.Logger})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
 }
 
 // ID is the worker's id in the registry.
 func (w *Worker) ID() string { return w.cfg.ID }
 
-// Start registers the worker and starts its loops. It returns once the
-// worker listens for cancels and takes jobs.
+// Start registers the worker and starts its services. It returns once the
+// worker listens for cancels and takes jobs. A Start that fails leaves
+// nothing running, and may be tried again.
 func (w *Worker) Start(ctx context.Context) error {
-	if w.started {
+	w.life.Lock()
+	defer w.life.Unlock()
+	if w.started || w.stopped {
 		return errors.New("worker already started")
 	}
 	w.startedAt = time.Now()
@@ -194,105 +215,100 @@ func (w *Worker) Start(ctx context.Context) error {
 			return fmt.Errorf("set type limit: %w", err)
 		}
 	}
-	w.sample()
-	if err := w.heartbeat(ctx); err != nil {
-		return fmt.Errorf("register worker: %w", err)
+	w.runCtx, w.runCancel = context.WithCancel(context.WithoutCancel(ctx))
+	if err := w.startServices(ctx); err != nil {
+		w.stopServices()
+		w.runCancel()
+		return err
 	}
-	w.cancels = channelListener{rdb: w.c.rdb, channel: w.c.keys.cancelChannel(),
-		onMessage: func(id string) { w.cancelRun(id, errCancelledByUser) },
-		onSubscribed: func(first bool) {
-			if !first { // cancels may have been published while we were away
-				w.triggerHeartbeat()
-			}
-		}}
-	if err := w.cancels.start(ctx); err != nil {
-		return fmt.Errorf("subscribe to cancels: %w", err)
-	}
-	w.started = true // from here on Stop has something to stop
-	base := context.WithoutCancel(ctx)
-	w.runCtx, w.runCancel = context.WithCancel(base)
-	loopsCtx, loopsCancel := context.WithCancel(base)
-	w.loopsCancel = loopsCancel
-	fetchCtx, fetchCancel := context.WithCancel(base)
-	w.fetchCancel = fetchCancel
-	w.fetchDone = make(chan struct{})
-
-	w.completions, w.completerDone = make(chan *completion), make(chan struct{})
-	w.goLoop(func() { w.completeLoop(loopsCtx) })
-	w.goLoop(func() { w.heartbeatLoop(loopsCtx) })
-	w.goLoop(func() { w.samplerLoop(loopsCtx) })
-	if !w.cfg.DisableMaintenance {
-		w.goLoop(func() { w.maintenanceLoop(loopsCtx) })
-	}
-	go func() {
-		defer close(w.fetchDone)
-		w.fetchLoop(fetchCtx)
-	}()
+	w.started = true
 	w.log.Info("worker started", "queues", w.cfg.Queues, "concurrency", w.cfg.Concurrency,
 		"lease_ttl", w.cfg.LeaseTTL, "types", w.mux.Types())
 	return nil
 }
 
-func (w *Worker) goLoop(f func()) {
-	w.loops.Add(1)
-	go func() {
-		defer w.loops.Done()
-		f()
-	}()
+// startServices starts the services in order: the sampler and the
+// heartbeat (which registers the worker) first, the cancel listener
+// before any job runs, the fetch loop last.
+func (w *Worker) startServices(ctx context.Context) error {
+	if err := w.sampler.Start(ctx); err != nil {
+		return err
+	}
+	if err := w.heartbeat.Start(ctx); err != nil {
+		return err
+	}
+	if err := w.cancels.start(ctx); err != nil {
+		return fmt.Errorf("subscribe to cancels: %w", err)
+	}
+	if err := w.completer.Start(ctx); err != nil {
+		return err
+	}
+	if w.maintenance != nil {
+		if err := w.maintenance.Start(ctx); err != nil {
+			return err
+		}
+	}
+	return w.fetch.start(ctx, nil, w.fetchLoop)
+}
+
+// stopServices stops what startServices started, fetching first.
+func (w *Worker) stopServices() {
+	w.fetch.stop(w.wakeSelf)
+	if w.maintenance != nil {
+		w.maintenance.Stop()
+	}
+	w.completer.Stop()
+	w.cancels.stop()
+	w.heartbeat.Stop()
+	w.sampler.Stop()
 }
 
 // Stop shuts the worker down gracefully: it stops taking jobs, lets the
 // running ones finish for up to ShutdownTimeout, then cancels the rest and
 // puts them back as pending without charging an attempt, and leaves the
-// registry. Safe to call more than once.
+// registry. Safe to call more than once, and before Start (it does
+// nothing then).
 func (w *Worker) Stop() {
-	if !w.started {
-		// Nothing runs (Start was not called, or failed): and the Stop
-		// of a later, successful Start must still stop it.
+	w.life.Lock()
+	defer w.life.Unlock()
+	if !w.started || w.stopped {
 		return
 	}
-	w.stopOnce.Do(func() {
-		w.fetchCancel()
-		w.wakeSelf()
-		<-w.fetchDone
+	w.stopped = true
+	w.fetch.stop(w.wakeSelf)
+	w.drain()
+	w.runCancel()
+	w.stopServices()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	w.c.leaveRegistry(ctx, w.cfg.ID)
+	w.log.Info("worker stopped")
+}
 
-		drained := make(chan struct{})
-		go func() { w.runWG.Wait(); close(drained) }()
-		timer := time.NewTimer(w.cfg.ShutdownTimeout)
-		defer timer.Stop()
-		select {
-		case <-drained:
-		case <-timer.C:
-			w.log.Warn("shutdown timeout: cancelling running jobs", "running", w.running())
-			for _, r := range w.snapshotRuns() {
-				r.cancel(errShutdown)
-			}
-			// Handlers that ignore their context get a short grace; then
-			// their jobs are put back from here and their late writes will
-			// be refused.
-			select {
-			case <-drained:
-			case <-time.After(cmp.Or(w.cfg.ShutdownTimeout/10, time.Second)):
-				for _, r := range w.snapshotRuns() {
-					w.requeue(r)
-				}
-			}
+// drain lets the running jobs finish for up to ShutdownTimeout, then
+// cancels them; the jobs of handlers that ignore their context are put
+// back from here after a short grace, and their late writes are refused.
+func (w *Worker) drain() {
+	drained := make(chan struct{})
+	go func() { w.runWG.Wait(); close(drained) }()
+	timer := time.NewTimer(w.cfg.ShutdownTimeout)
+	defer timer.Stop()
+	select {
+	case <-drained:
+		return
+	case <-timer.C:
+	}
+	w.log.Warn("shutdown timeout: cancelling running jobs", "running", w.running())
+	for _, r := range w.snapshotRuns() {
+		r.cancel(errShutdown)
+	}
+	select {
+	case <-drained:
+	case <-time.After(cmp.Or(w.cfg.ShutdownTimeout/10, time.Second)):
+		for _, r := range w.snapshotRuns() {
+			w.requeue(r)
 		}
-		w.runCancel()
-		w.loopsCancel()
-		w.loops.Wait()
-		w.cancels.stop()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		pipe := w.c.rdb.Pipeline()
-		pipe.Del(ctx, w.c.keys.worker(w.cfg.ID))
-		for _, k := range w.c.shards {
-			pipe.Del(ctx, k.workerWake(w.cfg.ID))
-		}
-		pipe.ZRem(ctx, w.c.keys.workers(), w.cfg.ID)
-		_, _ = pipe.Exec(ctx)
-		w.log.Info("worker stopped")
-	})
+	}
 }
 
 func (w *Worker) running() int {

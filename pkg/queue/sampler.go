@@ -1,0 +1,69 @@
+package queue
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/shirou/gopsutil/v3/cpu"
+	"github.com/shirou/gopsutil/v3/process"
+)
+
+// sampleInterval is how often the sampler measures.
+const sampleInterval = 2 * time.Second
+
+// sampler measures host CPU and this process's memory, and throttles the
+// worker's claiming while either is over its limit (0: no limit). It is
+// a service: Start samples once and then every sampleInterval until Stop.
+type sampler struct {
+	service
+	maxCPU, maxMemMB float64
+	log              *slog.Logger
+
+	throttled     atomic.Bool
+	cpuPct, rssMB atomic.Uint64 // float64 bits
+}
+
+// Start samples and starts sampling.
+func (s *sampler) Start(ctx context.Context) error {
+	return s.start(ctx, func(context.Context) error { s.sample(); return nil }, s.loop)
+}
+
+// Stop stops sampling; the last values stay.
+func (s *sampler) Stop() { s.stop(nil) }
+
+func (s *sampler) loop(ctx context.Context) {
+	t := time.NewTicker(sampleInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.sample()
+		}
+	}
+}
+
+func (s *sampler) cpu() float64 { return math.Float64frombits(s.cpuPct.Load()) }
+func (s *sampler) rss() float64 { return math.Float64frombits(s.rssMB.Load()) }
+
+var selfProcess, _ = process.NewProcess(int32(os.Getpid()))
+
+func (s *sampler) sample() {
+	if pcts, err := cpu.Percent(0, false); err == nil && len(pcts) > 0 {
+		s.cpuPct.Store(math.Float64bits(pcts[0]))
+	}
+	if selfProcess != nil {
+		if mi, err := selfProcess.MemoryInfo(); err == nil {
+			s.rssMB.Store(math.Float64bits(float64(mi.RSS) / (1 << 20)))
+		}
+	}
+	over := (s.maxCPU > 0 && s.cpu() > s.maxCPU) || (s.maxMemMB > 0 && s.rss() > s.maxMemMB)
+	if s.throttled.Swap(over) != over {
+		s.log.Warn("resource limits", "throttled", over, "cpu_percent", s.cpu(), "rss_mb", s.rss())
+	}
+}
