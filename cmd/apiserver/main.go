@@ -27,13 +27,11 @@ import (
 	"time"
 
 	"github.com/compileo/jobqueue/internal/envflag"
-	"github.com/compileo/jobqueue/internal/logging"
 	"github.com/compileo/jobqueue/internal/redisconn"
+	"github.com/compileo/jobqueue/internal/startup"
 	"github.com/compileo/jobqueue/pkg/api"
 	"github.com/compileo/jobqueue/pkg/handlers"
 	"github.com/compileo/jobqueue/pkg/queue"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Defaults of the process (the API's own are in package api).
@@ -46,10 +44,11 @@ const (
 // config is the apiserver's whole configuration.
 type config struct {
 	// Redis is the Redis to serve from; none at all means dev mode.
-	Redis  redisconn.Config
-	Prefix string
-	Addr   string
-	API    api.Config
+	Redis redisconn.Config
+	// Queue is the queue's settings (its prefix, shards, replica waits).
+	Queue queue.Config
+	Addr  string
+	API   api.Config
 	// ShutdownTimeout bounds the graceful shutdown on SIGTERM.
 	ShutdownTimeout time.Duration
 	// DevWorkers is the concurrency of dev mode's in-process worker
@@ -67,7 +66,7 @@ type config struct {
 func parseConfig(args []string) (*config, error) {
 	fs := envflag.New("apiserver")
 	redisCfg := redisconn.AddFlags(fs, "", "Redis URL of a single node (redis:// or rediss://, user:password@ for ACL); with no Redis at all (no URL, cluster or sentinel): dev mode with an embedded in-memory Redis and an in-process worker")
-	prefix := fs.String("prefix", "QUEUE_PREFIX", queue.DefaultPrefix, "key prefix of the queue (the workers' -prefix)")
+	queueCfg := startup.QueueFlags(fs, "key prefix of the queue (the workers' -prefix)")
 	addr := fs.String("addr", "HTTP_ADDR", defaultAddr, "HTTP listen address")
 	bodyLimit := fs.Int("body-limit", "API_BODY_LIMIT", api.DefaultBodyLimit, "largest request body, in bytes (413 above)")
 	reqTimeout := fs.Duration("request-timeout", "API_REQUEST_TIMEOUT", api.DefaultRequestTimeout, "bound of each Redis call made for a request (503 past it)")
@@ -117,7 +116,11 @@ func parseConfig(args []string) (*config, error) {
 	if _, err := rc.Mode(); err != nil {
 		return nil, err
 	}
-	return &config{Redis: rc, Prefix: *prefix, Addr: *addr, API: apiCfg,
+	qc, err := queueCfg()
+	if err != nil {
+		return nil, err
+	}
+	return &config{Redis: rc, Queue: qc, Addr: *addr, API: apiCfg,
 		ShutdownTimeout: *shutdown, DevWorkers: *devWorkers, LogLevel: *logLevel, LogFmt: *logFmt}, nil
 }
 
@@ -143,13 +146,12 @@ func main() {
 // RedisURL, starts dev mode's embedded Redis and worker — starts the
 // process's one event Hub, and serves on cfg.Addr.
 func run(ctx context.Context, cfg *config) error {
-	log, err := logging.New(cmp.Or[io.Writer](cfg.logOut, os.Stderr), cfg.LogLevel, cfg.LogFmt)
+	log, err := startup.Logger(cmp.Or[io.Writer](cfg.logOut, os.Stderr), cfg.LogLevel, cfg.LogFmt)
 	if err != nil {
 		return err
 	}
 	cfg.API.Logger = log
-	redisconn.RouteLogs(log, 5*time.Second)
-	cfg.API.Metrics = metricsRegistry()
+	cfg.API.Metrics = startup.Metrics()
 	redisCfg := cfg.Redis
 	mode, err := redisCfg.Mode()
 	if err != nil {
@@ -163,27 +165,18 @@ func run(ctx context.Context, cfg *config) error {
 		defer dev.stop()
 		redisCfg.URL = dev.url()
 	}
-	rdb, err := redisCfg.Open("jobqueue-apiserver")
+	rdb, client, err := startup.Connect(ctx, log, "jobqueue-apiserver", redisCfg, cfg.Queue)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-
-	var client *queue.Client
-	err = redisconn.WaitReachable(ctx, log, func() (err error) {
-		client, err = queue.NewClient(ctx, rdb, redisCfg.QueueConfig(cfg.Prefix))
-		return err
-	})
-	if err != nil {
-		return err
-	}
 	hub := client.NewHub()
-	if err := redisconn.WaitReachable(ctx, log, func() error { return hub.Start(ctx) }); err != nil {
+	if err := startup.WaitReachable(ctx, log, func() error { return hub.Start(ctx) }); err != nil {
 		return err
 	}
 	defer hub.Stop()
 	if dev != nil && cfg.DevWorkers > 0 {
-		if err := dev.startWorker(ctx, cfg.Prefix, cfg.DevWorkers, cfg.API.Metrics); err != nil {
+		if err := dev.startWorker(ctx, cfg.Queue.Prefix, cfg.DevWorkers, cfg.API.Metrics); err != nil {
 			return err
 		}
 	}
@@ -196,7 +189,7 @@ func run(ctx context.Context, cfg *config) error {
 		return err
 	}
 	log.Info("apiserver listening", "addr", ln.Addr().String(), "redis", redisCfg.String(),
-		"prefix", cfg.Prefix, "pid", os.Getpid(), "api_keys", len(cfg.API.Keys),
+		"prefix", cfg.Queue.Prefix, "pid", os.Getpid(), "api_keys", len(cfg.API.Keys),
 		"rate_limit", cfg.API.RateLimit.Rate > 0)
 	if len(cfg.API.Keys) == 0 && dev == nil {
 		log.Warn("no API keys configured: anyone who reaches this port may submit, cancel and restart jobs (set API_KEYS)")
@@ -237,12 +230,4 @@ func serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handle
 	endStreams()
 	log.Info("http server stopped")
 	return nil
-}
-
-// metricsRegistry is the registry /metrics serves: the Go runtime's and
-// the process's collectors; the API (and dev mode's worker) add theirs.
-func metricsRegistry() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return reg
 }

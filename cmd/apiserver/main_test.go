@@ -146,7 +146,7 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	if cfg.Redis.URL != "redis://u:p@example:6380/2" || cfg.Addr != ":9000" || cfg.API.BodyLimit != 2048 ||
 		cfg.API.RequestTimeout != 500*time.Millisecond || cfg.API.Heartbeat != 5*time.Second ||
-		cfg.DevWorkers != 2 || cfg.LogFmt != "json" || cfg.Prefix != "jq" {
+		cfg.DevWorkers != 2 || cfg.LogFmt != "json" || cfg.Queue.Prefix != "jq" {
 		t.Fatalf("%+v", cfg)
 	}
 	if len(cfg.API.Keys) != 2 || cfg.API.Keys[1].Name != "dash" || cfg.API.RateLimit.Rate != 50 ||

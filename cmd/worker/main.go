@@ -19,20 +19,19 @@ import (
 	"time"
 
 	"github.com/compileo/jobqueue/internal/envflag"
-	"github.com/compileo/jobqueue/internal/logging"
 	"github.com/compileo/jobqueue/internal/redisconn"
 	"github.com/compileo/jobqueue/internal/runmetrics"
+	"github.com/compileo/jobqueue/internal/startup"
 	"github.com/compileo/jobqueue/pkg/handlers"
 	"github.com/compileo/jobqueue/pkg/queue"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // config is the worker's whole configuration.
 type config struct {
 	Redis    redisconn.Config
-	Prefix   string
+	Queue    queue.Config
 	Worker   queue.WorkerConfig
 	LogLevel string
 	LogFmt   string
@@ -43,7 +42,7 @@ type config struct {
 func parseConfig(args []string) (*config, error) {
 	fs := envflag.New("worker")
 	redisCfg := redisconn.AddFlags(fs, "redis://127.0.0.1:6379/0", "Redis URL of a single node (redis:// or rediss://, user:password@ for ACL)")
-	prefix := fs.String("prefix", "QUEUE_PREFIX", queue.DefaultPrefix, "key prefix (and Redis Cluster hash tag) of every key")
+	queueCfg := startup.QueueFlags(fs, "key prefix (and Redis Cluster hash tag) of every key")
 	id := fs.String("id", "WORKER_ID", "", "worker id (default host-pid-random)")
 	concurrency := fs.Int("concurrency", "WORKER_CONCURRENCY", queue.DefaultConcurrency, "jobs run at once")
 	queues := fs.String("queues", "WORKER_QUEUES", queue.DefaultQueue, "queues and weights, e.g. critical=6,default=3,low=1")
@@ -79,7 +78,11 @@ func parseConfig(args []string) (*config, error) {
 	if _, err := rc.Mode(); err != nil {
 		return nil, err
 	}
-	return &config{Redis: rc, Prefix: *prefix, LogLevel: *logLevel, LogFmt: *logFmt, MetricsAddr: *metricsAddr,
+	qc, err := queueCfg()
+	if err != nil {
+		return nil, err
+	}
+	return &config{Redis: rc, Queue: qc, LogLevel: *logLevel, LogFmt: *logFmt, MetricsAddr: *metricsAddr,
 		Worker: queue.WorkerConfig{ID: *id, Queues: weights, StrictPriority: *strict,
 			Concurrency: *concurrency, LeaseTTL: *lease, ShutdownTimeout: *shutdown,
 			ProgressInterval: *progress, RetryBaseDelay: *retryBase, RetryMaxDelay: *retryMax,
@@ -108,34 +111,23 @@ func main() {
 // run connects to Redis (waiting for it if it is not up yet), runs the
 // worker until ctx ends, then shuts it down gracefully.
 func run(ctx context.Context, cfg *config) error {
-	log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFmt)
+	log, err := startup.Logger(os.Stderr, cfg.LogLevel, cfg.LogFmt)
 	if err != nil {
 		return err
 	}
 	cfg.Worker.Logger = log
-	redisconn.RouteLogs(log, 5*time.Second)
 	// Every running job holds a connection now and then, and the idle
 	// loop blocks for seconds: a pool above the concurrency, longer I/O.
 	cfg.Redis.PoolSize = max(cfg.Worker.Concurrency+8, 16)
 	cfg.Redis.MinIOTimeout = 3 * time.Second
-	rdb, err := cfg.Redis.Open("jobqueue-worker")
+	rdb, client, err := startup.Connect(ctx, log, "jobqueue-worker", cfg.Redis, cfg.Queue)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-
-	var client *queue.Client
-	err = redisconn.WaitReachable(ctx, log, func() (err error) {
-		client, err = queue.NewClient(ctx, rdb, cfg.Redis.QueueConfig(cfg.Prefix))
-		return err
-	})
-	if err != nil {
-		return err
-	}
 	mux := queue.NewMux()
 	handlers.Register(mux)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := startup.Metrics()
 	runmetrics.New(reg).Instrument(mux)
 	if cfg.MetricsAddr != "" {
 		stop, err := serveMetrics(log, cfg.MetricsAddr, reg)
@@ -148,7 +140,7 @@ func run(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return err
 	}
-	if err := redisconn.WaitReachable(ctx, log, func() error { return w.Start(ctx) }); err != nil {
+	if err := startup.WaitReachable(ctx, log, func() error { return w.Start(ctx) }); err != nil {
 		return err
 	}
 	log.Info("worker ready", "pid", os.Getpid(), "redis", cfg.Redis.String())

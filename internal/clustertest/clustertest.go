@@ -100,7 +100,6 @@ func Start(t testing.TB, opts Options) *Cluster {
 	default:
 		t.Fatalf("clustertest: unknown Redis topology %q", opts.Redis)
 	}
-	c.RedisConfig.Shards = opts.Shards
 	for range opts.Workers {
 		c.StartWorker()
 	}
@@ -162,8 +161,8 @@ func (c *Cluster) StartAPI(extraEnv ...string) *API {
 func (c *Cluster) RedisEnv() []string {
 	rc := c.RedisConfig
 	var env []string
-	if rc.Shards > 0 {
-		env = append(env, "QUEUE_SHARDS="+strconv.Itoa(rc.Shards))
+	if c.opts.Shards > 0 {
+		env = append(env, "QUEUE_SHARDS="+strconv.Itoa(c.opts.Shards))
 	}
 	switch {
 	case len(rc.ClusterAddrs) > 0:
@@ -201,7 +200,7 @@ func (c *Cluster) Queue() *queue.Client {
 	c.t.Cleanup(func() { _ = rdb.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	q, err := queue.NewClient(ctx, rdb, rc.QueueConfig(queue.DefaultPrefix))
+	q, err := queue.NewClient(ctx, rdb, &queue.Config{Shards: c.opts.Shards})
 	if err != nil {
 		c.t.Fatal(err)
 	}
