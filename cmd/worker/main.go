@@ -1,6 +1,7 @@
 // Command worker runs job handlers: it claims jobs from Redis, runs them,
 // and keeps the queue healthy (promotes due jobs, recovers the jobs of dead
 // workers, expires old finished jobs). Run as many as the load needs.
+// With -maintenance-only it keeps the queue healthy and runs no jobs.
 //
 // Every flag has an environment variable; see -h.
 package main
@@ -37,6 +38,9 @@ type config struct {
 	LogFmt   string
 	// MetricsAddr serves /metrics when set.
 	MetricsAddr string
+	// MaintenanceOnly runs the queue's maintenance (for every queue) and
+	// no jobs: the process that workers run with DisableMaintenance need.
+	MaintenanceOnly bool
 }
 
 func parseConfig(args []string) (*config, error) {
@@ -59,7 +63,8 @@ func parseConfig(args []string) (*config, error) {
 	typeLimits := fs.String("type-limits", "WORKER_TYPE_LIMITS", "", "fleet-wide running limits per job type, e.g. taxonomy_generation=2")
 	maxCPU := fs.Float("max-cpu-percent", "WORKER_MAX_CPU_PERCENT", 0, "take no new jobs while host CPU is above this (0: off)")
 	maxMem := fs.Float("max-memory-mb", "WORKER_MAX_MEMORY_MB", 0, "take no new jobs while this process's RSS is above this (0: off)")
-	noMaint := fs.Bool("no-maintenance", "WORKER_NO_MAINTENANCE", false, "do not promote, reap or expire (another process must)")
+	noMaint := fs.Bool("no-maintenance", "WORKER_NO_MAINTENANCE", false, "do not promote, reap or expire here: a -maintenance-only process must (or workers without this flag on the same queues)")
+	maintOnly := fs.Bool("maintenance-only", "WORKER_MAINTENANCE_ONLY", false, "run no jobs: only promote the due jobs of every queue, reap expired leases and expire old jobs (for workers run with -no-maintenance)")
 	metricsAddr := fs.String("metrics-addr", "WORKER_METRICS_ADDR", "", "serve Prometheus /metrics on this address, e.g. :9100 (empty: off)")
 	logLevel := fs.String("log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 	logFmt := fs.String("log-format", "LOG_FORMAT", "text", "text or json")
@@ -74,6 +79,9 @@ func parseConfig(args []string) (*config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("type limits: %w", err)
 	}
+	if *noMaint && *maintOnly {
+		return nil, fmt.Errorf("-no-maintenance and -maintenance-only exclude each other")
+	}
 	rc := redisCfg()
 	if _, err := rc.Mode(); err != nil {
 		return nil, err
@@ -83,6 +91,7 @@ func parseConfig(args []string) (*config, error) {
 		return nil, err
 	}
 	return &config{Redis: rc, Queue: qc, LogLevel: *logLevel, LogFmt: *logFmt, MetricsAddr: *metricsAddr,
+		MaintenanceOnly: *maintOnly,
 		Worker: queue.WorkerConfig{ID: *id, Queues: weights, StrictPriority: *strict,
 			Concurrency: *concurrency, LeaseTTL: *lease, ShutdownTimeout: *shutdown,
 			ProgressInterval: *progress, RetryBaseDelay: *retryBase, RetryMaxDelay: *retryMax,
@@ -136,6 +145,9 @@ func run(ctx context.Context, cfg *config) error {
 		}
 		defer stop()
 	}
+	if cfg.MaintenanceOnly {
+		return maintain(ctx, log, client, cfg)
+	}
 	w, err := queue.NewWorker(client, mux, cfg.Worker)
 	if err != nil {
 		return err
@@ -147,6 +159,25 @@ func run(ctx context.Context, cfg *config) error {
 	<-ctx.Done()
 	log.Info("shutting down: no new jobs; running jobs may finish", "timeout", cfg.Worker.ShutdownTimeout)
 	w.Stop()
+	return nil
+}
+
+// maintain runs the queue's maintenance for every queue until ctx ends:
+// the worker's maintenance, paced by the same flags, without its jobs.
+func maintain(ctx context.Context, log *slog.Logger, client *queue.Client, cfg *config) error {
+	m, err := queue.NewMaintenance(client, queue.MaintenanceConfig{ReapInterval: cfg.Worker.LeaseTTL / 4,
+		JanitorInterval: cfg.Worker.JanitorInterval, Retention: cfg.Worker.Retention, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := m.Start(ctx); err != nil {
+		return err
+	}
+	log.Info("maintenance ready: promoting, reaping and expiring for every queue; running no jobs",
+		"pid", os.Getpid(), "redis", cfg.Redis.String())
+	<-ctx.Done()
+	m.Stop()
+	log.Info("maintenance stopped")
 	return nil
 }
 
