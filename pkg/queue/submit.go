@@ -100,10 +100,33 @@ const submitChunk = 128
 // only when Redis could not be reached at all.
 func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]BatchResult, error) {
 	out := make([]BatchResult, len(params))
-	// One submit.lua call per queue, shard and chunk: the script writes a
-	// queue's shared keys once per call. Jobs go to one shard per batch
-	// (in turn across batches), except a job with a unique key, which goes
-	// to its key's shard, and one of a limited type (its type's shard).
+	calls, err := c.planSubmit(ctx, params, out)
+	if err != nil {
+		return nil, err
+	}
+	valid := 0
+	for i, res := range c.luaSubmit(ctx, calls) {
+		for k, r := range res {
+			out[calls[i].jobs[k].at] = r
+			valid++
+		}
+	}
+	if valid == len(params) {
+		if err := allUnavailable(out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// planSubmit validates params (filling their defaults; the invalid ones
+// get their error in out) and groups the valid ones into submit.lua calls:
+// one per queue, shard and chunk, as the script writes a queue's shared
+// keys once per call. Jobs go to one shard per batch (in turn across
+// batches), except a job with a unique key, which goes to its key's
+// shard, and one of a limited type (its type's shard). Each job gets its
+// id here, one that hashes to its shard.
+func (c *Client) planSubmit(ctx context.Context, params []EnqueueParams, out []BatchResult) ([]*submitCall, error) {
 	type group struct {
 		queue string
 		shard int
@@ -129,23 +152,18 @@ func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]Ba
 		}
 		cl.jobs = append(cl.jobs, submitJob{at: i, id: c.shards.newID(n), p: p})
 	}
-	valid := 0
-	for i, res := range c.luaSubmit(ctx, calls) {
-		for k, r := range res {
-			out[calls[i].jobs[k].at] = r
-			valid++
+	return calls, nil
+}
+
+// allUnavailable is the error of a batch none of whose jobs reached Redis
+// (said once, as one error), or nil when any did.
+func allUnavailable(out []BatchResult) error {
+	var err error
+	for i := range out {
+		if out[i].Err == nil || !errors.Is(out[i].Err, ErrUnavailable) || errors.Is(out[i].Err, ErrNotReplicated) {
+			return nil
 		}
+		err = out[i].Err
 	}
-	if valid > 0 && valid == len(params) {
-		// Every job failed to reach Redis: say so once, as one error.
-		var err error
-		for i := range out {
-			if out[i].Err == nil || !errors.Is(out[i].Err, ErrUnavailable) || errors.Is(out[i].Err, ErrNotReplicated) {
-				return out, nil
-			}
-			err = out[i].Err
-		}
-		return nil, err
-	}
-	return out, nil
+	return err
 }
