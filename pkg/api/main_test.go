@@ -52,9 +52,15 @@ func setup(t *testing.T, cfg Config) *bundle {
 
 func setupOn(t *testing.T, rdb *redis.Client, cfg Config) *bundle {
 	t.Helper()
+	return setupOnPrefix(t, rdb, redistest.Prefix(t), cfg)
+}
+
+// setupOnPrefix is setupOn with the queue's key prefix chosen by the test.
+func setupOnPrefix(t *testing.T, rdb *redis.Client, prefix string, cfg Config) *bundle {
+	t.Helper()
 	t.Cleanup(func() { _ = rdb.Close() })
 	ctx := ctxT(t)
-	client, err := queue.NewClient(ctx, rdb, &queue.Config{Prefix: redistest.Prefix(t)})
+	client, err := queue.NewClient(ctx, rdb, &queue.Config{Prefix: prefix})
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)
 	}
