@@ -54,6 +54,11 @@ type Options struct {
 	WorkerEnv, APIEnv []string
 	// Shards is QUEUE_SHARDS for every process (0: unset, one shard).
 	Shards int
+	// Forming, with RedisCluster, starts the cluster's nodes without
+	// making them one: the processes start against a Cluster still
+	// forming (every key answers CLUSTERDOWN) until the test calls
+	// RedisCluster.Form. Start then does not wait for the processes.
+	Forming bool
 }
 
 // Cluster is the running topology. Every process it starts is killed at
@@ -92,7 +97,11 @@ func Start(t testing.TB, opts Options) *Cluster {
 		c.Redis = redistest.New(t, &redistest.Options{AOF: true, Args: opts.RedisArgs})
 		c.RedisConfig = redisconn.Config{URL: c.Redis.URL()}
 	case RedisCluster:
-		c.RedisCluster = redistest.NewCluster(t, 3)
+		if opts.Forming {
+			c.RedisCluster = redistest.NewClusterNodes(t, 3)
+		} else {
+			c.RedisCluster = redistest.NewCluster(t, 3)
+		}
 		c.RedisConfig = redisconn.Config{ClusterAddrs: c.RedisCluster.Addrs()}
 	case RedisSentinel:
 		c.Sentinel = redistest.NewSentinel(t)
@@ -105,6 +114,9 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	for range opts.APIs {
 		c.StartAPI()
+	}
+	if opts.Forming {
+		return c
 	}
 	for _, a := range c.APIs() {
 		WaitReady(t, a.URL, 20*time.Second)
