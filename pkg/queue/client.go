@@ -161,9 +161,6 @@ func (c *Client) layoutError(got int) error {
 		c.keys.tag, got, c.keys.layout(), len(c.shards), got)
 }
 
-// Redis returns the client's Redis connection.
-func (c *Client) Redis() redis.UniversalClient { return c.rdb }
-
 // Ping reports whether Redis answers.
 func (c *Client) Ping(ctx context.Context) error {
 	return storageErr(c.rdb.Ping(ctx).Err())
