@@ -105,6 +105,10 @@ func (w *Worker) waitGroups() []waitGroup {
 // return ends the others through their private wake lists, and the queue
 // tokens the others took meanwhile go back for other idle workers.
 func (w *Worker) waitForWork(ctx context.Context) error {
+	if w.testIdle != nil {
+		w.testIdle(true)
+		defer w.testIdle(false)
+	}
 	groups := w.waitGroups()
 	if len(groups) == 1 {
 		err := w.c.rdb.BLPop(ctx, idleBlock, groups[0].keys...).Err()

@@ -223,7 +223,7 @@ func testReaperRacingHeartbeat(t *testing.T, c *Client) {
 	for i := 0; i < 60; i++ {
 		id := mustEnqueue(t, c, EnqueueParams{Type: "x"})
 		r := claimN(t, c, "w", 1, 5*time.Millisecond)[0]
-		time.Sleep(5 * time.Millisecond)
+		waitLeasesExpired(t, c)
 		var wg sync.WaitGroup
 		var reaped ReapResult
 		var beat []error
@@ -281,7 +281,7 @@ func testTwoReapersRecoverEachJobOnce(t *testing.T, c *Client) {
 	if got := len(claimN(t, c, "dead", n, time.Millisecond)); got != n {
 		t.Fatalf("claimed %d", got)
 	}
-	time.Sleep(10 * time.Millisecond)
+	waitLeasesExpired(t, c)
 	var total atomic.Int64
 	var wg sync.WaitGroup
 	for i := 0; i < 3; i++ {
@@ -306,7 +306,7 @@ func testTwoReapersRecoverEachJobOnce(t *testing.T, c *Client) {
 	checkInvariants(t, c)
 	// Second expiry with no attempts left: failed, not pending.
 	claimN(t, c, "dead2", n, time.Millisecond)
-	time.Sleep(10 * time.Millisecond)
+	waitLeasesExpired(t, c)
 	res, err := c.Reap(ctx)
 	if err != nil || res.Failed != n {
 		t.Fatalf("second reap %+v %v", res, err)
@@ -332,7 +332,7 @@ func testRecoveredJobRunsBeforeTheBacklog(t *testing.T, c *Client) {
 	}
 	backlog := []string{mustEnqueue(t, c, EnqueueParams{Type: "x"}), mustEnqueue(t, c, EnqueueParams{Type: "x"})}
 	urgent := mustEnqueue(t, c, EnqueueParams{Type: "x", Priority: 5})
-	time.Sleep(10 * time.Millisecond)
+	waitLeasesExpired(t, c)
 	if res, err := c.Reap(ctx); err != nil || res.Recovered != 1 {
 		t.Fatalf("reap: %+v %v", res, err)
 	}

@@ -78,3 +78,42 @@ func within(t testing.TB, limit time.Duration, what string, ch <-chan struct{}) 
 		t.Fatalf("waited %s for %s", limit, what)
 	}
 }
+
+// redisTime reads the Redis clock, the one every lease and retention is
+// measured on.
+func redisTime(t testing.TB, c *Client) time.Time {
+	t.Helper()
+	now, err := c.redisNow(ctxT(t), c.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return now
+}
+
+// waitRedisClock waits until the Redis clock has moved d on from now.
+func waitRedisClock(t testing.TB, c *Client, d time.Duration) {
+	t.Helper()
+	until := redisTime(t, c).Add(d)
+	waitFor(t, 10*time.Second+d, "the Redis clock to pass "+d.String(), func() bool {
+		return !redisTime(t, c).Before(until)
+	})
+}
+
+// waitLeasesExpired waits until every lease held now has expired by the
+// Redis clock, so that a Reap recovers them all.
+func waitLeasesExpired(t testing.TB, c *Client) {
+	t.Helper()
+	var last int64
+	for _, k := range c.shards {
+		zs, err := c.rdb.ZRangeWithScores(ctxT(t), k.leases(), -1, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(zs) == 1 {
+			last = max(last, int64(zs[0].Score))
+		}
+	}
+	waitFor(t, 10*time.Second, "the leases to expire", func() bool {
+		return redisTime(t, c).UnixMilli() > last
+	})
+}

@@ -161,6 +161,11 @@ type Worker struct {
 	// life serialises Start and Stop; started and stopped are what they did.
 	life             sync.Mutex
 	started, stopped bool
+
+	// testIdle, when set (by a test, before Start), is called with true
+	// when the fetch loop is about to block on the wake lists, idle, and
+	// with false when the wait is over.
+	testIdle func(waiting bool)
 }
 
 // NewWorker builds a worker running mux's handlers on jobs from c.
