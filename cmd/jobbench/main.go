@@ -197,21 +197,11 @@ func run(ctx context.Context, cfg *config, out, logw io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	redisURL := cfg.RedisURL
-	if redisURL == "" {
-		dir, err := os.MkdirTemp("", "jobbench-redis-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		srv, err := redistest.Start(dir, nil) // --save "" --appendonly no, on 127.0.0.1
-		if err != nil {
-			return err
-		}
-		defer srv.Stop()
-		redisURL = srv.URL() + "/0"
-		logf("started redis-server on %s", srv.Addr)
+	redisURL, stopRedis, err := benchRedis(cfg, logf)
+	if err != nil {
+		return err
 	}
+	defer stopRedis()
 	opts, err := redis.ParseURL(redisURL)
 	if err != nil {
 		return fmt.Errorf("-redis-url: %w", err)
@@ -237,50 +227,14 @@ func run(ctx context.Context, cfg *config, out, logw io.Writer) error {
 		}
 		defer asq.close()
 	}
-
-	runs := map[string]func(context.Context) ([]Result, error){
-		"enqueue_single": b.enqueueSingle, "enqueue_batch": b.enqueueBatch, "process": b.process,
-		"pickup_idle": b.pickup, "sse_progress": b.sseProgress, "longpoll_wake": b.longPoll,
-		"http_status": b.httpStatus, "queue_stats": b.queueStats, "cluster": b.cluster,
-	}
 	var table []Comparison
 	for _, name := range scenarioNames {
 		if cfg.Scenarios != nil && !slices.Contains(cfg.Scenarios, name) {
 			continue
 		}
-		repeat := cfg.Repeat
-		if name == "queue_stats" {
-			repeat = 1
-		}
-		var oursRuns, asynqRuns [][]Result
-		for i := range repeat {
-			// Alternate who goes first, so neither always meets a warmer machine.
-			sides := []func() error{
-				func() error {
-					logf("%s: jobqueue (run %d/%d)", name, i+1, repeat)
-					rs, err := runs[name](ctx)
-					oursRuns = append(oursRuns, rs)
-					return err
-				},
-			}
-			if asq != nil && asq.has(name) {
-				asynqSide := func() error {
-					logf("%s: asynq (run %d/%d)", name, i+1, repeat)
-					rs, err := asq.run(ctx, name)
-					asynqRuns = append(asynqRuns, rs)
-					return err
-				}
-				if i%2 == 1 {
-					sides = append([]func() error{asynqSide}, sides...)
-				} else {
-					sides = append(sides, asynqSide)
-				}
-			}
-			for _, side := range sides {
-				if err := side(); err != nil {
-					return fmt.Errorf("%s: %w", name, err)
-				}
-			}
+		oursRuns, asynqRuns, err := b.repeat(ctx, name, asq, logf)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		for _, c := range compareRuns(oursRuns, asynqRuns) {
 			writeJSON(out, c)
@@ -294,6 +248,69 @@ func run(ctx context.Context, cfg *config, out, logw io.Writer) error {
 		writeMarkdown(out, table)
 	}
 	return nil
+}
+
+// benchRedis is the Redis to measure on: -redis-url, or a redis-server
+// of its own started here (stop stops it).
+func benchRedis(cfg *config, logf func(string, ...any)) (url string, stop func(), err error) {
+	if cfg.RedisURL != "" {
+		return cfg.RedisURL, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "jobbench-redis-")
+	if err != nil {
+		return "", nil, err
+	}
+	srv, err := redistest.Start(dir, nil) // --save "" --appendonly no, on 127.0.0.1
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return "", nil, err
+	}
+	logf("started redis-server on %s", srv.Addr)
+	return srv.URL() + "/0", func() { srv.Stop(); _ = os.RemoveAll(dir) }, nil
+}
+
+// repeat runs one scenario cfg.Repeat times (queue_stats once) on our
+// engine and, when it has one, on asynq's, alternating who goes first so
+// that neither always meets a warmer machine.
+func (b *bench) repeat(ctx context.Context, name string, asq *asynqRunner, logf func(string, ...any)) (oursRuns, asynqRuns [][]Result, err error) {
+	runs := map[string]func(context.Context) ([]Result, error){
+		"enqueue_single": b.enqueueSingle, "enqueue_batch": b.enqueueBatch, "process": b.process,
+		"pickup_idle": b.pickup, "sse_progress": b.sseProgress, "longpoll_wake": b.longPoll,
+		"http_status": b.httpStatus, "queue_stats": b.queueStats, "cluster": b.cluster,
+	}
+	repeat := b.cfg.Repeat
+	if name == "queue_stats" {
+		repeat = 1
+	}
+	for i := range repeat {
+		sides := []func() error{
+			func() error {
+				logf("%s: jobqueue (run %d/%d)", name, i+1, repeat)
+				rs, err := runs[name](ctx)
+				oursRuns = append(oursRuns, rs)
+				return err
+			},
+		}
+		if asq != nil && asq.has(name) {
+			asynqSide := func() error {
+				logf("%s: asynq (run %d/%d)", name, i+1, repeat)
+				rs, err := asq.run(ctx, name)
+				asynqRuns = append(asynqRuns, rs)
+				return err
+			}
+			if i%2 == 1 {
+				sides = append([]func() error{asynqSide}, sides...)
+			} else {
+				sides = append(sides, asynqSide)
+			}
+		}
+		for _, side := range sides {
+			if err := side(); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return oursRuns, asynqRuns, nil
 }
 
 // compareRuns takes the median of each result over the repetitions and
