@@ -27,11 +27,6 @@ type run struct {
 	wmu       sync.Mutex // serialises progress writes, keeping their order
 }
 
-type progressUpdate struct {
-	percent float64
-	step    string
-}
-
 func (w *Worker) startRun(j *Job) {
 	ctx, cancel := context.WithCancelCause(w.runCtx)
 	r := &run{w: w, job: j, token: j.token, ctx: ctx, cancel: cancel}
@@ -198,61 +193,5 @@ func (w *Worker) requeue(r *run) {
 			"job_id", j.ID, "err", err)
 	} else if err == nil {
 		w.log.Info("job requeued at shutdown", "job_id", j.ID)
-	}
-}
-
-// reportProgress records the newest progress and makes sure it is written
-// soon: at once when the last write is older than the progress interval,
-// else when the interval ends. Older unwritten values are replaced.
-func (r *run) reportProgress(percent float64, step string) {
-	percent = min(max(percent, 0), 100)
-	if percent != percent { // NaN
-		percent = 0
-	}
-	r.pmu.Lock()
-	defer r.pmu.Unlock()
-	r.next = &progressUpdate{percent: percent, step: step}
-	if r.timer != nil {
-		return // a write is already scheduled; it will carry this value
-	}
-	wait := max(time.Until(r.lastWrite.Add(r.w.cfg.ProgressInterval)), 0)
-	r.timer = time.AfterFunc(wait, r.writeProgress)
-}
-
-// flushProgress writes the last reported value, if still unwritten,
-// before the run's final transition.
-func (r *run) flushProgress() {
-	r.pmu.Lock()
-	if r.timer != nil {
-		r.timer.Stop()
-	}
-	r.pmu.Unlock()
-	r.writeProgress()
-}
-
-func (r *run) writeProgress() {
-	r.wmu.Lock()
-	defer r.wmu.Unlock()
-	r.pmu.Lock()
-	u := r.next
-	r.next, r.timer = nil, nil
-	r.lastWrite = time.Now()
-	r.pmu.Unlock()
-	if u == nil {
-		return
-	}
-	j := r.job
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 5*time.Second)
-	defer cancel()
-	err := r.w.c.luaProgress(ctx, j.ID, r.token, u.percent, u.step, r.w.cfg.LeaseTTL)
-	var lost *LeaseLostError
-	switch {
-	case err == nil:
-	case errors.As(err, &lost) && lost.Status == StateCancelled:
-		r.cancel(errCancelledByUser)
-	case errors.Is(err, ErrLeaseLost), errors.Is(err, ErrJobNotFound):
-		r.cancel(errRunLeaseLost)
-	default:
-		r.w.log.Warn("progress write failed", "job_id", j.ID, "err", err)
 	}
 }
