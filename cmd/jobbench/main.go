@@ -84,6 +84,7 @@ type config struct {
 	Timeout          time.Duration
 
 	Markdown   bool
+	Calls      bool
 	CPUProfile string
 }
 
@@ -129,6 +130,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.FleetConcurrency, "fleet-concurrency", 50, "concurrency of each worker process in drain_fleet")
 	fs.DurationVar(&c.Timeout, "timeout", 5*time.Minute, "bound of any one wait")
 	fs.BoolVar(&c.Markdown, "markdown", false, "also print the table as Markdown")
+	fs.BoolVar(&c.Calls, "calls", false, "log each measured workload's Redis commands per job, by command")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of this process to the file")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -211,6 +213,9 @@ func run(ctx context.Context, cfg *config, out, logw io.Writer) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if cfg.Calls {
+		callsLog = logw
 	}
 	redisURL := cfg.RedisURL
 	if redisURL == "" {

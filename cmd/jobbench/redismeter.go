@@ -1,8 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"fmt"
+	"io"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +39,10 @@ func startMeter(ctx context.Context, rdb redis.UniversalClient) (*redisMeter, er
 	return m, nil
 }
 
+// callsLog, when set (-calls), receives each measured workload's commands
+// per job by name.
+var callsLog io.Writer
+
 // redisCost is a workload's cost to Redis per job.
 type redisCost struct {
 	// UsPerJob is Redis CPU per job in µs; CallsPerJob the commands per
@@ -60,6 +69,15 @@ func (m *redisMeter) stop(ctx context.Context, n int) (redisCost, error) {
 			c.Calls[name] = d
 			total += d
 		}
+	}
+	if callsLog != nil && n > 0 {
+		names := slices.Sorted(maps.Keys(c.Calls))
+		slices.SortStableFunc(names, func(a, b string) int { return cmp.Compare(c.Calls[b], c.Calls[a]) })
+		parts := make([]string, len(names))
+		for i, name := range names {
+			parts[i] = fmt.Sprintf("%s %.2f", name, float64(c.Calls[name])/float64(n))
+		}
+		fmt.Fprintf(callsLog, "jobbench: Redis commands per job (%.1f µs/job): %s\n", (cpu-m.cpu)*1e6/float64(n), strings.Join(parts, ", "))
 	}
 	if n > 0 {
 		c.UsPerJob = math.Round(10*(cpu-m.cpu)*1e6/float64(n)) / 10
