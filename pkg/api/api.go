@@ -100,7 +100,7 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	r.GET("/api/v1/workers", read, s.workers)
 	r.GET("/api/v1/whoami", read, s.whoami)
 	jobs := r.Group("/api/v1/jobs")
-	// The seed's contract.
+	// The Jobs API (compatible with Compileo's Jobs API).
 	jobs.GET("/status/:job_id", read, s.status)
 	jobs.GET("/status/:job_id/poll", read, s.poll)
 	jobs.GET("/status/:job_id/stream", read, s.stream)

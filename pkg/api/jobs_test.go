@@ -12,11 +12,11 @@ import (
 
 const unknownID = "123e4567-e89b-12d3-a456-426614174000"
 
-// seedStatusKeys are exactly the fields of the seed's status body.
-var seedStatusKeys = []string{"job_id", "status", "progress", "current_step", "result", "error",
+// statusKeys are exactly the ten fields of a job's status.
+var statusKeys = []string{"job_id", "status", "progress", "current_step", "result", "error",
 	"created_at", "started_at", "completed_at", "updated_at"}
 
-func TestStatusHasExactlyTheSeedFields(t *testing.T) {
+func TestStatusHasExactlyTheTenFields(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{})
 	b.startWorker(t)
@@ -24,7 +24,7 @@ func TestStatusHasExactlyTheSeedFields(t *testing.T) {
 	id := b.submit(t, `{"type": "quick"}`)
 	b.waitStatus(t, id, queue.StateCompleted)
 	st := b.call(t, "GET", "/api/v1/jobs/status/"+id, "", 200)
-	wantKeys(t, "status", st, seedStatusKeys...)
+	wantKeys(t, "status", st, statusKeys...)
 	if st["job_id"] != id || st["status"] != "completed" || st["progress"] != 100.0 ||
 		st["error"] != nil || st["result"].(map[string]any)["ok"] != true {
 		t.Fatalf("completed status %v", st)
@@ -43,7 +43,7 @@ func TestStatusHasExactlyTheSeedFields(t *testing.T) {
 	// A pending job: nulls where unset, no result, no error.
 	pending := b.submit(t, `{"type": "quick", "queue": "nobody"}`)
 	st = b.call(t, "GET", "/api/v1/jobs/status/"+pending, "", 200)
-	wantKeys(t, "status", st, seedStatusKeys...)
+	wantKeys(t, "status", st, statusKeys...)
 	if st["status"] != "pending" || st["progress"] != 0.0 || st["result"] != nil || st["error"] != nil ||
 		st["started_at"] != nil || st["completed_at"] != nil || st["created_at"] == nil {
 		t.Fatalf("pending status %v", st)

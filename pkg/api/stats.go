@@ -22,8 +22,8 @@ const (
 	enforcementInactive = "inactive"
 )
 
-// statsView is GET /api/v1/jobs/queue/stats: every field of the seed, and
-// a few more (queues, running_by_type, workers_concurrency).
+// statsView is GET /api/v1/jobs/queue/stats: every field of Compileo's
+// Jobs API, and a few more (queues, running_by_type, workers_concurrency).
 type statsView struct {
 	PendingJobs   int64 `json:"pending_jobs"`
 	RunningJobs   int64 `json:"running_jobs"`
@@ -51,7 +51,7 @@ type statsView struct {
 	WorkersConcurrency int                `json:"workers_concurrency"`
 }
 
-// queueHealth is the seed's queue_health; assessHealth computes it.
+// queueHealth is the Jobs API's queue_health; assessHealth computes it.
 type queueHealth struct {
 	Status              string `json:"status"`
 	ResourceUtilization string `json:"resource_utilization"`

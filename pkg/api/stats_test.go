@@ -8,8 +8,9 @@ import (
 	"github.com/compileo/jobqueue/pkg/queue"
 )
 
-// seedStatsKeys are the seed's stats fields; the extras follow.
-var seedStatsKeys = []string{"pending_jobs", "running_jobs", "scheduled_jobs", "completed_jobs",
+// jobsAPIStatsKeys are the stats fields of the Jobs API (compatible with
+// Compileo's Jobs API); this API's additions follow.
+var jobsAPIStatsKeys = []string{"pending_jobs", "running_jobs", "scheduled_jobs", "completed_jobs",
 	"failed_jobs", "cancelled_jobs", "retrying_jobs", "total_jobs", "queue_type", "cache_size",
 	"cpu_usage_percent", "memory_usage_mb", "active_workers", "queue_health"}
 
@@ -20,7 +21,7 @@ func TestQueueStats(t *testing.T) {
 	// A job waits and no worker is alive: unhealthy.
 	b.submit(t, `{"type": "demo", "queue": "parked"}`)
 	st := b.call(t, "GET", "/api/v1/jobs/queue/stats", "", 200)
-	wantKeys(t, "stats", st, append(slices.Clone(seedStatsKeys), "queues", "running_by_type", "workers_concurrency")...)
+	wantKeys(t, "stats", st, append(slices.Clone(jobsAPIStatsKeys), "queues", "running_by_type", "workers_concurrency")...)
 	health := st["queue_health"].(map[string]any)
 	wantKeys(t, "queue_health", health, "status", "resource_utilization", "limit_enforcement")
 	if st["pending_jobs"] != 1.0 || st["active_workers"] != 0.0 || st["cpu_usage_percent"] != 0.0 ||
@@ -48,7 +49,7 @@ func TestQueueStats(t *testing.T) {
 		}
 	}
 	sum := 0.0
-	for _, k := range seedStatsKeys[:7] {
+	for _, k := range jobsAPIStatsKeys[:7] {
 		sum += st[k].(float64)
 	}
 	health = st["queue_health"].(map[string]any)

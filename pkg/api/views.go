@@ -44,7 +44,7 @@ func jsonValue(raw json.RawMessage) json.RawMessage {
 	return raw
 }
 
-// statusView is the seed's job status: exactly these ten fields.
+// statusView is a job's status in the Jobs API: exactly these ten fields.
 type statusView struct {
 	JobID       string          `json:"job_id"`
 	Status      queue.State     `json:"status"`

@@ -38,7 +38,7 @@ func (s State) Terminal() bool {
 	return s == StateCompleted || s == StateFailed || s == StateCancelled
 }
 
-// Status is a job's status (GET /api/v1/jobs/status/{id}): the seed's ten
+// Status is a job's status (GET /api/v1/jobs/status/{id}): its ten
 // fields.
 type Status struct {
 	JobID       string  `json:"job_id"`
