@@ -189,7 +189,7 @@ func (s *server) recoverPanic(c *gin.Context) {
 // declared length says so, else when reading passes the limit.
 func (s *server) limitBody(c *gin.Context) {
 	if c.Request.ContentLength > s.cfg.BodyLimit {
-		s.writeError(c, errTooLarge)
+		s.writeError(c, &http.MaxBytesError{Limit: s.cfg.BodyLimit})
 		return
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.BodyLimit)
