@@ -51,7 +51,8 @@
 // document i of n" after each document.
 //
 // Text is analysed the same way everywhere: a word is a run of letters
-// and digits (an apostrophe inside it joins it: "don't"); a term is a
+// and digits (an apostrophe or a hyphen inside it joins it: "don't",
+// "co-occur"); a term is a
 // word lowercased, a possessive 's dropped, of at least two characters
 // with a letter and not on the small English stopword list; a sentence
 // ends at . ! ? or … followed by a space or the end of its paragraph;
@@ -74,7 +75,8 @@
 // previous one; the last one of a document ends at its end. Result:
 // {"unit", "chunk_size", "overlap", "count", "chunks": [{"document_id",
 // "index", "start", "end", "text"}], "per_document": {id: count}}, start
-// and end (exclusive) counted in the unit. A job fails permanently past
+// and end (exclusive) counted in the unit. In words, a chunk's text keeps
+// the punctuation attached to its first and last words ("(now)." whole). A job fails permanently past
 // 100000 chunks or 32 MiB of chunk text.
 //
 // # taxonomy_generation
