@@ -165,10 +165,26 @@ func listCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			return err
 		}
 		if page.NextCursor != "" {
-			fmt.Fprintf(a.errOut, "more: jobctl list --cursor %s\n", page.NextCursor)
+			fmt.Fprintf(a.errOut, "more: %s\n", nextPageCommand(p, page.NextCursor))
 		}
 		return nil
 	}
+}
+
+// nextPageCommand is the command line that lists the next page: the same
+// filters and page size, and the cursor. (The cursor alone would do, as
+// it records the filters; repeating them says which list it is.)
+func nextPageCommand(p client.ListParams, cursor string) string {
+	cmd := "jobctl list"
+	for _, f := range [][2]string{{"status", string(p.Status)}, {"type", p.Type}, {"queue", p.Queue}} {
+		if f[1] != "" {
+			cmd += " --" + f[0] + " " + f[1]
+		}
+	}
+	if p.Limit > 0 {
+		cmd += fmt.Sprintf(" --limit %d", p.Limit)
+	}
+	return cmd + " --cursor " + cursor
 }
 
 func cancelCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {

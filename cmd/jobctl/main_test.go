@@ -353,8 +353,13 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("list --status pending: %+v", r)
 	}
 	r = jobctl(t, env, "list", "--limit", "1")
-	if r.code != exitOK || !strings.Contains(r.stderr, "more: jobctl list --cursor ") {
+	if r.code != exitOK || !strings.Contains(r.stderr, "more: jobctl list --limit 1 --cursor ") {
 		t.Fatalf("list --limit 1: %+v", r)
+	}
+	// The hint repeats the filters, so running it pages the same list.
+	r = jobctl(t, env, "list", "--status", "completed", "--type", "demo", "--limit", "1")
+	if r.code != exitOK || !strings.Contains(r.stderr, "more: jobctl list --status completed --type demo --limit 1 --cursor ") {
+		t.Fatalf("list --status completed --type demo --limit 1: %+v", r)
 	}
 
 	// The queue and its workers.

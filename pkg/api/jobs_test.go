@@ -354,3 +354,44 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Fatalf("readyz %v", out)
 	}
 }
+
+// TestListCursorKeepsItsFilters: a cursor carries the filters of the list
+// it pages, so the next page is of the same list even when the request
+// leaves the filters out; a cursor asked to page a list with other
+// filters is refused rather than mixing two lists.
+func TestListCursorKeepsItsFilters(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	b.startWorker(t)
+	parked := []string{b.submit(t, `{"type": "quick", "queue": "parked"}`), b.submit(t, `{"type": "quick", "queue": "parked"}`)}
+	done := b.submit(t, `{"type": "quick"}`)
+	b.waitStatus(t, done, queue.StateCompleted)
+
+	ids := func(out map[string]any) (got []string) {
+		for _, j := range out["jobs"].([]any) {
+			got = append(got, j.(map[string]any)["job_id"].(string))
+		}
+		return got
+	}
+	out := b.call(t, "GET", "/api/v1/jobs?status=pending&limit=1", "", 200)
+	cursor, _ := out["next_cursor"].(string)
+	if got := ids(out); len(got) != 1 || got[0] != parked[0] || cursor == "" {
+		t.Fatalf("page 1: %v", out)
+	}
+	for _, q := range []string{"cursor=" + cursor, "status=pending&cursor=" + cursor, "limit=5&cursor=" + cursor} {
+		out = b.call(t, "GET", "/api/v1/jobs?"+q, "", 200)
+		if got := ids(out); len(got) != 1 || got[0] != parked[1] || out["next_cursor"] != nil {
+			t.Errorf("?%s: %v, want only the second pending job", q, out)
+		}
+	}
+	for q, want := range map[string]string{
+		"status=completed&cursor=" + cursor:       "status=pending",
+		"type=quick&cursor=" + cursor:             "type=quick",
+		"status=pending&queue=x&cursor=" + cursor: "queue=x",
+	} {
+		e := b.wantError(t, "GET", "/api/v1/jobs?"+q, "", 400, CodeInvalidArgument)
+		if msg, _ := e["message"].(string); !strings.Contains(msg, "cursor") || !strings.Contains(msg, want) {
+			t.Errorf("?%s: message %q does not name the cursor and %q", q, msg, want)
+		}
+	}
+}
