@@ -395,3 +395,34 @@ func TestListCursorKeepsItsFilters(t *testing.T) {
 		}
 	}
 }
+
+// TestProgressIsRoundedToOneDecimal: a handler's 100/3 is served as 33.3
+// in every view (status, poll, record, list, stream), not as
+// 33.33333333333333.
+func TestProgressIsRoundedToOneDecimal(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{Types: []string{"third"}})
+	b.startWorker(t)
+	id := b.submit(t, `{"type": "third"}`)
+	waitFor(t, "progress of a third", func() bool {
+		j, err := b.client.Get(ctxT(t), id)
+		return err == nil && j.CurrentStep == "A third"
+	})
+	for _, path := range []string{"/api/v1/jobs/status/" + id, "/api/v1/jobs/" + id,
+		"/api/v1/jobs/status/" + id + "/poll?timeout=1&current_status=pending"} {
+		if got := b.call(t, "GET", path, "", 200)["progress"]; got != 33.3 {
+			t.Errorf("GET %s: progress %v, want 33.3", path, got)
+		}
+	}
+	list := b.call(t, "GET", "/api/v1/jobs?status=running", "", 200)["jobs"].([]any)
+	if got := list[0].(map[string]any)["progress"]; len(list) != 1 || got != 33.3 {
+		t.Errorf("list: progress %v, want 33.3", got)
+	}
+	s := b.openStream(t, id, "")
+	defer s.close()
+	ev, ok := s.nextEvent(t)
+	if !ok || ev.Data["progress"] != 33.3 {
+		t.Errorf("stream: first event %+v, want progress 33.3", ev)
+	}
+	b.call(t, "POST", "/api/v1/jobs/cancel/"+id, "", 200)
+}
