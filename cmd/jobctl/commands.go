@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,7 +22,8 @@ func submitCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 	payload := fs.String("payload", "", "the job's payload: JSON, @file, or - for stdin (or give it after TYPE)")
 	queue := fs.String("queue", "", "queue (default: the server's, \"default\")")
 	priority := fs.Int("priority", 0, "0 to 100, higher runs first")
-	maxRetries := fs.Int("max-retries", -1, "runs allowed after a failed first run (default: the server's, 3)")
+	var maxRetries optionalCount
+	fs.Var(&maxRetries, "max-retries", "runs allowed after a failed first run (default: the server's, 3)")
 	timeout := fs.Duration("timeout", 0, "bound of each run, e.g. 10m (default: none)")
 	delay := fs.Duration("delay", 0, "run this much later, e.g. 30s")
 	runAt := fs.String("run-at", "", "run at this RFC 3339 time")
@@ -36,6 +39,14 @@ func submitCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			}
 			*payload = args[1]
 		}
+		// Checked here, so the error names the flag rather than the API's
+		// field (delay_seconds, timeout_seconds).
+		if *delay < 0 {
+			return usagef("--delay %s: want a duration of 0 or more, e.g. 30s", *delay)
+		}
+		if *timeout < 0 {
+			return usagef("--timeout %s: want a duration of 0 or more, e.g. 10m", *timeout)
+		}
 		sub := client.Submission{Type: args[0], Queue: *queue, Priority: *priority, Timeout: *timeout,
 			Delay: *delay, UniqueKey: *uniqueKey}
 		if *payload != "" {
@@ -45,8 +56,8 @@ func submitCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			}
 			sub.Payload = raw
 		}
-		if *maxRetries >= 0 {
-			sub.MaxRetries = client.Retries(*maxRetries)
+		if maxRetries.set {
+			sub.MaxRetries = client.Retries(maxRetries.n)
 		}
 		if *runAt != "" {
 			t, err := time.Parse(time.RFC3339, *runAt)
@@ -83,6 +94,10 @@ func readPayload(arg string) (json.RawMessage, error) {
 		data, err = io.ReadAll(os.Stdin)
 	case strings.HasPrefix(arg, "@"):
 		data, err = os.ReadFile(arg[1:])
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return nil, usagef("payload file %s: %v", pe.Path, pe.Err)
+		}
 	default:
 		data = []byte(arg)
 	}
@@ -93,6 +108,32 @@ func readPayload(arg string) (json.RawMessage, error) {
 		return nil, usagef("payload is not valid JSON: %.80s", data)
 	}
 	return json.RawMessage(data), nil
+}
+
+// optionalCount is an integer flag of 0 or more that may be left out; its
+// help states no default of its own (the server's applies).
+type optionalCount struct {
+	n   int
+	set bool
+}
+
+func (c *optionalCount) String() string {
+	if c == nil || !c.set {
+		return ""
+	}
+	return strconv.Itoa(c.n)
+}
+
+func (c *optionalCount) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return errors.New("want a whole number")
+	}
+	if n < 0 {
+		return errors.New("want 0 or more")
+	}
+	c.n, c.set = n, true
+	return nil
 }
 
 func statusCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {

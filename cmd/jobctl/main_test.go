@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -426,6 +427,39 @@ func TestErrorsAndExitCodes(t *testing.T) {
 		if r := jobctl(t, env, args...); r.code != exitOK || !strings.Contains(r.stdout, "Usage: jobctl") {
 			t.Errorf("jobctl %q: %+v", args, r)
 		}
+	}
+}
+
+// TestUsageErrorsAreShort: a bad command line gets the error, named as
+// the user typed it, and a one-line hint; never the whole flag list.
+func TestUsageErrorsAreShort(t *testing.T) {
+	t.Parallel()
+	_, env := live(t)
+	missing := filepath.Join(t.TempDir(), "missing.json")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"submit", "demo", "@" + missing}, "jobctl: payload file " + missing + ": no such file or directory\nRun 'jobctl submit -h' for its flags.\n"},
+		{[]string{"submit", "demo", "--delay", "-5s"}, "jobctl: --delay -5s: want a duration of 0 or more, e.g. 30s\nRun 'jobctl submit -h' for its flags.\n"},
+		{[]string{"submit", "demo", "--timeout", "-1m"}, "jobctl: --timeout -1m0s: want a duration of 0 or more, e.g. 10m\nRun 'jobctl submit -h' for its flags.\n"},
+		{[]string{"submit", "demo", "--max-retries", "-2"}, "jobctl: invalid value \"-2\" for flag -max-retries: want 0 or more\nRun 'jobctl submit -h' for its flags.\n"},
+		{[]string{"submit", "demo", "--bogus"}, "jobctl: flag provided but not defined: -bogus\nRun 'jobctl submit -h' for its flags.\n"},
+		{[]string{"frobnicate"}, "jobctl: unknown command \"frobnicate\"\nRun 'jobctl help' for the commands.\n"},
+	} {
+		if r := jobctl(t, env, tc.args...); r.code != exitUsage || r.stderr != tc.want || r.stdout != "" {
+			t.Errorf("jobctl %q: exit %d, stderr %q; want exit %d, stderr %q", tc.args, r.code, r.stderr, exitUsage, tc.want)
+		}
+	}
+	// Each flag's help states its default once.
+	r := jobctl(t, env, "submit", "-h")
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if strings.Count(line, "(default") > 1 {
+			t.Errorf("submit -h: %q states two defaults", line)
+		}
+	}
+	if !strings.Contains(r.stdout, "-max-retries") {
+		t.Fatalf("submit -h: %q", r.stdout)
 	}
 }
 
