@@ -288,14 +288,24 @@ func statsCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			return a.printJSON(st)
 		}
 		tw := tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "health\t%s\t(resources %s, limits %s)\n", st.QueueHealth.Status,
-			st.QueueHealth.ResourceUtilization, st.QueueHealth.LimitEnforcement)
+		// Each value with its reason: the jobs' health, the workers' hosts,
+		// the limits (so "healthy" beside "critical" is not a riddle).
+		h, why := st.QueueHealth, st.HealthReasons
+		fmt.Fprintf(tw, "health\t%s\n", withReason(h.Status, why.Status))
+		fmt.Fprintf(tw, "resources\t%s\n", withReason(h.ResourceUtilization, why.ResourceUtilization))
+		fmt.Fprintf(tw, "limits\t%s\n", withReason(h.LimitEnforcement, why.LimitEnforcement))
+		fmt.Fprintf(tw, "cpu\t%.1f%% on the workers' hosts (mean, every process); %.1f%% by the workers themselves (100%% = one core)\n",
+			st.CPUUsagePercent, st.WorkersCPUPercent)
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		tw = tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "pending\t%d\tscheduled\t%d\tretrying\t%d\trunning\t%d\n", st.PendingJobs,
 			st.ScheduledJobs, st.RetryingJobs, st.RunningJobs)
 		fmt.Fprintf(tw, "completed\t%d\tfailed\t%d\tcancelled\t%d\ttotal\t%d\n", st.CompletedJobs,
 			st.FailedJobs, st.CancelledJobs, st.TotalJobs)
-		fmt.Fprintf(tw, "workers\t%d\tconcurrency\t%d\tcpu\t%.1f%%\tmemory\t%.1f MB\n", st.ActiveWorkers,
-			st.WorkersConcurrency, st.CPUUsagePercent, st.MemoryUsageMB)
+		fmt.Fprintf(tw, "workers\t%d\tconcurrency\t%d\tmemory\t%.1f MB\n", st.ActiveWorkers,
+			st.WorkersConcurrency, st.MemoryUsageMB)
 		for _, q := range st.Queues {
 			fmt.Fprintf(tw, "queue %s\t\tpending\t%d\tscheduled\t%d\tretrying\t%d\n", q.Name, q.Pending,
 				q.Scheduled, q.Retrying)
@@ -317,11 +327,11 @@ func workersCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			return a.printJSON(map[string]any{"workers": ws})
 		}
 		tw := tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tHOST\tPID\tQUEUES\tRUNNING\tCPU\tRSS\tSTARTED\tTHROTTLED")
+		fmt.Fprintln(tw, "ID\tHOST\tPID\tQUEUES\tRUNNING\tHOST CPU\tOWN CPU\tRSS\tSTARTED\tTHROTTLED")
 		for _, w := range ws {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d/%d\t%.1f%%\t%.1f MB\t%s\t%t\n", w.ID, w.Host, w.PID,
-				strings.Join(w.Queues, ","), w.RunningJobs, w.Concurrency, w.CPUPercent, w.RSSMB,
-				when(w.StartedAt), w.Throttled)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d/%d\t%.1f%%\t%.1f%%\t%.1f MB\t%s\t%t\n", w.ID, w.Host, w.PID,
+				strings.Join(w.Queues, ","), w.RunningJobs, w.Concurrency, w.CPUPercent, w.ProcessCPUPercent,
+				w.RSSMB, when(w.StartedAt), w.Throttled)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -331,6 +341,14 @@ func workersCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		}
 		return nil
 	}
+}
+
+// withReason is a health value and, when the server gave one, its reason.
+func withReason(value, reason string) string {
+	if reason == "" {
+		return value
+	}
+	return value + ": " + reason
 }
 
 // printJSON prints v as one line of JSON.

@@ -365,12 +365,17 @@ func TestCommands(t *testing.T) {
 
 	// The queue and its workers.
 	jobctl(t, env, "stats").want(t, exitOK, `(?m)^health +healthy.*\n(.*\n)*completed +1 +failed +0 +cancelled +0 +total +2\nworkers +1 +concurrency +4`)
+	// Each health value says why, and the CPU says whose it is.
+	jobctl(t, env, "stats").want(t, exitOK, `(?m)^health +healthy: 1 worker alive, none throttled; 1 job waits to run; 0 of 1 finished jobs failed\n`+
+		`resources +(optimal|high|critical): host CPU at [0-9.]+% \(the mean over the workers' hosts, every process counted\).*\n`+
+		`limits +inactive: no worker has a CPU or memory limit.*\n`+
+		`cpu +[0-9.]+% on the workers' hosts \(mean, every process\); [0-9.]+% by the workers themselves \(100% = one core\)\n`)
 	var stats map[string]any
 	r = jobctl(t, env, "stats", "--json")
 	if json.Unmarshal([]byte(r.stdout), &stats) != nil || stats["pending_jobs"] != 1.0 || stats["queue_type"] != "redis" {
 		t.Fatalf("stats --json: %+v", r)
 	}
-	jobctl(t, env, "workers").want(t, exitOK, `(?m)^ID +HOST +PID +QUEUES +RUNNING +CPU +RSS +STARTED +THROTTLED\n\S+ +\S+ +\d+ +default +\d/4 `)
+	jobctl(t, env, "workers").want(t, exitOK, `(?m)^ID +HOST +PID +QUEUES +RUNNING +HOST CPU +OWN CPU +RSS +STARTED +THROTTLED\n\S+ +\S+ +\d+ +default +\d/4 `)
 	var ws struct {
 		Workers []map[string]any `json:"workers"`
 	}

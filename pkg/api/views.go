@@ -161,6 +161,9 @@ type workerView struct {
 	MaxCPUPercent  float64   `json:"max_cpu_percent"`
 	MaxMemoryMB    float64   `json:"max_memory_mb"`
 	LimitsEnforced bool      `json:"limits_enforced"`
+	// ProcessCPUPercent is the worker process's own CPU (CPUPercent is
+	// its host's).
+	ProcessCPUPercent float64 `json:"process_cpu_percent"`
 }
 
 func workerOf(w queue.WorkerInfo) workerView {
@@ -168,7 +171,7 @@ func workerOf(w queue.WorkerInfo) workerView {
 		Types: nonNil(w.Types), Concurrency: w.Concurrency, Running: w.Running,
 		CPUPercent: w.CPUPercent, RSSMB: w.RSSMB, StartedAt: timestamp(w.StartedAt),
 		LastSeen: timestamp(w.LastSeen), Throttled: w.Throttled, MaxCPUPercent: w.MaxCPUPercent,
-		MaxMemoryMB: w.MaxMemoryMB, LimitsEnforced: w.LimitsEnforced()}
+		MaxMemoryMB: w.MaxMemoryMB, LimitsEnforced: w.LimitsEnforced(), ProcessCPUPercent: w.ProcessCPUPercent}
 }
 
 // nonNil makes an absent list render as [] rather than null.

@@ -262,8 +262,12 @@ type Stats struct {
 	QueueType     string `json:"queue_type"`
 	// CacheSize counts the finished jobs whose results are still kept.
 	CacheSize int64 `json:"cache_size"`
-	// CPUUsagePercent is the mean of the live workers' host CPU samples.
+	// CPUUsagePercent is the mean of the live workers' host CPU samples
+	// (every process of the host counted).
 	CPUUsagePercent float64 `json:"cpu_usage_percent"`
+	// WorkersCPUPercent is the sum of the worker processes' own CPU, in
+	// percent of one core.
+	WorkersCPUPercent float64 `json:"workers_cpu_percent"`
 	// MemoryUsageMB is the sum of the live workers' RSS.
 	MemoryUsageMB      float64          `json:"memory_usage_mb"`
 	ActiveWorkers      int              `json:"active_workers"`
@@ -271,6 +275,9 @@ type Stats struct {
 	Queues             []QueueStats     `json:"queues"`
 	RunningByType      map[string]int64 `json:"running_by_type"`
 	WorkersConcurrency int              `json:"workers_concurrency"`
+	// HealthReasons says in words why QueueHealth's fields have their
+	// values.
+	HealthReasons HealthReasons `json:"health_reasons"`
 }
 
 // QueueHealth is the server's assessment of the queue (docs/api.md has
@@ -279,6 +286,14 @@ type QueueHealth struct {
 	Status              string `json:"status"`               // healthy, degraded or unhealthy
 	ResourceUtilization string `json:"resource_utilization"` // optimal, high or critical
 	LimitEnforcement    string `json:"limit_enforcement"`    // active or inactive
+}
+
+// HealthReasons says, for people, why each field of QueueHealth has its
+// value ("3 jobs wait to run and no worker is alive to run them").
+type HealthReasons struct {
+	Status              string `json:"status"`
+	ResourceUtilization string `json:"resource_utilization"`
+	LimitEnforcement    string `json:"limit_enforcement"`
 }
 
 // QueueStats is one queue's waiting jobs.
@@ -309,4 +324,7 @@ type Worker struct {
 	MaxCPUPercent  float64   `json:"max_cpu_percent"`
 	MaxMemoryMB    float64   `json:"max_memory_mb"`
 	LimitsEnforced bool      `json:"limits_enforced"`
+	// ProcessCPUPercent is the worker process's own CPU, in percent of
+	// one core (CPUPercent is its host's).
+	ProcessCPUPercent float64 `json:"process_cpu_percent"`
 }
