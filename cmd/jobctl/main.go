@@ -70,6 +70,7 @@ var commands = []command{
 	{"restart", "ID...", "restart failed or cancelled jobs", restartCmd},
 	{"stats", "", "show the queue's counts and health", statsCmd},
 	{"workers", "", "list the live workers", workersCmd},
+	{"types", "[TYPE]", "describe the built-in job types: payload, result, example", typesCmd},
 }
 
 // app is what every command runs with.

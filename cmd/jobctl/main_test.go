@@ -468,6 +468,31 @@ func TestUsageErrorsAreShort(t *testing.T) {
 	}
 }
 
+// TestTypes: jobctl describes the built-in types without a server: a
+// line each, or one type's payload, result and example, or JSON.
+func TestTypes(t *testing.T) {
+	t.Parallel()
+	env := []string{"JOBS_SERVER=http://127.0.0.1:1"} // never asked
+	r := jobctl(t, env, "types")
+	r.want(t, exitOK, `(?m)^TYPE +DOES\ndemo +sleeps through .*\ndocument_parsing +.*\nchunking +.*\ntaxonomy_generation +.*\ndataset_generation +.*\n$`)
+	if !strings.Contains(r.stderr, "jobctl types TYPE") {
+		t.Errorf("types: stderr %q gives no hint", r.stderr)
+	}
+	jobctl(t, env, "types", "chunking").want(t, exitOK,
+		`(?s)^chunking: splits documents .*\nPayload:\n  documents +list .*\n  chunk_size +integer +1-100000, default 200.*\nResult:\n.*  per_document +map .*\nExample payload:\n\{\n.*\nIts result:\n\{\n.*"per_document": \{"intro": 3\}\n\}\n$`)
+	var v struct {
+		Type           string          `json:"type"`
+		ExamplePayload json.RawMessage `json:"example_payload"`
+	}
+	r = jobctl(t, env, "types", "demo", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || v.Type != "demo" || string(v.ExamplePayload) != `{"steps":3,"step_ms":10}` {
+		t.Fatalf("types demo --json: %+v (%v)", r, err)
+	}
+	if r := jobctl(t, env, "types", "thumbnail"); r.code != exitUsage || !strings.Contains(r.stderr, `no built-in type is called "thumbnail"`) {
+		t.Fatalf("types thumbnail: %+v", r)
+	}
+}
+
 // TestServerAndKeyFromFlagsOrEnvironment: the flag wins over the variable,
 // and the key goes out as a bearer token.
 func TestServerAndKeyFromFlagsOrEnvironment(t *testing.T) {
