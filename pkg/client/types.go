@@ -238,7 +238,8 @@ type ListParams struct {
 	Queue  string
 	// Limit is 1 to 500; 0 means the server's default (50).
 	Limit int
-	// Cursor is a previous page's NextCursor.
+	// Cursor is a previous page's NextCursor. It carries that page's
+	// filters: leave them out, or give the same (others get a 400).
 	Cursor string
 }
 
