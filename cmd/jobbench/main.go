@@ -343,7 +343,7 @@ func compareRuns(oursRuns, asynqRuns [][]Result) []Comparison {
 	return out
 }
 
-// targets are issue 5's goals per scenario.
+// targets are the goals per scenario, against asynq or absolute.
 var targets = map[string]target{
 	"enqueue_single":    ratioAtLeast(1.5),
 	"enqueue_batch":     ratioAtLeast(5),
