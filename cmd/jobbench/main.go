@@ -371,7 +371,8 @@ func compareRuns(oursRuns, asynqRuns [][]Result) []Comparison {
 	return out
 }
 
-// targets are the goals per scenario (docs/benchmarks.md says why these).
+// targets are the goals per scenario, against asynq or absolute
+// (docs/benchmarks.md says why these).
 var targets = map[string]target{
 	"enqueue_single":    ratioAtLeast(1.5),
 	"enqueue_batch":     ratioAtLeast(2.5),

@@ -143,7 +143,7 @@ func compare(ours Result, asynq *Result, t target) Comparison {
 
 func round2(x float64) float64 { return math.Round(x*100) / 100 }
 
-// target is a scenario's goal from issue 5.
+// target is a scenario's goal (docs/benchmarks.md lists them).
 type target struct {
 	text  string
 	check func(Comparison) bool
