@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -34,6 +35,9 @@ type bench struct {
 	rdb    redis.UniversalClient
 	client *queue.Client
 	quiet  *slog.Logger
+	// fleet runs the apiserver and worker processes of the fleet
+	// scenarios (nil when none is selected).
+	fleet *fleet
 }
 
 // flush empties our database (on a cluster, every master's), so every
@@ -96,9 +100,13 @@ func (b *bench) enqueueSingle(ctx context.Context) ([]Result, error) {
 		return nil, err
 	}
 	n := b.cfg.EnqueueN
+	m, err := startMeter(ctx, b.rdb)
+	if err != nil {
+		return nil, err
+	}
 	var next atomic.Int64
 	start := time.Now()
-	err := parallel(b.cfg.Producers, func(int) error {
+	err = parallel(b.cfg.Producers, func(int) error {
 		for next.Add(1) <= int64(n) {
 			if _, err := b.client.Enqueue(ctx, queue.EnqueueParams{Type: typeNoop}); err != nil {
 				return err
@@ -106,7 +114,19 @@ func (b *bench) enqueueSingle(ctx context.Context) ([]Result, error) {
 		}
 		return nil
 	})
-	return []Result{rate("enqueue_single", ours, unitJobsPerS, n, time.Since(start))}, err
+	r := rate("enqueue_single", ours, unitJobsPerS, n, time.Since(start))
+	return []Result{r}, measured(ctx, m, n, &r, err)
+}
+
+// measured ends a meter on a workload of n jobs and records its cost on r,
+// unless the workload failed (err, returned as is).
+func measured(ctx context.Context, m *redisMeter, n int, r *Result, err error) error {
+	if err != nil {
+		return err
+	}
+	cost, err := m.stop(ctx, n)
+	cost.apply(r)
+	return err
 }
 
 // enqueueBatch: Producers goroutines submit BatchN jobs in batches of Batch.
@@ -114,11 +134,15 @@ func (b *bench) enqueueBatch(ctx context.Context) ([]Result, error) {
 	if err := b.flush(ctx); err != nil {
 		return nil, err
 	}
+	m, err := startMeter(ctx, b.rdb)
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
-	err := b.fill(ctx, typeNoop, b.cfg.BatchN, b.cfg.Batch)
+	err = b.fill(ctx, typeNoop, b.cfg.BatchN, b.cfg.Batch)
 	r := rate("enqueue_batch", ours, unitJobsPerS, b.cfg.BatchN, time.Since(start))
 	r.Note = fmt.Sprintf("EnqueueBatch of %d", b.cfg.Batch)
-	return []Result{r}, err
+	return []Result{r}, measured(ctx, m, b.cfg.BatchN, &r, err)
 }
 
 // startWorkers starts n workers of the given concurrency on mux.
@@ -145,31 +169,65 @@ func (b *bench) startWorkers(ctx context.Context, mux *queue.Mux, n, concurrency
 
 // process: ProcessN pre-submitted no-op jobs drained by Workers workers of
 // Concurrency each; timed from the workers' start until Redis counts every
-// job completed.
+// job completed. Its Redis CPU per job covers the submission as well
+// (submit + claim + complete).
 func (b *bench) process(ctx context.Context) ([]Result, error) {
+	return b.processWith(ctx, "process", func(context.Context, *queue.ActiveJob) {})
+}
+
+// processProgress is process with jobs that report progress once, then
+// return: the shape of every real job of the product.
+func (b *bench) processProgress(ctx context.Context) ([]Result, error) {
+	return b.processWith(ctx, "process_progress", func(_ context.Context, j *queue.ActiveJob) {
+		j.Progress(50, "half way")
+	})
+}
+
+// processWith fills ProcessN jobs in batches of 500 and drains them with
+// work as every job's handler.
+func (b *bench) processWith(ctx context.Context, name string, work func(context.Context, *queue.ActiveJob)) ([]Result, error) {
 	if err := b.flush(ctx); err != nil {
 		return nil, err
 	}
 	n := b.cfg.ProcessN
-	if err := b.fill(ctx, typeNoop, n, 500); err != nil {
-		return nil, err
-	}
-	r, err := b.drain(ctx, n, b.cfg.Workers, b.cfg.Concurrency)
+	m, err := startMeter(ctx, b.rdb)
 	if err != nil {
 		return nil, err
 	}
-	r.Scenario = "process"
+	if err := b.fill(ctx, typeNoop, n, 500); err != nil {
+		return nil, err
+	}
+	submit, err := m.stop(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	if m, err = startMeter(ctx, b.rdb); err != nil {
+		return nil, err
+	}
+	r, err := b.drain(ctx, n, b.cfg.Workers, b.cfg.Concurrency, work)
+	if err != nil {
+		return nil, err
+	}
+	run, err := m.stop(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	r.Scenario = name
+	r.RedisUsPerJob = math.Round(10*(submit.UsPerJob+run.UsPerJob)) / 10
+	r.RedisCallsPerJob = round2(submit.CallsPerJob + run.CallsPerJob)
+	r.Note += fmt.Sprintf("; Redis µs/job: submit %s + run %s", num(submit.UsPerJob), num(run.UsPerJob))
 	return []Result{r}, nil
 }
 
-// drain starts workers × concurrency on n pending no-op jobs and returns
-// the rate, timed from the workers' start until Redis counts every job
-// completed.
-func (b *bench) drain(ctx context.Context, n, workers, concurrency int) (Result, error) {
+// drain starts workers × concurrency on n pending no-op jobs, each
+// handled by work, and returns the rate, timed from the workers' start
+// until Redis counts every job completed.
+func (b *bench) drain(ctx context.Context, n, workers, concurrency int, work func(context.Context, *queue.ActiveJob)) (Result, error) {
 	var handled atomic.Int64
 	allHandled := make(chan struct{})
 	mux := queue.NewMux()
-	mux.HandleFunc(typeNoop, func(context.Context, *queue.ActiveJob) (any, error) {
+	mux.HandleFunc(typeNoop, func(ctx context.Context, j *queue.ActiveJob) (any, error) {
+		work(ctx, j)
 		if handled.Add(1) == int64(n) {
 			close(allHandled)
 		}
@@ -186,22 +244,30 @@ func (b *bench) drain(ctx context.Context, n, workers, concurrency int) (Result,
 	case <-time.After(b.cfg.Timeout):
 		return Result{}, fmt.Errorf("%d of %d jobs handled in %s", handled.Load(), n, b.cfg.Timeout)
 	}
-	for { // the handlers ran; wait for the last acknowledgements
-		st, err := b.client.Stats(ctx)
-		if err != nil {
-			return Result{}, err
-		}
-		if st.Counts[queue.StateCompleted] >= int64(n) {
-			break
-		}
-		if time.Since(start) > b.cfg.Timeout {
-			return Result{}, fmt.Errorf("%d of %d completed", st.Counts[queue.StateCompleted], n)
-		}
-		time.Sleep(time.Millisecond)
+	if err := b.waitCompleted(ctx, n, start); err != nil {
+		return Result{}, err
 	}
 	r := rate("", ours, unitJobsPerS, n, time.Since(start))
 	r.Note = fmt.Sprintf("%d workers × concurrency %d", workers, concurrency)
 	return r, nil
+}
+
+// waitCompleted waits until Redis counts n jobs completed (the handlers
+// ran; their acknowledgements may still be on their way).
+func (b *bench) waitCompleted(ctx context.Context, n int, start time.Time) error {
+	for {
+		st, err := b.client.Stats(ctx)
+		if err != nil {
+			return err
+		}
+		if st.Counts[queue.StateCompleted] >= int64(n) {
+			return nil
+		}
+		if time.Since(start) > b.cfg.Timeout {
+			return fmt.Errorf("%d of %d completed", st.Counts[queue.StateCompleted], n)
+		}
+		time.Sleep(5 * time.Millisecond) // a stats read is Redis work: not too often
+	}
 }
 
 // pickup: on an idle fleet (Workers × Concurrency, all blocked waiting),
@@ -244,6 +310,50 @@ func (b *bench) pickup(ctx context.Context) ([]Result, error) {
 		}
 	}
 	return []Result{latencies("pickup_idle", ours, samples, time.Since(start))}, nil
+}
+
+// queueStats fills the queue to each of StatsSizes pending jobs and, at
+// each, times StatsSamples sequential GET /queue/stats; at the largest it
+// also reports Redis memory per pending job (used_memory growth / jobs).
+func (b *bench) queueStats(ctx context.Context) ([]Result, error) {
+	if err := b.flush(ctx); err != nil {
+		return nil, err
+	}
+	defer func() { _ = b.flush(context.WithoutCancel(ctx)) }()
+	srv, err := b.startAPI(ctx, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	mem0, err := usedMemory(ctx, b.rdb)
+	if err != nil {
+		return nil, err
+	}
+	var out []Result
+	filled := 0
+	for _, size := range b.cfg.StatsSizes {
+		if err := b.fill(ctx, typeNoop, size-filled, 1000); err != nil {
+			return nil, err
+		}
+		filled = size
+		samples := make([]time.Duration, 0, b.cfg.StatsSamples)
+		start := time.Now()
+		for range b.cfg.StatsSamples {
+			t0 := time.Now()
+			if err := srv.get(ctx, "/api/v1/jobs/queue/stats"); err != nil {
+				return nil, err
+			}
+			samples = append(samples, time.Since(t0))
+		}
+		out = append(out, latencies("queue_stats_"+sizeLabel(size), ours, samples, time.Since(start)))
+	}
+	mem, err := usedMemory(ctx, b.rdb)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, Result{Scenario: "bytes_per_pending", System: ours, N: filled, Unit: unitBytes,
+		Value: float64(mem-mem0) / float64(filled)})
+	return out, nil
 }
 
 // usedMemory is Redis's INFO memory used_memory.

@@ -70,6 +70,7 @@ var commands = []command{
 	{"restart", "ID...", "restart failed or cancelled jobs", restartCmd},
 	{"stats", "", "show the queue's counts and health", statsCmd},
 	{"workers", "", "list the live workers", workersCmd},
+	{"types", "[TYPE]", "describe the built-in job types: payload, result, example", typesCmd},
 }
 
 // app is what every command runs with.
@@ -130,8 +131,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	i := slices.IndexFunc(commands, func(c command) bool { return c.name == name })
 	if i < 0 {
-		fmt.Fprintf(stderr, "jobctl: unknown command %q\n", name)
-		usage(stderr, top)
+		fmt.Fprintf(stderr, "jobctl: unknown command %q\nRun 'jobctl help' for the commands.\n", name)
 		return exitUsage
 	}
 	cmd := commands[i]
@@ -145,8 +145,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			commandUsage(stdout, cmd, fs)
 			return exitOK
 		}
-		fmt.Fprintln(stderr, "jobctl:", err)
-		commandUsage(stderr, cmd, fs)
+		usageFailure(stderr, cmd, err)
 		return exitUsage
 	}
 
@@ -163,8 +162,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	err = runCmd(ctx, a, pos)
 	var ue *usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintln(stderr, "jobctl:", err)
-		commandUsage(stderr, cmd, fs)
+		usageFailure(stderr, cmd, err)
 		return exitUsage
 	}
 	var oc outcome
@@ -246,6 +244,13 @@ Exit codes: 0 success (watch: completed), 1 job failed, 2 usage error,
 5 server unreachable or unavailable, 130 interrupted.
 Run 'jobctl COMMAND -h' for a command's flags.
 `)
+}
+
+// usageFailure reports a bad command line: the error and where to read
+// the command's flags, not the flags themselves (they would bury the
+// error).
+func usageFailure(w io.Writer, c command, err error) {
+	fmt.Fprintf(w, "jobctl: %v\nRun 'jobctl %s -h' for its flags.\n", err, c.name)
 }
 
 func commandUsage(w io.Writer, c command, fs *flag.FlagSet) {

@@ -102,7 +102,7 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	r.GET("/api/v1/workers", read, s.workers)
 	r.GET("/api/v1/whoami", read, s.whoami)
 	jobs := r.Group("/api/v1/jobs")
-	// The seed's contract.
+	// The Jobs API (compatible with Compileo's Jobs API).
 	jobs.GET("/status/:job_id", read, s.status)
 	jobs.GET("/status/:job_id/poll", read, s.poll)
 	jobs.GET("/status/:job_id/stream", read, s.stream)
@@ -191,7 +191,7 @@ func (s *server) recoverPanic(c *gin.Context) {
 // declared length says so, else when reading passes the limit.
 func (s *server) limitBody(c *gin.Context) {
 	if c.Request.ContentLength > s.cfg.BodyLimit {
-		s.writeError(c, errTooLarge)
+		s.writeError(c, &http.MaxBytesError{Limit: s.cfg.BodyLimit})
 		return
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.BodyLimit)

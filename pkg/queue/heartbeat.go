@@ -125,6 +125,7 @@ func (h *heartbeat) fields(running int) []any {
 	return []any{"host", host, "pid", os.Getpid(), "queues", strings.Join(queues, ","),
 		"types", strings.Join(w.mux.Types(), ","), "concurrency", w.cfg.Concurrency,
 		"running", running, "cpu_percent", round1(w.sampler.cpu()), "rss_mb", round1(w.sampler.rss()),
+		"process_cpu_percent", round1(w.sampler.ownCPU()),
 		"started_at", w.startedAt.UnixMilli(), "throttled", throttled,
 		"max_cpu_percent", w.cfg.MaxCPUPercent, "max_memory_mb", w.cfg.MaxMemoryMB}
 }

@@ -28,6 +28,10 @@ type WorkerInfo struct {
 	// MaxCPUPercent and MaxMemoryMB are its configured limits (0: none).
 	MaxCPUPercent float64
 	MaxMemoryMB   float64
+	// ProcessCPUPercent is the worker process's own CPU use, in percent
+	// of one core (two busy cores: 200); CPUPercent is its host's, all
+	// processes.
+	ProcessCPUPercent float64
 }
 
 // LimitsEnforced reports whether the worker enforces a resource limit.
@@ -75,7 +79,8 @@ func workerFromHash(id string, h map[string]string) WorkerInfo {
 		Types: list("types"), Concurrency: i("concurrency"), Running: i("running"),
 		CPUPercent: f("cpu_percent"), RSSMB: f("rss_mb"), StartedAt: msTime(h["started_at"]),
 		LastSeen: msTime(h["last_seen"]), Throttled: h["throttled"] == "1",
-		MaxCPUPercent: f("max_cpu_percent"), MaxMemoryMB: f("max_memory_mb")}
+		MaxCPUPercent: f("max_cpu_percent"), MaxMemoryMB: f("max_memory_mb"),
+		ProcessCPUPercent: f("process_cpu_percent")}
 }
 
 // leaveRegistry removes worker id's registry entry and its private wake

@@ -23,8 +23,13 @@ type sampler struct {
 	maxCPU, maxMemMB float64
 	log              *slog.Logger
 
-	throttled     atomic.Bool
-	cpuPct, rssMB atomic.Uint64 // float64 bits
+	throttled atomic.Bool
+	cpuPct    atomic.Uint64 // float64 bits: the host's CPU
+	ownCPUPct atomic.Uint64 // float64 bits: this process's CPU
+	rssMB     atomic.Uint64 // float64 bits
+	// self is this process, as sample measures it; each sampler has its
+	// own, since Percent keeps the previous sample unguarded.
+	self *process.Process
 }
 
 // Start samples and starts sampling.
@@ -48,17 +53,23 @@ func (s *sampler) loop(ctx context.Context) {
 	}
 }
 
-func (s *sampler) cpu() float64 { return math.Float64frombits(s.cpuPct.Load()) }
-func (s *sampler) rss() float64 { return math.Float64frombits(s.rssMB.Load()) }
+func (s *sampler) cpu() float64    { return math.Float64frombits(s.cpuPct.Load()) }
+func (s *sampler) ownCPU() float64 { return math.Float64frombits(s.ownCPUPct.Load()) }
+func (s *sampler) rss() float64    { return math.Float64frombits(s.rssMB.Load()) }
 
-var selfProcess, _ = process.NewProcess(int32(os.Getpid()))
-
+// sample runs in Start, then only in the loop: never two at once.
 func (s *sampler) sample() {
+	if s.self == nil {
+		s.self, _ = process.NewProcess(int32(os.Getpid()))
+	}
 	if pcts, err := cpu.Percent(0, false); err == nil && len(pcts) > 0 {
 		s.cpuPct.Store(math.Float64bits(pcts[0]))
 	}
-	if selfProcess != nil {
-		if mi, err := selfProcess.MemoryInfo(); err == nil {
+	if s.self != nil {
+		if pct, err := s.self.Percent(0); err == nil { // since the last sample
+			s.ownCPUPct.Store(math.Float64bits(pct))
+		}
+		if mi, err := s.self.MemoryInfo(); err == nil {
 			s.rssMB.Store(math.Float64bits(float64(mi.RSS) / (1 << 20)))
 		}
 	}

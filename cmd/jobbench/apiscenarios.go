@@ -19,7 +19,8 @@ import (
 	"github.com/compileo/jobqueue/pkg/queue"
 )
 
-// The scenarios that go through the HTTP API, served in process.
+// The scenarios of the HTTP API served in jobbench's own process: SSE
+// progress, long-poll wake and GET /status.
 
 // apiServer is the HTTP API served in process on a loopback port, with
 // its Hub, as cmd/apiserver serves it.
@@ -283,48 +284,4 @@ func (b *bench) httpStatus(ctx context.Context) ([]Result, error) {
 	r := rate("http_status", ours, unitReqPerS, int(count.Load()), time.Since(start))
 	r.Note = fmt.Sprintf("%d clients", b.cfg.StatusClients)
 	return []Result{r}, err
-}
-
-// queueStats fills the queue to each of StatsSizes pending jobs and, at
-// each, times StatsSamples sequential GET /queue/stats; at the largest it
-// also reports Redis memory per pending job (used_memory growth / jobs).
-func (b *bench) queueStats(ctx context.Context) ([]Result, error) {
-	if err := b.flush(ctx); err != nil {
-		return nil, err
-	}
-	defer func() { _ = b.flush(context.WithoutCancel(ctx)) }()
-	srv, err := b.startAPI(ctx, 1)
-	if err != nil {
-		return nil, err
-	}
-	defer srv.stop()
-	mem0, err := usedMemory(ctx, b.rdb)
-	if err != nil {
-		return nil, err
-	}
-	var out []Result
-	filled := 0
-	for _, size := range b.cfg.StatsSizes {
-		if err := b.fill(ctx, typeNoop, size-filled, 1000); err != nil {
-			return nil, err
-		}
-		filled = size
-		samples := make([]time.Duration, 0, b.cfg.StatsSamples)
-		start := time.Now()
-		for range b.cfg.StatsSamples {
-			t0 := time.Now()
-			if err := srv.get(ctx, "/api/v1/jobs/queue/stats"); err != nil {
-				return nil, err
-			}
-			samples = append(samples, time.Since(t0))
-		}
-		out = append(out, latencies("queue_stats_"+sizeLabel(size), ours, samples, time.Since(start)))
-	}
-	mem, err := usedMemory(ctx, b.rdb)
-	if err != nil {
-		return nil, err
-	}
-	out = append(out, Result{Scenario: "bytes_per_pending", System: ours, N: filled, Unit: unitBytes,
-		Value: float64(mem-mem0) / float64(filled)})
-	return out, nil
 }
