@@ -86,35 +86,41 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	r.NoRoute(func(c *gin.Context) { s.writeError(c, errNoRoute) })
 	r.NoMethod(func(c *gin.Context) { s.writeError(c, errNoMethod) })
 
+	// HEAD is served wherever GET is: the same handler, whose body
+	// net/http drops (a poll or stream answers HEAD at once, see watch.go).
+	get := func(g gin.IRoutes, path string, h ...gin.HandlerFunc) {
+		g.GET(path, h...)
+		g.HEAD(path, h...)
+	}
 	// Open to everyone, always: load balancers and Prometheus probe these.
-	r.GET("/healthz", s.healthz)
-	r.GET("/readyz", s.readyz)
-	r.GET("/metrics", m.serve)
+	get(r, "/healthz", s.healthz)
+	get(r, "/readyz", s.readyz)
+	get(r, "/metrics", m.serve)
 	// The web dashboard: static files, open like the above; the data it
 	// shows comes from /api/v1 with the key its user types in.
 	ui := gin.WrapH(dashboard.Handler())
-	r.GET("/", ui)
-	r.GET(dashboard.AssetPrefix+":version/:file", ui) // /ui/<fingerprint>/<name>
+	get(r, "/", ui)
+	get(r, dashboard.AssetPrefix+":version/:file", ui) // /ui/<fingerprint>/<name>
 
 	read, submit, admin := s.require(RoleRead), s.require(RoleSubmit), s.require(RoleAdmin)
-	r.GET("/api/v1/workers", read, s.workers)
-	r.GET("/api/v1/whoami", read, s.whoami)
+	get(r, "/api/v1/workers", read, s.workers)
+	get(r, "/api/v1/whoami", read, s.whoami)
 	jobs := r.Group("/api/v1/jobs")
 	// The seed's contract.
-	jobs.GET("/status/:job_id", read, s.status)
-	jobs.GET("/status/:job_id/poll", read, s.poll)
-	jobs.GET("/status/:job_id/stream", read, s.stream)
-	jobs.GET("/queue/stats", read, s.stats)
+	get(jobs, "/status/:job_id", read, s.status)
+	get(jobs, "/status/:job_id/poll", read, s.poll)
+	get(jobs, "/status/:job_id/stream", read, s.stream)
+	get(jobs, "/queue/stats", read, s.stats)
 	jobs.POST("/cancel/:job_id", admin, s.cancel)
 	jobs.POST("/restart/:job_id", admin, s.restart)
 	// Beyond it. gin ≥1.8 routes static segments (status, queue, cancel,
 	// restart, batch) beside the :job_id parameter.
 	jobs.POST("", submit, s.submit)
 	jobs.POST("/batch", submit, s.submitBatch)
-	jobs.GET("", read, s.list)
-	jobs.GET("/:job_id", read, s.get)
+	get(jobs, "", read, s.list)
+	get(jobs, "/:job_id", read, s.get)
 	jobs.DELETE("/:job_id", admin, s.delete)
-	r.GET("/api/v1/openapi.json", s.openAPI) // open to all: it describes, it reveals nothing
+	get(r, "/api/v1/openapi.json", s.openAPI) // open to all: it describes, it reveals nothing
 	return r, nil
 }
 
