@@ -69,6 +69,7 @@ func parseConfig(args []string) (*config, error) {
 	prefix := fs.String("prefix", "QUEUE_PREFIX", queue.DefaultPrefix, "key prefix of the queue (the workers' -prefix)")
 	addr := fs.String("addr", "HTTP_ADDR", defaultAddr, "HTTP listen address")
 	bodyLimit := fs.Int("body-limit", "API_BODY_LIMIT", api.DefaultBodyLimit, "largest request body, in bytes (413 above)")
+	bodyTimeout := fs.Duration("body-timeout", "API_BODY_TIMEOUT", api.DefaultBodyTimeout, "time a request body may take to arrive after its headers (408 and the connection closed past it)")
 	reqTimeout := fs.Duration("request-timeout", "API_REQUEST_TIMEOUT", api.DefaultRequestTimeout, "bound of each Redis call made for a request (503 past it)")
 	heartbeat := fs.Duration("sse-heartbeat", "API_SSE_HEARTBEAT", api.DefaultHeartbeat, "interval of the SSE keep-alive comment")
 	shutdown := fs.Duration("shutdown-timeout", "API_SHUTDOWN_TIMEOUT", defaultShutdownTimeout, "on SIGTERM, how long open requests may take to finish")
@@ -87,12 +88,12 @@ func parseConfig(args []string) (*config, error) {
 	switch {
 	case *bodyLimit <= 0:
 		return nil, fmt.Errorf("body limit %d: must be positive", *bodyLimit)
-	case *reqTimeout <= 0 || *heartbeat <= 0 || *shutdown <= 0:
-		return nil, fmt.Errorf("request timeout, SSE heartbeat and shutdown timeout must be positive")
+	case *bodyTimeout <= 0 || *reqTimeout <= 0 || *heartbeat <= 0 || *shutdown <= 0:
+		return nil, fmt.Errorf("body timeout, request timeout, SSE heartbeat and shutdown timeout must be positive")
 	case *devWorkers < 0:
 		return nil, fmt.Errorf("dev workers %d: must be 0 or more", *devWorkers)
 	}
-	apiCfg := api.Config{BodyLimit: int64(*bodyLimit), RequestTimeout: *reqTimeout, Heartbeat: *heartbeat,
+	apiCfg := api.Config{BodyLimit: int64(*bodyLimit), BodyTimeout: *bodyTimeout, RequestTimeout: *reqTimeout, Heartbeat: *heartbeat,
 		CORSOrigins: envflag.List(*cors), TrustedProxies: envflag.List(*proxies)}
 	spec := *keys
 	if *keysFile != "" {

@@ -129,6 +129,7 @@ func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("HTTP_ADDR", ":9000")
 	t.Setenv("API_BODY_LIMIT", "2048")
 	t.Setenv("API_REQUEST_TIMEOUT", "500ms")
+	t.Setenv("API_BODY_TIMEOUT", "3s")
 	t.Setenv("API_SSE_HEARTBEAT", "5s")
 	t.Setenv("DEV_WORKERS", "2")
 	t.Setenv("LOG_FORMAT", "json")
@@ -145,7 +146,7 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Redis.URL != "redis://u:p@example:6380/2" || cfg.Addr != ":9000" || cfg.API.BodyLimit != 2048 ||
-		cfg.API.RequestTimeout != 500*time.Millisecond || cfg.API.Heartbeat != 5*time.Second ||
+		cfg.API.RequestTimeout != 500*time.Millisecond || cfg.API.BodyTimeout != 3*time.Second || cfg.API.Heartbeat != 5*time.Second ||
 		cfg.DevWorkers != 2 || cfg.LogFmt != "json" || cfg.Prefix != "jq" {
 		t.Fatalf("%+v", cfg)
 	}
@@ -156,7 +157,7 @@ func TestConfigFromEnv(t *testing.T) {
 	if cfg, _ := parseConfig([]string{"-addr", ":1"}); cfg.Addr != ":1" {
 		t.Fatal("a flag must win over its variable")
 	}
-	for k, v := range map[string]string{"API_REQUEST_TIMEOUT": "soon", "API_BODY_LIMIT": "0", "DEV_WORKERS": "-1",
+	for k, v := range map[string]string{"API_REQUEST_TIMEOUT": "soon", "API_BODY_LIMIT": "0", "API_BODY_TIMEOUT": "0s", "DEV_WORKERS": "-1",
 		"API_KEYS": "ops:superuser:0123456789abcdef0123", "API_RATE_LIMIT": "lots", "API_KEYS_FILE": "/nonexistent",
 		"REDIS_CLUSTER_ADDRS": "127.0.0.1:7000"} { // beside REDIS_URL
 		t.Setenv(k, v)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -192,14 +193,42 @@ func (s *server) recoverPanic(c *gin.Context) {
 }
 
 // limitBody refuses bodies over Config.BodyLimit: at once when the
-// declared length says so, else when reading passes the limit.
+// declared length says so, else when reading passes the limit. A body
+// must also arrive within Config.BodyTimeout: a deadline on this
+// request's reads, not the server's ReadTimeout, which would cut the
+// streams and long polls (they have no body and get no deadline).
 func (s *server) limitBody(c *gin.Context) {
 	if c.Request.ContentLength > s.cfg.BodyLimit {
 		s.writeError(c, errTooLarge)
 		return
 	}
+	if c.Request.ContentLength != 0 { // a body comes (-1: chunked, of unknown length)
+		rc := http.NewResponseController(c.Writer)
+		if rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout)) == nil {
+			c.Request.Body = &deadlineBody{ReadCloser: c.Request.Body, rc: rc}
+		}
+	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.BodyLimit)
 	c.Next()
+}
+
+// deadlineBody lifts the read deadline limitBody set once the body has
+// been read to its end, so that the rest of the request (the Redis calls,
+// the answer) is not cut by it. A body read that fails keeps the
+// deadline: the connection is closed after the answer anyway.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 // healthz: the process is alive (it answers); no dependency is checked.

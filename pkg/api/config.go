@@ -18,6 +18,9 @@ import (
 const (
 	// DefaultBodyLimit bounds a request body (1 MiB); larger bodies get 413.
 	DefaultBodyLimit = 1 << 20
+	// DefaultBodyTimeout bounds the wait for a request body: a client
+	// that sends it slower gets 408 and its connection is closed.
+	DefaultBodyTimeout = 10 * time.Second
 	// DefaultRequestTimeout bounds every Redis call made for a request, so
 	// an unreachable Redis answers 503 instead of hanging.
 	DefaultRequestTimeout = time.Second
@@ -37,6 +40,12 @@ type Config struct {
 	// BodyLimit is the largest request body accepted, in bytes.
 	// Default DefaultBodyLimit.
 	BodyLimit int64
+	// BodyTimeout bounds the reading of a request body, from the moment
+	// its headers are in: one slow client must not hold a connection (and
+	// a goroutine) for ever by trickling a declared body byte by byte.
+	// Streams and long polls have no body and are not cut by it.
+	// Default DefaultBodyTimeout.
+	BodyTimeout time.Duration
 	// RequestTimeout bounds each Redis call made for a request.
 	// Default DefaultRequestTimeout.
 	RequestTimeout time.Duration
@@ -75,10 +84,11 @@ type Config struct {
 
 // withDefaults validates cfg and fills in its defaults.
 func (cfg Config) withDefaults() (Config, error) {
-	if cfg.BodyLimit < 0 || cfg.RequestTimeout < 0 || cfg.Heartbeat < 0 {
-		return cfg, fmt.Errorf("api config: negative body limit, request timeout or heartbeat")
+	if cfg.BodyLimit < 0 || cfg.BodyTimeout < 0 || cfg.RequestTimeout < 0 || cfg.Heartbeat < 0 {
+		return cfg, fmt.Errorf("api config: negative body limit, body timeout, request timeout or heartbeat")
 	}
 	cfg.BodyLimit = cmp.Or(cfg.BodyLimit, DefaultBodyLimit)
+	cfg.BodyTimeout = cmp.Or(cfg.BodyTimeout, DefaultBodyTimeout)
 	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, DefaultRequestTimeout)
 	cfg.Heartbeat = cmp.Or(cfg.Heartbeat, DefaultHeartbeat)
 	if err := cfg.RateLimit.Validate(); err != nil {

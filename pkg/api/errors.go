@@ -19,6 +19,7 @@ const (
 	CodeForbidden         = "forbidden"          // 403: the key's role does not allow the action
 	CodeNotFound          = "not_found"          // 404: no such job, or no such route
 	CodeMethodNotAllowed  = "method_not_allowed" // 405: the route exists for other methods
+	CodeRequestTimeout    = "request_timeout"    // 408: the request body did not arrive within Config.BodyTimeout
 	CodeInvalidTransition = "invalid_transition" // 409: the job's state does not allow the action
 	CodeDuplicate         = "duplicate"          // 409: the unique_key is held by another job
 	CodePayloadTooLarge   = "payload_too_large"  // 413: the body is over Config.BodyLimit
@@ -53,7 +54,16 @@ var (
 	errNoRoute  = &requestError{http.StatusNotFound, CodeNotFound, "no such route"}
 	errNoMethod = &requestError{http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method not allowed on this route"}
 	errTooLarge = &requestError{http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "request body too large"}
+	errSlowBody = &requestError{http.StatusRequestTimeout, CodeRequestTimeout, "the request body did not arrive in time"}
 )
+
+// closesConnection are the statuses after which the connection is closed
+// (Connection: close): the client is refused or too slow, and keeping its
+// connection open would only let it try again without paying for a new one.
+var closesConnection = map[int]bool{
+	http.StatusUnauthorized: true, http.StatusForbidden: true,
+	http.StatusRequestTimeout: true, http.StatusRequestEntityTooLarge: true,
+}
 
 // The messages of 5xx bodies are fixed, so they never leak internals
 // (addresses, stack traces); the log has the cause.
@@ -125,6 +135,9 @@ func (s *server) writeError(c *gin.Context, err error) {
 	s.logFailure(c, status, err)
 	if status == http.StatusServiceUnavailable {
 		c.Header("Retry-After", "1")
+	}
+	if closesConnection[status] {
+		c.Header("Connection", "close")
 	}
 	c.AbortWithStatusJSON(status, gin.H{"error": body})
 }

@@ -129,3 +129,64 @@ func rawRequest(t *testing.T, host, method, target, body string, header []string
 	}
 	return resp
 }
+
+// A body that trickles in (here: one byte of a declared 100,000, then
+// nothing) gets 408 once Config.BodyTimeout has passed, and its connection
+// is closed: a slow client cannot hold a connection open for ever.
+func TestSlowBodyTimesOut(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{BodyTimeout: 300 * time.Millisecond})
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(b.url, "http://"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second)) // far past BodyTimeout: only a missing answer hits it
+	start := time.Now()
+	fmt.Fprintf(conn, "POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no answer to a trickling body after %s: %v", time.Since(start), err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	var e struct{ Error errorBody }
+	if resp.StatusCode != http.StatusRequestTimeout || json.Unmarshal(data, &e) != nil || e.Error.Code != CodeRequestTimeout {
+		t.Fatalf("%d %s, want 408 %s", resp.StatusCode, data, CodeRequestTimeout)
+	}
+	if !resp.Close {
+		t.Error("408 without Connection: close")
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("the connection stays open after the 408: %v", err)
+	}
+
+	// A body that arrives in time is not cut by the deadline, nor is the
+	// next request on the same connection.
+	for range 2 {
+		b.submit(t, `{"type": "demo", "payload": {"steps": 1, "step_ms": 0}}`)
+	}
+}
+
+// Refusals (401, 403, 413) close the connection: the client may not keep
+// it to try again at no cost.
+func TestRefusalsCloseTheConnection(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{Keys: testKeys(t), BodyLimit: 1 << 10})
+	for _, c := range []struct {
+		method, path, body string
+		header             []string
+		status             int
+	}{
+		{"GET", "/api/v1/jobs", "", nil, http.StatusUnauthorized},
+		{"GET", "/api/v1/jobs", "", []string{"X-API-Key", "not-a-key-0123456789"}, http.StatusUnauthorized},
+		{"POST", "/api/v1/jobs/cancel/" + unknownID, "", []string{"X-API-Key", readSecret}, http.StatusForbidden},
+		{"POST", "/api/v1/jobs", `{"type": "demo", "payload": {"pad": "` + strings.Repeat("x", 2<<10) + `"}}`,
+			[]string{"X-API-Key", submitSecret}, http.StatusRequestEntityTooLarge},
+	} {
+		resp, _ := b.do(t, c.method, c.path, c.body, c.header...)
+		if resp.StatusCode != c.status || !resp.Close {
+			t.Errorf("%s %s: %d, Connection %q; want %d and close", c.method, c.path, resp.StatusCode, resp.Header.Get("Connection"), c.status)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"time"
 
@@ -140,6 +141,8 @@ func bodyError(err error) error {
 	switch {
 	case errors.As(err, &tooLarge):
 		return err
+	case errors.Is(err, os.ErrDeadlineExceeded): // limitBody's deadline
+		return errSlowBody
 	case errors.Is(err, io.EOF):
 		return invalidArgf("request body is empty: want a JSON object")
 	}
