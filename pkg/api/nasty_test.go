@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/compileo/jobqueue/pkg/queue"
 )
 
 // TestNastyRequests sends hostile and malformed requests as raw bytes over
@@ -187,6 +190,60 @@ func TestRefusalsCloseTheConnection(t *testing.T) {
 		resp, _ := b.do(t, c.method, c.path, c.body, c.header...)
 		if resp.StatusCode != c.status || !resp.Close {
 			t.Errorf("%s %s: %d, Connection %q; want %d and close", c.method, c.path, resp.StatusCode, resp.Header.Get("Connection"), c.status)
+		}
+	}
+}
+
+// Invalid UTF-8 in a payload, or anything but printable ASCII in a
+// unique_key, is refused with 400 and creates nothing; a payload stored
+// with invalid UTF-8 by other means is served as null, never raw.
+func TestInvalidUTF8IsRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	host := strings.TrimPrefix(b.url, "http://")
+	for name, body := range map[string]string{
+		"payload":             "{\"type\": \"document_parsing\", \"payload\": {\"documents\": [\"caf\xe9\"]}}",
+		"payload, overlong":   "{\"type\": \"document_parsing\", \"payload\": {\"documents\": [\"\xc0\xaf\"]}}",
+		"unique_key, control": `{"type": "demo", "unique_key": "a\u0001b"}`,
+		"unique_key, latin":   `{"type": "demo", "unique_key": "café"}`,
+		"unique_key, invalid": "{\"type\": \"demo\", \"unique_key\": \"caf\xe9\"}",
+		"batch payload":       "{\"jobs\": [{\"type\": \"document_parsing\", \"payload\": {\"documents\": [\"\xff\"]}}]}",
+	} {
+		target := "/api/v1/jobs"
+		if strings.HasPrefix(name, "batch") {
+			target += "/batch"
+		}
+		resp := rawRequest(t, host, "POST", target, body, nil, false)
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.HasPrefix(name, "batch") {
+			var out struct{ Jobs []batchItem }
+			if resp.StatusCode != 200 || json.Unmarshal(data, &out) != nil || len(out.Jobs) != 1 ||
+				out.Jobs[0].Error == nil || out.Jobs[0].Error.Code != CodeInvalidArgument {
+				t.Errorf("%s: %d %s, want its item refused", name, resp.StatusCode, data)
+			}
+			continue
+		}
+		var e struct{ Error errorBody }
+		if resp.StatusCode != 400 || json.Unmarshal(data, &e) != nil || e.Error.Code != CodeInvalidArgument {
+			t.Errorf("%s: %d %s, want 400 %s", name, resp.StatusCode, data, CodeInvalidArgument)
+		}
+	}
+	if st := b.call(t, "GET", "/api/v1/jobs/queue/stats", "", 200); st["total_jobs"] != 0.0 {
+		t.Fatalf("refused submissions created jobs: %v", st)
+	}
+	// Printable ASCII, spaces included, is a fine key.
+	b.submit(t, `{"type": "demo", "unique_key": "parse doc #42 (v2)"}`)
+
+	// A record that holds invalid UTF-8 all the same is served valid.
+	res, err := b.client.EnqueueBatch(ctxT(t), []queue.EnqueueParams{{Type: "demo", Payload: json.RawMessage("\"\xff\"")}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("enqueue: %v %v", err, res)
+	}
+	for _, path := range []string{"/api/v1/jobs/" + res[0].Job.ID, "/api/v1/jobs"} {
+		_, data := b.do(t, "GET", path, "")
+		if !utf8.Valid(data) {
+			t.Errorf("GET %s serves invalid UTF-8: %q", path, data)
 		}
 	}
 }

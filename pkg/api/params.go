@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/compileo/jobqueue/pkg/queue"
 	"github.com/google/uuid"
@@ -190,7 +191,16 @@ func (r submitRequest) params(now time.Time) (queue.EnqueueParams, error) {
 		return p, invalidArgf("type is required")
 	}
 	if len(r.Payload) > 0 && string(r.Payload) != "null" {
+		// encoding/json keeps a raw value's bytes as they came: stored so,
+		// invalid UTF-8 would be served to every client, and break the
+		// strict ones (a list page with one such job, for all its jobs).
+		if !utf8.Valid(r.Payload) {
+			return p, invalidArgf("payload is not valid UTF-8 (JSON text must be)")
+		}
 		p.Payload = r.Payload
+	}
+	if err := checkUniqueKey(r.UniqueKey); err != nil {
+		return p, err
 	}
 	if r.Priority != nil {
 		if *r.Priority < 0 || *r.Priority > queue.MaxPriority {
@@ -231,6 +241,18 @@ func (r submitRequest) params(now time.Time) (queue.EnqueueParams, error) {
 		return p, err // queue.ErrInvalid: type, queue or unique_key malformed
 	}
 	return p, nil
+}
+
+// checkUniqueKey accepts printable ASCII only (space to tilde): the key
+// names a Redis key and is echoed in responses and logs, where control
+// characters or look-alike letters have no business.
+func checkUniqueKey(k string) error {
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x20 || k[i] > 0x7e {
+			return invalidArgf("unique_key: want printable ASCII only (space to ~), found byte 0x%02x at %d", k[i], i)
+		}
+	}
+	return nil
 }
 
 func stateList() string {

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"time"
+	"unicode/utf8"
 
 	"github.com/compileo/jobqueue/pkg/queue"
 )
@@ -35,10 +36,12 @@ func nullable(s string) *string {
 	return &s
 }
 
-// jsonValue is raw, or nil (JSON null) when it is empty or not JSON (a
-// record damaged outside the engine must not break the response).
+// jsonValue is raw, or nil (JSON null) when it is empty, not JSON or not
+// UTF-8 (a record damaged outside the engine, or stored before the API
+// refused such payloads, must not break the response: encoding/json
+// copies a raw value's bytes as they are).
 func jsonValue(raw json.RawMessage) json.RawMessage {
-	if len(raw) == 0 || !json.Valid(raw) {
+	if len(raw) == 0 || !utf8.Valid(raw) || !json.Valid(raw) {
 		return nil
 	}
 	return raw
