@@ -242,3 +242,12 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Errorf("ingress proxy-read-timeout %q: long polls last up to 300 s", ing["nginx.ingress.kubernetes.io/proxy-read-timeout"])
 	}
 }
+
+// TestNginxPassesHost: the API refuses cross-site requests by comparing
+// a browser's Origin with Host, so nginx must pass the Host the browser
+// sent, port included ($host drops the port).
+func TestNginxPassesHost(t *testing.T) {
+	if !regexp.MustCompile(`proxy_set_header\s+Host\s+\$http_host;`).MatchString(readFile(t, "nginx.conf")) {
+		t.Error("nginx.conf: want proxy_set_header Host $http_host")
+	}
+}

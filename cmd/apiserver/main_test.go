@@ -84,6 +84,9 @@ var client = &http.Client{Timeout: 20 * time.Second}
 func request(t *testing.T, method, url, body string, want int) map[string]any {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)

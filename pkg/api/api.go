@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"regexp"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/compileo/jobqueue/pkg/dashboard"
@@ -83,7 +85,11 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	if len(cfg.CORSOrigins) > 0 {
 		r.Use(corsHandler(cfg.CORSOrigins, s.writeError))
 	}
-	r.Use(s.limitBody)
+	guard, err := crossSiteGuard(cfg.CORSOrigins, s.writeError)
+	if err != nil {
+		return nil, fmt.Errorf("api config: %w", err)
+	}
+	r.Use(guard, s.limitBody)
 	r.NoRoute(func(c *gin.Context) { s.writeError(c, errNoRoute) })
 	r.NoMethod(func(c *gin.Context) { s.writeError(c, errNoMethod) })
 
@@ -116,8 +122,8 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	jobs.POST("/restart/:job_id", admin, s.restart)
 	// Beyond it. gin ≥1.8 routes static segments (status, queue, cancel,
 	// restart, batch) beside the :job_id parameter.
-	jobs.POST("", submit, s.submit)
-	jobs.POST("/batch", submit, s.submitBatch)
+	jobs.POST("", submit, s.requireJSON, s.submit)
+	jobs.POST("/batch", submit, s.requireJSON, s.submitBatch)
 	get(jobs, "", read, s.list)
 	get(jobs, "/:job_id", read, s.get)
 	jobs.DELETE("/:job_id", admin, s.delete)
@@ -209,6 +215,21 @@ func (s *server) limitBody(c *gin.Context) {
 		}
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.BodyLimit)
+	c.Next()
+}
+
+// requireJSON refuses a body that does not say it is JSON
+// (Content-Type: application/json, charset absent or UTF-8) with 415:
+// a browser sends text/plain and form bodies cross-site without asking
+// first, JSON only after a CORS preflight.
+func (s *server) requireJSON(c *gin.Context) {
+	ct := c.GetHeader("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" || (params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
+		s.writeError(c, &requestError{http.StatusUnsupportedMediaType, CodeUnsupportedMediaType,
+			fmt.Sprintf("Content-Type %q: the body must be sent as application/json", ct)})
+		return
+	}
 	c.Next()
 }
 

@@ -13,19 +13,20 @@ import (
 // Error codes: the stable, machine-readable "code" of every error body.
 // docs/api.md lists them with their HTTP statuses.
 const (
-	CodeInvalidArgument   = "invalid_argument"   // 400: malformed id, parameter or body
-	CodeUnknownJobType    = "unknown_job_type"   // 400: no built-in handler or live worker runs the type
-	CodeUnauthenticated   = "unauthenticated"    // 401: API keys are configured and none valid was sent
-	CodeForbidden         = "forbidden"          // 403: the key's role does not allow the action
-	CodeNotFound          = "not_found"          // 404: no such job, or no such route
-	CodeMethodNotAllowed  = "method_not_allowed" // 405: the route exists for other methods
-	CodeRequestTimeout    = "request_timeout"    // 408: the request body did not arrive within Config.BodyTimeout
-	CodeInvalidTransition = "invalid_transition" // 409: the job's state does not allow the action
-	CodeDuplicate         = "duplicate"          // 409: the unique_key is held by another job
-	CodePayloadTooLarge   = "payload_too_large"  // 413: the body is over Config.BodyLimit
-	CodeRateLimited       = "rate_limited"       // 429: over the caller's rate limit; see Retry-After
-	CodeUnavailable       = "unavailable"        // 503: Redis cannot be reached; retry
-	CodeInternal          = "internal"           // 500: a bug; the details are in the log
+	CodeInvalidArgument      = "invalid_argument"       // 400: malformed id, parameter or body
+	CodeUnknownJobType       = "unknown_job_type"       // 400: no built-in handler or live worker runs the type
+	CodeUnauthenticated      = "unauthenticated"        // 401: API keys are configured and none valid was sent
+	CodeForbidden            = "forbidden"              // 403: the key's role does not allow the action
+	CodeNotFound             = "not_found"              // 404: no such job, or no such route
+	CodeMethodNotAllowed     = "method_not_allowed"     // 405: the route exists for other methods
+	CodeRequestTimeout       = "request_timeout"        // 408: the request body did not arrive within Config.BodyTimeout
+	CodeInvalidTransition    = "invalid_transition"     // 409: the job's state does not allow the action
+	CodeDuplicate            = "duplicate"              // 409: the unique_key is held by another job
+	CodePayloadTooLarge      = "payload_too_large"      // 413: the body is over Config.BodyLimit
+	CodeUnsupportedMediaType = "unsupported_media_type" // 415: a JSON body sent without Content-Type: application/json
+	CodeRateLimited          = "rate_limited"           // 429: over the caller's rate limit; see Retry-After
+	CodeUnavailable          = "unavailable"            // 503: Redis cannot be reached; retry
+	CodeInternal             = "internal"               // 500: a bug; the details are in the log
 )
 
 // errorBody is the inside of every error response, {"error": errorBody}.

@@ -186,7 +186,7 @@ func TestSubmitRefusals(t *testing.T) {
 		{`{"type": "demo", "payload": [1, 2]}`, CodeInvalidArgument},
 		{`{"type": "chunking", "payload": {}}`, CodeInvalidArgument},
 	} {
-		b.wantError(t, "POST", "/api/v1/jobs", c.body, 400, c.code)
+		b.wantError(t, "POST", "/api/v1/jobs", c.body, 400, c.code, "Content-Type", "application/json")
 	}
 	// Nothing was created.
 	st := b.call(t, "GET", "/api/v1/jobs/queue/stats", "", 200)
@@ -216,6 +216,7 @@ func TestBodyTooLarge(t *testing.T) {
 	// Without a declared length, the limit bites while reading.
 	req, _ := http.NewRequestWithContext(ctxT(t), "POST", b.url+"/api/v1/jobs", strings.NewReader(big))
 	req.ContentLength = -1
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := b.http.Do(req)
 	if err != nil {
 		t.Fatal(err)
