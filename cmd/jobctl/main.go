@@ -70,6 +70,7 @@ var commands = []command{
 	{"restart", "ID...", "restart failed or cancelled jobs", restartCmd},
 	{"stats", "", "show the queue's counts and health", statsCmd},
 	{"workers", "", "list the live workers", workersCmd},
+	{"keygen", "", "print a new API key line name:role:secret (no server needed)", keygenCmd},
 }
 
 // app is what every command runs with.

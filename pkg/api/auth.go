@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -59,8 +60,68 @@ type Key struct {
 	digest [sha256.Size]byte
 }
 
-// minSecretLen keeps secrets out of guessing range.
-const minSecretLen = 16
+// What a secret must have to stay out of guessing range (CheckSecret).
+const (
+	minSecretLen = 16
+	// minSecretBits is the least length × log2(alphabet) a secret may
+	// have, its alphabet being the character classes it uses (26 lower,
+	// 26 upper, 10 digits, 33 others): 16 hex digits make 82 bits, 16
+	// digits only 53.
+	minSecretBits = 64
+	// minSecretSpread is the least Shannon entropy of a secret's own
+	// characters, in bits per character: long runs and short cycles
+	// ("aaaa...", "abcabc...") fall below it, random strings of any
+	// alphabet of 8 or more characters stay well above.
+	minSecretSpread = 2.5
+)
+
+// errWeakSecret never quotes the secret.
+var errWeakSecret = fmt.Errorf("secret too weak: want %d or more characters with about %d bits of randomness "+
+	"(e.g. 22 random letters and digits) and no long repeats; `jobctl keygen` prints a strong key", minSecretLen, minSecretBits)
+
+// CheckSecret tells whether secret is strong enough for an API key: long
+// enough, drawn from a large enough alphabet, and not repetitive. The
+// error never quotes the secret.
+func CheckSecret(secret string) error {
+	if len(secret) < minSecretLen {
+		return errWeakSecret
+	}
+	var lower, upper, digit, other bool
+	freq := map[rune]int{}
+	n := 0
+	for _, r := range secret {
+		switch {
+		case 'a' <= r && r <= 'z':
+			lower = true
+		case 'A' <= r && r <= 'Z':
+			upper = true
+		case '0' <= r && r <= '9':
+			digit = true
+		default:
+			other = true
+		}
+		freq[r]++
+		n++
+	}
+	pool := 0
+	for _, c := range []struct {
+		used bool
+		size int
+	}{{lower, 26}, {upper, 26}, {digit, 10}, {other, 33}} {
+		if c.used {
+			pool += c.size
+		}
+	}
+	spread := 0.0
+	for _, k := range freq {
+		p := float64(k) / float64(n)
+		spread -= p * math.Log2(p)
+	}
+	if float64(n)*math.Log2(float64(pool)) < minSecretBits || spread < minSecretSpread {
+		return errWeakSecret
+	}
+	return nil
+}
 
 // NewKey makes a key from its name, role and secret.
 func NewKey(name string, role Role, secret string) (Key, error) {
@@ -69,8 +130,9 @@ func NewKey(name string, role Role, secret string) (Key, error) {
 		return Key{}, fmt.Errorf("api key name %q: want a non-empty name without ':', ',' or spaces", name)
 	case roleNames[role] == "":
 		return Key{}, fmt.Errorf("api key %s: unknown role %d", name, role)
-	case len(secret) < minSecretLen:
-		return Key{}, fmt.Errorf("api key %s: secret shorter than %d characters", name, minSecretLen)
+	}
+	if err := CheckSecret(secret); err != nil {
+		return Key{}, fmt.Errorf("api key %s: %w", name, err)
 	}
 	return Key{Name: name, Role: role, digest: sha256.Sum256([]byte(secret))}, nil
 }

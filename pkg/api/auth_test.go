@@ -270,3 +270,39 @@ func TestRequestID(t *testing.T) {
 		t.Fatalf("an insane id was not replaced by a UUID: %q", id)
 	}
 }
+
+// Weak secrets are refused at start-up with an error that says what a
+// strong one looks like and never quotes the secret; random ones of the
+// usual shapes pass.
+func TestCheckSecret(t *testing.T) {
+	for _, weak := range []string{
+		"short",
+		"aaaaaaaaaaaaaaaaaaaaaaaa",         // one character
+		"abababababababababababab",         // a short cycle
+		"abcabcabcabcabcabcabcabcabcabc",   // still one
+		"1234567812345678",                 // 16 digits: 53 bits
+		"0000000000000000000000000000000a", // long run
+	} {
+		err := CheckSecret(weak)
+		if err == nil {
+			t.Errorf("CheckSecret(%q) accepted", weak)
+			continue
+		}
+		if strings.Contains(err.Error(), weak) || !strings.Contains(err.Error(), "jobctl keygen") {
+			t.Errorf("CheckSecret(%q): %v", weak, err)
+		}
+		if _, err := ParseKeys("k:read:" + weak); err == nil || strings.Contains(err.Error(), weak) {
+			t.Errorf("ParseKeys with secret %q: %v", weak, err)
+		}
+	}
+	for _, strong := range []string{
+		readSecret, "0123456789abcdef", "fedcba9876543210fedc",
+		"k3J9_xQ2-vLp8ZrT4mWn6yBc1Hd5Gf7Ea0Us", // base64url
+		"9f86d081884c7d659a2feaa0c55ad015",     // 32 hex digits
+		"correct-horse-battery-staple",
+	} {
+		if err := CheckSecret(strong); err != nil {
+			t.Errorf("CheckSecret(%q): %v", strong, err)
+		}
+	}
+}
