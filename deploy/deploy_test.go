@@ -88,6 +88,11 @@ func TestComposeTopology(t *testing.T) {
 		if !strings.HasPrefix(s.Environment["REDIS_URL"], "redis://redis:") {
 			t.Errorf("service %s REDIS_URL %q: want the compose redis (without it an apiserver runs dev mode)", u[1], s.Environment["REDIS_URL"])
 		}
+		// Keys come from the operator's environment, required: never a
+		// secret in the file, never an open API by default.
+		if !strings.HasPrefix(s.Environment["API_KEYS"], "${API_KEYS:?") {
+			t.Errorf("service %s API_KEYS %q: want ${API_KEYS:?...}, required from the environment", u[1], s.Environment["API_KEYS"])
+		}
 	}
 
 	w := c.Services["worker"]
@@ -151,9 +156,20 @@ func TestComposeConfig(t *testing.T) {
 		}
 		t.Skip("docker-compose not installed (CI installs it)")
 	}
-	out, err := exec.Command(bin, "-f", "../docker-compose.yml", "config", "-q").CombinedOutput()
-	if err != nil {
+	cmd := exec.Command(bin, "-f", "../docker-compose.yml", "config", "-q")
+	cmd.Env = append(os.Environ(), "API_KEYS=ops:admin:k3J9_xQ2-vLp8ZrT4mWn6yBc1Hd5Gf7Ea0Us")
+	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("docker-compose config: %v\n%s", err, out)
+	}
+	// Without keys, compose refuses to start the apiservers.
+	cmd = exec.Command(bin, "-f", "../docker-compose.yml", "config", "-q")
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "API_KEYS=") {
+			cmd.Env = append(cmd.Env, e)
+		}
+	}
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "jobctl keygen") {
+		t.Errorf("docker-compose config without API_KEYS: %v\n%s", err, out)
 	}
 }
 
@@ -172,8 +188,14 @@ type k8sObject struct {
 				Containers                    []struct {
 					Command []string `yaml:"command"`
 					Env     []struct {
-						Name  string `yaml:"name"`
-						Value string `yaml:"value"`
+						Name      string `yaml:"name"`
+						Value     string `yaml:"value"`
+						ValueFrom struct {
+							SecretKeyRef *struct {
+								Name     string `yaml:"name"`
+								Optional bool   `yaml:"optional"`
+							} `yaml:"secretKeyRef"`
+						} `yaml:"valueFrom"`
 					} `yaml:"env"`
 					ReadinessProbe map[string]any `yaml:"readinessProbe"`
 					LivenessProbe  map[string]any `yaml:"livenessProbe"`
@@ -223,6 +245,15 @@ func TestKubernetesManifests(t *testing.T) {
 	if api.Spec.Replicas < 2 || !strings.HasPrefix(env(api, "REDIS_URL"), "redis://redis:") ||
 		api.Spec.Template.Spec.Containers[0].ReadinessProbe == nil || api.Spec.Template.Spec.Containers[0].LivenessProbe == nil {
 		t.Errorf("apiserver: want 2+ replicas on the redis service with readiness and liveness probes: %+v", api.Spec)
+	}
+	keys := false
+	for _, e := range api.Spec.Template.Spec.Containers[0].Env {
+		if ref := e.ValueFrom.SecretKeyRef; e.Name == "API_KEYS" && ref != nil && !ref.Optional {
+			keys = true
+		}
+	}
+	if !keys {
+		t.Error("apiserver: API_KEYS must come from a required secret (without keys it refuses to start)")
 	}
 	shutdown, _ := time.ParseDuration(env(api, "API_SHUTDOWN_TIMEOUT"))
 	if time.Duration(api.Spec.Template.Spec.TerminationGracePeriodSeconds)*time.Second <= shutdown {

@@ -75,6 +75,7 @@ func parseConfig(args []string) (*config, error) {
 	shutdown := fs.Duration("shutdown-timeout", "API_SHUTDOWN_TIMEOUT", defaultShutdownTimeout, "on SIGTERM, how long open requests may take to finish")
 	devWorkers := fs.Int("dev-workers", "DEV_WORKERS", defaultDevWorkers, "dev mode only: concurrency of the in-process worker (0: none)")
 	keys := fs.String("api-keys", "API_KEYS", "", "API keys as name:role:secret, comma-separated; roles read, submit, admin (empty: the API is open)")
+	allowNoKeys := fs.Bool("allow-no-keys", "API_ALLOW_NO_KEYS", false, "serve without API keys on a real Redis: anyone who reaches the port may submit, cancel and restart jobs (dev mode needs no keys)")
 	keysFile := fs.String("api-keys-file", "API_KEYS_FILE", "", "file of API keys, one name:role:secret per line (# comments), added to -api-keys")
 	rate := fs.String("rate-limit", "API_RATE_LIMIT", "", "requests per caller (API key, else client address) across all instances, e.g. 100/s, 6000/m, 50/10s (empty: none)")
 	burst := fs.Int("rate-burst", "API_RATE_BURST", 0, "requests a caller may send at once (0: the rate's count)")
@@ -111,12 +112,21 @@ func parseConfig(args []string) (*config, error) {
 		return nil, err
 	}
 	rc := redisCfg()
-	if _, err := rc.Mode(); err != nil {
+	mode, err := rc.Mode()
+	if err != nil {
 		return nil, err
+	}
+	if len(apiCfg.Keys) == 0 && mode != redisconn.ModeNone && !*allowNoKeys {
+		return nil, errNoKeys
 	}
 	return &config{Redis: rc, Prefix: *prefix, Addr: *addr, API: apiCfg,
 		ShutdownTimeout: *shutdown, DevWorkers: *devWorkers, LogLevel: *logLevel, LogFmt: *logFmt}, nil
 }
+
+// errNoKeys refuses to serve an open API by accident: outside dev mode,
+// no keys must be asked for.
+var errNoKeys = errors.New("no API keys: set API_KEYS or API_KEYS_FILE (`jobctl keygen` prints a key), " +
+	"or API_ALLOW_NO_KEYS=1 (-allow-no-keys) to let anyone who reaches this port submit, cancel and restart jobs")
 
 func main() {
 	cfg, err := parseConfig(os.Args[1:])
@@ -196,7 +206,7 @@ func run(ctx context.Context, cfg *config) error {
 		"prefix", cfg.Prefix, "pid", os.Getpid(), "api_keys", len(cfg.API.Keys),
 		"rate_limit", cfg.API.RateLimit.Rate > 0)
 	if len(cfg.API.Keys) == 0 && dev == nil {
-		log.Warn("no API keys configured: anyone who reaches this port may submit, cancel and restart jobs (set API_KEYS)")
+		log.Warn("no API keys (API_ALLOW_NO_KEYS): anyone who reaches this port may submit, cancel and restart jobs")
 	}
 	if cfg.onReady != nil {
 		cfg.onReady(ln.Addr().String())

@@ -171,11 +171,41 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 }
 
+// On a real Redis the server refuses to start without keys unless the
+// operator says explicitly that the API is to be open; dev mode (no
+// Redis configured) needs no keys.
+func TestNoKeysNeedsConsent(t *testing.T) {
+	t.Setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+	if _, err := parseConfig(nil); err == nil || !strings.Contains(err.Error(), "API_ALLOW_NO_KEYS") ||
+		!strings.Contains(err.Error(), "jobctl keygen") {
+		t.Fatalf("no keys on a real Redis: %v", err)
+	}
+	for _, ok := range [][]string{{"-allow-no-keys"}, {"-api-keys", "ops:admin:0123456789abcdef0123"}} {
+		if _, err := parseConfig(ok); err != nil {
+			t.Errorf("%v: %v", ok, err)
+		}
+	}
+	t.Setenv("API_ALLOW_NO_KEYS", "1")
+	if _, err := parseConfig(nil); err != nil {
+		t.Errorf("API_ALLOW_NO_KEYS=1: %v", err)
+	}
+	t.Setenv("API_ALLOW_NO_KEYS", "0")
+	t.Setenv("REDIS_URL", "")
+	if _, err := parseConfig(nil); err != nil {
+		t.Errorf("dev mode without keys: %v", err)
+	}
+	t.Setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+	if _, err := parseConfig(nil); err == nil {
+		t.Error("API_ALLOW_NO_KEYS=0 taken for consent")
+	}
+}
+
 // With REDIS_URL the server is a pure API process: it serves, and a
 // shutdown ends an open stream cleanly and returns.
 func TestRunOnRedis(t *testing.T) {
 	srv := redistest.Shared(t)
-	s := start(t, map[string]string{"REDIS_URL": srv.URL(), "QUEUE_PREFIX": redistest.Prefix(t), "LOG_LEVEL": "info"})
+	s := start(t, map[string]string{"REDIS_URL": srv.URL(), "QUEUE_PREFIX": redistest.Prefix(t), "LOG_LEVEL": "info",
+		"API_ALLOW_NO_KEYS": "1"})
 	if !strings.Contains(s.logs.String(), "apiserver listening") || strings.Contains(s.logs.String(), "DEV MODE") {
 		t.Fatalf("log:\n%s", s.logs)
 	}
@@ -245,6 +275,7 @@ func TestRunWaitsForRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("REDIS_URL", "redis://127.0.0.1:"+strconv.Itoa(port))
+	t.Setenv("API_ALLOW_NO_KEYS", "true")
 	cfg, err := parseConfig(nil)
 	if err != nil {
 		t.Fatal(err)
