@@ -88,6 +88,9 @@ func TestComposeTopology(t *testing.T) {
 		if !strings.HasPrefix(s.Environment["REDIS_URL"], "redis://redis:") {
 			t.Errorf("service %s REDIS_URL %q: want the compose redis (without it an apiserver runs dev mode)", u[1], s.Environment["REDIS_URL"])
 		}
+		if s.Environment["API_TRUSTED_PROXIES"] == "" || len(s.Ports) > 0 {
+			t.Errorf("service %s: behind nginx it must trust nginx's X-Forwarded-For and publish no port of its own", u[1])
+		}
 		// Keys come from the operator's environment, required: never a
 		// secret in the file, never an open API by default.
 		if !strings.HasPrefix(s.Environment["API_KEYS"], "${API_KEYS:?") {

@@ -79,6 +79,7 @@ func parseConfig(args []string) (*config, error) {
 	keysFile := fs.String("api-keys-file", "API_KEYS_FILE", "", "file of API keys, one name:role:secret per line (# comments), added to -api-keys")
 	rate := fs.String("rate-limit", "API_RATE_LIMIT", "", "requests per caller (API key, else client address) across all instances, e.g. 100/s, 6000/m, 50/10s (empty: none)")
 	burst := fs.Int("rate-burst", "API_RATE_BURST", 0, "requests a caller may send at once (0: the rate's count)")
+	authFailures := fs.String("auth-failure-limit", "API_AUTH_FAILURE_LIMIT", "10/m", "failed authentications per client address across all instances before the address is barred (429), e.g. 10/m (empty: no throttle)")
 	cors := fs.String("cors-origins", "API_CORS_ORIGINS", "", "origins browsers may call from, comma-separated, or * (empty: no CORS)")
 	proxies := fs.String("trusted-proxies", "API_TRUSTED_PROXIES", "", "addresses/CIDRs of proxies whose X-Forwarded-For names the client (empty: none)")
 	logLevel := fs.String("log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
@@ -111,6 +112,11 @@ func parseConfig(args []string) (*config, error) {
 	if apiCfg.RateLimit, err = api.ParseRateLimit(*rate, *burst); err != nil {
 		return nil, err
 	}
+	authLimit, err := api.ParseRateLimit(*authFailures, 0)
+	if err != nil {
+		return nil, fmt.Errorf("API_AUTH_FAILURE_LIMIT: %w", err)
+	}
+	apiCfg.AuthFailureLimit = &authLimit
 	rc := redisCfg()
 	mode, err := rc.Mode()
 	if err != nil {

@@ -32,6 +32,8 @@ type Queue interface {
 	Workers(ctx context.Context) ([]queue.WorkerInfo, error)
 	Ping(ctx context.Context) error
 	Allow(ctx context.Context, caller string, limit queue.RateLimit) (queue.RateDecision, error)
+	Block(ctx context.Context, subject string, d time.Duration) error
+	BlockedFor(ctx context.Context, subject string) (time.Duration, error)
 }
 
 // Events delivers the job events that long polls and streams wait on.

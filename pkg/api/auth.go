@@ -225,6 +225,9 @@ func (s *server) require(role Role) gin.HandlerFunc {
 		// Without keys everyone may do everything.
 		caller, callerRole := "ip:"+c.ClientIP(), RoleAdmin
 		if len(s.cfg.Keys) > 0 {
+			if s.barred(c) {
+				return
+			}
 			secret := presentedSecret(c.Request)
 			if secret == "" {
 				c.Header("WWW-Authenticate", `Bearer realm="jobqueue"`)
@@ -233,8 +236,7 @@ func (s *server) require(role Role) gin.HandlerFunc {
 			}
 			k, ok := s.lookup(secret)
 			if !ok {
-				c.Header("WWW-Authenticate", `Bearer realm="jobqueue", error="invalid_token"`)
-				s.writeError(c, errBadKey)
+				s.failedAuth(c)
 				return
 			}
 			if k.Role < role {
@@ -251,6 +253,61 @@ func (s *server) require(role Role) gin.HandlerFunc {
 		}
 		c.Next()
 	}
+}
+
+// authSubject is who failed authentications are counted against: the
+// client's address (a wrong key names no one).
+func authSubject(c *gin.Context) string { return "auth:ip:" + c.ClientIP() }
+
+// barred answers 429 when the client's address is barred for failing to
+// authenticate too often (Config.AuthFailureLimit). When Redis cannot be
+// asked it lets the request through, as withinRate does.
+func (s *server) barred(c *gin.Context) bool {
+	if !s.cfg.AuthFailureLimit.Enabled() {
+		return false
+	}
+	ctx, cancel := s.redisCtx(c)
+	defer cancel()
+	d, err := s.q.BlockedFor(ctx, authSubject(c))
+	if err != nil {
+		s.logFor(c).Warn("auth throttle unavailable: request let through", "err", err)
+		return false
+	}
+	if d <= 0 {
+		return false
+	}
+	s.refuseBarred(c, d)
+	return true
+}
+
+// failedAuth answers a key that is not valid: 401, or, once the address
+// has spent its budget of failures, 429 and a bar on the address for as
+// long as the budget needs to allow one more try.
+func (s *server) failedAuth(c *gin.Context) {
+	if l := *s.cfg.AuthFailureLimit; l.Enabled() {
+		ctx, cancel := s.redisCtx(c)
+		defer cancel()
+		d, err := s.q.Allow(ctx, "fail:"+authSubject(c), l)
+		if err == nil && !d.Allowed {
+			if err := s.q.Block(ctx, authSubject(c), d.RetryAfter); err != nil {
+				s.logFor(c).Warn("auth throttle: could not bar the address", "err", err)
+			}
+			s.logFor(c).Warn("too many failed authentications: address barred", "client", c.ClientIP(), "for", d.RetryAfter)
+			s.refuseBarred(c, d.RetryAfter)
+			return
+		}
+	}
+	c.Header("WWW-Authenticate", `Bearer realm="jobqueue", error="invalid_token"`)
+	s.writeError(c, errBadKey)
+}
+
+// refuseBarred answers 429 to a barred address, with Retry-After.
+func (s *server) refuseBarred(c *gin.Context, d time.Duration) {
+	secs := max(1, int((d+time.Second-1)/time.Second))
+	c.Header("Retry-After", strconv.Itoa(secs))
+	c.Header("Connection", "close")
+	s.writeError(c, &requestError{http.StatusTooManyRequests, CodeRateLimited,
+		fmt.Sprintf("too many failed authentications from this address; retry in %d s", secs)})
 }
 
 // withinRate takes one request from caller's budget; over it, it answers

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"github.com/compileo/jobqueue/internal/proctest"
 	"log/slog"
 	"net/http"
@@ -305,4 +306,46 @@ func TestCheckSecret(t *testing.T) {
 			t.Errorf("CheckSecret(%q): %v", strong, err)
 		}
 	}
+}
+
+// Failed authentications are throttled per client address, across
+// instances: past the budget the address is barred, valid keys included
+// (or guessing would go on at full speed), with 429 and Retry-After;
+// a missing key (a browser's first visit) does not count.
+func TestFailedAuthThrottledAcrossInstances(t *testing.T) {
+	t.Parallel()
+	cfg := Config{Keys: testKeys(t), AuthFailureLimit: &queue.RateLimit{Rate: 1, Period: time.Hour, Burst: 3}}
+	a := setup(t, cfg)
+	cfg.Logger = discard
+	h, err := New(cfg, a.client, a.hub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	b := &bundle{url: ts.URL, http: checkedClient(t, ts), client: a.client, hub: a.hub}
+
+	for range 5 {
+		a.wantError(t, "GET", "/api/v1/jobs", "", http.StatusUnauthorized, CodeUnauthenticated)
+	}
+	for i, x := range []*bundle{a, b, a} {
+		x.wantError(t, "GET", "/api/v1/jobs", "", http.StatusUnauthorized, CodeUnauthenticated, "X-API-Key", fmt.Sprintf("guess-%d-0123456789abcdef", i))
+	}
+	resp, data := b.do(t, "GET", "/api/v1/jobs", "", "X-API-Key", "guess-3-0123456789abcdef")
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(data), "failed authentications") {
+		t.Fatalf("past the budget: %d %v %s", resp.StatusCode, resp.Header, data)
+	}
+	for _, x := range []*bundle{a, b} {
+		x.wantError(t, "GET", "/api/v1/jobs", "", http.StatusTooManyRequests, CodeRateLimited, "X-API-Key", adminSecret)
+	}
+	// Open routes stay open.
+	a.call(t, "GET", "/healthz", "", 200)
+
+	// Without keys there is nothing to guess and nothing is throttled;
+	// with the throttle off, wrong keys are only 401s.
+	off := setup(t, Config{Keys: testKeys(t), AuthFailureLimit: &queue.RateLimit{}})
+	for range 20 {
+		off.wantError(t, "GET", "/api/v1/jobs", "", http.StatusUnauthorized, CodeUnauthenticated, "X-API-Key", "guess-0123456789abcdef")
+	}
+	off.call(t, "GET", "/api/v1/jobs", "", 200, "X-API-Key", readSecret)
 }

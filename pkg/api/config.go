@@ -35,6 +35,10 @@ const (
 	MaxBatch = 1000
 )
 
+// DefaultAuthFailureLimit is the failed authentications a client address
+// may make (10 a minute, 10 at once) before it is barred.
+var DefaultAuthFailureLimit = queue.RateLimit{Rate: 10, Period: time.Minute}
+
 // Config configures the API handler. Zero fields take the defaults.
 type Config struct {
 	// BodyLimit is the largest request body accepted, in bytes.
@@ -67,6 +71,14 @@ type Config struct {
 	// or a client address when there are no keys), shared by every
 	// instance through Redis. The zero value means no limit.
 	RateLimit queue.RateLimit
+	// AuthFailureLimit is the budget of failed authentications (a key
+	// that is not valid) of each client address, shared by every instance
+	// through Redis; past it the address is barred — every request from
+	// it, valid keys included, gets 429 — until the budget allows one
+	// more try, so that guessing keys goes no faster than the budget.
+	// Nil means DefaultAuthFailureLimit; a zero RateLimit, no throttle.
+	// Only used with Keys.
+	AuthFailureLimit *queue.RateLimit
 	// CORSOrigins are the origins browsers may call the API from ("*" for
 	// any); empty means no CORS headers (same-origin only).
 	CORSOrigins []string
@@ -93,6 +105,13 @@ func (cfg Config) withDefaults() (Config, error) {
 	cfg.Heartbeat = cmp.Or(cfg.Heartbeat, DefaultHeartbeat)
 	if err := cfg.RateLimit.Validate(); err != nil {
 		return cfg, fmt.Errorf("api config: %w", err)
+	}
+	if cfg.AuthFailureLimit == nil {
+		l := DefaultAuthFailureLimit
+		cfg.AuthFailureLimit = &l
+	}
+	if err := cfg.AuthFailureLimit.Validate(); err != nil {
+		return cfg, fmt.Errorf("api config: auth failure limit: %w", err)
 	}
 	for _, o := range cfg.CORSOrigins {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {

@@ -40,6 +40,7 @@
 //	{P}:shards               string the shard count the queue was created with
 //	{P}:types:limits         hash   type → fleet-wide running limit (the source)
 //	{P}:rate:<caller>        string an API caller's rate-limit state
+//	{P}:block:<subject>      string a subject barred until the key expires (failed authentications)
 //	{P}:workers              zset   worker id → last heartbeat ms
 //	{P}:worker:<id>          hash   worker info; expires without heartbeats
 //	{P}:events               channel every job event (JSON Event, or an array of the events of one script call)

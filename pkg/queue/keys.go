@@ -92,6 +92,10 @@ func (k keyspace) layout() string { return k.key("shards") }
 // rate holds one caller's request budget (the API's rate limit).
 func (k keyspace) rate(caller string) string { return k.key("rate", caller) }
 
+// block marks a subject barred for a while (the API's throttle of failed
+// authentications); it expires when the bar ends.
+func (k keyspace) block(subject string) string { return k.key("block", subject) }
+
 // workers is the sorted set of registered worker ids, scored by last heartbeat (ms).
 func (k keyspace) workers() string { return k.key("workers") }
 
