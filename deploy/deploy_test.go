@@ -32,7 +32,13 @@ type compose struct {
 		Restart     string            `yaml:"restart"`
 		StopGrace   string            `yaml:"stop_grace_period"`
 		Healthcheck map[string]any    `yaml:"healthcheck"`
-		DependsOn   any               `yaml:"depends_on"`
+		Ulimits     struct {
+			Nofile struct {
+				Soft int `yaml:"soft"`
+				Hard int `yaml:"hard"`
+			} `yaml:"nofile"`
+		} `yaml:"ulimits"`
+		DependsOn any `yaml:"depends_on"`
 	} `yaml:"services"`
 }
 
@@ -88,6 +94,11 @@ func TestComposeTopology(t *testing.T) {
 		if !strings.HasPrefix(s.Environment["REDIS_URL"], "redis://redis:") {
 			t.Errorf("service %s REDIS_URL %q: want the compose redis (without it an apiserver runs dev mode)", u[1], s.Environment["REDIS_URL"])
 		}
+		// Streams and long polls hold a descriptor each: room for
+		// thousands, beyond the usual default of 1024.
+		if n := s.Ulimits.Nofile; n.Soft < 65536 || n.Hard < n.Soft {
+			t.Errorf("service %s: ulimits nofile %+v, want 65536 or more", u[1], n)
+		}
 		if s.Environment["API_TRUSTED_PROXIES"] == "" || len(s.Ports) > 0 {
 			t.Errorf("service %s: behind nginx it must trust nginx's X-Forwarded-For and publish no port of its own", u[1])
 		}
@@ -113,6 +124,9 @@ func TestComposeTopology(t *testing.T) {
 	}
 
 	lb := c.Services["nginx"]
+	if lb.Ulimits.Nofile.Soft < 65536 {
+		t.Errorf("nginx: ulimits nofile %+v, want 65536 or more (two descriptors per stream)", lb.Ulimits.Nofile)
+	}
 	if !slices.ContainsFunc(lb.Volumes, func(v string) bool { return strings.HasPrefix(v, "./deploy/nginx.conf:") }) {
 		t.Errorf("nginx does not mount deploy/nginx.conf: %v", lb.Volumes)
 	}

@@ -79,6 +79,8 @@ func parseConfig(args []string) (*config, error) {
 	keysFile := fs.String("api-keys-file", "API_KEYS_FILE", "", "file of API keys, one name:role:secret per line (# comments), added to -api-keys")
 	rate := fs.String("rate-limit", "API_RATE_LIMIT", "", "requests per caller (API key, else client address) across all instances, e.g. 100/s, 6000/m, 50/10s (empty: none)")
 	burst := fs.Int("rate-burst", "API_RATE_BURST", 0, "requests a caller may send at once (0: the rate's count)")
+	maxStreams := fs.Int("max-streams", "API_MAX_STREAMS", 0, fmt.Sprintf("SSE streams and long polls open at once on this instance, 429 past it (0: half the open-file limit, at most %d)", api.DefaultMaxStreams))
+	maxPerCaller := fs.Int("max-streams-per-caller", "API_MAX_STREAMS_PER_CALLER", api.DefaultMaxStreamsPerCaller, "SSE streams and long polls one caller (API key, else client address) may hold open on this instance, 429 past it")
 	authFailures := fs.String("auth-failure-limit", "API_AUTH_FAILURE_LIMIT", "10/m", "failed authentications per client address across all instances before the address is barred (429), e.g. 10/m (empty: no throttle)")
 	cors := fs.String("cors-origins", "API_CORS_ORIGINS", "", "origins browsers may call from, comma-separated, or * (empty: no CORS)")
 	proxies := fs.String("trusted-proxies", "API_TRUSTED_PROXIES", "", "addresses/CIDRs of proxies whose X-Forwarded-For names the client (empty: none)")
@@ -94,8 +96,14 @@ func parseConfig(args []string) (*config, error) {
 		return nil, fmt.Errorf("body timeout, request timeout, SSE heartbeat and shutdown timeout must be positive")
 	case *devWorkers < 0:
 		return nil, fmt.Errorf("dev workers %d: must be 0 or more", *devWorkers)
+	case *maxStreams < 0 || *maxPerCaller <= 0:
+		return nil, fmt.Errorf("API_MAX_STREAMS must be 0 (automatic) or more, API_MAX_STREAMS_PER_CALLER 1 or more")
+	}
+	if *maxStreams == 0 {
+		*maxStreams = autoMaxStreams()
 	}
 	apiCfg := api.Config{BodyLimit: int64(*bodyLimit), BodyTimeout: *bodyTimeout, RequestTimeout: *reqTimeout, Heartbeat: *heartbeat,
+		MaxStreams: *maxStreams, MaxStreamsPerCaller: *maxPerCaller,
 		CORSOrigins: envflag.List(*cors), TrustedProxies: envflag.List(*proxies)}
 	spec := *keys
 	if *keysFile != "" {
@@ -210,7 +218,8 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	log.Info("apiserver listening", "addr", ln.Addr().String(), "redis", redisCfg.String(),
 		"prefix", cfg.Prefix, "pid", os.Getpid(), "api_keys", len(cfg.API.Keys),
-		"rate_limit", cfg.API.RateLimit.Rate > 0)
+		"rate_limit", cfg.API.RateLimit.Rate > 0, "max_streams", cfg.API.MaxStreams,
+		"max_streams_per_caller", cfg.API.MaxStreamsPerCaller)
 	if len(cfg.API.Keys) == 0 && dev == nil {
 		log.Warn("no API keys (API_ALLOW_NO_KEYS): anyone who reaches this port may submit, cancel and restart jobs")
 	}
@@ -250,6 +259,18 @@ func serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handle
 	endStreams()
 	log.Info("http server stopped")
 	return nil
+}
+
+// autoMaxStreams is API_MAX_STREAMS when not set: half the process's
+// open-file limit (Go raises the soft limit to the hard one at start-up),
+// leaving the other half to the other clients, Redis and the listener;
+// at most api.DefaultMaxStreams.
+func autoMaxStreams() int {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil || l.Cur == 0 {
+		return api.DefaultMaxStreams
+	}
+	return int(max(1, min(l.Cur/2, api.DefaultMaxStreams)))
 }
 
 // metricsRegistry is the registry /metrics serves: the Go runtime's and

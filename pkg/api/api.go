@@ -48,13 +48,16 @@ var (
 	_ Events = (*queue.Hub)(nil)
 )
 
-// server holds the handler's collaborators; it has no state of its own.
+// server holds the handler's collaborators; its only state is the count
+// of open streams and long polls.
 type server struct {
 	cfg     Config
 	q       Queue
 	events  Events
 	log     *slog.Logger
 	metrics *metrics
+	// waiters counts the open streams and long polls (waiters.go).
+	waiters *waiterLimits
 }
 
 // New returns the API's http.Handler: every route of docs/api.md on q,
@@ -71,7 +74,8 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api metrics: %w", err)
 	}
-	s := &server{cfg: cfg, q: q, events: events, log: cfg.Logger, metrics: m}
+	s := &server{cfg: cfg, q: q, events: events, log: cfg.Logger, metrics: m,
+		waiters: newWaiterLimits(cfg.MaxStreams, cfg.MaxStreamsPerCaller)}
 
 	gin.SetMode(gin.ReleaseMode) // no debug banner; an atomic store
 	r := gin.New()

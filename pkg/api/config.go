@@ -33,6 +33,11 @@ const (
 	MaxPollTimeout     = 300 * time.Second
 	// MaxBatch is the most jobs one batch submission may hold.
 	MaxBatch = 1000
+	// DefaultMaxStreams bounds the SSE streams and long polls open at once
+	// on one instance, and DefaultMaxStreamsPerCaller those of one caller
+	// (an API key, or a client address without keys) on one instance.
+	DefaultMaxStreams          = 4096
+	DefaultMaxStreamsPerCaller = 256
 )
 
 // DefaultAuthFailureLimit is the failed authentications a client address
@@ -71,6 +76,15 @@ type Config struct {
 	// or a client address when there are no keys), shared by every
 	// instance through Redis. The zero value means no limit.
 	RateLimit queue.RateLimit
+	// MaxStreams bounds the SSE streams and long polls open at once on
+	// this instance; past it a new one gets 429. Each holds a connection
+	// (a file descriptor) for as long as it lasts, so keep it well under
+	// the process's open-file limit. Default DefaultMaxStreams.
+	MaxStreams int
+	// MaxStreamsPerCaller bounds those of one caller (an API key, or a
+	// client address without keys) on this instance, so one caller cannot
+	// take them all. Default DefaultMaxStreamsPerCaller.
+	MaxStreamsPerCaller int
 	// AuthFailureLimit is the budget of failed authentications (a key
 	// that is not valid) of each client address, shared by every instance
 	// through Redis; past it the address is barred — every request from
@@ -101,6 +115,11 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	cfg.BodyLimit = cmp.Or(cfg.BodyLimit, DefaultBodyLimit)
 	cfg.BodyTimeout = cmp.Or(cfg.BodyTimeout, DefaultBodyTimeout)
+	if cfg.MaxStreams < 0 || cfg.MaxStreamsPerCaller < 0 {
+		return cfg, fmt.Errorf("api config: negative stream limit")
+	}
+	cfg.MaxStreams = cmp.Or(cfg.MaxStreams, DefaultMaxStreams)
+	cfg.MaxStreamsPerCaller = cmp.Or(cfg.MaxStreamsPerCaller, DefaultMaxStreamsPerCaller)
 	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, DefaultRequestTimeout)
 	cfg.Heartbeat = cmp.Or(cfg.Heartbeat, DefaultHeartbeat)
 	if err := cfg.RateLimit.Validate(); err != nil {

@@ -35,6 +35,11 @@ func (s *server) poll(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
+	done, ok := s.openWaiter(c)
+	if !ok {
+		return
+	}
+	defer done()
 	s.metrics.polls.Inc()
 	defer s.metrics.polls.Dec()
 	sub := s.events.Subscribe(id)
@@ -115,6 +120,11 @@ func (s *server) stream(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
+	done, ok := s.openWaiter(c)
+	if !ok {
+		return
+	}
+	defer done()
 	s.metrics.streams.Inc()
 	defer s.metrics.streams.Dec()
 	sub := s.events.Subscribe(id)
