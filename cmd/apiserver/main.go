@@ -81,6 +81,8 @@ func parseConfig(args []string) (*config, error) {
 	burst := fs.Int("rate-burst", "API_RATE_BURST", 0, "requests a caller may send at once (0: the rate's count)")
 	maxStreams := fs.Int("max-streams", "API_MAX_STREAMS", 0, fmt.Sprintf("SSE streams and long polls open at once on this instance, 429 past it (0: half the open-file limit, at most %d)", api.DefaultMaxStreams))
 	maxPerCaller := fs.Int("max-streams-per-caller", "API_MAX_STREAMS_PER_CALLER", api.DefaultMaxStreamsPerCaller, "SSE streams and long polls one caller (API key, else client address) may hold open on this instance, 429 past it")
+	tokenTTL := fs.Duration("stream-token-ttl", "API_STREAM_TOKEN_TTL", api.DefaultStreamTokenTTL, "how long a stream token (POST .../stream-token) opens its job's stream")
+	tokenSecret := fs.String("token-secret", "API_TOKEN_SECRET", "", "secret that signs stream tokens, the same on every apiserver (empty: derived from the API keys)")
 	authFailures := fs.String("auth-failure-limit", "API_AUTH_FAILURE_LIMIT", "10/m", "failed authentications per client address across all instances before the address is barred (429), e.g. 10/m (empty: no throttle)")
 	cors := fs.String("cors-origins", "API_CORS_ORIGINS", "", "origins browsers may call from, comma-separated, or * (empty: no CORS)")
 	proxies := fs.String("trusted-proxies", "API_TRUSTED_PROXIES", "", "addresses/CIDRs of proxies whose X-Forwarded-For names the client (empty: none)")
@@ -96,6 +98,8 @@ func parseConfig(args []string) (*config, error) {
 		return nil, fmt.Errorf("body timeout, request timeout, SSE heartbeat and shutdown timeout must be positive")
 	case *devWorkers < 0:
 		return nil, fmt.Errorf("dev workers %d: must be 0 or more", *devWorkers)
+	case *tokenTTL <= 0:
+		return nil, fmt.Errorf("stream token lifetime must be positive")
 	case *maxStreams < 0 || *maxPerCaller <= 0:
 		return nil, fmt.Errorf("API_MAX_STREAMS must be 0 (automatic) or more, API_MAX_STREAMS_PER_CALLER 1 or more")
 	}
@@ -104,6 +108,7 @@ func parseConfig(args []string) (*config, error) {
 	}
 	apiCfg := api.Config{BodyLimit: int64(*bodyLimit), BodyTimeout: *bodyTimeout, RequestTimeout: *reqTimeout, Heartbeat: *heartbeat,
 		MaxStreams: *maxStreams, MaxStreamsPerCaller: *maxPerCaller,
+		StreamTokenTTL: *tokenTTL, TokenSecret: *tokenSecret,
 		CORSOrigins: envflag.List(*cors), TrustedProxies: envflag.List(*proxies)}
 	spec := *keys
 	if *keysFile != "" {

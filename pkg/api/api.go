@@ -49,7 +49,7 @@ var (
 )
 
 // server holds the handler's collaborators; its only state is the count
-// of open streams and long polls.
+// of open streams and long polls (and the stream tokens' secret).
 type server struct {
 	cfg     Config
 	q       Queue
@@ -58,6 +58,8 @@ type server struct {
 	metrics *metrics
 	// waiters counts the open streams and long polls (waiters.go).
 	waiters *waiterLimits
+	// tokens mints and checks stream tokens (tokens.go).
+	tokens *tokenSigner
 }
 
 // New returns the API's http.Handler: every route of docs/api.md on q,
@@ -75,7 +77,8 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 		return nil, fmt.Errorf("api metrics: %w", err)
 	}
 	s := &server{cfg: cfg, q: q, events: events, log: cfg.Logger, metrics: m,
-		waiters: newWaiterLimits(cfg.MaxStreams, cfg.MaxStreamsPerCaller)}
+		waiters: newWaiterLimits(cfg.MaxStreams, cfg.MaxStreamsPerCaller),
+		tokens:  newTokenSigner(cfg.TokenSecret, cfg.Keys, cfg.StreamTokenTTL)}
 
 	gin.SetMode(gin.ReleaseMode) // no debug banner; an atomic store
 	r := gin.New()
@@ -122,7 +125,8 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	// The seed's contract.
 	get(jobs, "/status/:job_id", read, s.status)
 	get(jobs, "/status/:job_id/poll", read, s.poll)
-	get(jobs, "/status/:job_id/stream", read, s.stream)
+	get(jobs, "/status/:job_id/stream", s.requireStream, s.stream)
+	jobs.POST("/status/:job_id/stream-token", read, s.streamToken)
 	get(jobs, "/queue/stats", read, s.stats)
 	jobs.POST("/cancel/:job_id", admin, s.cancel)
 	jobs.POST("/restart/:job_id", admin, s.restart)

@@ -179,19 +179,14 @@ const (
 )
 
 // presentedSecret finds the key a request carries: "Authorization: Bearer
-// <key>", "X-API-Key: <key>", or, for GET requests only (browsers'
-// EventSource cannot set headers), the api_key query parameter.
+// <key>" or "X-API-Key: <key>". Never the URL: URLs end up in logs (a
+// browser's EventSource, which cannot set headers, sends a stream token
+// instead: tokens.go).
 func presentedSecret(r *http.Request) string {
 	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 		return strings.TrimSpace(h[7:])
 	}
-	if h := r.Header.Get("X-API-Key"); h != "" {
-		return h
-	}
-	if r.Method == http.MethodGet {
-		return r.URL.Query().Get("api_key")
-	}
-	return ""
+	return r.Header.Get("X-API-Key")
 }
 
 // lookup finds the key whose secret is s. It compares s's digest with
@@ -217,42 +212,60 @@ var (
 
 // require admits a request whose caller may act as role and is within
 // its rate limit: 401 without a valid key (when keys are configured), 403
-// when the key's role is too weak, 429 over the rate limit. The caller —
+// when the key's role is too weak, 429 over the rate limit or while the
+// client's address is barred for failed authentications. The caller —
 // the key's name, or the client's address without keys — is the rate
 // limit's subject.
 func (s *server) require(role Role) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		// Without keys everyone may do everything.
-		caller, callerRole := "ip:"+c.ClientIP(), RoleAdmin
-		if len(s.cfg.Keys) > 0 {
-			if s.barred(c) {
-				return
-			}
-			secret := presentedSecret(c.Request)
-			if secret == "" {
-				c.Header("WWW-Authenticate", `Bearer realm="jobqueue"`)
-				s.writeError(c, errUnauthenticated)
-				return
-			}
-			k, ok := s.lookup(secret)
-			if !ok {
-				s.failedAuth(c)
-				return
-			}
-			if k.Role < role {
-				s.writeError(c, &requestError{http.StatusForbidden, CodeForbidden,
-					fmt.Sprintf("API key %s has role %s; this needs %s", k.Name, k.Role, role)})
-				return
-			}
-			caller, callerRole = "key:"+k.Name, k.Role
-		}
-		c.Set(callerKey, caller)
-		c.Set(roleKey, callerRole)
-		if !s.withinRate(c, caller) {
+	return func(c *gin.Context) { s.authorize(c, role, false) }
+}
+
+// requireStream is require(RoleRead) for a job's stream, which also takes
+// a stream token for that job in place of a key (tokens.go).
+func (s *server) requireStream(c *gin.Context) { s.authorize(c, RoleRead, true) }
+
+func (s *server) authorize(c *gin.Context, role Role, tokens bool) {
+	// Without keys everyone may do everything.
+	caller, callerRole := "ip:"+c.ClientIP(), RoleAdmin
+	if len(s.cfg.Keys) > 0 {
+		if s.barred(c) {
 			return
 		}
-		c.Next()
+		secret := presentedSecret(c.Request)
+		if token := c.Query("token"); tokens && secret == "" && token != "" {
+			if !s.tokenCaller(c, token) {
+				return
+			}
+			caller = callerOf(c)
+			if !s.withinRate(c, caller) {
+				return
+			}
+			c.Next()
+			return
+		}
+		if secret == "" {
+			c.Header("WWW-Authenticate", `Bearer realm="jobqueue"`)
+			s.writeError(c, errUnauthenticated)
+			return
+		}
+		k, ok := s.lookup(secret)
+		if !ok {
+			s.failedAuth(c, errBadKey)
+			return
+		}
+		if k.Role < role {
+			s.writeError(c, &requestError{http.StatusForbidden, CodeForbidden,
+				fmt.Sprintf("API key %s has role %s; this needs %s", k.Name, k.Role, role)})
+			return
+		}
+		caller, callerRole = "key:"+k.Name, k.Role
 	}
+	c.Set(callerKey, caller)
+	c.Set(roleKey, callerRole)
+	if !s.withinRate(c, caller) {
+		return
+	}
+	c.Next()
 }
 
 // authSubject is who failed authentications are counted against: the
@@ -280,10 +293,11 @@ func (s *server) barred(c *gin.Context) bool {
 	return true
 }
 
-// failedAuth answers a key that is not valid: 401, or, once the address
-// has spent its budget of failures, 429 and a bar on the address for as
-// long as the budget needs to allow one more try.
-func (s *server) failedAuth(c *gin.Context) {
+// failedAuth answers a key (or stream token) that is not valid: refusal
+// (a 401), or, once the address has spent its budget of failures, 429 and
+// a bar on the address for as long as the budget needs to allow one more
+// try.
+func (s *server) failedAuth(c *gin.Context, refusal *requestError) {
 	if l := *s.cfg.AuthFailureLimit; l.Enabled() {
 		ctx, cancel := s.redisCtx(c)
 		defer cancel()
@@ -298,7 +312,7 @@ func (s *server) failedAuth(c *gin.Context) {
 		}
 	}
 	c.Header("WWW-Authenticate", `Bearer realm="jobqueue", error="invalid_token"`)
-	s.writeError(c, errBadKey)
+	s.writeError(c, refusal)
 }
 
 // refuseBarred answers 429 to a barred address, with Retry-After.

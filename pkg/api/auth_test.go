@@ -118,15 +118,13 @@ func TestRoles(t *testing.T) {
 	b.call(t, "GET", "/healthz", "", 200)
 	b.call(t, "GET", "/readyz", "", 200)
 
-	// X-API-Key works too; the query parameter only on GET (EventSource).
+	// X-API-Key works too; a key in the URL never does (URLs end up in
+	// logs: a browser's EventSource uses a stream token instead).
 	if resp, _ := b.do(t, "POST", "/api/v1/jobs/cancel/"+id, "", "X-API-Key", adminSecret); resp.StatusCode != 200 {
 		t.Fatalf("cancel with X-API-Key: %d", resp.StatusCode)
 	}
-	if resp, _ := b.do(t, "GET", "/api/v1/jobs/status/"+id+"?api_key="+readSecret, ""); resp.StatusCode != 200 {
-		t.Fatalf("GET with api_key: %d", resp.StatusCode)
-	}
-	if resp, _ := b.do(t, "POST", "/api/v1/jobs/restart/"+id+"?api_key="+adminSecret, ""); resp.StatusCode != 401 {
-		t.Fatalf("POST with api_key: %d, want 401", resp.StatusCode)
+	if resp, _ := b.do(t, "GET", "/api/v1/jobs/status/"+id+"?api_key="+readSecret, ""); resp.StatusCode != 401 {
+		t.Fatalf("GET with api_key: %d, want 401", resp.StatusCode)
 	}
 	// 401 tells how to authenticate.
 	if resp, _ := b.do(t, "GET", "/api/v1/jobs/queue/stats", ""); !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
@@ -170,10 +168,6 @@ func TestWhoami(t *testing.T) {
 		if got := strings.TrimPrefix(me["caller"].(string), "key:") + " " + me["role"].(string); resp.StatusCode != 200 || got != want {
 			t.Errorf("whoami as %s: %d %s", want, resp.StatusCode, data)
 		}
-	}
-	// EventSource's way of sending the key works here too.
-	if out := b.call(t, "GET", "/api/v1/whoami?api_key="+readSecret, "", 200); out["role"] != "read" {
-		t.Errorf("whoami with api_key: %v", out)
 	}
 	b.wantError(t, "GET", "/api/v1/whoami", "", http.StatusUnauthorized, CodeUnauthenticated)
 

@@ -85,6 +85,16 @@ type Config struct {
 	// client address without keys) on this instance, so one caller cannot
 	// take them all. Default DefaultMaxStreamsPerCaller.
 	MaxStreamsPerCaller int
+	// StreamTokenTTL is how long a stream token opens its stream (a token
+	// is checked when the stream opens or reconnects; an open stream is
+	// not cut when its token expires). Default DefaultStreamTokenTTL.
+	StreamTokenTTL time.Duration
+	// TokenSecret signs stream tokens; every instance must have the same.
+	// Empty means a secret derived from Keys, which instances with the
+	// same keys share without more configuration; set it while instances
+	// hold different keys (a rolling change of keys), or tokens minted on
+	// one are refused by another. It must be as strong as a key's secret.
+	TokenSecret string
 	// AuthFailureLimit is the budget of failed authentications (a key
 	// that is not valid) of each client address, shared by every instance
 	// through Redis; past it the address is barred — every request from
@@ -115,6 +125,15 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	cfg.BodyLimit = cmp.Or(cfg.BodyLimit, DefaultBodyLimit)
 	cfg.BodyTimeout = cmp.Or(cfg.BodyTimeout, DefaultBodyTimeout)
+	if cfg.StreamTokenTTL < 0 {
+		return cfg, fmt.Errorf("api config: negative stream token lifetime")
+	}
+	cfg.StreamTokenTTL = cmp.Or(cfg.StreamTokenTTL, DefaultStreamTokenTTL)
+	if cfg.TokenSecret != "" {
+		if err := CheckSecret(cfg.TokenSecret); err != nil {
+			return cfg, fmt.Errorf("api config: token secret: %w", err)
+		}
+	}
 	if cfg.MaxStreams < 0 || cfg.MaxStreamsPerCaller < 0 {
 		return cfg, fmt.Errorf("api config: negative stream limit")
 	}
