@@ -79,6 +79,7 @@ func parseConfig(args []string) (*config, error) {
 	keysFile := fs.String("api-keys-file", "API_KEYS_FILE", "", "file of API keys, one name:role:secret per line (# comments), added to -api-keys")
 	rate := fs.String("rate-limit", "API_RATE_LIMIT", "", "requests per caller (API key, else client address) across all instances, e.g. 100/s, 6000/m, 50/10s (empty: none)")
 	burst := fs.Int("rate-burst", "API_RATE_BURST", 0, "requests a caller may send at once (0: the rate's count)")
+	listBytes := fs.Int("list-page-bytes", "API_LIST_PAGE_BYTES", queue.DefaultListBytes, "bytes of job fields one list page may hold (payloads and results when asked for); past it the page ends early with a cursor")
 	maxStreams := fs.Int("max-streams", "API_MAX_STREAMS", 0, fmt.Sprintf("SSE streams and long polls open at once on this instance, 429 past it (0: half the open-file limit, at most %d)", api.DefaultMaxStreams))
 	maxPerCaller := fs.Int("max-streams-per-caller", "API_MAX_STREAMS_PER_CALLER", api.DefaultMaxStreamsPerCaller, "SSE streams and long polls one caller (API key, else client address) may hold open on this instance, 429 past it")
 	tokenTTL := fs.Duration("stream-token-ttl", "API_STREAM_TOKEN_TTL", api.DefaultStreamTokenTTL, "how long a stream token (POST .../stream-token) opens its job's stream")
@@ -100,6 +101,8 @@ func parseConfig(args []string) (*config, error) {
 		return nil, fmt.Errorf("dev workers %d: must be 0 or more", *devWorkers)
 	case *tokenTTL <= 0:
 		return nil, fmt.Errorf("stream token lifetime must be positive")
+	case *listBytes <= 0:
+		return nil, fmt.Errorf("list page bytes %d: must be positive", *listBytes)
 	case *maxStreams < 0 || *maxPerCaller <= 0:
 		return nil, fmt.Errorf("API_MAX_STREAMS must be 0 (automatic) or more, API_MAX_STREAMS_PER_CALLER 1 or more")
 	}
@@ -107,7 +110,7 @@ func parseConfig(args []string) (*config, error) {
 		*maxStreams = autoMaxStreams()
 	}
 	apiCfg := api.Config{BodyLimit: int64(*bodyLimit), BodyTimeout: *bodyTimeout, RequestTimeout: *reqTimeout, Heartbeat: *heartbeat,
-		MaxStreams: *maxStreams, MaxStreamsPerCaller: *maxPerCaller,
+		ListBytes: *listBytes, MaxStreams: *maxStreams, MaxStreamsPerCaller: *maxPerCaller,
 		StreamTokenTTL: *tokenTTL, TokenSecret: *tokenSecret,
 		CORSOrigins: envflag.List(*cors), TrustedProxies: envflag.List(*proxies)}
 	spec := *keys

@@ -76,6 +76,11 @@ type Config struct {
 	// or a client address when there are no keys), shared by every
 	// instance through Redis. The zero value means no limit.
 	RateLimit queue.RateLimit
+	// ListBytes bounds the bytes of job fields one list page holds
+	// (payloads and results when asked for): past it the page ends early,
+	// with a cursor. It bounds what one list request makes this instance
+	// and Redis hold. Default queue.DefaultListBytes.
+	ListBytes int
 	// MaxStreams bounds the SSE streams and long polls open at once on
 	// this instance; past it a new one gets 429. Each holds a connection
 	// (a file descriptor) for as long as it lasts, so keep it well under
@@ -134,6 +139,10 @@ func (cfg Config) withDefaults() (Config, error) {
 			return cfg, fmt.Errorf("api config: token secret: %w", err)
 		}
 	}
+	if cfg.ListBytes < 0 {
+		return cfg, fmt.Errorf("api config: negative list page bytes")
+	}
+	cfg.ListBytes = cmp.Or(cfg.ListBytes, queue.DefaultListBytes)
 	if cfg.MaxStreams < 0 || cfg.MaxStreamsPerCaller < 0 {
 		return cfg, fmt.Errorf("api config: negative stream limit")
 	}

@@ -96,13 +96,15 @@ func (s *server) delete(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-// list answers GET /api/v1/jobs?status=&type=&queue=&limit=&cursor=.
+// list answers GET /api/v1/jobs?status=&type=&queue=&limit=&cursor=&include=:
+// job summaries, within Config.ListBytes a page.
 func (s *server) list(c *gin.Context) {
 	p, err := parseListParams(c.Request.URL.Query())
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
+	p.MaxBytes = s.cfg.ListBytes
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
 	page, err := s.q.List(ctx, p)
@@ -110,9 +112,9 @@ func (s *server) list(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	jobs := make([]jobView, 0, len(page.Jobs))
+	jobs := make([]listItemView, 0, len(page.Jobs))
 	for _, j := range page.Jobs {
-		jobs = append(jobs, jobOf(j))
+		jobs = append(jobs, listItemOf(j, p))
 	}
 	c.JSON(http.StatusOK, gin.H{"jobs": jobs, "next_cursor": nullable(page.NextCursor)})
 }

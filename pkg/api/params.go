@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -84,11 +85,24 @@ func parseLastEventID(h string) (int64, error) {
 	return v, nil
 }
 
-// parseListParams reads the list's filters and paging; the engine checks
-// the filters' values (queue.ErrInvalid).
+// parseListParams reads the list's filters, paging and include (a
+// comma-separated list of payload and result: the fields a summary leaves
+// out); the engine checks the filters' values (queue.ErrInvalid).
 func parseListParams(q url.Values) (queue.ListParams, error) {
 	p := queue.ListParams{Status: queue.State(q.Get("status")), Type: q.Get("type"),
 		Queue: q.Get("queue"), Cursor: q.Get("cursor")}
+	if vs, ok := q["include"]; ok {
+		for _, f := range strings.Split(vs[0], ",") {
+			switch strings.TrimSpace(f) {
+			case "payload":
+				p.WithPayload = true
+			case "result":
+				p.WithResult = true
+			default:
+				return p, invalidArgf("include %q: want payload, result or payload,result", vs[0])
+			}
+		}
+	}
 	if vs, ok := q["limit"]; ok {
 		n, err := strconv.Atoi(vs[0])
 		if err != nil || n < 1 || n > queue.MaxListLimit {

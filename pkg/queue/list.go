@@ -28,6 +28,16 @@ type ListParams struct {
 	Cursor string
 	// Limit is the page size, 1-MaxListLimit; 0 means DefaultListLimit.
 	Limit int
+	// WithPayload and WithResult read each job's payload and result too.
+	// Without them the jobs come with neither (Payload and Result nil),
+	// and List reads only the other fields, which stay small however
+	// large the payloads are.
+	WithPayload, WithResult bool
+	// MaxBytes bounds the bytes of job fields a page holds, payloads and
+	// results included when asked for; once they are spent the page ends
+	// early, with a cursor to go on from. A page always holds at least one
+	// job. 0 means DefaultListBytes.
+	MaxBytes int
 }
 
 // ListPage is one page of jobs; NextCursor is "" on the last page.
@@ -98,28 +108,39 @@ func (c *Client) List(ctx context.Context, p ListParams) (*ListPage, error) {
 		}
 	}
 	page := &ListPage{Jobs: []*Job{}}
-	budget := listScanBudget
-	for ; i < len(sources) && len(page.Jobs) < p.Limit && budget > 0; i, offset = i+1, 0 {
+	maxBytes := p.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultListBytes
+	}
+	budget, bytes := listScanBudget, 0
+	for ; i < len(sources) && budget > 0; i, offset = i+1, 0 {
 		src := sources[i]
-		for len(page.Jobs) < p.Limit && budget > 0 {
+		for budget > 0 {
 			n := int64(min(max(p.Limit-len(page.Jobs), 50), budget))
 			ids, err := c.rangeSource(ctx, src, offset, n)
 			if err != nil {
 				return nil, err
 			}
 			budget -= len(ids)
-			jobs, err := c.GetMany(ctx, ids)
+			jobs, err := c.readSummaries(ctx, ids, p)
 			if err != nil {
 				return nil, err
 			}
-			for k, j := range jobs {
+			for k, l := range jobs {
+				j := l.job
 				if j == nil || (p.Type != "" && j.Type != p.Type) || (p.Queue != "" && j.Queue != p.Queue) {
 					continue
 				}
+				if len(page.Jobs) > 0 && bytes+l.bytes > maxBytes {
+					// The bytes are spent: this job opens the next page.
+					page.NextCursor = encodeCursor(src, offset+int64(k))
+					return c.finishPage(ctx, page, p)
+				}
+				bytes += l.bytes
 				page.Jobs = append(page.Jobs, j)
 				if len(page.Jobs) == p.Limit {
 					page.NextCursor = encodeCursor(src, offset+int64(k)+1)
-					return page, nil
+					return c.finishPage(ctx, page, p)
 				}
 			}
 			offset += int64(len(ids))
@@ -129,10 +150,9 @@ func (c *Client) List(ctx context.Context, p ListParams) (*ListPage, error) {
 		}
 		if budget <= 0 {
 			page.NextCursor = encodeCursor(src, offset)
-			return page, nil
 		}
 	}
-	return page, nil
+	return c.finishPage(ctx, page, p)
 }
 
 func (c *Client) rangeSource(ctx context.Context, s listSource, offset, n int64) ([]string, error) {
