@@ -49,6 +49,8 @@ type config struct {
 	Prefix string
 	Addr   string
 	API    api.Config
+	// MaxQueues bounds the queue registry (queue.Config.MaxQueues).
+	MaxQueues int
 	// ShutdownTimeout bounds the graceful shutdown on SIGTERM.
 	ShutdownTimeout time.Duration
 	// DevWorkers is the concurrency of dev mode's in-process worker
@@ -79,6 +81,7 @@ func parseConfig(args []string) (*config, error) {
 	keysFile := fs.String("api-keys-file", "API_KEYS_FILE", "", "file of API keys, one name:role:secret per line (# comments), added to -api-keys")
 	rate := fs.String("rate-limit", "API_RATE_LIMIT", "", "requests per caller (API key, else client address) across all instances, e.g. 100/s, 6000/m, 50/10s (empty: none)")
 	burst := fs.Int("rate-burst", "API_RATE_BURST", 0, "requests a caller may send at once (0: the rate's count)")
+	maxQueues := fs.Int("max-queues", "API_MAX_QUEUES", queue.DefaultMaxQueues, "distinct queue names the queue may hold (per shard); a submission to a new queue past it gets 409 too_many_queues until empty queues are forgotten")
 	listBytes := fs.Int("list-page-bytes", "API_LIST_PAGE_BYTES", queue.DefaultListBytes, "bytes of job fields one list page may hold (payloads and results when asked for); past it the page ends early with a cursor")
 	maxStreams := fs.Int("max-streams", "API_MAX_STREAMS", 0, fmt.Sprintf("SSE streams and long polls open at once on this instance, 429 past it (0: half the open-file limit, at most %d)", api.DefaultMaxStreams))
 	maxPerCaller := fs.Int("max-streams-per-caller", "API_MAX_STREAMS_PER_CALLER", api.DefaultMaxStreamsPerCaller, "SSE streams and long polls one caller (API key, else client address) may hold open on this instance, 429 past it")
@@ -101,6 +104,8 @@ func parseConfig(args []string) (*config, error) {
 		return nil, fmt.Errorf("dev workers %d: must be 0 or more", *devWorkers)
 	case *tokenTTL <= 0:
 		return nil, fmt.Errorf("stream token lifetime must be positive")
+	case *maxQueues <= 0:
+		return nil, fmt.Errorf("max queues %d: must be positive", *maxQueues)
 	case *listBytes <= 0:
 		return nil, fmt.Errorf("list page bytes %d: must be positive", *listBytes)
 	case *maxStreams < 0 || *maxPerCaller <= 0:
@@ -141,7 +146,7 @@ func parseConfig(args []string) (*config, error) {
 	if len(apiCfg.Keys) == 0 && mode != redisconn.ModeNone && !*allowNoKeys {
 		return nil, errNoKeys
 	}
-	return &config{Redis: rc, Prefix: *prefix, Addr: *addr, API: apiCfg,
+	return &config{Redis: rc, Prefix: *prefix, Addr: *addr, API: apiCfg, MaxQueues: *maxQueues,
 		ShutdownTimeout: *shutdown, DevWorkers: *devWorkers, LogLevel: *logLevel, LogFmt: *logFmt}, nil
 }
 
@@ -200,7 +205,9 @@ func run(ctx context.Context, cfg *config) error {
 
 	var client *queue.Client
 	err = redisconn.WaitReachable(ctx, log, func() (err error) {
-		client, err = queue.NewClient(ctx, rdb, redisCfg.QueueConfig(cfg.Prefix))
+		qc := redisCfg.QueueConfig(cfg.Prefix)
+		qc.MaxQueues = cfg.MaxQueues
+		client, err = queue.NewClient(ctx, rdb, qc)
 		return err
 	})
 	if err != nil {

@@ -22,6 +22,7 @@ const (
 	CodeRequestTimeout       = "request_timeout"        // 408: the request body did not arrive within Config.BodyTimeout
 	CodeInvalidTransition    = "invalid_transition"     // 409: the job's state does not allow the action
 	CodeDuplicate            = "duplicate"              // 409: the unique_key is held by another job
+	CodeTooManyQueues        = "too_many_queues"        // 409: a new queue, and the queue registry is full
 	CodePayloadTooLarge      = "payload_too_large"      // 413: the body is over Config.BodyLimit
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415: a JSON body sent without Content-Type: application/json
 	CodeRateLimited          = "rate_limited"           // 429: over the caller's rate limit; see Retry-After
@@ -85,6 +86,7 @@ var errorTable = []struct {
 	{is(queue.ErrJobNotFound), http.StatusNotFound, CodeNotFound},
 	{as[*queue.TransitionError], http.StatusConflict, CodeInvalidTransition},
 	{is(queue.ErrDuplicate), http.StatusConflict, CodeDuplicate},
+	{is(queue.ErrQueueLimit), http.StatusConflict, CodeTooManyQueues},
 	{is(queue.ErrInvalid), http.StatusBadRequest, CodeInvalidArgument},
 	{as[*http.MaxBytesError], http.StatusRequestEntityTooLarge, CodePayloadTooLarge},
 	{is(queue.ErrUnavailable), http.StatusServiceUnavailable, CodeUnavailable},

@@ -281,5 +281,5 @@ func unknownType(t string) error {
 }
 
 func (s *server) countSubmitted(p queue.EnqueueParams) {
-	s.metrics.submitted.WithLabelValues(p.Type, cmp.Or(p.Queue, queue.DefaultQueue)).Inc()
+	s.metrics.submitted.WithLabelValues(p.Type, s.metrics.queueLabel(cmp.Or(p.Queue, queue.DefaultQueue))).Inc()
 }

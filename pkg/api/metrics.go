@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/compileo/jobqueue/pkg/queue"
@@ -27,6 +28,28 @@ type metrics struct {
 	polls     prometheus.Gauge
 	submitted *prometheus.CounterVec
 	handler   http.Handler
+
+	// queueLabels are the queue label values submitted has used: at most
+	// maxQueueLabels, then "_other", so that queues used once and
+	// forgotten do not leave a series each for the process's lifetime.
+	mu          sync.Mutex
+	queueLabels map[string]bool
+}
+
+// maxQueueLabels bounds the queue label values of the submission counter.
+const maxQueueLabels = queue.DefaultMaxQueues
+
+// queueLabel is the submission counter's label for queue q.
+func (m *metrics) queueLabel(q string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.queueLabels[q] {
+		if len(m.queueLabels) >= maxQueueLabels {
+			return "_other"
+		}
+		m.queueLabels[q] = true
+	}
+	return q
 }
 
 func newMetrics(reg *prometheus.Registry, q Queue, timeout time.Duration) (*metrics, error) {
@@ -44,8 +67,9 @@ func newMetrics(reg *prometheus.Registry, q Queue, timeout time.Duration) (*metr
 			Name: "jobqueue_long_polls_open", Help: "Long polls waiting on this instance.",
 		}),
 		submitted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "jobqueue_jobs_submitted_total", Help: "Jobs created through this instance, by type and queue.",
+			Name: "jobqueue_jobs_submitted_total", Help: "Jobs created through this instance, by type and queue (the first 1000 queue names; later ones count as _other).",
 		}, []string{"type", "queue"}),
+		queueLabels: map[string]bool{},
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.streams, m.polls, m.submitted,
 		&queueCollector{q: q, timeout: timeout}} {

@@ -30,7 +30,7 @@
 //	{T}:leases               zset   running jobs; score lease deadline ms
 //	{T}:done:<state>         zset   completed|failed|cancelled; score finish ms
 //	{T}:counts               hash   state → number of jobs (O(1) stats)
-//	{T}:queues               set    queue names
+//	{T}:queues               set    queue names (at most Config.MaxQueues; empty ones forgotten)
 //	{T}:seq                  string FIFO sequence for pending scores
 //	{T}:types:running        hash   type → running jobs
 //	{T}:types:limits         hash   type → running limit (a copy; claims read it)

@@ -107,6 +107,15 @@ func (c *Client) List(ctx context.Context, p ListParams) (*ListPage, error) {
 			i = len(sources) // that index is gone: nothing after it either
 		}
 	}
+	if i < len(sources) {
+		from := sources[i]
+		if sources, err = c.dropEmptySources(ctx, sources[i:]); err != nil {
+			return nil, err
+		}
+		if i = 0; len(sources) == 0 || sources[0] != from {
+			offset = 0 // the cursor's own index is empty now
+		}
+	}
 	page := &ListPage{Jobs: []*Job{}}
 	maxBytes := p.MaxBytes
 	if maxBytes <= 0 {
