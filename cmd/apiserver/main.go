@@ -81,6 +81,8 @@ func parseConfig(args []string) (*config, error) {
 	keysFile := fs.String("api-keys-file", "API_KEYS_FILE", "", "file of API keys, one name:role:secret per line (# comments), added to -api-keys")
 	rate := fs.String("rate-limit", "API_RATE_LIMIT", "", "requests per caller (API key, else client address) across all instances, e.g. 100/s, 6000/m, 50/10s (empty: none)")
 	burst := fs.Int("rate-burst", "API_RATE_BURST", 0, "requests a caller may send at once (0: the rate's count)")
+	maxRun := fs.Duration("max-job-timeout", "API_MAX_JOB_TIMEOUT", api.DefaultMaxJobTimeout, fmt.Sprintf("longest run a job may have (its timeout_seconds), and the timeout of jobs submitted without one; at most %s", queue.MaxTimeout))
+	quota := fs.Int("job-quota", "API_JOB_QUOTA", api.DefaultJobQuota, "unfinished jobs one caller (API key, else client address) may have; past it submissions get 429 (0: no quota)")
 	maxQueues := fs.Int("max-queues", "API_MAX_QUEUES", queue.DefaultMaxQueues, "distinct queue names the queue may hold (per shard); a submission to a new queue past it gets 409 too_many_queues until empty queues are forgotten")
 	listBytes := fs.Int("list-page-bytes", "API_LIST_PAGE_BYTES", queue.DefaultListBytes, "bytes of job fields one list page may hold (payloads and results when asked for); past it the page ends early with a cursor")
 	maxStreams := fs.Int("max-streams", "API_MAX_STREAMS", 0, fmt.Sprintf("SSE streams and long polls open at once on this instance, 429 past it (0: half the open-file limit, at most %d)", api.DefaultMaxStreams))
@@ -104,6 +106,10 @@ func parseConfig(args []string) (*config, error) {
 		return nil, fmt.Errorf("dev workers %d: must be 0 or more", *devWorkers)
 	case *tokenTTL <= 0:
 		return nil, fmt.Errorf("stream token lifetime must be positive")
+	case *maxRun <= 0 || *maxRun > queue.MaxTimeout:
+		return nil, fmt.Errorf("max job timeout %s: want more than 0 and at most %s", *maxRun, queue.MaxTimeout)
+	case *quota < 0:
+		return nil, fmt.Errorf("job quota %d: want 0 (none) or more", *quota)
 	case *maxQueues <= 0:
 		return nil, fmt.Errorf("max queues %d: must be positive", *maxQueues)
 	case *listBytes <= 0:
@@ -115,9 +121,13 @@ func parseConfig(args []string) (*config, error) {
 		*maxStreams = autoMaxStreams()
 	}
 	apiCfg := api.Config{BodyLimit: int64(*bodyLimit), BodyTimeout: *bodyTimeout, RequestTimeout: *reqTimeout, Heartbeat: *heartbeat,
-		ListBytes: *listBytes, MaxStreams: *maxStreams, MaxStreamsPerCaller: *maxPerCaller,
+		ListBytes: *listBytes, MaxStreams: *maxStreams, MaxStreamsPerCaller: *maxPerCaller, MaxJobTimeout: *maxRun,
 		StreamTokenTTL: *tokenTTL, TokenSecret: *tokenSecret,
 		CORSOrigins: envflag.List(*cors), TrustedProxies: envflag.List(*proxies)}
+	apiCfg.JobQuota = *quota
+	if *quota == 0 {
+		apiCfg.JobQuota = -1 // none
+	}
 	spec := *keys
 	if *keysFile != "" {
 		b, err := os.ReadFile(*keysFile)

@@ -148,6 +148,8 @@ func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("API_STREAM_TOKEN_TTL", "2m")
 	t.Setenv("API_LIST_PAGE_BYTES", "65536")
 	t.Setenv("API_MAX_QUEUES", "50")
+	t.Setenv("API_MAX_JOB_TIMEOUT", "2h")
+	t.Setenv("API_JOB_QUOTA", "0")
 	t.Setenv("API_CORS_ORIGINS", "https://a.example, https://b.example")
 	cfg, err := parseConfig(nil)
 	if err != nil {
@@ -161,7 +163,7 @@ func TestConfigFromEnv(t *testing.T) {
 	if len(cfg.API.Keys) != 2 || cfg.API.Keys[1].Name != "dash" || cfg.API.RateLimit.Rate != 50 ||
 		cfg.API.RateLimit.Period != 10*time.Second || len(cfg.API.CORSOrigins) != 2 ||
 		cfg.API.AuthFailureLimit.Rate != 5 || cfg.API.AuthFailureLimit.Period != time.Minute ||
-		cfg.API.MaxStreamsPerCaller != 10 || cfg.API.StreamTokenTTL != 2*time.Minute || cfg.API.ListBytes != 65536 || cfg.MaxQueues != 50 || cfg.API.MaxStreams != autoMaxStreams() || cfg.API.MaxStreams < 1 {
+		cfg.API.MaxStreamsPerCaller != 10 || cfg.API.StreamTokenTTL != 2*time.Minute || cfg.API.ListBytes != 65536 || cfg.MaxQueues != 50 || cfg.API.MaxJobTimeout != 2*time.Hour || cfg.API.JobQuota >= 0 || cfg.API.MaxStreams != autoMaxStreams() || cfg.API.MaxStreams < 1 {
 		t.Fatalf("api config %+v", cfg.API)
 	}
 	if cfg, _ := parseConfig([]string{"-max-streams", "100"}); cfg.API.MaxStreams != 100 {
@@ -171,7 +173,7 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Fatal("a flag must win over its variable")
 	}
 	for k, v := range map[string]string{"API_REQUEST_TIMEOUT": "soon", "API_BODY_LIMIT": "0", "API_BODY_TIMEOUT": "0s", "DEV_WORKERS": "-1",
-		"API_KEYS": "ops:superuser:0123456789abcdef0123", "API_RATE_LIMIT": "lots", "API_AUTH_FAILURE_LIMIT": "many", "API_MAX_STREAMS_PER_CALLER": "0", "API_MAX_STREAMS": "-1", "API_STREAM_TOKEN_TTL": "0s", "API_LIST_PAGE_BYTES": "0", "API_MAX_QUEUES": "0", "API_KEYS_FILE": "/nonexistent",
+		"API_KEYS": "ops:superuser:0123456789abcdef0123", "API_RATE_LIMIT": "lots", "API_AUTH_FAILURE_LIMIT": "many", "API_MAX_STREAMS_PER_CALLER": "0", "API_MAX_STREAMS": "-1", "API_STREAM_TOKEN_TTL": "0s", "API_LIST_PAGE_BYTES": "0", "API_MAX_QUEUES": "0", "API_MAX_JOB_TIMEOUT": "200h", "API_JOB_QUOTA": "-5", "API_KEYS_FILE": "/nonexistent",
 		"REDIS_CLUSTER_ADDRS": "127.0.0.1:7000"} { // beside REDIS_URL
 		t.Setenv(k, v)
 		if _, err := parseConfig(nil); err == nil {

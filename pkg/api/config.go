@@ -38,6 +38,11 @@ const (
 	// (an API key, or a client address without keys) on one instance.
 	DefaultMaxStreams          = 4096
 	DefaultMaxStreamsPerCaller = 256
+	// DefaultMaxJobTimeout is the longest a job's run may take, and the
+	// run time of a job submitted without one.
+	DefaultMaxJobTimeout = 24 * time.Hour
+	// DefaultJobQuota is the most unfinished jobs one caller may have.
+	DefaultJobQuota = 10000
 )
 
 // DefaultAuthFailureLimit is the failed authentications a client address
@@ -76,6 +81,17 @@ type Config struct {
 	// or a client address when there are no keys), shared by every
 	// instance through Redis. The zero value means no limit.
 	RateLimit queue.RateLimit
+	// MaxJobTimeout bounds each run of a job (its timeout_seconds): a
+	// submission asking for more is refused, and one asking for none (0,
+	// or no timeout_seconds) gets this, so that no job holds a worker's
+	// slot for longer. At most queue.MaxTimeout. Default
+	// DefaultMaxJobTimeout.
+	MaxJobTimeout time.Duration
+	// JobQuota is the most unfinished jobs (pending, scheduled, retrying
+	// or running) one caller — an API key, or a client address without
+	// keys — may have; a submission that would pass it gets 429.
+	// Default DefaultJobQuota; negative means no quota.
+	JobQuota int
 	// ListBytes bounds the bytes of job fields one list page holds
 	// (payloads and results when asked for): past it the page ends early,
 	// with a cursor. It bounds what one list request makes this instance
@@ -139,6 +155,11 @@ func (cfg Config) withDefaults() (Config, error) {
 			return cfg, fmt.Errorf("api config: token secret: %w", err)
 		}
 	}
+	if cfg.MaxJobTimeout < 0 || cfg.MaxJobTimeout > queue.MaxTimeout {
+		return cfg, fmt.Errorf("api config: max job timeout %s: want up to %s", cfg.MaxJobTimeout, queue.MaxTimeout)
+	}
+	cfg.MaxJobTimeout = cmp.Or(cfg.MaxJobTimeout, DefaultMaxJobTimeout)
+	cfg.JobQuota = cmp.Or(cfg.JobQuota, DefaultJobQuota)
 	if cfg.ListBytes < 0 {
 		return cfg, fmt.Errorf("api config: negative list page bytes")
 	}

@@ -27,6 +27,7 @@ const (
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415: a JSON body sent without Content-Type: application/json
 	CodeRateLimited          = "rate_limited"           // 429: over the caller's rate limit; see Retry-After
 	CodeTooManyStreams       = "too_many_streams"       // 429: the caller or the instance holds its most streams and long polls
+	CodeQuotaExceeded        = "quota_exceeded"         // 429: the caller has its quota of unfinished jobs
 	CodeUnavailable          = "unavailable"            // 503: Redis cannot be reached; retry
 	CodeInternal             = "internal"               // 500: a bug; the details are in the log
 )

@@ -3,6 +3,7 @@ package api
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -144,7 +145,7 @@ type submitted struct {
 
 // submit answers POST /api/v1/jobs: 201 with Location, or an error.
 func (s *server) submit(c *gin.Context) {
-	p, err := parseSubmit(c.Request.Body, time.Now())
+	p, err := parseSubmit(c.Request.Body, time.Now(), s.limits())
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -160,6 +161,10 @@ func (s *server) submit(c *gin.Context) {
 		s.writeError(c, errs[0])
 		return
 	}
+	if err := s.withinQuota(ctx, c, 1); err != nil {
+		s.writeError(c, err)
+		return
+	}
 	res, err := s.q.EnqueueBatch(ctx, params)
 	if err == nil {
 		err = res[0].Err
@@ -169,6 +174,7 @@ func (s *server) submit(c *gin.Context) {
 		return
 	}
 	e := res[0].Job
+	s.addOwned(ctx, c, []string{e.ID})
 	s.countSubmitted(params[0])
 	c.Header("Location", "/api/v1/jobs/"+e.ID)
 	c.JSON(http.StatusCreated, submitted{JobID: e.ID, Status: e.Status, CreatedAt: timestamp(e.CreatedAt)})
@@ -184,7 +190,7 @@ type batchItem struct {
 // order: 201 when every job was created, else 200 (the items tell which
 // failed). The valid jobs are submitted in one round trip.
 func (s *server) submitBatch(c *gin.Context) {
-	params, errs, err := parseBatch(c.Request.Body, time.Now())
+	params, errs, err := parseBatch(c.Request.Body, time.Now(), s.limits())
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -205,19 +211,26 @@ func (s *server) submitBatch(c *gin.Context) {
 	}
 	items := make([]batchItem, len(params))
 	if len(send) > 0 {
+		if err := s.withinQuota(ctx, c, len(send)); err != nil {
+			s.writeError(c, err) // the whole batch: nothing was submitted
+			return
+		}
 		res, err := s.q.EnqueueBatch(ctx, send)
 		if err != nil {
 			s.writeError(c, err) // Redis unreachable: nothing was submitted
 			return
 		}
+		var created []string
 		for k, r := range res {
 			if r.Err != nil {
 				errs[at[k]] = r.Err
 				continue
 			}
 			s.countSubmitted(send[k])
+			created = append(created, r.Job.ID)
 			items[at[k]].submitted = &submitted{JobID: r.Job.ID, Status: r.Job.Status, CreatedAt: timestamp(r.Job.CreatedAt)}
 		}
+		s.addOwned(ctx, c, created)
 	}
 	failed := 0
 	for i, err := range errs {
@@ -282,4 +295,35 @@ func unknownType(t string) error {
 
 func (s *server) countSubmitted(p queue.EnqueueParams) {
 	s.metrics.submitted.WithLabelValues(p.Type, s.metrics.queueLabel(cmp.Or(p.Queue, queue.DefaultQueue))).Inc()
+}
+
+// limits are the bounds submissions get from the configuration.
+func (s *server) limits() submitLimits { return submitLimits{maxTimeout: s.cfg.MaxJobTimeout} }
+
+// withinQuota refuses, with 429, a submission of n jobs that would give
+// the caller more unfinished jobs than Config.JobQuota.
+func (s *server) withinQuota(ctx context.Context, c *gin.Context, n int) error {
+	if s.cfg.JobQuota < 0 {
+		return nil
+	}
+	err := s.q.CheckQuota(ctx, callerOf(c), n, s.cfg.JobQuota)
+	var qe *queue.QuotaError
+	if errors.As(err, &qe) {
+		c.Header("Retry-After", "5")
+		return &requestError{http.StatusTooManyRequests, CodeQuotaExceeded,
+			fmt.Sprintf("%s has %d unfinished jobs; %d more would pass its quota of %d (API_JOB_QUOTA): wait for some to finish, or cancel some",
+				qe.Owner, qe.Unfinished, qe.Adding, qe.Limit)}
+	}
+	return err
+}
+
+// addOwned counts the jobs just created against the caller's quota. The
+// jobs exist whatever happens here: a failure is logged, not answered.
+func (s *server) addOwned(ctx context.Context, c *gin.Context, ids []string) {
+	if s.cfg.JobQuota < 0 {
+		return
+	}
+	if err := s.q.AddOwned(ctx, callerOf(c), ids); err != nil {
+		s.logFor(c).Warn("could not count jobs against the caller's quota", "caller", callerOf(c), "err", err)
+	}
 }

@@ -22,10 +22,13 @@ import (
 // an engine ErrInvalid, or *http.MaxBytesError) that maps to a 4xx.
 
 // Submission limits beyond the engine's own (queue.EnqueueParams.Validate).
-const (
-	maxTimeoutSeconds = int64(queue.MaxTimeout / time.Second) // 604800
-	maxDelaySeconds   = int64(365 * 24 * 3600)                // 31536000
-)
+const maxDelaySeconds = int64(365 * 24 * 3600) // 31536000
+
+// submitLimits are the server's bounds on what a submission may ask for.
+type submitLimits struct {
+	// maxTimeout bounds a run, and is the timeout of a job without one.
+	maxTimeout time.Duration
+}
 
 // parseJobID accepts only the form the engine issues: a UUID in its
 // canonical lowercase 36-character spelling. Other spellings of the same
@@ -165,18 +168,18 @@ func bodyError(err error) error {
 }
 
 // parseSubmit decodes and validates one submission.
-func parseSubmit(body io.Reader, now time.Time) (queue.EnqueueParams, error) {
+func parseSubmit(body io.Reader, now time.Time, lim submitLimits) (queue.EnqueueParams, error) {
 	var req submitRequest
 	if err := decodeStrict(body, &req); err != nil {
 		return queue.EnqueueParams{}, err
 	}
-	return req.params(now)
+	return req.params(now, lim)
 }
 
 // parseBatch decodes a batch submission: the envelope must be valid as a
 // whole; each job gets its own result, a decoding or validation error
 // included.
-func parseBatch(body io.Reader, now time.Time) ([]queue.EnqueueParams, []error, error) {
+func parseBatch(body io.Reader, now time.Time, lim submitLimits) ([]queue.EnqueueParams, []error, error) {
 	var req batchRequest
 	if err := decodeStrict(body, &req); err != nil {
 		return nil, nil, err
@@ -192,14 +195,14 @@ func parseBatch(body io.Reader, now time.Time) ([]queue.EnqueueParams, []error, 
 			errs[i] = err
 			continue
 		}
-		params[i], errs[i] = one.params(now)
+		params[i], errs[i] = one.params(now, lim)
 	}
 	return params, errs, nil
 }
 
 // params validates a submission and turns it into the engine's
 // parameters, defaults filled in.
-func (r submitRequest) params(now time.Time) (queue.EnqueueParams, error) {
+func (r submitRequest) params(now time.Time, lim submitLimits) (queue.EnqueueParams, error) {
 	p := queue.EnqueueParams{Type: r.Type, Queue: r.Queue, UniqueKey: r.UniqueKey}
 	if r.Type == "" {
 		return p, invalidArgf("type is required")
@@ -228,11 +231,15 @@ func (r submitRequest) params(now time.Time) (queue.EnqueueParams, error) {
 		}
 		p.MaxRetries = r.MaxRetries
 	}
-	if r.TimeoutSeconds != nil {
-		if *r.TimeoutSeconds < 0 || *r.TimeoutSeconds > maxTimeoutSeconds {
-			return p, invalidArgf("timeout_seconds %d: want 0 to %d", *r.TimeoutSeconds, maxTimeoutSeconds)
+	// No run is unbounded: no timeout (or 0) is the server's maximum.
+	p.Timeout = lim.maxTimeout
+	if maxSecs := int64(lim.maxTimeout / time.Second); r.TimeoutSeconds != nil {
+		if *r.TimeoutSeconds < 0 || *r.TimeoutSeconds > maxSecs {
+			return p, invalidArgf("timeout_seconds %d: want 0 to %d (the server's maximum run time; 0 means it)", *r.TimeoutSeconds, maxSecs)
 		}
-		p.Timeout = time.Duration(*r.TimeoutSeconds) * time.Second
+		if *r.TimeoutSeconds > 0 {
+			p.Timeout = time.Duration(*r.TimeoutSeconds) * time.Second
+		}
 	}
 	switch {
 	case r.RunAt != nil && r.DelaySeconds != nil:

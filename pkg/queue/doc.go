@@ -41,6 +41,8 @@
 //	{P}:types:limits         hash   type → fleet-wide running limit (the source)
 //	{P}:rate:<caller>        string an API caller's rate-limit state
 //	{P}:block:<subject>      string a subject barred until the key expires (failed authentications)
+//	{P}:owned:<owner>        zset   jobs a submitter created, not yet seen finished; score submit ms (quotas)
+//	{P}:owned:<owner>:pruned string the owned set was pruned lately
 //	{P}:workers              zset   worker id → last heartbeat ms
 //	{P}:worker:<id>          hash   worker info; expires without heartbeats
 //	{P}:events               channel every job event (JSON Event, or an array of the events of one script call)

@@ -20,6 +20,9 @@ var (
 	// ErrQueueLimit: a submission to a queue the registry does not hold
 	// yet, which holds Config.MaxQueues names already (queues.go).
 	ErrQueueLimit = errors.New("too many queues")
+	// ErrQuota: a submitter would have more unfinished jobs than its
+	// quota allows (quota.go).
+	ErrQuota = errors.New("quota of unfinished jobs exceeded")
 )
 
 // TransitionError is a refused state change: the job is in state From,
