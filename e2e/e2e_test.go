@@ -1,5 +1,5 @@
 // Package e2e runs the service as real processes — a real redis-server,
-// two apiservers, two workers — and drives the seed's flows across
+// two apiservers, two workers — and drives the Jobs API's flows across
 // instances over HTTP, the way its clients do.
 package e2e
 
@@ -42,15 +42,16 @@ func getStatus(t *testing.T, base, id string) status {
 	return s
 }
 
-// TestSeedFlowsAcrossInstances submits on one apiserver and streams,
-// polls, cancels and restarts through the other, as the seed's clients do.
-func TestSeedFlowsAcrossInstances(t *testing.T) {
-	seedFlows(t, clustertest.Start(t, clustertest.Options{APIs: 2, Workers: 2}))
+// TestJobsAPIFlowsAcrossInstances submits on one apiserver and streams,
+// polls, cancels and restarts through the other, as the Jobs API's
+// clients do.
+func TestJobsAPIFlowsAcrossInstances(t *testing.T) {
+	jobsAPIFlows(t, clustertest.Start(t, clustertest.Options{APIs: 2, Workers: 2}))
 }
 
-// seedFlows is TestSeedFlowsAcrossInstances's body, run on a Redis
+// jobsAPIFlows is TestJobsAPIFlowsAcrossInstances's body, run on a Redis
 // Cluster and on Sentinel too (redis_test.go).
-func seedFlows(t *testing.T, cl *clustertest.Cluster) {
+func jobsAPIFlows(t *testing.T, cl *clustertest.Cluster) {
 	a, b := cl.APIs()[0].URL, cl.APIs()[1].URL
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -8,17 +8,17 @@ import (
 )
 
 // The service runs unchanged on a 3-master Redis Cluster: apiservers and
-// workers given REDIS_CLUSTER_ADDRS only, the seed's flows across
+// workers given REDIS_CLUSTER_ADDRS only, the Jobs API's flows across
 // instances (submit, stream, long poll, cancel, restart, stats).
-func TestSeedFlowsOnRedisCluster(t *testing.T) {
-	seedFlows(t, clustertest.Start(t, clustertest.Options{APIs: 2, Workers: 2, Redis: clustertest.RedisCluster}))
+func TestJobsAPIFlowsOnRedisCluster(t *testing.T) {
+	jobsAPIFlows(t, clustertest.Start(t, clustertest.Options{APIs: 2, Workers: 2, Redis: clustertest.RedisCluster}))
 }
 
 // And with the jobs sharded over the cluster's masters (QUEUE_SHARDS=6 in
 // every process): the flows cannot tell, and the keys are on every master.
-func TestSeedFlowsOnShardedRedisCluster(t *testing.T) {
+func TestJobsAPIFlowsOnShardedRedisCluster(t *testing.T) {
 	c := clustertest.Start(t, clustertest.Options{APIs: 2, Workers: 2, Redis: clustertest.RedisCluster, Shards: 6})
-	seedFlows(t, c)
+	jobsAPIFlows(t, c)
 	// Submissions through the API go to the shards in turn.
 	for range 12 {
 		submit(t, c.APIs()[0].URL, `{"type": "demo", "payload": {"steps": 1, "step_ms": 1}}`)
@@ -40,6 +40,6 @@ func TestSeedFlowsOnShardedRedisCluster(t *testing.T) {
 
 // And on a Sentinel-managed master, given REDIS_SENTINEL_ADDRS and
 // REDIS_SENTINEL_MASTER only (the failover itself: faults/sentinel_test.go).
-func TestSeedFlowsOnSentinel(t *testing.T) {
-	seedFlows(t, clustertest.Start(t, clustertest.Options{APIs: 2, Workers: 2, Redis: clustertest.RedisSentinel}))
+func TestJobsAPIFlowsOnSentinel(t *testing.T) {
+	jobsAPIFlows(t, clustertest.Start(t, clustertest.Options{APIs: 2, Workers: 2, Redis: clustertest.RedisSentinel}))
 }

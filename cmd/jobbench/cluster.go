@@ -167,7 +167,7 @@ func (b *bench) onCluster(ctx context.Context, c *redistest.Cluster, masters int
 			return nil, err
 		}
 		r, err := measure(v.name, func() (Result, error) {
-			r, err := cb.drain(ctx, b.cfg.ProcessN, b.cfg.Workers, v.concurrency)
+			r, err := cb.drain(ctx, b.cfg.ProcessN, b.cfg.Workers, v.concurrency, func(context.Context, *queue.ActiveJob) {})
 			r.Note += "; " + shards
 			return r, err
 		})

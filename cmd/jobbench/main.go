@@ -75,15 +75,26 @@ type config struct {
 	// ClusterWideConcurrency its second processing variant's concurrency.
 	ClusterShards          int
 	ClusterWideConcurrency int
-	Timeout                time.Duration
+	// HTTPSubmitN jobs are POSTed by HTTPClients clients in http_submit
+	// and drain_fleet; FleetConcurrency is each worker process's
+	// concurrency in drain_fleet.
+	HTTPSubmitN      int
+	HTTPClients      int
+	FleetConcurrency int
+	Timeout          time.Duration
 
 	Markdown   bool
+	Calls      bool
 	CPUProfile string
 }
 
 // scenarioNames in the order they run.
-var scenarioNames = []string{"enqueue_single", "enqueue_batch", "process", "pickup_idle",
-	"sse_progress", "longpoll_wake", "http_status", "queue_stats", "cluster"}
+var scenarioNames = []string{"enqueue_single", "enqueue_batch", "process", "process_progress",
+	"http_submit", "drain_fleet", "pickup_idle", "sse_progress", "longpoll_wake", "http_status",
+	"queue_stats", "cluster"}
+
+// fleetScenarios run the service's own processes (fleet.go).
+var fleetScenarios = []string{"http_submit", "drain_fleet"}
 
 func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("jobbench", flag.ContinueOnError)
@@ -114,8 +125,12 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.StatsSamples, "stats-samples", 200, "requests timed at each stats size")
 	fs.IntVar(&c.ClusterShards, "cluster-shards", 6, "queue shards (QUEUE_SHARDS) in the cluster scenario, on 1 master and on 3 alike")
 	fs.IntVar(&c.ClusterWideConcurrency, "cluster-wide-concurrency", 256, "concurrency of each worker in the cluster scenario's process_wide variant (bigger claims and completions per round trip)")
+	fs.IntVar(&c.HTTPSubmitN, "http-submit-n", 20_000, "jobs POSTed in http_submit and drain_fleet")
+	fs.IntVar(&c.HTTPClients, "http-clients", 16, "keep-alive HTTP clients of http_submit and drain_fleet")
+	fs.IntVar(&c.FleetConcurrency, "fleet-concurrency", 50, "concurrency of each worker process in drain_fleet")
 	fs.DurationVar(&c.Timeout, "timeout", 5*time.Minute, "bound of any one wait")
 	fs.BoolVar(&c.Markdown, "markdown", false, "also print the table as Markdown")
+	fs.BoolVar(&c.Calls, "calls", false, "log each measured workload's Redis commands per job, by command")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of this process to the file")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -125,7 +140,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		small := map[string]string{"enqueue-n": "2000", "batch-n": "5000", "process-n": "2000",
 			"pickup-n": "20", "asynq-pickup-n": "3", "streams": "50", "progress-events": "2",
-			"poll-n": "20", "status-duration": "300ms", "stats-sizes": "1000,10000", "stats-samples": "20"}
+			"poll-n": "20", "status-duration": "300ms", "stats-sizes": "1000,10000", "stats-samples": "20",
+			"http-submit-n": "2000"}
 		for name, v := range small {
 			if !set[name] {
 				_ = fs.Set(name, v)
@@ -155,7 +171,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		"concurrency": c.Concurrency, "pickup-n": c.PickupN, "asynq-pickup-n": c.AsynqPickupN,
 		"streams": c.Streams, "progress-events": c.ProgressEvents, "poll-n": c.PollN,
 		"status-clients": c.StatusClients, "stats-samples": c.StatsSamples,
-		"cluster-shards": c.ClusterShards, "cluster-wide-concurrency": c.ClusterWideConcurrency} {
+		"cluster-shards": c.ClusterShards, "cluster-wide-concurrency": c.ClusterWideConcurrency,
+		"http-submit-n": c.HTTPSubmitN, "http-clients": c.HTTPClients, "fleet-concurrency": c.FleetConcurrency} {
 		if v <= 0 {
 			return nil, fmt.Errorf("-%s %d: must be positive", name, v)
 		}
@@ -197,6 +214,9 @@ func run(ctx context.Context, cfg *config, out, logw io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if cfg.Calls {
+		callsLog = logw
+	}
 	redisURL := cfg.RedisURL
 	if redisURL == "" {
 		dir, err := os.MkdirTemp("", "jobbench-redis-")
@@ -224,6 +244,13 @@ func run(ctx context.Context, cfg *config, out, logw io.Writer) error {
 		return err
 	}
 	b := &bench{cfg: cfg, rdb: rdb, client: client, quiet: slog.New(slog.DiscardHandler)}
+	if cfg.Scenarios == nil || slices.ContainsFunc(cfg.Scenarios, func(s string) bool { return slices.Contains(fleetScenarios, s) }) {
+		logf("building the apiserver and worker")
+		if b.fleet, err = buildFleet(ctx, redisURL, logw); err != nil {
+			return err
+		}
+		defer b.fleet.close()
+	}
 
 	var asq *asynqRunner
 	if cfg.Asynq {
@@ -240,6 +267,7 @@ func run(ctx context.Context, cfg *config, out, logw io.Writer) error {
 
 	runs := map[string]func(context.Context) ([]Result, error){
 		"enqueue_single": b.enqueueSingle, "enqueue_batch": b.enqueueBatch, "process": b.process,
+		"process_progress": b.processProgress, "http_submit": b.httpSubmit, "drain_fleet": b.drainFleet,
 		"pickup_idle": b.pickup, "sse_progress": b.sseProgress, "longpoll_wake": b.longPoll,
 		"http_status": b.httpStatus, "queue_stats": b.queueStats, "cluster": b.cluster,
 	}
@@ -343,11 +371,15 @@ func compareRuns(oursRuns, asynqRuns [][]Result) []Comparison {
 	return out
 }
 
-// targets are issue 5's goals per scenario.
+// targets are the goals per scenario, against asynq or absolute
+// (docs/benchmarks.md says why these).
 var targets = map[string]target{
 	"enqueue_single":    ratioAtLeast(1.5),
-	"enqueue_batch":     ratioAtLeast(5),
-	"process":           ratioAtLeast(5),
+	"enqueue_batch":     ratioAtLeast(2.5),
+	"process":           ratioAndRedisCPU(2.5, 35),
+	"process_progress":  ratioAtLeast(2),
+	"http_submit":       rateAndP99(10_000, 10),
+	"drain_fleet":       ratioAndRedisCPU(2, 40),
 	"pickup_idle":       latencyAtMost(2, 10),
 	"sse_progress":      p99AtMost(10),
 	"longpoll_wake":     p99AtMost(10),
@@ -363,7 +395,8 @@ type asynqRunner struct {
 }
 
 // asynqScenarios are the scenarios asynqbench has.
-var asynqScenarios = []string{"enqueue_single", "enqueue_batch", "process", "pickup_idle", "queue_stats"}
+var asynqScenarios = []string{"enqueue_single", "enqueue_batch", "process", "process_progress",
+	"drain_fleet", "pickup_idle", "queue_stats"}
 
 func (a *asynqRunner) has(name string) bool { return slices.Contains(asynqScenarios, name) }
 
@@ -391,7 +424,9 @@ func buildAsynq(ctx context.Context, cfg *config, opts *redis.Options, db int, l
 		"-batch-n", strconv.Itoa(cfg.BatchN), "-process-n", strconv.Itoa(cfg.ProcessN),
 		"-workers", strconv.Itoa(cfg.Workers), "-concurrency", strconv.Itoa(cfg.Concurrency),
 		"-pickup-n", strconv.Itoa(cfg.AsynqPickupN), "-stats-sizes", strings.Join(sizes, ","),
-		"-stats-samples", strconv.Itoa(cfg.StatsSamples), "-timeout", cfg.Timeout.String()}
+		"-stats-samples", strconv.Itoa(cfg.StatsSamples), "-timeout", cfg.Timeout.String(),
+		"-fleet-n", strconv.Itoa(cfg.HTTPSubmitN), "-fleet-producers", strconv.Itoa(cfg.HTTPClients),
+		"-fleet-concurrency", strconv.Itoa(cfg.FleetConcurrency)}
 	if opts.Password != "" {
 		args = append(args, "-password", opts.Password)
 	}

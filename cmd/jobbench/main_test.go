@@ -24,7 +24,7 @@ func TestQuickRun(t *testing.T) {
 	cfg, err := parseConfig([]string{"-quick", "-asynq=false", "-redis-url", srv.URL() + "/0",
 		"-enqueue-n", "200", "-batch-n", "500", "-process-n", "300", "-pickup-n", "5",
 		"-streams", "10", "-progress-events", "1", "-poll-n", "5", "-status-duration", "100ms",
-		"-stats-sizes", "100,1000", "-stats-samples", "5"}, &bytes.Buffer{})
+		"-stats-sizes", "100,1000", "-stats-samples", "5", "-http-submit-n", "200"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,11 @@ type Result struct {
 	// meanwhile (100 = one core).
 	Masters         []MasterStat `json:"masters,omitempty"`
 	BenchCPUPercent float64      `json:"bench_cpu_pct,omitempty"`
+	// RedisUsPerJob is Redis's CPU per job (µs) during the measured part,
+	// RedisCallsPerJob the commands Redis ran per job (scripts and the
+	// calls inside them); see redisMeter.
+	RedisUsPerJob    float64 `json:"redis_us_per_job,omitempty"`
+	RedisCallsPerJob float64 `json:"redis_calls_per_job,omitempty"`
 }
 
 func (r Result) latency() bool { return r.Unit == "ms" }
@@ -138,7 +143,7 @@ func compare(ours Result, asynq *Result, t target) Comparison {
 
 func round2(x float64) float64 { return math.Round(x*100) / 100 }
 
-// target is a scenario's goal from issue 5.
+// target is a scenario's goal (docs/benchmarks.md lists them).
 type target struct {
 	text  string
 	check func(Comparison) bool
@@ -151,6 +156,19 @@ func ratioAtLeast(x float64) target {
 func latencyAtMost(p50, p99 float64) target {
 	return target{text: fmt.Sprintf("p50 ≤ %g ms, p99 ≤ %g ms", p50, p99),
 		check: func(c Comparison) bool { return c.Ours.P50Ms <= p50 && c.Ours.P99Ms <= p99 }}
+}
+
+// ratioAndRedisCPU: at least x times asynq's rate, at most us µs of Redis
+// CPU per job.
+func ratioAndRedisCPU(x, us float64) target {
+	return target{text: fmt.Sprintf("≥ %g× asynq, ≤ %g µs Redis/job", x, us),
+		check: func(c Comparison) bool { return c.Ratio >= x && c.Ours.RedisUsPerJob <= us }}
+}
+
+// rateAndP99: at least rate per second with requests' p99 at most p99 ms.
+func rateAndP99(rate, p99 float64) target {
+	return target{text: fmt.Sprintf("≥ %g jobs/s, p99 ≤ %g ms", rate, p99),
+		check: func(c Comparison) bool { return c.Ours.Value >= rate && c.Ours.P99Ms <= p99 }}
 }
 
 func p99AtMost(p99 float64) target {
@@ -168,9 +186,19 @@ func format(r *Result) string {
 		return "—"
 	case r.latency():
 		return fmt.Sprintf("p50 %s  p99 %s ms", num(r.P50Ms), num(r.P99Ms))
+	case r.P99Ms > 0:
+		return fmt.Sprintf("%s %s (p50 %s  p99 %s ms)", num(r.Value), r.Unit, num(r.P50Ms), num(r.P99Ms))
 	default:
 		return num(r.Value) + " " + r.Unit
 	}
+}
+
+// formatRedis renders a result's Redis cost per job, when it was measured.
+func formatRedis(r *Result) string {
+	if r == nil || r.RedisUsPerJob == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s µs, %s calls", num(r.RedisUsPerJob), num(r.RedisCallsPerJob))
 }
 
 // num prints a number with about three significant digits.
@@ -213,11 +241,11 @@ func formatMet(c Comparison) string {
 // writeTable prints the comparisons as an aligned text table.
 func writeTable(w io.Writer, cs []Comparison) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tjobqueue\tasynq v0.26.0\tours vs asynq\ttarget\t")
-	fmt.Fprintln(tw, "--------\t--------\t-------------\t-------------\t------\t")
+	fmt.Fprintln(tw, "scenario\tjobqueue\tasynq v0.26.0\tours vs asynq\tRedis/job: ours\tasynq\ttarget\t")
+	fmt.Fprintln(tw, "--------\t--------\t-------------\t-------------\t---------------\t-----\t------\t")
 	for _, c := range cs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s %s\t\n", c.Scenario, format(&c.Ours), format(c.Asynq),
-			formatRatio(c), c.Target, formatMet(c))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s %s\t\n", c.Scenario, format(&c.Ours), format(c.Asynq),
+			formatRatio(c), formatRedis(&c.Ours), formatRedis(c.Asynq), c.Target, formatMet(c))
 	}
 	_ = tw.Flush()
 	writeMasters(w, cs)
@@ -254,11 +282,11 @@ func formatMasters(r Result) string {
 
 // writeMarkdown prints the comparisons as a Markdown table (for docs/benchmarks.md).
 func writeMarkdown(w io.Writer, cs []Comparison) {
-	fmt.Fprintln(w, "| scenario | jobqueue | asynq v0.26.0 | ours vs asynq | target |")
-	fmt.Fprintln(w, "|---|---|---|---|---|")
+	fmt.Fprintln(w, "| scenario | jobqueue | asynq v0.26.0 | ours vs asynq | Redis/job: ours | asynq | target |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 	for _, c := range cs {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", c.Scenario, format(&c.Ours), format(c.Asynq),
-			formatRatio(c), strings.TrimSpace(c.Target+" "+formatMet(c)))
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", c.Scenario, format(&c.Ours), format(c.Asynq),
+			formatRatio(c), formatRedis(&c.Ours), formatRedis(c.Asynq), strings.TrimSpace(c.Target+" "+formatMet(c)))
 	}
 	for _, c := range cs {
 		if len(c.Ours.Masters) > 0 {

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,7 +22,8 @@ func submitCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 	payload := fs.String("payload", "", "the job's payload: JSON, @file, or - for stdin (or give it after TYPE)")
 	queue := fs.String("queue", "", "queue (default: the server's, \"default\")")
 	priority := fs.Int("priority", 0, "0 to 100, higher runs first")
-	maxRetries := fs.Int("max-retries", -1, "runs allowed after a failed first run (default: the server's, 3)")
+	var maxRetries optionalCount
+	fs.Var(&maxRetries, "max-retries", "runs allowed after a failed first run (default: the server's, 3)")
 	timeout := fs.Duration("timeout", 0, "bound of each run, e.g. 10m (default: none)")
 	delay := fs.Duration("delay", 0, "run this much later, e.g. 30s")
 	runAt := fs.String("run-at", "", "run at this RFC 3339 time")
@@ -36,6 +39,14 @@ func submitCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			}
 			*payload = args[1]
 		}
+		// Checked here, so the error names the flag rather than the API's
+		// field (delay_seconds, timeout_seconds).
+		if *delay < 0 {
+			return usagef("--delay %s: want a duration of 0 or more, e.g. 30s", *delay)
+		}
+		if *timeout < 0 {
+			return usagef("--timeout %s: want a duration of 0 or more, e.g. 10m", *timeout)
+		}
 		sub := client.Submission{Type: args[0], Queue: *queue, Priority: *priority, Timeout: *timeout,
 			Delay: *delay, UniqueKey: *uniqueKey}
 		if *payload != "" {
@@ -45,8 +56,8 @@ func submitCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			}
 			sub.Payload = raw
 		}
-		if *maxRetries >= 0 {
-			sub.MaxRetries = client.Retries(*maxRetries)
+		if maxRetries.set {
+			sub.MaxRetries = client.Retries(maxRetries.n)
 		}
 		if *runAt != "" {
 			t, err := time.Parse(time.RFC3339, *runAt)
@@ -83,6 +94,10 @@ func readPayload(arg string) (json.RawMessage, error) {
 		data, err = io.ReadAll(os.Stdin)
 	case strings.HasPrefix(arg, "@"):
 		data, err = os.ReadFile(arg[1:])
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return nil, usagef("payload file %s: %v", pe.Path, pe.Err)
+		}
 	default:
 		data = []byte(arg)
 	}
@@ -93,6 +108,32 @@ func readPayload(arg string) (json.RawMessage, error) {
 		return nil, usagef("payload is not valid JSON: %.80s", data)
 	}
 	return json.RawMessage(data), nil
+}
+
+// optionalCount is an integer flag of 0 or more that may be left out; its
+// help states no default of its own (the server's applies).
+type optionalCount struct {
+	n   int
+	set bool
+}
+
+func (c *optionalCount) String() string {
+	if c == nil || !c.set {
+		return ""
+	}
+	return strconv.Itoa(c.n)
+}
+
+func (c *optionalCount) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return errors.New("want a whole number")
+	}
+	if n < 0 {
+		return errors.New("want 0 or more")
+	}
+	c.n, c.set = n, true
+	return nil
 }
 
 func statusCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
@@ -165,10 +206,26 @@ func listCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			return err
 		}
 		if page.NextCursor != "" {
-			fmt.Fprintf(a.errOut, "more: jobctl list --cursor %s\n", page.NextCursor)
+			fmt.Fprintf(a.errOut, "more: %s\n", nextPageCommand(p, page.NextCursor))
 		}
 		return nil
 	}
+}
+
+// nextPageCommand is the command line that lists the next page: the same
+// filters and page size, and the cursor. (The cursor alone would do, as
+// it records the filters; repeating them says which list it is.)
+func nextPageCommand(p client.ListParams, cursor string) string {
+	cmd := "jobctl list"
+	for _, f := range [][2]string{{"status", string(p.Status)}, {"type", p.Type}, {"queue", p.Queue}} {
+		if f[1] != "" {
+			cmd += " --" + f[0] + " " + f[1]
+		}
+	}
+	if p.Limit > 0 {
+		cmd += fmt.Sprintf(" --limit %d", p.Limit)
+	}
+	return cmd + " --cursor " + cursor
 }
 
 func cancelCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
@@ -231,14 +288,24 @@ func statsCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			return a.printJSON(st)
 		}
 		tw := tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "health\t%s\t(resources %s, limits %s)\n", st.QueueHealth.Status,
-			st.QueueHealth.ResourceUtilization, st.QueueHealth.LimitEnforcement)
+		// Each value with its reason: the jobs' health, the workers' hosts,
+		// the limits (so "healthy" beside "critical" is not a riddle).
+		h, why := st.QueueHealth, st.HealthReasons
+		fmt.Fprintf(tw, "health\t%s\n", withReason(h.Status, why.Status))
+		fmt.Fprintf(tw, "resources\t%s\n", withReason(h.ResourceUtilization, why.ResourceUtilization))
+		fmt.Fprintf(tw, "limits\t%s\n", withReason(h.LimitEnforcement, why.LimitEnforcement))
+		fmt.Fprintf(tw, "cpu\t%.1f%% on the workers' hosts (mean, every process); %.1f%% by the workers themselves (100%% = one core)\n",
+			st.CPUUsagePercent, st.WorkersCPUPercent)
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		tw = tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "pending\t%d\tscheduled\t%d\tretrying\t%d\trunning\t%d\n", st.PendingJobs,
 			st.ScheduledJobs, st.RetryingJobs, st.RunningJobs)
 		fmt.Fprintf(tw, "completed\t%d\tfailed\t%d\tcancelled\t%d\ttotal\t%d\n", st.CompletedJobs,
 			st.FailedJobs, st.CancelledJobs, st.TotalJobs)
-		fmt.Fprintf(tw, "workers\t%d\tconcurrency\t%d\tcpu\t%.1f%%\tmemory\t%.1f MB\n", st.ActiveWorkers,
-			st.WorkersConcurrency, st.CPUUsagePercent, st.MemoryUsageMB)
+		fmt.Fprintf(tw, "workers\t%d\tconcurrency\t%d\tmemory\t%.1f MB\n", st.ActiveWorkers,
+			st.WorkersConcurrency, st.MemoryUsageMB)
 		for _, q := range st.Queues {
 			fmt.Fprintf(tw, "queue %s\t\tpending\t%d\tscheduled\t%d\tretrying\t%d\n", q.Name, q.Pending,
 				q.Scheduled, q.Retrying)
@@ -260,11 +327,11 @@ func workersCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			return a.printJSON(map[string]any{"workers": ws})
 		}
 		tw := tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tHOST\tPID\tQUEUES\tRUNNING\tCPU\tRSS\tSTARTED\tTHROTTLED")
+		fmt.Fprintln(tw, "ID\tHOST\tPID\tQUEUES\tRUNNING\tHOST CPU\tOWN CPU\tRSS\tSTARTED\tTHROTTLED")
 		for _, w := range ws {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d/%d\t%.1f%%\t%.1f MB\t%s\t%t\n", w.ID, w.Host, w.PID,
-				strings.Join(w.Queues, ","), w.RunningJobs, w.Concurrency, w.CPUPercent, w.RSSMB,
-				when(w.StartedAt), w.Throttled)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d/%d\t%.1f%%\t%.1f%%\t%.1f MB\t%s\t%t\n", w.ID, w.Host, w.PID,
+				strings.Join(w.Queues, ","), w.RunningJobs, w.Concurrency, w.CPUPercent, w.ProcessCPUPercent,
+				w.RSSMB, when(w.StartedAt), w.Throttled)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -274,6 +341,14 @@ func workersCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		}
 		return nil
 	}
+}
+
+// withReason is a health value and, when the server gave one, its reason.
+func withReason(value, reason string) string {
+	if reason == "" {
+		return value
+	}
+	return value + ": " + reason
 }
 
 // printJSON prints v as one line of JSON.

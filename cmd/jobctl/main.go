@@ -70,6 +70,7 @@ var commands = []command{
 	{"restart", "ID...", "restart failed or cancelled jobs", restartCmd},
 	{"stats", "", "show the queue's counts and health", statsCmd},
 	{"workers", "", "list the live workers", workersCmd},
+	{"types", "[TYPE]", "describe the built-in job types: payload, result, example", typesCmd},
 	{"keygen", "", "print a new API key line name:role:secret (no server needed)", keygenCmd},
 }
 
@@ -131,8 +132,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	i := slices.IndexFunc(commands, func(c command) bool { return c.name == name })
 	if i < 0 {
-		fmt.Fprintf(stderr, "jobctl: unknown command %q\n", name)
-		usage(stderr, top)
+		fmt.Fprintf(stderr, "jobctl: unknown command %q\nRun 'jobctl help' for the commands.\n", name)
 		return exitUsage
 	}
 	cmd := commands[i]
@@ -146,8 +146,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			commandUsage(stdout, cmd, fs)
 			return exitOK
 		}
-		fmt.Fprintln(stderr, "jobctl:", err)
-		commandUsage(stderr, cmd, fs)
+		usageFailure(stderr, cmd, err)
 		return exitUsage
 	}
 
@@ -164,8 +163,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	err = runCmd(ctx, a, pos)
 	var ue *usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintln(stderr, "jobctl:", err)
-		commandUsage(stderr, cmd, fs)
+		usageFailure(stderr, cmd, err)
 		return exitUsage
 	}
 	var oc outcome
@@ -247,6 +245,13 @@ Exit codes: 0 success (watch: completed), 1 job failed, 2 usage error,
 5 server unreachable or unavailable, 130 interrupted.
 Run 'jobctl COMMAND -h' for a command's flags.
 `)
+}
+
+// usageFailure reports a bad command line: the error and where to read
+// the command's flags, not the flags themselves (they would bury the
+// error).
+func usageFailure(w io.Writer, c command, err error) {
+	fmt.Fprintf(w, "jobctl: %v\nRun 'jobctl %s -h' for its flags.\n", err, c.name)
 }
 
 func commandUsage(w io.Writer, c command, fs *flag.FlagSet) {

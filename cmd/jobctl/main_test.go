@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -353,18 +354,28 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("list --status pending: %+v", r)
 	}
 	r = jobctl(t, env, "list", "--limit", "1")
-	if r.code != exitOK || !strings.Contains(r.stderr, "more: jobctl list --cursor ") {
+	if r.code != exitOK || !strings.Contains(r.stderr, "more: jobctl list --limit 1 --cursor ") {
 		t.Fatalf("list --limit 1: %+v", r)
+	}
+	// The hint repeats the filters, so running it pages the same list.
+	r = jobctl(t, env, "list", "--status", "completed", "--type", "demo", "--limit", "1")
+	if r.code != exitOK || !strings.Contains(r.stderr, "more: jobctl list --status completed --type demo --limit 1 --cursor ") {
+		t.Fatalf("list --status completed --type demo --limit 1: %+v", r)
 	}
 
 	// The queue and its workers.
 	jobctl(t, env, "stats").want(t, exitOK, `(?m)^health +healthy.*\n(.*\n)*completed +1 +failed +0 +cancelled +0 +total +2\nworkers +1 +concurrency +4`)
+	// Each health value says why, and the CPU says whose it is.
+	jobctl(t, env, "stats").want(t, exitOK, `(?m)^health +healthy: 1 worker alive, none throttled; 1 job waits to run; 0 of 1 finished jobs failed\n`+
+		`resources +(optimal|high|critical): host CPU at [0-9.]+% \(the mean over the workers' hosts, every process counted\).*\n`+
+		`limits +inactive: no worker has a CPU or memory limit.*\n`+
+		`cpu +[0-9.]+% on the workers' hosts \(mean, every process\); [0-9.]+% by the workers themselves \(100% = one core\)\n`)
 	var stats map[string]any
 	r = jobctl(t, env, "stats", "--json")
 	if json.Unmarshal([]byte(r.stdout), &stats) != nil || stats["pending_jobs"] != 1.0 || stats["queue_type"] != "redis" {
 		t.Fatalf("stats --json: %+v", r)
 	}
-	jobctl(t, env, "workers").want(t, exitOK, `(?m)^ID +HOST +PID +QUEUES +RUNNING +CPU +RSS +STARTED +THROTTLED\n\S+ +\S+ +\d+ +default +\d/4 `)
+	jobctl(t, env, "workers").want(t, exitOK, `(?m)^ID +HOST +PID +QUEUES +RUNNING +HOST CPU +OWN CPU +RSS +STARTED +THROTTLED\n\S+ +\S+ +\d+ +default +\d/4 `)
 	var ws struct {
 		Workers []map[string]any `json:"workers"`
 	}
@@ -421,6 +432,64 @@ func TestErrorsAndExitCodes(t *testing.T) {
 		if r := jobctl(t, env, args...); r.code != exitOK || !strings.Contains(r.stdout, "Usage: jobctl") {
 			t.Errorf("jobctl %q: %+v", args, r)
 		}
+	}
+}
+
+// TestUsageErrorsAreShort: a bad command line gets the error, named as
+// the user typed it, and a one-line hint; never the whole flag list.
+func TestUsageErrorsAreShort(t *testing.T) {
+	t.Parallel()
+	_, env := live(t)
+	missing := filepath.Join(t.TempDir(), "missing.json")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"submit", "demo", "@" + missing}, "jobctl: payload file " + missing + ": no such file or directory\nRun 'jobctl submit -h' for its flags.\n"},
+		{[]string{"submit", "demo", "--delay", "-5s"}, "jobctl: --delay -5s: want a duration of 0 or more, e.g. 30s\nRun 'jobctl submit -h' for its flags.\n"},
+		{[]string{"submit", "demo", "--timeout", "-1m"}, "jobctl: --timeout -1m0s: want a duration of 0 or more, e.g. 10m\nRun 'jobctl submit -h' for its flags.\n"},
+		{[]string{"submit", "demo", "--max-retries", "-2"}, "jobctl: invalid value \"-2\" for flag -max-retries: want 0 or more\nRun 'jobctl submit -h' for its flags.\n"},
+		{[]string{"submit", "demo", "--bogus"}, "jobctl: flag provided but not defined: -bogus\nRun 'jobctl submit -h' for its flags.\n"},
+		{[]string{"frobnicate"}, "jobctl: unknown command \"frobnicate\"\nRun 'jobctl help' for the commands.\n"},
+	} {
+		if r := jobctl(t, env, tc.args...); r.code != exitUsage || r.stderr != tc.want || r.stdout != "" {
+			t.Errorf("jobctl %q: exit %d, stderr %q; want exit %d, stderr %q", tc.args, r.code, r.stderr, exitUsage, tc.want)
+		}
+	}
+	// Each flag's help states its default once.
+	r := jobctl(t, env, "submit", "-h")
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if strings.Count(line, "(default") > 1 {
+			t.Errorf("submit -h: %q states two defaults", line)
+		}
+	}
+	if !strings.Contains(r.stdout, "-max-retries") {
+		t.Fatalf("submit -h: %q", r.stdout)
+	}
+}
+
+// TestTypes: jobctl describes the built-in types without a server: a
+// line each, or one type's payload, result and example, or JSON.
+func TestTypes(t *testing.T) {
+	t.Parallel()
+	env := []string{"JOBS_SERVER=http://127.0.0.1:1"} // never asked
+	r := jobctl(t, env, "types")
+	r.want(t, exitOK, `(?m)^TYPE +DOES\ndemo +sleeps through .*\ndocument_parsing +.*\nchunking +.*\ntaxonomy_generation +.*\ndataset_generation +.*\n$`)
+	if !strings.Contains(r.stderr, "jobctl types TYPE") {
+		t.Errorf("types: stderr %q gives no hint", r.stderr)
+	}
+	jobctl(t, env, "types", "chunking").want(t, exitOK,
+		`(?s)^chunking: splits documents .*\nPayload:\n  documents +list .*\n  chunk_size +integer +1-100000, default 200.*\nResult:\n.*  per_document +map .*\nExample payload:\n\{\n.*\nIts result:\n\{\n.*"per_document": \{"intro": 3\}\n\}\n$`)
+	var v struct {
+		Type           string          `json:"type"`
+		ExamplePayload json.RawMessage `json:"example_payload"`
+	}
+	r = jobctl(t, env, "types", "demo", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || v.Type != "demo" || string(v.ExamplePayload) != `{"steps":3,"step_ms":10}` {
+		t.Fatalf("types demo --json: %+v (%v)", r, err)
+	}
+	if r := jobctl(t, env, "types", "thumbnail"); r.code != exitUsage || !strings.Contains(r.stderr, `no built-in type is called "thumbnail"`) {
+		t.Fatalf("types thumbnail: %+v", r)
 	}
 }
 

@@ -65,7 +65,7 @@ type Config struct {
 	// go-redis's query options (dial_timeout=, pool_size=, ...) apply.
 	// Single-node mode.
 	URL string
-	// ClusterAddrs are seed nodes (host:port) of a Redis Cluster; the
+	// ClusterAddrs are some nodes (host:port) of a Redis Cluster; the
 	// client discovers the rest. Cluster mode.
 	ClusterAddrs []string
 	// SentinelAddrs are sentinels (host:port) watching SentinelMaster, the
@@ -117,7 +117,7 @@ func AddFlags(fs *envflag.Set, defaultURL, urlHelp string) func() Config {
 		urlHelp += " (default " + defaultURL + " when neither cluster nor sentinel is set)"
 	}
 	url := fs.String("redis-url", "REDIS_URL", "", urlHelp)
-	cluster := fs.String("redis-cluster-addrs", "REDIS_CLUSTER_ADDRS", "", "Redis Cluster seed nodes, host:port,host:port,... (instead of -redis-url)")
+	cluster := fs.String("redis-cluster-addrs", "REDIS_CLUSTER_ADDRS", "", "some nodes of a Redis Cluster, host:port,host:port,..., from which the rest is discovered (instead of -redis-url)")
 	sentinels := fs.String("redis-sentinel-addrs", "REDIS_SENTINEL_ADDRS", "", "Redis Sentinels, host:port,... (instead of -redis-url; with -redis-sentinel-master)")
 	master := fs.String("redis-sentinel-master", "REDIS_SENTINEL_MASTER", "", "name of the master the sentinels monitor")
 	sentinelPass := fs.String("redis-sentinel-password", "REDIS_SENTINEL_PASSWORD", "", "password of the sentinels themselves, if they have one")

@@ -124,12 +124,12 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	get(r, "/api/v1/workers", read, s.workers)
 	get(r, "/api/v1/whoami", read, s.whoami)
 	jobs := r.Group("/api/v1/jobs")
-	// The seed's contract.
+	// The Jobs API (compatible with Compileo's Jobs API).
 	get(jobs, "/status/:job_id", read, s.status)
 	get(jobs, "/status/:job_id/poll", read, s.poll)
 	get(jobs, "/status/:job_id/stream", s.requireStream, s.stream)
-	jobs.POST("/status/:job_id/stream-token", read, s.streamToken)
 	get(jobs, "/queue/stats", read, s.stats)
+	jobs.POST("/status/:job_id/stream-token", read, s.streamToken)
 	jobs.POST("/cancel/:job_id", admin, s.cancel)
 	jobs.POST("/restart/:job_id", admin, s.restart)
 	// Beyond it. gin ≥1.8 routes static segments (status, queue, cancel,
@@ -217,7 +217,7 @@ func (s *server) recoverPanic(c *gin.Context) {
 // streams and long polls (they have no body and get no deadline).
 func (s *server) limitBody(c *gin.Context) {
 	if c.Request.ContentLength > s.cfg.BodyLimit {
-		s.writeError(c, errTooLarge)
+		s.writeError(c, &http.MaxBytesError{Limit: s.cfg.BodyLimit})
 		return
 	}
 	if c.Request.ContentLength != 0 { // a body comes (-1: chunked, of unknown length)

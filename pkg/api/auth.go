@@ -14,8 +14,8 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// Who may do what. With Config.Keys empty the API is open (as the seed's
-// API is); with keys, every /api/v1 route needs one whose role allows it,
+// Who may do what. With Config.Keys empty the API is open (as Compileo's
+// Jobs API is); with keys, every /api/v1 route needs one whose role allows it,
 // while /healthz and /readyz stay open for load balancers, and
 // /api/v1/openapi.json for anyone (it describes, it reveals nothing).
 

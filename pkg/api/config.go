@@ -28,7 +28,7 @@ const (
 	// enough for proxies that drop idle connections after 30-60 s.
 	DefaultHeartbeat = 15 * time.Second
 	// DefaultPollTimeout and MaxPollTimeout bound a long poll's wait
-	// (the seed's "timeout" parameter, in seconds 1-300).
+	// (the poll's "timeout" parameter, in seconds 1-300).
 	DefaultPollTimeout = 30 * time.Second
 	MaxPollTimeout     = 300 * time.Second
 	// MaxBatch is the most jobs one batch submission may hold.

@@ -1,6 +1,7 @@
 // Package api owns the HTTP edge of the job queue: the /api/v1/jobs
-// endpoints of the seed contract (status, long poll, SSE stream, queue
-// stats, cancel, restart) and the ones beyond it (submit, batch submit,
+// endpoints of the Jobs API (compatible with Compileo's Jobs API: status,
+// long poll, SSE stream, queue stats, cancel, restart) and the ones beyond
+// it (submit, batch submit,
 // list, get, delete, workers), plus /healthz and /readyz, and the OpenAPI
 // document of them all (openapi.json, served at /api/v1/openapi.json).
 //

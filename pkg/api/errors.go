@@ -57,7 +57,6 @@ func invalidArgf(format string, args ...any) error {
 var (
 	errNoRoute  = &requestError{http.StatusNotFound, CodeNotFound, "no such route"}
 	errNoMethod = &requestError{http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method not allowed on this route"}
-	errTooLarge = &requestError{http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "request body too large"}
 	errSlowBody = &requestError{http.StatusRequestTimeout, CodeRequestTimeout, "the request body did not arrive in time"}
 )
 
@@ -120,7 +119,9 @@ func classify(err error) (int, errorBody) {
 		case row.status == http.StatusServiceUnavailable:
 			body.Message = msgUnavailable
 		case row.code == CodePayloadTooLarge:
-			body.Message = errTooLarge.msg
+			var tooLarge *http.MaxBytesError
+			errors.As(err, &tooLarge)
+			body.Message = fmt.Sprintf("the body is larger than the limit of %d bytes", tooLarge.Limit)
 		case row.code == CodeDuplicate:
 			var dup *queue.DuplicateError
 			if errors.As(err, &dup) {
@@ -137,6 +138,10 @@ func classify(err error) (int, errorBody) {
 // aborts the handler chain.
 func (s *server) writeError(c *gin.Context, err error) {
 	status, body := classify(err)
+	if id := c.Param("job_id"); id != "" && errors.Is(err, queue.ErrJobNotFound) {
+		// The engine says "job <id>: job not found"; the route knows the id.
+		body.Message = "no job has id " + id
+	}
 	s.logFailure(c, status, err)
 	if status == http.StatusServiceUnavailable {
 		c.Header("Retry-After", "1")

@@ -137,3 +137,53 @@ func TestRedisDownIs503(t *testing.T) {
 	}
 	b.call(t, "GET", "/healthz", "", 200)
 }
+
+// TestMessagesSpeakToPeople checks that the human message of each common
+// refusal says what happened in plain words, not in the engine's state
+// machine terms, while the machine codes stay as they were.
+func TestMessagesSpeakToPeople(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{Types: []string{"quick", "block"}, BodyLimit: 100})
+	b.startWorker(t)
+	msg := func(e map[string]any) string { s, _ := e["message"].(string); return s }
+
+	id := b.submit(t, `{"type": "block"}`)
+	b.call(t, "POST", "/api/v1/jobs/cancel/"+id, "", 200)
+	if got, want := msg(b.wantError(t, "POST", "/api/v1/jobs/cancel/"+id, "", 409, CodeInvalidTransition)),
+		"job "+id+" is already cancelled"; got != want {
+		t.Errorf("cancel twice: %q, want %q", got, want)
+	}
+	done := b.submit(t, `{"type": "quick"}`)
+	b.waitStatus(t, done, queue.StateCompleted)
+	if got, want := msg(b.wantError(t, "POST", "/api/v1/jobs/restart/"+done, "", 409, CodeInvalidTransition)),
+		"only failed or cancelled jobs can be restarted; job "+done+" is completed"; got != want {
+		t.Errorf("restart a completed job: %q, want %q", got, want)
+	}
+	if got, want := msg(b.wantError(t, "POST", "/api/v1/jobs/cancel/"+done, "", 409, CodeInvalidTransition)),
+		"job "+done+" has already finished (completed); only unfinished jobs can be cancelled"; got != want {
+		t.Errorf("cancel a completed job: %q, want %q", got, want)
+	}
+	running := b.submit(t, `{"type": "block"}`)
+	b.waitStatus(t, running, queue.StateRunning)
+	if got, want := msg(b.wantError(t, "DELETE", "/api/v1/jobs/"+running, "", 409, CodeInvalidTransition)),
+		"only finished jobs can be deleted; job "+running+" is running (cancel it first)"; got != want {
+		t.Errorf("delete a running job: %q, want %q", got, want)
+	}
+	b.call(t, "POST", "/api/v1/jobs/cancel/"+running, "", 200)
+	for _, r := range [][2]string{{"GET", "/api/v1/jobs/status/"}, {"GET", "/api/v1/jobs/"},
+		{"POST", "/api/v1/jobs/cancel/"}, {"POST", "/api/v1/jobs/restart/"}, {"DELETE", "/api/v1/jobs/"}} {
+		if got, want := msg(b.wantError(t, r[0], r[1]+unknownID, "", 404, CodeNotFound)), "no job has id "+unknownID; got != want {
+			t.Errorf("%s %s: %q, want %q", r[0], r[1], got, want)
+		}
+	}
+	for _, q := range []string{"status=bogus", "queue=a%20b", "type=a%20b", "cursor=xyz"} {
+		if got := msg(b.wantError(t, "GET", "/api/v1/jobs?"+q, "", 400, CodeInvalidArgument)); strings.HasPrefix(got, "invalid") {
+			t.Errorf("list ?%s: %q starts with the engine's error kind", q, got)
+		}
+	}
+	big := `{"type": "quick", "payload": "` + strings.Repeat("x", 200) + `"}`
+	if got, want := msg(b.wantError(t, "POST", "/api/v1/jobs", big, 413, CodePayloadTooLarge)),
+		"the body is larger than the limit of 100 bytes"; got != want {
+		t.Errorf("413: %q, want %q", got, want)
+	}
+}

@@ -16,7 +16,8 @@ import (
 // input, makes bounded Redis calls through Queue, and answers with a view
 // (views.go) or writeError.
 
-// status answers GET /api/v1/jobs/status/{job_id}: the seed's ten fields.
+// status answers GET /api/v1/jobs/status/{job_id}: the ten fields of a
+// job's status.
 func (s *server) status(c *gin.Context) {
 	job, ok := s.getJob(c)
 	if ok {
@@ -64,7 +65,7 @@ func (s *server) restart(c *gin.Context) {
 	s.transition(c, s.q.Restart, "restarted")
 }
 
-// transition runs a user's state change and answers with the seed's
+// transition runs a user's state change and answers with the Jobs API's
 // message; a state that does not allow it is a 409.
 func (s *server) transition(c *gin.Context, move func(context.Context, string) error, done string) {
 	id := c.Param("job_id")

@@ -12,11 +12,11 @@ import (
 
 const unknownID = "123e4567-e89b-12d3-a456-426614174000"
 
-// seedStatusKeys are exactly the fields of the seed's status body.
-var seedStatusKeys = []string{"job_id", "status", "progress", "current_step", "result", "error",
+// statusKeys are exactly the ten fields of a job's status.
+var statusKeys = []string{"job_id", "status", "progress", "current_step", "result", "error",
 	"created_at", "started_at", "completed_at", "updated_at"}
 
-func TestStatusHasExactlyTheSeedFields(t *testing.T) {
+func TestStatusHasExactlyTheTenFields(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{})
 	b.startWorker(t)
@@ -24,7 +24,7 @@ func TestStatusHasExactlyTheSeedFields(t *testing.T) {
 	id := b.submit(t, `{"type": "quick"}`)
 	b.waitStatus(t, id, queue.StateCompleted)
 	st := b.call(t, "GET", "/api/v1/jobs/status/"+id, "", 200)
-	wantKeys(t, "status", st, seedStatusKeys...)
+	wantKeys(t, "status", st, statusKeys...)
 	if st["job_id"] != id || st["status"] != "completed" || st["progress"] != 100.0 ||
 		st["error"] != nil || st["result"].(map[string]any)["ok"] != true {
 		t.Fatalf("completed status %v", st)
@@ -43,7 +43,7 @@ func TestStatusHasExactlyTheSeedFields(t *testing.T) {
 	// A pending job: nulls where unset, no result, no error.
 	pending := b.submit(t, `{"type": "quick", "queue": "nobody"}`)
 	st = b.call(t, "GET", "/api/v1/jobs/status/"+pending, "", 200)
-	wantKeys(t, "status", st, seedStatusKeys...)
+	wantKeys(t, "status", st, statusKeys...)
 	if st["status"] != "pending" || st["progress"] != 0.0 || st["result"] != nil || st["error"] != nil ||
 		st["started_at"] != nil || st["completed_at"] != nil || st["created_at"] == nil {
 		t.Fatalf("pending status %v", st)
@@ -424,4 +424,76 @@ func TestListSummariesWithinABudget(t *testing.T) {
 	for _, q := range []string{"include=", "include=everything", "include=payload,secrets"} {
 		b.wantError(t, "GET", "/api/v1/jobs?"+q, "", 400, CodeInvalidArgument)
 	}
+}
+
+// TestListCursorKeepsItsFilters: a cursor carries the filters of the list
+// it pages, so the next page is of the same list even when the request
+// leaves the filters out; a cursor asked to page a list with other
+// filters is refused rather than mixing two lists.
+func TestListCursorKeepsItsFilters(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	b.startWorker(t)
+	parked := []string{b.submit(t, `{"type": "quick", "queue": "parked"}`), b.submit(t, `{"type": "quick", "queue": "parked"}`)}
+	done := b.submit(t, `{"type": "quick"}`)
+	b.waitStatus(t, done, queue.StateCompleted)
+
+	ids := func(out map[string]any) (got []string) {
+		for _, j := range out["jobs"].([]any) {
+			got = append(got, j.(map[string]any)["job_id"].(string))
+		}
+		return got
+	}
+	out := b.call(t, "GET", "/api/v1/jobs?status=pending&limit=1", "", 200)
+	cursor, _ := out["next_cursor"].(string)
+	if got := ids(out); len(got) != 1 || got[0] != parked[0] || cursor == "" {
+		t.Fatalf("page 1: %v", out)
+	}
+	for _, q := range []string{"cursor=" + cursor, "status=pending&cursor=" + cursor, "limit=5&cursor=" + cursor} {
+		out = b.call(t, "GET", "/api/v1/jobs?"+q, "", 200)
+		if got := ids(out); len(got) != 1 || got[0] != parked[1] || out["next_cursor"] != nil {
+			t.Errorf("?%s: %v, want only the second pending job", q, out)
+		}
+	}
+	for q, want := range map[string]string{
+		"status=completed&cursor=" + cursor:       "status=pending",
+		"type=quick&cursor=" + cursor:             "type=quick",
+		"status=pending&queue=x&cursor=" + cursor: "queue=x",
+	} {
+		e := b.wantError(t, "GET", "/api/v1/jobs?"+q, "", 400, CodeInvalidArgument)
+		if msg, _ := e["message"].(string); !strings.Contains(msg, "cursor") || !strings.Contains(msg, want) {
+			t.Errorf("?%s: message %q does not name the cursor and %q", q, msg, want)
+		}
+	}
+}
+
+// TestProgressIsRoundedToOneDecimal: a handler's 100/3 is served as 33.3
+// in every view (status, poll, record, list, stream), not as
+// 33.33333333333333.
+func TestProgressIsRoundedToOneDecimal(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{Types: []string{"third"}})
+	b.startWorker(t)
+	id := b.submit(t, `{"type": "third"}`)
+	waitFor(t, "progress of a third", func() bool {
+		j, err := b.client.Get(ctxT(t), id)
+		return err == nil && j.CurrentStep == "A third"
+	})
+	for _, path := range []string{"/api/v1/jobs/status/" + id, "/api/v1/jobs/" + id,
+		"/api/v1/jobs/status/" + id + "/poll?timeout=1&current_status=pending"} {
+		if got := b.call(t, "GET", path, "", 200)["progress"]; got != 33.3 {
+			t.Errorf("GET %s: progress %v, want 33.3", path, got)
+		}
+	}
+	list := b.call(t, "GET", "/api/v1/jobs?status=running", "", 200)["jobs"].([]any)
+	if got := list[0].(map[string]any)["progress"]; len(list) != 1 || got != 33.3 {
+		t.Errorf("list: progress %v, want 33.3", got)
+	}
+	s := b.openStream(t, id, "")
+	defer s.close()
+	ev, ok := s.nextEvent(t)
+	if !ok || ev.Data["progress"] != 33.3 {
+		t.Errorf("stream: first event %+v, want progress 33.3", ev)
+	}
+	b.call(t, "POST", "/api/v1/jobs/cancel/"+id, "", 200)
 }

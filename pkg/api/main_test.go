@@ -114,9 +114,19 @@ func ctxT(t testing.TB) context.Context {
 //	block  reports 10% "Waiting", then returns when b.release is sent to
 //	quick  reports 50% "Halfway" and returns {"ok": true}
 //	boom   fails permanently
+//	third  reports 100/3% "A third", then waits as block does
 func (b *bundle) startWorker(t *testing.T) *queue.Worker {
 	t.Helper()
 	mux := queue.NewMux()
+	mux.HandleFunc("third", func(ctx context.Context, job *queue.ActiveJob) (any, error) {
+		job.Progress(100.0/3, "A third")
+		select {
+		case <-b.release:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
 	mux.HandleFunc("block", func(ctx context.Context, job *queue.ActiveJob) (any, error) {
 		job.Progress(10, "Waiting")
 		select {

@@ -22,8 +22,8 @@ const (
 	enforcementInactive = "inactive"
 )
 
-// statsView is GET /api/v1/jobs/queue/stats: every field of the seed, and
-// a few more (queues, running_by_type, workers_concurrency).
+// statsView is GET /api/v1/jobs/queue/stats: every field of Compileo's
+// Jobs API, and a few more (queues, running_by_type, workers_concurrency).
 type statsView struct {
 	PendingJobs   int64 `json:"pending_jobs"`
 	RunningJobs   int64 `json:"running_jobs"`
@@ -45,13 +45,19 @@ type statsView struct {
 	MemoryUsageMB float64     `json:"memory_usage_mb"`
 	ActiveWorkers int         `json:"active_workers"`
 	QueueHealth   queueHealth `json:"queue_health"`
+	// HealthReasons says why queue_health's fields have their values.
+	HealthReasons healthReasons `json:"health_reasons"`
+	// WorkersCPUPercent is the sum of the worker processes' own CPU, in
+	// percent of one core, to one decimal (cpu_usage_percent is their
+	// hosts', every process counted).
+	WorkersCPUPercent float64 `json:"workers_cpu_percent"`
 
 	Queues             []queue.QueueStats `json:"queues"`
 	RunningByType      map[string]int64   `json:"running_by_type"`
 	WorkersConcurrency int                `json:"workers_concurrency"`
 }
 
-// queueHealth is the seed's queue_health; assessHealth computes it.
+// queueHealth is the Jobs API's queue_health; assessHealth computes it.
 type queueHealth struct {
 	Status              string `json:"status"`
 	ResourceUtilization string `json:"resource_utilization"`
@@ -96,6 +102,7 @@ func buildStats(st *queue.Stats, ws []queue.WorkerInfo) statsView {
 	var cpu float64
 	for _, w := range ws {
 		cpu += w.CPUPercent
+		v.WorkersCPUPercent += w.ProcessCPUPercent
 		v.MemoryUsageMB += w.RSSMB
 		v.WorkersConcurrency += w.Concurrency
 	}
@@ -104,7 +111,9 @@ func buildStats(st *queue.Stats, ws []queue.WorkerInfo) statsView {
 	}
 	v.CPUUsagePercent = round1(cpu)
 	v.MemoryUsageMB = round1(v.MemoryUsageMB)
+	v.WorkersCPUPercent = round1(v.WorkersCPUPercent)
 	v.QueueHealth = assessHealth(v, ws)
+	v.HealthReasons = explainHealth(v, ws, v.QueueHealth)
 	return v
 }
 

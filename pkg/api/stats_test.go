@@ -8,8 +8,9 @@ import (
 	"github.com/compileo/jobqueue/pkg/queue"
 )
 
-// seedStatsKeys are the seed's stats fields; the extras follow.
-var seedStatsKeys = []string{"pending_jobs", "running_jobs", "scheduled_jobs", "completed_jobs",
+// jobsAPIStatsKeys are the stats fields of the Jobs API (compatible with
+// Compileo's Jobs API); this API's additions follow.
+var jobsAPIStatsKeys = []string{"pending_jobs", "running_jobs", "scheduled_jobs", "completed_jobs",
 	"failed_jobs", "cancelled_jobs", "retrying_jobs", "total_jobs", "queue_type", "cache_size",
 	"cpu_usage_percent", "memory_usage_mb", "active_workers", "queue_health"}
 
@@ -20,9 +21,15 @@ func TestQueueStats(t *testing.T) {
 	// A job waits and no worker is alive: unhealthy.
 	b.submit(t, `{"type": "demo", "queue": "parked"}`)
 	st := b.call(t, "GET", "/api/v1/jobs/queue/stats", "", 200)
-	wantKeys(t, "stats", st, append(slices.Clone(seedStatsKeys), "queues", "running_by_type", "workers_concurrency")...)
+	wantKeys(t, "stats", st, append(slices.Clone(jobsAPIStatsKeys), "queues", "running_by_type", "workers_concurrency",
+		"health_reasons", "workers_cpu_percent")...)
 	health := st["queue_health"].(map[string]any)
 	wantKeys(t, "queue_health", health, "status", "resource_utilization", "limit_enforcement")
+	reasons := st["health_reasons"].(map[string]any)
+	wantKeys(t, "health_reasons", reasons, "status", "resource_utilization", "limit_enforcement")
+	if reasons["status"] != "1 job waits to run and no worker is alive to run them" {
+		t.Fatalf("health_reasons without workers: %v", reasons)
+	}
 	if st["pending_jobs"] != 1.0 || st["active_workers"] != 0.0 || st["cpu_usage_percent"] != 0.0 ||
 		st["memory_usage_mb"] != 0.0 || health["status"] != "unhealthy" || health["limit_enforcement"] != "inactive" {
 		t.Fatalf("stats without workers: %v", st)
@@ -48,7 +55,7 @@ func TestQueueStats(t *testing.T) {
 		}
 	}
 	sum := 0.0
-	for _, k := range seedStatsKeys[:7] {
+	for _, k := range jobsAPIStatsKeys[:7] {
 		sum += st[k].(float64)
 	}
 	health = st["queue_health"].(map[string]any)
@@ -114,5 +121,53 @@ func TestHealthRules(t *testing.T) {
 	v := buildStats(counts(0, 0, 0, 0), []queue.WorkerInfo{{CPUPercent: 10.04, RSSMB: 100.25}, {CPUPercent: 20.1, RSSMB: 0.1}})
 	if v.CPUUsagePercent != 15.1 || v.MemoryUsageMB != 100.4 || v.ActiveWorkers != 2 {
 		t.Fatalf("aggregates %+v", v)
+	}
+}
+
+// TestHealthSaysWhy: each value of queue_health comes with its reason in
+// words, so "healthy" beside "critical" reads as what it is (the jobs are
+// fine, the workers' hosts are busy) rather than as a contradiction.
+func TestHealthSaysWhy(t *testing.T) {
+	t.Parallel()
+	counts := func(pending, completed, failed int64) *queue.Stats {
+		return &queue.Stats{Counts: map[queue.State]int64{queue.StatePending: pending,
+			queue.StateCompleted: completed, queue.StateFailed: failed}}
+	}
+	w := func(cpu, own float64, throttled bool, maxMB float64) queue.WorkerInfo {
+		return queue.WorkerInfo{CPUPercent: cpu, ProcessCPUPercent: own, Concurrency: 2, Throttled: throttled, MaxMemoryMB: maxMB}
+	}
+	for _, c := range []struct {
+		name string
+		st   *queue.Stats
+		ws   []queue.WorkerInfo
+		want healthReasons
+	}{
+		{"idle, no workers", counts(0, 0, 0), nil, healthReasons{
+			"no job waits to run (and no worker is alive)",
+			"no worker is alive to report its host's CPU",
+			"no worker is alive"}},
+		{"waiting, no workers", counts(3, 0, 0), nil, healthReasons{
+			"3 jobs wait to run and no worker is alive to run them",
+			"no worker is alive to report its host's CPU",
+			"no worker is alive"}},
+		{"healthy jobs on a busy host", counts(1, 9, 1), []queue.WorkerInfo{w(99, 3.5, false, 0)}, healthReasons{
+			"1 worker alive, none throttled; 1 job waits to run; 1 of 10 finished jobs failed",
+			"host CPU at 99.0% (the mean over the workers' hosts, every process counted), 90% or more",
+			"no worker has a CPU or memory limit (WORKER_MAX_CPU_PERCENT, WORKER_MAX_MEMORY_MB)"}},
+		{"degraded three ways", counts(50, 8, 3), []queue.WorkerInfo{w(50, 1, true, 512), w(30, 1, false, 0)}, healthReasons{
+			"1 of 2 workers is over its CPU or memory limit and takes no new jobs; 3 of 11 finished jobs failed (over 10%); 50 jobs wait, over 10 × the workers' concurrency (4)",
+			"1 of 2 workers is over its CPU or memory limit; host CPU at 40.0% (the mean over the workers' hosts, every process counted)",
+			"1 of 2 workers has a CPU or memory limit"}},
+		{"high", counts(0, 0, 0), []queue.WorkerInfo{w(75, 0, false, 512), w(75, 0, false, 512)}, healthReasons{
+			"2 workers alive, none throttled; 0 jobs wait to run",
+			"host CPU at 75.0% (the mean over the workers' hosts, every process counted), 70% or more",
+			"all 2 workers have a CPU or memory limit"}},
+	} {
+		if got := buildStats(c.st, c.ws).HealthReasons; got != c.want {
+			t.Errorf("%s:\n got %+v\nwant %+v", c.name, got, c.want)
+		}
+	}
+	if v := buildStats(counts(0, 0, 0), []queue.WorkerInfo{w(10, 1.25, false, 0), w(10, 2.5, false, 0)}); v.WorkersCPUPercent != 3.8 {
+		t.Errorf("workers_cpu_percent %v, want 3.8 (the sum of the processes' own)", v.WorkersCPUPercent)
 	}
 }

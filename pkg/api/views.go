@@ -47,7 +47,17 @@ func jsonValue(raw json.RawMessage) json.RawMessage {
 	return raw
 }
 
-// statusView is the seed's job status: exactly these ten fields.
+// progressOf is a progress as the API serves it: to one decimal (a
+// handler's 100/3 is 33.3, not 33.33333333333333), and below 100 until it
+// is 100 (99.97 is 99.9: a job shown at 100 has finished its work).
+func progressOf(p float64) float64 {
+	if r := round1(p); r < 100 || p >= 100 {
+		return r
+	}
+	return 99.9
+}
+
+// statusView is a job's status in the Jobs API: exactly these ten fields.
 type statusView struct {
 	JobID       string          `json:"job_id"`
 	Status      queue.State     `json:"status"`
@@ -62,7 +72,7 @@ type statusView struct {
 }
 
 func statusOf(j *queue.Job) statusView {
-	return statusView{JobID: j.ID, Status: j.Status, Progress: j.Progress, CurrentStep: j.CurrentStep,
+	return statusView{JobID: j.ID, Status: j.Status, Progress: progressOf(j.Progress), CurrentStep: j.CurrentStep,
 		Result: jsonValue(j.Result), Error: nullable(j.Error), CreatedAt: timestamp(j.CreatedAt),
 		StartedAt: timestamp(j.StartedAt), CompletedAt: timestamp(j.CompletedAt),
 		UpdatedAt: timestamp(j.UpdatedAt)}
@@ -96,7 +106,7 @@ type jobView struct {
 
 func jobOf(j *queue.Job) jobView {
 	return jobView{JobID: j.ID, Type: j.Type, Queue: j.Queue, Payload: jsonValue(j.Payload),
-		Priority: j.Priority, Status: j.Status, Progress: j.Progress, CurrentStep: j.CurrentStep,
+		Priority: j.Priority, Status: j.Status, Progress: progressOf(j.Progress), CurrentStep: j.CurrentStep,
 		Result: jsonValue(j.Result), Error: nullable(j.Error), Attempts: j.Attempts,
 		MaxRetries: j.MaxRetries, TimeoutSeconds: j.Timeout.Seconds(), RunAt: timestamp(j.RunAt),
 		CreatedAt: timestamp(j.CreatedAt), StartedAt: timestamp(j.StartedAt),
@@ -127,12 +137,12 @@ func changeOfEvent(ev queue.Event) change {
 	if ev.UpdatedAtMS > 0 {
 		at = ev.UpdatedAt()
 	}
-	return change{ev.Version, eventView{JobID: ev.JobID, Status: ev.Status, Progress: ev.Progress,
+	return change{ev.Version, eventView{JobID: ev.JobID, Status: ev.Status, Progress: progressOf(ev.Progress),
 		CurrentStep: ev.CurrentStep, Timestamp: timestamp(at)}}
 }
 
 func changeOfJob(j *queue.Job) change {
-	return change{j.Version, eventView{JobID: j.ID, Status: j.Status, Progress: j.Progress,
+	return change{j.Version, eventView{JobID: j.ID, Status: j.Status, Progress: progressOf(j.Progress),
 		CurrentStep: j.CurrentStep, Timestamp: timestamp(j.UpdatedAt)}}
 }
 
@@ -154,6 +164,9 @@ type workerView struct {
 	MaxCPUPercent  float64   `json:"max_cpu_percent"`
 	MaxMemoryMB    float64   `json:"max_memory_mb"`
 	LimitsEnforced bool      `json:"limits_enforced"`
+	// ProcessCPUPercent is the worker process's own CPU (CPUPercent is
+	// its host's).
+	ProcessCPUPercent float64 `json:"process_cpu_percent"`
 }
 
 func workerOf(w queue.WorkerInfo) workerView {
@@ -161,7 +174,7 @@ func workerOf(w queue.WorkerInfo) workerView {
 		Types: nonNil(w.Types), Concurrency: w.Concurrency, Running: w.Running,
 		CPUPercent: w.CPUPercent, RSSMB: w.RSSMB, StartedAt: timestamp(w.StartedAt),
 		LastSeen: timestamp(w.LastSeen), Throttled: w.Throttled, MaxCPUPercent: w.MaxCPUPercent,
-		MaxMemoryMB: w.MaxMemoryMB, LimitsEnforced: w.LimitsEnforced()}
+		MaxMemoryMB: w.MaxMemoryMB, LimitsEnforced: w.LimitsEnforced(), ProcessCPUPercent: w.ProcessCPUPercent}
 }
 
 // nonNil makes an absent list render as [] rather than null.

@@ -50,7 +50,7 @@ func TestPollWakesOnChange(t *testing.T) {
 	if took := time.Since(t0); took > 5*time.Second {
 		t.Fatalf("poll returned after %s; the change came after 200ms", took)
 	}
-	wantKeys(t, "poll", st, seedStatusKeys...)
+	wantKeys(t, "poll", st, statusKeys...)
 
 	// Without current_status: it waits for a change from the status at the
 	// time of the request (here, a worker taking the job).
@@ -76,7 +76,7 @@ func TestPollReturnsAtOnceWhenStatusDiffers(t *testing.T) {
 	if st["status"] != "pending" || time.Since(t0) > 2*time.Second {
 		t.Fatalf("poll: %v after %s", st, time.Since(t0))
 	}
-	wantKeys(t, "poll", st, seedStatusKeys...)
+	wantKeys(t, "poll", st, statusKeys...)
 	if b.hub.Count() != 0 {
 		t.Fatalf("subscriptions left: %d", b.hub.Count())
 	}

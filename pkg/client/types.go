@@ -38,7 +38,7 @@ func (s State) Terminal() bool {
 	return s == StateCompleted || s == StateFailed || s == StateCancelled
 }
 
-// Status is a job's status (GET /api/v1/jobs/status/{id}): the seed's ten
+// Status is a job's status (GET /api/v1/jobs/status/{id}): its ten
 // fields.
 type Status struct {
 	JobID       string  `json:"job_id"`
@@ -238,7 +238,8 @@ type ListParams struct {
 	Queue  string
 	// Limit is 1 to 500; 0 means the server's default (50).
 	Limit int
-	// Cursor is a previous page's NextCursor.
+	// Cursor is a previous page's NextCursor. It carries that page's
+	// filters: leave them out, or give the same (others get a 400).
 	Cursor string
 	// WithPayload and WithResult ask for each job's payload and result:
 	// without them a page holds job summaries, whose Payload and Result
@@ -267,8 +268,12 @@ type Stats struct {
 	QueueType     string `json:"queue_type"`
 	// CacheSize counts the finished jobs whose results are still kept.
 	CacheSize int64 `json:"cache_size"`
-	// CPUUsagePercent is the mean of the live workers' host CPU samples.
+	// CPUUsagePercent is the mean of the live workers' host CPU samples
+	// (every process of the host counted).
 	CPUUsagePercent float64 `json:"cpu_usage_percent"`
+	// WorkersCPUPercent is the sum of the worker processes' own CPU, in
+	// percent of one core.
+	WorkersCPUPercent float64 `json:"workers_cpu_percent"`
 	// MemoryUsageMB is the sum of the live workers' RSS.
 	MemoryUsageMB      float64          `json:"memory_usage_mb"`
 	ActiveWorkers      int              `json:"active_workers"`
@@ -276,6 +281,9 @@ type Stats struct {
 	Queues             []QueueStats     `json:"queues"`
 	RunningByType      map[string]int64 `json:"running_by_type"`
 	WorkersConcurrency int              `json:"workers_concurrency"`
+	// HealthReasons says in words why QueueHealth's fields have their
+	// values.
+	HealthReasons HealthReasons `json:"health_reasons"`
 }
 
 // QueueHealth is the server's assessment of the queue (docs/api.md has
@@ -284,6 +292,14 @@ type QueueHealth struct {
 	Status              string `json:"status"`               // healthy, degraded or unhealthy
 	ResourceUtilization string `json:"resource_utilization"` // optimal, high or critical
 	LimitEnforcement    string `json:"limit_enforcement"`    // active or inactive
+}
+
+// HealthReasons says, for people, why each field of QueueHealth has its
+// value ("3 jobs wait to run and no worker is alive to run them").
+type HealthReasons struct {
+	Status              string `json:"status"`
+	ResourceUtilization string `json:"resource_utilization"`
+	LimitEnforcement    string `json:"limit_enforcement"`
 }
 
 // QueueStats is one queue's waiting jobs.
@@ -314,4 +330,7 @@ type Worker struct {
 	MaxCPUPercent  float64   `json:"max_cpu_percent"`
 	MaxMemoryMB    float64   `json:"max_memory_mb"`
 	LimitsEnforced bool      `json:"limits_enforced"`
+	// ProcessCPUPercent is the worker process's own CPU, in percent of
+	// one core (CPUPercent is its host's).
+	ProcessCPUPercent float64 `json:"process_cpu_percent"`
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 	"github.com/compileo/jobqueue/internal/servertest"
 	"github.com/compileo/jobqueue/pkg/api"
@@ -57,12 +58,16 @@ func TestDashboardInBrowser(t *testing.T) {
 	if !b.evalBool(`document.querySelector('#submit-form [type=submit]').disabled`) {
 		t.Fatal("submit is enabled without a key")
 	}
+	// Tables that could not load say so, and offer no page to turn to.
+	b.waitFor("the tables to say they are not loaded", `['jobs', 'workers', 'queues'].every((id) => byId(id).textContent.includes('not loaded'))`+
+		` && byId('page-next').disabled && byId('page-prev').disabled && byId('health').textContent === 'not loaded'`)
 
 	// With the admin key, the stats and workers come live.
 	b.useKey(adminSecret, "admin")
 	b.waitFor("the live worker in the stats", `document.querySelector('[data-stat=active_workers]').textContent === '1'`)
 	b.waitFor("the worker in the workers table", `byId('workers').querySelectorAll('tr').length === 1 && !byId('workers').textContent.includes('no live worker')`)
 	b.waitFor("the notice to go", `byId('notice').hidden`)
+	b.checkHealthAndColumns()
 
 	// Submit a slow demo job with the form: the page turns to the job,
 	// whose bar moves step by step to 100 and whose status ends completed.
@@ -82,6 +87,12 @@ func TestDashboardInBrowser(t *testing.T) {
 	wantStatus(t, srv, demoID, queue.StateCompleted)
 	b.waitFor("the result", `!byId('job-result-box').hidden && byId('job-result').textContent.includes('"steps": 5')`)
 	b.waitFor("the stream to be closed", `byId('job-live').textContent === 'finished'`)
+	b.checkResultTools(demoID)
+	chunked := submitJSON(t, srv, adminSecret, `{"type":"chunking","payload":{"documents":["One two three four five."],"chunk_size":2,"overlap":0}}`)
+	b.showJob(chunked)
+	b.waitFor("the chunks as a table of records", `[...byId('job-result-view').querySelectorAll('table.json-records th')].map((th) => th.textContent).join() === 'document_id,index,start,end,text'`+
+		` && byId('job-result-view').textContent.includes('five.')`)
+	b.checkTimes()
 
 	// Cancel a long job with its button; the API says it is cancelled.
 	longID := submit(t, srv, adminSecret, 600, 100)
@@ -129,7 +140,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// The screenshot: the overview with jobs in several states.
 	b.do(chromedp.Evaluate[chromedp.Void](`location.hash = '#/'`))
-	b.waitFor("the full table", `rowIDs().length === 3 && byId('jobs').textContent.includes('running')`)
+	b.waitFor("the full table", `rowIDs().length === 4 && byId('jobs').textContent.includes('running')`)
 	b.saveScreenshot()
 	b.checkConsole()
 }
@@ -324,7 +335,13 @@ func (b *browser) checkConsole() {
 // submit submits a demo job through the API with the given key.
 func submit(t *testing.T, srv *servertest.Server, key string, steps, stepMS int) string {
 	t.Helper()
-	body := fmt.Sprintf(`{"type":"demo","payload":{"steps":%d,"step_ms":%d}}`, steps, stepMS)
+	return submitJSON(t, srv, key, fmt.Sprintf(`{"type":"demo","payload":{"steps":%d,"step_ms":%d}}`, steps, stepMS))
+}
+
+// submitJSON submits a job, given as the request's JSON body, through the
+// API with the given key.
+func submitJSON(t *testing.T, srv *servertest.Server, key, body string) string {
+	t.Helper()
 	req, err := http.NewRequest("POST", srv.URL+"/api/v1/jobs", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -360,3 +377,101 @@ func wantStatus(t *testing.T, srv *servertest.Server, id string, want queue.Stat
 	}
 	return j
 }
+
+// checkHealthAndColumns checks the overview once data came: the health
+// badge says why in words beside it (not only on hover), the CPU is said
+// to be the hosts', and every numeric column is aligned as its header is.
+func (b *browser) checkHealthAndColumns() {
+	b.t.Helper()
+	b.waitFor("the health's reasons", `byId('health').textContent === 'healthy' && byId('health-reason').textContent.includes('worker alive')`+
+		` && byId('health-details').textContent.includes('host CPU at') && byId('health-details').textContent.includes('limits inactive')`)
+	b.waitFor("the CPU labels", `document.querySelector('[data-stat=cpu_usage_percent]').previousElementSibling.textContent === 'host CPU %'`+
+		` && document.querySelector('[data-stat=workers_cpu_percent]').textContent !== '–'`)
+	misaligned := b.evalString(`[...document.querySelectorAll('th.num, td.num')].filter((e) => e.offsetParent !== null && getComputedStyle(e).textAlign !== 'right').map((e) => e.textContent).join(' | ')`)
+	if n := eval[int](b, `[...document.querySelectorAll('th.num, td.num')].filter((e) => e.offsetParent !== null).length`); misaligned != "" || n < 10 {
+		b.t.Errorf("numeric cells not aligned right: %q (of %d)", misaligned, n)
+	}
+	// A header and the cells under it line up on their right edges.
+	if !b.evalBool(`(() => { const th = [...document.querySelectorAll('#workers')].map((tb) => tb.closest('table').querySelectorAll('th'))[0];
+		const td = byId('workers').querySelector('tr').children; let ok = true;
+		for (let i = 0; i < th.length; i++) if (th[i].classList.contains('num') && Math.abs(th[i].getBoundingClientRect().right - td[i].getBoundingClientRect().right) > 1) ok = false;
+		return ok; })()`) {
+		b.t.Error("the workers table's numbers do not line up with their headers")
+	}
+}
+
+// checkResultTools checks a finished job's result box: a rendered view by
+// default, the JSON on demand, and copy and download buttons that hand
+// over the JSON itself.
+func (b *browser) checkResultTools(id string) {
+	b.t.Helper()
+	b.waitFor("the rendered result", `!byId('job-result-view').hidden && byId('job-result').hidden`+
+		` && [...byId('job-result-view').querySelectorAll('th')].map((th) => th.textContent).join() === 'steps,step_ms'`+
+		` && byId('job-result-view').querySelector('td.num').textContent === '5'`)
+	b.do(chromedp.Click(chromedp.CSS(`#job-result-box [data-act=json]`)))
+	b.waitFor("the JSON view", `byId('job-result-view').hidden && !byId('job-result').hidden`)
+	b.do(chromedp.Click(chromedp.CSS(`#job-result-box [data-act=table]`)))
+	b.waitFor("the table view again", `!byId('job-result-view').hidden && byId('job-result').hidden`)
+	want := b.evalString(`byId('job-result').textContent`)
+
+	// Copy: what the page hands the clipboard is the JSON.
+	b.do(chromedp.Evaluate[chromedp.Void](`navigator.clipboard.writeText = (text) => { window.copied = text; return Promise.resolve(); }`),
+		chromedp.Click(chromedp.CSS(`#job-result-box [data-act=copy]`)))
+	b.waitFor("the copy", `window.copied !== undefined && document.querySelector('#job-result-box [data-act=copy]').textContent === 'Copied'`)
+	if got := b.evalString(`window.copied`); got != want {
+		b.t.Errorf("copied %q, want %q", got, want)
+	}
+
+	// Download: a file named after the job, holding the JSON.
+	dir := b.t.TempDir()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	progress := chromedp.Events(ctx, cdpbrowser.DownloadProgress)
+	begin := chromedp.Events(ctx, cdpbrowser.DownloadWillBegin)
+	b.do(chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+			Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir, EventsEnabled: ptr(true)})
+		return err
+	}), chromedp.Click(chromedp.CSS(`#job-result-box [data-act=download]`)))
+	for ev, err := range begin {
+		if err != nil {
+			b.t.Fatalf("download: %v", err)
+		}
+		if want := "job-" + id + "-result.json"; ev.SuggestedFilename != want {
+			b.t.Errorf("download named %q, want %q", ev.SuggestedFilename, want)
+		}
+		break
+	}
+	for ev, err := range progress {
+		if err != nil {
+			b.t.Fatalf("download: %v", err)
+		}
+		if ev.State == cdpbrowser.DownloadProgressStateCanceled {
+			b.t.Fatal("the download was cancelled")
+		}
+		if ev.State != cdpbrowser.DownloadProgressStateCompleted {
+			continue
+		}
+		got, err := os.ReadFile(filepath.Join(dir, ev.GUID))
+		if err != nil || strings.TrimSpace(string(got)) != want {
+			b.t.Errorf("downloaded %q (%v), want %q", got, err, want)
+		}
+		break
+	}
+}
+
+// checkTimes checks how the page writes times: a time of today as the
+// time alone, an older one with its date.
+func (b *browser) checkTimes() {
+	b.t.Helper()
+	b.do(chromedp.Evaluate[chromedp.Void](`import(document.querySelector('script[type=module]').src.replace(/app\.js$/, 'dom.js')).then((m) => {
+		const old = new Date(Date.now() - 3 * 86400e3);
+		window.times = {old: m.fmtTime(old.toISOString()), oldDate: old.toLocaleDateString(), now: m.fmtTime(new Date().toISOString()), today: new Date().toLocaleDateString()};
+	})`))
+	b.waitFor("the times", `window.times !== undefined`)
+	if !b.evalBool(`times.old.includes(times.oldDate) && !times.now.includes(times.today)`) {
+		b.t.Errorf("times: %s", b.evalString(`JSON.stringify(times)`))
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -181,3 +181,20 @@ func TestVersionFollowsContent(t *testing.T) {
 		t.Fatal("no index.html accepted")
 	}
 }
+
+// Before its first data the page says it is loading, rather than show
+// empty tables, and offers no page of jobs to turn to.
+func TestPageStartsInALoadingState(t *testing.T) {
+	t.Parallel()
+	_, page := get(t, newTestHandler(t), "GET", "/")
+	for _, id := range []string{"jobs", "workers", "queues"} {
+		if !regexp.MustCompile(`<tbody id="` + id + `"><tr><td colspan="\d+" class="muted loading">loading…</td></tr></tbody>`).MatchString(page) {
+			t.Errorf("the %s table does not start with a loading row", id)
+		}
+	}
+	for _, id := range []string{"page-first", "page-prev", "page-next"} {
+		if !regexp.MustCompile(`<button [^>]*id="` + id + `"[^>]* disabled>`).MatchString(page) {
+			t.Errorf("%s is enabled before a page of jobs is shown", id)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/compileo/jobqueue/pkg/queue"
@@ -105,7 +106,7 @@ func handleChunking(ctx context.Context, job *queue.ActiveJob) (any, error) {
 		// [s, e) is d.Text[bounds[s].start:bounds[e-1].end].
 		var bounds []span
 		if p.unit == unitWords {
-			bounds = wordSpans(d.Text)
+			bounds = withPunctuation(d.Text, wordSpans(d.Text))
 		} else {
 			bounds = make([]span, 0, len(d.Text))
 			for off := 0; off < len(d.Text); {
@@ -137,4 +138,38 @@ func handleChunking(ctx context.Context, job *queue.ActiveJob) (any, error) {
 	}
 	res.Count = len(res.Chunks)
 	return res, nil
+}
+
+// withPunctuation widens each word to the punctuation attached to it: the
+// characters other than spaces before it, back to the previous word (an
+// opening quote or bracket), and after it, up to the next word (a full
+// stop, a comma, a closing quote). So a chunk ends with "asynchronous."
+// rather than "asynchronous", and starts with "(now" rather than "now".
+func withPunctuation(text string, words []span) []span {
+	out := make([]span, len(words))
+	for i, w := range words {
+		lo, hi := 0, len(text)
+		if i > 0 {
+			lo = words[i-1].end
+		}
+		if i+1 < len(words) {
+			hi = words[i+1].start
+		}
+		for w.start > lo {
+			r, size := utf8.DecodeLastRuneInString(text[lo:w.start])
+			if unicode.IsSpace(r) {
+				break
+			}
+			w.start -= size
+		}
+		for w.end < hi {
+			r, size := utf8.DecodeRuneInString(text[w.end:hi])
+			if unicode.IsSpace(r) {
+				break
+			}
+			w.end += size
+		}
+		out[i] = w
+	}
+	return out
 }

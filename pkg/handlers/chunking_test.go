@@ -31,7 +31,35 @@ func TestChunking(t *testing.T) {
 			payload: `{"documents": ["Hello,  world!\nHow are you?"], "chunk_size": 3, "overlap": 0, "unit": "words"}`,
 			want: []chunk{
 				{"doc-1", 0, 0, 3, "Hello,  world!\nHow"},
-				{"doc-1", 1, 3, 5, "are you"},
+				{"doc-1", 1, 3, 5, "are you?"},
+			},
+			perDoc: map[string]int{"doc-1": 2},
+		},
+		{
+			name:    "words keep a document's final punctuation",
+			payload: `{"documents": ["Chunking is asynchronous."], "chunk_size": 2, "overlap": 0}`,
+			want: []chunk{
+				{"doc-1", 0, 0, 2, "Chunking is"},
+				{"doc-1", 1, 2, 3, "asynchronous."},
+			},
+			perDoc: map[string]int{"doc-1": 2},
+		},
+		{
+			name:    "punctuation stays with its word at both ends of a chunk",
+			payload: `{"documents": ["He said: \"Stop (now).\" Then left."], "chunk_size": 3, "overlap": 1}`,
+			want: []chunk{
+				{"doc-1", 0, 0, 3, `He said: "Stop`},
+				{"doc-1", 1, 2, 5, `"Stop (now)." Then`},
+				{"doc-1", 2, 4, 6, "Then left."},
+			},
+			perDoc: map[string]int{"doc-1": 3},
+		},
+		{
+			name:    "a hyphenated word is one unit",
+			payload: `{"documents": ["Terms co-occur, then co-occur."], "chunk_size": 2, "overlap": 0}`,
+			want: []chunk{
+				{"doc-1", 0, 0, 2, "Terms co-occur,"},
+				{"doc-1", 1, 2, 4, "then co-occur."},
 			},
 			perDoc: map[string]int{"doc-1": 2},
 		},

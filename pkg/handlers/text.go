@@ -213,9 +213,16 @@ func isWordRune(r rune) bool {
 	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r)
 }
 
+// isJoiner reports whether r joins the word runes on either side of it
+// into one word: an apostrophe ("don't") or a hyphen ("co-occur"). A dash
+// (– —) does not: "1990–2000" is two words.
+func isJoiner(r rune) bool {
+	return r == '\'' || r == '’' || r == '-' || r == '‐' || r == '‑'
+}
+
 // wordSpans returns the words of text: maximal runs of letters, digits and
-// marks, an apostrophe between two of them joining them ("don't").
-// Everything else, hyphens included, separates words.
+// marks, an apostrophe or a hyphen between two of them joining them
+// ("don't", "co-occur"). Everything else separates words.
 func wordSpans(text string) []span {
 	var out []span
 	start := -1
@@ -226,8 +233,8 @@ func wordSpans(text string) []span {
 			if start < 0 {
 				start = i
 			}
-		case start >= 0 && (r == '\'' || r == '’') && i+size < len(text) && startsWithWordRune(text[i+size:]):
-			// an apostrophe inside a word
+		case start >= 0 && isJoiner(r) && i+size < len(text) && startsWithWordRune(text[i+size:]):
+			// an apostrophe or a hyphen inside a word
 		default:
 			if start >= 0 {
 				out = append(out, span{start, i})

@@ -60,8 +60,9 @@ func TestWordsAndTerms(t *testing.T) {
 		{"Hello, world!", []string{"Hello", "world"}, []string{"hello", "world"}},
 		{"Don't stop the queue's workers", []string{"Don't", "stop", "the", "queue's", "workers"}, []string{"stop", "queue", "workers"}},
 		{"It’s Redis’ job", []string{"It’s", "Redis", "job"}, []string{"redis", "job"}},
-		{"state-of-the-art v2 2024 x", []string{"state", "of", "the", "art", "v2", "2024", "x"}, []string{"state", "art", "v2"}},
-		{"'quoted' -- dashes", []string{"quoted", "dashes"}, []string{"quoted", "dashes"}},
+		{"state-of-the-art v2 2024 x", []string{"state-of-the-art", "v2", "2024", "x"}, []string{"state-of-the-art", "v2"}},
+		{"Terms co-occur; e-mail‐based, non‑breaking", []string{"Terms", "co-occur", "e-mail‐based", "non‑breaking"}, []string{"terms", "co-occur", "e-mail‐based", "non‑breaking"}},
+		{"'quoted' -- dashes - a- -b 1990–2000", []string{"quoted", "dashes", "a", "b", "1990", "2000"}, []string{"quoted", "dashes"}},
 		{"naïve Über 東京", []string{"naïve", "Über", "東京"}, []string{"naïve", "über", "東京"}},
 	}
 	for _, tt := range tests {

@@ -26,15 +26,27 @@ var (
 )
 
 // TransitionError is a refused state change: the job is in state From,
-// which does not lead to To.
+// which does not lead to To. Its text is written for the person who
+// asked for the change (an API client shows it as it is).
 type TransitionError struct {
 	ID   string
 	From State
-	To   State
+	To   State // "deleted" for a refused deletion
 }
 
 func (e *TransitionError) Error() string {
-	return fmt.Sprintf("job %s is %s: cannot move to %s", e.ID, e.From, e.To)
+	switch {
+	case e.To == StateCancelled && e.From == StateCancelled:
+		return fmt.Sprintf("job %s is already cancelled", e.ID)
+	case e.To == StateCancelled && e.From.Terminal():
+		return fmt.Sprintf("job %s has already finished (%s); only unfinished jobs can be cancelled", e.ID, e.From)
+	case e.To == StatePending:
+		// Restart is the one user action that leads to pending.
+		return fmt.Sprintf("only failed or cancelled jobs can be restarted; job %s is %s", e.ID, e.From)
+	case e.To == "deleted":
+		return fmt.Sprintf("only finished jobs can be deleted; job %s is %s (cancel it first)", e.ID, e.From)
+	}
+	return fmt.Sprintf("job %s is %s, so it cannot become %s", e.ID, e.From, e.To)
 }
 
 // LeaseLostError is ErrLeaseLost with the job's status at the time.
@@ -61,6 +73,14 @@ func (e *DuplicateError) Error() string {
 
 func (e *DuplicateError) Unwrap() error { return ErrDuplicate }
 
+// invalidError is ErrInvalid with a message that says what is wrong; its
+// text is the message alone, so it reads well where it is shown.
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string { return e.msg }
+
+func (e *invalidError) Unwrap() error { return ErrInvalid }
+
 func invalidf(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	return &invalidError{fmt.Sprintf(format, args...)}
 }

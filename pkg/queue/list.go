@@ -76,12 +76,25 @@ func (c *Client) sourceKey(s listSource) string {
 // first); with several shards, shard by shard within a state and queue.
 // Paging walks live indexes, so jobs that change state between pages may
 // be seen twice or not at all; each page is consistent per job.
+//
+// A cursor carries the filters of the list it pages: a request that
+// leaves a filter out gets the cursor's, and one that gives another value
+// is refused (ErrInvalid), so a page never mixes two lists.
 func (c *Client) List(ctx context.Context, p ListParams) (*ListPage, error) {
 	if p.Limit == 0 {
 		p.Limit = DefaultListLimit
 	}
 	if p.Limit < 1 || p.Limit > MaxListLimit {
 		return nil, invalidf("limit %d: want 1-%d", p.Limit, MaxListLimit)
+	}
+	startSrc, offset, filters, err := decodeCursor(p.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	if filters != nil {
+		if p, err = filters.apply(p); err != nil {
+			return nil, err
+		}
 	}
 	if p.Status != "" && !p.Status.Valid() {
 		return nil, invalidf("status %q: want one of %s", p.Status, stateNames())
@@ -92,37 +105,51 @@ func (c *Client) List(ctx context.Context, p ListParams) (*ListPage, error) {
 	if p.Type != "" && !typePattern.MatchString(p.Type) {
 		return nil, invalidf("type %q: want 1-128 of [A-Za-z0-9_.:-]", p.Type)
 	}
-	startSrc, offset, err := decodeCursor(p.Cursor)
+	sources, offset, err := c.sourcesFrom(ctx, p, startSrc, offset)
 	if err != nil {
 		return nil, err
 	}
+	return c.walk(ctx, sources, offset, p)
+}
+
+// sourcesFrom lists the indexes a list walks, from the cursor's on
+// (start, at offset; nil for the first page), leaving out the per-queue
+// sets with nothing in them; offset is 0 when the cursor's own is empty.
+func (c *Client) sourcesFrom(ctx context.Context, p ListParams, start *listSource, offset int64) ([]listSource, int64, error) {
 	sources, err := c.listSources(ctx, p)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	i := 0
-	if startSrc != nil {
-		i = slices.Index(sources, *startSrc)
-		if i < 0 {
-			i = len(sources) // that index is gone: nothing after it either
+	if start != nil {
+		if i = slices.Index(sources, *start); i < 0 {
+			return nil, 0, nil // that index is gone: nothing after it either
 		}
 	}
-	if i < len(sources) {
-		from := sources[i]
-		if sources, err = c.dropEmptySources(ctx, sources[i:]); err != nil {
-			return nil, err
-		}
-		if i = 0; len(sources) == 0 || sources[0] != from {
-			offset = 0 // the cursor's own index is empty now
-		}
+	if len(sources) == 0 {
+		return nil, 0, nil
 	}
+	from := sources[i]
+	if sources, err = c.dropEmptySources(ctx, sources[i:]); err != nil {
+		return nil, 0, err
+	}
+	if len(sources) == 0 || sources[0] != from {
+		offset = 0 // the cursor's own index is empty now
+	}
+	return sources, offset, nil
+}
+
+// walk reads a page from sources, starting at offset in the first: up to
+// p.Limit jobs that pass the filters, within p.MaxBytes, and within
+// listScanBudget index entries read.
+func (c *Client) walk(ctx context.Context, sources []listSource, offset int64, p ListParams) (*ListPage, error) {
 	page := &ListPage{Jobs: []*Job{}}
 	maxBytes := p.MaxBytes
 	if maxBytes <= 0 {
 		maxBytes = DefaultListBytes
 	}
 	budget, bytes := listScanBudget, 0
-	for ; i < len(sources) && budget > 0; i, offset = i+1, 0 {
+	for i := 0; i < len(sources) && budget > 0; i, offset = i+1, 0 {
 		src := sources[i]
 		for budget > 0 {
 			n := int64(min(max(p.Limit-len(page.Jobs), 50), budget))
@@ -142,13 +169,13 @@ func (c *Client) List(ctx context.Context, p ListParams) (*ListPage, error) {
 				}
 				if len(page.Jobs) > 0 && bytes+l.bytes > maxBytes {
 					// The bytes are spent: this job opens the next page.
-					page.NextCursor = encodeCursor(src, offset+int64(k))
+					page.NextCursor = encodeCursor(src, offset+int64(k), p)
 					return c.finishPage(ctx, page, p)
 				}
 				bytes += l.bytes
 				page.Jobs = append(page.Jobs, j)
 				if len(page.Jobs) == p.Limit {
-					page.NextCursor = encodeCursor(src, offset+int64(k)+1)
+					page.NextCursor = encodeCursor(src, offset+int64(k)+1, p)
 					return c.finishPage(ctx, page, p)
 				}
 			}
@@ -158,7 +185,7 @@ func (c *Client) List(ctx context.Context, p ListParams) (*ListPage, error) {
 			}
 		}
 		if budget <= 0 {
-			page.NextCursor = encodeCursor(src, offset)
+			page.NextCursor = encodeCursor(src, offset, p)
 		}
 	}
 	return c.finishPage(ctx, page, p)
@@ -206,32 +233,90 @@ func (c *Client) listSources(ctx context.Context, p ListParams) ([]listSource, e
 	return out, nil
 }
 
-func encodeCursor(s listSource, offset int64) string {
-	return base64.RawURLEncoding.EncodeToString(
-		[]byte(fmt.Sprintf("1|%s|%s|%d|%d", s.state, s.queue, offset, s.shard)))
+// listFilters are the filters of a list, as its cursors record them.
+type listFilters struct {
+	status State
+	typ    string
+	queue  string
 }
 
-func decodeCursor(cur string) (*listSource, int64, error) {
-	if cur == "" {
-		return nil, 0, nil
+// apply returns p with the filters it leaves out taken from f, or
+// ErrInvalid when p gives one another value: the cursor pages another list.
+func (f listFilters) apply(p ListParams) (ListParams, error) {
+	asked := listFilters{p.Status, p.Type, p.Queue}
+	if (asked.status != "" && asked.status != f.status) || (asked.typ != "" && asked.typ != f.typ) ||
+		(asked.queue != "" && asked.queue != f.queue) {
+		return p, invalidf("the cursor pages the list of %s, not of %s: give the same filters, or leave out the cursor to start a new list",
+			f, asked)
 	}
+	p.Status, p.Type, p.Queue = f.status, f.typ, f.queue
+	return p, nil
+}
+
+// String spells the filters as query parameters ("status=failed&type=x"),
+// or "all jobs".
+func (f listFilters) String() string {
+	var parts []string
+	for _, kv := range [][2]string{{"status", string(f.status)}, {"type", f.typ}, {"queue", f.queue}} {
+		if kv[1] != "" {
+			parts = append(parts, kv[0]+"="+kv[1])
+		}
+	}
+	if len(parts) == 0 {
+		return "all jobs"
+	}
+	return "jobs with " + strings.Join(parts, "&")
+}
+
+// A cursor is base64url of "2|state|queue|offset|shard|status|type|queue":
+// where the next page starts (the source and the offset in it), then the
+// list's filters. Cursors of the first version ("1|state|queue|offset"
+// and an optional shard) carry no filters and are still read.
+func encodeCursor(s listSource, offset int64, p ListParams) string {
+	return base64.RawURLEncoding.EncodeToString(
+		[]byte(fmt.Sprintf("2|%s|%s|%d|%d|%s|%s|%s", s.state, s.queue, offset, s.shard, p.Status, p.Type, p.Queue)))
+}
+
+// decodeCursor reads a cursor: where to start, and the filters it
+// records (nil for a first-version cursor).
+func decodeCursor(cur string) (*listSource, int64, *listFilters, error) {
+	if cur == "" {
+		return nil, 0, nil, nil
+	}
+	bad := invalidf("cursor is not one this server issued")
 	b, err := base64.RawURLEncoding.DecodeString(cur)
 	parts := strings.Split(string(b), "|")
-	if err != nil || len(parts) < 4 || len(parts) > 5 || parts[0] != "1" || !State(parts[1]).Valid() ||
-		(parts[2] != "" && !namePattern.MatchString(parts[2])) {
-		return nil, 0, invalidf("cursor is not one this server issued")
+	switch {
+	case err != nil:
+		return nil, 0, nil, bad
+	case len(parts) == 8 && parts[0] == "2":
+	case (len(parts) == 4 || len(parts) == 5) && parts[0] == "1":
+	default:
+		return nil, 0, nil, bad
+	}
+	if !State(parts[1]).Valid() || (parts[2] != "" && !namePattern.MatchString(parts[2])) {
+		return nil, 0, nil, bad
 	}
 	off, err := strconv.ParseInt(parts[3], 10, 64)
 	if err != nil || off < 0 {
-		return nil, 0, invalidf("cursor is not one this server issued")
+		return nil, 0, nil, bad
 	}
 	shard := 0 // cursors issued before shards had four parts
-	if len(parts) == 5 {
+	if len(parts) >= 5 {
 		if shard, err = strconv.Atoi(parts[4]); err != nil || shard < 0 || shard >= MaxShards {
-			return nil, 0, invalidf("cursor is not one this server issued")
+			return nil, 0, nil, bad
 		}
 	}
-	return &listSource{state: State(parts[1]), queue: parts[2], shard: shard}, off, nil
+	src := &listSource{state: State(parts[1]), queue: parts[2], shard: shard}
+	if parts[0] == "1" {
+		return src, off, nil, nil
+	}
+	f := &listFilters{status: State(parts[5]), typ: parts[6], queue: parts[7]}
+	if (f.status != "" && !f.status.Valid()) || (f.typ != "" && !typePattern.MatchString(f.typ)) ||
+		(f.queue != "" && !namePattern.MatchString(f.queue)) {
+		return nil, 0, nil, bad
+	}
+	return src, off, f, nil
 }
 
 func stateNames() string {

@@ -34,6 +34,10 @@ type WorkerInfo struct {
 	// MaxCPUPercent and MaxMemoryMB are its configured limits (0: none).
 	MaxCPUPercent float64 `json:"max_cpu_percent"`
 	MaxMemoryMB   float64 `json:"max_memory_mb"`
+	// ProcessCPUPercent is the worker process's own CPU use, in percent
+	// of one core (two busy cores: 200); CPUPercent is its host's, all
+	// processes.
+	ProcessCPUPercent float64 `json:"process_cpu_percent"`
 }
 
 // LimitsEnforced reports whether the worker enforces a resource limit.
@@ -81,7 +85,8 @@ func workerFromHash(id string, h map[string]string) WorkerInfo {
 		Types: list("types"), Concurrency: i("concurrency"), Running: i("running"),
 		CPUPercent: f("cpu_percent"), RSSMB: f("rss_mb"), StartedAt: msTime(h["started_at"]),
 		LastSeen: msTime(h["last_seen"]), Throttled: h["throttled"] == "1",
-		MaxCPUPercent: f("max_cpu_percent"), MaxMemoryMB: f("max_memory_mb")}
+		MaxCPUPercent: f("max_cpu_percent"), MaxMemoryMB: f("max_memory_mb"),
+		ProcessCPUPercent: f("process_cpu_percent")}
 }
 
 // heartbeatLoop keeps the registry entry and every lease of this worker
@@ -140,6 +145,7 @@ func (w *Worker) heartbeat(ctx context.Context) error {
 		"host", host, "pid", os.Getpid(), "queues", strings.Join(queues, ","),
 		"types", strings.Join(w.mux.Types(), ","), "concurrency", w.cfg.Concurrency,
 		"running", len(runs), "cpu_percent", round1(w.cpu()), "rss_mb", round1(w.rss()),
+		"process_cpu_percent", round1(math.Float64frombits(w.ownCPUPct.Load())),
 		"started_at", w.startedAt.UnixMilli(), "throttled", throttled,
 		"max_cpu_percent", w.cfg.MaxCPUPercent, "max_memory_mb", w.cfg.MaxMemoryMB)
 	// One extend.lua call per shard holding some of the runs.
@@ -216,14 +222,19 @@ func (w *Worker) samplerLoop(ctx context.Context) {
 	}
 }
 
-var selfProcess, _ = process.NewProcess(int32(os.Getpid()))
-
+// sample runs in Start, then only in samplerLoop: never two at once.
 func (w *Worker) sample() {
+	if w.self == nil {
+		w.self, _ = process.NewProcess(int32(os.Getpid()))
+	}
 	if pcts, err := cpu.Percent(0, false); err == nil && len(pcts) > 0 {
 		w.cpuPct.Store(math.Float64bits(pcts[0]))
 	}
-	if selfProcess != nil {
-		if mi, err := selfProcess.MemoryInfo(); err == nil {
+	if w.self != nil {
+		if pct, err := w.self.Percent(0); err == nil { // since the last sample
+			w.ownCPUPct.Store(math.Float64bits(pct))
+		}
+		if mi, err := w.self.MemoryInfo(); err == nil {
 			w.rssMB.Store(math.Float64bits(float64(mi.RSS) / (1 << 20)))
 		}
 	}

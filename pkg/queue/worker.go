@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/shirou/gopsutil/v3/process"
 )
 
 // Worker defaults.
@@ -166,7 +167,11 @@ type Worker struct {
 	beatNow   chan struct{}
 	lastBeat  atomic.Int64 // unix ms of the last heartbeat Redis accepted
 	throttled atomic.Bool
-	cpuPct    atomic.Uint64 // float64 bits
+	cpuPct    atomic.Uint64 // float64 bits: the host's CPU
+	ownCPUPct atomic.Uint64 // float64 bits: this process's CPU
+	// self is this process, as sample measures it; each worker has its
+	// own, since Percent keeps the previous sample unguarded.
+	self      *process.Process
 	rssMB     atomic.Uint64 // float64 bits
 	startedAt time.Time
 	started   bool

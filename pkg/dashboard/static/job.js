@@ -9,6 +9,7 @@
 import { call, streamURL, terminal } from './api.js';
 import { byId, el, explain, fmtPercent, fmtTime, notify } from './dom.js';
 import { applyRole, learnRole } from './session.js';
+import { JSONBox } from './view.js';
 
 /** The id of the job shown, or null when the view is hidden. */
 let current = null;
@@ -23,10 +24,17 @@ let retryTimer = null;
  * refused one (EventSource gives up on any answer but a 200 stream). */
 const streamRetryMs = 3000;
 
+/** The payload's and the result's boxes (rendered view, JSON, copy,
+ * download). */
+let payloadBox = null;
+let resultBox = null;
+
 /** Wires the page's buttons; called once. */
 export function init() {
   byId('job-cancel').addEventListener('click', () => act('cancel'));
   byId('job-restart').addEventListener('click', () => act('restart'));
+  payloadBox = new JSONBox('job-payload', 'payload');
+  resultBox = new JSONBox('job-result', 'result');
 }
 
 /** Shows job id and follows it live until it finishes. */
@@ -37,7 +45,8 @@ export async function show(id) {
   byId('job-id').textContent = id;
   byId('job-fields').replaceChildren();
   for (const box of ['job-result-box', 'job-error-box']) byId(box).hidden = true;
-  byId('job-payload').textContent = '';
+  payloadBox.clear();
+  resultBox.clear();
   setState('…', 0, '');
   setLive('');
   await load();
@@ -88,9 +97,10 @@ function render() {
     ['unique key', job.unique_key || '–'],
   ];
   byId('job-fields').replaceChildren(...fields.map(([k, v]) => el('div', {}, el('dt', {}, k), el('dd', {}, v))));
-  byId('job-payload').textContent = JSON.stringify(job.payload, null, 2);
+  payloadBox.show(job.payload, `job-${job.job_id}-payload.json`);
   byId('job-result-box').hidden = job.result === null;
-  byId('job-result').textContent = job.result === null ? '' : JSON.stringify(job.result, null, 2);
+  if (job.result === null) resultBox.clear();
+  else resultBox.show(job.result, `job-${job.job_id}-result.json`);
   byId('job-error-box').hidden = job.error === null;
   byId('job-error').textContent = job.error || '';
 }

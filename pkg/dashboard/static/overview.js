@@ -19,6 +19,12 @@ let next = null;
 let timer = null;
 let running = false;
 
+/** Whether the stats and the workers were shown once; the page of jobs
+ * shown (pageKey), null while none is. */
+let statsShown = false;
+let workersShown = false;
+let shownPage = null;
+
 const examplePayloads = {
   document_parsing: { documents: ['Annual report\nRevenue grew by 12 percent.', 'Meeting notes\nShip the dashboard.'] },
   chunking: { documents: ['A long text to cut into chunks of words. '.repeat(8)], chunk_size: 16, overlap: 4 },
@@ -63,6 +69,7 @@ export function show(query) {
     filters = want;
     cursors = [''];
     page = 0;
+    showJobsLoading();
   }
   const form = byId('filters');
   for (const [k, v] of Object.entries(filters)) {
@@ -114,60 +121,99 @@ async function loadStats() {
     s = await call('GET', '/api/v1/jobs/queue/stats');
   } catch (e) {
     notify(explain(e), 'load');
+    if (!statsShown) {
+      byId('health').textContent = 'not loaded';
+      fill(byId('queues'), [notLoaded(5, e)]);
+    }
     return;
   }
+  statsShown = true;
   for (const dd of byId('stats').querySelectorAll('[data-stat]')) {
     dd.textContent = String(s[dd.dataset.stat] ?? '–');
   }
-  const health = s.queue_health || {};
-  const badge = byId('health');
-  badge.textContent = health.status || '?';
-  badge.title = `resources ${health.resource_utilization}, limits ${health.limit_enforcement}`;
-  badge.className = 'badge health-' + (health.status || 'unknown');
-  fill(byId('queues'), (s.queues || []).map((q) => el('tr', {},
-    el('td', {}, q.name), el('td', { class: 'num' }, q.pending), el('td', { class: 'num' }, q.scheduled),
-    el('td', { class: 'num' }, q.retrying), el('td', { class: 'num' }, fmtAge(q.oldest_pending_age_seconds)))));
-  if (!s.queues || s.queues.length === 0) {
-    fill(byId('queues'), [el('tr', {}, el('td', { colspan: 5, class: 'muted' }, 'no queue has waiting jobs'))]);
-  }
+  showHealth(s.queue_health || {}, s.health_reasons || {});
+  fillQueues(s.queues || []);
   byId('stats-updated').textContent = 'updated ' + new Date().toLocaleTimeString();
   notify('', 'load');
+}
+
+/** Shows the queue's health and, in words beside it, why: the jobs'
+ * health, then what the workers' hosts and limits are like. */
+function showHealth(health, why) {
+  const badge = byId('health');
+  badge.textContent = health.status || '?';
+  badge.className = 'badge health-' + (health.status || 'unknown');
+  badge.title = '';
+  byId('health-reason').textContent = why.status || '';
+  const details = [];
+  if (health.resource_utilization) {
+    details.push(`resources ${health.resource_utilization}` + (why.resource_utilization ? ': ' + why.resource_utilization : ''));
+  }
+  if (health.limit_enforcement) {
+    details.push(`limits ${health.limit_enforcement}` + (why.limit_enforcement ? ': ' + why.limit_enforcement : ''));
+  }
+  const p = byId('health-details');
+  p.replaceChildren(...details.map((d) => el('span', {}, d)));
+  p.dataset.level = health.resource_utilization || '';
+}
+
+function fillQueues(queues) {
+  fill(byId('queues'), queues.map((q) => el('tr', {},
+    el('td', {}, q.name), el('td', { class: 'num' }, q.pending), el('td', { class: 'num' }, q.scheduled),
+    el('td', { class: 'num' }, q.retrying), el('td', { class: 'num' }, fmtAge(q.oldest_pending_age_seconds)))));
+  if (queues.length === 0) {
+    fill(byId('queues'), [el('tr', {}, el('td', { colspan: 5, class: 'muted' }, 'no queue has waiting jobs'))]);
+  }
 }
 
 async function loadWorkers() {
   let out;
   try {
     out = await call('GET', '/api/v1/workers');
-  } catch {
-    return; // loadStats reports the same failure
+  } catch (e) {
+    // loadStats reports the failure above the page; a table that never
+    // loaded says so too rather than stay empty.
+    if (!workersShown) fill(byId('workers'), [notLoaded(7, e)]);
+    return;
   }
+  workersShown = true;
   const rows = (out.workers || []).map((w) => el('tr', { class: w.throttled ? 'throttled' : null },
     el('td', { title: `${w.host} pid ${w.pid}, types: ${(w.types || []).join(', ')}` },
       w.id, w.throttled ? el('span', { class: 'badge warn' }, 'throttled') : null),
     el('td', {}, (w.queues || []).join(', ')),
     el('td', { class: 'num' }, `${w.running_jobs}/${w.concurrency}`),
     el('td', { class: 'num' }, Number(w.cpu_percent || 0).toFixed(1)),
+    el('td', { class: 'num' }, Number(w.process_cpu_percent || 0).toFixed(1)),
     el('td', { class: 'num' }, Number(w.rss_mb || 0).toFixed(1)),
     el('td', {}, fmtTime(w.last_seen))));
   fill(byId('workers'), rows.length ? rows
-    : [el('tr', {}, el('td', { colspan: 6, class: 'muted' }, 'no live worker'))]);
+    : [el('tr', {}, el('td', { colspan: 7, class: 'muted' }, 'no live worker'))]);
 }
 
 async function loadJobs() {
+  const want = pageKey();
   let out;
   try {
     out = await call('GET', withQuery('/api/v1/jobs', { ...filters, cursor: cursors[page] }));
   } catch (e) {
     if (e.code === 'invalid_argument') notify('Filters: ' + explain(e));
-    return; // anything else, loadStats reports
+    // Anything else, loadStats reports. A page never shown says why it
+    // is not, and offers no next page it does not know.
+    if (shownPage !== want) {
+      fill(byId('jobs'), [notLoaded(7, e)]);
+      byId('page-next').disabled = true;
+    }
+    return;
   }
+  if (want !== pageKey()) return; // the filters or the page changed meanwhile
+  shownPage = want;
   next = out.next_cursor || null;
   const rows = out.jobs.map((j) => el('tr', { 'data-job': j.job_id },
     el('td', {}, el('a', { href: '#/jobs/' + j.job_id, title: j.job_id }, j.job_id.slice(0, 8))),
     el('td', {}, j.type),
     el('td', {}, j.queue),
     el('td', {}, statusBadge(j.status)),
-    el('td', { class: 'progress-cell' }, el('progress', { max: 100, value: j.progress }), ' ', fmtPercent(j.progress)),
+    el('td', { class: 'num progress-cell' }, el('progress', { max: 100, value: j.progress }), ' ', fmtPercent(j.progress)),
     el('td', { class: 'step' }, j.current_step || ''),
     el('td', {}, fmtTime(j.created_at))));
   fill(byId('jobs'), rows.length ? rows
@@ -181,7 +227,26 @@ async function loadJobs() {
 
 function turnTo(p) {
   page = Math.max(0, Math.min(p, cursors.length - 1));
+  showJobsLoading();
   loadJobs();
+}
+
+/** Names the page of jobs asked for: the filters and the page's cursor. */
+function pageKey() {
+  return JSON.stringify([filters, cursors[page]]);
+}
+
+/** Empties the jobs table until its page comes: a loading row, and no
+ * page to turn to yet. */
+function showJobsLoading() {
+  fill(byId('jobs'), [el('tr', {}, el('td', { colspan: 7, class: 'muted loading' }, 'loading…'))]);
+  for (const id of ['page-first', 'page-prev', 'page-next']) byId(id).disabled = true;
+  shownPage = null;
+}
+
+/** A table row saying the table could not be loaded, and why. */
+function notLoaded(columns, err) {
+  return el('tr', {}, el('td', { colspan: columns, class: 'muted not-loaded' }, 'not loaded: ' + explain(err)));
 }
 
 /** Shows the demo type's fields or the JSON payload box. */

@@ -37,6 +37,9 @@ type Result struct {
 	P99Ms    float64 `json:"p99_ms,omitempty"`
 	Seconds  float64 `json:"seconds"`
 	Note     string  `json:"note,omitempty"`
+	// Redis's CPU (µs) and commands per task during the measured part.
+	RedisUsPerJob    float64 `json:"redis_us_per_job,omitempty"`
+	RedisCallsPerJob float64 `json:"redis_calls_per_job,omitempty"`
 }
 
 const (
@@ -53,6 +56,8 @@ type config struct {
 	processN, workers, concurrency  int
 	pickupN, statsSamples           int
 	statsSizes                      []int
+	fleetN, fleetProducers          int
+	fleetConcurrency                int
 	timeout                         time.Duration
 }
 
@@ -61,7 +66,7 @@ func main() {
 	flag.StringVar(&c.addr, "addr", "127.0.0.1:6379", "Redis address")
 	flag.StringVar(&c.password, "password", "", "Redis password")
 	flag.IntVar(&c.db, "db", 1, "Redis database (FLUSHED)")
-	flag.StringVar(&c.scenario, "scenario", "", "enqueue_single, enqueue_batch, process, pickup_idle or queue_stats")
+	flag.StringVar(&c.scenario, "scenario", "", "enqueue_single, enqueue_batch, process, process_progress, drain_fleet, pickup_idle or queue_stats")
 	flag.IntVar(&c.producers, "producers", 8, "concurrent producers")
 	flag.IntVar(&c.enqueueN, "enqueue-n", 50_000, "tasks of enqueue_single")
 	flag.IntVar(&c.batchN, "batch-n", 200_000, "tasks of enqueue_batch")
@@ -72,6 +77,9 @@ func main() {
 	sizes := flag.String("stats-sizes", "1000,100000,1000000", "stored tasks at which the inspector is timed")
 	flag.IntVar(&c.statsSamples, "stats-samples", 200, "inspector calls timed per size")
 	flag.DurationVar(&c.timeout, "timeout", 5*time.Minute, "bound of any one wait")
+	flag.IntVar(&c.fleetN, "fleet-n", 20_000, "tasks of drain_fleet")
+	flag.IntVar(&c.fleetProducers, "fleet-producers", 16, "producers of drain_fleet, one Enqueue per task")
+	flag.IntVar(&c.fleetConcurrency, "fleet-concurrency", 50, "concurrency of each server in drain_fleet")
 	flag.Parse()
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(s)
@@ -91,6 +99,7 @@ func main() {
 	defer b.rdb.FlushDB(ctx)
 	run := map[string]func(context.Context) ([]Result, error){
 		"enqueue_single": b.enqueueSingle, "enqueue_batch": b.enqueueBatch, "process": b.process,
+		"process_progress": b.processProgress, "drain_fleet": b.drainFleet,
 		"pickup_idle": b.pickup, "queue_stats": b.queueStats,
 	}[c.scenario]
 	if run == nil {
@@ -165,23 +174,28 @@ func latencies(scenario string, samples []time.Duration, d time.Duration) Result
 }
 
 func (b *bench) enqueueSingle(ctx context.Context) ([]Result, error) {
+	m := b.meter(ctx)
 	start := time.Now()
 	err := b.enqueue(ctx, b.cfg.enqueueN, b.cfg.producers)
-	return []Result{rate("enqueue_single", b.cfg.enqueueN, time.Since(start))}, err
+	r := rate("enqueue_single", b.cfg.enqueueN, time.Since(start))
+	r.RedisUsPerJob, r.RedisCallsPerJob = m.perJob(ctx, b.cfg.enqueueN)
+	return []Result{r}, err
 }
 
 // enqueueBatch: asynq has no batch submission; its best is one Enqueue
 // per task from the same producers.
 func (b *bench) enqueueBatch(ctx context.Context) ([]Result, error) {
+	m := b.meter(ctx)
 	start := time.Now()
 	err := b.enqueue(ctx, b.cfg.batchN, b.cfg.producers)
 	r := rate("enqueue_batch", b.cfg.batchN, time.Since(start))
 	r.Note = "no batch API: one Enqueue per task"
+	r.RedisUsPerJob, r.RedisCallsPerJob = m.perJob(ctx, b.cfg.batchN)
 	return []Result{r}, err
 }
 
 // startServers starts n servers of the given concurrency on mux.
-func (b *bench) startServers(mux *asynq.ServeMux) (stop func(), err error) {
+func (b *bench) startServers(mux *asynq.ServeMux, concurrency int) (stop func(), err error) {
 	var srvs []*asynq.Server
 	stop = func() {
 		var wg sync.WaitGroup
@@ -192,7 +206,7 @@ func (b *bench) startServers(mux *asynq.ServeMux) (stop func(), err error) {
 		wg.Wait()
 	}
 	for range b.cfg.workers {
-		s := asynq.NewServerFromRedisClient(b.rdb, asynq.Config{Concurrency: b.cfg.concurrency,
+		s := asynq.NewServerFromRedisClient(b.rdb, asynq.Config{Concurrency: concurrency,
 			Queues: map[string]int{queueName: 1}, LogLevel: asynq.ErrorLevel,
 			ShutdownTimeout: 5 * time.Second})
 		if err := s.Start(mux); err != nil {
@@ -206,23 +220,53 @@ func (b *bench) startServers(mux *asynq.ServeMux) (stop func(), err error) {
 
 // process: processN pre-submitted no-op tasks drained by workers servers
 // of concurrency each; timed from the servers' start until the queue holds
-// no pending or active task.
+// no pending or active task. Its Redis CPU per task covers the enqueue too.
 func (b *bench) process(ctx context.Context) ([]Result, error) {
-	n := b.cfg.processN
-	if err := b.enqueue(ctx, n, fillWorkers); err != nil {
+	return b.processWith(ctx, "process", b.cfg.processN, fillWorkers, b.cfg.concurrency,
+		func(context.Context, *asynq.Task) {})
+}
+
+// processProgress: process with tasks that write once before they return
+// (ResultWriter, asynq's nearest to a progress report).
+func (b *bench) processProgress(ctx context.Context) ([]Result, error) {
+	return b.processWith(ctx, "process_progress", b.cfg.processN, fillWorkers, b.cfg.concurrency, writeOnce)
+}
+
+// drainFleet: fleetN tasks enqueued one by one by fleetProducers, then
+// drained by workers servers of fleetConcurrency, each task writing once.
+// asynq has no HTTP submission and runs its servers in this process.
+func (b *bench) drainFleet(ctx context.Context) ([]Result, error) {
+	rs, err := b.processWith(ctx, "drain_fleet", b.cfg.fleetN, b.cfg.fleetProducers, b.cfg.fleetConcurrency, writeOnce)
+	for i := range rs {
+		rs[i].Note += "; in-process servers, tasks enqueued one by one"
+	}
+	return rs, err
+}
+
+func writeOnce(_ context.Context, t *asynq.Task) {
+	_, _ = t.ResultWriter().Write([]byte(`{"progress":50}`))
+}
+
+func (b *bench) processWith(ctx context.Context, name string, n, producers, concurrency int,
+	work func(context.Context, *asynq.Task)) ([]Result, error) {
+	m := b.meter(ctx)
+	if err := b.enqueue(ctx, n, producers); err != nil {
 		return nil, err
 	}
+	submitUs, submitCalls := m.perJob(ctx, n)
+	m = b.meter(ctx)
 	var handled atomic.Int64
 	allHandled := make(chan struct{})
 	mux := asynq.NewServeMux()
-	mux.HandleFunc(typeNoop, func(context.Context, *asynq.Task) error {
+	mux.HandleFunc(typeNoop, func(ctx context.Context, t *asynq.Task) error {
+		work(ctx, t)
 		if handled.Add(1) == int64(n) {
 			close(allHandled)
 		}
 		return nil
 	})
 	start := time.Now()
-	stop, err := b.startServers(mux)
+	stop, err := b.startServers(mux, concurrency)
 	if err != nil {
 		return nil, err
 	}
@@ -230,24 +274,34 @@ func (b *bench) process(ctx context.Context) ([]Result, error) {
 	select {
 	case <-allHandled:
 	case <-time.After(b.cfg.timeout):
-		return nil, fmt.Errorf("process: %d of %d tasks handled", handled.Load(), n)
+		return nil, fmt.Errorf("%s: %d of %d tasks handled", name, handled.Load(), n)
 	}
+	if err := b.waitDrained(start); err != nil {
+		return nil, err
+	}
+	r := rate(name, n, time.Since(start))
+	runUs, runCalls := m.perJob(ctx, n)
+	r.RedisUsPerJob, r.RedisCallsPerJob = math.Round(10*(submitUs+runUs))/10, math.Round(100*(submitCalls+runCalls))/100
+	r.Note = fmt.Sprintf("%d servers × concurrency %d; Redis µs/task: enqueue %.1f + run %.1f",
+		b.cfg.workers, concurrency, submitUs, runUs)
+	return []Result{r}, nil
+}
+
+// waitDrained waits until the queue holds no pending or active task.
+func (b *bench) waitDrained(start time.Time) error {
 	for {
 		qi, err := b.inspector.GetQueueInfo(queueName)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if qi.Pending == 0 && qi.Active == 0 {
-			break
+			return nil
 		}
 		if time.Since(start) > b.cfg.timeout {
-			return nil, fmt.Errorf("process: %d pending and %d active left", qi.Pending, qi.Active)
+			return fmt.Errorf("%d pending and %d active left", qi.Pending, qi.Active)
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
-	r := rate("process", n, time.Since(start))
-	r.Note = fmt.Sprintf("%d servers × concurrency %d", b.cfg.workers, b.cfg.concurrency)
-	return []Result{r}, nil
 }
 
 // pickup: on idle servers, one task at a time; the latency runs from just
@@ -261,7 +315,7 @@ func (b *bench) pickup(ctx context.Context) ([]Result, error) {
 		lat <- now.Sub(time.Unix(0, sent))
 		return nil
 	})
-	stop, err := b.startServers(mux)
+	stop, err := b.startServers(mux, b.cfg.concurrency)
 	if err != nil {
 		return nil, err
 	}

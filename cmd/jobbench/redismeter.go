@@ -1,0 +1,125 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// redisMeter measures what a workload costs Redis: its CPU time (INFO cpu,
+// used_cpu_sys + used_cpu_user) and the commands it ran (INFO
+// commandstats, which counts the redis.call()s inside scripts as well as
+// the scripts). Redis CPU per job is the figure the machine's noise moves
+// least: other processes slow the wall clock, not Redis's own work.
+type redisMeter struct {
+	rdb   redis.UniversalClient
+	cpu   float64
+	calls map[string]int64
+}
+
+// startMeter takes the first reading.
+func startMeter(ctx context.Context, rdb redis.UniversalClient) (*redisMeter, error) {
+	m := &redisMeter{rdb: rdb}
+	var err error
+	if m.cpu, err = infoSum(ctx, rdb, "cpu", "used_cpu_sys", "used_cpu_user"); err != nil {
+		return nil, err
+	}
+	if m.calls, err = commandCalls(ctx, rdb); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// callsLog, when set (-calls), receives each measured workload's commands
+// per job by name.
+var callsLog io.Writer
+
+// redisCost is a workload's cost to Redis per job.
+type redisCost struct {
+	// UsPerJob is Redis CPU per job in µs; CallsPerJob the commands per
+	// job (scripts and the calls inside them); Calls the commands by name.
+	UsPerJob    float64
+	CallsPerJob float64
+	Calls       map[string]int64
+}
+
+// stop takes the second reading and divides the difference by n jobs.
+func (m *redisMeter) stop(ctx context.Context, n int) (redisCost, error) {
+	cpu, err := infoSum(ctx, m.rdb, "cpu", "used_cpu_sys", "used_cpu_user")
+	if err != nil {
+		return redisCost{}, err
+	}
+	calls, err := commandCalls(ctx, m.rdb)
+	if err != nil {
+		return redisCost{}, err
+	}
+	c := redisCost{Calls: map[string]int64{}}
+	var total int64
+	for name, v := range calls {
+		if d := v - m.calls[name]; d > 0 && name != "info" {
+			c.Calls[name] = d
+			total += d
+		}
+	}
+	if callsLog != nil && n > 0 {
+		names := slices.Sorted(maps.Keys(c.Calls))
+		slices.SortStableFunc(names, func(a, b string) int { return cmp.Compare(c.Calls[b], c.Calls[a]) })
+		parts := make([]string, len(names))
+		for i, name := range names {
+			parts[i] = fmt.Sprintf("%s %.2f", name, float64(c.Calls[name])/float64(n))
+		}
+		fmt.Fprintf(callsLog, "jobbench: Redis commands per job (%.1f µs/job): %s\n", (cpu-m.cpu)*1e6/float64(n), strings.Join(parts, ", "))
+	}
+	if n > 0 {
+		c.UsPerJob = math.Round(10*(cpu-m.cpu)*1e6/float64(n)) / 10
+		c.CallsPerJob = math.Round(100*float64(total)/float64(n)) / 100
+	}
+	return c, nil
+}
+
+// apply records the cost on a result.
+func (c redisCost) apply(r *Result) {
+	r.RedisUsPerJob = c.UsPerJob
+	r.RedisCallsPerJob = c.CallsPerJob
+}
+
+// commandCalls reads INFO commandstats: calls per command (summed over a
+// cluster's masters).
+func commandCalls(ctx context.Context, rdb redis.UniversalClient) (map[string]int64, error) {
+	out := map[string]int64{}
+	read := func(c redis.Cmdable) error {
+		info, err := c.Info(ctx, "commandstats").Result()
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(info, "\r\n") {
+			name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":calls=")
+			if !ok || len(name) == len(line) {
+				continue
+			}
+			n, err := strconv.ParseInt(rest[:strings.IndexByte(rest+",", ',')], 10, 64)
+			if err == nil {
+				out[name] += n
+			}
+		}
+		return nil
+	}
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		var mu sync.Mutex // ForEachMaster calls on every master at once
+		return out, cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			mu.Lock()
+			defer mu.Unlock()
+			return read(node)
+		})
+	}
+	return out, read(rdb)
+}
