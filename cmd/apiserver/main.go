@@ -71,7 +71,6 @@ func parseConfig(args []string) (*config, error) {
 	prefix := fs.String("prefix", "QUEUE_PREFIX", queue.DefaultPrefix, "key prefix of the queue (the workers' -prefix)")
 	addr := fs.String("addr", "HTTP_ADDR", defaultAddr, "HTTP listen address")
 	bodyLimit := fs.Int("body-limit", "API_BODY_LIMIT", api.DefaultBodyLimit, "largest request body, in bytes (413 above)")
-	bodyTimeout := fs.Duration("body-timeout", "API_BODY_TIMEOUT", api.DefaultBodyTimeout, "time a request body may take to arrive after its headers (408 and the connection closed past it)")
 	reqTimeout := fs.Duration("request-timeout", "API_REQUEST_TIMEOUT", api.DefaultRequestTimeout, "bound of each Redis call made for a request (503 past it)")
 	heartbeat := fs.Duration("sse-heartbeat", "API_SSE_HEARTBEAT", api.DefaultHeartbeat, "interval of the SSE keep-alive comment")
 	shutdown := fs.Duration("shutdown-timeout", "API_SHUTDOWN_TIMEOUT", defaultShutdownTimeout, "on SIGTERM, how long open requests may take to finish")
@@ -81,52 +80,27 @@ func parseConfig(args []string) (*config, error) {
 	keysFile := fs.String("api-keys-file", "API_KEYS_FILE", "", "file of API keys, one name:role:secret per line (# comments), added to -api-keys")
 	rate := fs.String("rate-limit", "API_RATE_LIMIT", "", "requests per caller (API key, else client address) across all instances, e.g. 100/s, 6000/m, 50/10s (empty: none)")
 	burst := fs.Int("rate-burst", "API_RATE_BURST", 0, "requests a caller may send at once (0: the rate's count)")
-	maxRun := fs.Duration("max-job-timeout", "API_MAX_JOB_TIMEOUT", api.DefaultMaxJobTimeout, fmt.Sprintf("longest run a job may have (its timeout_seconds), and the timeout of jobs submitted without one; at most %s", queue.MaxTimeout))
-	quota := fs.Int("job-quota", "API_JOB_QUOTA", api.DefaultJobQuota, "unfinished jobs one caller (API key, else client address) may have; past it submissions get 429 (0: no quota)")
-	maxQueues := fs.Int("max-queues", "API_MAX_QUEUES", queue.DefaultMaxQueues, "distinct queue names the queue may hold (per shard); a submission to a new queue past it gets 409 too_many_queues until empty queues are forgotten")
-	listBytes := fs.Int("list-page-bytes", "API_LIST_PAGE_BYTES", queue.DefaultListBytes, "bytes of job fields one list page may hold (payloads and results when asked for); past it the page ends early with a cursor")
-	maxStreams := fs.Int("max-streams", "API_MAX_STREAMS", 0, fmt.Sprintf("SSE streams and long polls open at once on this instance, 429 past it (0: half the open-file limit, at most %d)", api.DefaultMaxStreams))
-	maxPerCaller := fs.Int("max-streams-per-caller", "API_MAX_STREAMS_PER_CALLER", api.DefaultMaxStreamsPerCaller, "SSE streams and long polls one caller (API key, else client address) may hold open on this instance, 429 past it")
-	tokenTTL := fs.Duration("stream-token-ttl", "API_STREAM_TOKEN_TTL", api.DefaultStreamTokenTTL, "how long a stream token (POST .../stream-token) opens its job's stream")
-	tokenSecret := fs.String("token-secret", "API_TOKEN_SECRET", "", "secret that signs stream tokens, the same on every apiserver (empty: derived from the API keys)")
-	authFailures := fs.String("auth-failure-limit", "API_AUTH_FAILURE_LIMIT", "10/m", "failed authentications per client address across all instances before the address is barred (429), e.g. 10/m (empty: no throttle)")
 	cors := fs.String("cors-origins", "API_CORS_ORIGINS", "", "origins browsers may call from, comma-separated, or * (empty: no CORS)")
 	proxies := fs.String("trusted-proxies", "API_TRUSTED_PROXIES", "", "addresses/CIDRs of proxies whose X-Forwarded-For names the client (empty: none)")
 	logLevel := fs.String("log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 	logFmt := fs.String("log-format", "LOG_FORMAT", "text", "text or json")
+	limits := limitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	switch {
 	case *bodyLimit <= 0:
 		return nil, fmt.Errorf("body limit %d: must be positive", *bodyLimit)
-	case *bodyTimeout <= 0 || *reqTimeout <= 0 || *heartbeat <= 0 || *shutdown <= 0:
-		return nil, fmt.Errorf("body timeout, request timeout, SSE heartbeat and shutdown timeout must be positive")
+	case *reqTimeout <= 0 || *heartbeat <= 0 || *shutdown <= 0:
+		return nil, fmt.Errorf("request timeout, SSE heartbeat and shutdown timeout must be positive")
 	case *devWorkers < 0:
 		return nil, fmt.Errorf("dev workers %d: must be 0 or more", *devWorkers)
-	case *tokenTTL <= 0:
-		return nil, fmt.Errorf("stream token lifetime must be positive")
-	case *maxRun <= 0 || *maxRun > queue.MaxTimeout:
-		return nil, fmt.Errorf("max job timeout %s: want more than 0 and at most %s", *maxRun, queue.MaxTimeout)
-	case *quota < 0:
-		return nil, fmt.Errorf("job quota %d: want 0 (none) or more", *quota)
-	case *maxQueues <= 0:
-		return nil, fmt.Errorf("max queues %d: must be positive", *maxQueues)
-	case *listBytes <= 0:
-		return nil, fmt.Errorf("list page bytes %d: must be positive", *listBytes)
-	case *maxStreams < 0 || *maxPerCaller <= 0:
-		return nil, fmt.Errorf("API_MAX_STREAMS must be 0 (automatic) or more, API_MAX_STREAMS_PER_CALLER 1 or more")
 	}
-	if *maxStreams == 0 {
-		*maxStreams = autoMaxStreams()
-	}
-	apiCfg := api.Config{BodyLimit: int64(*bodyLimit), BodyTimeout: *bodyTimeout, RequestTimeout: *reqTimeout, Heartbeat: *heartbeat,
-		ListBytes: *listBytes, MaxStreams: *maxStreams, MaxStreamsPerCaller: *maxPerCaller, MaxJobTimeout: *maxRun,
-		StreamTokenTTL: *tokenTTL, TokenSecret: *tokenSecret,
+	apiCfg := api.Config{BodyLimit: int64(*bodyLimit), RequestTimeout: *reqTimeout, Heartbeat: *heartbeat,
 		CORSOrigins: envflag.List(*cors), TrustedProxies: envflag.List(*proxies)}
-	apiCfg.JobQuota = *quota
-	if *quota == 0 {
-		apiCfg.JobQuota = -1 // none
+	maxQueues, err := limits(&apiCfg)
+	if err != nil {
+		return nil, err
 	}
 	spec := *keys
 	if *keysFile != "" {
@@ -136,18 +110,12 @@ func parseConfig(args []string) (*config, error) {
 		}
 		spec += "\n" + string(b)
 	}
-	var err error
 	if apiCfg.Keys, err = api.ParseKeys(spec); err != nil {
 		return nil, err
 	}
 	if apiCfg.RateLimit, err = api.ParseRateLimit(*rate, *burst); err != nil {
 		return nil, err
 	}
-	authLimit, err := api.ParseRateLimit(*authFailures, 0)
-	if err != nil {
-		return nil, fmt.Errorf("API_AUTH_FAILURE_LIMIT: %w", err)
-	}
-	apiCfg.AuthFailureLimit = &authLimit
 	rc := redisCfg()
 	mode, err := rc.Mode()
 	if err != nil {
@@ -156,7 +124,7 @@ func parseConfig(args []string) (*config, error) {
 	if len(apiCfg.Keys) == 0 && mode != redisconn.ModeNone && !*allowNoKeys {
 		return nil, errNoKeys
 	}
-	return &config{Redis: rc, Prefix: *prefix, Addr: *addr, API: apiCfg, MaxQueues: *maxQueues,
+	return &config{Redis: rc, Prefix: *prefix, Addr: *addr, API: apiCfg, MaxQueues: maxQueues,
 		ShutdownTimeout: *shutdown, DevWorkers: *devWorkers, LogLevel: *logLevel, LogFmt: *logFmt}, nil
 }
 
@@ -284,18 +252,6 @@ func serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handle
 	endStreams()
 	log.Info("http server stopped")
 	return nil
-}
-
-// autoMaxStreams is API_MAX_STREAMS when not set: half the process's
-// open-file limit (Go raises the soft limit to the hard one at start-up),
-// leaving the other half to the other clients, Redis and the listener;
-// at most api.DefaultMaxStreams.
-func autoMaxStreams() int {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil || l.Cur == 0 {
-		return api.DefaultMaxStreams
-	}
-	return int(max(1, min(l.Cur/2, api.DefaultMaxStreams)))
 }
 
 // metricsRegistry is the registry /metrics serves: the Go runtime's and
