@@ -35,7 +35,6 @@ type Queue interface {
 	Block(ctx context.Context, subject string, d time.Duration) error
 	BlockedFor(ctx context.Context, subject string) (time.Duration, error)
 	CheckQuota(ctx context.Context, owner string, n, limit int) error
-	AddOwned(ctx context.Context, owner string, ids []string) error
 }
 
 // Events delivers the job events that long polls and streams wait on.

@@ -162,7 +162,7 @@ func (s *server) submit(c *gin.Context) {
 		s.writeError(c, errs[0])
 		return
 	}
-	if err := s.withinQuota(ctx, c, 1); err != nil {
+	if err := s.withinQuota(ctx, c, params); err != nil {
 		s.writeError(c, err)
 		return
 	}
@@ -175,7 +175,6 @@ func (s *server) submit(c *gin.Context) {
 		return
 	}
 	e := res[0].Job
-	s.addOwned(ctx, c, []string{e.ID})
 	s.countSubmitted(params[0])
 	c.Header("Location", "/api/v1/jobs/"+e.ID)
 	c.JSON(http.StatusCreated, submitted{JobID: e.ID, Status: e.Status, CreatedAt: timestamp(e.CreatedAt)})
@@ -212,7 +211,7 @@ func (s *server) submitBatch(c *gin.Context) {
 	}
 	items := make([]batchItem, len(params))
 	if len(send) > 0 {
-		if err := s.withinQuota(ctx, c, len(send)); err != nil {
+		if err := s.withinQuota(ctx, c, send); err != nil {
 			s.writeError(c, err) // the whole batch: nothing was submitted
 			return
 		}
@@ -221,17 +220,14 @@ func (s *server) submitBatch(c *gin.Context) {
 			s.writeError(c, err) // Redis unreachable: nothing was submitted
 			return
 		}
-		var created []string
 		for k, r := range res {
 			if r.Err != nil {
 				errs[at[k]] = r.Err
 				continue
 			}
 			s.countSubmitted(send[k])
-			created = append(created, r.Job.ID)
 			items[at[k]].submitted = &submitted{JobID: r.Job.ID, Status: r.Job.Status, CreatedAt: timestamp(r.Job.CreatedAt)}
 		}
-		s.addOwned(ctx, c, created)
 	}
 	failed := 0
 	for i, err := range errs {
@@ -301,13 +297,14 @@ func (s *server) countSubmitted(p queue.EnqueueParams) {
 // limits are the bounds submissions get from the configuration.
 func (s *server) limits() submitLimits { return submitLimits{maxTimeout: s.cfg.MaxJobTimeout} }
 
-// withinQuota refuses, with 429, a submission of n jobs that would give
-// the caller more unfinished jobs than Config.JobQuota.
-func (s *server) withinQuota(ctx context.Context, c *gin.Context, n int) error {
+// withinQuota refuses, with 429, a submission of jobs that would give
+// the caller more unfinished jobs than Config.JobQuota; else it names the
+// caller as the jobs' owner, so that they count against its quota.
+func (s *server) withinQuota(ctx context.Context, c *gin.Context, jobs []queue.EnqueueParams) error {
 	if s.cfg.JobQuota < 0 {
 		return nil
 	}
-	err := s.q.CheckQuota(ctx, callerOf(c), n, s.cfg.JobQuota)
+	err := s.q.CheckQuota(ctx, callerOf(c), len(jobs), s.cfg.JobQuota)
 	var qe *queue.QuotaError
 	if errors.As(err, &qe) {
 		c.Header("Retry-After", "5")
@@ -315,16 +312,11 @@ func (s *server) withinQuota(ctx context.Context, c *gin.Context, n int) error {
 			fmt.Sprintf("%s has %d unfinished jobs; %d more would pass its quota of %d (API_JOB_QUOTA): wait for some to finish, or cancel some",
 				qe.Owner, qe.Unfinished, qe.Adding, qe.Limit)}
 	}
-	return err
-}
-
-// addOwned counts the jobs just created against the caller's quota. The
-// jobs exist whatever happens here: a failure is logged, not answered.
-func (s *server) addOwned(ctx context.Context, c *gin.Context, ids []string) {
-	if s.cfg.JobQuota < 0 {
-		return
+	if err != nil {
+		return err
 	}
-	if err := s.q.AddOwned(ctx, callerOf(c), ids); err != nil {
-		s.logFor(c).Warn("could not count jobs against the caller's quota", "caller", callerOf(c), "err", err)
+	for i := range jobs {
+		jobs[i].Owner = callerOf(c)
 	}
+	return nil
 }

@@ -313,6 +313,9 @@ type EnqueueParams struct {
 	// UniqueKey, when set, refuses a second job with the same key while the
 	// first one's record exists (ErrDuplicate).
 	UniqueKey string
+	// Owner, when set, is the submitter whose quota of unfinished jobs
+	// counts the job (quota.go); it is recorded in the same round trip.
+	Owner string
 }
 
 // Validate checks p and fills its defaults.
@@ -392,6 +395,7 @@ func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]Ba
 	}
 	var calls []*call
 	open := map[group]*call{}
+	owned := map[string][]string{} // owner → the ids of its jobs
 	base := c.batchShard()
 	for i := range params {
 		p := &params[i]
@@ -423,6 +427,9 @@ func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]Ba
 		if p.UniqueKey != "" {
 			uk = k.unique(p.UniqueKey)
 		}
+		if p.Owner != "" {
+			owned[p.Owner] = append(owned[p.Owner], id)
+		}
 		cl.idx = append(cl.idx, i)
 		cl.ids = append(cl.ids, id)
 		cl.keys = append(cl.keys, k.job(id), uk)
@@ -442,6 +449,11 @@ func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]Ba
 				return nil, err
 			}
 			cmds[i] = c.scripts.submit.EvalSha(ctx, cl.pipe.Pipeliner, cl.keys, cl.args...)
+		}
+		if attempt == 0 {
+			if err := c.recordOwned(ctx, w, owned); err != nil {
+				return nil, err
+			}
 		}
 		w.exec(ctx)
 		var retry []*call

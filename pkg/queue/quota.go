@@ -11,8 +11,8 @@ import (
 
 // Quotas of unfinished jobs. A submitter (for the API, an API key or a
 // client address) owns the jobs it created: their ids go in its owned
-// set when they are created (AddOwned), and CheckQuota counts them before
-// a submission. Jobs are not taken out as they finish — no transition
+// set as they are submitted (EnqueueParams.Owner), and CheckQuota counts
+// them before a submission. Jobs are not taken out as they finish — no transition
 // knows who submitted a job — but when a submission would pass the quota,
 // the set is pruned first: the ids of jobs that finished or are gone are
 // dropped, and what is left is the number of unfinished jobs. So a set
@@ -70,22 +70,25 @@ func (c *Client) CheckQuota(ctx context.Context, owner string, n, limit int) err
 	return nil
 }
 
-// AddOwned records that owner created the jobs ids.
-func (c *Client) AddOwned(ctx context.Context, owner string, ids []string) error {
-	if len(ids) == 0 {
-		return nil
-	}
+// recordOwned adds the jobs of each owner to its owned set, in the
+// submission's own pipelines (no round trip of its own). A job the
+// submission then refuses (a duplicate) is dropped by the next prune.
+func (c *Client) recordOwned(ctx context.Context, w *write, owned map[string][]string) error {
 	now := float64(time.Now().UnixMilli())
-	zs := make([]redis.Z, len(ids))
-	for i, id := range ids {
-		zs[i] = redis.Z{Score: now, Member: id}
+	for owner, ids := range owned {
+		key := c.keys.owned(owner)
+		pipe, err := w.pipeFor(ctx, key)
+		if err != nil {
+			return err
+		}
+		zs := make([]redis.Z, len(ids))
+		for i, id := range ids {
+			zs[i] = redis.Z{Score: now, Member: id}
+		}
+		pipe.ZAdd(ctx, key, zs...)
+		pipe.Expire(ctx, key, ownedTTL)
 	}
-	key := c.keys.owned(owner)
-	pipe := c.rdb.Pipeline()
-	pipe.ZAdd(ctx, key, zs...)
-	pipe.Expire(ctx, key, ownedTTL)
-	_, err := pipe.Exec(ctx)
-	return storageErr(err)
+	return nil
 }
 
 // pruneOwned drops from an owned set the jobs that finished or are gone,

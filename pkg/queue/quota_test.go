@@ -19,10 +19,7 @@ func TestQuota(t *testing.T) {
 		}
 		var ids []string
 		for range n {
-			ids = append(ids, mustEnqueue(t, c, EnqueueParams{Type: "x"}))
-		}
-		if err := c.AddOwned(ctx, owner, ids); err != nil {
-			t.Fatal(err)
+			ids = append(ids, mustEnqueue(t, c, EnqueueParams{Type: "x", Owner: owner}))
 		}
 		return ids
 	}
