@@ -224,33 +224,14 @@ func (s *server) require(role Role) gin.HandlerFunc {
 // a stream token for that job in place of a key (tokens.go).
 func (s *server) requireStream(c *gin.Context) { s.authorize(c, RoleRead, true) }
 
+// authorize is require (and requireStream, when tokens is set): it
+// names the caller and its role, or answers the refusal.
 func (s *server) authorize(c *gin.Context, role Role, tokens bool) {
 	// Without keys everyone may do everything.
 	caller, callerRole := "ip:"+c.ClientIP(), RoleAdmin
 	if len(s.cfg.Keys) > 0 {
-		if s.barred(c) {
-			return
-		}
-		secret := presentedSecret(c.Request)
-		if token := c.Query("token"); tokens && secret == "" && token != "" {
-			if !s.tokenCaller(c, token) {
-				return
-			}
-			caller = callerOf(c)
-			if !s.withinRate(c, caller) {
-				return
-			}
-			c.Next()
-			return
-		}
-		if secret == "" {
-			c.Header("WWW-Authenticate", `Bearer realm="jobqueue"`)
-			s.writeError(c, errUnauthenticated)
-			return
-		}
-		k, ok := s.lookup(secret)
+		k, ok := s.authenticate(c, tokens)
 		if !ok {
-			s.failedAuth(c, errBadKey)
 			return
 		}
 		if k.Role < role {
@@ -266,6 +247,30 @@ func (s *server) authorize(c *gin.Context, role Role, tokens bool) {
 		return
 	}
 	c.Next()
+}
+
+// authenticate finds the key of a request: the one it sends, or, when
+// tokens is set and it sends none, the one its stream token was minted
+// for. Otherwise it answers the refusal (401, or 429 for a barred address)
+// and reports false.
+func (s *server) authenticate(c *gin.Context, tokens bool) (Key, bool) {
+	if s.barred(c) {
+		return Key{}, false
+	}
+	secret := presentedSecret(c.Request)
+	if token := c.Query("token"); tokens && secret == "" && token != "" {
+		return s.tokenKey(c, token)
+	}
+	if secret == "" {
+		c.Header("WWW-Authenticate", `Bearer realm="jobqueue"`)
+		s.writeError(c, errUnauthenticated)
+		return Key{}, false
+	}
+	k, ok := s.lookup(secret)
+	if !ok {
+		s.failedAuth(c, errBadKey)
+	}
+	return k, ok
 }
 
 // authSubject is who failed authentications are counted against: the

@@ -133,35 +133,28 @@ func (s *server) streamToken(c *gin.Context) {
 		StreamURL: "/api/v1/jobs/status/" + id + "/stream?token=" + tok})
 }
 
-// tokenCaller admits a stream request that carries a stream token (the
-// token query parameter) instead of a key: it sets the caller and role of
-// the key the token names, as require does, and reports whether the
-// token was good. A token for another job, forged, or of a key no longer
+// tokenKey finds the key a stream request's token (the token query
+// parameter) was minted for, if the token is good, or answers the
+// refusal. A token for another job, forged, or of a key no longer
 // configured is a failed authentication; an expired one of ours is only
 // refused (EventSource reconnects with the token it has: that is no
 // guessing).
-func (s *server) tokenCaller(c *gin.Context, token string) bool {
+func (s *server) tokenKey(c *gin.Context, token string) (Key, bool) {
 	name, err := s.tokens.verify(token, c.Param("job_id"))
 	if errors.Is(err, errTokenExpired) {
 		c.Header("WWW-Authenticate", `Bearer realm="jobqueue", error="invalid_token"`)
 		s.writeError(c, errBadTokenAnswer)
-		return false
+		return Key{}, false
 	}
-	var key *Key
 	if err == nil {
-		for i := range s.cfg.Keys {
-			if s.cfg.Keys[i].Name == name {
-				key = &s.cfg.Keys[i]
+		for _, k := range s.cfg.Keys {
+			if k.Name == name {
+				return k, true
 			}
 		}
 	}
-	if key == nil || key.Role < RoleRead {
-		s.failedAuth(c, errBadTokenAnswer)
-		return false
-	}
-	c.Set(callerKey, "key:"+key.Name)
-	c.Set(roleKey, key.Role)
-	return true
+	s.failedAuth(c, errBadTokenAnswer)
+	return Key{}, false
 }
 
 var errBadTokenAnswer = &requestError{http.StatusUnauthorized, CodeUnauthenticated,
