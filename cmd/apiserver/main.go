@@ -45,7 +45,8 @@ const (
 type config struct {
 	// Redis is the Redis to serve from; none at all means dev mode.
 	Redis redisconn.Config
-	// Queue is the queue's settings (its prefix, shards, replica waits).
+	// Queue is the queue's settings (its prefix, shards, replica waits,
+	// the bound of the queue registry).
 	Queue queue.Config
 	Addr  string
 	API   api.Config
@@ -74,6 +75,7 @@ func parseConfig(args []string) (*config, error) {
 	shutdown := fs.Duration("shutdown-timeout", "API_SHUTDOWN_TIMEOUT", defaultShutdownTimeout, "on SIGTERM, how long open requests may take to finish")
 	devWorkers := fs.Int("dev-workers", "DEV_WORKERS", defaultDevWorkers, "dev mode only: concurrency of the in-process worker (0: none)")
 	keys := fs.String("api-keys", "API_KEYS", "", "API keys as name:role:secret, comma-separated; roles read, submit, admin (empty: the API is open)")
+	allowNoKeys := fs.Bool("allow-no-keys", "API_ALLOW_NO_KEYS", false, "serve without API keys on a real Redis: anyone who reaches the port may submit, cancel and restart jobs (dev mode needs no keys)")
 	keysFile := fs.String("api-keys-file", "API_KEYS_FILE", "", "file of API keys, one name:role:secret per line (# comments), added to -api-keys")
 	rate := fs.String("rate-limit", "API_RATE_LIMIT", "", "requests per caller (API key, else client address) across all instances, e.g. 100/s, 6000/m, 50/10s (empty: none)")
 	burst := fs.Int("rate-burst", "API_RATE_BURST", 0, "requests a caller may send at once (0: the rate's count)")
@@ -81,6 +83,7 @@ func parseConfig(args []string) (*config, error) {
 	proxies := fs.String("trusted-proxies", "API_TRUSTED_PROXIES", "", "addresses/CIDRs of proxies whose X-Forwarded-For names the client (empty: none)")
 	logLevel := fs.String("log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 	logFmt := fs.String("log-format", "LOG_FORMAT", "text", "text or json")
+	limits := limitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -97,6 +100,10 @@ func parseConfig(args []string) (*config, error) {
 		// The built-in handlers' types are accepted even before a worker
 		// that runs them is up; other types once a live worker advertises them.
 		JobTypes: api.TypeSet(handlers.Validators())}
+	maxQueues, err := limits(&apiCfg)
+	if err != nil {
+		return nil, err
+	}
 	spec := *keys
 	if *keysFile != "" {
 		b, err := os.ReadFile(*keysFile)
@@ -105,7 +112,6 @@ func parseConfig(args []string) (*config, error) {
 		}
 		spec += "\n" + string(b)
 	}
-	var err error
 	if apiCfg.Keys, err = api.ParseKeys(spec); err != nil {
 		return nil, err
 	}
@@ -113,16 +119,26 @@ func parseConfig(args []string) (*config, error) {
 		return nil, err
 	}
 	rc := redisCfg()
-	if _, err := rc.Mode(); err != nil {
+	mode, err := rc.Mode()
+	if err != nil {
 		return nil, err
+	}
+	if len(apiCfg.Keys) == 0 && mode != redisconn.ModeNone && !*allowNoKeys {
+		return nil, errNoKeys
 	}
 	qc, err := queueCfg()
 	if err != nil {
 		return nil, err
 	}
+	qc.MaxQueues = maxQueues
 	return &config{Redis: rc, Queue: qc, Addr: *addr, API: apiCfg,
 		ShutdownTimeout: *shutdown, DevWorkers: *devWorkers, LogLevel: *logLevel, LogFmt: *logFmt}, nil
 }
+
+// errNoKeys refuses to serve an open API by accident: outside dev mode,
+// no keys must be asked for.
+var errNoKeys = errors.New("no API keys: set API_KEYS or API_KEYS_FILE (`jobctl keygen` prints a key), " +
+	"or API_ALLOW_NO_KEYS=1 (-allow-no-keys) to let anyone who reaches this port submit, cancel and restart jobs")
 
 func main() {
 	cfg, err := parseConfig(os.Args[1:])
@@ -190,9 +206,10 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	log.Info("apiserver listening", "addr", ln.Addr().String(), "redis", redisCfg.String(),
 		"prefix", cfg.Queue.Prefix, "pid", os.Getpid(), "api_keys", len(cfg.API.Keys),
-		"rate_limit", cfg.API.RateLimit.Rate > 0)
+		"rate_limit", cfg.API.RateLimit.Rate > 0, "max_streams", cfg.API.MaxStreams,
+		"max_streams_per_caller", cfg.API.MaxStreamsPerCaller)
 	if len(cfg.API.Keys) == 0 && dev == nil {
-		log.Warn("no API keys configured: anyone who reaches this port may submit, cancel and restart jobs (set API_KEYS)")
+		log.Warn("no API keys (API_ALLOW_NO_KEYS): anyone who reaches this port may submit, cancel and restart jobs")
 	}
 	if cfg.onReady != nil {
 		cfg.onReady(ln.Addr().String())

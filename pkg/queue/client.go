@@ -42,6 +42,12 @@ type Config struct {
 	WaitReplicas int
 	// WaitTimeout bounds that wait. Default DefaultWaitTimeout.
 	WaitTimeout time.Duration
+	// MaxQueues bounds the queue names each shard's registry holds
+	// (queues.go): a submission to a queue it does not hold yet fails with
+	// ErrQueueLimit once it holds that many. Queues whose jobs are all gone
+	// are forgotten (ForgetEmptyQueues), which makes room again. Default
+	// DefaultMaxQueues; negative means no bound.
+	MaxQueues int
 	// Shards splits the jobs over that many hash tags, {P:s0} to
 	// {P:s<n-1>}, so that on a Redis Cluster they spread over the masters
 	// (keys.go; docs/cluster.md). A job's shard follows from its id. Every
@@ -59,6 +65,8 @@ type Client struct {
 	shards  shards
 	scripts *scripts
 	wakeCap int
+	// maxQueues is Config.MaxQueues; 0 for no bound.
+	maxQueues int
 	// waitReplicas and waitTimeout: Config.WaitReplicas and WaitTimeout.
 	waitReplicas int
 	waitTimeout  time.Duration
@@ -91,6 +99,7 @@ func NewClient(ctx context.Context, rdb redis.UniversalClient, cfg *Config) (*Cl
 		shards:       newShards(prefix, cfg.Shards),
 		scripts:      loadScripts(),
 		wakeCap:      cmp.Or(cfg.WakeCap, DefaultWakeCap),
+		maxQueues:    max(cmp.Or(cfg.MaxQueues, DefaultMaxQueues), 0),
 		waitReplicas: cfg.WaitReplicas,
 		waitTimeout:  cmp.Or(cfg.WaitTimeout, DefaultWaitTimeout),
 	}

@@ -30,7 +30,7 @@
 //	{T}:leases               zset   running jobs; score lease deadline ms
 //	{T}:done:<state>         zset   completed|failed|cancelled; score finish ms
 //	{T}:counts               hash   state → number of jobs (O(1) stats)
-//	{T}:queues               set    queue names
+//	{T}:queues               set    queue names (at most Config.MaxQueues; empty ones forgotten)
 //	{T}:seq                  string FIFO sequence for pending scores
 //	{T}:types:running        hash   type → running jobs
 //	{T}:types:limits         hash   type → running limit (a copy; claims read it)
@@ -40,6 +40,9 @@
 //	{P}:shards               string the shard count the queue was created with
 //	{P}:types:limits         hash   type → fleet-wide running limit (the source)
 //	{P}:rate:<caller>        string an API caller's rate-limit state
+//	{P}:block:<subject>      string a subject barred until the key expires (failed authentications)
+//	{P}:owned:<owner>        zset   jobs a submitter created, not yet seen finished; score submit ms (quotas)
+//	{P}:owned:<owner>:pruned string the owned set was pruned lately
 //	{P}:workers              zset   worker id → last heartbeat ms
 //	{P}:worker:<id>          hash   worker info; expires without heartbeats
 //	{P}:events               channel every job event (JSON Event, or an array of the events of one script call)
@@ -100,7 +103,10 @@
 //	coalesce.go     concurrent Enqueue calls sharing one submission
 //	limits.go       type limits and the shard a job is created in
 //	manage.go       a job's owner's transitions: Cancel, Restart, Delete
-//	list.go         List, paged over the indexes
+//	list.go         List, paged over the indexes; listread.go its reads
+//	queues.go       the queue registry: Config.MaxQueues, ForgetEmptyQueues
+//	quota.go        CheckQuota: a submitter's quota of unfinished jobs
+//	block.go        Block and BlockedFor: subjects barred for a while
 //	stats.go        Stats: the counters and the per-queue breakdown
 //	check.go        CheckInvariants, the data model's consistency check
 //	ratelimit.go    Allow: an API caller's request budget
@@ -118,5 +124,6 @@
 //	heartbeat.go    the heartbeat service: registry entry and leases kept alive
 //	sampler.go      the sampler service: CPU and memory, throttling
 //	maintenance.go  Promote, Reap, Expire and the Maintenance service that
-//	                runs them (in every worker, or on its own)
+//	                runs them and ForgetEmptyQueues (in every worker, or on
+//	                its own)
 package queue

@@ -10,9 +10,9 @@ import (
 // its leases), whose jobs are in queues, that are expired by the Redis
 // clock → pending, or failed when out of attempts.
 func (c *Client) luaReap(ctx context.Context, k keyspace, ids, queues []string) (ReapResult, error) {
-	keys := make([]string, 0, 6+3*len(ids))
+	keys := make([]string, 0, 7+3*len(ids))
 	keys = append(keys, k.leases(), k.counts(), k.typeRunning(),
-		k.typeLimits(), k.done(StateFailed), k.seq())
+		k.typeLimits(), k.done(StateFailed), k.seq(), k.queues())
 	args := make([]any, 0, 2+len(ids))
 	args = append(args, c.keys.eventsChannel(), c.wakeCap)
 	for i, id := range ids {

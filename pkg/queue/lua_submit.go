@@ -24,18 +24,21 @@ type submitCall struct {
 
 // luaSubmit runs lua/submit.lua, one call per submitCall, in one durable
 // round trip (write.go): each call creates its jobs, pending, or scheduled
-// when their run_at is ahead. It returns each job's outcome, by call then
-// job: the job, or *DuplicateError for a unique key another job holds,
-// with an error wrapping ErrNotReplicated beside the job when fewer
-// replicas than Config.WaitReplicas acknowledged it.
-func (c *Client) luaSubmit(ctx context.Context, calls []*submitCall) [][]BatchResult {
+// when their run_at is ahead; the ids of owned jobs go into their owners'
+// owned sets (quota.go) in the same round trip. It returns each job's
+// outcome, by call then job: the job, or *DuplicateError for a unique key
+// another job holds, or ErrQueueLimit for all of a call to a new queue
+// when the queue registry is full, with an error wrapping
+// ErrNotReplicated beside the job when fewer replicas than
+// Config.WaitReplicas acknowledged it.
+func (c *Client) luaSubmit(ctx context.Context, calls []*submitCall, owned map[string][]string) [][]BatchResult {
 	lcs := make([]*luaCall, len(calls))
 	for i, sc := range calls {
 		k, q := c.shards[sc.shard], sc.queue
 		keys := make([]string, 0, 6+2*len(sc.jobs))
 		keys = append(keys, k.pending(q), k.scheduled(q), k.counts(), k.queues(), k.seq(), k.wake(q))
-		args := make([]any, 0, 3+8*len(sc.jobs))
-		args = append(args, q, c.keys.eventsChannel(), c.wakeCap)
+		args := make([]any, 0, 4+8*len(sc.jobs))
+		args = append(args, q, c.keys.eventsChannel(), c.wakeCap, c.maxQueues)
 		for _, j := range sc.jobs {
 			p := j.p
 			runAt := int64(0)
@@ -52,7 +55,11 @@ func (c *Client) luaSubmit(ctx context.Context, calls []*submitCall) [][]BatchRe
 		}
 		lcs[i] = &luaCall{script: c.scripts.submit, keys: keys, args: args}
 	}
-	c.runScripts(ctx, true, lcs...)
+	var record func(context.Context, *write) error
+	if len(owned) > 0 {
+		record = func(ctx context.Context, w *write) error { return c.recordOwned(ctx, w, owned) }
+	}
+	c.runScriptsWith(ctx, true, record, lcs...)
 	out := make([][]BatchResult, len(calls))
 	for i, sc := range calls {
 		out[i] = c.submitted(sc, lcs[i])
@@ -61,11 +68,16 @@ func (c *Client) luaSubmit(ctx context.Context, calls []*submitCall) [][]BatchRe
 }
 
 // submitted decodes one submit.lua reply, {OK, created_at ms, row per
-// job}, into the jobs' outcomes.
+// job} or {QUEUE_LIMIT, bound}, into the jobs' outcomes.
 func (c *Client) submitted(sc *submitCall, lc *luaCall) []BatchResult {
 	out := make([]BatchResult, len(sc.jobs))
 	err := lc.err
 	var rows []any
+	if err == nil {
+		if code, _ := lc.reply[0].(int64); code != codeOK { // the queue registry is full
+			err = fmt.Errorf("queue %s: %w", sc.queue, scriptError(lc.reply, "", StatePending))
+		}
+	}
 	if err == nil {
 		rows, err = batchRows(lc.reply, 2, len(sc.jobs), "submit")
 	}

@@ -319,8 +319,8 @@ type MaintenanceConfig struct {
 }
 
 // Maintenance keeps a queue healthy: it promotes due scheduled and
-// retrying jobs, reaps expired leases (the jobs of dead workers) and
-// expires old finished jobs. Every Worker runs one for its queues unless
+// retrying jobs, reaps expired leases (the jobs of dead workers), expires
+// old finished jobs and forgets empty queues. Every Worker runs one for its queues unless
 // told not to; one can also run on its own, in a process that runs no
 // jobs. Any number may run at once: the scripts re-check
 // what they are handed, so racing passes are harmless. It is a service:
@@ -428,10 +428,17 @@ func (m *Maintenance) reap(ctx context.Context) {
 	}
 }
 
+// expire is the janitor: old finished jobs removed, empty queues
+// forgotten.
 func (m *Maintenance) expire(ctx context.Context) {
 	if n, err := m.c.Expire(ctx, *m.cfg.Retention); err != nil {
 		m.log.Warn("janitor failed", "err", err)
 	} else if n > 0 {
 		m.log.Info("removed expired jobs", "count", n)
+	}
+	if n, err := m.c.ForgetEmptyQueues(ctx); err != nil {
+		m.log.Warn("forgetting empty queues failed", "err", err)
+	} else if n > 0 {
+		m.log.Debug("forgot empty queues", "count", n)
 	}
 }

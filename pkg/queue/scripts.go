@@ -25,12 +25,13 @@ const (
 	codeWrongState = 2
 	codeLeaseLost  = 3
 	codeDuplicate  = 4
+	codeQueueLimit = 5
 )
 
 // scripts holds one loaded script per file of lua/.
 type scripts struct {
 	submit, claim, extend, progress, complete, fail, cancel, restart,
-	promote, reap, requeue, expire, delete, register, ratelimit *redis.Script
+	promote, reap, requeue, expire, delete, register, ratelimit, forget *redis.Script
 	all []*redis.Script
 }
 
@@ -43,6 +44,7 @@ func loadScripts() *scripts {
 		"cancel": &s.cancel, "restart": &s.restart, "promote": &s.promote,
 		"reap": &s.reap, "requeue": &s.requeue, "expire": &s.expire,
 		"delete": &s.delete, "register": &s.register, "ratelimit": &s.ratelimit,
+		"forget": &s.forget,
 	} {
 		*dst = redis.NewScript(lib + "\n" + mustRead(name+".lua"))
 		s.all = append(s.all, *dst)
@@ -94,9 +96,17 @@ const scriptAttempts = 2
 // again and the refused calls are sent once more, no more. A durable run
 // ends its pipelines with WAIT (write.go): submissions use it.
 func (c *Client) runScripts(ctx context.Context, durable bool, calls ...*luaCall) {
+	c.runScriptsWith(ctx, durable, nil, calls...)
+}
+
+// runScriptsWith is runScripts with more commands in the first round
+// trip: before (when not nil) adds them to its write first. Its error is
+// every call's.
+func (c *Client) runScriptsWith(ctx context.Context, durable bool, before func(context.Context, *write) error, calls ...*luaCall) {
 	todo := calls
 	for attempt := 1; len(todo) > 0; attempt++ {
-		c.sendScripts(ctx, durable, todo)
+		c.sendScripts(ctx, durable, before, todo)
+		before = nil // sent with the first attempt
 		var again []*luaCall
 		for _, cl := range todo {
 			if isNoScript(cl.err) {
@@ -123,14 +133,22 @@ func (c *Client) runScripts(ctx context.Context, durable bool, calls ...*luaCall
 }
 
 // sendScripts sends calls once: a lone call on its own, several (or a
-// durable one) through write pipelines.
-func (c *Client) sendScripts(ctx context.Context, durable bool, calls []*luaCall) {
-	if len(calls) == 1 && !(durable && c.waitReplicas > 0) {
+// durable one, or with more commands before) through write pipelines.
+func (c *Client) sendScripts(ctx context.Context, durable bool, before func(context.Context, *write) error, calls []*luaCall) {
+	if len(calls) == 1 && before == nil && !(durable && c.waitReplicas > 0) {
 		cl := calls[0]
 		cl.reply, cl.err = cl.script.EvalSha(ctx, c.rdb, cl.keys, cl.args...).Slice()
 		return
 	}
 	w := c.newWrite(durable)
+	if before != nil {
+		if err := before(ctx, w); err != nil {
+			for _, cl := range calls {
+				cl.reply, cl.err = nil, err
+			}
+			return
+		}
+	}
 	cmds := make([]*redis.Cmd, len(calls))
 	pipes := make([]*writePipe, len(calls))
 	for i, cl := range calls {
@@ -179,6 +197,8 @@ func scriptError(res []any, id string, to State) error {
 		return &LeaseLostError{ID: id, Status: State(detail)}
 	case codeDuplicate:
 		return &DuplicateError{JobID: detail}
+	case codeQueueLimit:
+		return fmt.Errorf("%w: the queue registry holds its most names (%s); submit to a queue that has jobs", ErrQueueLimit, detail)
 	default:
 		return fmt.Errorf("job %s: unknown script status %v", id, res[0])
 	}

@@ -38,6 +38,9 @@ type EnqueueParams struct {
 	// UniqueKey, when set, refuses a second job with the same key while the
 	// first one's record exists (ErrDuplicate).
 	UniqueKey string
+	// Owner, when set, is the submitter whose quota of unfinished jobs
+	// counts the job (quota.go); it is recorded in the same round trip.
+	Owner string
 }
 
 // Validate checks p and fills its defaults.
@@ -105,7 +108,7 @@ func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]Ba
 		return nil, err
 	}
 	valid := 0
-	for i, res := range c.luaSubmit(ctx, calls) {
+	for i, res := range c.luaSubmit(ctx, calls, owners(calls)) {
 		for k, r := range res {
 			out[calls[i].jobs[k].at] = r
 			valid++
@@ -153,6 +156,20 @@ func (c *Client) planSubmit(ctx context.Context, params []EnqueueParams, out []B
 		cl.jobs = append(cl.jobs, submitJob{at: i, id: c.shards.newID(n), p: p})
 	}
 	return calls, nil
+}
+
+// owners is the ids of the jobs of each owner in calls (for the quotas'
+// owned sets).
+func owners(calls []*submitCall) map[string][]string {
+	owned := map[string][]string{}
+	for _, cl := range calls {
+		for _, j := range cl.jobs {
+			if j.p.Owner != "" {
+				owned[j.p.Owner] = append(owned[j.p.Owner], j.id)
+			}
+		}
+	}
+	return owned
 }
 
 // allUnavailable is the error of a batch none of whose jobs reached Redis
