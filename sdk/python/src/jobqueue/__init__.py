@@ -1,0 +1,43 @@
+"""The Python SDK of the job queue: a Client to submit and follow jobs
+over its HTTP API. Standard library only.
+
+    from jobqueue import Client
+    client = Client("http://localhost:8000")
+    job_id = client.submit("demo", {"steps": 3})
+    print(client.wait(job_id)["status"])
+"""
+
+import logging
+
+from ._version import __version__
+from .client import Client
+from .errors import (BadRequest, Conflict, Duplicate, Forbidden, InvalidTransition, JobQueueError, LeaseLost,
+                     NetworkError, NotFound, PayloadTooLarge, RateLimited, ServerError, Unauthorized,
+                     Unavailable, UnknownJobType)
+from .sse import TERMINAL, Event
+
+__all__ = [
+    "__version__",
+    "Client",
+    "Event",
+    "TERMINAL",
+    "JobQueueError",
+    "NetworkError",
+    "BadRequest",
+    "UnknownJobType",
+    "Unauthorized",
+    "Forbidden",
+    "NotFound",
+    "Conflict",
+    "InvalidTransition",
+    "Duplicate",
+    "LeaseLost",
+    "PayloadTooLarge",
+    "RateLimited",
+    "ServerError",
+    "Unavailable",
+]
+
+# A library logs, the application decides where to: nothing is printed
+# unless the application configures logging.
+logging.getLogger("jobqueue").addHandler(logging.NullHandler())
