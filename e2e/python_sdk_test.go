@@ -21,13 +21,14 @@ const (
 
 // sdkMinTests is how many test cases sdk/python/tests holds at least: a
 // smaller count means a module was not found or not loaded.
-const sdkMinTests = 39
+const sdkMinTests = 60
 
 // TestPythonSDK runs the Python SDK's unittest suite (sdk/python/tests,
 // standard library only): its Client against real processes (two
 // apiservers with API keys, a third one rate limited, a Go worker
-// running the built-in types). Every case must run: a skipped one fails
-// this test.
+// running the built-in types), and its Worker against the suite's own
+// fake of the lease protocol, signals and subprocesses included. Every
+// case must run: a skipped one fails this test.
 func TestPythonSDK(t *testing.T) {
 	python := requirePython3(t)
 	root, err := filepath.Abs(filepath.Join("..", "sdk", "python"))

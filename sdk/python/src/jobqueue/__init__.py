@@ -1,5 +1,6 @@
 """The Python SDK of the job queue: a Client to submit and follow jobs
-over its HTTP API. Standard library only.
+over its HTTP API, and a Worker that runs Python handlers for jobs over
+the HTTP lease protocol. Standard library only.
 
     from jobqueue import Client
     client = Client("http://localhost:8000")
@@ -14,11 +15,16 @@ from .client import Client
 from .errors import (BadRequest, Conflict, Duplicate, Forbidden, InvalidTransition, JobQueueError, LeaseLost,
                      NetworkError, NotFound, PayloadTooLarge, RateLimited, ServerError, Unauthorized,
                      Unavailable, UnknownJobType)
+from .job import Job, Permanent
 from .sse import TERMINAL, Event
+from .worker import Worker
 
 __all__ = [
     "__version__",
     "Client",
+    "Worker",
+    "Job",
+    "Permanent",
     "Event",
     "TERMINAL",
     "JobQueueError",
