@@ -32,7 +32,13 @@ type compose struct {
 		Restart     string            `yaml:"restart"`
 		StopGrace   string            `yaml:"stop_grace_period"`
 		Healthcheck map[string]any    `yaml:"healthcheck"`
-		DependsOn   any               `yaml:"depends_on"`
+		Ulimits     struct {
+			Nofile struct {
+				Soft int `yaml:"soft"`
+				Hard int `yaml:"hard"`
+			} `yaml:"nofile"`
+		} `yaml:"ulimits"`
+		DependsOn any `yaml:"depends_on"`
 	} `yaml:"services"`
 }
 
@@ -88,6 +94,19 @@ func TestComposeTopology(t *testing.T) {
 		if !strings.HasPrefix(s.Environment["REDIS_URL"], "redis://redis:") {
 			t.Errorf("service %s REDIS_URL %q: want the compose redis (without it an apiserver runs dev mode)", u[1], s.Environment["REDIS_URL"])
 		}
+		// Streams and long polls hold a descriptor each: room for
+		// thousands, beyond the usual default of 1024.
+		if n := s.Ulimits.Nofile; n.Soft < 65536 || n.Hard < n.Soft {
+			t.Errorf("service %s: ulimits nofile %+v, want 65536 or more", u[1], n)
+		}
+		if s.Environment["API_TRUSTED_PROXIES"] == "" || len(s.Ports) > 0 {
+			t.Errorf("service %s: behind nginx it must trust nginx's X-Forwarded-For and publish no port of its own", u[1])
+		}
+		// Keys come from the operator's environment, required: never a
+		// secret in the file, never an open API by default.
+		if !strings.HasPrefix(s.Environment["API_KEYS"], "${API_KEYS:?") {
+			t.Errorf("service %s API_KEYS %q: want ${API_KEYS:?...}, required from the environment", u[1], s.Environment["API_KEYS"])
+		}
 	}
 
 	w := c.Services["worker"]
@@ -105,6 +124,9 @@ func TestComposeTopology(t *testing.T) {
 	}
 
 	lb := c.Services["nginx"]
+	if lb.Ulimits.Nofile.Soft < 65536 {
+		t.Errorf("nginx: ulimits nofile %+v, want 65536 or more (two descriptors per stream)", lb.Ulimits.Nofile)
+	}
 	if !slices.ContainsFunc(lb.Volumes, func(v string) bool { return strings.HasPrefix(v, "./deploy/nginx.conf:") }) {
 		t.Errorf("nginx does not mount deploy/nginx.conf: %v", lb.Volumes)
 	}
@@ -151,9 +173,20 @@ func TestComposeConfig(t *testing.T) {
 		}
 		t.Skip("docker-compose not installed (CI installs it)")
 	}
-	out, err := exec.Command(bin, "-f", "../docker-compose.yml", "config", "-q").CombinedOutput()
-	if err != nil {
+	cmd := exec.Command(bin, "-f", "../docker-compose.yml", "config", "-q")
+	cmd.Env = append(os.Environ(), "API_KEYS=ops:admin:k3J9_xQ2-vLp8ZrT4mWn6yBc1Hd5Gf7Ea0Us")
+	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("docker-compose config: %v\n%s", err, out)
+	}
+	// Without keys, compose refuses to start the apiservers.
+	cmd = exec.Command(bin, "-f", "../docker-compose.yml", "config", "-q")
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "API_KEYS=") {
+			cmd.Env = append(cmd.Env, e)
+		}
+	}
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "jobctl keygen") {
+		t.Errorf("docker-compose config without API_KEYS: %v\n%s", err, out)
 	}
 }
 
@@ -172,8 +205,14 @@ type k8sObject struct {
 				Containers                    []struct {
 					Command []string `yaml:"command"`
 					Env     []struct {
-						Name  string `yaml:"name"`
-						Value string `yaml:"value"`
+						Name      string `yaml:"name"`
+						Value     string `yaml:"value"`
+						ValueFrom struct {
+							SecretKeyRef *struct {
+								Name     string `yaml:"name"`
+								Optional bool   `yaml:"optional"`
+							} `yaml:"secretKeyRef"`
+						} `yaml:"valueFrom"`
 					} `yaml:"env"`
 					ReadinessProbe map[string]any `yaml:"readinessProbe"`
 					LivenessProbe  map[string]any `yaml:"livenessProbe"`
@@ -224,6 +263,15 @@ func TestKubernetesManifests(t *testing.T) {
 		api.Spec.Template.Spec.Containers[0].ReadinessProbe == nil || api.Spec.Template.Spec.Containers[0].LivenessProbe == nil {
 		t.Errorf("apiserver: want 2+ replicas on the redis service with readiness and liveness probes: %+v", api.Spec)
 	}
+	keys := false
+	for _, e := range api.Spec.Template.Spec.Containers[0].Env {
+		if ref := e.ValueFrom.SecretKeyRef; e.Name == "API_KEYS" && ref != nil && !ref.Optional {
+			keys = true
+		}
+	}
+	if !keys {
+		t.Error("apiserver: API_KEYS must come from a required secret (without keys it refuses to start)")
+	}
 	shutdown, _ := time.ParseDuration(env(api, "API_SHUTDOWN_TIMEOUT"))
 	if time.Duration(api.Spec.Template.Spec.TerminationGracePeriodSeconds)*time.Second <= shutdown {
 		t.Errorf("apiserver grace period must exceed API_SHUTDOWN_TIMEOUT %s", shutdown)
@@ -240,5 +288,14 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	if s, _ := strconv.Atoi(ing["nginx.ingress.kubernetes.io/proxy-read-timeout"]); s <= 300 {
 		t.Errorf("ingress proxy-read-timeout %q: long polls last up to 300 s", ing["nginx.ingress.kubernetes.io/proxy-read-timeout"])
+	}
+}
+
+// TestNginxPassesHost: the API refuses cross-site requests by comparing
+// a browser's Origin with Host, so nginx must pass the Host the browser
+// sent, port included ($host drops the port).
+func TestNginxPassesHost(t *testing.T) {
+	if !regexp.MustCompile(`proxy_set_header\s+Host\s+\$http_host;`).MatchString(readFile(t, "nginx.conf")) {
+		t.Error("nginx.conf: want proxy_set_header Host $http_host")
 	}
 }

@@ -44,7 +44,10 @@ func envInt(t *testing.T, name string, def int) int {
 func TestLoadStreamsAndPolls(t *testing.T) {
 	n := envInt(t, "LOAD_STREAMS", 1000)
 	cl := clustertest.Start(t, clustertest.Options{APIs: 1,
-		APIEnv:    []string{"LOG_LEVEL=warn", "API_SSE_HEARTBEAT=2s"},
+		// Every waiter comes from this one address: the caps must let
+		// them all in (they are the test's load, not an abuse).
+		APIEnv: []string{"LOG_LEVEL=warn", "API_SSE_HEARTBEAT=2s",
+			"API_MAX_STREAMS=" + strconv.Itoa(2*n+64), "API_MAX_STREAMS_PER_CALLER=" + strconv.Itoa(2*n+64)},
 		WorkerEnv: []string{"WORKER_CONCURRENCY=100", "LOG_LEVEL=warn"}})
 	api := cl.APIs()[0]
 	base := api.URL

@@ -6,8 +6,11 @@
 # written outside a temporary directory, and every port is above 1024.
 #
 #   bash scripts/local-cluster.sh
-#   curl -X POST localhost:8080/api/v1/jobs -d '{"type": "demo"}'
+#   curl -X POST localhost:8080/api/v1/jobs -H 'Content-Type: application/json' -d '{"type": "demo"}'
 #
+# Everything listens on loopback only, so the API is open to this
+# machine's users (API_ALLOW_NO_KEYS=1) unless API_KEYS is set in the
+# environment, which the apiservers then require.
 # Ports and sizes, from the environment: LB_PORT (8080), API_PORTS
 # ("8001 8002"), REDIS_PORT (6390), WORKERS (1), WORKER_CONCURRENCY (4).
 # KEEP_DIR=1 keeps the directory (logs, Redis data) when it stops.
@@ -97,7 +100,7 @@ redis_url="redis://127.0.0.1:$redis_port/0"
 
 for i in 0 1; do
   start "apiserver$((i + 1))" "apiserver$((i + 1)).log" \
-    env REDIS_URL="$redis_url" HTTP_ADDR="127.0.0.1:${api_ports[$i]}" "$dir/bin/apiserver"
+    env API_ALLOW_NO_KEYS=1 REDIS_URL="$redis_url" HTTP_ADDR="127.0.0.1:${api_ports[$i]}" "$dir/bin/apiserver"
 done
 for i in $(seq "$workers"); do
   start "worker$i" "worker$i.log" \
@@ -131,7 +134,7 @@ local-cluster: up
   workers        $workers, $concurrency jobs each
   redis          $redis_url  (data in $dir/redis)
   logs           $dir/*.log, $dir/nginx/error.log
-Try:  curl -X POST localhost:$lb_port/api/v1/jobs -d '{"type": "demo"}'
+Try:  curl -X POST localhost:$lb_port/api/v1/jobs -H 'Content-Type: application/json' -d '{"type": "demo"}'
       open http://127.0.0.1:$lb_port/ for the dashboard
 Ctrl-C stops them all.
 EOF

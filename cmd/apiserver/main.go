@@ -49,6 +49,8 @@ type config struct {
 	Prefix string
 	Addr   string
 	API    api.Config
+	// MaxQueues bounds the queue registry (queue.Config.MaxQueues).
+	MaxQueues int
 	// ShutdownTimeout bounds the graceful shutdown on SIGTERM.
 	ShutdownTimeout time.Duration
 	// DevWorkers is the concurrency of dev mode's in-process worker
@@ -74,6 +76,7 @@ func parseConfig(args []string) (*config, error) {
 	shutdown := fs.Duration("shutdown-timeout", "API_SHUTDOWN_TIMEOUT", defaultShutdownTimeout, "on SIGTERM, how long open requests may take to finish")
 	devWorkers := fs.Int("dev-workers", "DEV_WORKERS", defaultDevWorkers, "dev mode only: concurrency of the in-process worker (0: none)")
 	keys := fs.String("api-keys", "API_KEYS", "", "API keys as name:role:secret, comma-separated; roles read, submit, admin (empty: the API is open)")
+	allowNoKeys := fs.Bool("allow-no-keys", "API_ALLOW_NO_KEYS", false, "serve without API keys on a real Redis: anyone who reaches the port may submit, cancel and restart jobs (dev mode needs no keys)")
 	keysFile := fs.String("api-keys-file", "API_KEYS_FILE", "", "file of API keys, one name:role:secret per line (# comments), added to -api-keys")
 	rate := fs.String("rate-limit", "API_RATE_LIMIT", "", "requests per caller (API key, else client address) across all instances, e.g. 100/s, 6000/m, 50/10s (empty: none)")
 	burst := fs.Int("rate-burst", "API_RATE_BURST", 0, "requests a caller may send at once (0: the rate's count)")
@@ -81,6 +84,7 @@ func parseConfig(args []string) (*config, error) {
 	proxies := fs.String("trusted-proxies", "API_TRUSTED_PROXIES", "", "addresses/CIDRs of proxies whose X-Forwarded-For names the client (empty: none)")
 	logLevel := fs.String("log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 	logFmt := fs.String("log-format", "LOG_FORMAT", "text", "text or json")
+	limits := limitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -94,6 +98,10 @@ func parseConfig(args []string) (*config, error) {
 	}
 	apiCfg := api.Config{BodyLimit: int64(*bodyLimit), RequestTimeout: *reqTimeout, Heartbeat: *heartbeat,
 		CORSOrigins: envflag.List(*cors), TrustedProxies: envflag.List(*proxies)}
+	maxQueues, err := limits(&apiCfg)
+	if err != nil {
+		return nil, err
+	}
 	spec := *keys
 	if *keysFile != "" {
 		b, err := os.ReadFile(*keysFile)
@@ -102,7 +110,6 @@ func parseConfig(args []string) (*config, error) {
 		}
 		spec += "\n" + string(b)
 	}
-	var err error
 	if apiCfg.Keys, err = api.ParseKeys(spec); err != nil {
 		return nil, err
 	}
@@ -110,12 +117,21 @@ func parseConfig(args []string) (*config, error) {
 		return nil, err
 	}
 	rc := redisCfg()
-	if _, err := rc.Mode(); err != nil {
+	mode, err := rc.Mode()
+	if err != nil {
 		return nil, err
 	}
-	return &config{Redis: rc, Prefix: *prefix, Addr: *addr, API: apiCfg,
+	if len(apiCfg.Keys) == 0 && mode != redisconn.ModeNone && !*allowNoKeys {
+		return nil, errNoKeys
+	}
+	return &config{Redis: rc, Prefix: *prefix, Addr: *addr, API: apiCfg, MaxQueues: maxQueues,
 		ShutdownTimeout: *shutdown, DevWorkers: *devWorkers, LogLevel: *logLevel, LogFmt: *logFmt}, nil
 }
+
+// errNoKeys refuses to serve an open API by accident: outside dev mode,
+// no keys must be asked for.
+var errNoKeys = errors.New("no API keys: set API_KEYS or API_KEYS_FILE (`jobctl keygen` prints a key), " +
+	"or API_ALLOW_NO_KEYS=1 (-allow-no-keys) to let anyone who reaches this port submit, cancel and restart jobs")
 
 func main() {
 	cfg, err := parseConfig(os.Args[1:])
@@ -167,7 +183,9 @@ func run(ctx context.Context, cfg *config) error {
 
 	var client *queue.Client
 	err = redisconn.WaitReachable(ctx, log, func() (err error) {
-		client, err = queue.NewClient(ctx, rdb, redisCfg.QueueConfig(cfg.Prefix))
+		qc := redisCfg.QueueConfig(cfg.Prefix)
+		qc.MaxQueues = cfg.MaxQueues
+		client, err = queue.NewClient(ctx, rdb, qc)
 		return err
 	})
 	if err != nil {
@@ -193,9 +211,10 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	log.Info("apiserver listening", "addr", ln.Addr().String(), "redis", redisCfg.String(),
 		"prefix", cfg.Prefix, "pid", os.Getpid(), "api_keys", len(cfg.API.Keys),
-		"rate_limit", cfg.API.RateLimit.Rate > 0)
+		"rate_limit", cfg.API.RateLimit.Rate > 0, "max_streams", cfg.API.MaxStreams,
+		"max_streams_per_caller", cfg.API.MaxStreamsPerCaller)
 	if len(cfg.API.Keys) == 0 && dev == nil {
-		log.Warn("no API keys configured: anyone who reaches this port may submit, cancel and restart jobs (set API_KEYS)")
+		log.Warn("no API keys (API_ALLOW_NO_KEYS): anyone who reaches this port may submit, cancel and restart jobs")
 	}
 	if cfg.onReady != nil {
 		cfg.onReady(ln.Addr().String())

@@ -84,6 +84,9 @@ var client = &http.Client{Timeout: 20 * time.Second}
 func request(t *testing.T, method, url, body string, want int) map[string]any {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -129,6 +132,7 @@ func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("HTTP_ADDR", ":9000")
 	t.Setenv("API_BODY_LIMIT", "2048")
 	t.Setenv("API_REQUEST_TIMEOUT", "500ms")
+	t.Setenv("API_BODY_TIMEOUT", "3s")
 	t.Setenv("API_SSE_HEARTBEAT", "5s")
 	t.Setenv("DEV_WORKERS", "2")
 	t.Setenv("LOG_FORMAT", "json")
@@ -139,25 +143,37 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	t.Setenv("API_KEYS_FILE", keysFile)
 	t.Setenv("API_RATE_LIMIT", "50/10s")
+	t.Setenv("API_AUTH_FAILURE_LIMIT", "5/m")
+	t.Setenv("API_MAX_STREAMS_PER_CALLER", "10")
+	t.Setenv("API_STREAM_TOKEN_TTL", "2m")
+	t.Setenv("API_LIST_PAGE_BYTES", "65536")
+	t.Setenv("API_MAX_QUEUES", "50")
+	t.Setenv("API_MAX_JOB_TIMEOUT", "2h")
+	t.Setenv("API_JOB_QUOTA", "0")
 	t.Setenv("API_CORS_ORIGINS", "https://a.example, https://b.example")
 	cfg, err := parseConfig(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Redis.URL != "redis://u:p@example:6380/2" || cfg.Addr != ":9000" || cfg.API.BodyLimit != 2048 ||
-		cfg.API.RequestTimeout != 500*time.Millisecond || cfg.API.Heartbeat != 5*time.Second ||
+		cfg.API.RequestTimeout != 500*time.Millisecond || cfg.API.BodyTimeout != 3*time.Second || cfg.API.Heartbeat != 5*time.Second ||
 		cfg.DevWorkers != 2 || cfg.LogFmt != "json" || cfg.Prefix != "jq" {
 		t.Fatalf("%+v", cfg)
 	}
 	if len(cfg.API.Keys) != 2 || cfg.API.Keys[1].Name != "dash" || cfg.API.RateLimit.Rate != 50 ||
-		cfg.API.RateLimit.Period != 10*time.Second || len(cfg.API.CORSOrigins) != 2 {
+		cfg.API.RateLimit.Period != 10*time.Second || len(cfg.API.CORSOrigins) != 2 ||
+		cfg.API.AuthFailureLimit.Rate != 5 || cfg.API.AuthFailureLimit.Period != time.Minute ||
+		cfg.API.MaxStreamsPerCaller != 10 || cfg.API.StreamTokenTTL != 2*time.Minute || cfg.API.ListBytes != 65536 || cfg.MaxQueues != 50 || cfg.API.MaxJobTimeout != 2*time.Hour || cfg.API.JobQuota >= 0 || cfg.API.MaxStreams != autoMaxStreams() || cfg.API.MaxStreams < 1 {
 		t.Fatalf("api config %+v", cfg.API)
+	}
+	if cfg, _ := parseConfig([]string{"-max-streams", "100"}); cfg.API.MaxStreams != 100 {
+		t.Fatal("-max-streams not taken")
 	}
 	if cfg, _ := parseConfig([]string{"-addr", ":1"}); cfg.Addr != ":1" {
 		t.Fatal("a flag must win over its variable")
 	}
-	for k, v := range map[string]string{"API_REQUEST_TIMEOUT": "soon", "API_BODY_LIMIT": "0", "DEV_WORKERS": "-1",
-		"API_KEYS": "ops:superuser:0123456789abcdef0123", "API_RATE_LIMIT": "lots", "API_KEYS_FILE": "/nonexistent",
+	for k, v := range map[string]string{"API_REQUEST_TIMEOUT": "soon", "API_BODY_LIMIT": "0", "API_BODY_TIMEOUT": "0s", "DEV_WORKERS": "-1",
+		"API_KEYS": "ops:superuser:0123456789abcdef0123", "API_RATE_LIMIT": "lots", "API_AUTH_FAILURE_LIMIT": "many", "API_MAX_STREAMS_PER_CALLER": "0", "API_MAX_STREAMS": "-1", "API_STREAM_TOKEN_TTL": "0s", "API_LIST_PAGE_BYTES": "0", "API_MAX_QUEUES": "0", "API_MAX_JOB_TIMEOUT": "200h", "API_JOB_QUOTA": "-5", "API_KEYS_FILE": "/nonexistent",
 		"REDIS_CLUSTER_ADDRS": "127.0.0.1:7000"} { // beside REDIS_URL
 		t.Setenv(k, v)
 		if _, err := parseConfig(nil); err == nil {
@@ -167,11 +183,41 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 }
 
+// On a real Redis the server refuses to start without keys unless the
+// operator says explicitly that the API is to be open; dev mode (no
+// Redis configured) needs no keys.
+func TestNoKeysNeedsConsent(t *testing.T) {
+	t.Setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+	if _, err := parseConfig(nil); err == nil || !strings.Contains(err.Error(), "API_ALLOW_NO_KEYS") ||
+		!strings.Contains(err.Error(), "jobctl keygen") {
+		t.Fatalf("no keys on a real Redis: %v", err)
+	}
+	for _, ok := range [][]string{{"-allow-no-keys"}, {"-api-keys", "ops:admin:0123456789abcdef0123"}} {
+		if _, err := parseConfig(ok); err != nil {
+			t.Errorf("%v: %v", ok, err)
+		}
+	}
+	t.Setenv("API_ALLOW_NO_KEYS", "1")
+	if _, err := parseConfig(nil); err != nil {
+		t.Errorf("API_ALLOW_NO_KEYS=1: %v", err)
+	}
+	t.Setenv("API_ALLOW_NO_KEYS", "0")
+	t.Setenv("REDIS_URL", "")
+	if _, err := parseConfig(nil); err != nil {
+		t.Errorf("dev mode without keys: %v", err)
+	}
+	t.Setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+	if _, err := parseConfig(nil); err == nil {
+		t.Error("API_ALLOW_NO_KEYS=0 taken for consent")
+	}
+}
+
 // With REDIS_URL the server is a pure API process: it serves, and a
 // shutdown ends an open stream cleanly and returns.
 func TestRunOnRedis(t *testing.T) {
 	srv := redistest.Shared(t)
-	s := start(t, map[string]string{"REDIS_URL": srv.URL(), "QUEUE_PREFIX": redistest.Prefix(t), "LOG_LEVEL": "info"})
+	s := start(t, map[string]string{"REDIS_URL": srv.URL(), "QUEUE_PREFIX": redistest.Prefix(t), "LOG_LEVEL": "info",
+		"API_ALLOW_NO_KEYS": "1"})
 	if !strings.Contains(s.logs.String(), "apiserver listening") || strings.Contains(s.logs.String(), "DEV MODE") {
 		t.Fatalf("log:\n%s", s.logs)
 	}
@@ -241,6 +287,7 @@ func TestRunWaitsForRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("REDIS_URL", "redis://127.0.0.1:"+strconv.Itoa(port))
+	t.Setenv("API_ALLOW_NO_KEYS", "true")
 	cfg, err := parseConfig(nil)
 	if err != nil {
 		t.Fatal(err)

@@ -36,7 +36,10 @@ func (b *bench) startAPI(ctx context.Context, conns int) (*apiServer, error) {
 	if err := hub.Start(ctx); err != nil {
 		return nil, err
 	}
-	h, err := api.New(api.Config{Logger: b.quiet, Types: []string{typeNoop, typeProgress}}, b.client, hub)
+	// Every stream of a scenario comes from this one client address: the
+	// per-caller cap must let all of them in.
+	h, err := api.New(api.Config{Logger: b.quiet, Types: []string{typeNoop, typeProgress},
+		MaxStreams: conns + 16, MaxStreamsPerCaller: conns + 16}, b.client, hub)
 	if err != nil {
 		hub.Stop()
 		return nil, err

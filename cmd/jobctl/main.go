@@ -71,6 +71,7 @@ var commands = []command{
 	{"stats", "", "show the queue's counts and health", statsCmd},
 	{"workers", "", "list the live workers", workersCmd},
 	{"types", "[TYPE]", "describe the built-in job types: payload, result, example", typesCmd},
+	{"keygen", "", "print a new API key line name:role:secret (no server needed)", keygenCmd},
 }
 
 // app is what every command runs with.

@@ -148,7 +148,9 @@ func (c *Cluster) StartAPI(extraEnv ...string) *API {
 	c.mu.Lock()
 	name := fmt.Sprintf("apiserver%d", len(c.apis)+1)
 	c.mu.Unlock()
-	env := append(c.RedisEnv(), "HTTP_ADDR=127.0.0.1:"+strconv.Itoa(port))
+	// The tests drive an open API unless APIEnv sets keys: say so, as an
+	// operator must for an apiserver on a real Redis without keys.
+	env := append(c.RedisEnv(), "HTTP_ADDR=127.0.0.1:"+strconv.Itoa(port), "API_ALLOW_NO_KEYS=1")
 	env = append(env, c.opts.APIEnv...)
 	a := &API{Proc: proctest.Start(c.t, name, bin, append(env, extraEnv...)),
 		URL: "http://127.0.0.1:" + strconv.Itoa(port), Port: port}

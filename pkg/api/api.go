@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"regexp"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/compileo/jobqueue/pkg/dashboard"
@@ -29,6 +32,9 @@ type Queue interface {
 	Workers(ctx context.Context) ([]queue.WorkerInfo, error)
 	Ping(ctx context.Context) error
 	Allow(ctx context.Context, caller string, limit queue.RateLimit) (queue.RateDecision, error)
+	Block(ctx context.Context, subject string, d time.Duration) error
+	BlockedFor(ctx context.Context, subject string) (time.Duration, error)
+	CheckQuota(ctx context.Context, owner string, n, limit int) error
 }
 
 // Events delivers the job events that long polls and streams wait on.
@@ -43,13 +49,18 @@ var (
 	_ Events = (*queue.Hub)(nil)
 )
 
-// server holds the handler's collaborators; it has no state of its own.
+// server holds the handler's collaborators; its only state is the count
+// of open streams and long polls (and the stream tokens' secret).
 type server struct {
 	cfg     Config
 	q       Queue
 	events  Events
 	log     *slog.Logger
 	metrics *metrics
+	// waiters counts the open streams and long polls (waiters.go).
+	waiters *waiterLimits
+	// tokens mints and checks stream tokens (tokens.go).
+	tokens *tokenSigner
 }
 
 // New returns the API's http.Handler: every route of docs/api.md on q,
@@ -66,7 +77,9 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api metrics: %w", err)
 	}
-	s := &server{cfg: cfg, q: q, events: events, log: cfg.Logger, metrics: m}
+	s := &server{cfg: cfg, q: q, events: events, log: cfg.Logger, metrics: m,
+		waiters: newWaiterLimits(cfg.MaxStreams, cfg.MaxStreamsPerCaller),
+		tokens:  newTokenSigner(cfg.TokenSecret, cfg.Keys, cfg.StreamTokenTTL)}
 
 	gin.SetMode(gin.ReleaseMode) // no debug banner; an atomic store
 	r := gin.New()
@@ -82,39 +95,50 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	if len(cfg.CORSOrigins) > 0 {
 		r.Use(corsHandler(cfg.CORSOrigins, s.writeError))
 	}
-	r.Use(s.limitBody)
+	guard, err := crossSiteGuard(cfg.CORSOrigins, s.writeError)
+	if err != nil {
+		return nil, fmt.Errorf("api config: %w", err)
+	}
+	r.Use(guard, s.limitBody)
 	r.NoRoute(func(c *gin.Context) { s.writeError(c, errNoRoute) })
 	r.NoMethod(func(c *gin.Context) { s.writeError(c, errNoMethod) })
 
+	// HEAD is served wherever GET is: the same handler, whose body
+	// net/http drops (a poll or stream answers HEAD at once, see watch.go).
+	get := func(g gin.IRoutes, path string, h ...gin.HandlerFunc) {
+		g.GET(path, h...)
+		g.HEAD(path, h...)
+	}
 	// Open to everyone, always: load balancers and Prometheus probe these.
-	r.GET("/healthz", s.healthz)
-	r.GET("/readyz", s.readyz)
-	r.GET("/metrics", m.serve)
+	get(r, "/healthz", s.healthz)
+	get(r, "/readyz", s.readyz)
+	get(r, "/metrics", m.serve)
 	// The web dashboard: static files, open like the above; the data it
 	// shows comes from /api/v1 with the key its user types in.
 	ui := gin.WrapH(dashboard.Handler())
-	r.GET("/", ui)
-	r.GET(dashboard.AssetPrefix+":version/:file", ui) // /ui/<fingerprint>/<name>
+	get(r, "/", ui)
+	get(r, dashboard.AssetPrefix+":version/:file", ui) // /ui/<fingerprint>/<name>
 
 	read, submit, admin := s.require(RoleRead), s.require(RoleSubmit), s.require(RoleAdmin)
-	r.GET("/api/v1/workers", read, s.workers)
-	r.GET("/api/v1/whoami", read, s.whoami)
+	get(r, "/api/v1/workers", read, s.workers)
+	get(r, "/api/v1/whoami", read, s.whoami)
 	jobs := r.Group("/api/v1/jobs")
 	// The Jobs API (compatible with Compileo's Jobs API).
-	jobs.GET("/status/:job_id", read, s.status)
-	jobs.GET("/status/:job_id/poll", read, s.poll)
-	jobs.GET("/status/:job_id/stream", read, s.stream)
-	jobs.GET("/queue/stats", read, s.stats)
+	get(jobs, "/status/:job_id", read, s.status)
+	get(jobs, "/status/:job_id/poll", read, s.poll)
+	get(jobs, "/status/:job_id/stream", s.requireStream, s.stream)
+	get(jobs, "/queue/stats", read, s.stats)
+	jobs.POST("/status/:job_id/stream-token", read, s.streamToken)
 	jobs.POST("/cancel/:job_id", admin, s.cancel)
 	jobs.POST("/restart/:job_id", admin, s.restart)
 	// Beyond it. gin ≥1.8 routes static segments (status, queue, cancel,
 	// restart, batch) beside the :job_id parameter.
-	jobs.POST("", submit, s.submit)
-	jobs.POST("/batch", submit, s.submitBatch)
-	jobs.GET("", read, s.list)
-	jobs.GET("/:job_id", read, s.get)
+	jobs.POST("", submit, s.requireJSON, s.submit)
+	jobs.POST("/batch", submit, s.requireJSON, s.submitBatch)
+	get(jobs, "", read, s.list)
+	get(jobs, "/:job_id", read, s.get)
 	jobs.DELETE("/:job_id", admin, s.delete)
-	r.GET("/api/v1/openapi.json", s.openAPI) // open to all: it describes, it reveals nothing
+	get(r, "/api/v1/openapi.json", s.openAPI) // open to all: it describes, it reveals nothing
 	return r, nil
 }
 
@@ -186,14 +210,57 @@ func (s *server) recoverPanic(c *gin.Context) {
 }
 
 // limitBody refuses bodies over Config.BodyLimit: at once when the
-// declared length says so, else when reading passes the limit.
+// declared length says so, else when reading passes the limit. A body
+// must also arrive within Config.BodyTimeout: a deadline on this
+// request's reads, not the server's ReadTimeout, which would cut the
+// streams and long polls (they have no body and get no deadline).
 func (s *server) limitBody(c *gin.Context) {
 	if c.Request.ContentLength > s.cfg.BodyLimit {
 		s.writeError(c, &http.MaxBytesError{Limit: s.cfg.BodyLimit})
 		return
 	}
+	if c.Request.ContentLength != 0 { // a body comes (-1: chunked, of unknown length)
+		rc := http.NewResponseController(c.Writer)
+		if rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout)) == nil {
+			c.Request.Body = &deadlineBody{ReadCloser: c.Request.Body, rc: rc}
+		}
+	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.BodyLimit)
 	c.Next()
+}
+
+// requireJSON refuses a body that does not say it is JSON
+// (Content-Type: application/json, charset absent or UTF-8) with 415:
+// a browser sends text/plain and form bodies cross-site without asking
+// first, JSON only after a CORS preflight.
+func (s *server) requireJSON(c *gin.Context) {
+	ct := c.GetHeader("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" || (params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
+		s.writeError(c, &requestError{http.StatusUnsupportedMediaType, CodeUnsupportedMediaType,
+			fmt.Sprintf("Content-Type %q: the body must be sent as application/json", ct)})
+		return
+	}
+	c.Next()
+}
+
+// deadlineBody lifts the read deadline limitBody set once the body has
+// been read to its end, so that the rest of the request (the Redis calls,
+// the answer) is not cut by it. A body read that fails keeps the
+// deadline: the connection is closed after the answer anyway.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 // healthz: the process is alive (it answers); no dependency is checked.

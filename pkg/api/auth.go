@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -59,8 +60,68 @@ type Key struct {
 	digest [sha256.Size]byte
 }
 
-// minSecretLen keeps secrets out of guessing range.
-const minSecretLen = 16
+// What a secret must have to stay out of guessing range (CheckSecret).
+const (
+	minSecretLen = 16
+	// minSecretBits is the least length × log2(alphabet) a secret may
+	// have, its alphabet being the character classes it uses (26 lower,
+	// 26 upper, 10 digits, 33 others): 16 hex digits make 82 bits, 16
+	// digits only 53.
+	minSecretBits = 64
+	// minSecretSpread is the least Shannon entropy of a secret's own
+	// characters, in bits per character: long runs and short cycles
+	// ("aaaa...", "abcabc...") fall below it, random strings of any
+	// alphabet of 8 or more characters stay well above.
+	minSecretSpread = 2.5
+)
+
+// errWeakSecret never quotes the secret.
+var errWeakSecret = fmt.Errorf("secret too weak: want %d or more characters with about %d bits of randomness "+
+	"(e.g. 22 random letters and digits) and no long repeats; `jobctl keygen` prints a strong key", minSecretLen, minSecretBits)
+
+// CheckSecret tells whether secret is strong enough for an API key: long
+// enough, drawn from a large enough alphabet, and not repetitive. The
+// error never quotes the secret.
+func CheckSecret(secret string) error {
+	if len(secret) < minSecretLen {
+		return errWeakSecret
+	}
+	var lower, upper, digit, other bool
+	freq := map[rune]int{}
+	n := 0
+	for _, r := range secret {
+		switch {
+		case 'a' <= r && r <= 'z':
+			lower = true
+		case 'A' <= r && r <= 'Z':
+			upper = true
+		case '0' <= r && r <= '9':
+			digit = true
+		default:
+			other = true
+		}
+		freq[r]++
+		n++
+	}
+	pool := 0
+	for _, c := range []struct {
+		used bool
+		size int
+	}{{lower, 26}, {upper, 26}, {digit, 10}, {other, 33}} {
+		if c.used {
+			pool += c.size
+		}
+	}
+	spread := 0.0
+	for _, k := range freq {
+		p := float64(k) / float64(n)
+		spread -= p * math.Log2(p)
+	}
+	if float64(n)*math.Log2(float64(pool)) < minSecretBits || spread < minSecretSpread {
+		return errWeakSecret
+	}
+	return nil
+}
 
 // NewKey makes a key from its name, role and secret.
 func NewKey(name string, role Role, secret string) (Key, error) {
@@ -69,8 +130,9 @@ func NewKey(name string, role Role, secret string) (Key, error) {
 		return Key{}, fmt.Errorf("api key name %q: want a non-empty name without ':', ',' or spaces", name)
 	case roleNames[role] == "":
 		return Key{}, fmt.Errorf("api key %s: unknown role %d", name, role)
-	case len(secret) < minSecretLen:
-		return Key{}, fmt.Errorf("api key %s: secret shorter than %d characters", name, minSecretLen)
+	}
+	if err := CheckSecret(secret); err != nil {
+		return Key{}, fmt.Errorf("api key %s: %w", name, err)
 	}
 	return Key{Name: name, Role: role, digest: sha256.Sum256([]byte(secret))}, nil
 }
@@ -117,19 +179,14 @@ const (
 )
 
 // presentedSecret finds the key a request carries: "Authorization: Bearer
-// <key>", "X-API-Key: <key>", or, for GET requests only (browsers'
-// EventSource cannot set headers), the api_key query parameter.
+// <key>" or "X-API-Key: <key>". Never the URL: URLs end up in logs (a
+// browser's EventSource, which cannot set headers, sends a stream token
+// instead: tokens.go).
 func presentedSecret(r *http.Request) string {
 	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 		return strings.TrimSpace(h[7:])
 	}
-	if h := r.Header.Get("X-API-Key"); h != "" {
-		return h
-	}
-	if r.Method == http.MethodGet {
-		return r.URL.Query().Get("api_key")
-	}
-	return ""
+	return r.Header.Get("X-API-Key")
 }
 
 // lookup finds the key whose secret is s. It compares s's digest with
@@ -155,40 +212,121 @@ var (
 
 // require admits a request whose caller may act as role and is within
 // its rate limit: 401 without a valid key (when keys are configured), 403
-// when the key's role is too weak, 429 over the rate limit. The caller —
+// when the key's role is too weak, 429 over the rate limit or while the
+// client's address is barred for failed authentications. The caller —
 // the key's name, or the client's address without keys — is the rate
 // limit's subject.
 func (s *server) require(role Role) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		// Without keys everyone may do everything.
-		caller, callerRole := "ip:"+c.ClientIP(), RoleAdmin
-		if len(s.cfg.Keys) > 0 {
-			secret := presentedSecret(c.Request)
-			if secret == "" {
-				c.Header("WWW-Authenticate", `Bearer realm="jobqueue"`)
-				s.writeError(c, errUnauthenticated)
-				return
-			}
-			k, ok := s.lookup(secret)
-			if !ok {
-				c.Header("WWW-Authenticate", `Bearer realm="jobqueue", error="invalid_token"`)
-				s.writeError(c, errBadKey)
-				return
-			}
-			if k.Role < role {
-				s.writeError(c, &requestError{http.StatusForbidden, CodeForbidden,
-					fmt.Sprintf("API key %s has role %s; this needs %s", k.Name, k.Role, role)})
-				return
-			}
-			caller, callerRole = "key:"+k.Name, k.Role
-		}
-		c.Set(callerKey, caller)
-		c.Set(roleKey, callerRole)
-		if !s.withinRate(c, caller) {
+	return func(c *gin.Context) { s.authorize(c, role, false) }
+}
+
+// requireStream is require(RoleRead) for a job's stream, which also takes
+// a stream token for that job in place of a key (tokens.go).
+func (s *server) requireStream(c *gin.Context) { s.authorize(c, RoleRead, true) }
+
+// authorize is require (and requireStream, when tokens is set): it
+// names the caller and its role, or answers the refusal.
+func (s *server) authorize(c *gin.Context, role Role, tokens bool) {
+	// Without keys everyone may do everything.
+	caller, callerRole := "ip:"+c.ClientIP(), RoleAdmin
+	if len(s.cfg.Keys) > 0 {
+		k, ok := s.authenticate(c, tokens)
+		if !ok {
 			return
 		}
-		c.Next()
+		if k.Role < role {
+			s.writeError(c, &requestError{http.StatusForbidden, CodeForbidden,
+				fmt.Sprintf("API key %s has role %s; this needs %s", k.Name, k.Role, role)})
+			return
+		}
+		caller, callerRole = "key:"+k.Name, k.Role
 	}
+	c.Set(callerKey, caller)
+	c.Set(roleKey, callerRole)
+	if !s.withinRate(c, caller) {
+		return
+	}
+	c.Next()
+}
+
+// authenticate finds the key of a request: the one it sends, or, when
+// tokens is set and it sends none, the one its stream token was minted
+// for. Otherwise it answers the refusal (401, or 429 for a barred address)
+// and reports false.
+func (s *server) authenticate(c *gin.Context, tokens bool) (Key, bool) {
+	if s.barred(c) {
+		return Key{}, false
+	}
+	secret := presentedSecret(c.Request)
+	if token := c.Query("token"); tokens && secret == "" && token != "" {
+		return s.tokenKey(c, token)
+	}
+	if secret == "" {
+		c.Header("WWW-Authenticate", `Bearer realm="jobqueue"`)
+		s.writeError(c, errUnauthenticated)
+		return Key{}, false
+	}
+	k, ok := s.lookup(secret)
+	if !ok {
+		s.failedAuth(c, errBadKey)
+	}
+	return k, ok
+}
+
+// authSubject is who failed authentications are counted against: the
+// client's address (a wrong key names no one).
+func authSubject(c *gin.Context) string { return "auth:ip:" + c.ClientIP() }
+
+// barred answers 429 when the client's address is barred for failing to
+// authenticate too often (Config.AuthFailureLimit). When Redis cannot be
+// asked it lets the request through, as withinRate does.
+func (s *server) barred(c *gin.Context) bool {
+	if !s.cfg.AuthFailureLimit.Enabled() {
+		return false
+	}
+	ctx, cancel := s.redisCtx(c)
+	defer cancel()
+	d, err := s.q.BlockedFor(ctx, authSubject(c))
+	if err != nil {
+		s.logFor(c).Warn("auth throttle unavailable: request let through", "err", err)
+		return false
+	}
+	if d <= 0 {
+		return false
+	}
+	s.refuseBarred(c, d)
+	return true
+}
+
+// failedAuth answers a key (or stream token) that is not valid: refusal
+// (a 401), or, once the address has spent its budget of failures, 429 and
+// a bar on the address for as long as the budget needs to allow one more
+// try.
+func (s *server) failedAuth(c *gin.Context, refusal *requestError) {
+	if l := *s.cfg.AuthFailureLimit; l.Enabled() {
+		ctx, cancel := s.redisCtx(c)
+		defer cancel()
+		d, err := s.q.Allow(ctx, "fail:"+authSubject(c), l)
+		if err == nil && !d.Allowed {
+			if err := s.q.Block(ctx, authSubject(c), d.RetryAfter); err != nil {
+				s.logFor(c).Warn("auth throttle: could not bar the address", "err", err)
+			}
+			s.logFor(c).Warn("too many failed authentications: address barred", "client", c.ClientIP(), "for", d.RetryAfter)
+			s.refuseBarred(c, d.RetryAfter)
+			return
+		}
+	}
+	c.Header("WWW-Authenticate", `Bearer realm="jobqueue", error="invalid_token"`)
+	s.writeError(c, refusal)
+}
+
+// refuseBarred answers 429 to a barred address, with Retry-After.
+func (s *server) refuseBarred(c *gin.Context, d time.Duration) {
+	secs := max(1, int((d+time.Second-1)/time.Second))
+	c.Header("Retry-After", strconv.Itoa(secs))
+	c.Header("Connection", "close")
+	s.writeError(c, &requestError{http.StatusTooManyRequests, CodeRateLimited,
+		fmt.Sprintf("too many failed authentications from this address; retry in %d s", secs)})
 }
 
 // withinRate takes one request from caller's budget; over it, it answers

@@ -13,18 +13,23 @@ import (
 // Error codes: the stable, machine-readable "code" of every error body.
 // docs/api.md lists them with their HTTP statuses.
 const (
-	CodeInvalidArgument   = "invalid_argument"   // 400: malformed id, parameter or body
-	CodeUnknownJobType    = "unknown_job_type"   // 400: no built-in handler or live worker runs the type
-	CodeUnauthenticated   = "unauthenticated"    // 401: API keys are configured and none valid was sent
-	CodeForbidden         = "forbidden"          // 403: the key's role does not allow the action
-	CodeNotFound          = "not_found"          // 404: no such job, or no such route
-	CodeMethodNotAllowed  = "method_not_allowed" // 405: the route exists for other methods
-	CodeInvalidTransition = "invalid_transition" // 409: the job's state does not allow the action
-	CodeDuplicate         = "duplicate"          // 409: the unique_key is held by another job
-	CodePayloadTooLarge   = "payload_too_large"  // 413: the body is over Config.BodyLimit
-	CodeRateLimited       = "rate_limited"       // 429: over the caller's rate limit; see Retry-After
-	CodeUnavailable       = "unavailable"        // 503: Redis cannot be reached; retry
-	CodeInternal          = "internal"           // 500: a bug; the details are in the log
+	CodeInvalidArgument      = "invalid_argument"       // 400: malformed id, parameter or body
+	CodeUnknownJobType       = "unknown_job_type"       // 400: no built-in handler or live worker runs the type
+	CodeUnauthenticated      = "unauthenticated"        // 401: API keys are configured and none valid was sent
+	CodeForbidden            = "forbidden"              // 403: the key's role does not allow the action
+	CodeNotFound             = "not_found"              // 404: no such job, or no such route
+	CodeMethodNotAllowed     = "method_not_allowed"     // 405: the route exists for other methods
+	CodeRequestTimeout       = "request_timeout"        // 408: the request body did not arrive within Config.BodyTimeout
+	CodeInvalidTransition    = "invalid_transition"     // 409: the job's state does not allow the action
+	CodeDuplicate            = "duplicate"              // 409: the unique_key is held by another job
+	CodeTooManyQueues        = "too_many_queues"        // 409: a new queue, and the queue registry is full
+	CodePayloadTooLarge      = "payload_too_large"      // 413: the body is over Config.BodyLimit
+	CodeUnsupportedMediaType = "unsupported_media_type" // 415: a JSON body sent without Content-Type: application/json
+	CodeRateLimited          = "rate_limited"           // 429: over the caller's rate limit; see Retry-After
+	CodeTooManyStreams       = "too_many_streams"       // 429: the caller or the instance holds its most streams and long polls
+	CodeQuotaExceeded        = "quota_exceeded"         // 429: the caller has its quota of unfinished jobs
+	CodeUnavailable          = "unavailable"            // 503: Redis cannot be reached; retry
+	CodeInternal             = "internal"               // 500: a bug; the details are in the log
 )
 
 // errorBody is the inside of every error response, {"error": errorBody}.
@@ -52,7 +57,16 @@ func invalidArgf(format string, args ...any) error {
 var (
 	errNoRoute  = &requestError{http.StatusNotFound, CodeNotFound, "no such route"}
 	errNoMethod = &requestError{http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method not allowed on this route"}
+	errSlowBody = &requestError{http.StatusRequestTimeout, CodeRequestTimeout, "the request body did not arrive in time"}
 )
+
+// closesConnection are the statuses after which the connection is closed
+// (Connection: close): the client is refused or too slow, and keeping its
+// connection open would only let it try again without paying for a new one.
+var closesConnection = map[int]bool{
+	http.StatusUnauthorized: true, http.StatusForbidden: true,
+	http.StatusRequestTimeout: true, http.StatusRequestEntityTooLarge: true,
+}
 
 // The messages of 5xx bodies are fixed, so they never leak internals
 // (addresses, stack traces); the log has the cause.
@@ -72,6 +86,7 @@ var errorTable = []struct {
 	{is(queue.ErrJobNotFound), http.StatusNotFound, CodeNotFound},
 	{as[*queue.TransitionError], http.StatusConflict, CodeInvalidTransition},
 	{is(queue.ErrDuplicate), http.StatusConflict, CodeDuplicate},
+	{is(queue.ErrQueueLimit), http.StatusConflict, CodeTooManyQueues},
 	{is(queue.ErrInvalid), http.StatusBadRequest, CodeInvalidArgument},
 	{as[*http.MaxBytesError], http.StatusRequestEntityTooLarge, CodePayloadTooLarge},
 	{is(queue.ErrUnavailable), http.StatusServiceUnavailable, CodeUnavailable},
@@ -130,6 +145,9 @@ func (s *server) writeError(c *gin.Context, err error) {
 	s.logFailure(c, status, err)
 	if status == http.StatusServiceUnavailable {
 		c.Header("Retry-After", "1")
+	}
+	if closesConnection[status] {
+		c.Header("Connection", "close")
 	}
 	c.AbortWithStatusJSON(status, gin.H{"error": body})
 }

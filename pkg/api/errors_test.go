@@ -63,7 +63,7 @@ func TestUnknownRoutesAndMethods(t *testing.T) {
 		b.wantError(t, r[0], r[1], "", 405, CodeMethodNotAllowed)
 	}
 	resp, _ := b.do(t, "PUT", "/api/v1/jobs/status/"+unknownID, "")
-	if allow := resp.Header.Get("Allow"); allow != "GET" {
+	if allow := resp.Header.Get("Allow"); allow != "GET, HEAD" {
 		t.Fatalf("Allow %q", allow)
 	}
 }

@@ -23,6 +23,9 @@ func want4xx(t *testing.T, what string, err error) {
 
 var fuzzNow = time.Date(2024, 1, 21, 10, 30, 0, 0, time.UTC)
 
+// fuzzLimits are the default limits of a server.
+var fuzzLimits = submitLimits{maxTimeout: DefaultMaxJobTimeout}
+
 func FuzzSubmitRequest(f *testing.F) {
 	for _, s := range []string{
 		`{"type": "demo"}`,
@@ -43,19 +46,20 @@ func FuzzSubmitRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		p, err := parseSubmit(bytes.NewReader(body), fuzzNow)
+		p, err := parseSubmit(bytes.NewReader(body), fuzzNow, fuzzLimits)
 		if err != nil {
 			want4xx(t, "submit", err)
 			return
 		}
-		if p.Type == "" || p.Queue == "" || p.MaxRetries == nil || len(p.Payload) == 0 {
+		if p.Type == "" || p.Queue == "" || p.MaxRetries == nil || len(p.Payload) == 0 ||
+			p.Timeout <= 0 || p.Timeout > fuzzLimits.maxTimeout {
 			t.Fatalf("accepted without defaults: %+v", p)
 		}
 		if err := p.Validate(); err != nil {
 			t.Fatalf("accepted %q, which the engine refuses: %v", body, err)
 		}
 		// As the only job of a batch it gets the same verdict.
-		params, errs, err := parseBatch(strings.NewReader(`{"jobs": [`+string(body)+`]}`), fuzzNow)
+		params, errs, err := parseBatch(strings.NewReader(`{"jobs": [`+string(body)+`]}`), fuzzNow, fuzzLimits)
 		if err == nil && (len(params) != 1 || errs[0] != nil) {
 			t.Fatalf("batch of %q: %v %v", body, errs, err)
 		}
@@ -68,7 +72,7 @@ func FuzzBatchRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		params, errs, err := parseBatch(bytes.NewReader(body), fuzzNow)
+		params, errs, err := parseBatch(bytes.NewReader(body), fuzzNow, fuzzLimits)
 		if err != nil {
 			want4xx(t, "batch", err)
 			return

@@ -3,6 +3,7 @@ package api
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -97,13 +98,15 @@ func (s *server) delete(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-// list answers GET /api/v1/jobs?status=&type=&queue=&limit=&cursor=.
+// list answers GET /api/v1/jobs?status=&type=&queue=&limit=&cursor=&include=:
+// job summaries, within Config.ListBytes a page.
 func (s *server) list(c *gin.Context) {
 	p, err := parseListParams(c.Request.URL.Query())
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
+	p.MaxBytes = s.cfg.ListBytes
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
 	page, err := s.q.List(ctx, p)
@@ -111,9 +114,9 @@ func (s *server) list(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	jobs := make([]jobView, 0, len(page.Jobs))
+	jobs := make([]listItemView, 0, len(page.Jobs))
 	for _, j := range page.Jobs {
-		jobs = append(jobs, jobOf(j))
+		jobs = append(jobs, listItemOf(j, p))
 	}
 	c.JSON(http.StatusOK, gin.H{"jobs": jobs, "next_cursor": nullable(page.NextCursor)})
 }
@@ -143,7 +146,7 @@ type submitted struct {
 
 // submit answers POST /api/v1/jobs: 201 with Location, or an error.
 func (s *server) submit(c *gin.Context) {
-	p, err := parseSubmit(c.Request.Body, time.Now())
+	p, err := parseSubmit(c.Request.Body, time.Now(), s.limits())
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -157,6 +160,10 @@ func (s *server) submit(c *gin.Context) {
 	}
 	if errs[0] != nil {
 		s.writeError(c, errs[0])
+		return
+	}
+	if err := s.withinQuota(ctx, c, params); err != nil {
+		s.writeError(c, err)
 		return
 	}
 	res, err := s.q.EnqueueBatch(ctx, params)
@@ -183,7 +190,7 @@ type batchItem struct {
 // order: 201 when every job was created, else 200 (the items tell which
 // failed). The valid jobs are submitted in one round trip.
 func (s *server) submitBatch(c *gin.Context) {
-	params, errs, err := parseBatch(c.Request.Body, time.Now())
+	params, errs, err := parseBatch(c.Request.Body, time.Now(), s.limits())
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -204,6 +211,10 @@ func (s *server) submitBatch(c *gin.Context) {
 	}
 	items := make([]batchItem, len(params))
 	if len(send) > 0 {
+		if err := s.withinQuota(ctx, c, send); err != nil {
+			s.writeError(c, err) // the whole batch: nothing was submitted
+			return
+		}
 		res, err := s.q.EnqueueBatch(ctx, send)
 		if err != nil {
 			s.writeError(c, err) // Redis unreachable: nothing was submitted
@@ -280,5 +291,32 @@ func unknownType(t string) error {
 }
 
 func (s *server) countSubmitted(p queue.EnqueueParams) {
-	s.metrics.submitted.WithLabelValues(p.Type, cmp.Or(p.Queue, queue.DefaultQueue)).Inc()
+	s.metrics.submitted.WithLabelValues(p.Type, s.metrics.queueLabel(cmp.Or(p.Queue, queue.DefaultQueue))).Inc()
+}
+
+// limits are the bounds submissions get from the configuration.
+func (s *server) limits() submitLimits { return submitLimits{maxTimeout: s.cfg.MaxJobTimeout} }
+
+// withinQuota refuses, with 429, a submission of jobs that would give
+// the caller more unfinished jobs than Config.JobQuota; else it names the
+// caller as the jobs' owner, so that they count against its quota.
+func (s *server) withinQuota(ctx context.Context, c *gin.Context, jobs []queue.EnqueueParams) error {
+	if s.cfg.JobQuota < 0 {
+		return nil
+	}
+	err := s.q.CheckQuota(ctx, callerOf(c), len(jobs), s.cfg.JobQuota)
+	var qe *queue.QuotaError
+	if errors.As(err, &qe) {
+		c.Header("Retry-After", "5")
+		return &requestError{http.StatusTooManyRequests, CodeQuotaExceeded,
+			fmt.Sprintf("%s has %d unfinished jobs; %d more would pass its quota of %d (API_JOB_QUOTA): wait for some to finish, or cancel some",
+				qe.Owner, qe.Unfinished, qe.Adding, qe.Limit)}
+	}
+	if err != nil {
+		return err
+	}
+	for i := range jobs {
+		jobs[i].Owner = callerOf(c)
+	}
+	return nil
 }

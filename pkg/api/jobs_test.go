@@ -186,7 +186,7 @@ func TestSubmitRefusals(t *testing.T) {
 		{`{"type": "demo", "payload": [1, 2]}`, CodeInvalidArgument},
 		{`{"type": "chunking", "payload": {}}`, CodeInvalidArgument},
 	} {
-		b.wantError(t, "POST", "/api/v1/jobs", c.body, 400, c.code)
+		b.wantError(t, "POST", "/api/v1/jobs", c.body, 400, c.code, "Content-Type", "application/json")
 	}
 	// Nothing was created.
 	st := b.call(t, "GET", "/api/v1/jobs/queue/stats", "", 200)
@@ -216,6 +216,7 @@ func TestBodyTooLarge(t *testing.T) {
 	// Without a declared length, the limit bites while reading.
 	req, _ := http.NewRequestWithContext(ctxT(t), "POST", b.url+"/api/v1/jobs", strings.NewReader(big))
 	req.ContentLength = -1
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := b.http.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -352,6 +353,76 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 	if out := b.call(t, "GET", "/readyz", "", 200); out["status"] != "ready" {
 		t.Fatalf("readyz %v", out)
+	}
+}
+
+// A list page holds job summaries: no payload, no result, unless include
+// asks for them; and it ends early, with a cursor, once its jobs' fields
+// pass Config.ListBytes.
+func TestListSummariesWithinABudget(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{ListBytes: 5000})
+	b.startWorker(t)
+	done := b.submit(t, `{"type": "quick"}`)
+	b.waitStatus(t, done, queue.StateCompleted)
+	pad := strings.Repeat("x", 2000)
+	var big []string
+	for range 4 {
+		big = append(big, b.submit(t, `{"type": "quick", "queue": "parked", "payload": {"pad": "`+pad+`"}}`))
+	}
+
+	out := b.call(t, "GET", "/api/v1/jobs", "", 200)
+	jobs := out["jobs"].([]any)
+	if len(jobs) != 5 || out["next_cursor"] != nil {
+		t.Fatalf("summaries: %d jobs, cursor %v", len(jobs), out["next_cursor"])
+	}
+	for _, j := range jobs {
+		m := j.(map[string]any)
+		if _, ok := m["payload"]; ok {
+			t.Fatalf("a summary holds the payload: %v", m)
+		}
+		if _, ok := m["result"]; ok {
+			t.Fatalf("a summary holds the result: %v", m)
+		}
+		if m["job_id"] == done && (m["status"] != "completed" || m["worker_id"] == nil) {
+			t.Fatalf("summary of the completed job: %v", m)
+		}
+	}
+
+	out = b.call(t, "GET", "/api/v1/jobs?status=completed&include=payload,result", "", 200)
+	m := out["jobs"].([]any)[0].(map[string]any)
+	if m["result"].(map[string]any)["ok"] != true || m["payload"] == nil {
+		t.Fatalf("include=payload,result: %v", m)
+	}
+	if m := b.call(t, "GET", "/api/v1/jobs?status=completed&include=result", "", 200)["jobs"].([]any)[0].(map[string]any); m["result"] == nil || m["payload"] != nil {
+		t.Fatalf("include=result: %v", m)
+	}
+
+	// With payloads, 5000 bytes hold two 2 KB jobs a page.
+	var got []string
+	for cursor, pages := "", 0; ; pages++ {
+		out := b.call(t, "GET", "/api/v1/jobs?queue=parked&include=payload&cursor="+cursor, "", 200)
+		jobs := out["jobs"].([]any)
+		for _, j := range jobs {
+			m := j.(map[string]any)
+			if m["payload"].(map[string]any)["pad"] != pad {
+				t.Fatalf("payload %v", m["payload"])
+			}
+			got = append(got, m["job_id"].(string))
+		}
+		cursor, _ = out["next_cursor"].(string)
+		if cursor == "" {
+			break
+		}
+		if len(jobs) != 2 || pages > 4 {
+			t.Fatalf("page %d: %d jobs within 5000 bytes", pages, len(jobs))
+		}
+	}
+	if strings.Join(got, ",") != strings.Join(big, ",") {
+		t.Fatalf("paged %v, want %v", got, big)
+	}
+	for _, q := range []string{"include=", "include=everything", "include=payload,secrets"} {
+		b.wantError(t, "GET", "/api/v1/jobs?"+q, "", 400, CodeInvalidArgument)
 	}
 }
 

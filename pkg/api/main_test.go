@@ -171,6 +171,10 @@ func (b *bundle) do(t *testing.T, method, path, body string, header ...string) (
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i+1] == "" {
+			req.Header.Del(header[i]) // sent without it
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := b.http.Do(req)
@@ -186,9 +190,9 @@ func (b *bundle) do(t *testing.T, method, path, body string, header ...string) (
 }
 
 // call sends a request, checks the status, and decodes a JSON body into a map.
-func (b *bundle) call(t *testing.T, method, path, body string, want int) map[string]any {
+func (b *bundle) call(t *testing.T, method, path, body string, want int, header ...string) map[string]any {
 	t.Helper()
-	resp, data := b.do(t, method, path, body)
+	resp, data := b.do(t, method, path, body, header...)
 	if resp.StatusCode != want {
 		t.Fatalf("%s %s: status %d, want %d; body %s", method, path, resp.StatusCode, want, data)
 	}
@@ -206,9 +210,9 @@ func (b *bundle) call(t *testing.T, method, path, body string, want int) map[str
 }
 
 // wantError checks an error response: its status, code and JSON shape.
-func (b *bundle) wantError(t *testing.T, method, path, body string, status int, code string) map[string]any {
+func (b *bundle) wantError(t *testing.T, method, path, body string, status int, code string, header ...string) map[string]any {
 	t.Helper()
-	out := b.call(t, method, path, body, status)
+	out := b.call(t, method, path, body, status, header...)
 	e, ok := out["error"].(map[string]any)
 	if !ok || len(out) != 1 || e["code"] != code || e["message"] == "" {
 		t.Fatalf("%s %s: error body %v, want code %q", method, path, out, code)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/compileo/jobqueue/pkg/queue"
@@ -27,6 +28,28 @@ type metrics struct {
 	polls     prometheus.Gauge
 	submitted *prometheus.CounterVec
 	handler   http.Handler
+
+	// queueLabels are the queue label values submitted has used: at most
+	// maxQueueLabels, then "_other", so that queues used once and
+	// forgotten do not leave a series each for the process's lifetime.
+	mu          sync.Mutex
+	queueLabels map[string]bool
+}
+
+// maxQueueLabels bounds the queue label values of the submission counter.
+const maxQueueLabels = queue.DefaultMaxQueues
+
+// queueLabel is the submission counter's label for queue q.
+func (m *metrics) queueLabel(q string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.queueLabels[q] {
+		if len(m.queueLabels) >= maxQueueLabels {
+			return "_other"
+		}
+		m.queueLabels[q] = true
+	}
+	return q
 }
 
 func newMetrics(reg *prometheus.Registry, q Queue, timeout time.Duration) (*metrics, error) {
@@ -44,8 +67,9 @@ func newMetrics(reg *prometheus.Registry, q Queue, timeout time.Duration) (*metr
 			Name: "jobqueue_long_polls_open", Help: "Long polls waiting on this instance.",
 		}),
 		submitted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "jobqueue_jobs_submitted_total", Help: "Jobs created through this instance, by type and queue.",
+			Name: "jobqueue_jobs_submitted_total", Help: "Jobs created through this instance, by type and queue (the first 1000 queue names; later ones count as _other).",
 		}, []string{"type", "queue"}),
+		queueLabels: map[string]bool{},
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.streams, m.polls, m.submitted,
 		&queueCollector{q: q, timeout: timeout}} {
@@ -66,8 +90,25 @@ func (m *metrics) observe(c *gin.Context) {
 	if route == "" {
 		route = "unmatched"
 	}
-	m.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).
+	m.requests.WithLabelValues(route, methodLabel(c.Request.Method), strconv.Itoa(c.Writer.Status())).
 		Observe(time.Since(start).Seconds())
+}
+
+// knownMethods are the methods the method label names; any other is
+// "OTHER". A client chooses the method: labelled as sent, each made-up
+// one ("ZZTOP1") would add series without bound.
+var knownMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+	http.MethodConnect: true, http.MethodTrace: true,
+}
+
+// methodLabel is the method label of a request's method.
+func methodLabel(m string) string {
+	if knownMethods[m] {
+		return m
+	}
+	return "OTHER"
 }
 
 func (m *metrics) serve(c *gin.Context) { m.handler.ServeHTTP(c.Writer, c.Request) }

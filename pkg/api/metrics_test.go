@@ -1,6 +1,8 @@
 package api
 
 import (
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -44,5 +46,26 @@ func TestMetrics(t *testing.T) {
 	}
 	if strings.Contains(out, id) {
 		t.Error("/metrics names a job id: a series per job would grow without bound")
+	}
+}
+
+// A made-up method is one "OTHER" series, however many are sent: the
+// method label must not grow with what clients send.
+func TestMetricsMethodLabelIsBounded(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	for i := range 5 {
+		resp, _ := b.do(t, fmt.Sprintf("ZZTOP%d", i), "/healthz", "")
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Fatalf("ZZTOP%d /healthz: %d, want 405", i, resp.StatusCode)
+		}
+	}
+	_, data := b.do(t, "GET", "/metrics", "")
+	out := string(data)
+	if strings.Contains(out, "ZZTOP") {
+		t.Error("/metrics names a made-up method")
+	}
+	if want := `jobqueue_http_request_duration_seconds_count{code="405",method="OTHER",route="unmatched"} 5`; !strings.Contains(out, want) {
+		t.Errorf("/metrics lacks %q", want)
 	}
 }

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/compileo/jobqueue/pkg/queue"
 )
 
 // TestNastyRequests sends hostile and malformed requests as raw bytes over
@@ -128,4 +131,119 @@ func rawRequest(t *testing.T, host, method, target, body string, header []string
 		t.Fatalf("%s %.80s: no HTTP answer: %v", method, target, err)
 	}
 	return resp
+}
+
+// A body that trickles in (here: one byte of a declared 100,000, then
+// nothing) gets 408 once Config.BodyTimeout has passed, and its connection
+// is closed: a slow client cannot hold a connection open for ever.
+func TestSlowBodyTimesOut(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{BodyTimeout: 300 * time.Millisecond})
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(b.url, "http://"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second)) // far past BodyTimeout: only a missing answer hits it
+	start := time.Now()
+	fmt.Fprintf(conn, "POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no answer to a trickling body after %s: %v", time.Since(start), err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	var e struct{ Error errorBody }
+	if resp.StatusCode != http.StatusRequestTimeout || json.Unmarshal(data, &e) != nil || e.Error.Code != CodeRequestTimeout {
+		t.Fatalf("%d %s, want 408 %s", resp.StatusCode, data, CodeRequestTimeout)
+	}
+	if !resp.Close {
+		t.Error("408 without Connection: close")
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("the connection stays open after the 408: %v", err)
+	}
+
+	// A body that arrives in time is not cut by the deadline, nor is the
+	// next request on the same connection.
+	for range 2 {
+		b.submit(t, `{"type": "demo", "payload": {"steps": 1, "step_ms": 0}}`)
+	}
+}
+
+// Refusals (401, 403, 413) close the connection: the client may not keep
+// it to try again at no cost.
+func TestRefusalsCloseTheConnection(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{Keys: testKeys(t), BodyLimit: 1 << 10})
+	for _, c := range []struct {
+		method, path, body string
+		header             []string
+		status             int
+	}{
+		{"GET", "/api/v1/jobs", "", nil, http.StatusUnauthorized},
+		{"GET", "/api/v1/jobs", "", []string{"X-API-Key", "not-a-key-0123456789"}, http.StatusUnauthorized},
+		{"POST", "/api/v1/jobs/cancel/" + unknownID, "", []string{"X-API-Key", readSecret}, http.StatusForbidden},
+		{"POST", "/api/v1/jobs", `{"type": "demo", "payload": {"pad": "` + strings.Repeat("x", 2<<10) + `"}}`,
+			[]string{"X-API-Key", submitSecret}, http.StatusRequestEntityTooLarge},
+	} {
+		resp, _ := b.do(t, c.method, c.path, c.body, c.header...)
+		if resp.StatusCode != c.status || !resp.Close {
+			t.Errorf("%s %s: %d, Connection %q; want %d and close", c.method, c.path, resp.StatusCode, resp.Header.Get("Connection"), c.status)
+		}
+	}
+}
+
+// Invalid UTF-8 in a payload, or anything but printable ASCII in a
+// unique_key, is refused with 400 and creates nothing; a payload stored
+// with invalid UTF-8 by other means is served as null, never raw.
+func TestInvalidUTF8IsRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	host := strings.TrimPrefix(b.url, "http://")
+	for name, body := range map[string]string{
+		"payload":             "{\"type\": \"document_parsing\", \"payload\": {\"documents\": [\"caf\xe9\"]}}",
+		"payload, overlong":   "{\"type\": \"document_parsing\", \"payload\": {\"documents\": [\"\xc0\xaf\"]}}",
+		"unique_key, control": `{"type": "demo", "unique_key": "a\u0001b"}`,
+		"unique_key, latin":   `{"type": "demo", "unique_key": "café"}`,
+		"unique_key, invalid": "{\"type\": \"demo\", \"unique_key\": \"caf\xe9\"}",
+		"batch payload":       "{\"jobs\": [{\"type\": \"document_parsing\", \"payload\": {\"documents\": [\"\xff\"]}}]}",
+	} {
+		target := "/api/v1/jobs"
+		if strings.HasPrefix(name, "batch") {
+			target += "/batch"
+		}
+		resp := rawRequest(t, host, "POST", target, body, nil, false)
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.HasPrefix(name, "batch") {
+			var out struct{ Jobs []batchItem }
+			if resp.StatusCode != 200 || json.Unmarshal(data, &out) != nil || len(out.Jobs) != 1 ||
+				out.Jobs[0].Error == nil || out.Jobs[0].Error.Code != CodeInvalidArgument {
+				t.Errorf("%s: %d %s, want its item refused", name, resp.StatusCode, data)
+			}
+			continue
+		}
+		var e struct{ Error errorBody }
+		if resp.StatusCode != 400 || json.Unmarshal(data, &e) != nil || e.Error.Code != CodeInvalidArgument {
+			t.Errorf("%s: %d %s, want 400 %s", name, resp.StatusCode, data, CodeInvalidArgument)
+		}
+	}
+	if st := b.call(t, "GET", "/api/v1/jobs/queue/stats", "", 200); st["total_jobs"] != 0.0 {
+		t.Fatalf("refused submissions created jobs: %v", st)
+	}
+	// Printable ASCII, spaces included, is a fine key.
+	b.submit(t, `{"type": "demo", "unique_key": "parse doc #42 (v2)"}`)
+
+	// A record that holds invalid UTF-8 all the same is served valid.
+	res, err := b.client.EnqueueBatch(ctxT(t), []queue.EnqueueParams{{Type: "demo", Payload: json.RawMessage("\"\xff\"")}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("enqueue: %v %v", err, res)
+	}
+	for _, path := range []string{"/api/v1/jobs/" + res[0].Job.ID, "/api/v1/jobs"} {
+		_, data := b.do(t, "GET", path, "")
+		if !utf8.Valid(data) {
+			t.Errorf("GET %s serves invalid UTF-8: %q", path, data)
+		}
+	}
 }

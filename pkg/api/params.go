@@ -7,8 +7,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/compileo/jobqueue/pkg/queue"
 	"github.com/google/uuid"
@@ -19,10 +22,13 @@ import (
 // an engine ErrInvalid, or *http.MaxBytesError) that maps to a 4xx.
 
 // Submission limits beyond the engine's own (queue.EnqueueParams.Validate).
-const (
-	maxTimeoutSeconds = int64(queue.MaxTimeout / time.Second) // 604800
-	maxDelaySeconds   = int64(365 * 24 * 3600)                // 31536000
-)
+const maxDelaySeconds = int64(365 * 24 * 3600) // 31536000
+
+// submitLimits are the server's bounds on what a submission may ask for.
+type submitLimits struct {
+	// maxTimeout bounds a run, and is the timeout of a job without one.
+	maxTimeout time.Duration
+}
 
 // parseJobID accepts only the form the engine issues: a UUID in its
 // canonical lowercase 36-character spelling. Other spellings of the same
@@ -82,11 +88,24 @@ func parseLastEventID(h string) (int64, error) {
 	return v, nil
 }
 
-// parseListParams reads the list's filters and paging; the engine checks
-// the filters' values (queue.ErrInvalid).
+// parseListParams reads the list's filters, paging and include (a
+// comma-separated list of payload and result: the fields a summary leaves
+// out); the engine checks the filters' values (queue.ErrInvalid).
 func parseListParams(q url.Values) (queue.ListParams, error) {
 	p := queue.ListParams{Status: queue.State(q.Get("status")), Type: q.Get("type"),
 		Queue: q.Get("queue"), Cursor: q.Get("cursor")}
+	if vs, ok := q["include"]; ok {
+		for _, f := range strings.Split(vs[0], ",") {
+			switch strings.TrimSpace(f) {
+			case "payload":
+				p.WithPayload = true
+			case "result":
+				p.WithResult = true
+			default:
+				return p, invalidArgf("include %q: want payload, result or payload,result", vs[0])
+			}
+		}
+	}
 	if vs, ok := q["limit"]; ok {
 		n, err := strconv.Atoi(vs[0])
 		if err != nil || n < 1 || n > queue.MaxListLimit {
@@ -140,6 +159,8 @@ func bodyError(err error) error {
 	switch {
 	case errors.As(err, &tooLarge):
 		return err
+	case errors.Is(err, os.ErrDeadlineExceeded): // limitBody's deadline
+		return errSlowBody
 	case errors.Is(err, io.EOF):
 		return invalidArgf("request body is empty: want a JSON object")
 	}
@@ -147,18 +168,18 @@ func bodyError(err error) error {
 }
 
 // parseSubmit decodes and validates one submission.
-func parseSubmit(body io.Reader, now time.Time) (queue.EnqueueParams, error) {
+func parseSubmit(body io.Reader, now time.Time, lim submitLimits) (queue.EnqueueParams, error) {
 	var req submitRequest
 	if err := decodeStrict(body, &req); err != nil {
 		return queue.EnqueueParams{}, err
 	}
-	return req.params(now)
+	return req.params(now, lim)
 }
 
 // parseBatch decodes a batch submission: the envelope must be valid as a
 // whole; each job gets its own result, a decoding or validation error
 // included.
-func parseBatch(body io.Reader, now time.Time) ([]queue.EnqueueParams, []error, error) {
+func parseBatch(body io.Reader, now time.Time, lim submitLimits) ([]queue.EnqueueParams, []error, error) {
 	var req batchRequest
 	if err := decodeStrict(body, &req); err != nil {
 		return nil, nil, err
@@ -174,20 +195,29 @@ func parseBatch(body io.Reader, now time.Time) ([]queue.EnqueueParams, []error, 
 			errs[i] = err
 			continue
 		}
-		params[i], errs[i] = one.params(now)
+		params[i], errs[i] = one.params(now, lim)
 	}
 	return params, errs, nil
 }
 
 // params validates a submission and turns it into the engine's
 // parameters, defaults filled in.
-func (r submitRequest) params(now time.Time) (queue.EnqueueParams, error) {
+func (r submitRequest) params(now time.Time, lim submitLimits) (queue.EnqueueParams, error) {
 	p := queue.EnqueueParams{Type: r.Type, Queue: r.Queue, UniqueKey: r.UniqueKey}
 	if r.Type == "" {
 		return p, invalidArgf("type is required")
 	}
 	if len(r.Payload) > 0 && string(r.Payload) != "null" {
+		// encoding/json keeps a raw value's bytes as they came: stored so,
+		// invalid UTF-8 would be served to every client, and break the
+		// strict ones (a list page with one such job, for all its jobs).
+		if !utf8.Valid(r.Payload) {
+			return p, invalidArgf("payload is not valid UTF-8 (JSON text must be)")
+		}
 		p.Payload = r.Payload
+	}
+	if err := checkUniqueKey(r.UniqueKey); err != nil {
+		return p, err
 	}
 	if r.Priority != nil {
 		if *r.Priority < 0 || *r.Priority > queue.MaxPriority {
@@ -201,11 +231,15 @@ func (r submitRequest) params(now time.Time) (queue.EnqueueParams, error) {
 		}
 		p.MaxRetries = r.MaxRetries
 	}
-	if r.TimeoutSeconds != nil {
-		if *r.TimeoutSeconds < 0 || *r.TimeoutSeconds > maxTimeoutSeconds {
-			return p, invalidArgf("timeout_seconds %d: want 0 to %d", *r.TimeoutSeconds, maxTimeoutSeconds)
+	// No run is unbounded: no timeout (or 0) is the server's maximum.
+	p.Timeout = lim.maxTimeout
+	if maxSecs := int64(lim.maxTimeout / time.Second); r.TimeoutSeconds != nil {
+		if *r.TimeoutSeconds < 0 || *r.TimeoutSeconds > maxSecs {
+			return p, invalidArgf("timeout_seconds %d: want 0 to %d (the server's maximum run time; 0 means it)", *r.TimeoutSeconds, maxSecs)
 		}
-		p.Timeout = time.Duration(*r.TimeoutSeconds) * time.Second
+		if *r.TimeoutSeconds > 0 {
+			p.Timeout = time.Duration(*r.TimeoutSeconds) * time.Second
+		}
 	}
 	switch {
 	case r.RunAt != nil && r.DelaySeconds != nil:
@@ -228,6 +262,18 @@ func (r submitRequest) params(now time.Time) (queue.EnqueueParams, error) {
 		return p, err // queue.ErrInvalid: type, queue or unique_key malformed
 	}
 	return p, nil
+}
+
+// checkUniqueKey accepts printable ASCII only (space to tilde): the key
+// names a Redis key and is echoed in responses and logs, where control
+// characters or look-alike letters have no business.
+func checkUniqueKey(k string) error {
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x20 || k[i] > 0x7e {
+			return invalidArgf("unique_key: want printable ASCII only (space to ~), found byte 0x%02x at %d", k[i], i)
+		}
+	}
+	return nil
 }
 
 func stateList() string {

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"time"
+	"unicode/utf8"
 
 	"github.com/compileo/jobqueue/pkg/queue"
 )
@@ -35,10 +36,12 @@ func nullable(s string) *string {
 	return &s
 }
 
-// jsonValue is raw, or nil (JSON null) when it is empty or not JSON (a
-// record damaged outside the engine must not break the response).
+// jsonValue is raw, or nil (JSON null) when it is empty, not JSON or not
+// UTF-8 (a record damaged outside the engine, or stored before the API
+// refused such payloads, must not break the response: encoding/json
+// copies a raw value's bytes as they are).
 func jsonValue(raw json.RawMessage) json.RawMessage {
-	if len(raw) == 0 || !json.Valid(raw) {
+	if len(raw) == 0 || !utf8.Valid(raw) || !json.Valid(raw) {
 		return nil
 	}
 	return raw
@@ -180,4 +183,50 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// listItemView is a job in a list page: its summary, every field of
+// jobView but the payload and the result, which it holds only when the
+// request asked for them (include=payload,result). A summary stays small
+// however large the job's payload, so a page costs its reader little.
+type listItemView struct {
+	JobID          string           `json:"job_id"`
+	Type           string           `json:"type"`
+	Queue          string           `json:"queue"`
+	Payload        *json.RawMessage `json:"payload,omitempty"`
+	Priority       int              `json:"priority"`
+	Status         queue.State      `json:"status"`
+	Progress       float64          `json:"progress"`
+	CurrentStep    string           `json:"current_step"`
+	Result         *json.RawMessage `json:"result,omitempty"`
+	Error          *string          `json:"error"`
+	Attempts       int              `json:"attempts"`
+	MaxRetries     int              `json:"max_retries"`
+	TimeoutSeconds float64          `json:"timeout_seconds"`
+	RunAt          timestamp        `json:"run_at"`
+	CreatedAt      timestamp        `json:"created_at"`
+	StartedAt      timestamp        `json:"started_at"`
+	CompletedAt    timestamp        `json:"completed_at"`
+	UpdatedAt      timestamp        `json:"updated_at"`
+	WorkerID       *string          `json:"worker_id"`
+	Restarts       int              `json:"restarts"`
+	Version        int64            `json:"version"`
+	UniqueKey      *string          `json:"unique_key"`
+}
+
+func listItemOf(j *queue.Job, p queue.ListParams) listItemView {
+	v := jobOf(j)
+	item := listItemView{JobID: v.JobID, Type: v.Type, Queue: v.Queue, Priority: v.Priority,
+		Status: v.Status, Progress: v.Progress, CurrentStep: v.CurrentStep, Error: v.Error,
+		Attempts: v.Attempts, MaxRetries: v.MaxRetries, TimeoutSeconds: v.TimeoutSeconds,
+		RunAt: v.RunAt, CreatedAt: v.CreatedAt, StartedAt: v.StartedAt, CompletedAt: v.CompletedAt,
+		UpdatedAt: v.UpdatedAt, WorkerID: v.WorkerID, Restarts: v.Restarts, Version: v.Version,
+		UniqueKey: v.UniqueKey}
+	if p.WithPayload {
+		item.Payload = &v.Payload
+	}
+	if p.WithResult {
+		item.Result = &v.Result
+	}
+	return item
 }

@@ -35,6 +35,11 @@ func (s *server) poll(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
+	done, ok := s.openWaiter(c)
+	if !ok {
+		return
+	}
+	defer done()
 	s.metrics.polls.Inc()
 	defer s.metrics.polls.Dec()
 	sub := s.events.Subscribe(id)
@@ -45,7 +50,8 @@ func (s *server) poll(c *gin.Context) {
 		return
 	}
 	known := cmp.Or(p.current, job.Status)
-	if job.Status != known {
+	if job.Status != known || c.Request.Method == http.MethodHead {
+		// Changed already; or HEAD, whose headers must not wait.
 		c.JSON(http.StatusOK, statusOf(job))
 		return
 	}
@@ -114,6 +120,11 @@ func (s *server) stream(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
+	done, ok := s.openWaiter(c)
+	if !ok {
+		return
+	}
+	defer done()
 	s.metrics.streams.Inc()
 	defer s.metrics.streams.Dec()
 	sub := s.events.Subscribe(id)
@@ -131,6 +142,9 @@ func (s *server) stream(c *gin.Context) {
 	h.Set("X-Accel-Buffering", "no") // nginx: pass events through unbuffered
 	c.Status(http.StatusOK)
 	c.Writer.Flush() // the headers go out now, even when no event is due
+	if c.Request.Method == http.MethodHead {
+		return // the headers are the whole answer
+	}
 	out := &sseWriter{w: c.Writer, last: last}
 	if err := out.send(changeOfJob(job)); err != nil || job.Status.Terminal() {
 		return

@@ -63,6 +63,14 @@ func TestSubmitWaitGetListDelete(t *testing.T) {
 	if err != nil || len(page.Jobs) != 1 || page.Jobs[0].JobID != sub.JobID || page.NextCursor != "" {
 		t.Fatalf("list completed: %+v %v", page, err)
 	}
+	// Summaries, unless the payload and result are asked for.
+	if page.Jobs[0].Payload != nil || page.Jobs[0].Result != nil || page.Jobs[0].Status != client.StateCompleted {
+		t.Fatalf("list summary %+v", page.Jobs[0])
+	}
+	page, err = b.c.List(ctx, &client.ListParams{Status: client.StateCompleted, WithPayload: true, WithResult: true})
+	if err != nil || len(page.Jobs) != 1 || !jsonEqual(page.Jobs[0].Payload, `{"steps":3,"step_ms":10}`) || page.Jobs[0].Result == nil {
+		t.Fatalf("list with payload and result: %+v %v", page, err)
+	}
 	var ids []string
 	p := &client.ListParams{Limit: 1}
 	for range 10 {

@@ -53,7 +53,8 @@ func (c *Client) Get(ctx context.Context, id string) (*Job, error) {
 	return &out, nil
 }
 
-// List returns one page of jobs (GET /api/v1/jobs); p may be nil.
+// List returns one page of jobs (GET /api/v1/jobs), as summaries unless p
+// asks for payloads or results; p may be nil.
 func (c *Client) List(ctx context.Context, p *ListParams) (*JobList, error) {
 	q := url.Values{}
 	if p != nil {
@@ -68,6 +69,14 @@ func (c *Client) List(ctx context.Context, p *ListParams) (*JobList, error) {
 		set("cursor", p.Cursor)
 		if p.Limit != 0 {
 			q.Set("limit", strconv.Itoa(p.Limit))
+		}
+		switch {
+		case p.WithPayload && p.WithResult:
+			q.Set("include", "payload,result")
+		case p.WithPayload:
+			q.Set("include", "payload")
+		case p.WithResult:
+			q.Set("include", "result")
 		}
 	}
 	var out JobList

@@ -241,9 +241,14 @@ type ListParams struct {
 	// Cursor is a previous page's NextCursor. It carries that page's
 	// filters: leave them out, or give the same (others get a 400).
 	Cursor string
+	// WithPayload and WithResult ask for each job's payload and result:
+	// without them a page holds job summaries, whose Payload and Result
+	// are nil (the server's include parameter).
+	WithPayload, WithResult bool
 }
 
-// JobList is one page of a listing.
+// JobList is one page of a listing. The server ends a page early, with a
+// NextCursor, once its jobs' fields pass its byte budget.
 type JobList struct {
 	Jobs []Job `json:"jobs"`
 	// NextCursor fetches the next page; "" on the last page.

@@ -20,8 +20,8 @@ const AssetPrefix = "/ui/"
 var static embed.FS
 
 // Security headers of every response. The page runs only its own files:
-// no inline script or style, no third-party origin, no framing, and the
-// API key never leaves in a Referer.
+// no inline script or style, no third-party origin, no framing, and no
+// URL of its (a stream's, with its stream token) leaves in a Referer.
 var securityHeaders = map[string]string{
 	"Content-Security-Policy": "default-src 'self'; object-src 'none'; base-uri 'none'; " +
 		"form-action 'self'; frame-ancestors 'none'",

@@ -8,8 +8,9 @@
 // from the browser with the API key the user types in (kept in the tab's
 // sessionStorage): queue stats and workers every two seconds, the jobs
 // list with its filters and cursor paging, and on a job's page the job's
-// SSE stream (the key travels as the api_key query parameter there, since
-// EventSource cannot set headers). It asks GET /api/v1/whoami for the
+// SSE stream, opened with a short-lived stream token the API mints for
+// that job (EventSource cannot set headers, and a key must never go in a
+// URL). It asks GET /api/v1/whoami for the
 // key's role and disables what the role does not allow.
 //
 // Asset URLs carry a digest of the embedded files (/ui/<version>/app.js),

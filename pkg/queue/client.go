@@ -65,6 +65,12 @@ type Config struct {
 	WaitReplicas int
 	// WaitTimeout bounds that wait. Default DefaultWaitTimeout.
 	WaitTimeout time.Duration
+	// MaxQueues bounds the queue names each shard's registry holds
+	// (queues.go): a submission to a queue it does not hold yet fails with
+	// ErrQueueLimit once it holds that many. Queues whose jobs are all gone
+	// are forgotten (ForgetEmptyQueues), which makes room again. Default
+	// DefaultMaxQueues; negative means no bound.
+	MaxQueues int
 	// Shards splits the jobs over that many hash tags, {P:s0} to
 	// {P:s<n-1>}, so that on a Redis Cluster they spread over the masters
 	// (keys.go; docs/cluster.md). A job's shard follows from its id. Every
@@ -82,6 +88,8 @@ type Client struct {
 	shards  shards
 	scripts *scripts
 	wakeCap int
+	// maxQueues is Config.MaxQueues; 0 for no bound.
+	maxQueues int
 	// waitReplicas and waitTimeout: Config.WaitReplicas and WaitTimeout.
 	waitReplicas int
 	waitTimeout  time.Duration
@@ -114,6 +122,7 @@ func NewClient(ctx context.Context, rdb redis.UniversalClient, cfg *Config) (*Cl
 		shards:       newShards(prefix, cfg.Shards),
 		scripts:      loadScripts(),
 		wakeCap:      cmp.Or(cfg.WakeCap, DefaultWakeCap),
+		maxQueues:    max(cmp.Or(cfg.MaxQueues, DefaultMaxQueues), 0),
 		waitReplicas: cfg.WaitReplicas,
 		waitTimeout:  cmp.Or(cfg.WaitTimeout, DefaultWaitTimeout),
 	}
@@ -304,6 +313,9 @@ type EnqueueParams struct {
 	// UniqueKey, when set, refuses a second job with the same key while the
 	// first one's record exists (ErrDuplicate).
 	UniqueKey string
+	// Owner, when set, is the submitter whose quota of unfinished jobs
+	// counts the job (quota.go); it is recorded in the same round trip.
+	Owner string
 }
 
 // Validate checks p and fills its defaults.
@@ -383,6 +395,7 @@ func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]Ba
 	}
 	var calls []*call
 	open := map[group]*call{}
+	owned := map[string][]string{} // owner → the ids of its jobs
 	base := c.batchShard()
 	for i := range params {
 		p := &params[i]
@@ -400,7 +413,7 @@ func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]Ba
 			cl = &call{
 				keys: []string{k.pending(p.Queue), k.scheduled(p.Queue), k.counts(),
 					k.queues(), k.seq(), k.wake(p.Queue)},
-				args: []any{p.Queue, c.keys.eventsChannel(), c.wakeCap},
+				args: []any{p.Queue, c.keys.eventsChannel(), c.wakeCap, c.maxQueues},
 			}
 			open[group{p.Queue, n}] = cl
 			calls = append(calls, cl)
@@ -413,6 +426,9 @@ func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]Ba
 		uk := k.job(id)
 		if p.UniqueKey != "" {
 			uk = k.unique(p.UniqueKey)
+		}
+		if p.Owner != "" {
+			owned[p.Owner] = append(owned[p.Owner], id)
 		}
 		cl.idx = append(cl.idx, i)
 		cl.ids = append(cl.ids, id)
@@ -434,6 +450,11 @@ func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]Ba
 			}
 			cmds[i] = c.scripts.submit.EvalSha(ctx, cl.pipe.Pipeliner, cl.keys, cl.args...)
 		}
+		if attempt == 0 {
+			if err := c.recordOwned(ctx, w, owned); err != nil {
+				return nil, err
+			}
+		}
 		w.exec(ctx)
 		var retry []*call
 		for i, cl := range calls {
@@ -444,6 +465,13 @@ func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]Ba
 				continue
 			case err != nil:
 				err = storageErr(err)
+				for _, idx := range cl.idx {
+					out[idx].Err = err
+				}
+				continue
+			}
+			if code, _ := res[0].(int64); code != codeOK { // the queue registry is full
+				err := fmt.Errorf("queue %s: %w", params[cl.idx[0]].Queue, scriptError(res, "", StatePending))
 				for _, idx := range cl.idx {
 					out[idx].Err = err
 				}
@@ -645,7 +673,7 @@ func (c *Client) Restart(ctx context.Context, id string) error {
 	k := c.shards.of(id)
 	res, err := c.eval(ctx, c.scripts.restart,
 		[]string{k.job(id), k.counts(), k.done(StateFailed),
-			k.done(StateCancelled), k.pending(q), k.seq(), k.wake(q)},
+			k.done(StateCancelled), k.pending(q), k.seq(), k.wake(q), k.queues()},
 		id, q, c.keys.eventsChannel(), c.wakeCap)
 	if err != nil {
 		return fmt.Errorf("restart %s: %w", id, err)

@@ -30,7 +30,7 @@
 //	{T}:leases               zset   running jobs; score lease deadline ms
 //	{T}:done:<state>         zset   completed|failed|cancelled; score finish ms
 //	{T}:counts               hash   state → number of jobs (O(1) stats)
-//	{T}:queues               set    queue names
+//	{T}:queues               set    queue names (at most Config.MaxQueues; empty ones forgotten)
 //	{T}:seq                  string FIFO sequence for pending scores
 //	{T}:types:running        hash   type → running jobs
 //	{T}:types:limits         hash   type → running limit (a copy; claims read it)
@@ -40,6 +40,9 @@
 //	{P}:shards               string the shard count the queue was created with
 //	{P}:types:limits         hash   type → fleet-wide running limit (the source)
 //	{P}:rate:<caller>        string an API caller's rate-limit state
+//	{P}:block:<subject>      string a subject barred until the key expires (failed authentications)
+//	{P}:owned:<owner>        zset   jobs a submitter created, not yet seen finished; score submit ms (quotas)
+//	{P}:owned:<owner>:pruned string the owned set was pruned lately
 //	{P}:workers              zset   worker id → last heartbeat ms
 //	{P}:worker:<id>          hash   worker info; expires without heartbeats
 //	{P}:events               channel every job event (JSON Event, or an array of the events of one script call)

@@ -17,6 +17,12 @@ var (
 	ErrDuplicate = errors.New("duplicate job")
 	// ErrInvalid: a submission or option is malformed; the error text says how.
 	ErrInvalid = errors.New("invalid")
+	// ErrQueueLimit: a submission to a queue the registry does not hold
+	// yet, which holds Config.MaxQueues names already (queues.go).
+	ErrQueueLimit = errors.New("too many queues")
+	// ErrQuota: a submitter would have more unfinished jobs than its
+	// quota allows (quota.go).
+	ErrQuota = errors.New("quota of unfinished jobs exceeded")
 )
 
 // TransitionError is a refused state change: the job is in state From,

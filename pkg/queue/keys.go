@@ -92,6 +92,19 @@ func (k keyspace) layout() string { return k.key("shards") }
 // rate holds one caller's request budget (the API's rate limit).
 func (k keyspace) rate(caller string) string { return k.key("rate", caller) }
 
+// owned is the sorted set of the jobs a submitter (an API caller) created
+// and may not have seen finish, scored by submission time (ms): its quota
+// of unfinished jobs is counted on it (quota.go).
+func (k keyspace) owned(owner string) string { return k.key("owned", owner) }
+
+// ownedPruned marks a submitter's owned set as pruned lately; it expires
+// after the pause between two prunes.
+func (k keyspace) ownedPruned(owner string) string { return k.key("owned", owner, "pruned") }
+
+// block marks a subject barred for a while (the API's throttle of failed
+// authentications); it expires when the bar ends.
+func (k keyspace) block(subject string) string { return k.key("block", subject) }
+
 // workers is the sorted set of registered worker ids, scored by last heartbeat (ms).
 func (k keyspace) workers() string { return k.key("workers") }
 

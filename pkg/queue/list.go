@@ -28,6 +28,16 @@ type ListParams struct {
 	Cursor string
 	// Limit is the page size, 1-MaxListLimit; 0 means DefaultListLimit.
 	Limit int
+	// WithPayload and WithResult read each job's payload and result too.
+	// Without them the jobs come with neither (Payload and Result nil),
+	// and List reads only the other fields, which stay small however
+	// large the payloads are.
+	WithPayload, WithResult bool
+	// MaxBytes bounds the bytes of job fields a page holds, payloads and
+	// results included when asked for; once they are spent the page ends
+	// early, with a cursor to go on from. A page always holds at least one
+	// job. 0 means DefaultListBytes.
+	MaxBytes int
 }
 
 // ListPage is one page of jobs; NextCursor is "" on the last page.
@@ -95,40 +105,78 @@ func (c *Client) List(ctx context.Context, p ListParams) (*ListPage, error) {
 	if p.Type != "" && !typePattern.MatchString(p.Type) {
 		return nil, invalidf("type %q: want 1-128 of [A-Za-z0-9_.:-]", p.Type)
 	}
-	sources, err := c.listSources(ctx, p)
+	sources, offset, err := c.sourcesFrom(ctx, p, startSrc, offset)
 	if err != nil {
 		return nil, err
 	}
+	return c.walk(ctx, sources, offset, p)
+}
+
+// sourcesFrom lists the indexes a list walks, from the cursor's on
+// (start, at offset; nil for the first page), leaving out the per-queue
+// sets with nothing in them; offset is 0 when the cursor's own is empty.
+func (c *Client) sourcesFrom(ctx context.Context, p ListParams, start *listSource, offset int64) ([]listSource, int64, error) {
+	sources, err := c.listSources(ctx, p)
+	if err != nil {
+		return nil, 0, err
+	}
 	i := 0
-	if startSrc != nil {
-		i = slices.Index(sources, *startSrc)
-		if i < 0 {
-			i = len(sources) // that index is gone: nothing after it either
+	if start != nil {
+		if i = slices.Index(sources, *start); i < 0 {
+			return nil, 0, nil // that index is gone: nothing after it either
 		}
 	}
+	if len(sources) == 0 {
+		return nil, 0, nil
+	}
+	from := sources[i]
+	if sources, err = c.dropEmptySources(ctx, sources[i:]); err != nil {
+		return nil, 0, err
+	}
+	if len(sources) == 0 || sources[0] != from {
+		offset = 0 // the cursor's own index is empty now
+	}
+	return sources, offset, nil
+}
+
+// walk reads a page from sources, starting at offset in the first: up to
+// p.Limit jobs that pass the filters, within p.MaxBytes, and within
+// listScanBudget index entries read.
+func (c *Client) walk(ctx context.Context, sources []listSource, offset int64, p ListParams) (*ListPage, error) {
 	page := &ListPage{Jobs: []*Job{}}
-	budget := listScanBudget
-	for ; i < len(sources) && len(page.Jobs) < p.Limit && budget > 0; i, offset = i+1, 0 {
+	maxBytes := p.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultListBytes
+	}
+	budget, bytes := listScanBudget, 0
+	for i := 0; i < len(sources) && budget > 0; i, offset = i+1, 0 {
 		src := sources[i]
-		for len(page.Jobs) < p.Limit && budget > 0 {
+		for budget > 0 {
 			n := int64(min(max(p.Limit-len(page.Jobs), 50), budget))
 			ids, err := c.rangeSource(ctx, src, offset, n)
 			if err != nil {
 				return nil, err
 			}
 			budget -= len(ids)
-			jobs, err := c.GetMany(ctx, ids)
+			jobs, err := c.readSummaries(ctx, ids, p)
 			if err != nil {
 				return nil, err
 			}
-			for k, j := range jobs {
+			for k, l := range jobs {
+				j := l.job
 				if j == nil || (p.Type != "" && j.Type != p.Type) || (p.Queue != "" && j.Queue != p.Queue) {
 					continue
 				}
+				if len(page.Jobs) > 0 && bytes+l.bytes > maxBytes {
+					// The bytes are spent: this job opens the next page.
+					page.NextCursor = encodeCursor(src, offset+int64(k), p)
+					return c.finishPage(ctx, page, p)
+				}
+				bytes += l.bytes
 				page.Jobs = append(page.Jobs, j)
 				if len(page.Jobs) == p.Limit {
 					page.NextCursor = encodeCursor(src, offset+int64(k)+1, p)
-					return page, nil
+					return c.finishPage(ctx, page, p)
 				}
 			}
 			offset += int64(len(ids))
@@ -138,10 +186,9 @@ func (c *Client) List(ctx context.Context, p ListParams) (*ListPage, error) {
 		}
 		if budget <= 0 {
 			page.NextCursor = encodeCursor(src, offset, p)
-			return page, nil
 		}
 	}
-	return page, nil
+	return c.finishPage(ctx, page, p)
 }
 
 func (c *Client) rangeSource(ctx context.Context, s listSource, offset, n int64) ([]string, error) {

@@ -199,7 +199,7 @@ func (c *Client) reapShard(ctx context.Context, k keyspace) (ReapResult, error) 
 			return out, err
 		}
 		keys := []string{k.leases(), k.counts(), k.typeRunning(),
-			k.typeLimits(), k.done(StateFailed), k.seq()}
+			k.typeLimits(), k.done(StateFailed), k.seq(), k.queues()}
 		args := []any{c.keys.eventsChannel(), c.wakeCap}
 		for i, id := range ids {
 			q := queues[i]

@@ -246,9 +246,9 @@ func (w *Worker) sample() {
 }
 
 // maintenanceLoop promotes due jobs of the worker's queues, reaps expired
-// leases and expires old finished jobs. Every worker runs it; the scripts
-// make concurrent runs safe. Each timer is jittered so a fleet started
-// together does not run them in lockstep.
+// leases, expires old finished jobs and forgets empty queues. Every worker
+// runs it; the scripts make concurrent runs safe. Each timer is jittered
+// so a fleet started together does not run them in lockstep.
 func (w *Worker) maintenanceLoop(ctx context.Context) {
 	jitter := func(d time.Duration) time.Duration { return d/2 + time.Duration(rand.Int64N(int64(d)+1)) }
 	promoteAt := time.Now()
@@ -286,6 +286,11 @@ func (w *Worker) maintenanceLoop(ctx context.Context) {
 				w.log.Warn("janitor failed", "err", err)
 			} else if n > 0 {
 				w.log.Info("removed expired jobs", "count", n)
+			}
+			if n, err := w.c.ForgetEmptyQueues(ctx); err != nil {
+				w.log.Warn("forgetting empty queues failed", "err", err)
+			} else if n > 0 {
+				w.log.Debug("forgot empty queues", "count", n)
 			}
 			janitorAt = now.Add(jitter(w.cfg.JanitorInterval))
 		}

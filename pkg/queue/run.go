@@ -181,9 +181,9 @@ func (w *Worker) fail(r *run, cause error) (State, error) {
 		res, err := c.eval(ctx, c.scripts.fail,
 			[]string{k.job(j.ID), k.leases(), k.counts(), k.typeRunning(),
 				k.typeLimits(), k.wake(j.Queue), k.done(StateFailed),
-				k.retrying(j.Queue)},
+				k.retrying(j.Queue), k.queues()},
 			j.ID, r.token, cause.Error(), permanent, backoff.Milliseconds(),
-			c.keys.eventsChannel(), c.wakeCap)
+			c.keys.eventsChannel(), c.wakeCap, j.Queue)
 		if err != nil {
 			return err
 		}
@@ -215,8 +215,8 @@ func (w *Worker) requeue(r *run) {
 		k := c.shards.of(j.ID)
 		res, err := c.eval(ctx, c.scripts.requeue,
 			[]string{k.job(j.ID), k.leases(), k.counts(), k.typeRunning(),
-				k.typeLimits(), k.wake(j.Queue), k.pending(j.Queue), k.seq()},
-			j.ID, r.token, c.keys.eventsChannel(), c.wakeCap)
+				k.typeLimits(), k.wake(j.Queue), k.pending(j.Queue), k.seq(), k.queues()},
+			j.ID, r.token, c.keys.eventsChannel(), c.wakeCap, j.Queue)
 		if err != nil {
 			return err
 		}

@@ -19,12 +19,13 @@ const (
 	codeWrongState = 2
 	codeLeaseLost  = 3
 	codeDuplicate  = 4
+	codeQueueLimit = 5
 )
 
 // scripts holds one loaded script per file of lua/.
 type scripts struct {
 	submit, claim, extend, progress, complete, fail, cancel, restart,
-	promote, reap, requeue, expire, delete, register, ratelimit *redis.Script
+	promote, reap, requeue, expire, delete, register, ratelimit, forget *redis.Script
 	all []*redis.Script
 }
 
@@ -37,6 +38,7 @@ func loadScripts() *scripts {
 		"cancel": &s.cancel, "restart": &s.restart, "promote": &s.promote,
 		"reap": &s.reap, "requeue": &s.requeue, "expire": &s.expire,
 		"delete": &s.delete, "register": &s.register, "ratelimit": &s.ratelimit,
+		"forget": &s.forget,
 	} {
 		*dst = redis.NewScript(lib + "\n" + mustRead(name+".lua"))
 		s.all = append(s.all, *dst)
@@ -100,6 +102,8 @@ func scriptError(res []any, id string, to State) error {
 		return &LeaseLostError{ID: id, Status: State(detail)}
 	case codeDuplicate:
 		return &DuplicateError{JobID: detail}
+	case codeQueueLimit:
+		return fmt.Errorf("%w: the queue registry holds its most names (%s); submit to a queue that has jobs", ErrQueueLimit, detail)
 	default:
 		return fmt.Errorf("job %s: unknown script status %v", id, res[0])
 	}

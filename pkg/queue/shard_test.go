@@ -44,6 +44,7 @@ func TestShardedOnSingleNode(t *testing.T) {
 		{"CancelRacingCompletion", testCancelRacingCompletion},
 		{"TwoReapersRecoverEachJobOnce", testTwoReapersRecoverEachJobOnce},
 		{"WorkerDrainsEveryShard", testWorkerDrainsEveryShard},
+		{"ForgetRacingSubmissions", testForgetRacingSubmissions},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

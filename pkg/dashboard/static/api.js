@@ -66,11 +66,19 @@ export function withQuery(path, params) {
   return s ? path + '?' + s : path;
 }
 
-/** The URL of a job's event stream. EventSource cannot send headers, so
- * the key goes as the api_key query parameter, which the API accepts on
- * GET requests. */
-export function streamURL(id) {
-  return withQuery(`/api/v1/jobs/status/${encodeURIComponent(id)}/stream`, { api_key: apiKey() });
+/** The URL of a job's event stream. EventSource cannot send headers, and
+ * the key must never go in a URL (URLs end up in proxy logs), so the URL
+ * carries a stream token instead: it opens this job's stream only, for a
+ * few minutes. An apiserver too old to mint one (404, mid rolling
+ * deploy) gets the plain URL. */
+export async function streamURL(id) {
+  const path = `/api/v1/jobs/status/${encodeURIComponent(id)}`;
+  try {
+    return (await call('POST', path + '/stream-token')).stream_url;
+  } catch (e) {
+    if (e.status === 404 && e.code === 'not_found' && /route/.test(e.message)) return path + '/stream';
+    throw e;
+  }
 }
 
 /** The states after which a job changes no more (until a restart). */

@@ -1,7 +1,10 @@
 // A job's page: its record, and a progress bar that follows the job's SSE
-// stream until the job finishes. EventSource reconnects by itself, with
+// stream until the job finishes. The stream's URL carries a short-lived
+// stream token, never the key. EventSource reconnects by itself, with
 // Last-Event-ID, when a stream drops (an apiserver shutting down sends
-// "retry: 1000"), so the page resumes without a gap or a duplicate.
+// "retry: 1000"), so the page resumes without a gap or a duplicate; once
+// the token has expired a reconnection is refused, and the page opens the
+// stream again with a new one.
 
 import { call, streamURL, terminal } from './api.js';
 import { byId, el, explain, fmtPercent, fmtTime, notify } from './dom.js';
@@ -123,11 +126,26 @@ function setLive(text) {
 }
 
 /** Opens the job's stream and shows each event as it comes. */
-function follow(id) {
+async function follow(id) {
   stopStream();
-  const es = new EventSource(streamURL(id));
-  source = es;
   setLive('connecting…');
+  let url;
+  try {
+    url = await streamURL(id);
+  } catch (e) {
+    if (current !== id) return;
+    // No token (the key was refused, the job is gone, the server is
+    // away): say why and try again while the job is unfinished.
+    setLive('not live');
+    notify(explain(e), 'load');
+    retryTimer = setTimeout(() => {
+      if (current === id) follow(id);
+    }, streamRetryMs);
+    return;
+  }
+  if (current !== id || source) return; // the view moved on meanwhile
+  const es = new EventSource(url);
+  source = es;
   es.onopen = () => setLive('● live');
   es.onmessage = (ev) => {
     let d;

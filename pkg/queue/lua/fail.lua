@@ -3,9 +3,9 @@
 -- holding the lease.
 -- KEYS[1] job hash  KEYS[2] leases  KEYS[3] counts  KEYS[4] type running
 -- KEYS[5] type limits  KEYS[6] wake list of the queue  KEYS[7] failed zset
--- KEYS[8] retrying zset of the queue
+-- KEYS[8] retrying zset of the queue  KEYS[9] queues set
 -- ARGV[1] id  ARGV[2] run token  ARGV[3] error text  ARGV[4] permanent ('1'/'0')
--- ARGV[5] backoff ms  ARGV[6] events channel  ARGV[7] wake cap
+-- ARGV[5] backoff ms  ARGV[6] events channel  ARGV[7] wake cap  ARGV[8] the job's queue
 -- Returns {OK, new status} | {NOT_FOUND} | {LEASE_LOST, status}
 local bad = check_run(KEYS[1], ARGV[2])
 if bad then return bad end
@@ -22,6 +22,7 @@ else
   local due = int(now + tonumber(ARGV[5]))
   redis.call('HSET', KEYS[1], 'status', 'retrying', 'error', ARGV[3], 'run_at', due)
   redis.call('ZADD', KEYS[8], due, ARGV[1])
+  redis.call('SADD', KEYS[9], ARGV[8]) -- forgotten while the job ran, maybe
 end
 move_count(KEYS[3], 'running', to)
 touch(KEYS[1], now)

@@ -4,8 +4,9 @@
 -- Return convention of every script: an array whose first element is a
 -- status code, mapped to Go errors in one place (scriptError in scripts.go):
 --   0 OK, 1 NOT_FOUND, 2 WRONG_STATE {2, current status},
---   3 LEASE_LOST {3, current status}, 4 DUPLICATE {4, existing job id}.
-local OK, NOT_FOUND, WRONG_STATE, LEASE_LOST, DUPLICATE = 0, 1, 2, 3, 4
+--   3 LEASE_LOST {3, current status}, 4 DUPLICATE {4, existing job id},
+--   5 QUEUE_LIMIT {5, the registry's bound}.
+local OK, NOT_FOUND, WRONG_STATE, LEASE_LOST, DUPLICATE, QUEUE_LIMIT = 0, 1, 2, 3, 4, 5
 
 -- A job hash stores neither its queue nor its max_retries when they are
 -- the defaults (DefaultQueue and DefaultMaxRetries in client.go; a test

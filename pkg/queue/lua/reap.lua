@@ -3,14 +3,14 @@
 -- the Redis clock. Any number of reapers run it at once, racing heartbeats:
 -- a lease extended after the peek is no longer expired and is left alone.
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
--- KEYS[5] failed zset  KEYS[6] seq
--- KEYS[4+3i] job hash, KEYS[5+3i] pending zset, KEYS[6+3i] wake list of candidate i's queue
+-- KEYS[5] failed zset  KEYS[6] seq  KEYS[7] queues set
+-- KEYS[5+3i] job hash, KEYS[6+3i] pending zset, KEYS[7+3i] wake list of candidate i's queue
 -- ARGV[1] events channel  ARGV[2] wake cap  ARGV[2+i] candidate i id
 -- Returns {OK, number recovered, number failed}
 local now = now_ms()
 local recovered, failed = 0, 0
-for i = 1, (#KEYS - 6) / 3 do
-  local jk, pk, wk = KEYS[4 + 3 * i], KEYS[5 + 3 * i], KEYS[6 + 3 * i]
+for i = 1, (#KEYS - 7) / 3 do
+  local jk, pk, wk = KEYS[5 + 3 * i], KEYS[6 + 3 * i], KEYS[7 + 3 * i]
   local id = ARGV[2 + i]
   local deadline = redis.call('ZSCORE', KEYS[1], id)
   if deadline and tonumber(deadline) <= now then
@@ -29,6 +29,8 @@ for i = 1, (#KEYS - 6) / 3 do
       else
         redis.call('HSET', jk, 'status', 'pending', 'error', why)
         enqueue(pk, KEYS[6], wk, ARGV[2], jk, id, true)
+        -- The queue may have been forgotten while the job ran.
+        redis.call('SADD', KEYS[7], redis.call('HGET', jk, 'queue') or DEFAULT_QUEUE)
         move_count(KEYS[2], 'running', 'pending')
         recovered = recovered + 1
       end

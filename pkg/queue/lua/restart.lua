@@ -3,6 +3,7 @@
 -- restart count grows by one.
 -- KEYS[1] job hash  KEYS[2] counts  KEYS[3] failed zset  KEYS[4] cancelled zset
 -- KEYS[5] pending zset of the queue  KEYS[6] seq  KEYS[7] wake list of the queue
+-- KEYS[8] queues set
 -- ARGV[1] id  ARGV[2] queue the caller read  ARGV[3] events channel  ARGV[4] wake cap
 -- Returns {OK, previous status} | {NOT_FOUND} | {WRONG_STATE, status}
 local f = redis.call('HMGET', KEYS[1], 'status', 'queue')
@@ -21,6 +22,7 @@ redis.call('HDEL', KEYS[1], 'attempts', 'progress', 'step', 'error', 'result',
 redis.call('HINCRBY', KEYS[1], 'restarts', 1)
 redis.call('HSET', KEYS[1], 'status', 'pending')
 enqueue(KEYS[5], KEYS[6], KEYS[7], ARGV[4], KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[8], ARGV[2]) -- forgotten since the job finished, maybe
 move_count(KEYS[2], from, 'pending')
 touch(KEYS[1], now_ms())
 publish(ARGV[3], ARGV[1], KEYS[1])

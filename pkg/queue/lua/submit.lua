@@ -9,19 +9,25 @@
 -- KEYS[5] seq           KEYS[6] wake list
 -- KEYS[5+2i] job hash of job i   KEYS[6+2i] its unique key (its job hash when it has none)
 -- ARGV[1] queue  ARGV[2] events channel  ARGV[3] wake cap
--- ARGV[-4+8i..3+8i], for job i: id, type, payload JSON, priority, max_retries,
+-- ARGV[4] the most queue names the queues set may hold (0: no bound)
+-- ARGV[-3+8i..4+8i], for job i: id, type, payload JSON, priority, max_retries,
 --   timeout ms, run_at ms (0: now), unique key value ('' for none)
 -- Returns {OK, created_at ms, r1, r2, ...} where ri is {OK, status} or
--- {DUPLICATE, id of the job holding the key}.
-local now = now_ms()
+-- {DUPLICATE, id of the job holding the key}; or {QUEUE_LIMIT, bound}, and
+-- nothing created, when the queue is new and the set holds its most names.
 local queue = ARGV[1]
+local bound = tonumber(ARGV[4])
+if bound > 0 and redis.call('SISMEMBER', KEYS[4], queue) == 0 and redis.call('SCARD', KEYS[4]) >= bound then
+  return {QUEUE_LIMIT, ARGV[4]}
+end
+local now = now_ms()
 local now_s = int(now)
 local out = {OK, now_s}
 local created = {pending = {OK, 'pending'}, scheduled = {OK, 'scheduled'}} -- shared rows
 local pending, prios, scheduled, events = {}, {}, 0, {}
 for i = 1, (#KEYS - 6) / 2 do
   local jk, uk = KEYS[5 + 2 * i], KEYS[6 + 2 * i]
-  local a = 8 * i - 4
+  local a = 8 * i - 3
   local id, typ, payload, prio, retries, timeout, run_at, unique =
     ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
   local holder = unique ~= '' and redis.call('GET', uk)
