@@ -186,6 +186,11 @@ class TestListAndStats(LiveTestCase):
         listed = [j["job_id"] for j in self.client.list(queue=queue, limit=2)]
         self.assertEqual(sorted(listed), sorted(ids))
         self.assertTrue(all(j["queue"] == queue for j in self.client.list(queue=queue, status="scheduled")))
+        summary = next(self.client.list(queue=queue))
+        self.assertNotIn("payload", summary)
+        full = next(self.client.list(queue=queue, include=["payload", "result"]))
+        self.assertEqual((full["payload"], full["result"]), ({"steps": 1}, None))
+        self.assertEqual(next(self.client.list(queue=queue, include="payload"))["payload"], {"steps": 1})
         self.assertEqual(list(self.client.list(queue=queue, status="running")), [])
 
     def test_stats_and_workers(self):

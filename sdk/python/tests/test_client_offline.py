@@ -49,7 +49,10 @@ class TestErrors(ScriptedTestCase):
             (err(403, "forbidden", "role read"), jobqueue.Forbidden, 403, "forbidden"),
             (err(409, "invalid_transition", "job is completed"), jobqueue.InvalidTransition, 409,
              "invalid_transition"),
+            (err(409, "too_many_queues", "1000 queues"), jobqueue.TooManyQueues, 409, "too_many_queues"),
             (err(413, "payload_too_large", "too big"), jobqueue.PayloadTooLarge, 413, "payload_too_large"),
+            (err(429, "quota_exceeded", "10000 unfinished"), jobqueue.QuotaExceeded, 429, "quota_exceeded"),
+            (err(429, "too_many_streams", "256 streams"), jobqueue.TooManyStreams, 429, "too_many_streams"),
             (err(500, "internal", "internal error"), jobqueue.ServerError, 500, "internal"),
         ]
         for answer, cls, status, code in cases:
@@ -62,6 +65,7 @@ class TestErrors(ScriptedTestCase):
                 self.assertEqual((e.status, e.code, e.message), (status, code, json.loads(answer[2])["error"]["message"]))
         self.assertTrue(issubclass(jobqueue.UnknownJobType, jobqueue.BadRequest))
         self.assertTrue(issubclass(jobqueue.InvalidTransition, jobqueue.Conflict))
+        self.assertTrue(issubclass(jobqueue.QuotaExceeded, jobqueue.RateLimited))
 
     def test_a_duplicate_names_the_job_holding_the_key(self):
         c = self.client(self.serve(err(409, "duplicate", "unique_key is held", job_id=JOB)))

@@ -13,8 +13,8 @@ import logging
 from ._version import __version__
 from .client import Client
 from .errors import (BadRequest, Conflict, Duplicate, Forbidden, InvalidTransition, JobQueueError, LeaseLost,
-                     NetworkError, NotFound, PayloadTooLarge, RateLimited, ServerError, Unauthorized,
-                     Unavailable, UnknownJobType)
+                     NetworkError, NotFound, PayloadTooLarge, QuotaExceeded, RateLimited, ServerError,
+                     TooManyQueues, TooManyStreams, Unauthorized, Unavailable, UnknownJobType)
 from .job import Job, Permanent
 from .sse import TERMINAL, Event
 from .worker import Worker
@@ -37,9 +37,12 @@ __all__ = [
     "Conflict",
     "InvalidTransition",
     "Duplicate",
+    "TooManyQueues",
     "LeaseLost",
     "PayloadTooLarge",
     "RateLimited",
+    "QuotaExceeded",
+    "TooManyStreams",
     "ServerError",
     "Unavailable",
 ]

@@ -160,19 +160,25 @@ class Client:
                       base=self.backoff, cap=self.max_backoff, idle_timeout=self.stream_idle_timeout,
                       get_job=self.get)
 
-    def list_page(self, status=None, type=None, queue=None, limit=None, cursor=None):
-        """One page of jobs (GET /api/v1/jobs): {"jobs": [records],
-        "next_cursor": str or None}."""
-        query = {"status": status, "type": type, "queue": queue, "limit": limit, "cursor": cursor}
+    def list_page(self, status=None, type=None, queue=None, limit=None, cursor=None, include=None):
+        """One page of jobs (GET /api/v1/jobs): {"jobs": [summaries],
+        "next_cursor": str or None}. See list() for include."""
+        if include is not None and not isinstance(include, str):
+            include = ",".join(include)
+        query = {"status": status, "type": type, "queue": queue, "limit": limit, "cursor": cursor,
+                 "include": include}
         return self._get("/api/v1/jobs", query)
 
-    def list(self, status=None, type=None, queue=None, limit=None, cursor=None):
+    def list(self, status=None, type=None, queue=None, limit=None, cursor=None, include=None):
         """Yields the jobs matching the filters (every one optional), page
-        after page of ``limit`` (1-500; the server's default is 50), as
-        full records. Jobs come state by state, waiting ones in the order
-        they will run, finished ones newest first."""
+        after page of ``limit`` (1-500; the server's default is 50). Each
+        job is a summary: the whole record but ``payload`` and ``result``,
+        unless ``include`` names them ("payload", "result", or both as a
+        list). Jobs come state by state, waiting ones in the order they
+        will run, finished ones newest first."""
         while True:
-            page = self.list_page(status=status, type=type, queue=queue, limit=limit, cursor=cursor)
+            page = self.list_page(status=status, type=type, queue=queue, limit=limit, cursor=cursor,
+                                  include=include)
             for job in page["jobs"]:
                 yield job
             cursor = page.get("next_cursor")

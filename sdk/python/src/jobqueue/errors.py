@@ -22,9 +22,12 @@ __all__ = [
     "Conflict",
     "InvalidTransition",
     "Duplicate",
+    "TooManyQueues",
     "LeaseLost",
     "PayloadTooLarge",
     "RateLimited",
+    "QuotaExceeded",
+    "TooManyStreams",
     "ServerError",
     "Unavailable",
     "error_from_answer",
@@ -109,6 +112,11 @@ class Duplicate(Conflict):
         return self.details.get("job_id")
 
 
+class TooManyQueues(Conflict):
+    """409 too_many_queues: a job for a new queue, while the server holds
+    its most queue names; nothing was submitted."""
+
+
 class LeaseLost(Conflict):
     """409 lease_lost: the lease token no longer holds the job (it was
     cancelled, deleted, restarted, or recovered after its lease expired).
@@ -128,6 +136,16 @@ class RateLimited(JobQueueError):
     """429: over the caller's rate limit; ``retry_after`` says for how long."""
 
 
+class QuotaExceeded(RateLimited):
+    """429 quota_exceeded: the caller has its quota of unfinished jobs;
+    nothing was submitted. Jobs free their place as they finish."""
+
+
+class TooManyStreams(RateLimited):
+    """429 too_many_streams: the caller holds its most streams and long
+    polls on that instance; retried like any 429 by the reading calls."""
+
+
 class ServerError(JobQueueError):
     """5xx: the server (or a proxy before it) failed."""
 
@@ -141,7 +159,10 @@ _BY_CODE = {
     "unknown_job_type": UnknownJobType,
     "invalid_transition": InvalidTransition,
     "duplicate": Duplicate,
+    "too_many_queues": TooManyQueues,
     "lease_lost": LeaseLost,
+    "quota_exceeded": QuotaExceeded,
+    "too_many_streams": TooManyStreams,
 }
 
 _BY_STATUS = {
