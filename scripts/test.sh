@@ -17,7 +17,7 @@ command -v redis-cli >/dev/null || need+=(redis-tools) # creates the test Redis 
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v chromium >/dev/null || need+=(chromium)
-command -v python3 >/dev/null || need+=(python3) # e2e/testdata/jobs_api_client.py (standard library only)
+command -v python3 >/dev/null || need+=(python3) # e2e/testdata/jobs_api_client.py and sdk/python (standard library only)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test: installing ${need[*]}"
   sudo=""

@@ -1,0 +1,52 @@
+"""The Python SDK of the job queue: a Client to submit and follow jobs
+over its HTTP API, and a Worker that runs Python handlers for jobs over
+the HTTP lease protocol. Standard library only.
+
+    from jobqueue import Client
+    client = Client("http://localhost:8000")
+    job_id = client.submit("demo", {"steps": 3})
+    print(client.wait(job_id)["status"])
+"""
+
+import logging
+
+from ._version import __version__
+from .client import Client
+from .errors import (BadRequest, Conflict, Duplicate, Forbidden, InvalidTransition, JobQueueError, LeaseLost,
+                     NetworkError, NotFound, PayloadTooLarge, QuotaExceeded, RateLimited, ServerError,
+                     TooManyQueues, TooManyStreams, Unauthorized, Unavailable, UnknownJobType)
+from .job import Job, Permanent
+from .sse import TERMINAL, Event
+from .worker import Worker
+
+__all__ = [
+    "__version__",
+    "Client",
+    "Worker",
+    "Job",
+    "Permanent",
+    "Event",
+    "TERMINAL",
+    "JobQueueError",
+    "NetworkError",
+    "BadRequest",
+    "UnknownJobType",
+    "Unauthorized",
+    "Forbidden",
+    "NotFound",
+    "Conflict",
+    "InvalidTransition",
+    "Duplicate",
+    "TooManyQueues",
+    "LeaseLost",
+    "PayloadTooLarge",
+    "RateLimited",
+    "QuotaExceeded",
+    "TooManyStreams",
+    "ServerError",
+    "Unavailable",
+]
+
+# A library logs, the application decides where to: nothing is printed
+# unless the application configures logging.
+logging.getLogger("jobqueue").addHandler(logging.NullHandler())
