@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/compileo/jobqueue/internal/clustertest"
 	"github.com/compileo/jobqueue/internal/proctest"
+	"github.com/compileo/jobqueue/internal/redistest"
 	"github.com/compileo/jobqueue/pkg/queue"
 	"github.com/redis/go-redis/v9"
 )
@@ -88,6 +90,7 @@ func sentinelFailoverRun(t *testing.T, wait bool) sentinelResult {
 		mu       sync.Mutex
 		acks     []ack
 		refused  = map[int]int{} // status (0: transport error) → count
+		noHint   int             // 503s without Retry-After
 		stop     = make(chan struct{})
 		wg       sync.WaitGroup
 		firstAck = make(chan time.Time, 1) // first 201 to a request sent after the kill
@@ -108,7 +111,7 @@ func sentinelFailoverRun(t *testing.T, wait bool) sentinelResult {
 				var out struct {
 					JobID string `json:"job_id"`
 				}
-				code, _, err := clustertest.Do(rctx, http.MethodPost, api.URL+"/api/v1/jobs",
+				code, h, err := clustertest.Do(rctx, http.MethodPost, api.URL+"/api/v1/jobs",
 					`{"type":"demo","payload":{"steps":1,"step_ms":1}}`, &out)
 				rcancel()
 				mu.Lock()
@@ -125,6 +128,9 @@ func sentinelFailoverRun(t *testing.T, wait bool) sentinelResult {
 				}
 				if err != nil {
 					code = 0
+				}
+				if code == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
+					noHint++
 				}
 				refused[code]++
 				mu.Unlock()
@@ -221,9 +227,101 @@ func sentinelFailoverRun(t *testing.T, wait bool) sentinelResult {
 		}
 		return len(pending) == 0
 	})
+	// Through the failover the API meets a dead master (refused), a master
+	// back as a replica (READONLY) and a replica not yet promoted: each is
+	// a 503 with Retry-After, never a 500.
+	if refused[http.StatusInternalServerError] > 0 || noHint > 0 {
+		t.Errorf("WAIT %v: %d 500s and %d 503s without Retry-After through the failover (refusals %v); apiserver:\n%s",
+			wait, refused[http.StatusInternalServerError], noHint, refused, api.Proc.Output())
+	}
 	t.Logf("WAIT %v: master %s killed after %d jobs acknowledged; sentinels promoted %s %s after the kill; "+
 		"first 201 again %s after the kill; %d acknowledged in all, %d lost (%d of them acknowledged before the kill); refusals by status %v",
 		wait, oldMaster, ackedBefore, newMaster, failoverTook.Round(time.Millisecond),
 		recoveredAt.Sub(killedAt).Round(time.Millisecond), r.acked, r.lost, lostBefore, refused)
 	return r
+}
+
+// A failover the sentinels are asked for (SENTINEL FAILOVER, an
+// operator's switch-over) demotes a master that stays up: until the API
+// follows the sentinels to the new master, what it sends the old one is
+// refused (READONLY), or its connection is cut. Those submissions get 503
+// with Retry-After, never a 500, and submissions go on on the new master.
+func TestSentinelSwitchOver(t *testing.T) {
+	t.Parallel()
+	cl := clustertest.Start(t, clustertest.Options{APIs: 1, Workers: 1, Redis: clustertest.RedisSentinel})
+	api := cl.APIs()[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	oldMaster, err := cl.Sentinel.MasterAddr(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu       sync.Mutex
+		statuses = map[int]int{} // status (0: transport error) → count
+		noHint   int             // 503s without Retry-After
+		stop     = make(chan struct{})
+		wg       sync.WaitGroup
+	)
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+				code, h, err := clustertest.Do(rctx, http.MethodPost, api.URL+"/api/v1/jobs",
+					`{"type":"demo","payload":{"steps":1,"step_ms":1}}`, nil)
+				rcancel()
+				mu.Lock()
+				if err != nil {
+					code = 0
+				}
+				statuses[code]++
+				if code == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
+					noHint++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	defer func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		wg.Wait()
+	}()
+	accepted := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return statuses[http.StatusCreated]
+	}
+	proctest.WaitFor(t, 10*time.Second, "submissions accepted", func() bool { return accepted() > 0 })
+	sc := redis.NewSentinelClient(&redis.Options{Addr: cl.Sentinel.Sentinels[0].Addr})
+	err = sc.Failover(ctx, redistest.SentinelMasterName).Err()
+	_ = sc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := time.Now()
+	newMaster, err := cl.Sentinel.WaitFailover(ctx, oldMaster, sentinelFailover)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := accepted()
+	proctest.WaitFor(t, sentinelRecoverIn, "submissions accepted on the new master", func() bool { return accepted() > before+10 })
+	close(stop)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("switch-over %s → %s in %s; statuses %v; the API met READONLY: %v", oldMaster, newMaster,
+		time.Since(asked).Round(time.Millisecond), statuses, strings.Contains(api.Proc.Output(), "READONLY"))
+	if statuses[http.StatusInternalServerError] > 0 || noHint > 0 {
+		t.Fatalf("%d 500s and %d 503s without Retry-After through the switch-over (statuses %v); apiserver:\n%s",
+			statuses[http.StatusInternalServerError], noHint, statuses, api.Proc.Output())
+	}
 }

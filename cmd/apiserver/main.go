@@ -27,12 +27,11 @@ import (
 	"time"
 
 	"github.com/compileo/jobqueue/internal/envflag"
-	"github.com/compileo/jobqueue/internal/logging"
 	"github.com/compileo/jobqueue/internal/redisconn"
+	"github.com/compileo/jobqueue/internal/startup"
 	"github.com/compileo/jobqueue/pkg/api"
+	"github.com/compileo/jobqueue/pkg/handlers"
 	"github.com/compileo/jobqueue/pkg/queue"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Defaults of the process (the API's own are in package api).
@@ -45,12 +44,12 @@ const (
 // config is the apiserver's whole configuration.
 type config struct {
 	// Redis is the Redis to serve from; none at all means dev mode.
-	Redis  redisconn.Config
-	Prefix string
-	Addr   string
-	API    api.Config
-	// MaxQueues bounds the queue registry (queue.Config.MaxQueues).
-	MaxQueues int
+	Redis redisconn.Config
+	// Queue is the queue's settings (its prefix, shards, replica waits,
+	// the bound of the queue registry).
+	Queue queue.Config
+	Addr  string
+	API   api.Config
 	// ShutdownTimeout bounds the graceful shutdown on SIGTERM.
 	ShutdownTimeout time.Duration
 	// DevWorkers is the concurrency of dev mode's in-process worker
@@ -68,7 +67,7 @@ type config struct {
 func parseConfig(args []string) (*config, error) {
 	fs := envflag.New("apiserver")
 	redisCfg := redisconn.AddFlags(fs, "", "Redis URL of a single node (redis:// or rediss://, user:password@ for ACL); with no Redis at all (no URL, cluster or sentinel): dev mode with an embedded in-memory Redis and an in-process worker")
-	prefix := fs.String("prefix", "QUEUE_PREFIX", queue.DefaultPrefix, "key prefix of the queue (the workers' -prefix)")
+	queueCfg := startup.QueueFlags(fs, "key prefix of the queue (the workers' -prefix)")
 	addr := fs.String("addr", "HTTP_ADDR", defaultAddr, "HTTP listen address")
 	bodyLimit := fs.Int("body-limit", "API_BODY_LIMIT", api.DefaultBodyLimit, "largest request body, in bytes (413 above)")
 	reqTimeout := fs.Duration("request-timeout", "API_REQUEST_TIMEOUT", api.DefaultRequestTimeout, "bound of each Redis call made for a request (503 past it)")
@@ -97,7 +96,10 @@ func parseConfig(args []string) (*config, error) {
 		return nil, fmt.Errorf("dev workers %d: must be 0 or more", *devWorkers)
 	}
 	apiCfg := api.Config{BodyLimit: int64(*bodyLimit), RequestTimeout: *reqTimeout, Heartbeat: *heartbeat,
-		CORSOrigins: envflag.List(*cors), TrustedProxies: envflag.List(*proxies)}
+		CORSOrigins: envflag.List(*cors), TrustedProxies: envflag.List(*proxies),
+		// The built-in handlers' types are accepted even before a worker
+		// that runs them is up; other types once a live worker advertises them.
+		JobTypes: api.TypeSet(handlers.Validators())}
 	maxQueues, err := limits(&apiCfg)
 	if err != nil {
 		return nil, err
@@ -124,7 +126,12 @@ func parseConfig(args []string) (*config, error) {
 	if len(apiCfg.Keys) == 0 && mode != redisconn.ModeNone && !*allowNoKeys {
 		return nil, errNoKeys
 	}
-	return &config{Redis: rc, Prefix: *prefix, Addr: *addr, API: apiCfg, MaxQueues: maxQueues,
+	qc, err := queueCfg()
+	if err != nil {
+		return nil, err
+	}
+	qc.MaxQueues = maxQueues
+	return &config{Redis: rc, Queue: qc, Addr: *addr, API: apiCfg,
 		ShutdownTimeout: *shutdown, DevWorkers: *devWorkers, LogLevel: *logLevel, LogFmt: *logFmt}, nil
 }
 
@@ -155,13 +162,12 @@ func main() {
 // RedisURL, starts dev mode's embedded Redis and worker — starts the
 // process's one event Hub, and serves on cfg.Addr.
 func run(ctx context.Context, cfg *config) error {
-	log, err := logging.New(cmp.Or[io.Writer](cfg.logOut, os.Stderr), cfg.LogLevel, cfg.LogFmt)
+	log, err := startup.Logger(cmp.Or[io.Writer](cfg.logOut, os.Stderr), cfg.LogLevel, cfg.LogFmt)
 	if err != nil {
 		return err
 	}
 	cfg.API.Logger = log
-	redisconn.RouteLogs(log, 5*time.Second)
-	cfg.API.Metrics = metricsRegistry()
+	cfg.API.Metrics = startup.Metrics()
 	redisCfg := cfg.Redis
 	mode, err := redisCfg.Mode()
 	if err != nil {
@@ -175,29 +181,18 @@ func run(ctx context.Context, cfg *config) error {
 		defer dev.stop()
 		redisCfg.URL = dev.url()
 	}
-	rdb, err := redisCfg.Open("jobqueue-apiserver")
+	rdb, client, err := startup.Connect(ctx, log, "jobqueue-apiserver", redisCfg, cfg.Queue)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-
-	var client *queue.Client
-	err = redisconn.WaitReachable(ctx, log, func() (err error) {
-		qc := redisCfg.QueueConfig(cfg.Prefix)
-		qc.MaxQueues = cfg.MaxQueues
-		client, err = queue.NewClient(ctx, rdb, qc)
-		return err
-	})
-	if err != nil {
-		return err
-	}
 	hub := client.NewHub()
-	if err := redisconn.WaitReachable(ctx, log, func() error { return hub.Start(ctx) }); err != nil {
+	if err := startup.WaitReachable(ctx, log, func() error { return hub.Start(ctx) }); err != nil {
 		return err
 	}
 	defer hub.Stop()
 	if dev != nil && cfg.DevWorkers > 0 {
-		if err := dev.startWorker(ctx, cfg.Prefix, cfg.DevWorkers, cfg.API.Metrics); err != nil {
+		if err := dev.startWorker(ctx, cfg.Queue.Prefix, cfg.DevWorkers, cfg.API.Metrics); err != nil {
 			return err
 		}
 	}
@@ -210,7 +205,7 @@ func run(ctx context.Context, cfg *config) error {
 		return err
 	}
 	log.Info("apiserver listening", "addr", ln.Addr().String(), "redis", redisCfg.String(),
-		"prefix", cfg.Prefix, "pid", os.Getpid(), "api_keys", len(cfg.API.Keys),
+		"prefix", cfg.Queue.Prefix, "pid", os.Getpid(), "api_keys", len(cfg.API.Keys),
 		"rate_limit", cfg.API.RateLimit.Rate > 0, "max_streams", cfg.API.MaxStreams,
 		"max_streams_per_caller", cfg.API.MaxStreamsPerCaller)
 	if len(cfg.API.Keys) == 0 && dev == nil {
@@ -252,12 +247,4 @@ func serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handle
 	endStreams()
 	log.Info("http server stopped")
 	return nil
-}
-
-// metricsRegistry is the registry /metrics serves: the Go runtime's and
-// the process's collectors; the API (and dev mode's worker) add theirs.
-func metricsRegistry() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return reg
 }

@@ -157,13 +157,13 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	if cfg.Redis.URL != "redis://u:p@example:6380/2" || cfg.Addr != ":9000" || cfg.API.BodyLimit != 2048 ||
 		cfg.API.RequestTimeout != 500*time.Millisecond || cfg.API.BodyTimeout != 3*time.Second || cfg.API.Heartbeat != 5*time.Second ||
-		cfg.DevWorkers != 2 || cfg.LogFmt != "json" || cfg.Prefix != "jq" {
+		cfg.DevWorkers != 2 || cfg.LogFmt != "json" || cfg.Queue.Prefix != "jq" {
 		t.Fatalf("%+v", cfg)
 	}
 	if len(cfg.API.Keys) != 2 || cfg.API.Keys[1].Name != "dash" || cfg.API.RateLimit.Rate != 50 ||
 		cfg.API.RateLimit.Period != 10*time.Second || len(cfg.API.CORSOrigins) != 2 ||
 		cfg.API.AuthFailureLimit.Rate != 5 || cfg.API.AuthFailureLimit.Period != time.Minute ||
-		cfg.API.MaxStreamsPerCaller != 10 || cfg.API.StreamTokenTTL != 2*time.Minute || cfg.API.ListBytes != 65536 || cfg.MaxQueues != 50 || cfg.API.MaxJobTimeout != 2*time.Hour || cfg.API.JobQuota >= 0 || cfg.API.MaxStreams != autoMaxStreams() || cfg.API.MaxStreams < 1 {
+		cfg.API.MaxStreamsPerCaller != 10 || cfg.API.StreamTokenTTL != 2*time.Minute || cfg.API.ListBytes != 65536 || cfg.Queue.MaxQueues != 50 || cfg.API.MaxJobTimeout != 2*time.Hour || cfg.API.JobQuota >= 0 || cfg.API.MaxStreams != autoMaxStreams() || cfg.API.MaxStreams < 1 {
 		t.Fatalf("api config %+v", cfg.API)
 	}
 	if cfg, _ := parseConfig([]string{"-max-streams", "100"}); cfg.API.MaxStreams != 100 {

@@ -38,7 +38,7 @@ func (b *bench) startAPI(ctx context.Context, conns int) (*apiServer, error) {
 	}
 	// Every stream of a scenario comes from this one client address: the
 	// per-caller cap must let all of them in.
-	h, err := api.New(api.Config{Logger: b.quiet, Types: []string{typeNoop, typeProgress},
+	h, err := api.New(api.Config{Logger: b.quiet, JobTypes: api.TypeSet{typeNoop: nil, typeProgress: nil},
 		MaxStreams: conns + 16, MaxStreamsPerCaller: conns + 16}, b.client, hub)
 	if err != nil {
 		hub.Stop()

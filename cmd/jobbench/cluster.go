@@ -106,35 +106,8 @@ func (b *bench) onCluster(ctx context.Context, c *redistest.Cluster, masters int
 	cb := &bench{cfg: b.cfg, rdb: rdb, client: client, quiet: b.quiet}
 	shards := fmt.Sprintf("%d shards on %d master(s)", b.cfg.ClusterShards, masters)
 
-	// measure runs the timed part of a workload between two readings of
-	// every master's CPU, then counts the keys each master holds.
 	measure := func(name string, timed func() (Result, error)) (Result, error) {
-		cpu0, err := cpuPerNode(ctx, c)
-		if err != nil {
-			return Result{}, err
-		}
-		self0 := selfCPU()
-		r, err := timed()
-		self := selfCPU() - self0
-		if err != nil {
-			return Result{}, fmt.Errorf("%s: %w", name, err)
-		}
-		cpu1, err := cpuPerNode(ctx, c)
-		if err != nil {
-			return Result{}, err
-		}
-		keys, err := c.KeysPerNode(ctx)
-		if err != nil {
-			return Result{}, err
-		}
-		r.Scenario = clusterScenario(name, masters)
-		r.BenchCPUPercent = math.Round(100 * self / r.Seconds)
-		for _, addr := range c.Addrs() {
-			cpu := cpu1[addr] - cpu0[addr]
-			r.Masters = append(r.Masters, MasterStat{Addr: addr, Keys: keys[addr],
-				CPUSeconds: math.Round(1000*cpu) / 1000, CPUPercent: round2(100 * cpu / r.Seconds)})
-		}
-		return r, nil
+		return measureCluster(ctx, c, clusterScenario(name, masters), timed)
 	}
 
 	var out []Result
@@ -177,6 +150,38 @@ func (b *bench) onCluster(ctx context.Context, c *redistest.Cluster, masters int
 		out = append(out, r)
 	}
 	return out, cb.flush(ctx)
+}
+
+// measureCluster runs the timed part of a workload between two readings
+// of every master's CPU, then counts the keys each master holds, and
+// reports it as scenario.
+func measureCluster(ctx context.Context, c *redistest.Cluster, scenario string, timed func() (Result, error)) (Result, error) {
+	cpu0, err := cpuPerNode(ctx, c)
+	if err != nil {
+		return Result{}, err
+	}
+	self0 := selfCPU()
+	r, err := timed()
+	self := selfCPU() - self0
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: %w", scenario, err)
+	}
+	cpu1, err := cpuPerNode(ctx, c)
+	if err != nil {
+		return Result{}, err
+	}
+	keys, err := c.KeysPerNode(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	r.Scenario = scenario
+	r.BenchCPUPercent = math.Round(100 * self / r.Seconds)
+	for _, addr := range c.Addrs() {
+		cpu := cpu1[addr] - cpu0[addr]
+		r.Masters = append(r.Masters, MasterStat{Addr: addr, Keys: keys[addr],
+			CPUSeconds: math.Round(1000*cpu) / 1000, CPUPercent: round2(100 * cpu / r.Seconds)})
+	}
+	return r, nil
 }
 
 // MasterStat is one master's share of a cluster workload.

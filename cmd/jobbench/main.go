@@ -136,33 +136,46 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return nil, err
 	}
 	if *quick {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		small := map[string]string{"enqueue-n": "2000", "batch-n": "5000", "process-n": "2000",
-			"pickup-n": "20", "asynq-pickup-n": "3", "streams": "50", "progress-events": "2",
-			"poll-n": "20", "status-duration": "300ms", "stats-sizes": "1000,10000", "stats-samples": "20",
-			"http-submit-n": "2000"}
-		for name, v := range small {
-			if !set[name] {
-				_ = fs.Set(name, v)
-			}
+		quickSizes(fs)
+	}
+	if err := c.check(*scenarios, *sizes); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// quickSizes sets the small sizes of -quick on the flags not given.
+func quickSizes(fs *flag.FlagSet) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	small := map[string]string{"enqueue-n": "2000", "batch-n": "5000", "process-n": "2000",
+		"pickup-n": "20", "asynq-pickup-n": "3", "streams": "50", "progress-events": "2",
+		"poll-n": "20", "status-duration": "300ms", "stats-sizes": "1000,10000", "stats-samples": "20",
+		"http-submit-n": "2000"}
+	for name, v := range small {
+		if !set[name] {
+			_ = fs.Set(name, v)
 		}
 	}
-	if *scenarios != "" {
-		for _, s := range strings.Split(*scenarios, ",") {
+}
+
+// check reads the scenarios and stats sizes into c and checks every size.
+func (c *config) check(scenarios, sizes string) error {
+	if scenarios != "" {
+		for _, s := range strings.Split(scenarios, ",") {
 			if !slices.Contains(scenarioNames, s) {
-				return nil, fmt.Errorf("unknown scenario %q: want %s", s, strings.Join(scenarioNames, ","))
+				return fmt.Errorf("unknown scenario %q: want %s", s, strings.Join(scenarioNames, ","))
 			}
 			c.Scenarios = append(c.Scenarios, s)
 		}
 	}
-	for _, s := range strings.Split(*sizes, ",") {
+	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n <= 0 {
-			return nil, fmt.Errorf("stats size %q: want a positive integer", s)
+			return fmt.Errorf("stats size %q: want a positive integer", s)
 		}
 		if len(c.StatsSizes) > 0 && n <= c.StatsSizes[len(c.StatsSizes)-1] {
-			return nil, fmt.Errorf("stats sizes must grow")
+			return fmt.Errorf("stats sizes must grow")
 		}
 		c.StatsSizes = append(c.StatsSizes, n)
 	}
@@ -174,10 +187,10 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		"cluster-shards": c.ClusterShards, "cluster-wide-concurrency": c.ClusterWideConcurrency,
 		"http-submit-n": c.HTTPSubmitN, "http-clients": c.HTTPClients, "fleet-concurrency": c.FleetConcurrency} {
 		if v <= 0 {
-			return nil, fmt.Errorf("-%s %d: must be positive", name, v)
+			return fmt.Errorf("-%s %d: must be positive", name, v)
 		}
 	}
-	return c, nil
+	return nil
 }
 
 func main() {
@@ -217,21 +230,11 @@ func run(ctx context.Context, cfg *config, out, logw io.Writer) error {
 	if cfg.Calls {
 		callsLog = logw
 	}
-	redisURL := cfg.RedisURL
-	if redisURL == "" {
-		dir, err := os.MkdirTemp("", "jobbench-redis-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		srv, err := redistest.Start(dir, nil) // --save "" --appendonly no, on 127.0.0.1
-		if err != nil {
-			return err
-		}
-		defer srv.Stop()
-		redisURL = srv.URL() + "/0"
-		logf("started redis-server on %s", srv.Addr)
+	redisURL, stopRedis, err := benchRedis(cfg, logf)
+	if err != nil {
+		return err
 	}
+	defer stopRedis()
 	opts, err := redis.ParseURL(redisURL)
 	if err != nil {
 		return fmt.Errorf("-redis-url: %w", err)
@@ -265,50 +268,14 @@ func run(ctx context.Context, cfg *config, out, logw io.Writer) error {
 		defer asq.close()
 	}
 
-	runs := map[string]func(context.Context) ([]Result, error){
-		"enqueue_single": b.enqueueSingle, "enqueue_batch": b.enqueueBatch, "process": b.process,
-		"process_progress": b.processProgress, "http_submit": b.httpSubmit, "drain_fleet": b.drainFleet,
-		"pickup_idle": b.pickup, "sse_progress": b.sseProgress, "longpoll_wake": b.longPoll,
-		"http_status": b.httpStatus, "queue_stats": b.queueStats, "cluster": b.cluster,
-	}
 	var table []Comparison
 	for _, name := range scenarioNames {
 		if cfg.Scenarios != nil && !slices.Contains(cfg.Scenarios, name) {
 			continue
 		}
-		repeat := cfg.Repeat
-		if name == "queue_stats" {
-			repeat = 1
-		}
-		var oursRuns, asynqRuns [][]Result
-		for i := range repeat {
-			// Alternate who goes first, so neither always meets a warmer machine.
-			sides := []func() error{
-				func() error {
-					logf("%s: jobqueue (run %d/%d)", name, i+1, repeat)
-					rs, err := runs[name](ctx)
-					oursRuns = append(oursRuns, rs)
-					return err
-				},
-			}
-			if asq != nil && asq.has(name) {
-				asynqSide := func() error {
-					logf("%s: asynq (run %d/%d)", name, i+1, repeat)
-					rs, err := asq.run(ctx, name)
-					asynqRuns = append(asynqRuns, rs)
-					return err
-				}
-				if i%2 == 1 {
-					sides = append([]func() error{asynqSide}, sides...)
-				} else {
-					sides = append(sides, asynqSide)
-				}
-			}
-			for _, side := range sides {
-				if err := side(); err != nil {
-					return fmt.Errorf("%s: %w", name, err)
-				}
-			}
+		oursRuns, asynqRuns, err := b.repeat(ctx, name, asq, logf)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		for _, c := range compareRuns(oursRuns, asynqRuns) {
 			writeJSON(out, c)
@@ -322,6 +289,70 @@ func run(ctx context.Context, cfg *config, out, logw io.Writer) error {
 		writeMarkdown(out, table)
 	}
 	return nil
+}
+
+// benchRedis is the Redis to measure on: -redis-url, or a redis-server
+// of its own started here (stop stops it).
+func benchRedis(cfg *config, logf func(string, ...any)) (url string, stop func(), err error) {
+	if cfg.RedisURL != "" {
+		return cfg.RedisURL, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "jobbench-redis-")
+	if err != nil {
+		return "", nil, err
+	}
+	srv, err := redistest.Start(dir, nil) // --save "" --appendonly no, on 127.0.0.1
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return "", nil, err
+	}
+	logf("started redis-server on %s", srv.Addr)
+	return srv.URL() + "/0", func() { srv.Stop(); _ = os.RemoveAll(dir) }, nil
+}
+
+// repeat runs one scenario cfg.Repeat times (queue_stats once) on our
+// engine and, when it has one, on asynq's, alternating who goes first so
+// that neither always meets a warmer machine.
+func (b *bench) repeat(ctx context.Context, name string, asq *asynqRunner, logf func(string, ...any)) (oursRuns, asynqRuns [][]Result, err error) {
+	runs := map[string]func(context.Context) ([]Result, error){
+		"enqueue_single": b.enqueueSingle, "enqueue_batch": b.enqueueBatch, "process": b.process,
+		"process_progress": b.processProgress, "http_submit": b.httpSubmit, "drain_fleet": b.drainFleet,
+		"pickup_idle": b.pickup, "sse_progress": b.sseProgress, "longpoll_wake": b.longPoll,
+		"http_status": b.httpStatus, "queue_stats": b.queueStats, "cluster": b.cluster,
+	}
+	repeat := b.cfg.Repeat
+	if name == "queue_stats" {
+		repeat = 1
+	}
+	for i := range repeat {
+		sides := []func() error{
+			func() error {
+				logf("%s: jobqueue (run %d/%d)", name, i+1, repeat)
+				rs, err := runs[name](ctx)
+				oursRuns = append(oursRuns, rs)
+				return err
+			},
+		}
+		if asq != nil && asq.has(name) {
+			asynqSide := func() error {
+				logf("%s: asynq (run %d/%d)", name, i+1, repeat)
+				rs, err := asq.run(ctx, name)
+				asynqRuns = append(asynqRuns, rs)
+				return err
+			}
+			if i%2 == 1 {
+				sides = append([]func() error{asynqSide}, sides...)
+			} else {
+				sides = append(sides, asynqSide)
+			}
+		}
+		for _, side := range sides {
+			if err := side(); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return oursRuns, asynqRuns, nil
 }
 
 // compareRuns takes the median of each result over the repetitions and

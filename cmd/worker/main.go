@@ -1,6 +1,7 @@
 // Command worker runs job handlers: it claims jobs from Redis, runs them,
 // and keeps the queue healthy (promotes due jobs, recovers the jobs of dead
 // workers, expires old finished jobs). Run as many as the load needs.
+// With -maintenance-only it keeps the queue healthy and runs no jobs.
 //
 // Every flag has an environment variable; see -h.
 package main
@@ -19,31 +20,33 @@ import (
 	"time"
 
 	"github.com/compileo/jobqueue/internal/envflag"
-	"github.com/compileo/jobqueue/internal/logging"
 	"github.com/compileo/jobqueue/internal/redisconn"
 	"github.com/compileo/jobqueue/internal/runmetrics"
+	"github.com/compileo/jobqueue/internal/startup"
 	"github.com/compileo/jobqueue/pkg/handlers"
 	"github.com/compileo/jobqueue/pkg/queue"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // config is the worker's whole configuration.
 type config struct {
 	Redis    redisconn.Config
-	Prefix   string
+	Queue    queue.Config
 	Worker   queue.WorkerConfig
 	LogLevel string
 	LogFmt   string
 	// MetricsAddr serves /metrics when set.
 	MetricsAddr string
+	// MaintenanceOnly runs the queue's maintenance (for every queue) and
+	// no jobs: the process that workers run with DisableMaintenance need.
+	MaintenanceOnly bool
 }
 
 func parseConfig(args []string) (*config, error) {
 	fs := envflag.New("worker")
 	redisCfg := redisconn.AddFlags(fs, "redis://127.0.0.1:6379/0", "Redis URL of a single node (redis:// or rediss://, user:password@ for ACL)")
-	prefix := fs.String("prefix", "QUEUE_PREFIX", queue.DefaultPrefix, "key prefix (and Redis Cluster hash tag) of every key")
+	queueCfg := startup.QueueFlags(fs, "key prefix (and Redis Cluster hash tag) of every key")
 	id := fs.String("id", "WORKER_ID", "", "worker id (default host-pid-random)")
 	concurrency := fs.Int("concurrency", "WORKER_CONCURRENCY", queue.DefaultConcurrency, "jobs run at once")
 	queues := fs.String("queues", "WORKER_QUEUES", queue.DefaultQueue, "queues and weights, e.g. critical=6,default=3,low=1")
@@ -60,7 +63,8 @@ func parseConfig(args []string) (*config, error) {
 	typeLimits := fs.String("type-limits", "WORKER_TYPE_LIMITS", "", "fleet-wide running limits per job type, e.g. taxonomy_generation=2")
 	maxCPU := fs.Float("max-cpu-percent", "WORKER_MAX_CPU_PERCENT", 0, "take no new jobs while host CPU is above this (0: off)")
 	maxMem := fs.Float("max-memory-mb", "WORKER_MAX_MEMORY_MB", 0, "take no new jobs while this process's RSS is above this (0: off)")
-	noMaint := fs.Bool("no-maintenance", "WORKER_NO_MAINTENANCE", false, "do not promote, reap or expire (another process must)")
+	noMaint := fs.Bool("no-maintenance", "WORKER_NO_MAINTENANCE", false, "do not promote, reap or expire here: a -maintenance-only process must (or workers without this flag on the same queues)")
+	maintOnly := fs.Bool("maintenance-only", "WORKER_MAINTENANCE_ONLY", false, "run no jobs: only promote the due jobs of every queue, reap expired leases and expire old jobs (for workers run with -no-maintenance)")
 	metricsAddr := fs.String("metrics-addr", "WORKER_METRICS_ADDR", "", "serve Prometheus /metrics on this address, e.g. :9100 (empty: off)")
 	logLevel := fs.String("log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 	logFmt := fs.String("log-format", "LOG_FORMAT", "text", "text or json")
@@ -75,11 +79,19 @@ func parseConfig(args []string) (*config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("type limits: %w", err)
 	}
+	if *noMaint && *maintOnly {
+		return nil, fmt.Errorf("-no-maintenance and -maintenance-only exclude each other")
+	}
 	rc := redisCfg()
 	if _, err := rc.Mode(); err != nil {
 		return nil, err
 	}
-	return &config{Redis: rc, Prefix: *prefix, LogLevel: *logLevel, LogFmt: *logFmt, MetricsAddr: *metricsAddr,
+	qc, err := queueCfg()
+	if err != nil {
+		return nil, err
+	}
+	return &config{Redis: rc, Queue: qc, LogLevel: *logLevel, LogFmt: *logFmt, MetricsAddr: *metricsAddr,
+		MaintenanceOnly: *maintOnly,
 		Worker: queue.WorkerConfig{ID: *id, Queues: weights, StrictPriority: *strict,
 			Concurrency: *concurrency, LeaseTTL: *lease, ShutdownTimeout: *shutdown,
 			ProgressInterval: *progress, RetryBaseDelay: *retryBase, RetryMaxDelay: *retryMax,
@@ -108,34 +120,23 @@ func main() {
 // run connects to Redis (waiting for it if it is not up yet), runs the
 // worker until ctx ends, then shuts it down gracefully.
 func run(ctx context.Context, cfg *config) error {
-	log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFmt)
+	log, err := startup.Logger(os.Stderr, cfg.LogLevel, cfg.LogFmt)
 	if err != nil {
 		return err
 	}
 	cfg.Worker.Logger = log
-	redisconn.RouteLogs(log, 5*time.Second)
 	// Every running job holds a connection now and then, and the idle
 	// loop blocks for seconds: a pool above the concurrency, longer I/O.
 	cfg.Redis.PoolSize = max(cfg.Worker.Concurrency+8, 16)
 	cfg.Redis.MinIOTimeout = 3 * time.Second
-	rdb, err := cfg.Redis.Open("jobqueue-worker")
+	rdb, client, err := startup.Connect(ctx, log, "jobqueue-worker", cfg.Redis, cfg.Queue)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-
-	var client *queue.Client
-	err = redisconn.WaitReachable(ctx, log, func() (err error) {
-		client, err = queue.NewClient(ctx, rdb, cfg.Redis.QueueConfig(cfg.Prefix))
-		return err
-	})
-	if err != nil {
-		return err
-	}
 	mux := queue.NewMux()
 	handlers.Register(mux)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := startup.Metrics()
 	runmetrics.New(reg).Instrument(mux)
 	if cfg.MetricsAddr != "" {
 		stop, err := serveMetrics(log, cfg.MetricsAddr, reg)
@@ -144,17 +145,39 @@ func run(ctx context.Context, cfg *config) error {
 		}
 		defer stop()
 	}
+	if cfg.MaintenanceOnly {
+		return maintain(ctx, log, client, cfg)
+	}
 	w, err := queue.NewWorker(client, mux, cfg.Worker)
 	if err != nil {
 		return err
 	}
-	if err := redisconn.WaitReachable(ctx, log, func() error { return w.Start(ctx) }); err != nil {
+	if err := startup.WaitReachable(ctx, log, func() error { return w.Start(ctx) }); err != nil {
 		return err
 	}
 	log.Info("worker ready", "pid", os.Getpid(), "redis", cfg.Redis.String())
 	<-ctx.Done()
 	log.Info("shutting down: no new jobs; running jobs may finish", "timeout", cfg.Worker.ShutdownTimeout)
 	w.Stop()
+	return nil
+}
+
+// maintain runs the queue's maintenance for every queue until ctx ends:
+// the worker's maintenance, paced by the same flags, without its jobs.
+func maintain(ctx context.Context, log *slog.Logger, client *queue.Client, cfg *config) error {
+	m, err := queue.NewMaintenance(client, queue.MaintenanceConfig{ReapInterval: cfg.Worker.LeaseTTL / 4,
+		JanitorInterval: cfg.Worker.JanitorInterval, Retention: cfg.Worker.Retention, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := m.Start(ctx); err != nil {
+		return err
+	}
+	log.Info("maintenance ready: promoting, reaping and expiring for every queue; running no jobs",
+		"pid", os.Getpid(), "redis", cfg.Redis.String())
+	<-ctx.Done()
+	m.Stop()
+	log.Info("maintenance stopped")
 	return nil
 }
 

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"github.com/compileo/jobqueue/internal/testmain"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/compileo/jobqueue/internal/testmain"
 
 	"github.com/compileo/jobqueue/internal/proctest"
 	"github.com/compileo/jobqueue/internal/redistest"
@@ -124,6 +126,52 @@ func TestSIGTERMPutsRunningJobsBack(t *testing.T) {
 	j, _ := c.Get(ctx, e.ID)
 	if j.Status != queue.StatePending || j.Attempts != 0 {
 		t.Fatalf("after SIGTERM: %s attempts %d", j.Status, j.Attempts)
+	}
+}
+
+// A worker run with -no-maintenance promotes no due job; a process run
+// with -maintenance-only does it for every queue, runs no job and is no
+// worker in the registry.
+func TestMaintenanceOnlyServesWorkersWithout(t *testing.T) {
+	ctx, c, srv, prefix := setup(t)
+	startProc(t, srv.URL(), prefix, "runner", "-no-maintenance", "-queues", "default,other")
+	proctest.WaitFor(t, 10*time.Second, "runner registered", func() bool {
+		ws, _ := c.Workers(ctx)
+		return len(ws) == 1
+	})
+	var ids []string
+	for _, q := range []string{"default", "other"} {
+		e, err := c.Enqueue(ctx, queue.EnqueueParams{Type: "demo", Queue: q,
+			Payload: json.RawMessage(`{"steps": 1, "step_ms": 1}`), RunAt: time.Now().Add(100 * time.Millisecond)})
+		if err != nil || e.Status != queue.StateScheduled {
+			t.Fatalf("enqueue: %+v %v", e, err)
+		}
+		ids = append(ids, e.ID)
+	}
+	maint := startProc(t, srv.URL(), prefix, "maint", "-maintenance-only")
+	proctest.WaitFor(t, 10*time.Second, "both jobs completed", func() bool {
+		jobs, _ := c.GetMany(ctx, ids)
+		for _, j := range jobs {
+			if j == nil || j.Status != queue.StateCompleted {
+				return false
+			}
+		}
+		return true
+	})
+	jobs, _ := c.GetMany(ctx, ids)
+	for _, j := range jobs {
+		if j.WorkerID != "runner" {
+			t.Fatalf("job %s ran on %q", j.ID, j.WorkerID)
+		}
+	}
+	if ws, _ := c.Workers(ctx); len(ws) != 1 || ws[0].ID != "runner" {
+		t.Fatalf("registry: %+v", ws)
+	}
+	if !strings.Contains(maint.Output(), "maintenance ready") {
+		t.Fatalf("maintenance process output:\n%s", maint.Output())
+	}
+	if _, err := parseConfig([]string{"-no-maintenance", "-maintenance-only"}); err == nil {
+		t.Fatal("-no-maintenance with -maintenance-only accepted")
 	}
 }
 

@@ -54,6 +54,11 @@ type Options struct {
 	WorkerEnv, APIEnv []string
 	// Shards is QUEUE_SHARDS for every process (0: unset, one shard).
 	Shards int
+	// Forming, with RedisCluster, starts the cluster's nodes without
+	// making them one: the processes start against a Cluster still
+	// forming (every key answers CLUSTERDOWN) until the test calls
+	// RedisCluster.Form. Start then does not wait for the processes.
+	Forming bool
 }
 
 // Cluster is the running topology. Every process it starts is killed at
@@ -92,7 +97,11 @@ func Start(t testing.TB, opts Options) *Cluster {
 		c.Redis = redistest.New(t, &redistest.Options{AOF: true, Args: opts.RedisArgs})
 		c.RedisConfig = redisconn.Config{URL: c.Redis.URL()}
 	case RedisCluster:
-		c.RedisCluster = redistest.NewCluster(t, 3)
+		if opts.Forming {
+			c.RedisCluster = redistest.NewClusterNodes(t, 3)
+		} else {
+			c.RedisCluster = redistest.NewCluster(t, 3)
+		}
 		c.RedisConfig = redisconn.Config{ClusterAddrs: c.RedisCluster.Addrs()}
 	case RedisSentinel:
 		c.Sentinel = redistest.NewSentinel(t)
@@ -100,12 +109,14 @@ func Start(t testing.TB, opts Options) *Cluster {
 	default:
 		t.Fatalf("clustertest: unknown Redis topology %q", opts.Redis)
 	}
-	c.RedisConfig.Shards = opts.Shards
 	for range opts.Workers {
 		c.StartWorker()
 	}
 	for range opts.APIs {
 		c.StartAPI()
+	}
+	if opts.Forming {
+		return c
 	}
 	for _, a := range c.APIs() {
 		WaitReady(t, a.URL, 20*time.Second)
@@ -164,8 +175,8 @@ func (c *Cluster) StartAPI(extraEnv ...string) *API {
 func (c *Cluster) RedisEnv() []string {
 	rc := c.RedisConfig
 	var env []string
-	if rc.Shards > 0 {
-		env = append(env, "QUEUE_SHARDS="+strconv.Itoa(rc.Shards))
+	if c.opts.Shards > 0 {
+		env = append(env, "QUEUE_SHARDS="+strconv.Itoa(c.opts.Shards))
 	}
 	switch {
 	case len(rc.ClusterAddrs) > 0:
@@ -203,7 +214,7 @@ func (c *Cluster) Queue() *queue.Client {
 	c.t.Cleanup(func() { _ = rdb.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	q, err := queue.NewClient(ctx, rdb, rc.QueueConfig(queue.DefaultPrefix))
+	q, err := queue.NewClient(ctx, rdb, &queue.Config{Shards: c.opts.Shards})
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -1,8 +1,8 @@
 // Package redisconn is the one place the commands turn their Redis
 // configuration into a client — a single node (REDIS_URL), a Redis
 // Cluster (REDIS_CLUSTER_ADDRS) or a Sentinel-managed master
-// (REDIS_SENTINEL_ADDRS + REDIS_SENTINEL_MASTER) — and wait for a Redis
-// that is not up yet.
+// (REDIS_SENTINEL_ADDRS + REDIS_SENTINEL_MASTER). It knows nothing of the
+// queue (internal/startup builds the queue's client on what it opens).
 //
 // The rules, the same for every command:
 //
@@ -23,12 +23,10 @@ package redisconn
 
 import (
 	"cmp"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -36,7 +34,6 @@ import (
 	"time"
 
 	"github.com/compileo/jobqueue/internal/envflag"
-	"github.com/compileo/jobqueue/pkg/queue"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -91,16 +88,6 @@ type Config struct {
 	// servers run with tls-auth-clients.
 	TLSCertFile, TLSKeyFile string
 
-	// WaitReplicas and WaitTimeout are the durability knob handed to the
-	// queue (queue.Config.WaitReplicas): after a submission, wait for that
-	// many replicas to acknowledge it, and fail the submission otherwise.
-	WaitReplicas int
-	WaitTimeout  time.Duration
-
-	// Shards is queue.Config.Shards: how many hash tags the jobs are
-	// spread over (QUEUE_SHARDS; the same in every process).
-	Shards int
-
 	// PoolSize and MinIOTimeout are set by the command, not by the
 	// operator: the connections each node's pool keeps (0: go-redis's
 	// default), and a floor for the read and write timeouts (a worker's
@@ -128,14 +115,10 @@ func AddFlags(fs *envflag.Set, defaultURL, urlHelp string) func() Config {
 	ca := fs.String("redis-tls-ca", "REDIS_TLS_CA_FILE", "", "PEM CA bundle that verifies the Redis servers (default: the system's roots)")
 	cert := fs.String("redis-tls-cert", "REDIS_TLS_CERT_FILE", "", "PEM client certificate for servers that verify clients")
 	key := fs.String("redis-tls-key", "REDIS_TLS_KEY_FILE", "", "PEM key of -redis-tls-cert")
-	waitN := fs.Int("redis-wait-replicas", "REDIS_WAIT_REPLICAS", 0, "after each submission, WAIT for this many replicas to acknowledge it, else fail it with 503 (0: off; see docs/cluster.md)")
-	waitT := fs.Duration("redis-wait-timeout", "REDIS_WAIT_TIMEOUT", queue.DefaultWaitTimeout, "how long a submission waits for its replicas")
-	shards := fs.Int("shards", "QUEUE_SHARDS", 1, "hash tags the jobs are spread over, so a Redis Cluster's masters share the load; the same in every process (see docs/cluster.md)")
 	return func() Config {
 		c := Config{URL: *url, ClusterAddrs: envflag.List(*cluster), SentinelAddrs: envflag.List(*sentinels),
 			SentinelMaster: *master, SentinelPassword: *sentinelPass, Username: *user, Password: *pass,
-			DB: *db, TLS: *useTLS, TLSCAFile: *ca, TLSCertFile: *cert, TLSKeyFile: *key,
-			WaitReplicas: *waitN, WaitTimeout: *waitT, Shards: *shards}
+			DB: *db, TLS: *useTLS, TLSCAFile: *ca, TLSCertFile: *cert, TLSKeyFile: *key}
 		if c.URL == "" && len(c.ClusterAddrs) == 0 && len(c.SentinelAddrs) == 0 && c.SentinelMaster == "" {
 			c.URL = defaultURL
 		}
@@ -157,16 +140,6 @@ func (c *Config) Mode() (Mode, error) {
 	}
 	if len(modes) > 1 {
 		return "", fmt.Errorf("redis: %s are exclusive: set exactly one", strings.Join(modes, " and "))
-	}
-	if c.Shards < 0 || c.Shards > queue.MaxShards {
-		return "", fmt.Errorf("QUEUE_SHARDS %d: want 1-%d", c.Shards, queue.MaxShards)
-	}
-	if c.WaitReplicas < 0 || c.WaitTimeout < 0 {
-		return "", fmt.Errorf("REDIS_WAIT_REPLICAS and REDIS_WAIT_TIMEOUT must not be negative")
-	}
-	if c.WaitTimeout >= DefaultIOTimeout {
-		// The WAIT reply must come within the connection's read timeout.
-		return "", fmt.Errorf("REDIS_WAIT_TIMEOUT %s: must be below %s", c.WaitTimeout, DefaultIOTimeout)
 	}
 	if c.SentinelPassword != "" && len(c.SentinelAddrs) == 0 {
 		return "", fmt.Errorf("REDIS_SENTINEL_PASSWORD is set without REDIS_SENTINEL_ADDRS")
@@ -380,12 +353,6 @@ func (c *Config) loadTLSFiles(cfg *tls.Config) error {
 	return nil
 }
 
-// QueueConfig is the engine configuration the Redis settings imply: the
-// key prefix given, the shards and the durability knob.
-func (c *Config) QueueConfig(prefix string) *queue.Config {
-	return &queue.Config{Prefix: prefix, WaitReplicas: c.WaitReplicas, WaitTimeout: c.WaitTimeout, Shards: c.Shards}
-}
-
 // Redact hides the password of a Redis URL, for logs.
 func Redact(u string) string {
 	if at := strings.LastIndex(u, "@"); at > 0 {
@@ -394,24 +361,4 @@ func Redact(u string) string {
 		}
 	}
 	return u
-}
-
-// WaitReachable calls f until it succeeds or fails for another reason
-// than an unreachable Redis, backing off from 100 ms to 5 s: a process
-// started before its Redis waits for it.
-func WaitReachable(ctx context.Context, log *slog.Logger, f func() error) error {
-	backoff := 100 * time.Millisecond
-	for {
-		err := f()
-		if err == nil || !errors.Is(err, queue.ErrUnavailable) {
-			return err
-		}
-		log.Warn("waiting for redis", "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("redis unreachable: %w", ctx.Err())
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
 }

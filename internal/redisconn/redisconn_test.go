@@ -72,8 +72,6 @@ func TestMode(t *testing.T) {
 		{Config{ClusterAddrs: []string{"h:1"}, TLSCAFile: "ca.pem"}, "", "REDIS_TLS is not"},
 		{Config{URL: "redis://h:1", SentinelPassword: "p"}, "", "without REDIS_SENTINEL_ADDRS"},
 		{Config{Password: "p"}, "", "no Redis is"},
-		{Config{URL: "redis://h:1", WaitReplicas: -1}, "", "negative"},
-		{Config{URL: "redis://h:1", WaitReplicas: 1, WaitTimeout: 2 * time.Second}, "", "below"},
 	} {
 		mode, err := tc.cfg.Mode()
 		if tc.err == "" && (err != nil || mode != tc.mode) {
@@ -156,13 +154,10 @@ func TestAddFlags(t *testing.T) {
 	}
 	// A cluster replaces the default URL instead of clashing with it.
 	c, err := parse(map[string]string{"REDIS_CLUSTER_ADDRS": " 127.0.0.1:7000, 127.0.0.1:7001 ,", "REDIS_PASSWORD": "p",
-		"REDIS_TLS": "1", "REDIS_WAIT_REPLICAS": "1", "REDIS_WAIT_TIMEOUT": "50ms"}, "redis://127.0.0.1:6379/0")
+		"REDIS_TLS": "1"}, "redis://127.0.0.1:6379/0")
 	if err != nil || c.URL != "" || !slices.Equal(c.ClusterAddrs, []string{"127.0.0.1:7000", "127.0.0.1:7001"}) ||
-		c.Password != "p" || !c.TLS || c.WaitReplicas != 1 || c.WaitTimeout != 50*time.Millisecond {
+		c.Password != "p" || !c.TLS {
 		t.Fatalf("cluster: %+v %v", c, err)
-	}
-	if q := c.QueueConfig("app"); q.Prefix != "app" || q.WaitReplicas != 1 || q.WaitTimeout != 50*time.Millisecond {
-		t.Fatalf("queue config %+v", q)
 	}
 	// An explicit URL beside it is refused.
 	if _, err := parse(map[string]string{"REDIS_URL": "redis://h:1"}, ""); err == nil || !strings.Contains(err.Error(), "exclusive") {

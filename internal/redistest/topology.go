@@ -44,6 +44,33 @@ func NewCluster(t testing.TB, masters int) *Cluster {
 // StartCluster starts a cluster in dir (one subdirectory per node); the
 // caller stops it.
 func StartCluster(dir string, masters int) (*Cluster, error) {
+	c, err := StartClusterNodes(dir, masters)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Form(); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// NewClusterNodes starts the nodes of a cluster of the given number of
+// masters without making them one (Form does): each node serves no slot
+// yet, and answers CLUSTERDOWN for every key. Every node is killed at
+// cleanup.
+func NewClusterNodes(t testing.TB, masters int) *Cluster {
+	t.Helper()
+	c, err := StartClusterNodes(t.TempDir(), masters)
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
+
+// StartClusterNodes is NewClusterNodes in dir; the caller stops them.
+func StartClusterNodes(dir string, masters int) (*Cluster, error) {
 	c := &Cluster{}
 	for i := range masters {
 		nodeDir := filepath.Join(dir, "node"+strconv.Itoa(i))
@@ -59,17 +86,18 @@ func StartCluster(dir string, masters int) (*Cluster, error) {
 		}
 		c.Nodes = append(c.Nodes, s)
 	}
+	return c, nil
+}
+
+// Form makes the nodes one cluster, each master with an equal range of
+// the slots, and waits until every node reports cluster_state:ok.
+func (c *Cluster) Form() error {
 	ctx, cancel := context.WithTimeout(context.Background(), clusterCreateTimeout)
 	defer cancel()
 	if err := c.create(ctx); err != nil {
-		c.Stop()
-		return nil, err
+		return err
 	}
-	if err := c.waitOK(topologyReadyTimeout); err != nil {
-		c.Stop()
-		return nil, err
-	}
-	return c, nil
+	return c.WaitOK(topologyReadyTimeout)
 }
 
 // create makes the nodes one cluster: redis-cli --cluster create from 3
@@ -107,9 +135,10 @@ func (c *Cluster) create(ctx context.Context) error {
 // clusterSlotCount is the number of Redis Cluster hash slots.
 const clusterSlotCount = 16384
 
-// waitOK waits until every node sees every slot assigned, every node
-// known, and the cluster state ok.
-func (c *Cluster) waitOK(limit time.Duration) error {
+// WaitOK waits until every node sees every slot assigned, every node
+// known, and the cluster state ok: after Form, or after a node that was
+// stopped is back.
+func (c *Cluster) WaitOK(limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	want := []string{"cluster_state:ok", "cluster_slots_ok:16384", "cluster_known_nodes:" + strconv.Itoa(len(c.Nodes))}
 	var info string

@@ -40,6 +40,8 @@ type Queue interface {
 // Events delivers the job events that long polls and streams wait on.
 // *queue.Hub implements it: one per process, started before the handler
 // serves and stopped on shutdown, which ends every open stream and poll.
+// When it also counts the events it dropped for slow subscribers
+// (Dropped() int64, as the Hub does), /metrics exports the count.
 type Events interface {
 	Subscribe(jobID string) *queue.Subscription
 }
@@ -73,7 +75,7 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	if q == nil || events == nil {
 		return nil, fmt.Errorf("api: nil queue or events")
 	}
-	m, err := newMetrics(cfg.Metrics, q, cfg.RequestTimeout)
+	m, err := newMetrics(cfg.Metrics, q, events, cfg.RequestTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("api metrics: %w", err)
 	}

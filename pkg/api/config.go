@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/compileo/jobqueue/pkg/handlers"
 	"github.com/compileo/jobqueue/pkg/queue"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -66,15 +65,11 @@ type Config struct {
 	// Heartbeat is the interval of the SSE keep-alive comment.
 	// Default DefaultHeartbeat.
 	Heartbeat time.Duration
-	// Types are the job types a submission may name besides the types the
-	// live workers advertise. Nil means the built-in handlers'
-	// (handlers.Types()); an empty non-nil slice accepts only what live
-	// workers advertise.
-	Types []string
-	// ValidatePayload checks a submitted job's payload before it is
-	// queued; an error refuses the job with 400. Nil means the built-in
-	// handlers' checks (handlers.Validate), which pass other types through.
-	ValidatePayload func(typ string, payload json.RawMessage) error
+	// JobTypes are the job types a submission may name besides the types
+	// the live workers advertise, and the checks of their payloads. Nil
+	// means none: only advertised types are accepted, and no payload is
+	// checked.
+	JobTypes JobTypes
 	// Keys are the API keys; empty means the API is open to everyone.
 	Keys []Key
 	// RateLimit is each caller's request budget (a caller is an API key,
@@ -186,11 +181,8 @@ func (cfg Config) withDefaults() (Config, error) {
 			return cfg, fmt.Errorf("api config: CORS origin %q: want * or a scheme://host[:port]", o)
 		}
 	}
-	if cfg.Types == nil {
-		cfg.Types = handlers.Types()
-	}
-	if cfg.ValidatePayload == nil {
-		cfg.ValidatePayload = handlers.Validate
+	if cfg.JobTypes == nil {
+		cfg.JobTypes = TypeSet{}
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = prometheus.NewRegistry()
@@ -201,4 +193,38 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.Logger = slog.Default()
 	}
 	return cfg, nil
+}
+
+// JobTypes is what the API is told of the job types it accepts: whether a
+// type has a handler, and whether a payload suits it. The API asks it of
+// every submission; a type it does not know is still accepted when a live
+// worker advertises it. It is an interface so that where the types come
+// from (a fixed list given at start-up, or workers that announce theirs)
+// is the caller's business. Implementations must be safe for concurrent use.
+type JobTypes interface {
+	// Known reports whether jobs of typ have a handler.
+	Known(typ string) bool
+	// ValidatePayload checks a payload of type typ as its handler will
+	// before it runs, so that a bad one is refused at once (400) instead
+	// of failing on a worker later; nil accepts it. It is asked of every
+	// accepted type, known here or advertised by a worker.
+	ValidatePayload(typ string, payload json.RawMessage) error
+}
+
+// TypeSet is a fixed set of JobTypes: each type with the check of its
+// payloads (nil: any payload).
+type TypeSet map[string]func(payload json.RawMessage) error
+
+// Known reports whether typ is in the set.
+func (s TypeSet) Known(typ string) bool {
+	_, ok := s[typ]
+	return ok
+}
+
+// ValidatePayload runs typ's check, if it has one.
+func (s TypeSet) ValidatePayload(typ string, payload json.RawMessage) error {
+	if check := s[typ]; check != nil {
+		return check(payload)
+	}
+	return nil
 }

@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/compileo/jobqueue/internal/proctest"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/compileo/jobqueue/internal/proctest"
 
 	"github.com/compileo/jobqueue/internal/redistest"
 	"github.com/compileo/jobqueue/pkg/queue"
@@ -138,12 +140,51 @@ func TestRedisDownIs503(t *testing.T) {
 	b.call(t, "GET", "/healthz", "", 200)
 }
 
+// Through a failover the API may reach a node that is a replica now (a
+// master that came back as one, or one not yet promoted): its writes are
+// refused with READONLY, which is a 503 with Retry-After, like Redis
+// down, never a 500. Reads it still serves.
+func TestReplicaRefusingWritesIs503(t *testing.T) {
+	t.Parallel()
+	master := redistest.New(t, &redistest.Options{Args: []string{"--repl-diskless-sync-delay", "0"}})
+	replica := redistest.New(t, &redistest.Options{Args: []string{"--replicaof", "127.0.0.1", strconv.Itoa(master.Port)}})
+	prefix := redistest.Prefix(t)
+	ctx := ctxT(t)
+	mrdb := master.Client()
+	t.Cleanup(func() { _ = mrdb.Close() })
+	q, err := queue.NewClient(ctx, mrdb, &queue.Config{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := q.Enqueue(ctx, queue.EnqueueParams{Type: "demo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: replica.Addr, MaxRetries: -1})
+	waitFor(t, "the replica in sync", func() bool {
+		return rdb.Exists(ctx, "{"+prefix+"}:job:"+e.ID).Val() == 1
+	})
+	b := setupOnPrefix(t, rdb, prefix, Config{})
+	for _, r := range [][3]string{
+		{"POST", "/api/v1/jobs", `{"type": "demo"}`},
+		{"POST", "/api/v1/jobs/batch", `{"jobs": [{"type": "demo"}]}`},
+		{"POST", "/api/v1/jobs/cancel/" + e.ID, ""},
+	} {
+		resp, data := b.do(t, r[0], r[1], r[2])
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" ||
+			!strings.Contains(string(data), `"code":"unavailable"`) {
+			t.Fatalf("%s %s on a replica: %d %q %s", r[0], r[1], resp.StatusCode, resp.Header.Get("Retry-After"), data)
+		}
+	}
+	b.call(t, "GET", "/api/v1/jobs/status/"+e.ID, "", 200)
+}
+
 // TestMessagesSpeakToPeople checks that the human message of each common
 // refusal says what happened in plain words, not in the engine's state
 // machine terms, while the machine codes stay as they were.
 func TestMessagesSpeakToPeople(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Config{Types: []string{"quick", "block"}, BodyLimit: 100})
+	b := setup(t, Config{JobTypes: TypeSet{"quick": nil, "block": nil}, BodyLimit: 100})
 	b.startWorker(t)
 	msg := func(e map[string]any) string { s, _ := e["message"].(string); return s }
 

@@ -247,39 +247,39 @@ func (s *server) submitBatch(c *gin.Context) {
 }
 
 // admit refuses, in errs, the jobs no one would run: a type that is
-// neither configured (the built-ins) nor advertised by a live worker, or a
-// payload its handler would refuse. Jobs already refused are skipped;
-// workers are read only when some type is not configured. The error is
-// Redis's, when it cannot be read.
+// neither configured (Config.JobTypes) nor advertised by a live worker,
+// or a payload its handler would refuse. Jobs already refused are
+// skipped; workers are read only when some type is not configured. The
+// error is Redis's, when it cannot be read.
 func (s *server) admit(ctx context.Context, params []queue.EnqueueParams, errs []error) error {
-	known := make(map[string]bool, len(s.cfg.Types))
-	for _, t := range s.cfg.Types {
-		known[t] = true
-	}
+	types := s.cfg.JobTypes
+	var advertised map[string]bool // by the live workers; read at most once
 	for i, p := range params {
-		if errs[i] != nil || known[p.Type] {
+		if errs[i] != nil || types.Known(p.Type) {
 			continue
 		}
-		ws, err := s.q.Workers(ctx)
-		if err != nil {
-			return err
-		}
-		for _, w := range ws {
-			for _, t := range w.Types {
-				known[t] = true
+		if advertised == nil {
+			ws, err := s.q.Workers(ctx)
+			if err != nil {
+				return err
+			}
+			advertised = map[string]bool{}
+			for _, w := range ws {
+				for _, t := range w.Types {
+					advertised[t] = true
+				}
 			}
 		}
-		break
+		if !advertised[p.Type] {
+			errs[i] = unknownType(p.Type)
+		}
 	}
 	for i, p := range params {
-		switch {
-		case errs[i] != nil:
-		case !known[p.Type]:
-			errs[i] = unknownType(p.Type)
-		default:
-			if err := s.cfg.ValidatePayload(p.Type, p.Payload); err != nil {
-				errs[i] = invalidArgf("payload of a %s job: %v", p.Type, err)
-			}
+		if errs[i] != nil {
+			continue
+		}
+		if err := types.ValidatePayload(p.Type, p.Payload); err != nil {
+			errs[i] = invalidArgf("payload of a %s job: %v", p.Type, err)
 		}
 	}
 	return nil

@@ -1,9 +1,12 @@
 package api
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -198,12 +201,43 @@ func TestSubmitRefusals(t *testing.T) {
 // A type no built-in handles is accepted once a live worker advertises it.
 func TestSubmitTypesOfLiveWorkers(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Config{Types: []string{}})
+	b := setup(t, Config{JobTypes: TypeSet{}})
 	b.wantError(t, "POST", "/api/v1/jobs", `{"type": "quick"}`, 400, CodeUnknownJobType)
 	b.startWorker(t)
 	id := b.submit(t, `{"type": "quick"}`)
 	b.waitStatus(t, id, queue.StateCompleted)
 	b.wantError(t, "POST", "/api/v1/jobs", `{"type": "demo"}`, 400, CodeUnknownJobType)
+}
+
+// The API asks Config.JobTypes of every submission: any implementation,
+// not only a fixed list, decides which types are known and which payloads
+// are refused.
+func TestSubmitAsksJobTypes(t *testing.T) {
+	t.Parallel()
+	types := &countingTypes{TypeSet: TypeSet{"custom": func(p json.RawMessage) error {
+		if strings.Contains(string(p), "bad") {
+			return errors.New("bad payload")
+		}
+		return nil
+	}}}
+	b := setup(t, Config{JobTypes: types})
+	b.call(t, "POST", "/api/v1/jobs", `{"type": "custom", "payload": {"ok": 1}}`, 201)
+	b.wantError(t, "POST", "/api/v1/jobs", `{"type": "custom", "payload": {"bad": 1}}`, 400, CodeInvalidArgument)
+	b.wantError(t, "POST", "/api/v1/jobs", `{"type": "demo"}`, 400, CodeUnknownJobType)
+	if n := types.asked.Load(); n < 3 {
+		t.Fatalf("JobTypes asked %d times for 3 submissions", n)
+	}
+}
+
+// countingTypes is a TypeSet that counts the questions it is asked.
+type countingTypes struct {
+	TypeSet
+	asked atomic.Int64
+}
+
+func (c *countingTypes) Known(typ string) bool {
+	c.asked.Add(1)
+	return c.TypeSet.Known(typ)
 }
 
 func TestBodyTooLarge(t *testing.T) {
@@ -472,7 +506,7 @@ func TestListCursorKeepsItsFilters(t *testing.T) {
 // 33.33333333333333.
 func TestProgressIsRoundedToOneDecimal(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Config{Types: []string{"third"}})
+	b := setup(t, Config{JobTypes: TypeSet{"third": nil}})
 	b.startWorker(t)
 	id := b.submit(t, `{"type": "third"}`)
 	waitFor(t, "progress of a third", func() bool {

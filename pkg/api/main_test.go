@@ -19,6 +19,7 @@ import (
 
 	"github.com/compileo/jobqueue/internal/openapitest"
 	"github.com/compileo/jobqueue/internal/redistest"
+	"github.com/compileo/jobqueue/pkg/handlers"
 	"github.com/compileo/jobqueue/pkg/queue"
 	"github.com/redis/go-redis/v9"
 )
@@ -51,9 +52,15 @@ func setup(t *testing.T, cfg Config) *bundle {
 
 func setupOn(t *testing.T, rdb *redis.Client, cfg Config) *bundle {
 	t.Helper()
+	return setupOnPrefix(t, rdb, redistest.Prefix(t), cfg)
+}
+
+// setupOnPrefix is setupOn with the queue's key prefix chosen by the test.
+func setupOnPrefix(t *testing.T, rdb *redis.Client, prefix string, cfg Config) *bundle {
+	t.Helper()
 	t.Cleanup(func() { _ = rdb.Close() })
 	ctx := ctxT(t)
-	client, err := queue.NewClient(ctx, rdb, &queue.Config{Prefix: redistest.Prefix(t)})
+	client, err := queue.NewClient(ctx, rdb, &queue.Config{Prefix: prefix})
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)
 	}
@@ -63,6 +70,10 @@ func setupOn(t *testing.T, rdb *redis.Client, cfg Config) *bundle {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = discard
+	}
+	if cfg.JobTypes == nil {
+		// What cmd/apiserver configures: the built-in handlers' types.
+		cfg.JobTypes = TypeSet(handlers.Validators())
 	}
 	// A loaded CI machine (the whole suite under -race on two cores) can
 	// take longer than the production default for one Redis call; tests

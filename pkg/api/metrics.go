@@ -52,7 +52,7 @@ func (m *metrics) queueLabel(q string) string {
 	return q
 }
 
-func newMetrics(reg *prometheus.Registry, q Queue, timeout time.Duration) (*metrics, error) {
+func newMetrics(reg *prometheus.Registry, q Queue, events Events, timeout time.Duration) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "jobqueue_http_request_duration_seconds",
@@ -71,8 +71,15 @@ func newMetrics(reg *prometheus.Registry, q Queue, timeout time.Duration) (*metr
 		}, []string{"type", "queue"}),
 		queueLabels: map[string]bool{},
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.streams, m.polls, m.submitted,
-		&queueCollector{q: q, timeout: timeout}} {
+	collectors := []prometheus.Collector{m.requests, m.streams, m.polls, m.submitted,
+		&queueCollector{q: q, timeout: timeout}}
+	if d, ok := events.(interface{ Dropped() int64 }); ok {
+		collectors = append(collectors, prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "jobqueue_events_dropped_total",
+			Help: "Job events this instance dropped for streams and long polls too slow to take them (each got the newest state).",
+		}, func() float64 { return float64(d.Dropped()) }))
+	}
+	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

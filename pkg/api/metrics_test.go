@@ -38,6 +38,7 @@ func TestMetrics(t *testing.T) {
 		`jobqueue_http_request_duration_seconds_count{code="201",method="POST",route="/api/v1/jobs"} 1` + "\n",
 		`jobqueue_http_request_duration_seconds_count{code="200",method="GET",route="/api/v1/jobs/status/:job_id/stream"}`,
 		"jobqueue_long_polls_open 0\n",
+		"jobqueue_events_dropped_total 0\n",
 		"go_goroutines ",
 	} {
 		if !strings.Contains(out, want) {

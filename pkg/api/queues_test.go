@@ -26,7 +26,7 @@ func TestTooManyQueues(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(hub.Stop)
-	h, err := New(Config{Logger: discard}, client, hub)
+	h, err := New(Config{Logger: discard, JobTypes: TypeSet{"demo": nil}}, client, hub)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,9 +52,29 @@ type statsView struct {
 	// hosts', every process counted).
 	WorkersCPUPercent float64 `json:"workers_cpu_percent"`
 
-	Queues             []queue.QueueStats `json:"queues"`
-	RunningByType      map[string]int64   `json:"running_by_type"`
-	WorkersConcurrency int                `json:"workers_concurrency"`
+	Queues             []queueStatsView `json:"queues"`
+	RunningByType      map[string]int64 `json:"running_by_type"`
+	WorkersConcurrency int              `json:"workers_concurrency"`
+}
+
+// queueStatsView is one queue's share of the waiting jobs (the "queues"
+// list of the stats).
+type queueStatsView struct {
+	Name      string `json:"name"`
+	Pending   int64  `json:"pending"`
+	Scheduled int64  `json:"scheduled"`
+	Retrying  int64  `json:"retrying"`
+	// OldestPendingAge: see queue.QueueStats.
+	OldestPendingAge float64 `json:"oldest_pending_age_seconds"`
+}
+
+func queueStatsOf(qs []queue.QueueStats) []queueStatsView {
+	out := make([]queueStatsView, len(qs))
+	for i, q := range qs {
+		out[i] = queueStatsView{Name: q.Name, Pending: q.Pending, Scheduled: q.Scheduled,
+			Retrying: q.Retrying, OldestPendingAge: q.OldestPendingAge}
+	}
+	return out
 }
 
 // queueHealth is the Jobs API's queue_health; assessHealth computes it.
@@ -90,7 +110,7 @@ func buildStats(st *queue.Stats, ws []queue.WorkerInfo) statsView {
 		ScheduledJobs: n(queue.StateScheduled), CompletedJobs: n(queue.StateCompleted),
 		FailedJobs: n(queue.StateFailed), CancelledJobs: n(queue.StateCancelled),
 		RetryingJobs: n(queue.StateRetrying), QueueType: "redis",
-		ActiveWorkers: len(ws), Queues: nonNil(st.Queues), RunningByType: st.RunningByType,
+		ActiveWorkers: len(ws), Queues: queueStatsOf(st.Queues), RunningByType: st.RunningByType,
 	}
 	for _, s := range queue.States() {
 		v.TotalJobs += n(s)

@@ -16,7 +16,7 @@ var jobsAPIStatsKeys = []string{"pending_jobs", "running_jobs", "scheduled_jobs"
 
 func TestQueueStats(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Config{Types: []string{"demo", "block", "quick", "boom"}})
+	b := setup(t, Config{JobTypes: TypeSet{"demo": nil, "block": nil, "quick": nil, "boom": nil}})
 
 	// A job waits and no worker is alive: unhealthy.
 	b.submit(t, `{"type": "demo", "queue": "parked"}`)

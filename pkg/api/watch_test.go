@@ -34,7 +34,7 @@ func (b *bundle) pollAsync(t *testing.T, id, query string) <-chan map[string]any
 
 func TestPollWakesOnChange(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Config{Types: []string{"block"}}) // before any worker advertises it
+	b := setup(t, Config{JobTypes: TypeSet{"block": nil}}) // before any worker advertises it
 	id := b.submit(t, `{"type": "block"}`)
 
 	// With current_status: a cancel wakes the poll at once.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"math/rand/v2"
 	"net/http"
@@ -124,30 +125,48 @@ func (s *stream) connect(ctx context.Context) (events int, done bool, err error)
 	defer cancel(nil)
 	idle := time.AfterFunc(s.c.cfg.StreamIdleTimeout, func() { cancel(errStreamIdle) })
 	defer idle.Stop()
-
-	path := jobPath("/api/v1/jobs/status/", s.id, "/stream")
-	req, err := s.c.newRequest(connCtx, "GET", path, nil, nil)
+	resp, done, err := s.open(connCtx)
 	if err != nil {
-		return 0, true, s.fail(err)
+		return 0, done, err
+	}
+	defer resp.Body.Close()
+	return s.read(connCtx, resp.Body, idle)
+}
+
+// open sends the stream's request, resuming after the last event seen,
+// and checks that an event stream answers. done is set when retrying
+// cannot help.
+func (s *stream) open(ctx context.Context) (resp *http.Response, done bool, err error) {
+	path := jobPath("/api/v1/jobs/status/", s.id, "/stream")
+	req, err := s.c.newRequest(ctx, "GET", path, nil, nil)
+	if err != nil {
+		return nil, true, s.fail(err)
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Cache-Control", "no-cache")
 	if s.last > 0 {
 		req.Header.Set("Last-Event-ID", strconv.FormatInt(s.last, 10))
 	}
-	resp, err := s.c.cfg.HTTPClient.Do(req)
+	resp, err = s.c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return 0, false, connErr(connCtx, err)
+		return nil, false, connErr(ctx, err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
-		return 0, false, errorOf(resp)
+		defer resp.Body.Close()
+		return nil, false, errorOf(resp)
 	}
 	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(ct, "text/event-stream") {
-		return 0, false, fmt.Errorf("GET %s: %d %q: %w", path, resp.StatusCode, ct, errNotEventStream)
+		resp.Body.Close()
+		return nil, false, fmt.Errorf("GET %s: %d %q: %w", path, resp.StatusCode, ct, errNotEventStream)
 	}
+	return resp, false, nil
+}
 
-	sc := bufio.NewScanner(resp.Body)
+// read dispatches the events of body to the consumer until the job
+// finishes, the consumer stops, or the body ends; idle is the silence
+// timer, reset at every line.
+func (s *stream) read(ctx context.Context, body io.Reader, idle *time.Timer) (events int, done bool, err error) {
+	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 0, 4096), maxEventLine)
 	var (
 		data  []string
@@ -201,7 +220,7 @@ func (s *stream) connect(ctx context.Context) (events int, done bool, err error)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return events, false, connErr(connCtx, fmt.Errorf("stream %s: read: %w", s.id, err))
+		return events, false, connErr(ctx, fmt.Errorf("stream %s: read: %w", s.id, err))
 	}
 	return events, false, errStreamEnded
 }

@@ -70,6 +70,17 @@ func Validate(typ string, payload json.RawMessage) error {
 	return nil
 }
 
+// Validators returns the payload check of each built-in handler, by job
+// type: what an API that accepts these types runs before it queues a job
+// (api.TypeSet of this map).
+func Validators() map[string]func(payload json.RawMessage) error {
+	out := make(map[string]func(payload json.RawMessage) error)
+	for _, b := range builtins() {
+		out[b.typ] = b.validate
+	}
+	return out
+}
+
 // Types returns the job types of the built-in handlers, sorted.
 func Types() []string {
 	var out []string

@@ -89,6 +89,15 @@ type termStat struct {
 	docs []int // indexes of the documents mentioning it, ascending
 }
 
+// add counts one occurrence of the term, in document doc (documents come
+// in ascending order).
+func (st *termStat) add(doc int) {
+	st.tf++
+	if n := len(st.docs); n == 0 || st.docs[n-1] != doc {
+		st.docs = append(st.docs, doc)
+	}
+}
+
 // sentenceTerms are the distinct terms of one sentence of document doc.
 type sentenceTerms struct {
 	doc   int
@@ -116,10 +125,7 @@ func handleTaxonomy(ctx context.Context, job *queue.ActiveJob) (any, error) {
 					st = &termStat{}
 					vocab[t] = st
 				}
-				st.tf++
-				if n := len(st.docs); n == 0 || st.docs[n-1] != i {
-					st.docs = append(st.docs, i)
-				}
+				st.add(i)
 				if !seen[t] {
 					seen[t] = true
 					distinct = append(distinct, t)
@@ -152,35 +158,9 @@ func handleTaxonomy(ctx context.Context, job *queue.ActiveJob) (any, error) {
 		isCat[c] = i
 	}
 
-	// Co-occurrences of each category with the other terms, by sentence.
-	co := make([]map[string]*termStat, len(cats))
-	for i := range co {
-		co[i] = make(map[string]*termStat)
-	}
-	for _, s := range sents {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("taxonomy_generation: stopped building the taxonomy: %w", context.Cause(ctx))
-		}
-		for _, c := range s.terms {
-			ci, ok := isCat[c]
-			if !ok {
-				continue
-			}
-			for _, t := range s.terms {
-				if _, cat := isCat[t]; cat {
-					continue
-				}
-				st := co[ci][t]
-				if st == nil {
-					st = &termStat{}
-					co[ci][t] = st
-				}
-				st.tf++
-				if n := len(st.docs); n == 0 || st.docs[n-1] != s.doc {
-					st.docs = append(st.docs, s.doc)
-				}
-			}
-		}
+	co, err := cooccurrences(ctx, sents, isCat)
+	if err != nil {
+		return nil, err
 	}
 
 	res := taxonomyResult{Categories: make([]taxonomyCategory, 0, len(cats)), VocabularySize: len(vocab), Documents: len(p.docs)}
@@ -202,6 +182,38 @@ func handleTaxonomy(ctx context.Context, job *queue.ActiveJob) (any, error) {
 		res.Categories = append(res.Categories, cat)
 	}
 	return res, nil
+}
+
+// cooccurrences counts, for each category (isCat: term → its index), the
+// other terms sharing a sentence with it.
+func cooccurrences(ctx context.Context, sents []sentenceTerms, isCat map[string]int) ([]map[string]*termStat, error) {
+	co := make([]map[string]*termStat, len(isCat))
+	for i := range co {
+		co[i] = make(map[string]*termStat)
+	}
+	for _, s := range sents {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("taxonomy_generation: stopped building the taxonomy: %w", context.Cause(ctx))
+		}
+		for _, c := range s.terms {
+			ci, ok := isCat[c]
+			if !ok {
+				continue
+			}
+			for _, t := range s.terms {
+				if _, cat := isCat[t]; cat {
+					continue
+				}
+				st := co[ci][t]
+				if st == nil {
+					st = &termStat{}
+					co[ci][t] = st
+				}
+				st.add(s.doc)
+			}
+		}
+	}
+	return co, nil
 }
 
 // documentIDs returns the ids of docs[i] for each i of idx.

@@ -5,11 +5,12 @@ import (
 	"strings"
 
 	"context"
-	"github.com/compileo/jobqueue/internal/redistest"
 	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/compileo/jobqueue/internal/redistest"
 )
 
 // Micro-benchmarks of the hot paths against the shared real redis-server:
@@ -132,7 +133,7 @@ func BenchmarkClaimComplete(b *testing.B) {
 		for _, r := range runs[k:min(k+32, len(runs))] {
 			batch = append(batch, &completion{r: r, done: make(chan error, 1)})
 		}
-		if _, err := c.completeRuns(ctx, batch); err != nil {
+		if _, err := c.luaComplete(ctx, completeRuns(batch)); err != nil {
 			b.Fatal(err)
 		}
 	}

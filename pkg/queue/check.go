@@ -44,66 +44,102 @@ func (c *Client) CheckInvariants(ctx context.Context) error {
 // checkShard checks one shard's keys; every job hash of the shard must
 // belong there (its id's shard).
 func (c *Client) checkShard(ctx context.Context, k keyspace) ([]string, error) {
+	st := c.readShard(ctx, k)
+	problems := c.checkIndexes(ctx, k, st)
+	problems = append(problems, c.checkTypeCounts(ctx, k, st)...)
+	orphans, err := c.checkOrphans(ctx, k, st.seen)
+	if err != nil {
+		return nil, err
+	}
+	return append(problems, orphans...), nil
+}
+
+// shardState is what checkShard reads of one shard: its counters and the
+// ids in each state's index, and (once checkIndexes ran) the state of
+// every indexed job.
+type shardState struct {
+	counts        map[State]int64
+	runningByType map[string]int64
+	index         map[State][]string
+	seen          map[string]State
+}
+
+// readShard reads a shard's counters and indexes, one after another.
+func (c *Client) readShard(ctx context.Context, k keyspace) *shardState {
 	rdb := c.rdb
-	counts := map[State]int64{}
+	st := &shardState{counts: map[State]int64{}, runningByType: map[string]int64{},
+		index: map[State][]string{}, seen: map[string]State{}}
 	for f, v := range rdb.HGetAll(ctx, k.counts()).Val() {
 		n, _ := strconv.ParseInt(v, 10, 64)
-		counts[State(f)] = n
+		st.counts[State(f)] = n
 	}
-	runningByType := map[string]int64{}
 	for f, v := range rdb.HGetAll(ctx, k.typeRunning()).Val() {
 		n, _ := strconv.ParseInt(v, 10, 64)
-		runningByType[f] = n
+		st.runningByType[f] = n
 	}
-	queues := rdb.SMembers(ctx, k.queues()).Val()
-	index := map[State][]string{}
-	for _, q := range queues {
-		index[StatePending] = append(index[StatePending], rdb.ZRange(ctx, k.pending(q), 0, -1).Val()...)
-		index[StateScheduled] = append(index[StateScheduled], rdb.ZRange(ctx, k.scheduled(q), 0, -1).Val()...)
-		index[StateRetrying] = append(index[StateRetrying], rdb.ZRange(ctx, k.retrying(q), 0, -1).Val()...)
+	for _, q := range rdb.SMembers(ctx, k.queues()).Val() {
+		st.index[StatePending] = append(st.index[StatePending], rdb.ZRange(ctx, k.pending(q), 0, -1).Val()...)
+		st.index[StateScheduled] = append(st.index[StateScheduled], rdb.ZRange(ctx, k.scheduled(q), 0, -1).Val()...)
+		st.index[StateRetrying] = append(st.index[StateRetrying], rdb.ZRange(ctx, k.retrying(q), 0, -1).Val()...)
 	}
-	index[StateRunning] = rdb.ZRange(ctx, k.leases(), 0, -1).Val()
+	st.index[StateRunning] = rdb.ZRange(ctx, k.leases(), 0, -1).Val()
 	for _, s := range []State{StateCompleted, StateFailed, StateCancelled} {
-		index[s] = rdb.ZRange(ctx, k.done(s), 0, -1).Val()
+		st.index[s] = rdb.ZRange(ctx, k.done(s), 0, -1).Val()
 	}
+	return st
+}
+
+// checkIndexes checks that every counter equals the size of its index,
+// and every indexed job is in one index only, of its shard, and of its
+// status; it records each job's state in st.seen.
+func (c *Client) checkIndexes(ctx context.Context, k keyspace, st *shardState) []string {
 	var problems []string
-	seen := map[string]State{}
 	for _, s := range States() {
-		if int64(len(index[s])) != counts[s] {
-			problems = append(problems, fmt.Sprintf("counter %s=%d but index holds %d", s, counts[s], len(index[s])))
+		if int64(len(st.index[s])) != st.counts[s] {
+			problems = append(problems, fmt.Sprintf("counter %s=%d but index holds %d", s, st.counts[s], len(st.index[s])))
 		}
-		for _, id := range index[s] {
-			if prev, dup := seen[id]; dup {
+		for _, id := range st.index[s] {
+			if prev, dup := st.seen[id]; dup {
 				problems = append(problems, fmt.Sprintf("job %s in both %s and %s", id, prev, s))
 			}
-			seen[id] = s
+			st.seen[id] = s
 			if c.shards.of(id) != k {
 				problems = append(problems, fmt.Sprintf("job %s indexed in the wrong shard", id))
 			}
-			status := rdb.HGet(ctx, k.job(id), fStatus).Val()
+			status := c.rdb.HGet(ctx, k.job(id), fStatus).Val()
 			if State(status) != s {
 				problems = append(problems, fmt.Sprintf("job %s in %s index but status %q", id, s, status))
 			}
 		}
 	}
-	// Per-type running counts equal the running jobs of each type.
+	return problems
+}
+
+// checkTypeCounts checks that the per-type running counters equal the
+// running jobs of each type.
+func (c *Client) checkTypeCounts(ctx context.Context, k keyspace, st *shardState) []string {
 	byType := map[string]int64{}
-	for _, id := range index[StateRunning] {
-		byType[rdb.HGet(ctx, k.job(id), fType).Val()]++
+	for _, id := range st.index[StateRunning] {
+		byType[c.rdb.HGet(ctx, k.job(id), fType).Val()]++
 	}
-	for typ, n := range runningByType {
+	var problems []string
+	for typ, n := range st.runningByType {
 		if byType[typ] != n {
 			problems = append(problems, fmt.Sprintf("type %s running counter %d, actual %d", typ, n, byType[typ]))
 		}
 	}
 	for typ, n := range byType {
-		if runningByType[typ] != n {
-			problems = append(problems, fmt.Sprintf("type %s running counter %d, actual %d", typ, runningByType[typ], n))
+		if st.runningByType[typ] != n {
+			problems = append(problems, fmt.Sprintf("type %s running counter %d, actual %d", typ, st.runningByType[typ], n))
 		}
 	}
-	// Every job hash is in some index.
-	var scanner redis.Cmdable = rdb
-	if cc, ok := rdb.(*redis.ClusterClient); ok {
+	return problems
+}
+
+// checkOrphans scans the shard's job hashes for any in no index (seen).
+func (c *Client) checkOrphans(ctx context.Context, k keyspace, seen map[string]State) ([]string, error) {
+	var scanner redis.Cmdable = c.rdb
+	if cc, ok := c.rdb.(*redis.ClusterClient); ok {
 		// SCAN reads one node: on a cluster, scan the master of the
 		// shard's slot, which holds every key of the shard.
 		var err error
@@ -111,6 +147,7 @@ func (c *Client) checkShard(ctx context.Context, k keyspace) ([]string, error) {
 			return nil, err
 		}
 	}
+	var problems []string
 	var cursor uint64
 	for {
 		keys, next, err := scanner.Scan(ctx, cursor, k.job("*"), 500).Result()
@@ -120,12 +157,11 @@ func (c *Client) checkShard(ctx context.Context, k keyspace) ([]string, error) {
 		for _, key := range keys {
 			id := key[strings.LastIndex(key, ":")+1:]
 			if _, ok := seen[id]; !ok {
-				problems = append(problems, fmt.Sprintf("job %s (status %q) is in no index", id, rdb.HGet(ctx, key, fStatus).Val()))
+				problems = append(problems, fmt.Sprintf("job %s (status %q) is in no index", id, c.rdb.HGet(ctx, key, fStatus).Val()))
 			}
 		}
 		if cursor = next; cursor == 0 {
-			break
+			return problems, nil
 		}
 	}
-	return problems, nil
 }

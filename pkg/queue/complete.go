@@ -3,7 +3,6 @@ package queue
 import (
 	"context"
 	"errors"
-	"fmt"
 	"runtime"
 )
 
@@ -21,28 +20,46 @@ type completion struct {
 	done chan error // receives the outcome
 }
 
-// completeLoop acknowledges the completions of the worker's runs in
-// batches: each finished run hands its completion over and waits, and one
+// completer acknowledges the completions of a worker's runs in batches:
+// each finished run hands its completion over and waits, and one
 // complete.lua call acknowledges every run waiting (River's batch
 // completer does the same). Alone, a run's completion goes out at once;
-// under load one round trip completes many jobs.
-func (w *Worker) completeLoop(ctx context.Context) {
-	defer close(w.completerDone)
+// under load one round trip completes many jobs. It is a service: Start
+// and Stop it; while it does not run, each run acknowledges its own.
+type completer struct {
+	service
+	in chan *completion
+	// ack acknowledges a batch and tells each completion its outcome.
+	ack func(batch []*completion)
+}
+
+func newCompleter(ack func(batch []*completion)) *completer {
+	return &completer{in: make(chan *completion), ack: ack}
+}
+
+// Start starts the batching loop.
+func (c *completer) Start(ctx context.Context) error { return c.start(ctx, nil, c.loop) }
+
+// Stop ends the batching loop; later completions are acknowledged one by
+// one by their runs.
+func (c *completer) Stop() { c.stop(nil) }
+
+func (c *completer) loop(ctx context.Context) {
 	for {
 		var batch []*completion
 		select {
 		case <-ctx.Done():
 			return
-		case c := <-w.completions:
-			batch = append(batch, c)
+		case comp := <-c.in:
+			batch = append(batch, comp)
 		}
 		// Runs of one claim often finish together: yield a few times so
 		// that those about to hand their completion over join this batch.
 		// Only runnable goroutines run meanwhile; nothing sleeps.
 		for yields := 0; len(batch) < maxCompleteBatch; {
 			select {
-			case c := <-w.completions:
-				batch = append(batch, c)
+			case comp := <-c.in:
+				batch = append(batch, comp)
 				continue
 			default:
 			}
@@ -52,22 +69,22 @@ func (w *Worker) completeLoop(ctx context.Context) {
 			yields++
 			runtime.Gosched()
 		}
-		w.completeBatch(batch)
+		c.ack(batch)
 	}
 }
 
-// submitCompletion hands c to the completer, or acknowledges it here once
-// the completer stopped (or in a Worker that was never started).
-func (w *Worker) submitCompletion(c *completion) error {
-	if w.completions != nil {
+// submit hands comp to the batching loop and returns its outcome, or
+// acknowledges it here when the loop does not run.
+func (c *completer) submit(comp *completion) error {
+	if stopped := c.stopped(); stopped != nil {
 		select {
-		case w.completions <- c:
-			return <-c.done
-		case <-w.completerDone:
+		case c.in <- comp:
+			return <-comp.done
+		case <-stopped:
 		}
 	}
-	w.completeBatch([]*completion{c})
-	return <-c.done
+	c.ack([]*completion{comp})
+	return <-comp.done
 }
 
 // completeBatch acknowledges a batch as one final write (see final) and
@@ -76,7 +93,7 @@ func (w *Worker) submitCompletion(c *completion) error {
 func (w *Worker) completeBatch(batch []*completion) {
 	left := batch
 	err := w.final(func(ctx context.Context) error {
-		errs, err := w.c.completeRuns(ctx, left)
+		errs, err := w.c.luaComplete(ctx, completeRuns(left))
 		if err != nil {
 			return err
 		}
@@ -97,53 +114,11 @@ func (w *Worker) completeBatch(batch []*completion) {
 	}
 }
 
-// completeRuns is the engine half of completeBatch: one complete.lua call
-// per shard holding some of the runs, in one round trip. The error is set
-// when no call could be made at all.
-func (c *Client) completeRuns(ctx context.Context, batch []*completion) ([]error, error) {
-	groups := c.shards.group(len(batch), func(i int) string { return batch[i].r.job.ID })
-	calls := make([]scriptCall, len(groups))
-	for gi, g := range groups {
-		k := c.shards[g.shard]
-		keys := make([]string, 0, 5+2*len(g.idx))
-		keys = append(keys, k.leases(), k.counts(), k.typeRunning(), k.typeLimits(),
-			k.done(StateCompleted))
-		args := make([]any, 0, 2+3*len(g.idx))
-		args = append(args, c.keys.eventsChannel(), c.wakeCap)
-		for _, i := range g.idx {
-			j := batch[i].r.job
-			keys = append(keys, k.job(j.ID), k.wake(j.Queue))
-			args = append(args, j.ID, batch[i].r.token, batch[i].body)
-		}
-		calls[gi] = scriptCall{keys, args}
+// completeRuns is what luaComplete needs of each completion.
+func completeRuns(batch []*completion) []completeRun {
+	runs := make([]completeRun, len(batch))
+	for i, c := range batch {
+		runs[i] = completeRun{id: c.r.job.ID, queue: c.r.job.Queue, token: c.r.token, result: c.body}
 	}
-	replies, callErrs := c.evalMany(ctx, c.scripts.complete, calls)
-	errs := make([]error, len(batch))
-	failed := 0
-	for gi, g := range groups {
-		idx := g.idx
-		res, err := replies[gi], callErrs[gi]
-		if err == nil && len(res) != 1+len(idx) {
-			err = fmt.Errorf("complete: %d replies for %d runs", len(res)-1, len(idx))
-		}
-		if err != nil {
-			failed++
-			if failed == len(groups) {
-				return nil, err
-			}
-			for _, i := range idx {
-				errs[i] = err
-			}
-			continue
-		}
-		for k, i := range idx {
-			row, _ := res[1+k].([]any)
-			if len(row) == 0 {
-				errs[i] = fmt.Errorf("complete %s: unexpected script reply %v", batch[i].r.job.ID, res[1+k])
-				continue
-			}
-			errs[i] = scriptError(row, batch[i].r.job.ID, StateCompleted)
-		}
-	}
-	return errs, nil
+	return runs
 }

@@ -22,7 +22,7 @@ func TestCompleteBatchDecidesEachRun(t *testing.T) {
 	if err := c.Cancel(ctx, jobs[1].ID); err != nil {
 		t.Fatal(err)
 	}
-	w := &Worker{c: c, cfg: WorkerConfig{LeaseTTL: time.Second}}
+	w := testWorker(c)
 	w.runCtx = ctx
 	batch := make([]*completion, len(jobs))
 	for i, j := range jobs {

@@ -71,4 +71,59 @@
 // id; the worker running it cancels the handler's context. Should that
 // message be lost, the next heartbeat or progress write of the old run is
 // refused and stops the handler all the same.
+//
+// # Errors at the storage edge
+//
+// storage.go translates every go-redis error once: whatever says Redis
+// cannot serve the call now but may soon — unreachable, loading its data,
+// a replica refusing writes, a Cluster forming or failing over — wraps
+// ErrUnavailable (the API's 503); a missing job is ErrJobNotFound, said
+// where a missing job is meant.
+//
+// # Files
+//
+// Which file owns what, so that a change to one concern touches one place:
+//
+//	doc.go          this overview
+//	client.go       Config, Client, NewClient and its start-up checks, Ping
+//	keys.go         every key and channel name (keyspace), the shards
+//	storage.go      the error translation at the storage edge (ErrUnavailable)
+//	errors.go       the engine's error values and types
+//	state.go        the states of a job
+//	job.go          the Job record, its hash fields, Get and GetMany
+//	names.go        the name patterns of queues, types and prefixes
+//
+//	scripts.go      the Lua scripts: loading, runScripts (the one place a
+//	                lost script cache, NOSCRIPT, is reloaded), status codes
+//	lua_<name>.go   the one Go function per lua/<name>.lua: KEYS and ARGV in
+//	                the order of the script's header, the reply decoded
+//	write.go        the pipelines of one round trip, WAIT for durable writes
+//
+//	submit.go       EnqueueParams, Enqueue, EnqueueBatch (planSubmit)
+//	coalesce.go     concurrent Enqueue calls sharing one submission
+//	limits.go       type limits and the shard a job is created in
+//	manage.go       a job's owner's transitions: Cancel, Restart, Delete
+//	list.go         List, paged over the indexes; listread.go its reads
+//	queues.go       the queue registry: Config.MaxQueues, ForgetEmptyQueues
+//	quota.go        CheckQuota: a submitter's quota of unfinished jobs
+//	block.go        Block and BlockedFor: subjects barred for a while
+//	stats.go        Stats: the counters and the per-queue breakdown
+//	check.go        CheckInvariants, the data model's consistency check
+//	ratelimit.go    Allow: an API caller's request budget
+//	events.go       Event, the pub/sub listener and the Hub
+//	registry.go     WorkerInfo and Workers: the registry of live workers
+//
+//	handler.go      Handler, Mux, ActiveJob, Permanent
+//	worker.go       WorkerConfig, Worker, Start and Stop
+//	service.go      the Start/Stop shape of every background loop
+//	fetch.go        the worker's fetch loop and its waits on wake lists
+//	claim.go        the claim: peek, rank, one claim.lua call per shard
+//	run.go          one run of a handler and its final writes (fail, requeue)
+//	progress.go     a run's coalesced progress writes
+//	complete.go     the completer service: completions acknowledged in batches
+//	heartbeat.go    the heartbeat service: registry entry and leases kept alive
+//	sampler.go      the sampler service: CPU and memory, throttling
+//	maintenance.go  Promote, Reap, Expire and the Maintenance service that
+//	                runs them and ForgetEmptyQueues (in every worker, or on
+//	                its own)
 package queue

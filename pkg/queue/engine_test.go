@@ -48,7 +48,7 @@ func testSubmitClaimComplete(t *testing.T, c *Client) {
 	}
 	checkInvariants(t, c)
 
-	w := &Worker{c: c, cfg: WorkerConfig{LeaseTTL: time.Second}}
+	w := testWorker(c)
 	w.runCtx = ctx
 	r := &run{w: w, job: got, token: got.token}
 	if err := w.complete(r, map[string]int{"n": 1}); err != nil {
@@ -72,16 +72,18 @@ func TestStatsOldestPendingAge(t *testing.T) {
 	ctx := ctxT(t)
 	mustEnqueue(t, c, EnqueueParams{Type: "demo", Queue: "aged"})
 	mustEnqueue(t, c, EnqueueParams{Type: "demo", Queue: "later", RunAt: time.Now().Add(time.Hour)})
-	time.Sleep(20 * time.Millisecond)
-	st, err := c.Stats(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	got := map[string]QueueStats{}
-	for _, q := range st.Queues {
-		got[q.Name] = q
-	}
-	if a := got["aged"]; a.Pending != 1 || a.OldestPendingAge < 0.015 || a.OldestPendingAge > 60 {
+	waitFor(t, 10*time.Second, "the pending job to age", func() bool {
+		st, err := c.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range st.Queues {
+			got[q.Name] = q
+		}
+		return got["aged"].OldestPendingAge >= 0.015
+	})
+	if a := got["aged"]; a.Pending != 1 || a.OldestPendingAge > 60 {
 		t.Fatalf("aged queue %+v", a)
 	}
 	if l := got["later"]; l.Scheduled != 1 || l.OldestPendingAge != 0 {

@@ -17,27 +17,39 @@ import (
 // Every event carries the job's whole visible state, so a consumer that
 // misses some still knows the latest state from the next one.
 type Event struct {
-	JobID       string  `json:"job_id"`
-	Status      State   `json:"status"`
-	Progress    float64 `json:"progress"`
-	CurrentStep string  `json:"current_step"`
+	JobID       string
+	Status      State
+	Progress    float64
+	CurrentStep string
 	// Version is the job's version after the change; it orders events.
-	Version int64 `json:"version"`
+	Version int64
 	// UpdatedAtMS is the change's time, Unix milliseconds (Redis clock).
-	UpdatedAtMS int64  `json:"updated_at"`
-	Type        string `json:"type"`
-	Queue       string `json:"queue"`
+	UpdatedAtMS int64
+	Type        string
+	Queue       string
 
 	// Resync is set (and nothing else) on an event the Hub sends when its
 	// subscription was re-established after a connection loss: events may
 	// have been missed, so the subscriber should re-read the job.
-	Resync bool `json:"-"`
+	Resync bool
 	// Unavailable is set (and nothing else) on an event the Hub sends when
 	// it lost its subscription: Redis is unreachable, and no event will
 	// come until it is back (a Resync event then). A subscriber that must
 	// not wait blindly — a stream, a long poll — ends here and lets its
 	// client retry.
-	Unavailable bool `json:"-"`
+	Unavailable bool
+}
+
+// eventWire is an Event as the scripts publish it (lua/lib.lua add_event).
+type eventWire struct {
+	JobID       string  `json:"job_id"`
+	Status      State   `json:"status"`
+	Progress    float64 `json:"progress"`
+	CurrentStep string  `json:"current_step"`
+	Version     int64   `json:"version"`
+	UpdatedAtMS int64   `json:"updated_at"`
+	Type        string  `json:"type"`
+	Queue       string  `json:"queue"`
 }
 
 // UpdatedAt is the change's time.
@@ -277,17 +289,21 @@ func (h *Hub) Count() int {
 // one JSON Event, or a JSON array of the Events of one script call that
 // moved several jobs (lua/lib.lua publish_events).
 func (h *Hub) dispatch(payload string) {
-	var evs []Event
+	var wire []eventWire
 	if strings.HasPrefix(payload, "[") {
-		if err := json.Unmarshal([]byte(payload), &evs); err != nil {
+		if err := json.Unmarshal([]byte(payload), &wire); err != nil {
 			return
 		}
 	} else {
-		var ev Event
-		if err := json.Unmarshal([]byte(payload), &ev); err != nil {
+		wire = make([]eventWire, 1)
+		if err := json.Unmarshal([]byte(payload), &wire[0]); err != nil {
 			return
 		}
-		evs = []Event{ev}
+	}
+	evs := make([]Event, len(wire))
+	for i, w := range wire {
+		evs[i] = Event{JobID: w.JobID, Status: w.Status, Progress: w.Progress, CurrentStep: w.CurrentStep,
+			Version: w.Version, UpdatedAtMS: w.UpdatedAtMS, Type: w.Type, Queue: w.Queue}
 	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()

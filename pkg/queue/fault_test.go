@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,7 +39,10 @@ func TestWorkerSurvivesRedisRestart(t *testing.T) {
 	for i := 0; i < 8; i++ {
 		ids = append(ids, mustEnqueue(t, c, EnqueueParams{Type: "slow", Payload: json.RawMessage(`{"MS": 30}`)}))
 	}
-	time.Sleep(150 * time.Millisecond) // some running, some pending
+	waitFor(t, 10*time.Second, "some jobs running, some pending", func() bool {
+		st, err := c.Stats(ctx)
+		return err == nil && st.Counts[StateRunning] > 0 && st.Counts[StatePending] > 0
+	})
 	srv.Shutdown()
 	time.Sleep(700 * time.Millisecond) // Redis is gone for most of a lease
 	if err := srv.Restart(); err != nil {
@@ -47,28 +51,30 @@ func TestWorkerSurvivesRedisRestart(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		ids = append(ids, mustEnqueue(t, c, EnqueueParams{Type: "slow", Payload: json.RawMessage(`{"MS": 1}`)}))
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		jobs, err := c.GetMany(ctx, ids)
-		if err == nil {
-			done := 0
+	var jobs []*Job
+	done := 0
+	defer func() {
+		if done != len(ids) {
 			for _, j := range jobs {
-				if j != nil && j.Status == StateCompleted {
-					done++
-				}
-			}
-			if done == len(ids) {
-				break
-			}
-			if time.Now().After(deadline) {
-				for _, j := range jobs {
+				if j != nil {
 					t.Logf("%s %s attempts %d err %q", j.ID, j.Status, j.Attempts, j.Error)
 				}
-				t.Fatalf("%d of %d jobs completed after the Redis restart", done, len(ids))
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	}()
+	waitFor(t, 20*time.Second, "every job completed after the Redis restart", func() bool {
+		var err error
+		if jobs, err = c.GetMany(ctx, ids); err != nil {
+			return false
+		}
+		done = 0
+		for _, j := range jobs {
+			if j != nil && j.Status == StateCompleted {
+				done++
+			}
+		}
+		return done == len(ids)
+	})
 	checkInvariants(t, c)
 }
 
@@ -109,51 +115,43 @@ func TestCompletionLostToAnOutageIsNotAFailure(t *testing.T) {
 	srv := redistest.New(t, &redistest.Options{AOF: true, Args: []string{"--appendfsync", "always"}})
 	c, _ := setupOn(t, srv)
 	ctx := ctxT(t)
-	release := make(chan struct{})
+	started, release := make(chan struct{}), make(chan struct{})
 	var runs atomic.Int32
 	mux := NewMux()
 	mux.HandleFunc("once", func(ctx context.Context, j *ActiveJob) (any, error) {
 		if runs.Add(1) == 1 {
+			close(started)
 			<-release // the first run ends while Redis is away
 		}
 		return "done", nil
 	})
-	const lease = 2 * time.Second
+	logs := newLogSignal()
+	givenUp := logs.on("could not record the completion")
 	// No maintenance in the worker: the test reaps by itself, after the
 	// worker had its chance to write something.
-	startWorker(t, c, mux, WorkerConfig{Concurrency: 1, LeaseTTL: lease, DisableMaintenance: true})
+	startWorker(t, c, mux, WorkerConfig{Concurrency: 1, LeaseTTL: 2 * time.Second, DisableMaintenance: true,
+		Logger: slog.New(logs)})
 	id := mustEnqueue(t, c, EnqueueParams{Type: "once"})
-	for runs.Load() == 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	within(t, 10*time.Second, "the first run", started)
 	srv.Stop()
 	close(release) // the completion now fails for one lease, then is given up
-	// Redis returns while the worker would still be writing a failure:
-	// after the completion was given up (about one lease), within the next.
-	time.Sleep(lease * 18 / 10)
+	within(t, 20*time.Second, "the worker to give the completion up", givenUp)
+	// Redis returns while the worker would be writing a failure, were it
+	// to take the lost completion for one.
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(lease) // whatever the worker still had to write is written
-	if _, err := c.Reap(ctx); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		j, err := c.Get(ctx, id)
-		if err == nil && j.Status.Terminal() {
-			if j.Status != StateCompleted {
-				t.Fatalf("job %s after %d runs, error %q; want completed", j.Status, runs.Load(), j.Error)
-			}
-			if runs.Load() == 1 { // a slow machine: the completion's last try outlived the outage
-				t.Log("the first run's completion landed after the outage; the give-up path was not reached")
-			}
-			break
+	var j *Job
+	waitFor(t, 20*time.Second, "the job to finish once Redis is back", func() bool {
+		if _, err := c.Reap(ctx); err != nil { // once its lease has expired
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job not finished 20 s after Redis returned: %+v %v", j, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		var err error
+		j, err = c.Get(ctx, id)
+		return err == nil && j.Status.Terminal()
+	})
+	if j.Status != StateCompleted || runs.Load() != 2 {
+		t.Fatalf("job %s after %d runs, error %q; want completed by a second run", j.Status, runs.Load(), j.Error)
 	}
 	checkInvariants(t, c)
 }

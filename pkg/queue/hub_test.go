@@ -48,3 +48,30 @@ func TestHubReportsLostAndRegainedSubscription(t *testing.T) {
 		t.Fatalf("event after the resync: %+v", ev)
 	}
 }
+
+// A subscriber that does not read falls behind by at most
+// SubscriptionBuffer events: the oldest are dropped, and counted, and the
+// newest state is kept.
+func TestHubDropsTheOldestForASlowSubscriber(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	hub := startHub(t, c)
+	slow := hub.Subscribe("")
+	const n = SubscriptionBuffer + 10
+	params := make([]EnqueueParams, n)
+	for i := range params {
+		params[i] = EnqueueParams{Type: "x"}
+	}
+	res, err := c.EnqueueBatch(ctxT(t), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the oldest events dropped", func() bool { return hub.Dropped() == n-SubscriptionBuffer })
+	var kept Event
+	for range SubscriptionBuffer {
+		kept = <-slow.C
+	}
+	if last := res[n-1].Job.ID; kept.JobID != last {
+		t.Fatalf("the newest event was not kept: %+v, want job %s", kept, last)
+	}
+}

@@ -1,39 +1,43 @@
 package queue
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Job is one job's record as stored in its Redis hash.
 type Job struct {
-	ID          string          `json:"job_id"`
-	Type        string          `json:"type"`
-	Queue       string          `json:"queue"`
-	Payload     json.RawMessage `json:"payload"`
-	Priority    int             `json:"priority"`
-	Status      State           `json:"status"`
-	Progress    float64         `json:"progress"`
-	CurrentStep string          `json:"current_step"`
-	Result      json.RawMessage `json:"result"`
-	Error       string          `json:"error"`
+	ID          string
+	Type        string
+	Queue       string
+	Payload     json.RawMessage
+	Priority    int
+	Status      State
+	Progress    float64
+	CurrentStep string
+	Result      json.RawMessage
+	Error       string
 	// Attempts counts the runs started since submit or the last restart.
-	Attempts int `json:"attempts"`
+	Attempts int
 	// MaxRetries is how many runs may follow a failed first run.
-	MaxRetries int `json:"max_retries"`
+	MaxRetries int
 	// Timeout bounds one run (the handler's context deadline); 0 is none.
-	Timeout     time.Duration `json:"-"`
-	RunAt       time.Time     `json:"run_at"`
-	CreatedAt   time.Time     `json:"created_at"`
-	StartedAt   time.Time     `json:"started_at"`
-	CompletedAt time.Time     `json:"completed_at"`
-	UpdatedAt   time.Time     `json:"updated_at"`
-	WorkerID    string        `json:"worker_id"`
-	Restarts    int           `json:"restarts"`
+	Timeout     time.Duration
+	RunAt       time.Time
+	CreatedAt   time.Time
+	StartedAt   time.Time
+	CompletedAt time.Time
+	UpdatedAt   time.Time
+	WorkerID    string
+	Restarts    int
 	// Version grows by one on every change of the record.
-	Version   int64  `json:"version"`
-	UniqueKey string `json:"unique_key,omitempty"`
+	Version   int64
+	UniqueKey string
 
 	// token identifies the run holding the lease; empty unless running.
 	token string
@@ -157,4 +161,35 @@ func msTime(v string) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(ms).UTC()
+}
+
+// Get reads one job.
+func (c *Client) Get(ctx context.Context, id string) (*Job, error) {
+	h, err := c.rdb.HGetAll(ctx, c.shards.of(id).job(id)).Result()
+	if err != nil {
+		return nil, storageErr(err)
+	}
+	if len(h) == 0 {
+		return nil, fmt.Errorf("job %s: %w", id, ErrJobNotFound)
+	}
+	return jobFromHash(id, h), nil
+}
+
+// GetMany reads several jobs in one round trip; missing jobs are nil.
+func (c *Client) GetMany(ctx context.Context, ids []string) ([]*Job, error) {
+	pipe := c.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HGetAll(ctx, c.shards.of(id).job(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, storageErr(err)
+	}
+	out := make([]*Job, len(ids))
+	for i, cmd := range cmds {
+		if h := cmd.Val(); len(h) > 0 {
+			out[i] = jobFromHash(ids[i], h)
+		}
+	}
+	return out, nil
 }

@@ -1,8 +1,10 @@
 package queue
 
 import (
+	"cmp"
 	"context"
-	"fmt"
+	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -106,19 +108,11 @@ func (c *Client) promoteShard(ctx context.Context, k keyspace, queue string) (in
 			}
 			return total, nextT, nil
 		}
-		keys := []string{k.scheduled(queue), k.retrying(queue), k.pending(queue),
-			k.counts(), k.seq(), k.wake(queue)}
-		args := []any{c.keys.eventsChannel(), c.wakeCap}
-		for _, id := range ids {
-			keys = append(keys, k.job(id))
-			args = append(args, id)
-		}
-		res, err := c.eval(ctx, c.scripts.promote, keys, args...)
+		n, err := c.luaPromote(ctx, k, queue, ids)
 		if err != nil {
-			return total, time.Time{}, fmt.Errorf("promote %s: %w", queue, err)
+			return total, time.Time{}, err
 		}
-		n, _ := res[1].(int64)
-		total += int(n)
+		total += n
 		if n == 0 || len(ids) < maintenanceBatch {
 			var nextT time.Time
 			if next != 0 {
@@ -198,26 +192,13 @@ func (c *Client) reapShard(ctx context.Context, k keyspace) (ReapResult, error) 
 		if err != nil {
 			return out, err
 		}
-		keys := []string{k.leases(), k.counts(), k.typeRunning(),
-			k.typeLimits(), k.done(StateFailed), k.seq(), k.queues()}
-		args := []any{c.keys.eventsChannel(), c.wakeCap}
-		for i, id := range ids {
-			q := queues[i]
-			if q == "" {
-				q = DefaultQueue // a lease without a job: the script just drops it
-			}
-			keys = append(keys, k.job(id), k.pending(q), k.wake(q))
-			args = append(args, id)
-		}
-		res, err := c.eval(ctx, c.scripts.reap, keys, args...)
+		r, err := c.luaReap(ctx, k, ids, queues)
 		if err != nil {
-			return out, fmt.Errorf("reap: %w", err)
+			return out, err
 		}
-		rec, _ := res[1].(int64)
-		failed, _ := res[2].(int64)
-		out.Recovered += int(rec)
-		out.Failed += int(failed)
-		if len(ids) < maintenanceBatch || rec+failed == 0 {
+		out.Recovered += r.Recovered
+		out.Failed += r.Failed
+		if len(ids) < maintenanceBatch || r.Recovered+r.Failed == 0 {
 			return out, nil
 		}
 	}
@@ -306,25 +287,158 @@ func (c *Client) expireShard(ctx context.Context, k keyspace, state State, keep 
 		if err != nil {
 			return total, err
 		}
-		keys := []string{k.counts(), k.done(state)}
-		args := []any{string(state), keep.Milliseconds()}
-		for i, id := range ids {
-			uk := k.job(id)
-			if uniques[i] != "" {
-				uk = k.unique(uniques[i])
-			}
-			keys = append(keys, k.job(id), uk)
-			args = append(args, id)
-		}
-		res, err := c.eval(ctx, c.scripts.expire, keys, args...)
+		n, err := c.luaExpire(ctx, k, state, keep, ids, uniques)
 		if err != nil {
-			return total, fmt.Errorf("expire %s: %w", state, err)
+			return total, err
 		}
-		n, _ := res[1].(int64)
-		total += int(n)
+		total += n
 		if len(ids) < maintenanceBatch || n == 0 {
 			break
 		}
 	}
 	return total, nil
+}
+
+// MaintenanceConfig configures a Maintenance service. Zero fields take
+// the defaults.
+type MaintenanceConfig struct {
+	// Queues are the queues whose due jobs it promotes. Nil means every
+	// queue that ever held a job, read again at each pass.
+	Queues []string
+	// PromoteInterval, ReapInterval and JanitorInterval pace its three
+	// tasks (each jittered). Defaults DefaultPromoteInterval,
+	// DefaultLeaseTTL/4 and DefaultJanitorInterval: reaping should run a
+	// few times per lease of the workers it recovers from.
+	PromoteInterval time.Duration
+	ReapInterval    time.Duration
+	JanitorInterval time.Duration
+	// Retention says how long finished jobs are kept. Nil means
+	// DefaultRetention().
+	Retention *Retention
+	Logger    *slog.Logger
+}
+
+// Maintenance keeps a queue healthy: it promotes due scheduled and
+// retrying jobs, reaps expired leases (the jobs of dead workers), expires
+// old finished jobs and forgets empty queues. Every Worker runs one for its queues unless
+// told not to; one can also run on its own, in a process that runs no
+// jobs. Any number may run at once: the scripts re-check
+// what they are handed, so racing passes are harmless. It is a service:
+// Start it, then Stop it.
+type Maintenance struct {
+	service
+	c   *Client
+	cfg MaintenanceConfig
+	log *slog.Logger
+}
+
+// NewMaintenance builds a Maintenance service on c.
+func NewMaintenance(c *Client, cfg MaintenanceConfig) (*Maintenance, error) {
+	cfg.PromoteInterval = cmp.Or(cfg.PromoteInterval, DefaultPromoteInterval)
+	cfg.ReapInterval = cmp.Or(cfg.ReapInterval, DefaultLeaseTTL/4)
+	cfg.JanitorInterval = cmp.Or(cfg.JanitorInterval, DefaultJanitorInterval)
+	if cfg.PromoteInterval < 0 || cfg.ReapInterval < 0 || cfg.JanitorInterval < 0 {
+		return nil, invalidf("maintenance intervals must not be negative")
+	}
+	if cfg.Retention == nil {
+		r := DefaultRetention()
+		cfg.Retention = &r
+	}
+	for _, q := range cfg.Queues {
+		if !namePattern.MatchString(q) {
+			return nil, invalidf("queue %q: want 1-64 of [A-Za-z0-9_.-]", q)
+		}
+	}
+	log := cmp.Or(cfg.Logger, slog.Default())
+	return &Maintenance{c: c, cfg: cfg, log: log}, nil
+}
+
+// Start starts the maintenance passes; the first promotion runs at once.
+func (m *Maintenance) Start(ctx context.Context) error { return m.start(ctx, nil, m.loop) }
+
+// Stop stops them, once a pass in progress has ended.
+func (m *Maintenance) Stop() { m.stop(nil) }
+
+// loop runs each task when its time comes. Each timer is jittered so a
+// fleet started together does not run them in lockstep.
+func (m *Maintenance) loop(ctx context.Context) {
+	jitter := func(d time.Duration) time.Duration { return d/2 + time.Duration(rand.Int64N(int64(d)+1)) }
+	promoteAt := time.Now()
+	reapAt := time.Now().Add(jitter(m.cfg.ReapInterval))
+	janitorAt := time.Now().Add(jitter(m.cfg.JanitorInterval))
+	for {
+		now := time.Now()
+		if !now.Before(promoteAt) {
+			promoteAt = m.promote(ctx, now.Add(jitter(m.cfg.PromoteInterval)))
+		}
+		if !now.Before(reapAt) {
+			m.reap(ctx)
+			reapAt = now.Add(jitter(m.cfg.ReapInterval))
+		}
+		if !now.Before(janitorAt) {
+			m.expire(ctx)
+			janitorAt = now.Add(jitter(m.cfg.JanitorInterval))
+		}
+		next := promoteAt
+		if reapAt.Before(next) {
+			next = reapAt
+		}
+		if janitorAt.Before(next) {
+			next = janitorAt
+		}
+		sleepCtx(ctx, max(time.Until(next), 5*time.Millisecond))
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// promote promotes the due jobs of the queues and returns when to promote
+// next: at next, or sooner when a job falls due before.
+func (m *Maintenance) promote(ctx context.Context, next time.Time) time.Time {
+	queues := m.cfg.Queues
+	if queues == nil {
+		var err error
+		if queues, err = m.c.queueNames(ctx); err != nil {
+			m.log.Warn("promote failed: cannot list the queues", "err", err)
+			return next
+		}
+	}
+	for _, q := range queues {
+		n, due, err := m.c.Promote(ctx, q)
+		if err != nil {
+			m.log.Warn("promote failed", "queue", q, "err", err)
+			continue
+		}
+		if n > 0 {
+			m.log.Debug("promoted due jobs", "queue", q, "count", n)
+		}
+		if !due.IsZero() && due.Before(next) {
+			next = due
+		}
+	}
+	return next
+}
+
+func (m *Maintenance) reap(ctx context.Context) {
+	if res, err := m.c.Reap(ctx); err != nil {
+		m.log.Warn("reap failed", "err", err)
+	} else if res.Recovered+res.Failed > 0 {
+		m.log.Info("reaped expired leases", "recovered", res.Recovered, "failed", res.Failed)
+	}
+}
+
+// expire is the janitor: old finished jobs removed, empty queues
+// forgotten.
+func (m *Maintenance) expire(ctx context.Context) {
+	if n, err := m.c.Expire(ctx, *m.cfg.Retention); err != nil {
+		m.log.Warn("janitor failed", "err", err)
+	} else if n > 0 {
+		m.log.Info("removed expired jobs", "count", n)
+	}
+	if n, err := m.c.ForgetEmptyQueues(ctx); err != nil {
+		m.log.Warn("forgetting empty queues failed", "err", err)
+	} else if n > 0 {
+		m.log.Debug("forgot empty queues", "count", n)
+	}
 }

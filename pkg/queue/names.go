@@ -1,5 +1,8 @@
 package queue
 
+var namePattern = charPattern{max: 64}               // ^[A-Za-z0-9_.-]{1,64}$
+var typePattern = charPattern{max: 128, colon: true} // ^[A-Za-z0-9_.:-]{1,128}$
+
 // charPattern matches 1 to max bytes of [A-Za-z0-9_.-], and ':' when colon
 // is set: the names of queues, prefixes and job types. A loop over the
 // bytes instead of a regexp: validation ran once per submitted job and

@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -39,18 +38,11 @@ func (c *Client) ForgetEmptyQueues(ctx context.Context) (int, error) {
 		for len(empty) > 0 {
 			chunk := empty[:min(len(empty), forgetChunk)]
 			empty = empty[len(chunk):]
-			keys := []string{k.queues()}
-			args := make([]any, 0, len(chunk))
-			for _, q := range chunk {
-				keys = append(keys, k.pending(q), k.scheduled(q), k.retrying(q), k.wake(q))
-				args = append(args, q)
-			}
-			res, err := c.eval(ctx, c.scripts.forget, keys, args...)
+			n, err := c.luaForget(ctx, k, chunk)
+			total += n
 			if err != nil {
-				return total, fmt.Errorf("forget empty queues: %w", err)
+				return total, err
 			}
-			n, _ := res[1].(int64)
-			total += int(n)
 		}
 	}
 	return total, nil

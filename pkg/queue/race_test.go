@@ -14,9 +14,11 @@ import (
 
 // testWorker is a Worker shell for driving final writes by hand.
 func testWorker(c *Client) *Worker {
-	return &Worker{c: c, log: slog.New(slog.DiscardHandler), runCtx: context.Background(),
+	w := &Worker{c: c, log: slog.New(slog.DiscardHandler), runCtx: context.Background(),
 		cfg: WorkerConfig{LeaseTTL: time.Second, RetryBaseDelay: time.Millisecond,
 			RetryMaxDelay: 2 * time.Millisecond, ProgressInterval: time.Millisecond}}
+	w.completer = newCompleter(w.completeBatch)
+	return w
 }
 
 func claimN(t *testing.T, c *Client, worker string, n int, lease time.Duration) []*run {
@@ -221,23 +223,22 @@ func testReaperRacingHeartbeat(t *testing.T, c *Client) {
 	for i := 0; i < 60; i++ {
 		id := mustEnqueue(t, c, EnqueueParams{Type: "x"})
 		r := claimN(t, c, "w", 1, 5*time.Millisecond)[0]
-		time.Sleep(5 * time.Millisecond)
+		waitLeasesExpired(t, c)
 		var wg sync.WaitGroup
 		var reaped ReapResult
-		var beat []any
+		var beat []error
 		var beatErr error
 		wg.Add(2)
 		go func() { defer wg.Done(); reaped, _ = c.Reap(ctx) }()
 		go func() {
 			defer wg.Done()
-			beat, beatErr = c.eval(ctx, c.scripts.extend, []string{c.keys.leases(), c.keys.job(id)},
-				int64(60000), id, r.token)
+			beat, beatErr = c.luaExtend(ctx, time.Minute, []runRef{{id: id, token: r.token}})
 		}()
 		wg.Wait()
 		if beatErr != nil {
 			t.Fatal(beatErr)
 		}
-		beatOK := scriptError(beat[1].([]any), id, StateRunning) == nil
+		beatOK := beat[0] == nil
 		j, _ := c.Get(ctx, id)
 		switch {
 		case beatOK && reaped.Recovered == 0:
@@ -280,7 +281,7 @@ func testTwoReapersRecoverEachJobOnce(t *testing.T, c *Client) {
 	if got := len(claimN(t, c, "dead", n, time.Millisecond)); got != n {
 		t.Fatalf("claimed %d", got)
 	}
-	time.Sleep(10 * time.Millisecond)
+	waitLeasesExpired(t, c)
 	var total atomic.Int64
 	var wg sync.WaitGroup
 	for i := 0; i < 3; i++ {
@@ -305,7 +306,7 @@ func testTwoReapersRecoverEachJobOnce(t *testing.T, c *Client) {
 	checkInvariants(t, c)
 	// Second expiry with no attempts left: failed, not pending.
 	claimN(t, c, "dead2", n, time.Millisecond)
-	time.Sleep(10 * time.Millisecond)
+	waitLeasesExpired(t, c)
 	res, err := c.Reap(ctx)
 	if err != nil || res.Failed != n {
 		t.Fatalf("second reap %+v %v", res, err)
@@ -331,7 +332,7 @@ func testRecoveredJobRunsBeforeTheBacklog(t *testing.T, c *Client) {
 	}
 	backlog := []string{mustEnqueue(t, c, EnqueueParams{Type: "x"}), mustEnqueue(t, c, EnqueueParams{Type: "x"})}
 	urgent := mustEnqueue(t, c, EnqueueParams{Type: "x", Priority: 5})
-	time.Sleep(10 * time.Millisecond)
+	waitLeasesExpired(t, c)
 	if res, err := c.Reap(ctx); err != nil || res.Recovered != 1 {
 		t.Fatalf("reap: %+v %v", res, err)
 	}

@@ -3,7 +3,6 @@ package queue
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"time"
 )
 
@@ -55,17 +54,5 @@ func (c *Client) Allow(ctx context.Context, caller string, l RateLimit) (RateDec
 		return RateDecision{}, err
 	}
 	emissionMS := float64(l.Period) / float64(l.Rate) / float64(time.Millisecond)
-	res, err := c.eval(ctx, c.scripts.ratelimit, []string{c.keys.rate(caller)},
-		emissionMS, cmp.Or(l.Burst, l.Rate))
-	if err != nil {
-		return RateDecision{}, fmt.Errorf("rate limit %s: %w", caller, err)
-	}
-	if len(res) != 4 {
-		return RateDecision{}, fmt.Errorf("rate limit: unexpected reply %v", res)
-	}
-	allowed, _ := res[1].(int64)
-	remaining, _ := res[2].(int64)
-	retryMS, _ := res[3].(int64)
-	return RateDecision{Allowed: allowed == 1, Remaining: int(remaining),
-		RetryAfter: time.Duration(retryMS) * time.Millisecond}, nil
+	return c.luaRatelimit(ctx, caller, emissionMS, cmp.Or(l.Burst, l.Rate))
 }

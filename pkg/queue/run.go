@@ -27,11 +27,6 @@ type run struct {
 	wmu       sync.Mutex // serialises progress writes, keeping their order
 }
 
-type progressUpdate struct {
-	percent float64
-	step    string
-}
-
 func (w *Worker) startRun(j *Job) {
 	ctx, cancel := context.WithCancelCause(w.runCtx)
 	r := &run{w: w, job: j, token: j.token, ctx: ctx, cancel: cancel}
@@ -164,35 +159,16 @@ func (w *Worker) complete(r *run, result any) error {
 		}
 		body = string(b)
 	}
-	return w.submitCompletion(&completion{r: r, body: body, done: make(chan error, 1)})
+	return w.completer.submit(&completion{r: r, body: body, done: make(chan error, 1)})
 }
 
 // fail records a failed run: retrying after a backoff, or failed.
 func (w *Worker) fail(r *run, cause error) (State, error) {
-	c, j := w.c, r.job
-	permanent := "0"
-	if IsPermanent(cause) {
-		permanent = "1"
-	}
-	backoff := w.backoff(j.Attempts)
+	backoff := w.backoff(r.job.Attempts)
 	var to State
-	err := w.final(func(ctx context.Context) error {
-		k := c.shards.of(j.ID)
-		res, err := c.eval(ctx, c.scripts.fail,
-			[]string{k.job(j.ID), k.leases(), k.counts(), k.typeRunning(),
-				k.typeLimits(), k.wake(j.Queue), k.done(StateFailed),
-				k.retrying(j.Queue), k.queues()},
-			j.ID, r.token, cause.Error(), permanent, backoff.Milliseconds(),
-			c.keys.eventsChannel(), c.wakeCap, j.Queue)
-		if err != nil {
-			return err
-		}
-		if err := scriptError(res, j.ID, StateFailed); err != nil {
-			return err
-		}
-		s, _ := res[1].(string)
-		to = State(s)
-		return nil
+	err := w.final(func(ctx context.Context) (err error) {
+		to, err = w.c.luaFail(ctx, r.job, r.token, cause.Error(), IsPermanent(cause), backoff)
+		return err
 	})
 	return to, err
 }
@@ -210,83 +186,12 @@ func (w *Worker) backoff(attempts int) time.Duration {
 
 // requeue puts a run's job back to pending without charging the attempt.
 func (w *Worker) requeue(r *run) {
-	c, j := w.c, r.job
-	err := w.final(func(ctx context.Context) error {
-		k := c.shards.of(j.ID)
-		res, err := c.eval(ctx, c.scripts.requeue,
-			[]string{k.job(j.ID), k.leases(), k.counts(), k.typeRunning(),
-				k.typeLimits(), k.wake(j.Queue), k.pending(j.Queue), k.seq(), k.queues()},
-			j.ID, r.token, c.keys.eventsChannel(), c.wakeCap, j.Queue)
-		if err != nil {
-			return err
-		}
-		return scriptError(res, j.ID, StatePending)
-	})
+	j := r.job
+	err := w.final(func(ctx context.Context) error { return w.c.luaRequeue(ctx, j, r.token) })
 	if err != nil && !errors.Is(err, ErrLeaseLost) && !errors.Is(err, ErrJobNotFound) {
 		w.log.Error("could not requeue job at shutdown; its lease will expire and it will be recovered",
 			"job_id", j.ID, "err", err)
 	} else if err == nil {
 		w.log.Info("job requeued at shutdown", "job_id", j.ID)
-	}
-}
-
-// reportProgress records the newest progress and makes sure it is written
-// soon: at once when the last write is older than the progress interval,
-// else when the interval ends. Older unwritten values are replaced.
-func (r *run) reportProgress(percent float64, step string) {
-	percent = min(max(percent, 0), 100)
-	if percent != percent { // NaN
-		percent = 0
-	}
-	r.pmu.Lock()
-	defer r.pmu.Unlock()
-	r.next = &progressUpdate{percent: percent, step: step}
-	if r.timer != nil {
-		return // a write is already scheduled; it will carry this value
-	}
-	wait := max(time.Until(r.lastWrite.Add(r.w.cfg.ProgressInterval)), 0)
-	r.timer = time.AfterFunc(wait, r.writeProgress)
-}
-
-// flushProgress writes the last reported value, if still unwritten,
-// before the run's final transition.
-func (r *run) flushProgress() {
-	r.pmu.Lock()
-	if r.timer != nil {
-		r.timer.Stop()
-	}
-	r.pmu.Unlock()
-	r.writeProgress()
-}
-
-func (r *run) writeProgress() {
-	r.wmu.Lock()
-	defer r.wmu.Unlock()
-	r.pmu.Lock()
-	u := r.next
-	r.next, r.timer = nil, nil
-	r.lastWrite = time.Now()
-	r.pmu.Unlock()
-	if u == nil {
-		return
-	}
-	c, j := r.w.c, r.job
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 5*time.Second)
-	defer cancel()
-	k := c.shards.of(j.ID)
-	res, err := c.eval(ctx, c.scripts.progress, []string{k.job(j.ID), k.leases()},
-		j.ID, r.token, u.percent, u.step, r.w.cfg.LeaseTTL.Milliseconds(), c.keys.eventsChannel())
-	if err == nil {
-		err = scriptError(res, j.ID, StateRunning)
-	}
-	var lost *LeaseLostError
-	switch {
-	case err == nil:
-	case errors.As(err, &lost) && lost.Status == StateCancelled:
-		r.cancel(errCancelledByUser)
-	case errors.Is(err, ErrLeaseLost), errors.Is(err, ErrJobNotFound):
-		r.cancel(errRunLeaseLost)
-	default:
-		r.w.log.Warn("progress write failed", "job_id", j.ID, "err", err)
 	}
 }

@@ -2,18 +2,17 @@ package queue
 
 import (
 	"log/slog"
-	"math"
 	"sync"
 	"testing"
 )
 
 // TestWorkersSampleOnTheirOwn: workers in one process (tests, dev mode)
-// sample at the same time; each measures its process's CPU with its own
-// handle, since gopsutil's Process keeps its last sample unguarded (the
-// race detector catches a shared one).
+// sample at the same time; each sampler measures its process's CPU with
+// its own handle, since gopsutil's Process keeps its last sample
+// unguarded (the race detector catches a shared one).
 func TestWorkersSampleOnTheirOwn(t *testing.T) {
 	t.Parallel()
-	ws := []*Worker{{log: slog.New(slog.DiscardHandler)}, {log: slog.New(slog.DiscardHandler)}}
+	ws := []*sampler{{log: slog.New(slog.DiscardHandler)}, {log: slog.New(slog.DiscardHandler)}}
 	var wg sync.WaitGroup
 	for _, w := range ws {
 		wg.Go(func() {
@@ -24,7 +23,7 @@ func TestWorkersSampleOnTheirOwn(t *testing.T) {
 	}
 	wg.Wait()
 	for _, w := range ws {
-		if own := math.Float64frombits(w.ownCPUPct.Load()); own < 0 || w.rss() <= 0 {
+		if own := w.ownCPU(); own < 0 || w.rss() <= 0 {
 			t.Errorf("own CPU %v, RSS %v MB", own, w.rss())
 		}
 	}

@@ -3,11 +3,17 @@ package queue
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
+
+// The Go side of the Lua scripts: loading them, running calls of them, and
+// mapping their status codes to errors. Each script has one typed Go
+// function, in the file named after it (lua_claim.go for lua/claim.lua),
+// that builds its KEYS and ARGV in the order of the script's header and
+// decodes its reply; everything else calls those functions.
 
 //go:embed lua/*.lua
 var luaFS embed.FS
@@ -65,23 +71,112 @@ func (s *scripts) preload(ctx context.Context, rdb redis.Scripter) error {
 	return nil
 }
 
-// run executes a script (EVALSHA, EVAL on a cold cache) and returns its reply.
-func evalScript(ctx context.Context, rdb redis.Scripter, s *redis.Script, keys []string, args ...any) ([]any, error) {
-	res, err := s.Run(ctx, rdb, keys, args...).Slice()
-	if err != nil {
-		return nil, err
-	}
-	if len(res) == 0 {
-		return nil, fmt.Errorf("lua script returned an empty reply")
-	}
-	return res, nil
+// luaCall is one call of one script: its keys and arguments, in the order
+// of the script's header, and, once run, its reply or error.
+type luaCall struct {
+	script *redis.Script
+	keys   []string
+	args   []any
+
+	reply []any
+	err   error
+	// wait is the WAIT that ended the call's pipeline, in a durable run
+	// with Config.WaitReplicas set (write.go); nil otherwise.
+	wait *redis.Cmd
 }
 
-// isNoScript reports a script missing from the server cache (a restarted
-// or failed-over Redis); callers reload and retry once.
-func isNoScript(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+// scriptAttempts bounds how often one call is sent: once, and once more
+// after the script cache was reloaded.
+const scriptAttempts = 2
+
+// runScripts runs calls in one round trip (pipelined EVALSHAs) and gives
+// each its reply or its error, translated at the storage edge. It is the
+// one place a script missing from the server's cache (a restarted or
+// failed-over Redis answers NOSCRIPT) is handled: every script is loaded
+// again and the refused calls are sent once more, no more. A durable run
+// ends its pipelines with WAIT (write.go): submissions use it.
+func (c *Client) runScripts(ctx context.Context, durable bool, calls ...*luaCall) {
+	c.runScriptsWith(ctx, durable, nil, calls...)
 }
+
+// runScriptsWith is runScripts with more commands in the first round
+// trip: before (when not nil) adds them to its write first. Its error is
+// every call's.
+func (c *Client) runScriptsWith(ctx context.Context, durable bool, before func(context.Context, *write) error, calls ...*luaCall) {
+	todo := calls
+	for attempt := 1; len(todo) > 0; attempt++ {
+		c.sendScripts(ctx, durable, before, todo)
+		before = nil // sent with the first attempt
+		var again []*luaCall
+		for _, cl := range todo {
+			if isNoScript(cl.err) {
+				again = append(again, cl)
+			}
+		}
+		if len(again) == 0 || attempt == scriptAttempts {
+			break
+		}
+		if err := c.scripts.preload(ctx, c.rdb); err != nil {
+			for _, cl := range again {
+				cl.err = err
+			}
+			break
+		}
+		todo = again
+	}
+	for _, cl := range calls {
+		if cl.err == nil && len(cl.reply) == 0 {
+			cl.err = errors.New("lua script returned an empty reply")
+		}
+		cl.err = storageErr(cl.err)
+	}
+}
+
+// sendScripts sends calls once: a lone call on its own, several (or a
+// durable one, or with more commands before) through write pipelines.
+func (c *Client) sendScripts(ctx context.Context, durable bool, before func(context.Context, *write) error, calls []*luaCall) {
+	if len(calls) == 1 && before == nil && !(durable && c.waitReplicas > 0) {
+		cl := calls[0]
+		cl.reply, cl.err = cl.script.EvalSha(ctx, c.rdb, cl.keys, cl.args...).Slice()
+		return
+	}
+	w := c.newWrite(durable)
+	if before != nil {
+		if err := before(ctx, w); err != nil {
+			for _, cl := range calls {
+				cl.reply, cl.err = nil, err
+			}
+			return
+		}
+	}
+	cmds := make([]*redis.Cmd, len(calls))
+	pipes := make([]*writePipe, len(calls))
+	for i, cl := range calls {
+		p, err := w.pipeFor(ctx, cl.keys[0])
+		if err != nil {
+			cl.reply, cl.err = nil, err
+			continue
+		}
+		pipes[i], cmds[i] = p, cl.script.EvalSha(ctx, p, cl.keys, cl.args...)
+	}
+	w.exec(ctx)
+	for i, cl := range calls {
+		if cmds[i] != nil {
+			cl.reply, cl.err = cmds[i].Slice()
+			cl.wait = pipes[i].wait
+		}
+	}
+}
+
+// runScript runs one call and returns its reply.
+func (c *Client) runScript(ctx context.Context, s *redis.Script, keys []string, args ...any) ([]any, error) {
+	cl := &luaCall{script: s, keys: keys, args: args}
+	c.runScripts(ctx, false, cl)
+	return cl.reply, cl.err
+}
+
+// isNoScript reports a script missing from the server cache.
+func isNoScript(err error) bool { return redis.HasErrorPrefix(err, "NOSCRIPT") }
 
 // scriptError is the one mapping from a script's status code to a Go
 // error. to is the state the caller asked for, for TransitionError.
@@ -107,4 +202,23 @@ func scriptError(res []any, id string, to State) error {
 	default:
 		return fmt.Errorf("job %s: unknown script status %v", id, res[0])
 	}
+}
+
+// batchRows is the per-item rows of a batch script's reply: the
+// elements after its first head ones, one per item. A reply of another
+// length is an error (a script and its caller out of step).
+func batchRows(reply []any, head, items int, name string) ([]any, error) {
+	if len(reply) != head+items {
+		return nil, fmt.Errorf("%s: %d replies for %d items", name, len(reply)-head, items)
+	}
+	return reply[head:], nil
+}
+
+// rowError is scriptError for one row of a batch script's reply.
+func rowError(row any, id string, to State) error {
+	r, _ := row.([]any)
+	if len(r) == 0 {
+		return fmt.Errorf("job %s: unexpected script reply %v", id, row)
+	}
+	return scriptError(r, id, to)
 }

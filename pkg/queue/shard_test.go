@@ -96,18 +96,12 @@ func testWorkerDrainsEveryShard(t *testing.T, c *Client) {
 	if len(inShard) != len(c.shards) {
 		t.Fatalf("jobs in %d of %d shards: %v", len(inShard), len(c.shards), inShard)
 	}
-	startWorker(t, c, mux, WorkerConfig{Concurrency: 8})
-	deadline := time.Now().Add(20 * time.Second)
-	for ran.Load() < batches*per {
-		if time.Now().After(deadline) {
-			t.Fatalf("ran %d of %d", ran.Load(), batches*per)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	_, idle := startWorkerIdle(t, c, mux, WorkerConfig{Concurrency: 8})
+	waitFor(t, 20*time.Second, "every job run", func() bool { return ran.Load() == batches*per })
 	// Idle now: a job in each shard in turn is picked up at once.
 	var worst time.Duration
 	for range 2 * len(c.shards) {
-		time.Sleep(20 * time.Millisecond) // let the worker block again
+		idle() // blocked on its wake lists again
 		at := time.Now()
 		mustEnqueue(t, c, EnqueueParams{Type: "probe"})
 		select {
@@ -134,17 +128,10 @@ func testWorkerDrainsEveryShard(t *testing.T, c *Client) {
 // the background).
 func waitQuiet(t *testing.T, c *Client) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitFor(t, 10*time.Second, "no job running or pending", func() bool {
 		st, err := c.Stats(ctxT(t))
-		if err == nil && st.Counts[StateRunning] == 0 && st.Counts[StatePending] == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not quiet: %v %v", st, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err == nil && st.Counts[StateRunning] == 0 && st.Counts[StatePending] == 0
+	})
 }
 
 // On a 3-master cluster, 6 shards of one prefix put its jobs on every

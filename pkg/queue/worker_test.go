@@ -15,6 +15,14 @@ import (
 // startWorker starts a real worker on c and stops it at cleanup.
 func startWorker(t *testing.T, c *Client, mux *Mux, cfg WorkerConfig) *Worker {
 	t.Helper()
+	w, _ := startWorkerIdle(t, c, mux, cfg)
+	return w
+}
+
+// startWorkerIdle is startWorker, with a function that waits until the
+// worker is idle (blocked on its wake lists).
+func startWorkerIdle(t *testing.T, c *Client, mux *Mux, cfg WorkerConfig) (*Worker, func()) {
+	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -28,11 +36,16 @@ func startWorker(t *testing.T, c *Client, mux *Mux, cfg WorkerConfig) *Worker {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var idle atomic.Bool
+	w.testIdle = idle.Store
 	if err := w.Start(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	return w
+	return w, func() {
+		t.Helper()
+		waitFor(t, 10*time.Second, "the worker idle", idle.Load)
+	}
 }
 
 func cmpOr(a, b time.Duration) time.Duration {
@@ -92,9 +105,18 @@ func testWorkerRunsJobReportingProgress(t *testing.T, c *Client) {
 		if err := j.Decode(&p); err != nil {
 			return nil, err
 		}
+		// Each step waits until its progress was written (its event came),
+		// so that every step, not only the last, is seen.
+		own := wt.hub.Subscribe(j.ID)
+		defer own.Close()
 		for i := 1; i <= p.N; i++ {
-			j.Progress(float64(i)*100/float64(p.N), fmt.Sprintf("Processing step %d of %d", i, p.N))
-			time.Sleep(15 * time.Millisecond)
+			step := fmt.Sprintf("Processing step %d of %d", i, p.N)
+			j.Progress(float64(i)*100/float64(p.N), step)
+			for ev := range own.C {
+				if ev.CurrentStep == step {
+					break
+				}
+			}
 		}
 		return map[string]int{"done": p.N}, nil
 	})
@@ -139,9 +161,9 @@ func TestIdleWorkerPicksUpWithoutPolling(t *testing.T) {
 		started <- time.Now()
 		return nil, nil
 	})
-	startWorker(t, c, mux, WorkerConfig{Concurrency: 1})
-	time.Sleep(50 * time.Millisecond) // let it go idle (blocked on its wake list)
+	_, idle := startWorkerIdle(t, c, mux, WorkerConfig{Concurrency: 1})
 	for i := 0; i < 5; i++ {
+		idle() // blocked on its wake list
 		t0 := time.Now()
 		mustEnqueue(t, c, EnqueueParams{Type: "x"})
 		select {
@@ -152,7 +174,6 @@ func TestIdleWorkerPicksUpWithoutPolling(t *testing.T) {
 		case <-time.After(2 * time.Second):
 			t.Fatal("idle worker did not pick the job up via its wake list")
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -295,7 +316,7 @@ func TestCancelRunningJobStopsHandler(t *testing.T) {
 				// The cancel script with its message sent to a channel nobody
 				// hears: only the durable flag can stop the handler.
 				k := c.shards.of(id)
-				res, err := c.eval(ctx, c.scripts.cancel,
+				res, err := c.runScript(ctx, c.scripts.cancel,
 					[]string{k.job(id), k.counts(), k.pending(DefaultQueue), k.scheduled(DefaultQueue),
 						k.retrying(DefaultQueue), k.leases(), k.typeRunning(), k.typeLimits(),
 						k.wake(DefaultQueue), k.done(StateCancelled)},
@@ -329,14 +350,10 @@ func TestCancelRunningJobStopsHandler(t *testing.T) {
 // waitIdle waits until no job is running.
 func waitIdle(t *testing.T, c *Client) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if n, _ := c.rdb.HLen(context.Background(), c.keys.typeRunning()).Result(); n == 0 {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatal("jobs still running")
+	waitFor(t, 5*time.Second, "no job running", func() bool {
+		n, err := c.rdb.HLen(context.Background(), c.keys.typeRunning()).Result()
+		return err == nil && n == 0
+	})
 }
 
 func TestGracefulShutdown(t *testing.T) {
@@ -344,17 +361,27 @@ func TestGracefulShutdown(t *testing.T) {
 	t.Run("running jobs finish within the timeout", func(t *testing.T) {
 		t.Parallel()
 		c, _ := setup(t)
-		started := make(chan struct{}, 1)
+		started, release := make(chan struct{}, 1), make(chan struct{})
 		mux := NewMux()
 		mux.HandleFunc("x", func(ctx context.Context, j *ActiveJob) (any, error) {
 			started <- struct{}{}
-			time.Sleep(150 * time.Millisecond)
+			<-release
 			return "finished", nil
 		})
 		w := startWorker(t, c, mux, WorkerConfig{ShutdownTimeout: 5 * time.Second})
 		id := mustEnqueue(t, c, EnqueueParams{Type: "x"})
 		<-started
-		w.Stop()
+		stopped := make(chan struct{})
+		go func() { w.Stop(); close(stopped) }()
+		// Stop has stopped taking jobs and waits for the running one.
+		within(t, 5*time.Second, "the fetch loop to stop", w.fetch.stopped())
+		select {
+		case <-stopped:
+			t.Fatal("Stop returned while a job was running")
+		default:
+		}
+		close(release)
+		within(t, 5*time.Second, "Stop to return", stopped)
 		j, _ := c.Get(ctxT(t), id)
 		if j.Status != StateCompleted {
 			t.Fatalf("status %s", j.Status)
@@ -389,6 +416,7 @@ func TestTypeLimitHoldsAcrossWorkers(t *testing.T) {
 	c, _ := setup(t)
 	wt := newWatcher(t, c)
 	var running, peak atomic.Int32
+	release := make(chan struct{})
 	mux := NewMux()
 	mux.HandleFunc("heavy", func(ctx context.Context, j *ActiveJob) (any, error) {
 		n := running.Add(1)
@@ -398,22 +426,34 @@ func TestTypeLimitHoldsAcrossWorkers(t *testing.T) {
 				break
 			}
 		}
-		time.Sleep(30 * time.Millisecond)
+		<-release // held until the test has seen the fleet at its limit
 		running.Add(-1)
 		return nil, nil
 	})
 	cfg := WorkerConfig{Concurrency: 4, TypeLimits: map[string]int{"heavy": 2}}
-	startWorker(t, c, mux, cfg)
-	startWorker(t, c, mux, cfg)
+	_, idle1 := startWorkerIdle(t, c, mux, cfg)
+	_, idle2 := startWorkerIdle(t, c, mux, cfg)
 	var ids []string
 	for i := 0; i < 12; i++ {
 		ids = append(ids, mustEnqueue(t, c, EnqueueParams{Type: "heavy"}))
 	}
+	// Two at a time: at the limit, with free slots, both workers look for
+	// more and go idle, having found none they may take.
+	for left := len(ids); left > 0; left -= 2 {
+		waitFor(t, 10*time.Second, "two heavy jobs running", func() bool { return running.Load() == 2 })
+		idle1()
+		idle2()
+		if n := peak.Load(); n > 2 {
+			t.Fatalf("%d heavy jobs ran at once across the fleet, limit 2", n)
+		}
+		release <- struct{}{}
+		release <- struct{}{}
+	}
 	for _, id := range ids {
 		wt.waitStatus(id, 10*time.Second, StateCompleted)
 	}
-	if peak.Load() > 2 {
-		t.Fatalf("%d heavy jobs ran at once across the fleet, limit 2", peak.Load())
+	if peak.Load() != 2 {
+		t.Fatalf("at most %d heavy jobs ran at once across the fleet, limit 2", peak.Load())
 	}
 	checkInvariants(t, c)
 }
@@ -524,13 +564,10 @@ func TestStrictPriorityQueues(t *testing.T) {
 	})
 	startWorker(t, c, mux, WorkerConfig{Concurrency: 1, StrictPriority: true,
 		Queues: map[string]int{"critical": 5, "low": 1}})
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if st, _ := c.Stats(ctx); st.Counts[StateCompleted] == 6 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, 5*time.Second, "the six jobs completed", func() bool {
+		st, err := c.Stats(ctx)
+		return err == nil && st.Counts[StateCompleted] == 6
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	if fmt.Sprint(order) != "[critical critical critical low low low]" {
@@ -577,7 +614,7 @@ func TestJanitorExpiresFinishedJobs(t *testing.T) {
 	if n, err := c.Expire(ctx, Retention{Completed: time.Hour}); err != nil || n != 0 {
 		t.Fatalf("expired %d young jobs: %v", n, err)
 	}
-	time.Sleep(30 * time.Millisecond)
+	waitRedisClock(t, c, 20*time.Millisecond) // the jobs are older than the retention below
 	n, err := c.Expire(ctx, Retention{Completed: 20 * time.Millisecond})
 	if err != nil || n != 5 {
 		t.Fatalf("expired %d, %v", n, err)

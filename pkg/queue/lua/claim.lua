@@ -10,7 +10,7 @@
 -- ARGV[3+2i] candidate i id            ARGV[4+2i] run token for it
 -- Returns {OK, now ms, id, row, id, row, ...}, for each job taken its id
 -- and its hash as it was before the claim (HGETALL order): the caller
--- applies the claim's own writes to it (claimedJob in worker.go), which
+-- applies the claim's own writes to it (claimedJob in job.go), which
 -- saves copying each row into a table and back.
 local want = tonumber(ARGV[2])
 local now = now_ms()

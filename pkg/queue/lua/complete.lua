@@ -46,7 +46,7 @@ if #done > 0 then
   redis.call('ZREM', KEYS[1], unpack(done))
   redis.call('ZADD', KEYS[5], unpack(finished))
   for typ, t in pairs(types) do
-    release_type_n(typ, t.n, KEYS[3], KEYS[4], t.wake, ARGV[2])
+    release_type(typ, t.n, KEYS[3], KEYS[4], t.wake, ARGV[2])
   end
   redis.call('HINCRBY', KEYS[2], 'running', -#done)
   redis.call('HINCRBY', KEYS[2], 'completed', #done)

@@ -9,7 +9,7 @@
 local OK, NOT_FOUND, WRONG_STATE, LEASE_LOST, DUPLICATE, QUEUE_LIMIT = 0, 1, 2, 3, 4, 5
 
 -- A job hash stores neither its queue nor its max_retries when they are
--- the defaults (DefaultQueue and DefaultMaxRetries in client.go; a test
+-- the defaults (DefaultQueue and DefaultMaxRetries in submit.go; a test
 -- keeps them equal): every reader of those fields falls back to these.
 local DEFAULT_QUEUE, DEFAULT_MAX_RETRIES = 'default', '3'
 
@@ -37,29 +37,22 @@ local function touch(jobkey, now)
   return redis.call('HINCRBY', jobkey, 'version', 1)
 end
 
--- publish sends the job's state as it now is, as one JSON event.
-local function publish(channel, id, jobkey)
-  local f = redis.call('HMGET', jobkey, 'status', 'progress', 'step', 'version',
-    'updated_at', 'type', 'queue')
-  redis.call('PUBLISH', channel, cjson.encode({
-    job_id = id, status = f[1], progress = tonumber(f[2]) or 0,
-    current_step = f[3] or '', version = tonumber(f[4]) or 0,
-    updated_at = tonumber(f[5]) or 0, type = f[6] or '', queue = f[7] or DEFAULT_QUEUE}))
-end
-
--- wake pushes a token for an idle worker blocked on the queue; the list is
--- capped so that a busy fleet, which never pops it, cannot grow it.
-local function wake(wakekey, cap)
-  if redis.call('LPUSH', wakekey, '1') > tonumber(cap) then
-    redis.call('LTRIM', wakekey, 0, tonumber(cap) - 1)
+-- wake pushes n tokens (default 1, at most cap), one per job made
+-- runnable, for the idle workers blocked on the queue; the list is capped
+-- so that a busy fleet, which never pops it, cannot grow it.
+local function wake(wakekey, cap, n)
+  cap = tonumber(cap)
+  n = math.min(n or 1, cap)
+  local len
+  if n == 1 then
+    len = redis.call('LPUSH', wakekey, '1')
+  else
+    local tokens = {}
+    for i = 1, n do tokens[i] = '1' end
+    len = redis.call('LPUSH', wakekey, unpack(tokens))
   end
-end
-
--- wake_n is wake for several jobs at once: one token each (tokens holds
--- at most cap of them).
-local function wake_n(wakekey, cap, tokens)
-  if redis.call('LPUSH', wakekey, unpack(tokens)) > tonumber(cap) then
-    redis.call('LTRIM', wakekey, 0, tonumber(cap) - 1)
+  if len > cap then
+    redis.call('LTRIM', wakekey, 0, cap - 1)
   end
 end
 
@@ -91,7 +84,7 @@ end
 -- progress, version and now are JSON numbers already formatted (strings),
 -- step a JSON string (quoted: a literal, or cjson.encode of free text).
 -- Ids (UUIDs made by the client), types and queue names (validated by
--- client.go before submit.lua stores them) never need escaping, so they
+-- submit.go before submit.lua stores them) never need escaping, so they
 -- are not checked: a pattern match per event would cost more than the
 -- concatenation.
 --
@@ -138,18 +131,27 @@ local function publish_events(channel, buf)
   redis.call('PUBLISH', channel, table.concat(buf))
 end
 
--- release_type gives back a running job's slot in its type's count and
--- wakes a worker when the type is limited (a slot just opened).
-local function release_type(typ, typerun, limits, wakekey, cap)
-  if redis.call('HINCRBY', typerun, typ, -1) <= 0 then
-    redis.call('HDEL', typerun, typ)
-  end
-  if redis.call('HEXISTS', limits, typ) == 1 then wake(wakekey, cap) end
+-- add_job_event is add_event for a job whose new state the script does
+-- not hold: it reads the job's hash, as it now is, once.
+local function add_job_event(buf, id, jobkey)
+  local f = redis.call('HMGET', jobkey, 'status', 'progress', 'step', 'version',
+    'updated_at', 'type', 'queue')
+  add_event(buf, id, f[1], f[2] or '0', cjson.encode(f[3] or ''), f[4] or '0',
+    f[5] or '0', f[6] or '', f[7] or DEFAULT_QUEUE)
 end
 
--- release_type_n is release_type for n runs of one type at once, waking
--- a worker on each of the queues they came from.
-local function release_type_n(typ, n, typerun, limits, wakekeys, cap)
+-- publish sends one job's state as it now is, as one event.
+local function publish(channel, id, jobkey)
+  local buf = {}
+  add_job_event(buf, id, jobkey)
+  publish_events(channel, buf)
+end
+
+-- release_type gives back the slots of n running jobs of one type in the
+-- type's count and, when the type is limited (slots just opened), wakes a
+-- worker on each of the wake lists in wakekeys (a set: {key = true}), the
+-- lists of the queues the jobs came from.
+local function release_type(typ, n, typerun, limits, wakekeys, cap)
   if redis.call('HINCRBY', typerun, typ, -n) <= 0 then
     redis.call('HDEL', typerun, typ)
   end
@@ -172,5 +174,5 @@ end
 local function end_run(jobkey, id, leases, typerun, limits, wakekey, cap)
   redis.call('ZREM', leases, id)
   redis.call('HDEL', jobkey, 'token')
-  release_type(redis.call('HGET', jobkey, 'type'), typerun, limits, wakekey, cap)
+  release_type(redis.call('HGET', jobkey, 'type'), 1, typerun, limits, {[wakekey] = true}, cap)
 end

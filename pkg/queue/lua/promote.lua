@@ -8,6 +8,7 @@
 -- Returns {OK, number promoted}
 local now = now_ms()
 local moved = 0
+local events = {}
 for i = 1, #KEYS - 6 do
   local jk, id = KEYS[6 + i], ARGV[2 + i]
   local from = redis.call('HGET', jk, 'status')
@@ -20,8 +21,9 @@ for i = 1, #KEYS - 6 do
     enqueue(KEYS[3], KEYS[5], KEYS[6], ARGV[2], jk, id)
     move_count(KEYS[4], from, 'pending')
     touch(jk, now)
-    publish(ARGV[1], id, jk)
+    add_job_event(events, id, jk)
     moved = moved + 1
   end
 end
+publish_events(ARGV[1], events)
 return {OK, moved}

@@ -9,6 +9,7 @@
 -- Returns {OK, number recovered, number failed}
 local now = now_ms()
 local recovered, failed = 0, 0
+local events = {}
 for i = 1, (#KEYS - 7) / 3 do
   local jk, pk, wk = KEYS[5 + 3 * i], KEYS[6 + 3 * i], KEYS[7 + 3 * i]
   local id = ARGV[2 + i]
@@ -35,8 +36,9 @@ for i = 1, (#KEYS - 7) / 3 do
         recovered = recovered + 1
       end
       touch(jk, now)
-      publish(ARGV[1], id, jk)
+      add_job_event(events, id, jk)
     end
   end
 end
+publish_events(ARGV[1], events)
 return {OK, recovered, failed}

@@ -77,14 +77,13 @@ end
 if #pending > 0 then
   -- The sequence orders jobs of equal priority (FIFO): reserve one number per job.
   local first = redis.call('INCRBY', KEYS[5], #pending) - #pending
-  local zargs, tokens = {}, {}
+  local zargs = {}
   for k, id in ipairs(pending) do
     zargs[#zargs + 1] = int(pending_score(prios[k], first + k))
     zargs[#zargs + 1] = id
-    if k <= tonumber(ARGV[3]) then tokens[k] = '1' end
   end
   redis.call('ZADD', KEYS[1], unpack(zargs))
-  wake_n(KEYS[6], ARGV[3], tokens)
+  wake(KEYS[6], ARGV[3], #pending)
   redis.call('HINCRBY', KEYS[3], 'pending', #pending)
 end
 if scheduled > 0 then redis.call('HINCRBY', KEYS[3], 'scheduled', scheduled) end

@@ -1,0 +1,22 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+)
+
+// luaCancel runs lua/cancel.lua: a pending, scheduled, retrying or
+// running job → cancelled, and the id published on the cancel channel
+// when it was running. queue is the job's queue as the caller read it.
+func (c *Client) luaCancel(ctx context.Context, id, queue string) error {
+	k := c.shards.of(id)
+	res, err := c.runScript(ctx, c.scripts.cancel,
+		[]string{k.job(id), k.counts(), k.pending(queue), k.scheduled(queue),
+			k.retrying(queue), k.leases(), k.typeRunning(), k.typeLimits(),
+			k.wake(queue), k.done(StateCancelled)},
+		id, queue, c.keys.eventsChannel(), c.keys.cancelChannel(), c.wakeCap)
+	if err != nil {
+		return fmt.Errorf("cancel %s: %w", id, err)
+	}
+	return scriptError(res, id, StateCancelled)
+}

@@ -1,0 +1,52 @@
+package queue
+
+import "context"
+
+// completeRun is one run to acknowledge as completed: its job (id and
+// queue), its run token and its result JSON ("" for none).
+type completeRun struct{ id, queue, token, result string }
+
+// luaComplete runs lua/complete.lua, one call per shard holding some of
+// runs, in one round trip: each run that still holds its job → completed.
+// It returns each run's outcome (nil, or why the run no longer holds its
+// job, or its shard's error). err is set when no call could be made at all.
+func (c *Client) luaComplete(ctx context.Context, runs []completeRun) ([]error, error) {
+	groups := c.shards.group(len(runs), func(i int) string { return runs[i].id })
+	calls := make([]*luaCall, len(groups))
+	for gi, g := range groups {
+		k := c.shards[g.shard]
+		keys := make([]string, 0, 5+2*len(g.idx))
+		keys = append(keys, k.leases(), k.counts(), k.typeRunning(), k.typeLimits(),
+			k.done(StateCompleted))
+		args := make([]any, 0, 2+3*len(g.idx))
+		args = append(args, c.keys.eventsChannel(), c.wakeCap)
+		for _, i := range g.idx {
+			r := &runs[i]
+			keys = append(keys, k.job(r.id), k.wake(r.queue))
+			args = append(args, r.id, r.token, r.result)
+		}
+		calls[gi] = &luaCall{script: c.scripts.complete, keys: keys, args: args}
+	}
+	c.runScripts(ctx, false, calls...)
+	out := make([]error, len(runs))
+	failed := 0
+	for gi, g := range groups {
+		rows, err := calls[gi].reply, calls[gi].err
+		if err == nil {
+			rows, err = batchRows(rows, 1, len(g.idx), "complete")
+		}
+		if err != nil {
+			if failed++; failed == len(groups) {
+				return nil, err
+			}
+			for _, i := range g.idx {
+				out[i] = err
+			}
+			continue
+		}
+		for k, i := range g.idx {
+			out[i] = rowError(rows[k], runs[i].id, StateCompleted)
+		}
+	}
+	return out, nil
+}

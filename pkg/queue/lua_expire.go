@@ -1,0 +1,32 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// luaExpire runs lua/expire.lua on shard k: of the candidates ids
+// (peeked from the finished set of state), whose unique keys are uniques
+// ("" for none), those finished longer than keep ago by the Redis clock
+// are removed. It returns how many were.
+func (c *Client) luaExpire(ctx context.Context, k keyspace, state State, keep time.Duration, ids, uniques []string) (int, error) {
+	keys := make([]string, 0, 2+2*len(ids))
+	keys = append(keys, k.counts(), k.done(state))
+	args := make([]any, 0, 2+len(ids))
+	args = append(args, string(state), keep.Milliseconds())
+	for i, id := range ids {
+		uk := k.job(id) // the script's "no unique key"
+		if uniques[i] != "" {
+			uk = k.unique(uniques[i])
+		}
+		keys = append(keys, k.job(id), uk)
+		args = append(args, id)
+	}
+	res, err := c.runScript(ctx, c.scripts.expire, keys, args...)
+	if err != nil {
+		return 0, fmt.Errorf("expire %s: %w", state, err)
+	}
+	n, _ := res[1].(int64)
+	return int(n), nil
+}

@@ -1,0 +1,111 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// submitJob is one job of a submit.lua call: its new id, its parameters
+// (validated, defaults filled) and its index in the caller's list.
+type submitJob struct {
+	at int
+	id string
+	p  *EnqueueParams
+}
+
+// submitCall is one submit.lua call: jobs of one queue, created in one
+// shard.
+type submitCall struct {
+	shard int
+	queue string
+	jobs  []submitJob
+}
+
+// luaSubmit runs lua/submit.lua, one call per submitCall, in one durable
+// round trip (write.go): each call creates its jobs, pending, or scheduled
+// when their run_at is ahead; the ids of owned jobs go into their owners'
+// owned sets (quota.go) in the same round trip. It returns each job's
+// outcome, by call then job: the job, or *DuplicateError for a unique key
+// another job holds, or ErrQueueLimit for all of a call to a new queue
+// when the queue registry is full, with an error wrapping
+// ErrNotReplicated beside the job when fewer replicas than
+// Config.WaitReplicas acknowledged it.
+func (c *Client) luaSubmit(ctx context.Context, calls []*submitCall, owned map[string][]string) [][]BatchResult {
+	lcs := make([]*luaCall, len(calls))
+	for i, sc := range calls {
+		k, q := c.shards[sc.shard], sc.queue
+		keys := make([]string, 0, 6+2*len(sc.jobs))
+		keys = append(keys, k.pending(q), k.scheduled(q), k.counts(), k.queues(), k.seq(), k.wake(q))
+		args := make([]any, 0, 4+8*len(sc.jobs))
+		args = append(args, q, c.keys.eventsChannel(), c.wakeCap, c.maxQueues)
+		for _, j := range sc.jobs {
+			p := j.p
+			runAt := int64(0)
+			if !p.RunAt.IsZero() {
+				runAt = p.RunAt.UnixMilli()
+			}
+			uk := k.job(j.id) // the script's "no unique key"
+			if p.UniqueKey != "" {
+				uk = k.unique(p.UniqueKey)
+			}
+			keys = append(keys, k.job(j.id), uk)
+			args = append(args, j.id, p.Type, string(p.Payload), p.Priority, *p.MaxRetries,
+				p.Timeout.Milliseconds(), runAt, p.UniqueKey)
+		}
+		lcs[i] = &luaCall{script: c.scripts.submit, keys: keys, args: args}
+	}
+	var record func(context.Context, *write) error
+	if len(owned) > 0 {
+		record = func(ctx context.Context, w *write) error { return c.recordOwned(ctx, w, owned) }
+	}
+	c.runScriptsWith(ctx, true, record, lcs...)
+	out := make([][]BatchResult, len(calls))
+	for i, sc := range calls {
+		out[i] = c.submitted(sc, lcs[i])
+	}
+	return out
+}
+
+// submitted decodes one submit.lua reply, {OK, created_at ms, row per
+// job} or {QUEUE_LIMIT, bound}, into the jobs' outcomes.
+func (c *Client) submitted(sc *submitCall, lc *luaCall) []BatchResult {
+	out := make([]BatchResult, len(sc.jobs))
+	err := lc.err
+	var rows []any
+	if err == nil {
+		if code, _ := lc.reply[0].(int64); code != codeOK { // the queue registry is full
+			err = fmt.Errorf("queue %s: %w", sc.queue, scriptError(lc.reply, "", StatePending))
+		}
+	}
+	if err == nil {
+		rows, err = batchRows(lc.reply, 2, len(sc.jobs), "submit")
+	}
+	if err != nil {
+		for k := range out {
+			out[k].Err = err
+		}
+		return out
+	}
+	replicated := c.replicated(lc.wait)
+	created, _ := lc.reply[1].(string)
+	for k, j := range sc.jobs {
+		if err := rowError(rows[k], j.id, StatePending); err != nil {
+			var dup *DuplicateError
+			if errors.As(err, &dup) {
+				dup.UniqueKey = j.p.UniqueKey
+			}
+			out[k].Err = err
+			continue
+		}
+		var status string
+		if row := rows[k].([]any); len(row) > 1 {
+			status, _ = row[1].(string)
+		}
+		out[k].Job = &Enqueued{ID: j.id, Status: State(status), CreatedAt: msTime(created)}
+		if replicated != nil {
+			out[k].Err = fmt.Errorf("submit %s: %w", j.id, replicated)
+		}
+	}
+	return out
+}

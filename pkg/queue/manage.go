@@ -1,0 +1,58 @@
+package queue
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+)
+
+// What a job's owner does to it: cancel, restart, delete. Each reads the
+// fields its script needs to name its keys, then runs the script, which
+// re-checks the job's state.
+
+// jobFields reads the fields a transition needs to name its keys.
+func (c *Client) jobFields(ctx context.Context, id string, fields ...string) ([]string, error) {
+	vals, err := c.rdb.HMGet(ctx, c.shards.of(id).job(id), fields...).Result()
+	if err != nil {
+		return nil, storageErr(err)
+	}
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		if v == nil && i == 0 {
+			return nil, fmt.Errorf("job %s: %w", id, ErrJobNotFound)
+		}
+		out[i], _ = v.(string)
+	}
+	return out, nil
+}
+
+// Cancel moves a pending, scheduled, retrying or running job to cancelled.
+// A running job is cancelled in Redis at once and its handler is stopped
+// on whichever worker runs it. A finished job gives *TransitionError.
+func (c *Client) Cancel(ctx context.Context, id string) error {
+	f, err := c.jobFields(ctx, id, fStatus, fQueue)
+	if err != nil {
+		return err
+	}
+	return c.luaCancel(ctx, id, cmp.Or(f[1], DefaultQueue)) // not stored when it is the default
+}
+
+// Restart moves a failed or cancelled job back to pending under the same
+// id, resetting its run history. Other states give *TransitionError.
+func (c *Client) Restart(ctx context.Context, id string) error {
+	f, err := c.jobFields(ctx, id, fStatus, fQueue)
+	if err != nil {
+		return err
+	}
+	return c.luaRestart(ctx, id, cmp.Or(f[1], DefaultQueue)) // not stored when it is the default
+}
+
+// Delete removes a finished job. Unfinished jobs give *TransitionError
+// (cancel them first).
+func (c *Client) Delete(ctx context.Context, id string) error {
+	f, err := c.jobFields(ctx, id, fStatus, fUnique)
+	if err != nil {
+		return err
+	}
+	return c.luaDelete(ctx, id, f[1])
+}
