@@ -119,7 +119,7 @@ func BenchmarkClaimComplete(b *testing.B) {
 	bu.rdb.ConfigResetStat(ctx)
 	b.ResetTimer()
 	for len(runs) < b.N {
-		jobs, err := c.claim(ctx, "w", []string{DefaultQueue}, 32, time.Minute)
+		jobs, err := c.claim(ctx, "w", []string{DefaultQueue}, []string{"x"}, 32, time.Minute)
 		if err != nil || len(jobs) == 0 {
 			b.Fatalf("claim: %d jobs, %v", len(jobs), err)
 		}
