@@ -21,7 +21,8 @@ import (
 // handed all its shard's candidates so it can take the next ones when
 // others were taken meanwhile. The jobs come back in rank order.
 func (c *Client) claim(ctx context.Context, workerID string, queues []string, types []string, n int, lease time.Duration) ([]*Job, error) {
-	return c.claimLanes(ctx, workerID, lanesOf(queues, types), n, lease)
+	jobs, _, err := c.claimLanes(ctx, workerID, lanesOf(queues, types), n, lease, "")
+	return jobs, err
 }
 
 // claimLane is one lane a claim peeks: a queue, a type, and the rank of
@@ -43,21 +44,23 @@ func lanesOf(queues, types []string) []claimLane {
 	return lanes
 }
 
-// claimLanes is claim over explicit lanes.
-func (c *Client) claimLanes(ctx context.Context, workerID string, lanes []claimLane, n int, lease time.Duration) ([]*Job, error) {
+// claimLanes is claim over explicit lanes, each run token ending in
+// tokenSuffix. seen reports that it found candidates, taken or not: none
+// taken of some seen means other claimers took them meanwhile, or a type
+// is at its running limit.
+func (c *Client) claimLanes(ctx context.Context, workerID string, lanes []claimLane, n int, lease time.Duration, tokenSuffix string) (jobs []*Job, seen bool, err error) {
 	if len(lanes) == 0 || n <= 0 {
-		return nil, nil
+		return nil, false, nil
 	}
 	cands, err := c.peekCandidates(ctx, lanes, n)
 	if err != nil || len(cands) == 0 {
-		return nil, err
+		return nil, false, err
 	}
 	if len(lanes) > 1 || len(c.shards) > 1 {
 		rankCandidates(cands)
 	}
 	calls := claimCalls(cands, lanes, n, len(c.shards))
-	taken, errs := c.luaClaim(ctx, workerID, lease, calls)
-	var jobs []*Job
+	taken, errs := c.luaClaim(ctx, workerID, lease, tokenSuffix, calls)
 	var firstErr error
 	for i := range calls {
 		if errs[i] != nil {
@@ -67,7 +70,7 @@ func (c *Client) claimLanes(ctx context.Context, workerID string, lanes []claimL
 		jobs = append(jobs, taken[i]...)
 	}
 	if len(jobs) == 0 && firstErr != nil {
-		return nil, firstErr
+		return nil, true, firstErr
 	}
 	if len(calls) > 1 { // in rank order, as one shard's script returns them
 		rank := make(map[string]int, len(cands))
@@ -76,7 +79,7 @@ func (c *Client) claimLanes(ctx context.Context, workerID string, lanes []claimL
 		}
 		slices.SortFunc(jobs, func(a, b *Job) int { return cmp.Compare(rank[a.ID], rank[b.ID]) })
 	}
-	return jobs, nil
+	return jobs, true, nil
 }
 
 // candidate is a pending job a claim may take, with what ranks it.

@@ -44,7 +44,7 @@
 //	{P}:block:<subject>      string a subject barred until the key expires (failed authentications)
 //	{P}:owned:<owner>        zset   jobs a submitter created, not yet seen finished; score submit ms (quotas)
 //	{P}:owned:<owner>:pruned string the owned set was pruned lately
-//	{P}:workers              zset   worker id → last heartbeat ms
+//	{P}:workers              zset   worker id → its entry's expiry ms
 //	{P}:worker:<id>          hash   worker info; expires without heartbeats
 //	{P}:events               channel every job event (JSON Event, or an array of the events of one script call)
 //	{P}:cancels              channel ids of cancelled running jobs

@@ -167,10 +167,12 @@ func (l *channelListener) stop() {
 type Hub struct {
 	listener channelListener
 
-	mu     sync.RWMutex
-	byJob  map[string]map[*Subscription]struct{}
-	all    map[*Subscription]struct{}
-	closed bool
+	mu    sync.RWMutex
+	byJob map[string]map[*Subscription]struct{}
+	all   map[*Subscription]struct{}
+	// watches are the waiting lease calls' (lanewatch.go).
+	watches map[*LaneWatch]struct{}
+	closed  bool
 
 	dropped atomic.Int64
 }
@@ -317,6 +319,9 @@ func (h *Hub) dispatch(payload string) {
 		for s := range h.all {
 			h.deliver(s, ev)
 		}
+		for w := range h.watches {
+			w.notify(ev)
+		}
 	}
 }
 
@@ -334,6 +339,9 @@ func (h *Hub) broadcast(ev Event) {
 	ev.JobID = ""
 	for s := range h.all {
 		h.deliver(s, ev)
+	}
+	for w := range h.watches {
+		w.notify(ev)
 	}
 }
 

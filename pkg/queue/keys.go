@@ -114,7 +114,7 @@ func (k keyspace) ownedPruned(owner string) string { return k.key("owned", owner
 // authentications); it expires when the bar ends.
 func (k keyspace) block(subject string) string { return k.key("block", subject) }
 
-// workers is the sorted set of registered worker ids, scored by last heartbeat (ms).
+// workers is the sorted set of registered worker ids, scored by when their entry expires (ms).
 func (k keyspace) workers() string { return k.key("workers") }
 
 // worker is the hash describing one live worker; it expires when heartbeats stop.

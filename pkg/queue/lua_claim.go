@@ -20,9 +20,10 @@ type claimCall struct {
 // luaClaim runs lua/claim.lua, one call per claimCall, in one round trip:
 // each call takes (pending → running) up to want of its candidates, each
 // only if it is still in its lane and its type is under its limit, for worker
-// with a lease of lease. It returns, by call, the jobs taken (as they are
-// once claimed, in candidate order) or the call's error.
-func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duration, calls []claimCall) ([][]*Job, []error) {
+// with a lease of lease and a run token ending in tokenSuffix. It returns,
+// by call, the jobs taken (as they are once claimed, in candidate order)
+// or the call's error.
+func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duration, tokenSuffix string, calls []claimCall) ([][]*Job, []error) {
 	lcs := make([]*luaCall, len(calls))
 	tokens := make([][]string, len(calls)) // by call, then candidate: its run token
 	for i, cl := range calls {
@@ -33,7 +34,7 @@ func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duratio
 		args = append(args, worker, cl.want, lease.Milliseconds(), c.keys.eventsChannel())
 		tokens[i] = make([]string, len(cl.cands))
 		for n, cd := range cl.cands {
-			tokens[i][n] = randomHex(8)
+			tokens[i][n] = randomHex(8) + tokenSuffix
 			keys = append(keys, k.job(cd.id), k.lane(cd.queue, cd.typ))
 			args = append(args, cd.id, tokens[i][n], cd.typ)
 		}
