@@ -38,6 +38,9 @@ type bench struct {
 	// fleet runs the apiserver and worker processes of the fleet
 	// scenarios (nil when none is selected).
 	fleet *fleet
+	// nativeRate is the process scenario's last rate, which http_worker
+	// is set beside (0: it did not run).
+	nativeRate float64
 }
 
 // flush empties our database (on a cluster, every master's), so every
@@ -213,6 +216,9 @@ func (b *bench) processWith(ctx context.Context, name string, work func(context.
 		return nil, err
 	}
 	r.Scenario = name
+	if name == "process" {
+		b.nativeRate = r.Value
+	}
 	r.RedisUsPerJob = math.Round(10*(submit.UsPerJob+run.UsPerJob)) / 10
 	r.RedisCallsPerJob = round2(submit.CallsPerJob + run.CallsPerJob)
 	r.Note += fmt.Sprintf("; Redis µs/job: submit %s + run %s", num(submit.UsPerJob), num(run.UsPerJob))

@@ -187,18 +187,10 @@ func (c *Client) HeartbeatLease(ctx context.Context, id, token string, lease tim
 // CompleteLease completes job id for the run holding it (token), with
 // result (JSON; "" for none). Repeating it with the same token once it
 // succeeded succeeds again and changes nothing; any other token gets
-// *LeaseLostError.
+// *LeaseLostError. Concurrent calls share their round trips and script
+// calls (leasecomplete.go).
 func (c *Client) CompleteLease(ctx context.Context, id, token, result string) error {
-	f, err := c.jobFields(ctx, id, fStatus, fQueue, fType)
-	if err != nil {
-		return err
-	}
-	outs, err := c.luaComplete(ctx, []completeRun{{id: id, queue: cmp.Or(f[1], DefaultQueue), typ: f[2],
-		token: token, result: result}})
-	if err != nil {
-		return err
-	}
-	return outs[0]
+	return c.completeCoalesced(ctx, completeRun{id: id, token: token, result: result})
 }
 
 // FailLease fails the run holding job id (token) with message: the job
