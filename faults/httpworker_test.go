@@ -48,6 +48,13 @@ w.run()
 // first attempt waits for gate.
 func pyWorker(t *testing.T, name, url, typ string, lease int, gate string) *proctest.Proc {
 	t.Helper()
+	return startPython(t, name, pyWorkerScript, url, "", typ, fmt.Sprint(lease), gate)
+}
+
+// startPython runs script with args in a process of its own, with the
+// SDK (sdk/python/src) on its path.
+func startPython(t *testing.T, name, script string, args ...string) *proctest.Proc {
+	t.Helper()
 	python, err := exec.LookPath("python3")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -59,11 +66,11 @@ func pyWorker(t *testing.T, name, url, typ string, lease int, gate string) *proc
 	if err != nil {
 		t.Fatal(err)
 	}
-	script := filepath.Join(t.TempDir(), "worker.py")
-	if err := os.WriteFile(script, []byte(pyWorkerScript), 0o644); err != nil {
+	path := filepath.Join(t.TempDir(), "worker.py")
+	if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(python, script, url, "", typ, fmt.Sprint(lease), gate)
+	cmd := exec.Command(python, append([]string{path}, args...)...)
 	cmd.Env = append(os.Environ(), "PYTHONPATH="+src, "PYTHONDONTWRITEBYTECODE=1")
 	return proctest.StartCmd(t, name, cmd)
 }
@@ -219,4 +226,33 @@ func TestFrozenPythonWorkerCannotOverwriteTheRecoveredRun(t *testing.T) {
 	if after.Version != j.Version || string(after.Result) != string(j.Result) {
 		t.Fatalf("the late run changed the job: %+v, was %+v\n%s", after, j, frozen.Output())
 	}
+}
+
+// The crash storm's Python jobs (storm_test.go): a run of about 100 ms.
+const (
+	stormPyType    = "py_storm"
+	stormPyPayload = `{"ms":100}`
+)
+
+// stormPyScript runs jobs of type py_storm against argv[1] as worker
+// argv[2] (lease stormPyLease, concurrency 8): each sleeps payload ms.
+const stormPyScript = `
+import logging, sys, time
+import jobqueue
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(message)s")
+w = jobqueue.Worker(sys.argv[1], worker_id=sys.argv[2], lease_seconds=5, wait_seconds=2, concurrency=8, timeout=5)
+
+@w.handler("py_storm")
+def handle(job):
+    time.sleep(job.payload["ms"] / 1000)
+    return {"slept_ms": job.payload["ms"]}
+
+w.run()
+`
+
+// stormPyWorker starts a Python worker of the storm named name (its
+// worker id) against url.
+func stormPyWorker(t *testing.T, name, url string) *proctest.Proc {
+	t.Helper()
+	return startPython(t, name, stormPyScript, url, name)
 }
