@@ -44,7 +44,10 @@ func TestHubReportsLostAndRegainedSubscription(t *testing.T) {
 		t.Fatalf("after Redis came back (all jobs): %+v", ev)
 	}
 	id := mustEnqueue(t, c, EnqueueParams{Type: "x"})
-	if ev := next(all, "submit"); ev.JobID != id || ev.Status != StatePending {
+	if err := c.Cancel(ctxT(t), id); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(all, "cancel"); ev.JobID != id || ev.Status != StateCancelled {
 		t.Fatalf("event after the resync: %+v", ev)
 	}
 }
@@ -66,6 +69,7 @@ func TestHubDropsTheOldestForASlowSubscriber(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	claimN(t, c, "w", n, time.Minute) // one running event each
 	waitFor(t, 10*time.Second, "the oldest events dropped", func() bool { return hub.Dropped() == n-SubscriptionBuffer })
 	var kept Event
 	for range SubscriptionBuffer {
