@@ -79,3 +79,27 @@ func TestHubDropsTheOldestForASlowSubscriber(t *testing.T) {
 		t.Fatalf("the newest event was not kept: %+v, want job %s", kept, last)
 	}
 }
+
+// The Hub decodes only messages that carry an event some subscriber waits
+// for; a watched job's event inside a batch of unwatched ones arrives.
+func TestHubSkipsEventsNoOneWatches(t *testing.T) {
+	h := &Hub{byJob: map[string]map[*Subscription]struct{}{}, all: map[*Subscription]struct{}{}}
+	batch := `[{"job_id":"a","status":"running"},{"job_id":"b","status":"running"}]`
+	if h.wanted(batch) {
+		t.Fatal("no subscriber, yet wanted")
+	}
+	s := h.Subscribe("b")
+	if !h.wanted(batch) || h.wanted(`{"job_id":"c","status":"running"}`) {
+		t.Fatal("a subscriber of b: wanted must say yes for b's batch only")
+	}
+	h.dispatch(batch)
+	if ev := <-s.C; ev.JobID != "b" || ev.Status != StateRunning {
+		t.Fatalf("delivered %+v", ev)
+	}
+	s.Close()
+	all := h.Subscribe("")
+	if !h.wanted(`{"job_id":"c"}`) {
+		t.Fatal("a subscriber of every job wants every event")
+	}
+	all.Close()
+}
