@@ -291,6 +291,9 @@ func (h *Hub) Count() int {
 // one JSON Event, or a JSON array of the Events of one script call that
 // moved several jobs (lua/lib.lua publish_events).
 func (h *Hub) dispatch(payload string) {
+	if !h.wanted(payload) {
+		return
+	}
 	var wire []eventWire
 	if strings.HasPrefix(payload, "[") {
 		if err := json.Unmarshal([]byte(payload), &wire); err != nil {
@@ -310,8 +313,11 @@ func (h *Hub) dispatch(payload string) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for _, ev := range evs {
+		for w := range h.watches {
+			w.notify(ev)
+		}
 		if ev.JobID == "" {
-			continue
+			continue // a lane notice (lua/submit.lua): for the watches only
 		}
 		for s := range h.byJob[ev.JobID] {
 			h.deliver(s, ev)
@@ -319,9 +325,38 @@ func (h *Hub) dispatch(payload string) {
 		for s := range h.all {
 			h.deliver(s, ev)
 		}
-		for w := range h.watches {
-			w.notify(ev)
+	}
+}
+
+// wanted reports whether a message carries an event some subscriber
+// waits for, without decoding it: most events of a busy queue concern
+// jobs no one watches, and decoding each in every apiserver would cost
+// more than the watching. The job ids are found by their key (every event
+// names its job as "job_id":"<id>", lua/lib.lua add_event).
+func (h *Hub) wanted(payload string) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if len(h.all) > 0 || len(h.watches) > 0 {
+		return true // (a lease call waits only while its lanes are empty: few events then)
+	}
+	if len(h.byJob) == 0 {
+		return false
+	}
+	const key = `"job_id":"`
+	for rest := payload; ; {
+		i := strings.Index(rest, key)
+		if i < 0 {
+			return false
 		}
+		rest = rest[i+len(key):]
+		end := strings.IndexByte(rest, '"')
+		if end < 0 {
+			return true // malformed: let the decoder say so
+		}
+		if _, ok := h.byJob[rest[:end]]; ok {
+			return true
+		}
+		rest = rest[end:]
 	}
 }
 

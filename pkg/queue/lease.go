@@ -164,7 +164,7 @@ func (c *Client) touch(ctx context.Context, id string, ttl time.Duration) error 
 // registry for ttl more.
 func (c *Client) HeartbeatLease(ctx context.Context, id, token string, lease time.Duration, progress *float64, step string, ttl time.Duration) error {
 	if progress != nil {
-		if err := c.luaProgress(ctx, id, token, *progress, step, lease); err != nil {
+		if err := c.luaProgressOne(ctx, id, token, *progress, step, lease); err != nil {
 			return err
 		}
 	} else {

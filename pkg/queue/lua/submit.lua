@@ -3,13 +3,16 @@
 -- and the others are created.
 -- (Hot path: one call takes a whole batch, so that the sequence, the
 -- counters, each lane, its wake list and the queue sets are written once
--- per call, not once per job, and the events go out as one message; each
--- job costs a check and one HSET.)
+-- per call, not once per job; each job costs a check and one HSET. A new
+-- job publishes no event: no one can be watching a job whose id its
+-- submitter has not been told. One message names the lanes that got jobs,
+-- for the lease calls waiting on them: a lane notice, an event without a
+-- job_id, per lane.)
 -- KEYS[1] scheduled zset  KEYS[2] counts  KEYS[3] queues set  KEYS[4] seq
 -- KEYS[5] the queue's lane types set
 -- KEYS[4+2l] lane l (pending zset)  KEYS[5+2l] its wake list, l = 1..L (L = ARGV[5])
 -- KEYS[4+2L+2i] job hash of job i   KEYS[5+2L+2i] its unique key (its job hash when it has none)
--- ARGV[1] queue  ARGV[2] events channel  ARGV[3] wake cap
+-- ARGV[1] queue  ARGV[2] events channel (the lane notices)  ARGV[3] wake cap
 -- ARGV[4] the most queue names the queues set may hold (0: no bound)
 -- ARGV[5] L, the number of lanes  ARGV[5+l] the type of lane l
 -- ARGV[-2+L+8i..5+L+8i], for job i: id, type, payload JSON, priority, max_retries,
@@ -19,7 +22,8 @@
 -- nothing created, when the queue is new and the set holds its most names.
 local queue = ARGV[1]
 local bound = tonumber(ARGV[4])
-if bound > 0 and redis.call('SISMEMBER', KEYS[3], queue) == 0 and redis.call('SCARD', KEYS[3]) >= bound then
+local known = bound > 0 and redis.call('SISMEMBER', KEYS[3], queue) == 1
+if bound > 0 and not known and redis.call('SCARD', KEYS[3]) >= bound then
   return {QUEUE_LIMIT, ARGV[4]}
 end
 local now = now_ms()
@@ -29,7 +33,7 @@ local created = {pending = {OK, 'pending'}, scheduled = {OK, 'scheduled'}} -- sh
 local nlanes = tonumber(ARGV[5])
 local lane_of = {} -- type → lane number
 for l = 1, nlanes do lane_of[ARGV[5 + l]] = l end
-local pending, prios, lanes, scheduled, events = {}, {}, {}, 0, {}
+local pending, prios, lanes, scheduled = {}, {}, {}, 0
 local jk0, a0 = 5 + 2 * nlanes, 5 + nlanes -- the keys and arguments before the jobs
 for i = 1, (#KEYS - jk0) / 2 do
   local jk, uk = KEYS[jk0 + 2 * i - 1], KEYS[jk0 + 2 * i]
@@ -77,7 +81,6 @@ for i = 1, (#KEYS - jk0) / 2 do
       prios[#prios + 1] = tonumber(prio)
       lanes[#lanes + 1] = lane_of[typ]
     end
-    add_event(events, id, status, '0', '""', '1', now_s, typ, queue)
     out[#out + 1] = created[status]
   end
 end
@@ -91,14 +94,16 @@ if #pending > 0 then
     z[#z + 1] = int(pending_score(prios[k], first + k))
     z[#z + 1] = id
   end
+  local notice = {}
   for l, z in pairs(zargs) do
     redis.call('ZADD', KEYS[4 + 2 * l], unpack(z))
     wake(KEYS[5 + 2 * l], ARGV[3], #z / 2)
     redis.call('SADD', KEYS[5], ARGV[5 + l])
+    notice[#notice + 1] = '{"status":"pending","type":"' .. ARGV[5 + l] .. '","queue":"' .. queue .. '"}'
   end
+  redis.call('PUBLISH', ARGV[2], '[' .. table.concat(notice, ',') .. ']')
   redis.call('HINCRBY', KEYS[2], 'pending', #pending)
 end
 if scheduled > 0 then redis.call('HINCRBY', KEYS[2], 'scheduled', scheduled) end
-if #out > 2 then redis.call('SADD', KEYS[3], queue) end
-publish_events(ARGV[2], events)
+if #out > 2 and not known then redis.call('SADD', KEYS[3], queue) end
 return out
