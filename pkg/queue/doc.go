@@ -46,7 +46,8 @@
 //	{P}:owned:<owner>:pruned string the owned set was pruned lately
 //	{P}:workers              zset   worker id → its entry's expiry ms
 //	{P}:worker:<id>          hash   worker info; expires without heartbeats
-//	{P}:events               channel every job event (JSON Event, or an array of the events of one script call)
+//	{P}:events               channel every job event (JSON Event, or an array of the events of one script call),
+//	                                and submit.lua's lane notices (events without a job_id)
 //	{P}:cancels              channel ids of cancelled running jobs
 //
 // # Taking work
@@ -122,7 +123,11 @@
 //	check.go        CheckInvariants, the data model's consistency check
 //	ratelimit.go    Allow: an API caller's request budget
 //	events.go       Event, the pub/sub listener and the Hub
+//	lanewatch.go    LaneWatch: a waiting lease call told of work on its lanes
 //	registry.go     WorkerInfo and Workers: the registry of live workers
+//	lease.go        the lease protocol of workers in any language: Lease,
+//	                Announce, HeartbeatLease, CompleteLease, FailLease
+//	leasecomplete.go concurrent CompleteLease calls sharing round trips
 //
 //	handler.go      Handler, Mux, ActiveJob, Permanent
 //	worker.go       WorkerConfig, Worker, Start and Stop
