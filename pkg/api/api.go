@@ -22,6 +22,7 @@ import (
 // Queue is what the API needs from the job engine. *queue.Client
 // implements it; every method does I/O and honours ctx.
 type Queue interface {
+	Enqueue(ctx context.Context, p queue.EnqueueParams) (*queue.Enqueued, error)
 	EnqueueBatch(ctx context.Context, params []queue.EnqueueParams) ([]queue.BatchResult, error)
 	Get(ctx context.Context, id string) (*queue.Job, error)
 	List(ctx context.Context, p queue.ListParams) (*queue.ListPage, error)

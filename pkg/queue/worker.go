@@ -152,6 +152,7 @@ type Worker struct {
 	// the others are in their files. maintenance is nil when disabled.
 	fetch       service
 	completer   *completer
+	progress    *progressWriter
 	heartbeat   *heartbeat
 	sampler     *sampler
 	maintenance *Maintenance
@@ -178,6 +179,7 @@ func NewWorker(c *Client, mux *Mux, cfg WorkerConfig) (*Worker, error) {
 		runs: make(map[string]*run), free: make(chan struct{}, 1),
 		sampler: &sampler{maxCPU: full.MaxCPUPercent, maxMemMB: full.MaxMemoryMB, log: full.Logger}}
 	w.completer = newCompleter(w.completeBatch)
+	w.progress = newProgressWriter(w)
 	w.heartbeat = newHeartbeat(w)
 	w.cancels = channelListener{rdb: c.rdb, channel: c.keys.cancelChannel(),
 		onMessage: func(id string) { w.cancelRun(id, errCancelledByUser) },
@@ -248,6 +250,9 @@ func (w *Worker) startServices(ctx context.Context) error {
 	if err := w.completer.Start(ctx); err != nil {
 		return err
 	}
+	if err := w.progress.Start(ctx); err != nil {
+		return err
+	}
 	if w.maintenance != nil {
 		if err := w.maintenance.Start(ctx); err != nil {
 			return err
@@ -262,6 +267,7 @@ func (w *Worker) stopServices() {
 	if w.maintenance != nil {
 		w.maintenance.Stop()
 	}
+	w.progress.Stop()
 	w.completer.Stop()
 	w.cancels.stop()
 	w.heartbeat.Stop()
