@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -36,20 +35,22 @@ func (b *bench) httpWorker(ctx context.Context) ([]Result, error) {
 	}
 	defer api.stop()
 	n := b.cfg.ProcessN
-	m, err := startMeter(ctx, b.rdb)
+	r, err := b.submitThenRun(ctx, n,
+		func() error { return b.fill(ctx, typeNoop, n, 500) },
+		func() (Result, error) { return b.drainHTTP(ctx, base, n) })
+	r.Scenario = "http_worker"
 	if err != nil {
 		return nil, err
 	}
-	if err := b.fill(ctx, typeNoop, n, 500); err != nil {
-		return nil, err
+	if b.nativeRate > 0 {
+		r.Note += fmt.Sprintf("; %.2f× the native process rate (%.0f jobs/s; goal ≥ 0.5×)", r.Value/b.nativeRate, b.nativeRate)
 	}
-	submit, err := m.stop(ctx, n)
-	if err != nil {
-		return nil, err
-	}
-	if m, err = startMeter(ctx, b.rdb); err != nil {
-		return nil, err
-	}
+	return []Result{r}, nil
+}
+
+// drainHTTP drains n pending no-op jobs with Workers HTTP workers through
+// base, timed from their start until Redis counts every job completed.
+func (b *bench) drainHTTP(ctx context.Context, base string, n int) (Result, error) {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: b.cfg.Workers * b.cfg.Concurrency,
 		DisableCompression: true}}
 	defer hc.CloseIdleConnections()
@@ -66,31 +67,22 @@ func (b *bench) httpWorker(ctx context.Context) ([]Result, error) {
 			}
 		}()
 	}
-	err = b.waitCompleted(ctx, n, start)
+	err := b.waitCompleted(ctx, n, start)
 	d := time.Since(start)
 	stop()
 	wg.Wait()
 	select {
 	case werr := <-errs:
-		return nil, werr
+		return Result{}, werr
 	default:
 	}
 	if err != nil {
-		return nil, err
+		return Result{}, err
 	}
 	r := rate("http_worker", ours, unitJobsPerS, n, d)
-	run, err := m.stop(ctx, n)
-	if err != nil {
-		return nil, err
-	}
-	r.RedisUsPerJob = math.Round(10*(submit.UsPerJob+run.UsPerJob)) / 10
-	r.RedisCallsPerJob = round2(submit.CallsPerJob + run.CallsPerJob)
-	r.Note = fmt.Sprintf("%d HTTP workers, leases of %d, %d completions at once, one apiserver process; Redis µs/job: submit %s + run %s",
-		b.cfg.Workers, httpLeaseBatch, b.cfg.Concurrency, num(submit.UsPerJob), num(run.UsPerJob))
-	if b.nativeRate > 0 {
-		r.Note += fmt.Sprintf("; %.2f× the native process rate (%.0f jobs/s; goal ≥ 0.5×)", r.Value/b.nativeRate, b.nativeRate)
-	}
-	return []Result{r}, nil
+	r.Note = fmt.Sprintf("%d HTTP workers, leases of %d, %d completions at once, one apiserver process",
+		b.cfg.Workers, httpLeaseBatch, b.cfg.Concurrency)
+	return r, nil
 }
 
 // leaseLoop is one HTTP worker: it leases up to httpLeaseBatch jobs,

@@ -4,6 +4,7 @@
 //	jobctl submit demo '{"steps": 5}' --watch
 //	jobctl watch 123e4567-e89b-12d3-a456-426614174000
 //	jobctl list --status failed
+//	jobctl stats --watch
 //
 // Every command takes --json for scripts. The server is --server or
 // $JOBS_SERVER (default http://localhost:8000); an API key, if the server
@@ -68,7 +69,7 @@ var commands = []command{
 	{"list", "", "list jobs, with filters and paging", listCmd},
 	{"cancel", "ID...", "cancel jobs", cancelCmd},
 	{"restart", "ID...", "restart failed or cancelled jobs", restartCmd},
-	{"stats", "", "show the queue's counts and health", statsCmd},
+	{"stats", "", "show the queue's counts and health; --watch follows them live", statsCmd},
 	{"workers", "", "list the live workers", workersCmd},
 	{"types", "[TYPE]", "describe the built-in job types: payload, result, example", typesCmd},
 	{"keygen", "", "print a new API key line name:role:secret (no server needed)", keygenCmd},

@@ -128,7 +128,8 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	// shows comes from /api/v1 with the key its user types in.
 	ui := gin.WrapH(dashboard.Handler())
 	get(r, "/", ui)
-	get(r, dashboard.AssetPrefix+":version/:file", ui) // /ui/<fingerprint>/<name>
+	get(r, dashboard.AssetPrefix+":version/:file", ui)                 // /ui/<fingerprint>/<name>
+	get(r, dashboard.AssetPrefix+":version/vendor/:library/:file", ui) // a vendored library's file
 
 	read, submit, admin := s.require(RoleRead), s.require(RoleSubmit), s.require(RoleAdmin)
 	get(r, "/api/v1/workers", read, s.workers)
