@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,7 +24,7 @@ import (
 // implements it; a Queue that does not leaves the lease routes out.
 type Leaser interface {
 	Lease(ctx context.Context, p queue.LeaseParams) (*queue.LeaseResult, error)
-	Announce(ctx context.Context, id, protocol string, types, queues []string, ttl time.Duration) error
+	Announce(ctx context.Context, id, protocol string, types, queues []string, concurrency int, ttl time.Duration) error
 	HeartbeatLease(ctx context.Context, id, token string, lease time.Duration, progress *float64, step string, ttl time.Duration) error
 	CompleteLease(ctx context.Context, id, token, result string) error
 	FailLease(ctx context.Context, id, token, message string, retryable bool) (queue.State, error)
@@ -167,17 +168,18 @@ func leaseViews(jobs []queue.Leased, lease time.Duration) []leaseView {
 }
 
 // announce records the calling worker in the registry of live workers
-// (protocol http, its types, queues) for a lease and a wait more, at most
+// (protocol http, its types, queues, max_jobs) for a lease and a wait more, at most
 // once per third of that per instance, and makes its types known here at
 // once (other instances learn them from the registry).
 func (s *server) announce(c *gin.Context, p queue.LeaseParams, wait time.Duration) error {
 	ttl := p.Lease + wait + presenceSlack
-	if !s.announced.due(p.WorkerID, p.Types, p.Queues, ttl/3) {
+	if !s.announced.due(p.WorkerID, p.Types, p.Queues, p.Max, ttl/3) {
 		return nil
 	}
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
-	if err := s.leaser.Announce(ctx, p.WorkerID, queue.ProtocolHTTP, p.Types, p.Queues, ttl); err != nil {
+	// Its concurrency, for the health rules, is the most jobs it asks for.
+	if err := s.leaser.Announce(ctx, p.WorkerID, queue.ProtocolHTTP, p.Types, p.Queues, p.Max, ttl); err != nil {
 		s.announced.forget(p.WorkerID)
 		return err
 	}
@@ -203,8 +205,8 @@ const maxAnnouncements = 10000
 
 // due reports whether worker id must be announced now, and if so records
 // that it is.
-func (a *announcements) due(id string, types, queues []string, every time.Duration) bool {
-	what := strings.Join(types, ",") + "|" + strings.Join(queues, ",")
+func (a *announcements) due(id string, types, queues []string, max int, every time.Duration) bool {
+	what := strings.Join(types, ",") + "|" + strings.Join(queues, ",") + "|" + strconv.Itoa(max)
 	now := time.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()

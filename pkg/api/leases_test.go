@@ -60,7 +60,8 @@ func TestLeaseContractAcrossInstances(t *testing.T) {
 		t.Fatalf("leased %v from an empty queue", got)
 	}
 	ws := b.call(t, "GET", "/api/v1/workers", "", 200)["workers"].([]any)
-	if len(ws) != 1 || ws[0].(map[string]any)["protocol"] != "http" || ws[0].(map[string]any)["id"] != "py-1" {
+	if len(ws) != 1 || ws[0].(map[string]any)["protocol"] != "http" || ws[0].(map[string]any)["id"] != "py-1" ||
+		ws[0].(map[string]any)["concurrency"] != 1.0 {
 		t.Fatalf("workers %v", ws)
 	}
 	id := b.submit(t, `{"type": "ocr", "payload": {"page": 1}, "max_retries": 2}`)

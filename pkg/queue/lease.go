@@ -138,16 +138,17 @@ func LeaseOfToken(token string) (d time.Duration, ok bool) {
 	return d, d >= MinLeaseDuration && d <= MaxLeaseDuration
 }
 
-// Announce records worker id, taking jobs of types from queues (nil: all)
-// by protocol, in the registry of live workers (Workers) for ttl: it
-// counts as active, and its types as served, until ttl passes without
-// another Announce or Touch.
-func (c *Client) Announce(ctx context.Context, id, protocol string, types, queues []string, ttl time.Duration) error {
+// Announce records worker id, taking up to concurrency jobs at once of
+// types from queues (nil: all) by protocol, in the registry of live
+// workers (Workers) for ttl: it counts as active, and its types as
+// served, until ttl passes without another Announce or a heartbeat of
+// one of its leases.
+func (c *Client) Announce(ctx context.Context, id, protocol string, types, queues []string, concurrency int, ttl time.Duration) error {
 	if !validWorkerID(id) {
 		return invalidf("worker_id %q: want 1-128 of [A-Za-z0-9._:-]", id)
 	}
 	return c.luaRegister(ctx, id, ttl, []any{"protocol", protocol, "types", strings.Join(types, ","),
-		"queues", strings.Join(queues, ",")})
+		"queues", strings.Join(queues, ","), "concurrency", concurrency})
 }
 
 // touch keeps worker id's registry entry alive for ttl more, if it has
