@@ -22,6 +22,7 @@ const (
 	CodeRequestTimeout       = "request_timeout"        // 408: the request body did not arrive within Config.BodyTimeout
 	CodeInvalidTransition    = "invalid_transition"     // 409: the job's state does not allow the action
 	CodeDuplicate            = "duplicate"              // 409: the unique_key is held by another job
+	CodeLeaseLost            = "lease_lost"             // 409: the lease token no longer holds the job (error.status says what it is)
 	CodeTooManyQueues        = "too_many_queues"        // 409: a new queue, and the queue registry is full
 	CodePayloadTooLarge      = "payload_too_large"      // 413: the body is over Config.BodyLimit
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415: a JSON body sent without Content-Type: application/json
@@ -38,6 +39,8 @@ type errorBody struct {
 	Message string `json:"message"`
 	// JobID names the job holding a duplicate unique_key.
 	JobID string `json:"job_id,omitempty"`
+	// Status is the job's status when a lease token no longer holds it.
+	Status queue.State `json:"status,omitempty"`
 }
 
 // requestError is an error the API raises itself, before or instead of
@@ -85,6 +88,7 @@ var errorTable = []struct {
 }{
 	{is(queue.ErrJobNotFound), http.StatusNotFound, CodeNotFound},
 	{as[*queue.TransitionError], http.StatusConflict, CodeInvalidTransition},
+	{is(queue.ErrLeaseLost), http.StatusConflict, CodeLeaseLost},
 	{is(queue.ErrDuplicate), http.StatusConflict, CodeDuplicate},
 	{is(queue.ErrQueueLimit), http.StatusConflict, CodeTooManyQueues},
 	{is(queue.ErrInvalid), http.StatusBadRequest, CodeInvalidArgument},
@@ -126,6 +130,12 @@ func classify(err error) (int, errorBody) {
 			var dup *queue.DuplicateError
 			if errors.As(err, &dup) {
 				body.JobID = dup.JobID
+			}
+		case row.code == CodeLeaseLost:
+			var lost *queue.LeaseLostError
+			if errors.As(err, &lost) {
+				body.Status = lost.Status
+				body.Message = fmt.Sprintf("the lease token no longer holds job %s; it is %s", lost.ID, lost.Status)
 			}
 		}
 		return row.status, body

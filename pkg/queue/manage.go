@@ -30,21 +30,21 @@ func (c *Client) jobFields(ctx context.Context, id string, fields ...string) ([]
 // A running job is cancelled in Redis at once and its handler is stopped
 // on whichever worker runs it. A finished job gives *TransitionError.
 func (c *Client) Cancel(ctx context.Context, id string) error {
-	f, err := c.jobFields(ctx, id, fStatus, fQueue)
+	f, err := c.jobFields(ctx, id, fStatus, fQueue, fType)
 	if err != nil {
 		return err
 	}
-	return c.luaCancel(ctx, id, cmp.Or(f[1], DefaultQueue)) // not stored when it is the default
+	return c.luaCancel(ctx, id, cmp.Or(f[1], DefaultQueue), f[2]) // the queue is not stored when it is the default
 }
 
 // Restart moves a failed or cancelled job back to pending under the same
 // id, resetting its run history. Other states give *TransitionError.
 func (c *Client) Restart(ctx context.Context, id string) error {
-	f, err := c.jobFields(ctx, id, fStatus, fQueue)
+	f, err := c.jobFields(ctx, id, fStatus, fQueue, fType)
 	if err != nil {
 		return err
 	}
-	return c.luaRestart(ctx, id, cmp.Or(f[1], DefaultQueue)) // not stored when it is the default
+	return c.luaRestart(ctx, id, cmp.Or(f[1], DefaultQueue), f[2]) // the queue is not stored when it is the default
 }
 
 // Delete removes a finished job. Unfinished jobs give *TransitionError
