@@ -13,8 +13,11 @@ import (
 // CheckInvariants verifies the data model: every per-state counter equals
 // the size of its index, every job is in exactly the index of its status,
 // the per-type running counters equal the running jobs of each type, and
-// every job hash is in some index. It returns an error listing the first
-// problems found.
+// every job hash is in some index; of every pipeline, that no job left
+// waiting before all its parents completed, that a waiting job counts
+// the parents it waits for exactly, and that the pipeline's counters and
+// status match its jobs (pipeline_check.go). It returns an error listing
+// the first problems found.
 //
 // It reads the indexes one after another and scans every job key, so it is
 // exact only while nothing moves jobs, and costs O(jobs): it is for tests
@@ -53,7 +56,11 @@ func (c *Client) checkShard(ctx context.Context, k keyspace) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(problems, orphans...), nil
+	pipes, err := c.checkPipelines(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	return append(append(problems, orphans...), pipes...), nil
 }
 
 // shardState is what checkShard reads of one shard: its counters and the
@@ -92,6 +99,7 @@ func (c *Client) readShard(ctx context.Context, k keyspace) *shardState {
 		st.index[StateRetrying] = append(st.index[StateRetrying], rdb.ZRange(ctx, k.retrying(q), 0, -1).Val()...)
 	}
 	st.index[StateRunning] = rdb.ZRange(ctx, k.leases(), 0, -1).Val()
+	st.index[StateWaiting] = rdb.ZRange(ctx, k.waiting(), 0, -1).Val()
 	for _, s := range []State{StateCompleted, StateFailed, StateCancelled} {
 		st.index[s] = rdb.ZRange(ctx, k.done(s), 0, -1).Val()
 	}

@@ -93,7 +93,7 @@ func (c *completer) submit(comp *completion) error {
 func (w *Worker) completeBatch(batch []*completion) {
 	left := batch
 	err := w.final(func(ctx context.Context) error {
-		errs, err := w.c.luaComplete(ctx, completeRuns(left))
+		errs, err := w.c.completeAny(ctx, completeRuns(left))
 		if err != nil {
 			return err
 		}
@@ -118,7 +118,9 @@ func (w *Worker) completeBatch(batch []*completion) {
 func completeRuns(batch []*completion) []completeRun {
 	runs := make([]completeRun, len(batch))
 	for i, c := range batch {
-		runs[i] = completeRun{id: c.r.job.ID, queue: c.r.job.Queue, typ: c.r.job.Type, token: c.r.token, result: c.body}
+		j := c.r.job
+		runs[i] = completeRun{id: j.ID, queue: j.Queue, typ: j.Type, token: c.r.token, result: c.body,
+			pipeline: j.Pipeline, children: j.children}
 	}
 	return runs
 }

@@ -35,7 +35,10 @@
 //	{T}:seq                  string FIFO sequence for pending scores (shared by the lanes)
 //	{T}:types:running        hash   type → running jobs
 //	{T}:types:limits         hash   type → running limit (a copy; claims read it)
-//	{T}:unique:<key>         string unique key → job id
+//	{T}:waiting              zset   jobs of pipelines waiting for their parents; score since ms
+//	{T}:pipeline:<id>        hash   a pipeline: status, counters, its graph (pipeline.go)
+//	{T}:pipelines:done       zset   ended pipelines; score end ms (retention)
+//	{T}:unique:<key>         string unique key → job id (or pipeline id)
 //	{T}:worker:<id>:wake     list   a worker's private wake list (shutdown)
 //	global:
 //	{P}:shards               string the shard count the queue was created with

@@ -23,7 +23,28 @@ var (
 	// ErrQuota: a submitter would have more unfinished jobs than its
 	// quota allows (quota.go).
 	ErrQuota = errors.New("quota of unfinished jobs exceeded")
+	// ErrPipelineNotFound: no pipeline has this id (never submitted, or
+	// removed by retention).
+	ErrPipelineNotFound = errors.New("pipeline not found")
+	// ErrInPipeline: a job of a pipeline cannot be deleted on its own;
+	// retention removes it with its pipeline.
+	ErrInPipeline = errors.New("job belongs to a pipeline")
 )
+
+// PipelineStateError is a refused change of a whole pipeline: its status
+// does not allow Action ("cancel" or "restart").
+type PipelineStateError struct {
+	ID     string
+	Status PipelineStatus
+	Action string
+}
+
+func (e *PipelineStateError) Error() string {
+	if e.Action == "restart" {
+		return fmt.Sprintf("only failed or cancelled pipelines can be restarted; pipeline %s is %s", e.ID, e.Status)
+	}
+	return fmt.Sprintf("pipeline %s has already ended (%s); only running pipelines can be cancelled", e.ID, e.Status)
+}
 
 // TransitionError is a refused state change: the job is in state From,
 // which does not lead to To. Its text is written for the person who

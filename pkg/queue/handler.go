@@ -75,6 +75,10 @@ func (m *Mux) Types() []string {
 // the run's progress reporting.
 type ActiveJob struct {
 	*Job
+	// Inputs are the results of the job's parents in its pipeline, by
+	// their keys (a parent that returned nothing: JSON null); nil for a
+	// job without parents.
+	Inputs   map[string]json.RawMessage
 	progress func(percent float64, step string)
 	log      *slog.Logger
 }

@@ -38,9 +38,17 @@ type Job struct {
 	// Version grows by one on every change of the record.
 	Version   int64
 	UniqueKey string
+	// Pipeline is the id of the pipeline the job belongs to ("" for
+	// none), PipelineKey its key in it.
+	Pipeline    string
+	PipelineKey string
 
 	// token identifies the run holding the lease; empty unless running.
 	token string
+	// A pipeline job's edges, as stored (pipeline.go): its parents (key →
+	// job id) and its children.
+	parents  map[string]string
+	children []pipeChild
 }
 
 // Hash field names of a job. Lua scripts use the same literals.
@@ -67,6 +75,11 @@ const (
 	fVersion    = "version"
 	fToken      = "token"
 	fUnique     = "unique_key"
+	fPipeline   = "pipeline"
+	fPipeKey    = "pipeline_key"
+	fWaits      = "waits"
+	fParents    = "parents"
+	fChildren   = "children"
 )
 
 // jobFromHash builds a Job from the field/value pairs of its hash. Absent
@@ -127,6 +140,14 @@ func jobFromHash(id string, h map[string]string) *Job {
 			j.token = v
 		case fUnique:
 			j.UniqueKey = v
+		case fPipeline:
+			j.Pipeline = v
+		case fPipeKey:
+			j.PipelineKey = v
+		case fParents:
+			_ = json.Unmarshal([]byte(v), &j.parents) // written by pipeline_submit.lua's caller only
+		case fChildren:
+			j.children = decodeChildren(v)
 		}
 	}
 	return j

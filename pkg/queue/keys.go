@@ -86,6 +86,18 @@ func (k keyspace) typeRunning() string { return k.key("types", "running") }
 // claims read (SetTypeLimit writes them all).
 func (k keyspace) typeLimits() string { return k.key("types", "limits") }
 
+// waiting is the sorted set of the jobs of pipelines waiting for their
+// parents, scored by creation (or restart) time (ms).
+func (k keyspace) waiting() string { return k.key("waiting") }
+
+// pipeline is the hash of one pipeline: its status, counters and graph
+// (pipeline.go). A pipeline and all its jobs live in one shard, its home.
+func (k keyspace) pipeline(id string) string { return k.key("pipeline", id) }
+
+// pipelinesDone is the sorted set of ended pipelines, scored by end time
+// (ms): retention removes them, with their jobs, from its oldest end.
+func (k keyspace) pipelinesDone() string { return k.key("pipelines", "done") }
+
 // unique maps a submission's unique key to the job that holds it.
 func (k keyspace) unique(uniqueKey string) string { return k.key("unique", uniqueKey) }
 

@@ -200,14 +200,19 @@ func (c *Client) CompleteLease(ctx context.Context, id, token, result string) er
 // otherwise. It returns the job's status after it; repeating it with the
 // same token returns the job's status as it now is and changes nothing.
 func (c *Client) FailLease(ctx context.Context, id, token, message string, retryable bool) (State, error) {
-	f, err := c.jobFields(ctx, id, fStatus, fQueue, fType, fAttempts)
+	f, err := c.jobFields(ctx, id, fStatus, fQueue, fType, fAttempts, fPipeline, fPipeKey)
 	if err != nil {
 		return "", err
 	}
 	attempts, _ := strconv.Atoi(f[3])
-	j := &Job{ID: id, Queue: cmp.Or(f[1], DefaultQueue), Type: f[2]}
+	j := &Job{ID: id, Queue: cmp.Or(f[1], DefaultQueue), Type: f[2], Pipeline: f[4], PipelineKey: f[5]}
 	backoff := RetryBackoff(attempts, DefaultRetryBaseDelay, DefaultRetryMaxDelay)
-	to, err := c.luaFail(ctx, j, token, message, !retryable, backoff)
+	var to State
+	if j.Pipeline != "" {
+		to, err = c.failInPipeline(ctx, j, token, message, !retryable, backoff)
+	} else {
+		to, err = c.luaFail(ctx, j, token, message, !retryable, backoff)
+	}
 	if err != nil {
 		return "", fmt.Errorf("fail %s: %w", id, err)
 	}

@@ -80,7 +80,7 @@ func (c *Client) completeBatch(ctx context.Context, batch []*leaseCompletion) {
 	for i, call := range batch {
 		ids[i] = call.run.id
 	}
-	f, err := c.fieldsOfMany(ctx, ids, fStatus, fQueue, fType)
+	f, err := c.fieldsOfMany(ctx, ids, fStatus, fQueue, fType, fPipeline, fChildren)
 	if err != nil {
 		for _, call := range batch {
 			call.err = err
@@ -95,13 +95,16 @@ func (c *Client) completeBatch(ctx context.Context, batch []*leaseCompletion) {
 			continue
 		}
 		call.run.queue, call.run.typ = cmp.Or(f[1][i], DefaultQueue), f[2][i]
+		if call.run.pipeline = f[3][i]; call.run.pipeline != "" {
+			call.run.children = decodeChildren(f[4][i])
+		}
 		runs = append(runs, call.run)
 		calls = append(calls, call)
 	}
 	if len(runs) == 0 {
 		return
 	}
-	outs, err := c.luaComplete(ctx, runs)
+	outs, err := c.completeAny(ctx, runs)
 	for i, call := range calls {
 		if err != nil {
 			call.err = err

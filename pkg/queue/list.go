@@ -68,6 +68,8 @@ func (c *Client) sourceKey(s listSource) string {
 		return k.retrying(s.queue)
 	case StateRunning:
 		return k.leases()
+	case StateWaiting:
+		return k.waiting()
 	default:
 		return k.done(s.state)
 	}

@@ -3,8 +3,14 @@ package queue
 import "context"
 
 // completeRun is one run to acknowledge as completed: its job (id, queue
-// and type), its run token and its result JSON ("" for none).
-type completeRun struct{ id, queue, typ, token, result string }
+// and type), its run token and its result JSON ("" for none); for a job
+// of a pipeline, the pipeline's id and the job's children
+// (luaPipelineComplete completes those).
+type completeRun struct {
+	id, queue, typ, token, result string
+	pipeline                      string
+	children                      []pipeChild
+}
 
 // luaComplete runs lua/complete.lua, one call per shard holding some of
 // runs, in one round trip: each run that still holds its job → completed.

@@ -3,6 +3,7 @@ package queue
 import (
 	"cmp"
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
@@ -192,20 +193,57 @@ func (c *Client) reapShard(ctx context.Context, k keyspace) (ReapResult, error) 
 		if err != nil || len(ids) == 0 {
 			return out, storageErr(err)
 		}
-		f, err := c.fieldsOfMany(ctx, ids, fQueue, fType) // to name their lanes
+		f, err := c.fieldsOfMany(ctx, ids, fQueue, fType, fPipeline, fAttempts, fMaxRetries) // to name their lanes
 		if err != nil {
+			return out, err
+		}
+		ids, f, failed, err := c.reapPipelineJobs(ctx, ids, f)
+		if err != nil {
+			out.Failed += failed
 			return out, err
 		}
 		r, err := c.luaReap(ctx, k, ids, f[0], f[1])
 		if err != nil {
 			return out, err
 		}
+		r.Failed += failed
 		out.Recovered += r.Recovered
 		out.Failed += r.Failed
 		if len(ids) < maintenanceBatch || r.Recovered+r.Failed == 0 {
 			return out, nil
 		}
 	}
+}
+
+// reapPipelineJobs fails, with the jobs below them, the candidates of a
+// reap (ids, with their queue, type, pipeline, attempts and max_retries
+// in f) that are jobs of pipelines out of attempts: reap.lua knows
+// nothing of pipelines. It returns the other candidates, for reap.lua,
+// and how many it failed.
+func (c *Client) reapPipelineJobs(ctx context.Context, ids []string, f [][]string) ([]string, [][]string, int, error) {
+	var rest []string
+	var rf [2][]string
+	failed := 0
+	for i, id := range ids {
+		attempts, _ := strconv.Atoi(f[3][i])
+		most, err := strconv.Atoi(f[4][i])
+		if err != nil {
+			most = DefaultMaxRetries
+		}
+		if f[2][i] == "" || attempts <= most {
+			rest = append(rest, id)
+			rf[0], rf[1] = append(rf[0], f[0][i]), append(rf[1], f[1][i])
+			continue
+		}
+		ok, err := c.reapInPipeline(ctx, id, f[0][i], f[1][i], f[2][i])
+		if err != nil {
+			return nil, nil, failed, err
+		}
+		if ok {
+			failed++
+		}
+	}
+	return rest, rf[:], failed, nil
 }
 
 // fieldsOfMany reads fields of many jobs in one round trip: by field,
@@ -274,11 +312,69 @@ func (c *Client) Expire(ctx context.Context, r Retention) (int, error) {
 			}
 		}
 	}
+	n, err := c.expirePipelines(ctx, r)
+	return total + n, err
+}
+
+// expirePipelines removes the ended pipelines whose retention (that of
+// their status, as for a job) ran out, with their jobs. It returns how
+// many jobs it removed.
+func (c *Client) expirePipelines(ctx context.Context, r Retention) (int, error) {
+	keep := map[PipelineStatus]time.Duration{PipelineCompleted: r.Completed, PipelineFailed: r.Failed,
+		PipelineCancelled: r.Cancelled}
+	least := time.Duration(0)
+	for _, d := range keep {
+		if d > 0 && (least == 0 || d < least) {
+			least = d
+		}
+	}
+	if least == 0 {
+		return 0, nil
+	}
+	due, err := c.dueShards(ctx, func(k keyspace) string { return k.pipelinesDone() }, least)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, k := range due {
+		now, err := c.redisNow(ctx, k)
+		if err != nil {
+			return total, err
+		}
+		pids, err := c.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: k.pipelinesDone(), ByScore: true,
+			Start: "-inf", Stop: strconv.FormatInt(now.Add(-least).UnixMilli(), 10), Count: maintenanceBatch}).Result()
+		if err != nil {
+			return total, storageErr(err)
+		}
+		for _, pid := range pids {
+			p, _, err := c.readPipeline(ctx, pid)
+			if errors.Is(err, ErrPipelineNotFound) {
+				continue
+			}
+			if err != nil {
+				return total, err
+			}
+			d := keep[p.Status]
+			if d <= 0 {
+				continue // kept forever
+			}
+			ids := make([]string, len(p.Jobs))
+			for i, m := range p.Jobs {
+				ids[i] = m.ID
+			}
+			n, err := c.luaPipelineExpire(ctx, pid, p.UniqueKey, d, ids)
+			if err != nil {
+				return total, err
+			}
+			total += max(n, 0)
+		}
+	}
 	return total, nil
 }
 
 func (c *Client) expireShard(ctx context.Context, k keyspace, state State, keep time.Duration) (int, error) {
 	total := 0
+	skip := int64(0) // jobs of pipelines seen: retention removes them with their pipeline
 	for {
 		now, err := c.redisNow(ctx, k)
 		if err != nil {
@@ -286,23 +382,33 @@ func (c *Client) expireShard(ctx context.Context, k keyspace, state State, keep 
 		}
 		cutoff := now.Add(-keep).UnixMilli()
 		ids, err := c.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: k.done(state), ByScore: true,
-			Start: "-inf", Stop: strconv.FormatInt(cutoff, 10), Count: maintenanceBatch}).Result()
+			Start: "-inf", Stop: strconv.FormatInt(cutoff, 10), Offset: skip, Count: maintenanceBatch}).Result()
 		if err != nil {
 			return total, storageErr(err)
 		}
 		if len(ids) == 0 {
 			break
 		}
-		uniques, err := c.fieldsOfMany(ctx, ids, fUnique)
+		f, err := c.fieldsOfMany(ctx, ids, fUnique, fPipeline)
 		if err != nil {
 			return total, err
 		}
-		n, err := c.luaExpire(ctx, k, state, keep, ids, uniques[0])
-		if err != nil {
-			return total, err
+		var plain, uniques []string
+		for i, id := range ids {
+			if f[1][i] != "" {
+				skip++
+				continue
+			}
+			plain, uniques = append(plain, id), append(uniques, f[0][i])
+		}
+		n := 0
+		if len(plain) > 0 {
+			if n, err = c.luaExpire(ctx, k, state, keep, plain, uniques); err != nil {
+				return total, err
+			}
 		}
 		total += n
-		if len(ids) < maintenanceBatch || n == 0 {
+		if len(ids) < maintenanceBatch || (n == 0 && len(plain) > 0) {
 			break
 		}
 	}

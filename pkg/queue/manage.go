@@ -26,33 +26,46 @@ func (c *Client) jobFields(ctx context.Context, id string, fields ...string) ([]
 	return out, nil
 }
 
-// Cancel moves a pending, scheduled, retrying or running job to cancelled.
-// A running job is cancelled in Redis at once and its handler is stopped
-// on whichever worker runs it. A finished job gives *TransitionError.
+// Cancel moves a waiting, pending, scheduled, retrying or running job to
+// cancelled. A running job is cancelled in Redis at once and its handler
+// is stopped on whichever worker runs it. A finished job gives
+// *TransitionError. A job of a pipeline takes the unfinished jobs below
+// it along.
 func (c *Client) Cancel(ctx context.Context, id string) error {
-	f, err := c.jobFields(ctx, id, fStatus, fQueue, fType)
+	f, err := c.jobFields(ctx, id, fStatus, fQueue, fType, fPipeline)
 	if err != nil {
 		return err
+	}
+	if f[3] != "" { // the jobs below it are cancelled with it
+		return c.cancelInPipeline(ctx, f[3], id)
 	}
 	return c.luaCancel(ctx, id, cmp.Or(f[1], DefaultQueue), f[2]) // the queue is not stored when it is the default
 }
 
 // Restart moves a failed or cancelled job back to pending under the same
-// id, resetting its run history. Other states give *TransitionError.
+// id, resetting its run history. Other states give *TransitionError. A
+// job of a pipeline waits again while a parent has not completed, and
+// the failed or cancelled jobs below it restart with it.
 func (c *Client) Restart(ctx context.Context, id string) error {
-	f, err := c.jobFields(ctx, id, fStatus, fQueue, fType)
+	f, err := c.jobFields(ctx, id, fStatus, fQueue, fType, fPipeline)
 	if err != nil {
 		return err
+	}
+	if f[3] != "" { // the failed or cancelled jobs below it restart with it
+		return c.restartInPipeline(ctx, f[3], id)
 	}
 	return c.luaRestart(ctx, id, cmp.Or(f[1], DefaultQueue), f[2]) // the queue is not stored when it is the default
 }
 
 // Delete removes a finished job. Unfinished jobs give *TransitionError
-// (cancel them first).
+// (cancel them first); a job of a pipeline ErrInPipeline.
 func (c *Client) Delete(ctx context.Context, id string) error {
-	f, err := c.jobFields(ctx, id, fStatus, fUnique)
+	f, err := c.jobFields(ctx, id, fStatus, fUnique, fPipeline)
 	if err != nil {
 		return err
+	}
+	if f[2] != "" {
+		return fmt.Errorf("job %s of pipeline %s: %w (retention removes it with its pipeline)", id, f[2], ErrInPipeline)
 	}
 	return c.luaDelete(ctx, id, f[1])
 }

@@ -129,7 +129,15 @@ func (w *Worker) call(ctx context.Context, r *run) (result any, err error) {
 			err = fmt.Errorf("handler panicked: %v", p)
 		}
 	}()
-	return h.Handle(ctx, &ActiveJob{Job: r.job, progress: r.reportProgress, log: w.log})
+	aj := &ActiveJob{Job: r.job, progress: r.reportProgress, log: w.log}
+	if len(r.job.parents) > 0 {
+		inputs, err := w.c.inputsOf(ctx, []*Job{r.job})
+		if err != nil {
+			return nil, fmt.Errorf("read the results of its parents: %w", err)
+		}
+		aj.Inputs = inputs[0]
+	}
+	return h.Handle(ctx, aj)
 }
 
 // final performs one final write of a run. It survives the run's context
@@ -175,6 +183,10 @@ func (w *Worker) fail(r *run, cause error) (State, error) {
 	backoff := w.backoff(r.job.Attempts)
 	var to State
 	err := w.final(func(ctx context.Context) (err error) {
+		if r.job.Pipeline != "" { // failing for good cancels the jobs below it
+			to, err = w.c.failInPipeline(ctx, r.job, r.token, cause.Error(), IsPermanent(cause), backoff)
+			return err
+		}
 		to, err = w.c.luaFail(ctx, r.job, r.token, cause.Error(), IsPermanent(cause), backoff)
 		return err
 	})

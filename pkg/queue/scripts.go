@@ -32,6 +32,9 @@ const (
 type scripts struct {
 	submit, claim, extend, progress, complete, fail, cancel, restart,
 	promote, reap, requeue, expire, delete, register, ratelimit, forget *redis.Script
+	// The pipeline scripts, which have pipeline_lib.lua after lib.lua.
+	pipelineSubmit, pipelineComplete, pipelineFail, pipelineCancel, pipelineRestart,
+	pipelineExpire *redis.Script
 	all []*redis.Script
 }
 
@@ -47,6 +50,15 @@ func loadScripts() *scripts {
 		"forget": &s.forget,
 	} {
 		*dst = redis.NewScript(lib + "\n" + mustRead(name+".lua"))
+		s.all = append(s.all, *dst)
+	}
+	plib := lib + "\n" + mustRead("pipeline_lib.lua")
+	for name, dst := range map[string]**redis.Script{
+		"pipeline_submit": &s.pipelineSubmit, "pipeline_complete": &s.pipelineComplete,
+		"pipeline_fail": &s.pipelineFail, "pipeline_cancel": &s.pipelineCancel,
+		"pipeline_restart": &s.pipelineRestart, "pipeline_expire": &s.pipelineExpire,
+	} {
+		*dst = redis.NewScript(plib + "\n" + mustRead(name+".lua"))
 		s.all = append(s.all, *dst)
 	}
 	return s

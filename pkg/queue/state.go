@@ -5,8 +5,15 @@ package queue
 type State string
 
 const (
+	// StateWaiting: a job of a pipeline whose parents have not all
+	// completed. Entered by the pipeline's submit and restart (and a
+	// restart of the job) while a parent is unfinished. Left for pending
+	// by the completion of its last unfinished parent, in that very
+	// script (pipeline_complete), and for cancelled by a cancel or by the
+	// failure of an ancestor.
+	StateWaiting State = "waiting"
 	// StatePending: runnable, waiting in its queue's pending set. Entered
-	// by submit, promote (scheduled/retrying when due), reap (lease expired
+	// by submit, the completion of a waiting job's last parent, promote (scheduled/retrying when due), reap (lease expired
 	// with attempts left), requeue (graceful worker shutdown) and restart.
 	// Left by claim (→ running) and cancel.
 	StatePending State = "pending"
@@ -32,7 +39,7 @@ const (
 
 // States lists every state, in lifecycle order.
 func States() []State {
-	return []State{StatePending, StateScheduled, StateRunning, StateRetrying,
+	return []State{StateWaiting, StatePending, StateScheduled, StateRunning, StateRetrying,
 		StateCompleted, StateFailed, StateCancelled}
 }
 

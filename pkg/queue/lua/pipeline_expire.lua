@@ -1,0 +1,25 @@
+-- pipeline_expire.lua: removes an ended pipeline whose retention ran out,
+-- with all its jobs, keeping the counters exact.
+-- KEYS[1] pipeline hash  KEYS[2] ended pipelines zset  KEYS[3] counts
+-- KEYS[4] its unique key (the pipeline hash when it has none)
+-- KEYS[5] completed zset  KEYS[6] failed zset  KEYS[7] cancelled zset
+-- KEYS[7+i] job hash of job i
+-- ARGV[1] pipeline id  ARGV[2] retention ms  ARGV[2+i] id of job i
+-- Returns {OK, number of jobs removed} ({OK, -1}: not ended long enough, kept)
+local ended = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not ended or tonumber(ended) > now_ms() - tonumber(ARGV[2]) then return {OK, -1} end
+local sets = {completed = KEYS[5], failed = KEYS[6], cancelled = KEYS[7]}
+local n = 0
+for i = 1, #KEYS - 7 do
+  local st = redis.call('HGET', KEYS[7 + i], 'status')
+  if sets[st] then
+    redis.call('DEL', KEYS[7 + i])
+    redis.call('ZREM', sets[st], ARGV[2 + i])
+    move_count(KEYS[3], st, nil)
+    n = n + 1
+  end
+end
+if KEYS[4] ~= KEYS[1] and redis.call('GET', KEYS[4]) == ARGV[1] then redis.call('DEL', KEYS[4]) end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return {OK, n}

@@ -1,0 +1,57 @@
+-- pipeline_lib.lua: helpers of the pipeline scripts (pipeline_*.lua),
+-- prepended to each of them after lib.lua by scripts.go; the other
+-- scripts never see them.
+--
+-- A pipeline's hash counts its jobs ('jobs') and those that ended
+-- ('completed', 'failed', 'cancelled'); every script that ends or
+-- restarts a job of a pipeline moves these counters in the same step,
+-- then settles the pipeline's status on them (pipe_settle).
+
+-- pipe_settle derives the pipeline's status from its counters: running
+-- while a job has not ended, then failed if any failed, else cancelled if
+-- any was cancelled, else completed. A change is stamped (version,
+-- completed_at), indexed in the set of ended pipelines (retention) and
+-- published as an event that names the pipeline as its job_id (so the
+-- subscribers of the pipeline's id get it) and as its pipeline_id.
+local function pipe_settle(pk, pdone, channel, pid, now)
+  local f = redis.call('HMGET', pk, 'status', 'jobs', 'completed', 'failed', 'cancelled')
+  if not f[1] then return end
+  local ended = tonumber(f[3] or '0') + tonumber(f[4] or '0') + tonumber(f[5] or '0')
+  local st = 'running'
+  if ended >= tonumber(f[2]) then
+    if tonumber(f[4] or '0') > 0 then st = 'failed'
+    elseif tonumber(f[5] or '0') > 0 then st = 'cancelled'
+    else st = 'completed' end
+  end
+  if st == f[1] then return end
+  local now_s = int(now)
+  local v = redis.call('HINCRBY', pk, 'version', 1)
+  if st == 'running' then
+    redis.call('HSET', pk, 'status', st, 'updated_at', now_s)
+    redis.call('HDEL', pk, 'completed_at')
+    redis.call('ZREM', pdone, pid)
+  else
+    redis.call('HSET', pk, 'status', st, 'completed_at', now_s, 'updated_at', now_s)
+    redis.call('ZADD', pdone, now_s, pid)
+  end
+  redis.call('PUBLISH', channel, '{"job_id":"' .. pid .. '","pipeline_id":"' .. pid ..
+    '","status":"' .. st .. '","progress":0,"current_step":"","version":' .. v ..
+    ',"updated_at":' .. now_s .. ',"type":"","queue":""}')
+end
+
+-- cancel_below cancels a waiting job because an ancestor ended without
+-- completing (why names it). Only a waiting job can be below an
+-- unfinished one (a job leaves waiting when its last parent completes),
+-- so any other state is left as it is. Returns 1 if it cancelled the job.
+local function cancel_below(jk, id, waitkey, cancelled, counts, why, now, events)
+  if redis.call('HGET', jk, 'status') ~= 'waiting' then return 0 end
+  redis.call('ZREM', waitkey, id)
+  redis.call('HDEL', jk, 'waits')
+  redis.call('HSET', jk, 'status', 'cancelled', 'step', 'Job cancelled', 'error', why,
+    'completed_at', int(now))
+  redis.call('ZADD', cancelled, int(now), id)
+  move_count(counts, 'waiting', 'cancelled')
+  touch(jk, now)
+  add_job_event(events, id, jk)
+  return 1
+end

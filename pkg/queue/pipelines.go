@@ -1,0 +1,268 @@
+package queue
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// What clients do to pipelines (pipeline.go has the model): submit one,
+// read one, cancel or restart one; and the routing of a job's own
+// transitions to the pipeline scripts when the job is in a pipeline.
+
+// PipelineSubmitted is a created pipeline.
+type PipelineSubmitted struct {
+	ID        string
+	Status    PipelineStatus
+	CreatedAt time.Time
+	// Jobs maps each job's key to its id.
+	Jobs map[string]string
+}
+
+// SubmitPipeline creates a pipeline and all its jobs at once, or nothing:
+// an invalid job is a *PipelineItemError, a unique key held a
+// *DuplicateError. The pipeline and its jobs live in one shard: its
+// unique key's, else the shard of its first limited type (whose running
+// count is the fleet's, limits.go), else the next in turn.
+func (c *Client) SubmitPipeline(ctx context.Context, p PipelineParams) (*PipelineSubmitted, error) {
+	if _, err := p.Validate(); err != nil {
+		return nil, err
+	}
+	n, err := c.pipelineShard(ctx, &p)
+	if err != nil {
+		return nil, err
+	}
+	id := c.shards.newID(n)
+	ids := make(map[string]string, len(p.Jobs))
+	for _, j := range p.Jobs {
+		ids[j.Key] = c.shards.newID(n)
+	}
+	nodes := make([]pipeNode, len(p.Jobs))
+	children := make(map[string][]pipeChild, len(p.Jobs))
+	for i, j := range p.Jobs {
+		nodes[i] = pipeNode{Key: j.Key, ID: ids[j.Key], Type: j.Type, Queue: j.Queue, DependsOn: j.DependsOn}
+		for _, d := range j.DependsOn {
+			children[d] = append(children[d], pipeChild{id: ids[j.Key], queue: j.Queue, typ: j.Type})
+		}
+	}
+	graph, err := json.Marshal(nodes)
+	if err != nil {
+		return nil, err
+	}
+	jobs := make([]pipeSubmitJob, len(p.Jobs))
+	for i := range p.Jobs {
+		j := &p.Jobs[i]
+		sj := pipeSubmitJob{id: ids[j.Key], p: j}
+		if len(j.DependsOn) > 0 {
+			parents := make(map[string]string, len(j.DependsOn))
+			for _, d := range j.DependsOn {
+				parents[d] = ids[d]
+			}
+			b, _ := json.Marshal(parents)
+			sj.parents = string(b)
+		}
+		if cs := children[j.Key]; len(cs) > 0 {
+			sj.children = encodeChildren(cs)
+		}
+		jobs[i] = sj
+	}
+	created, err := c.luaPipelineSubmit(ctx, n, id, p.UniqueKey, string(graph), jobs, p.Owner)
+	if created == "" {
+		return nil, err
+	}
+	return &PipelineSubmitted{ID: id, Status: PipelineRunning, CreatedAt: msTime(created), Jobs: ids}, err
+}
+
+// pipelineShard is the shard a pipeline is created in.
+func (c *Client) pipelineShard(ctx context.Context, p *PipelineParams) (int, error) {
+	if len(c.shards) == 1 {
+		return 0, nil
+	}
+	if p.UniqueKey != "" {
+		return c.shards.home("unique:" + p.UniqueKey), nil
+	}
+	for _, j := range p.Jobs {
+		limited, err := c.isLimited(ctx, j.Type)
+		if err != nil {
+			return 0, err
+		}
+		if limited {
+			return c.shards.home("type:" + j.Type), nil
+		}
+	}
+	return c.batchShard(), nil
+}
+
+// readPipeline reads a pipeline's hash: the pipeline without its jobs'
+// records, and its graph.
+func (c *Client) readPipeline(ctx context.Context, id string) (*Pipeline, *pipeGraph, error) {
+	h, err := c.rdb.HGetAll(ctx, c.shards.of(id).pipeline(id)).Result()
+	if err != nil {
+		return nil, nil, storageErr(err)
+	}
+	if len(h) == 0 {
+		return nil, nil, fmt.Errorf("pipeline %s: %w", id, ErrPipelineNotFound)
+	}
+	p, g := pipelineFromHash(id, h)
+	return p, g, nil
+}
+
+// GetPipeline reads a pipeline and its jobs' records (two round trips).
+func (c *Client) GetPipeline(ctx context.Context, id string) (*Pipeline, error) {
+	p, _, err := c.readPipeline(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(p.Jobs))
+	for i, m := range p.Jobs {
+		ids[i] = m.ID
+	}
+	jobs, err := c.GetMany(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i := range p.Jobs {
+		p.Jobs[i].Job = jobs[i]
+	}
+	return p, nil
+}
+
+// CancelPipeline cancels every unfinished job of a running pipeline (a
+// running one at once and for good, as Cancel does). An ended pipeline
+// gives *PipelineStateError.
+func (c *Client) CancelPipeline(ctx context.Context, id string) error {
+	_, g, err := c.readPipeline(ctx, id)
+	if err != nil {
+		return err
+	}
+	_, err = c.luaPipelineCancel(ctx, id, "pipeline", "", g.nodes)
+	return err
+}
+
+// RestartPipeline runs the failed and cancelled jobs of a failed or
+// cancelled pipeline again under their ids; those with a parent not
+// completed wait again. Completed jobs keep their results. A running or
+// completed pipeline gives *PipelineStateError.
+func (c *Client) RestartPipeline(ctx context.Context, id string) error {
+	_, g, err := c.readPipeline(ctx, id)
+	if err != nil {
+		return err
+	}
+	_, err = c.luaPipelineRestart(ctx, id, "pipeline", g, g.order)
+	return err
+}
+
+// jobInPipeline reads the graph of pipeline pid and finds job id in it.
+func (c *Client) jobInPipeline(ctx context.Context, pid, id string) (*pipeGraph, int, error) {
+	_, g, err := c.readPipeline(ctx, pid)
+	if err != nil {
+		return nil, 0, err
+	}
+	at := g.byID(id)
+	if at < 0 {
+		return nil, 0, fmt.Errorf("job %s is not in its pipeline %s's graph", id, pid)
+	}
+	return g, at, nil
+}
+
+// cancelInPipeline cancels job id of pipeline pid and every unfinished
+// job below it (with an error naming it).
+func (c *Client) cancelInPipeline(ctx context.Context, pid, id string) error {
+	g, at, err := c.jobInPipeline(ctx, pid, id)
+	if err != nil {
+		return err
+	}
+	jobs := []pipeNode{g.nodes[at]}
+	for _, b := range g.below(at) {
+		jobs = append(jobs, g.nodes[b])
+	}
+	why := fmt.Sprintf("cancelled: job %s (%s) was cancelled", g.nodes[at].Key, id)
+	_, err = c.luaPipelineCancel(ctx, pid, "job", why, jobs)
+	return err
+}
+
+// restartInPipeline restarts job id of pipeline pid and the failed or
+// cancelled jobs below it.
+func (c *Client) restartInPipeline(ctx context.Context, pid, id string) error {
+	g, at, err := c.jobInPipeline(ctx, pid, id)
+	if err != nil {
+		return err
+	}
+	_, err = c.luaPipelineRestart(ctx, pid, "job", g, append([]int{at}, g.below(at)...))
+	return err
+}
+
+// failInPipeline records a failed run of job j of a pipeline (token ""
+// for the reaper's), cancelling the jobs below it when it fails for good.
+func (c *Client) failInPipeline(ctx context.Context, j *Job, token, message string, permanent bool, backoff time.Duration) (State, error) {
+	g, at, err := c.jobInPipeline(ctx, j.Pipeline, j.ID)
+	if err != nil {
+		return "", err
+	}
+	below := g.below(at)
+	ids := make([]string, len(below))
+	for i, b := range below {
+		ids[i] = g.nodes[b].ID
+	}
+	if j.PipelineKey == "" {
+		j.PipelineKey = g.nodes[at].Key
+	}
+	return c.luaPipelineFail(ctx, j, token, message, permanent, backoff, ids)
+}
+
+// reapInPipeline fails job id of pipeline pid (queue, typ), whose lease
+// expired with no attempts left, and cancels the jobs below it. It
+// reports whether it did (a job no longer so is left alone).
+func (c *Client) reapInPipeline(ctx context.Context, id, queue, typ, pid string) (bool, error) {
+	j := &Job{ID: id, Queue: cmp.Or(queue, DefaultQueue), Type: typ, Pipeline: pid}
+	_, err := c.failInPipeline(ctx, j, "", "", false, 0)
+	var te *TransitionError
+	if errors.As(err, &te) || errors.Is(err, ErrJobNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// inputsOf reads the results of the parents of a job of a pipeline, by
+// their keys, in one round trip for all of jobs (nil maps for jobs
+// without parents).
+func (c *Client) inputsOf(ctx context.Context, jobs []*Job) ([]map[string]json.RawMessage, error) {
+	out := make([]map[string]json.RawMessage, len(jobs))
+	pipe := c.rdb.Pipeline()
+	cmds := make([]map[string]*redis.StringCmd, len(jobs))
+	for i, j := range jobs {
+		if len(j.parents) == 0 {
+			continue
+		}
+		cmds[i] = make(map[string]*redis.StringCmd, len(j.parents))
+		for key, id := range j.parents {
+			cmds[i][key] = pipe.HGet(ctx, c.shards.of(id).job(id), fResult)
+		}
+	}
+	if pipe.Len() == 0 {
+		return out, nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, storageErr(err)
+	}
+	for i, m := range cmds {
+		if m == nil {
+			continue
+		}
+		out[i] = make(map[string]json.RawMessage, len(m))
+		for key, cmd := range m {
+			v := strings.TrimSpace(cmd.Val())
+			if v == "" {
+				v = "null" // a parent that returned nothing
+			}
+			out[i][key] = json.RawMessage(v)
+		}
+	}
+	return out, nil
+}
