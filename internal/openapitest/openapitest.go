@@ -34,6 +34,8 @@ const (
 	noRouteResponse   = "NoRoute"          // 404 for an unknown path
 	noMethodResponse  = "MethodNotAllowed" // 405 for a path served for other methods
 	streamEventSchema = "StreamEvent"
+	// pipelineEventSchema is the data of a pipeline's own events, on its stream.
+	pipelineEventSchema = "PipelineEvent"
 )
 
 // Checker checks responses against one document. It is safe for
@@ -198,14 +200,20 @@ func isEventStream(h http.Header) bool {
 
 // eventChecker checks an event stream line by line.
 type eventChecker struct {
-	schema *openapi3.Schema
-	lastID int64 // the last event's id; -1 before the first
-	id     string
-	data   bool
+	// schemas are the event data's possible shapes: a job's event, and
+	// a pipeline's own (on a pipeline's stream), when documented.
+	schemas []*openapi3.Schema
+	lastID  int64 // the last event's id; -1 before the first
+	id      string
+	data    bool
 }
 
 func (c *Checker) newEventChecker() *eventChecker {
-	return &eventChecker{schema: c.doc.Components.Schemas[streamEventSchema].Value, lastID: -1}
+	v := &eventChecker{schemas: []*openapi3.Schema{c.doc.Components.Schemas[streamEventSchema].Value}, lastID: -1}
+	if ps := c.doc.Components.Schemas[pipelineEventSchema]; ps != nil {
+		v.schemas = append(v.schemas, ps.Value)
+	}
+	return v
 }
 
 // line checks one line of the stream (without its newline).
@@ -236,8 +244,19 @@ func (v *eventChecker) line(l string) error {
 		if err := json.Unmarshal([]byte(value), &data); err != nil {
 			return fmt.Errorf("event data %q: %w", value, err)
 		}
-		if err := v.schema.VisitJSON(data, openapi3.VisitAsResponse(), openapi3.MultiErrors()); err != nil {
-			return fmt.Errorf("event data %s does not match %s: %w", value, streamEventSchema, err)
+		var first error
+		for _, sc := range v.schemas {
+			err := sc.VisitJSON(data, openapi3.VisitAsResponse(), openapi3.MultiErrors())
+			if err == nil {
+				first = nil
+				break
+			}
+			if first == nil {
+				first = err
+			}
+		}
+		if first != nil {
+			return fmt.Errorf("event data %s does not match %s: %w", value, streamEventSchema, first)
 		}
 		v.data = true
 	default:

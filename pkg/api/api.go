@@ -36,6 +36,10 @@ type Queue interface {
 	Block(ctx context.Context, subject string, d time.Duration) error
 	BlockedFor(ctx context.Context, subject string) (time.Duration, error)
 	CheckQuota(ctx context.Context, owner string, n, limit int) error
+	SubmitPipeline(ctx context.Context, p queue.PipelineParams) (*queue.PipelineSubmitted, error)
+	GetPipeline(ctx context.Context, id string) (*queue.Pipeline, error)
+	CancelPipeline(ctx context.Context, id string) error
+	RestartPipeline(ctx context.Context, id string) error
 }
 
 // Events delivers the job events that long polls and streams wait on.
@@ -45,6 +49,9 @@ type Queue interface {
 // (Dropped() int64, as the Hub does), /metrics exports the count.
 type Events interface {
 	Subscribe(jobID string) *queue.Subscription
+	// SubscribeMany receives the events of several ids (a pipeline's
+	// and its jobs') on one subscription.
+	SubscribeMany(ids []string) *queue.Subscription
 }
 
 var (
@@ -159,6 +166,12 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 		leases.POST("/:job_id/complete", worker, s.requireJSON, s.complete)
 		leases.POST("/:job_id/fail", worker, s.requireJSON, s.fail)
 	}
+	pipes := r.Group("/api/v1/pipelines")
+	pipes.POST("", submit, s.requireJSON, s.submitPipeline)
+	get(pipes, "/:pipeline_id", read, s.getPipeline)
+	get(pipes, "/:pipeline_id/stream", read, s.pipelineStream)
+	pipes.POST("/:pipeline_id/cancel", admin, s.cancelPipeline)
+	pipes.POST("/:pipeline_id/restart", admin, s.restartPipeline)
 	get(r, "/api/v1/openapi.json", s.openAPI) // open to all: it describes, it reveals nothing
 	return r, nil
 }

@@ -17,10 +17,10 @@ const (
 	CodeUnknownJobType       = "unknown_job_type"       // 400: no built-in handler or live worker runs the type
 	CodeUnauthenticated      = "unauthenticated"        // 401: API keys are configured and none valid was sent
 	CodeForbidden            = "forbidden"              // 403: the key's role does not allow the action
-	CodeNotFound             = "not_found"              // 404: no such job, or no such route
+	CodeNotFound             = "not_found"              // 404: no such job or pipeline, or no such route
 	CodeMethodNotAllowed     = "method_not_allowed"     // 405: the route exists for other methods
 	CodeRequestTimeout       = "request_timeout"        // 408: the request body did not arrive within Config.BodyTimeout
-	CodeInvalidTransition    = "invalid_transition"     // 409: the job's state does not allow the action
+	CodeInvalidTransition    = "invalid_transition"     // 409: the job's (or pipeline's) state does not allow the action
 	CodeDuplicate            = "duplicate"              // 409: the unique_key is held by another job
 	CodeLeaseLost            = "lease_lost"             // 409: the lease token no longer holds the job (error.status says what it is)
 	CodeTooManyQueues        = "too_many_queues"        // 409: a new queue, and the queue registry is full
@@ -87,7 +87,10 @@ var errorTable = []struct {
 	code   string
 }{
 	{is(queue.ErrJobNotFound), http.StatusNotFound, CodeNotFound},
+	{is(queue.ErrPipelineNotFound), http.StatusNotFound, CodeNotFound},
 	{as[*queue.TransitionError], http.StatusConflict, CodeInvalidTransition},
+	{as[*queue.PipelineStateError], http.StatusConflict, CodeInvalidTransition},
+	{is(queue.ErrInPipeline), http.StatusConflict, CodeInvalidTransition},
 	{is(queue.ErrLeaseLost), http.StatusConflict, CodeLeaseLost},
 	{is(queue.ErrDuplicate), http.StatusConflict, CodeDuplicate},
 	{is(queue.ErrQueueLimit), http.StatusConflict, CodeTooManyQueues},

@@ -69,6 +69,9 @@ type leaseView struct {
 	MaxRetries   int             `json:"max_retries"`
 	LeaseToken   string          `json:"lease_token"`
 	LeaseSeconds int             `json:"lease_seconds"`
+	// Inputs are the results of the job's parents in its pipeline, by
+	// their keys; {} for a job without parents.
+	Inputs map[string]json.RawMessage `json:"inputs"`
 }
 
 // parseLease decodes and checks a lease call.
@@ -162,7 +165,16 @@ func leaseViews(jobs []queue.Leased, lease time.Duration) []leaseView {
 		}
 		out[i] = leaseView{JobID: j.ID, Type: j.Type, Queue: j.Queue, Payload: payload,
 			Attempt: j.Attempts, MaxRetries: j.MaxRetries, LeaseToken: l.Token,
-			LeaseSeconds: int(lease / time.Second)}
+			LeaseSeconds: int(lease / time.Second), Inputs: l.Inputs}
+		if out[i].Inputs == nil {
+			out[i].Inputs = map[string]json.RawMessage{}
+		}
+		for k, v := range out[i].Inputs {
+			out[i].Inputs[k] = jsonValue(v) // null should a stored result not be JSON
+			if out[i].Inputs[k] == nil {
+				out[i].Inputs[k] = json.RawMessage("null")
+			}
+		}
 	}
 	return out
 }

@@ -13,14 +13,15 @@ import (
 
 // leased is one job of a lease call's answer.
 type leased struct {
-	JobID        string          `json:"job_id"`
-	Type         string          `json:"type"`
-	Queue        string          `json:"queue"`
-	Payload      json.RawMessage `json:"payload"`
-	Attempt      int             `json:"attempt"`
-	MaxRetries   int             `json:"max_retries"`
-	LeaseToken   string          `json:"lease_token"`
-	LeaseSeconds int             `json:"lease_seconds"`
+	JobID        string                     `json:"job_id"`
+	Type         string                     `json:"type"`
+	Queue        string                     `json:"queue"`
+	Payload      json.RawMessage            `json:"payload"`
+	Attempt      int                        `json:"attempt"`
+	MaxRetries   int                        `json:"max_retries"`
+	LeaseToken   string                     `json:"lease_token"`
+	LeaseSeconds int                        `json:"lease_seconds"`
+	Inputs       map[string]json.RawMessage `json:"inputs"`
 }
 
 // lease takes jobs through the API with body and returns them.

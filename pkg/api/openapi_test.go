@@ -259,6 +259,29 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 	expect(b, 400, "POST", "/api/v1/jobs/batch", `{"jobs": []}`)
 	b.waitStatus(t, done, queue.StateCompleted)
 
+	// Pipelines: created, refused, read, streamed to their end; cancelled
+	// and restarted, or refused so once ended.
+	var pc struct {
+		PipelineID string `json:"pipeline_id"`
+	}
+	mustJSON(t, expect(b, 201, "POST", "/api/v1/pipelines", `{"jobs": [{"key": "a", "type": "quick"}, {"key": "b", "type": "quick", "depends_on": ["a"]}]}`), &pc)
+	pp := "/api/v1/pipelines/" + pc.PipelineID
+	expect(b, 400, "POST", "/api/v1/pipelines", `{"jobs": [{"key": "a", "type": "quick", "depends_on": ["b"]}, {"key": "b", "type": "quick", "depends_on": ["a"]}]}`)
+	expect(b, 409, "POST", "/api/v1/pipelines", `{"jobs": [{"key": "a", "type": "quick"}], "unique_key": "openapi-quick"}`)
+	expect(b, 200, "GET", pp+"/stream", "") // to the pipeline's end
+	expect(b, 200, "GET", pp, "")
+	expect(b, 409, "POST", pp+"/cancel", "")
+	expect(b, 409, "POST", pp+"/restart", "")
+	expect(b, 404, "GET", "/api/v1/pipelines/"+unknownID, "")
+	expect(b, 404, "GET", "/api/v1/pipelines/"+unknownID+"/stream", "")
+	expect(b, 400, "GET", "/api/v1/pipelines/nope", "")
+	mustJSON(t, expect(b, 201, "POST", "/api/v1/pipelines", `{"jobs": [{"key": "idle", "type": "quick", "queue": "idle"}]}`), &pc)
+	pp = "/api/v1/pipelines/" + pc.PipelineID
+	expect(b, 200, "POST", pp+"/cancel", "")
+	expect(b, 200, "POST", pp+"/restart", "")
+	expect(b, 404, "POST", "/api/v1/pipelines/"+unknownID+"/cancel", "")
+	expect(b, 400, "POST", "/api/v1/pipelines/nope/restart", "")
+
 	// Reading a job: status, record, poll, stream; bad and unknown ids.
 	for _, p := range []string{"/api/v1/jobs/status/", "/api/v1/jobs/"} {
 		expect(b, 200, "GET", p+done, "")
@@ -406,6 +429,13 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 		"POST /api/v1/jobs/restart/{job_id} 404", "POST /api/v1/jobs/restart/{job_id} 409",
 		"DELETE /api/v1/jobs/{job_id} 204", "DELETE /api/v1/jobs/{job_id} 400",
 		"DELETE /api/v1/jobs/{job_id} 404", "DELETE /api/v1/jobs/{job_id} 409",
+		"POST /api/v1/pipelines 201", "POST /api/v1/pipelines 400", "POST /api/v1/pipelines 409",
+		"GET /api/v1/pipelines/{pipeline_id} 200", "GET /api/v1/pipelines/{pipeline_id} 400", "GET /api/v1/pipelines/{pipeline_id} 404",
+		"GET /api/v1/pipelines/{pipeline_id}/stream 200", "GET /api/v1/pipelines/{pipeline_id}/stream 404",
+		"POST /api/v1/pipelines/{pipeline_id}/cancel 200", "POST /api/v1/pipelines/{pipeline_id}/cancel 409",
+		"POST /api/v1/pipelines/{pipeline_id}/cancel 404",
+		"POST /api/v1/pipelines/{pipeline_id}/restart 200", "POST /api/v1/pipelines/{pipeline_id}/restart 409",
+		"POST /api/v1/pipelines/{pipeline_id}/restart 400",
 		"POST /api/v1/leases 200", "POST /api/v1/leases 400",
 		"POST /api/v1/leases/{job_id}/heartbeat 200", "POST /api/v1/leases/{job_id}/heartbeat 400",
 		"POST /api/v1/leases/{job_id}/heartbeat 404", "POST /api/v1/leases/{job_id}/heartbeat 409",

@@ -32,7 +32,9 @@ type statsView struct {
 	FailedJobs    int64 `json:"failed_jobs"`
 	CancelledJobs int64 `json:"cancelled_jobs"`
 	RetryingJobs  int64 `json:"retrying_jobs"`
-	// TotalJobs is the sum of the seven counts above.
+	// WaitingJobs are the jobs of pipelines waiting for their parents.
+	WaitingJobs int64 `json:"waiting_jobs"`
+	// TotalJobs is the sum of the eight counts above.
 	TotalJobs int64  `json:"total_jobs"`
 	QueueType string `json:"queue_type"`
 	// CacheSize counts the finished jobs whose results are retained
@@ -109,7 +111,7 @@ func buildStats(st *queue.Stats, ws []queue.WorkerInfo) statsView {
 		PendingJobs: n(queue.StatePending), RunningJobs: n(queue.StateRunning),
 		ScheduledJobs: n(queue.StateScheduled), CompletedJobs: n(queue.StateCompleted),
 		FailedJobs: n(queue.StateFailed), CancelledJobs: n(queue.StateCancelled),
-		RetryingJobs: n(queue.StateRetrying), QueueType: "redis",
+		RetryingJobs: n(queue.StateRetrying), WaitingJobs: n(queue.StateWaiting), QueueType: "redis",
 		ActiveWorkers: len(ws), Queues: queueStatsOf(st.Queues), RunningByType: st.RunningByType,
 	}
 	for _, s := range queue.States() {

@@ -102,6 +102,8 @@ type jobView struct {
 	Restarts       int             `json:"restarts"`
 	Version        int64           `json:"version"`
 	UniqueKey      *string         `json:"unique_key"`
+	// PipelineID is the pipeline the job belongs to; null for none.
+	PipelineID *string `json:"pipeline_id"`
 }
 
 func jobOf(j *queue.Job) jobView {
@@ -112,7 +114,7 @@ func jobOf(j *queue.Job) jobView {
 		CreatedAt: timestamp(j.CreatedAt), StartedAt: timestamp(j.StartedAt),
 		CompletedAt: timestamp(j.CompletedAt), UpdatedAt: timestamp(j.UpdatedAt),
 		WorkerID: nullable(j.WorkerID), Restarts: j.Restarts, Version: j.Version,
-		UniqueKey: nullable(j.UniqueKey)}
+		UniqueKey: nullable(j.UniqueKey), PipelineID: nullable(j.Pipeline)}
 }
 
 // eventView is the data of one SSE event: exactly these five fields.
@@ -215,6 +217,7 @@ type listItemView struct {
 	Restarts       int              `json:"restarts"`
 	Version        int64            `json:"version"`
 	UniqueKey      *string          `json:"unique_key"`
+	PipelineID     *string          `json:"pipeline_id"`
 }
 
 func listItemOf(j *queue.Job, p queue.ListParams) listItemView {
@@ -224,7 +227,7 @@ func listItemOf(j *queue.Job, p queue.ListParams) listItemView {
 		Attempts: v.Attempts, MaxRetries: v.MaxRetries, TimeoutSeconds: v.TimeoutSeconds,
 		RunAt: v.RunAt, CreatedAt: v.CreatedAt, StartedAt: v.StartedAt, CompletedAt: v.CompletedAt,
 		UpdatedAt: v.UpdatedAt, WorkerID: v.WorkerID, Restarts: v.Restarts, Version: v.Version,
-		UniqueKey: v.UniqueKey}
+		UniqueKey: v.UniqueKey, PipelineID: v.PipelineID}
 	if p.WithPayload {
 		item.Payload = &v.Payload
 	}

@@ -27,6 +27,11 @@ type Event struct {
 	UpdatedAtMS int64
 	Type        string
 	Queue       string
+	// PipelineID is set on a pipeline's own status change, whose JobID is
+	// the pipeline's id too (so a subscription to the pipeline's id
+	// receives it), Status the pipeline's status (a PipelineStatus), and
+	// Version the pipeline's.
+	PipelineID string
 
 	// Resync is set (and nothing else) on an event the Hub sends when its
 	// subscription was re-established after a connection loss: events may
@@ -50,6 +55,7 @@ type eventWire struct {
 	UpdatedAtMS int64   `json:"updated_at"`
 	Type        string  `json:"type"`
 	Queue       string  `json:"queue"`
+	PipelineID  string  `json:"pipeline_id"`
 }
 
 // UpdatedAt is the change's time.
@@ -184,7 +190,9 @@ type Subscription struct {
 	c     chan Event
 	hub   *Hub
 	jobID string
-	once  sync.Once
+	// more are the other ids of a SubscribeMany subscription.
+	more []string
+	once sync.Once
 }
 
 // SubscriptionBuffer is how many events a slow subscriber may fall behind
@@ -215,9 +223,13 @@ func (h *Hub) Stop() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
+	closed := map[*Subscription]bool{}
 	for _, subs := range h.byJob {
 		for s := range subs {
-			close(s.c)
+			if !closed[s] { // one of SubscribeMany is under each of its ids
+				closed[s] = true
+				close(s.c)
+			}
 		}
 	}
 	for s := range h.all {
@@ -251,6 +263,25 @@ func (h *Hub) Subscribe(jobID string) *Subscription {
 	return s
 }
 
+// SubscribeMany receives the events of every one of ids (at least one;
+// a pipeline's and its jobs') on one subscription.
+func (h *Hub) SubscribeMany(ids []string) *Subscription {
+	s := h.Subscribe(ids[0])
+	s.more = ids[1:]
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return s
+	}
+	for _, id := range s.more {
+		if h.byJob[id] == nil {
+			h.byJob[id] = make(map[*Subscription]struct{})
+		}
+		h.byJob[id][s] = struct{}{}
+	}
+	return s
+}
+
 // Close ends the subscription at once and frees it.
 func (s *Subscription) Close() {
 	s.once.Do(func() {
@@ -263,13 +294,15 @@ func (s *Subscription) Close() {
 			}
 			delete(h.all, s)
 		} else {
-			subs := h.byJob[s.jobID]
-			if _, ok := subs[s]; !ok {
+			if _, ok := h.byJob[s.jobID][s]; !ok {
 				return
 			}
-			delete(subs, s)
-			if len(subs) == 0 {
-				delete(h.byJob, s.jobID)
+			for _, id := range append([]string{s.jobID}, s.more...) {
+				subs := h.byJob[id]
+				delete(subs, s)
+				if len(subs) == 0 {
+					delete(h.byJob, id)
+				}
 			}
 		}
 		close(s.c)
@@ -281,8 +314,14 @@ func (h *Hub) Count() int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	n := len(h.all)
+	seen := map[*Subscription]bool{}
 	for _, subs := range h.byJob {
-		n += len(subs)
+		for s := range subs {
+			if !seen[s] { // one of SubscribeMany is under each of its ids
+				seen[s] = true
+				n++
+			}
+		}
 	}
 	return n
 }
@@ -308,7 +347,7 @@ func (h *Hub) dispatch(payload string) {
 	evs := make([]Event, len(wire))
 	for i, w := range wire {
 		evs[i] = Event{JobID: w.JobID, Status: w.Status, Progress: w.Progress, CurrentStep: w.CurrentStep,
-			Version: w.Version, UpdatedAtMS: w.UpdatedAtMS, Type: w.Type, Queue: w.Queue}
+			Version: w.Version, UpdatedAtMS: w.UpdatedAtMS, Type: w.Type, Queue: w.Queue, PipelineID: w.PipelineID}
 	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -365,10 +404,14 @@ func (h *Hub) wanted(payload string) bool {
 func (h *Hub) broadcast(ev Event) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
+	told := map[*Subscription]bool{}
 	for _, subs := range h.byJob {
 		for s := range subs {
-			ev.JobID = s.jobID
-			h.deliver(s, ev)
+			if !told[s] { // one of SubscribeMany is under each of its ids
+				told[s] = true
+				ev.JobID = s.jobID
+				h.deliver(s, ev)
+			}
 		}
 	}
 	ev.JobID = ""

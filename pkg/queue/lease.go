@@ -3,6 +3,7 @@ package queue
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -76,6 +77,9 @@ func (p *LeaseParams) Validate() error {
 type Leased struct {
 	Job   *Job
 	Token string
+	// Inputs are the results of the job's parents in its pipeline, by
+	// their keys; nil for a job without parents.
+	Inputs map[string]json.RawMessage
 }
 
 // LeaseResult is what one Lease call took.
@@ -116,8 +120,14 @@ func (c *Client) Lease(ctx context.Context, p LeaseParams) (*LeaseResult, error)
 		return nil, err
 	}
 	out := &LeaseResult{Jobs: make([]Leased, len(jobs)), Blocked: seen && len(jobs) == 0}
+	// The jobs are taken: should their parents' results not be read, the
+	// worker is told the error and the lease expires (and is recovered).
+	inputs, err := c.inputsOf(ctx, jobs)
+	if err != nil {
+		return nil, err
+	}
 	for i, j := range jobs {
-		out.Jobs[i] = Leased{Job: j, Token: j.token}
+		out.Jobs[i] = Leased{Job: j, Token: j.token, Inputs: inputs[i]}
 	}
 	return out, nil
 }
