@@ -5,16 +5,27 @@ import (
 	"fmt"
 )
 
-// luaRestart runs lua/restart.lua: a failed or cancelled job → pending,
-// its run history reset. queue is the job's queue as the caller read it.
-func (c *Client) luaRestart(ctx context.Context, id, queue string) error {
-	k := c.shards.of(id)
-	res, err := c.runScript(ctx, c.scripts.restart,
-		[]string{k.job(id), k.counts(), k.done(StateFailed),
-			k.done(StateCancelled), k.pending(queue), k.seq(), k.wake(queue), k.queues()},
-		id, queue, c.keys.eventsChannel(), c.wakeCap)
-	if err != nil {
-		return fmt.Errorf("restart %s: %w", id, err)
+// luaRestart runs lua/restart.lua on each of jobs, in one round trip: a
+// failed or cancelled job → pending, its run history reset. Each job's
+// queue is the one its caller read. It returns each job's outcome, by
+// index.
+func (c *Client) luaRestart(ctx context.Context, jobs []jobRef) []error {
+	calls := make([]*luaCall, len(jobs))
+	for i, j := range jobs {
+		k, q := c.shards.of(j.id), j.queue
+		calls[i] = &luaCall{script: c.scripts.restart,
+			keys: []string{k.job(j.id), k.counts(), k.done(StateFailed),
+				k.done(StateCancelled), k.pending(q), k.seq(), k.wake(q), k.queues()},
+			args: []any{j.id, q, c.keys.eventsChannel(), c.wakeCap}}
 	}
-	return scriptError(res, id, StatePending)
+	c.runScripts(ctx, false, calls...)
+	errs := make([]error, len(jobs))
+	for i, cl := range calls {
+		if cl.err != nil {
+			errs[i] = fmt.Errorf("restart %s: %w", jobs[i].id, cl.err)
+		} else {
+			errs[i] = scriptError(cl.reply, jobs[i].id, StatePending)
+		}
+	}
+	return errs
 }
