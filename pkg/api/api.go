@@ -28,6 +28,9 @@ type Queue interface {
 	Cancel(ctx context.Context, id string) error
 	Restart(ctx context.Context, id string) error
 	Delete(ctx context.Context, id string) error
+	CancelMatching(ctx context.Context, p queue.BulkParams) (*queue.BulkResult, error)
+	RestartMatching(ctx context.Context, p queue.BulkParams) (*queue.BulkResult, error)
+	DeleteMatching(ctx context.Context, p queue.BulkParams) (*queue.BulkResult, error)
 	Stats(ctx context.Context) (*queue.Stats, error)
 	Workers(ctx context.Context) ([]queue.WorkerInfo, error)
 	Ping(ctx context.Context) error
@@ -140,6 +143,10 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	get(jobs, "", read, s.list)
 	get(jobs, "/:job_id", read, s.get)
 	jobs.DELETE("/:job_id", admin, s.delete)
+	// Bulk actions on the jobs the list's filters select (bulk.go).
+	jobs.POST("/cancel", admin, s.bulkCancel)
+	jobs.POST("/restart", admin, s.bulkRestart)
+	jobs.DELETE("", admin, s.bulkDelete)
 	get(r, "/api/v1/openapi.json", s.openAPI) // open to all: it describes, it reveals nothing
 	return r, nil
 }

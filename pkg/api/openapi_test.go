@@ -302,6 +302,12 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 		expect(b, 404, r[0], r[1]+unknownID, "")
 		expect(b, 400, r[0], r[1]+"nope", "")
 	}
+	// The same on the jobs the filters select, a page at a time.
+	for _, r := range [][2]string{{"POST", "/api/v1/jobs/cancel"}, {"POST", "/api/v1/jobs/restart"}, {"DELETE", "/api/v1/jobs"}} {
+		expect(b, 200, r[0], r[1]+"?queue=idle&dry_run=true", "")
+		expect(b, 400, r[0], r[1], "")
+	}
+	expect(b, 200, "POST", "/api/v1/jobs/cancel?queue=idle&limit=1", "")
 
 	// Keys: none, unknown, too weak.
 	k := check(setup(t, Config{Keys: testKeys(t)}))
@@ -369,6 +375,8 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 		"POST /api/v1/jobs/restart/{job_id} 404", "POST /api/v1/jobs/restart/{job_id} 409",
 		"DELETE /api/v1/jobs/{job_id} 204", "DELETE /api/v1/jobs/{job_id} 400",
 		"DELETE /api/v1/jobs/{job_id} 404", "DELETE /api/v1/jobs/{job_id} 409",
+		"POST /api/v1/jobs/cancel 200", "POST /api/v1/jobs/cancel 400", "POST /api/v1/jobs/restart 200",
+		"POST /api/v1/jobs/restart 400", "DELETE /api/v1/jobs 200", "DELETE /api/v1/jobs 400",
 	} {
 		if !slices.Contains(seen, want) {
 			t.Errorf("not seen: %s", want)
