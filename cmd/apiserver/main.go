@@ -100,7 +100,7 @@ func parseConfig(args []string) (*config, error) {
 		// The built-in handlers' types are accepted even before a worker
 		// that runs them is up; other types once a live worker advertises them.
 		JobTypes: api.TypeSet(handlers.Validators())}
-	maxQueues, err := limits(&apiCfg)
+	maxQueues, maxSchedules, err := limits(&apiCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +130,7 @@ func parseConfig(args []string) (*config, error) {
 	if err != nil {
 		return nil, err
 	}
-	qc.MaxQueues = maxQueues
+	qc.MaxQueues, qc.MaxSchedules = maxQueues, maxSchedules
 	return &config{Redis: rc, Queue: qc, Addr: *addr, API: apiCfg,
 		ShutdownTimeout: *shutdown, DevWorkers: *devWorkers, LogLevel: *logLevel, LogFmt: *logFmt}, nil
 }

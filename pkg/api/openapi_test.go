@@ -309,6 +309,20 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 	}
 	expect(b, 200, "POST", "/api/v1/jobs/cancel?queue=idle&limit=1", "")
 
+	// Schedules: created, refused, listed, read, paused, resumed, deleted.
+	expect(b, 201, "POST", "/api/v1/schedules", `{"name": "openapi", "every_seconds": 3600, "job": {"type": "quick"}}`)
+	expect(b, 409, "POST", "/api/v1/schedules", `{"name": "openapi", "every_seconds": 3600, "job": {"type": "quick"}}`)
+	expect(b, 400, "POST", "/api/v1/schedules", `{"name": "bad", "cron": "nope", "job": {"type": "quick"}}`)
+	expect(b, 200, "GET", "/api/v1/schedules", "")
+	expect(b, 400, "GET", "/api/v1/schedules?limit=0", "")
+	expect(b, 200, "GET", "/api/v1/schedules/openapi", "")
+	expect(b, 200, "POST", "/api/v1/schedules/openapi/pause", "")
+	expect(b, 200, "POST", "/api/v1/schedules/openapi/resume", "")
+	expect(b, 204, "DELETE", "/api/v1/schedules/openapi", "")
+	for _, r := range [][2]string{{"GET", ""}, {"DELETE", ""}, {"POST", "/pause"}, {"POST", "/resume"}} {
+		expect(b, 404, r[0], "/api/v1/schedules/openapi"+r[1], "")
+	}
+
 	// Keys: none, unknown, too weak.
 	k := check(setup(t, Config{Keys: testKeys(t)}))
 	expect(k, 401, "GET", "/api/v1/jobs/queue/stats", "")
@@ -377,6 +391,11 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 		"DELETE /api/v1/jobs/{job_id} 404", "DELETE /api/v1/jobs/{job_id} 409",
 		"POST /api/v1/jobs/cancel 200", "POST /api/v1/jobs/cancel 400", "POST /api/v1/jobs/restart 200",
 		"POST /api/v1/jobs/restart 400", "DELETE /api/v1/jobs 200", "DELETE /api/v1/jobs 400",
+		"POST /api/v1/schedules 201", "POST /api/v1/schedules 409", "POST /api/v1/schedules 400",
+		"GET /api/v1/schedules 200", "GET /api/v1/schedules 400", "GET /api/v1/schedules/{name} 200",
+		"GET /api/v1/schedules/{name} 404", "POST /api/v1/schedules/{name}/pause 200",
+		"POST /api/v1/schedules/{name}/resume 200", "DELETE /api/v1/schedules/{name} 204",
+		"DELETE /api/v1/schedules/{name} 404",
 	} {
 		if !slices.Contains(seen, want) {
 			t.Errorf("not seen: %s", want)

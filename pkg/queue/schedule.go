@@ -316,3 +316,39 @@ func scheduleFromHash(h map[string]string) (*Schedule, error) {
 	s.CaughtUp, _ = strconv.ParseInt(h["caught_up"], 10, 64)
 	return s, nil
 }
+
+// ScheduleTicks is a schedule's count of ticks fired (Schedule.Fired and
+// CaughtUp), for metrics.
+type ScheduleTicks struct {
+	Name            string
+	Fired, CaughtUp int64
+}
+
+// ScheduleTickCounts reads every schedule's tick counts in one round trip
+// after the names (at most Config.MaxSchedules of them), without their
+// jobs' payloads.
+func (c *Client) ScheduleTickCounts(ctx context.Context) ([]ScheduleTicks, error) {
+	names, err := c.rdb.ZRange(ctx, c.keys.schedules(), 0, -1).Result()
+	if err != nil || len(names) == 0 {
+		return nil, storageErr(err)
+	}
+	pipe := c.rdb.Pipeline()
+	cmds := make([]*redis.SliceCmd, len(names))
+	for i, n := range names {
+		cmds[i] = pipe.HMGet(ctx, c.keys.schedule(n), "fired", "caught_up")
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, storageErr(err)
+	}
+	out := make([]ScheduleTicks, 0, len(names))
+	for i, n := range names {
+		t := ScheduleTicks{Name: n}
+		v := cmds[i].Val()
+		s0, _ := v[0].(string)
+		s1, _ := v[1].(string)
+		t.Fired, _ = strconv.ParseInt(s0, 10, 64)
+		t.CaughtUp, _ = strconv.ParseInt(s1, 10, 64)
+		out = append(out, t)
+	}
+	return out, nil
+}
