@@ -1,6 +1,6 @@
-// Package deploy holds the container and load-balancer configuration
-// (Dockerfile, nginx.conf; docker-compose.yml sits at the repository's
-// top). No Docker engine runs here, so this test checks that the files
+// Package deploy holds the container, load-balancer and monitoring
+// configuration (Dockerfile, nginx.conf, prometheus.yml, grafana/;
+// docker-compose.yml sits at the repository's top). No Docker engine runs here, so this test checks that the files
 // agree with each other and with the commands they start; the end-to-end
 // tests run the same topology as processes behind a real nginx.
 package deploy
@@ -21,25 +21,29 @@ import (
 
 // compose is the part of docker-compose.yml the checks read.
 type compose struct {
-	Services map[string]struct {
-		Image       string            `yaml:"image"`
-		Build       map[string]string `yaml:"build"`
-		Command     []string          `yaml:"command"`
-		Entrypoint  []string          `yaml:"entrypoint"`
-		Environment map[string]string `yaml:"environment"`
-		Volumes     []string          `yaml:"volumes"`
-		Ports       []string          `yaml:"ports"`
-		Restart     string            `yaml:"restart"`
-		StopGrace   string            `yaml:"stop_grace_period"`
-		Healthcheck map[string]any    `yaml:"healthcheck"`
-		Ulimits     struct {
-			Nofile struct {
-				Soft int `yaml:"soft"`
-				Hard int `yaml:"hard"`
-			} `yaml:"nofile"`
-		} `yaml:"ulimits"`
-		DependsOn any `yaml:"depends_on"`
-	} `yaml:"services"`
+	Services map[string]service `yaml:"services"`
+}
+
+// service is one service of docker-compose.yml.
+type service struct {
+	Image       string            `yaml:"image"`
+	Build       map[string]string `yaml:"build"`
+	Profiles    []string          `yaml:"profiles"`
+	Command     []string          `yaml:"command"`
+	Entrypoint  []string          `yaml:"entrypoint"`
+	Environment map[string]string `yaml:"environment"`
+	Volumes     []string          `yaml:"volumes"`
+	Ports       []string          `yaml:"ports"`
+	Restart     string            `yaml:"restart"`
+	StopGrace   string            `yaml:"stop_grace_period"`
+	Healthcheck map[string]any    `yaml:"healthcheck"`
+	Ulimits     struct {
+		Nofile struct {
+			Soft int `yaml:"soft"`
+			Hard int `yaml:"hard"`
+		} `yaml:"nofile"`
+	} `yaml:"ulimits"`
+	DependsOn any `yaml:"depends_on"`
 }
 
 func readFile(t *testing.T, path string) string {
@@ -173,13 +177,16 @@ func TestComposeConfig(t *testing.T) {
 		}
 		t.Skip("docker-compose not installed (CI installs it)")
 	}
-	cmd := exec.Command(bin, "-f", "../docker-compose.yml", "config", "-q")
-	cmd.Env = append(os.Environ(), "API_KEYS=ops:admin:k3J9_xQ2-vLp8ZrT4mWn6yBc1Hd5Gf7Ea0Us")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("docker-compose config: %v\n%s", err, out)
+	// With and without the monitoring profile (Prometheus and Grafana).
+	for _, args := range [][]string{{"config", "-q"}, {"--profile", "monitoring", "config", "-q"}} {
+		cmd := exec.Command(bin, append([]string{"-f", "../docker-compose.yml"}, args...)...)
+		cmd.Env = append(os.Environ(), "API_KEYS=ops:admin:k3J9_xQ2-vLp8ZrT4mWn6yBc1Hd5Gf7Ea0Us")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("docker-compose %v: %v\n%s", args, err, out)
+		}
 	}
 	// Without keys, compose refuses to start the apiservers.
-	cmd = exec.Command(bin, "-f", "../docker-compose.yml", "config", "-q")
+	cmd := exec.Command(bin, "-f", "../docker-compose.yml", "config", "-q")
 	for _, e := range os.Environ() {
 		if !strings.HasPrefix(e, "API_KEYS=") {
 			cmd.Env = append(cmd.Env, e)

@@ -50,7 +50,7 @@ func (d *devMode) startWorker(ctx context.Context, prefix string, concurrency in
 	}
 	mux := queue.NewMux()
 	handlers.Register(mux)
-	runmetrics.New(reg).Instrument(mux)
+	runmetrics.New(reg).Instrument(mux, queue.DefaultQueue)
 	// A short shutdown: nothing survives the process anyway.
 	w, err := queue.NewWorker(client, mux, queue.WorkerConfig{Concurrency: concurrency,
 		ShutdownTimeout: 2 * time.Second, Logger: d.log})

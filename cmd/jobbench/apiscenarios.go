@@ -130,13 +130,17 @@ func (b *bench) sseProgress(ctx context.Context) ([]Result, error) {
 
 	mux := queue.NewMux()
 	mux.HandleFunc(typeProgress, func(ctx context.Context, j *queue.ActiveJob) (any, error) {
-		for k := 1; k <= b.cfg.ProgressEvents; k++ {
+		// A pause after the last report too: a report the job's
+		// completion follows at once is superseded by it, never written.
+		for k := 1; k <= b.cfg.ProgressEvents+1; k++ {
 			select {
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			case <-time.After(time.Duration(300+rand.IntN(400)) * time.Millisecond):
 			}
-			j.Progress(float64(k), strconv.FormatInt(time.Now().UnixNano(), 10))
+			if k <= b.cfg.ProgressEvents {
+				j.Progress(float64(k), strconv.FormatInt(time.Now().UnixNano(), 10))
+			}
 		}
 		return nil, nil
 	})

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -175,26 +174,22 @@ func postJobs(ctx context.Context, base string, n, clients int) ([]time.Duration
 // httpSubmit: HTTPClients keep-alive clients POST HTTPSubmitN jobs to one
 // apiserver process; jobs/s, with the requests' p50 and p99.
 func (b *bench) httpSubmit(ctx context.Context) ([]Result, error) {
-	if err := b.flush(ctx); err != nil {
-		return nil, err
-	}
-	api, base, err := b.fleet.startAPI(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer api.stop()
-	n := b.cfg.HTTPSubmitN
-	m, err := startMeter(ctx, b.rdb)
-	if err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	lat, err := postJobs(ctx, base, n, b.cfg.HTTPClients)
-	d := time.Since(start)
-	r := latencies("http_submit", ours, lat, d)
-	r.Value, r.Unit = float64(n)/d.Seconds(), unitJobsPerS
-	r.Note = fmt.Sprintf("%d keep-alive clients, one apiserver process", b.cfg.HTTPClients)
-	return []Result{r}, measured(ctx, m, n, &r, err)
+	var r Result
+	err := b.withAPI(ctx, func(base string) error {
+		n := b.cfg.HTTPSubmitN
+		m, err := startMeter(ctx, b.rdb)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		lat, err := postJobs(ctx, base, n, b.cfg.HTTPClients)
+		d := time.Since(start)
+		r = latencies("http_submit", ours, lat, d)
+		r.Value, r.Unit = float64(n)/d.Seconds(), unitJobsPerS
+		r.Note = fmt.Sprintf("%d keep-alive clients, one apiserver process", b.cfg.HTTPClients)
+		return measured(ctx, m, n, &r, err)
+	})
+	return []Result{r}, err
 }
 
 // drainFleet: the real path. HTTPSubmitN demo jobs of one step are POSTed
@@ -203,46 +198,42 @@ func (b *bench) httpSubmit(ctx context.Context) ([]Result, error) {
 // (from the workers' start until Redis counts every job completed), the
 // Redis CPU per job covers submission and drain.
 func (b *bench) drainFleet(ctx context.Context) ([]Result, error) {
+	var r Result
+	err := b.withAPI(ctx, func(base string) error {
+		n := b.cfg.HTTPSubmitN
+		var err error
+		r, err = b.submitThenRun(ctx, n,
+			func() error { _, err := postJobs(ctx, base, n, b.cfg.HTTPClients); return err },
+			func() (Result, error) {
+				start := time.Now()
+				stop, err := b.fleet.startWorkers(b.cfg.Workers, b.cfg.FleetConcurrency)
+				if err != nil {
+					return Result{}, err
+				}
+				defer stop()
+				if err := b.waitCompleted(ctx, n, start); err != nil {
+					return Result{}, err
+				}
+				r := rate("drain_fleet", ours, unitJobsPerS, n, time.Since(start))
+				r.Note = fmt.Sprintf("%d worker processes × concurrency %d, one progress report per job",
+					b.cfg.Workers, b.cfg.FleetConcurrency)
+				return r, nil
+			})
+		return err
+	})
+	return []Result{r}, err
+}
+
+// withAPI empties the database, starts an apiserver process and runs f
+// with its base URL; the apiserver stops when f returns.
+func (b *bench) withAPI(ctx context.Context, f func(base string) error) error {
 	if err := b.flush(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	api, base, err := b.fleet.startAPI(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer api.stop()
-	n := b.cfg.HTTPSubmitN
-	m, err := startMeter(ctx, b.rdb)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := postJobs(ctx, base, n, b.cfg.HTTPClients); err != nil {
-		return nil, err
-	}
-	submit, err := m.stop(ctx, n)
-	if err != nil {
-		return nil, err
-	}
-	if m, err = startMeter(ctx, b.rdb); err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	stop, err := b.fleet.startWorkers(b.cfg.Workers, b.cfg.FleetConcurrency)
-	if err != nil {
-		return nil, err
-	}
-	defer stop()
-	if err := b.waitCompleted(ctx, n, start); err != nil {
-		return nil, err
-	}
-	r := rate("drain_fleet", ours, unitJobsPerS, n, time.Since(start))
-	run, err := m.stop(ctx, n)
-	if err != nil {
-		return nil, err
-	}
-	r.RedisUsPerJob = math.Round(10*(submit.UsPerJob+run.UsPerJob)) / 10
-	r.RedisCallsPerJob = round2(submit.CallsPerJob + run.CallsPerJob)
-	r.Note = fmt.Sprintf("%d worker processes × concurrency %d, one progress report per job; Redis µs/job: submit %s + run %s",
-		b.cfg.Workers, b.cfg.FleetConcurrency, num(submit.UsPerJob), num(run.UsPerJob))
-	return []Result{r}, nil
+	return f(base)
 }

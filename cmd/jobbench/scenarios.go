@@ -190,33 +190,43 @@ func (b *bench) processWith(ctx context.Context, name string, work func(context.
 		return nil, err
 	}
 	n := b.cfg.ProcessN
+	r, err := b.submitThenRun(ctx, n,
+		func() error { return b.fill(ctx, typeNoop, n, 500) },
+		func() (Result, error) { return b.drain(ctx, n, b.cfg.Workers, b.cfg.Concurrency, work) })
+	r.Scenario = name
+	return []Result{r}, err
+}
+
+// submitThenRun measures a submission of n jobs, then their run, which
+// gives the result; the result's Redis cost per job is the two phases'
+// together, and its note says each.
+func (b *bench) submitThenRun(ctx context.Context, n int, submit func() error, run func() (Result, error)) (Result, error) {
 	m, err := startMeter(ctx, b.rdb)
 	if err != nil {
-		return nil, err
+		return Result{}, err
 	}
-	if err := b.fill(ctx, typeNoop, n, 500); err != nil {
-		return nil, err
+	if err := submit(); err != nil {
+		return Result{}, err
 	}
-	submit, err := m.stop(ctx, n)
+	sc, err := m.stop(ctx, n)
 	if err != nil {
-		return nil, err
+		return Result{}, err
 	}
 	if m, err = startMeter(ctx, b.rdb); err != nil {
-		return nil, err
+		return Result{}, err
 	}
-	r, err := b.drain(ctx, n, b.cfg.Workers, b.cfg.Concurrency, work)
+	r, err := run()
 	if err != nil {
-		return nil, err
+		return Result{}, err
 	}
-	run, err := m.stop(ctx, n)
+	rc, err := m.stop(ctx, n)
 	if err != nil {
-		return nil, err
+		return Result{}, err
 	}
-	r.Scenario = name
-	r.RedisUsPerJob = math.Round(10*(submit.UsPerJob+run.UsPerJob)) / 10
-	r.RedisCallsPerJob = round2(submit.CallsPerJob + run.CallsPerJob)
-	r.Note += fmt.Sprintf("; Redis µs/job: submit %s + run %s", num(submit.UsPerJob), num(run.UsPerJob))
-	return []Result{r}, nil
+	r.RedisUsPerJob = math.Round(10*(sc.UsPerJob+rc.UsPerJob)) / 10
+	r.RedisCallsPerJob = round2(sc.CallsPerJob + rc.CallsPerJob)
+	r.Note += fmt.Sprintf("; Redis µs/job: submit %s + run %s", num(sc.UsPerJob), num(rc.UsPerJob))
+	return r, nil
 }
 
 // drain starts workers × concurrency on n pending no-op jobs, each

@@ -290,9 +290,17 @@ type quiet struct{ error }
 func (q quiet) Unwrap() error { return q.error }
 
 func statsCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+	watch := fs.Bool("watch", false, "read the stats again every interval until Ctrl-C: on a terminal, redrawn with sparklines of the last 30 minutes; elsewhere one line per read")
+	interval := fs.Duration("interval", defaultWatchInterval, "with --watch, the time between two reads")
 	return func(ctx context.Context, a *app, args []string) error {
 		if len(args) != 0 {
 			return usagef("stats takes no arguments")
+		}
+		if *watch {
+			if *interval < minWatchInterval {
+				return usagef("--interval %s: want %s or more", *interval, minWatchInterval)
+			}
+			return (&statsWatch{a: a, interval: *interval}).run(ctx)
 		}
 		st, err := a.c.Stats(ctx)
 		if err != nil {

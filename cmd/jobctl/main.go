@@ -5,6 +5,7 @@
 //	jobctl watch 123e4567-e89b-12d3-a456-426614174000
 //	jobctl list --status failed
 //	jobctl cancel --status pending --queue reports
+//	jobctl stats --watch
 //
 // Every command takes --json for scripts. The server is --server or
 // $JOBS_SERVER (default http://localhost:8000); an API key, if the server
@@ -70,7 +71,7 @@ var commands = []command{
 	{"cancel", "ID...|FILTERS", "cancel jobs: by id, or all that --status, --queue... select", cancelCmd},
 	{"restart", "ID...|FILTERS", "restart failed or cancelled jobs, by id or by filters", restartCmd},
 	{"delete", "ID...|FILTERS", "delete finished jobs, by id or by filters", deleteCmd},
-	{"stats", "", "show the queue's counts and health", statsCmd},
+	{"stats", "", "show the queue's counts and health; --watch follows them live", statsCmd},
 	{"workers", "", "list the live workers", workersCmd},
 	{"types", "[TYPE]", "describe the built-in job types: payload, result, example", typesCmd},
 	{"keygen", "", "print a new API key line name:role:secret (no server needed)", keygenCmd},

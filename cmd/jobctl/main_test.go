@@ -415,6 +415,7 @@ func TestErrorsAndExitCodes(t *testing.T) {
 		{[]string{"submit", "demo", "--run-at", "tomorrow"}, exitUsage, "--run-at"},
 		{[]string{"list", "--limit", "many"}, exitUsage, "invalid value"},
 		{[]string{"stats", "--server", "localhost:8000"}, exitUsage, "base URL"},
+		{[]string{"stats", "--watch", "--interval", "10ms"}, exitUsage, "--interval 10ms: want 100ms or more"},
 		{[]string{"status", "123e4567-e89b-12d3-a456-426614174000"}, exitRefused, "404 not_found"},
 		{[]string{"watch", "123e4567-e89b-12d3-a456-426614174000"}, exitRefused, "404 not_found"},
 		{[]string{"status", "nope"}, exitRefused, "400 invalid_argument"},

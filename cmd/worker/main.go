@@ -12,10 +12,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -137,7 +139,7 @@ func run(ctx context.Context, cfg *config) error {
 	mux := queue.NewMux()
 	handlers.Register(mux)
 	reg := startup.Metrics()
-	runmetrics.New(reg).Instrument(mux)
+	runmetrics.New(reg).Instrument(mux, queueNames(cfg.Worker.Queues)...)
 	if cfg.MetricsAddr != "" {
 		stop, err := serveMetrics(log, cfg.MetricsAddr, reg)
 		if err != nil {
@@ -160,6 +162,14 @@ func run(ctx context.Context, cfg *config) error {
 	log.Info("shutting down: no new jobs; running jobs may finish", "timeout", cfg.Worker.ShutdownTimeout)
 	w.Stop()
 	return nil
+}
+
+// queueNames are the queues a worker with these weights takes from.
+func queueNames(weights map[string]int) []string {
+	if len(weights) == 0 {
+		return []string{queue.DefaultQueue}
+	}
+	return slices.Sorted(maps.Keys(weights))
 }
 
 // maintain runs the queue's maintenance for every queue, and fires the

@@ -22,6 +22,7 @@ import (
 // Queue is what the API needs from the job engine. *queue.Client
 // implements it; every method does I/O and honours ctx.
 type Queue interface {
+	Enqueue(ctx context.Context, p queue.EnqueueParams) (*queue.Enqueued, error)
 	EnqueueBatch(ctx context.Context, params []queue.EnqueueParams) ([]queue.BatchResult, error)
 	Get(ctx context.Context, id string) (*queue.Job, error)
 	List(ctx context.Context, p queue.ListParams) (*queue.ListPage, error)
@@ -129,7 +130,8 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	// shows comes from /api/v1 with the key its user types in.
 	ui := gin.WrapH(dashboard.Handler())
 	get(r, "/", ui)
-	get(r, dashboard.AssetPrefix+":version/:file", ui) // /ui/<fingerprint>/<name>
+	get(r, dashboard.AssetPrefix+":version/:file", ui)                 // /ui/<fingerprint>/<name>
+	get(r, dashboard.AssetPrefix+":version/vendor/:library/:file", ui) // a vendored library's file
 
 	read, submit, admin := s.require(RoleRead), s.require(RoleSubmit), s.require(RoleAdmin)
 	get(r, "/api/v1/workers", read, s.workers)

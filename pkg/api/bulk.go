@@ -34,9 +34,18 @@ type bulkResult struct {
 	NextCursor *string        `json:"next_cursor"`
 }
 
-// bulkCancel answers POST /api/v1/jobs/cancel.
+// bulkCancel answers POST /api/v1/jobs/cancel; each job it cancels is
+// counted as a single cancel is.
 func (s *server) bulkCancel(c *gin.Context) {
-	s.bulk(c, s.q.CancelMatching)
+	s.bulk(c, func(ctx context.Context, p queue.BulkParams) (*queue.BulkResult, error) {
+		res, err := s.q.CancelMatching(ctx, p)
+		if err == nil {
+			for _, j := range res.Moved {
+				s.metrics.cancelled.WithLabelValues(s.metrics.jobLabels(j.Type, j.Queue)).Inc()
+			}
+		}
+		return res, err
+	})
 }
 
 // bulkRestart answers POST /api/v1/jobs/restart.

@@ -25,6 +25,15 @@ func TestDashboardRoutes(t *testing.T) {
 		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") {
 		t.Fatalf("GET %s: %d %v", app[1], resp.StatusCode, resp.Header)
 	}
+	// Assets in folders too: the vendored charting library.
+	lib := regexp.MustCompile(`src="(/ui/[0-9a-f]+/vendor/uplot/[^"]+\.js)"`).FindSubmatch(page)
+	if lib == nil {
+		t.Fatalf("the page names no vendored uPlot:\n%s", page)
+	}
+	if resp, _ := b.do(t, "GET", string(lib[1]), ""); resp.StatusCode != 200 ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") {
+		t.Fatalf("GET %s: %d %v", lib[1], resp.StatusCode, resp.Header)
+	}
 	b.wantError(t, "GET", "/ui/nope", "", http.StatusNotFound, CodeNotFound)
 	b.wantError(t, "POST", "/", "", http.StatusMethodNotAllowed, CodeMethodNotAllowed)
 	b.wantError(t, "GET", "/api/v1/whoami", "", http.StatusUnauthorized, CodeUnauthenticated)

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -57,7 +56,7 @@ func (s *server) readJob(c *gin.Context, id string) (*queue.Job, error) {
 
 // cancel answers POST /api/v1/jobs/cancel/{job_id}.
 func (s *server) cancel(c *gin.Context) {
-	s.transition(c, s.q.Cancel, "cancelled")
+	s.transition(c, s.cancelCounted, "cancelled")
 }
 
 // restart answers POST /api/v1/jobs/restart/{job_id}.
@@ -166,15 +165,13 @@ func (s *server) submit(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	res, err := s.q.EnqueueBatch(ctx, params)
-	if err == nil {
-		err = res[0].Err
-	}
+	// Enqueue, not a batch of one: concurrent requests on this instance
+	// share one round trip and one submit script call.
+	e, err := s.q.Enqueue(ctx, params[0])
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	e := res[0].Job
 	s.countSubmitted(params[0])
 	c.Header("Location", "/api/v1/jobs/"+e.ID)
 	c.JSON(http.StatusCreated, submitted{JobID: e.ID, Status: e.Status, CreatedAt: timestamp(e.CreatedAt)})
@@ -288,10 +285,6 @@ func (s *server) admit(ctx context.Context, params []queue.EnqueueParams, errs [
 func unknownType(t string) error {
 	return &requestError{http.StatusBadRequest, CodeUnknownJobType,
 		fmt.Sprintf("unknown job type %q: no built-in handler or live worker runs it", t)}
-}
-
-func (s *server) countSubmitted(p queue.EnqueueParams) {
-	s.metrics.submitted.WithLabelValues(p.Type, s.metrics.queueLabel(cmp.Or(p.Queue, queue.DefaultQueue))).Inc()
 }
 
 // limits are the bounds submissions get from the configuration.

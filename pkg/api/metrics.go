@@ -1,12 +1,13 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
+	"github.com/compileo/jobqueue/internal/metriclabel"
 	"github.com/compileo/jobqueue/pkg/queue"
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,7 +17,7 @@ import (
 // Prometheus metrics of the API, served at GET /metrics (open, like the
 // health endpoints). Two kinds:
 //   - this instance's own: HTTP requests, open streams and polls, jobs
-//     submitted through it;
+//     submitted and cancelled through it;
 //   - the queue's, read from Redis at each scrape (O(queues + workers +
 //     schedules), no scan of jobs), the same from every instance: jobs by
 //     state, by queue and by running type, the age of each queue's next
@@ -28,29 +29,26 @@ type metrics struct {
 	streams   prometheus.Gauge
 	polls     prometheus.Gauge
 	submitted *prometheus.CounterVec
+	cancelled *prometheus.CounterVec
 	handler   http.Handler
 
-	// queueLabels are the queue label values submitted has used: at most
-	// maxQueueLabels, then "_other", so that queues used once and
-	// forgotten do not leave a series each for the process's lifetime.
-	mu          sync.Mutex
-	queueLabels map[string]bool
+	// types and queues bound the label values of the job counters: a
+	// client names them, and names used once and forgotten must not leave
+	// a series each for the process's lifetime. The queue bound is the
+	// registry's, so every queue the registry may hold keeps its own.
+	types, queues *metriclabel.Bounded
 }
 
-// maxQueueLabels bounds the queue label values of the submission counter.
+// maxQueueLabels bounds the queue label values of the job counters.
 const maxQueueLabels = queue.DefaultMaxQueues
 
-// queueLabel is the submission counter's label for queue q.
-func (m *metrics) queueLabel(q string) string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !m.queueLabels[q] {
-		if len(m.queueLabels) >= maxQueueLabels {
-			return "_other"
-		}
-		m.queueLabels[q] = true
-	}
-	return q
+// unknownLabel labels a cancelled job whose type and queue could not be
+// read back (deleted at once by someone else, or Redis gone meanwhile).
+const unknownLabel = "_unknown"
+
+// jobLabels are the type and queue label values of a job's counters.
+func (m *metrics) jobLabels(typ, q string) (string, string) {
+	return m.types.Value(typ), m.queues.Value(cmp.Or(q, queue.DefaultQueue))
 }
 
 func newMetrics(reg *prometheus.Registry, q Queue, events Events, timeout time.Duration) (*metrics, error) {
@@ -68,11 +66,15 @@ func newMetrics(reg *prometheus.Registry, q Queue, events Events, timeout time.D
 			Name: "jobqueue_long_polls_open", Help: "Long polls waiting on this instance.",
 		}),
 		submitted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "jobqueue_jobs_submitted_total", Help: "Jobs created through this instance, by type and queue (the first 1000 queue names; later ones count as _other).",
+			Name: "jobqueue_jobs_submitted_total", Help: "Jobs created through this instance, by type and queue (the first 100 types and 1000 queues; later ones count as _other).",
 		}, []string{"type", "queue"}),
-		queueLabels: map[string]bool{},
+		cancelled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jobqueue_jobs_cancelled_total", Help: "Jobs cancelled through this instance, by type and queue (bounded as jobqueue_jobs_submitted_total); the worker whose run a cancel stopped counts it in jobqueue_job_runs_total{outcome=\"cancelled\"}.",
+		}, []string{"type", "queue"}),
+		types:  metriclabel.NewBounded(metriclabel.DefaultMax),
+		queues: metriclabel.NewBounded(maxQueueLabels),
 	}
-	collectors := []prometheus.Collector{m.requests, m.streams, m.polls, m.submitted,
+	collectors := []prometheus.Collector{m.requests, m.streams, m.polls, m.submitted, m.cancelled,
 		&queueCollector{q: q, timeout: timeout}}
 	if d, ok := events.(interface{ Dropped() int64 }); ok {
 		collectors = append(collectors, prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -120,6 +122,26 @@ func methodLabel(m string) string {
 }
 
 func (m *metrics) serve(c *gin.Context) { m.handler.ServeHTTP(c.Writer, c.Request) }
+
+// countSubmitted counts a job created through this instance.
+func (s *server) countSubmitted(p queue.EnqueueParams) {
+	s.metrics.submitted.WithLabelValues(s.metrics.jobLabels(p.Type, p.Queue)).Inc()
+}
+
+// cancelCounted cancels job id and counts the cancel by the job's type
+// and queue, read back once it is cancelled (the cancel does not return
+// them; cancels are rare enough for the extra read).
+func (s *server) cancelCounted(ctx context.Context, id string) error {
+	if err := s.q.Cancel(ctx, id); err != nil {
+		return err
+	}
+	typ, q := unknownLabel, unknownLabel
+	if j, err := s.q.Get(ctx, id); err == nil {
+		typ, q = s.metrics.jobLabels(j.Type, j.Queue)
+	}
+	s.metrics.cancelled.WithLabelValues(typ, q).Inc()
+	return nil
+}
 
 // queueCollector reads the queue's state from Redis at scrape time.
 type queueCollector struct {

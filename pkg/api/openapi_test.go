@@ -240,6 +240,9 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 		t.Fatalf("the dashboard page names no asset:\n%s", page)
 	}
 	expect(b, 200, "GET", asset, "")
+	for _, lib := range regexp.MustCompile(`/ui/[0-9a-f]+/vendor/[a-z]+/[\w.]+\.(js|css)`).FindAllString(page, -1) {
+		expect(b, 200, "GET", lib, "")
+	}
 	expect(b, 404, "GET", "/ui/0/nosuchfile.js", "")
 	expect(b, 403, "GET", "/healthz", "", "Origin", "https://evil.example")
 	expect(b, 404, "GET", "/api/v1/nowhere", "")
@@ -365,7 +368,7 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"GET /healthz 200", "GET /healthz 403", "GET /readyz 200", "GET /readyz 503", "GET /api/v1/openapi.json 200", "GET /metrics 200", "GET /api/v1/whoami 200", "GET / 200", "GET /ui/{version}/{file} 200",
+		"GET /healthz 200", "GET /healthz 403", "GET /readyz 200", "GET /readyz 503", "GET /api/v1/openapi.json 200", "GET /metrics 200", "GET /api/v1/whoami 200", "GET / 200", "GET /ui/{version}/{file} 200", "GET /ui/{version}/vendor/{library}/{file} 200",
 		"* NoRoute 404", "* MethodNotAllowed 405",
 		"POST /api/v1/jobs 201", "POST /api/v1/jobs 400", "POST /api/v1/jobs 409", "POST /api/v1/jobs 413",
 		"POST /api/v1/jobs/batch 201", "POST /api/v1/jobs/batch 200", "POST /api/v1/jobs/batch 400",

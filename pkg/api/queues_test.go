@@ -3,7 +3,6 @@ package api
 import (
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"testing"
 
 	"github.com/compileo/jobqueue/internal/redistest"
@@ -43,22 +42,5 @@ func TestTooManyQueues(t *testing.T) {
 	items := out["jobs"].([]any)
 	if e, _ := items[0].(map[string]any)["error"].(map[string]any); e["code"] != CodeTooManyQueues || items[1].(map[string]any)["job_id"] == nil {
 		t.Fatalf("batch: %v", out)
-	}
-}
-
-// The submission counter names at most maxQueueLabels queues; the rest
-// count under one label.
-func TestSubmittedQueueLabelsAreBounded(t *testing.T) {
-	m := &metrics{queueLabels: map[string]bool{}}
-	for i := range maxQueueLabels {
-		if got := m.queueLabel("q" + strconv.Itoa(i)); got != "q"+strconv.Itoa(i) {
-			t.Fatalf("label %d: %q", i, got)
-		}
-	}
-	if got := m.queueLabel("one-more"); got != "_other" {
-		t.Fatalf("past the bound: %q", got)
-	}
-	if got := m.queueLabel("q7"); got != "q7" {
-		t.Fatalf("a known queue: %q", got)
 	}
 }

@@ -41,7 +41,9 @@ const screenWidth, screenHeight = 1280, 800
 // worker with the built-in handlers). It submits a job with the form and
 // watches the bar the SSE stream feeds reach 100, cancels and restarts
 // another job with its buttons, checks what a read-only key is offered,
-// pages and filters the jobs table, and saves a screenshot.
+// pages and filters the jobs table, checks the charts drew what the page
+// sampled, and saves a screenshot. Nothing the page does may break its
+// Content Security Policy (the vendored charting library included).
 func TestDashboardInBrowser(t *testing.T) {
 	t.Parallel()
 	b := startBrowser(t)
@@ -88,6 +90,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.waitFor("the result", `!byId('job-result-box').hidden && byId('job-result').textContent.includes('"steps": 5')`)
 	b.waitFor("the stream to be closed", `byId('job-live').textContent === 'finished'`)
 	b.checkResultTools(demoID)
+	b.checkChartPoints()
 	chunked := submitJSON(t, srv, adminSecret, `{"type":"chunking","payload":{"documents":["One two three four five."],"chunk_size":2,"overlap":0}}`)
 	b.showJob(chunked)
 	b.waitFor("the chunks as a table of records", `[...byId('job-result-view').querySelectorAll('table.json-records th')].map((th) => th.textContent).join() === 'document_id,index,start,end,text'`+
@@ -141,6 +144,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	// The screenshot: the overview with jobs in several states.
 	b.do(chromedp.Evaluate[chromedp.Void](`location.hash = '#/'`))
 	b.waitFor("the full table", `rowIDs().length === 4 && byId('jobs').textContent.includes('running')`)
+	b.checkCharts(srv)
+	b.do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 	b.saveScreenshot()
 	b.checkConsole()
 }
@@ -472,6 +477,48 @@ func (b *browser) checkTimes() {
 	if !b.evalBool(`times.old.includes(times.oldDate) && !times.now.includes(times.today)`) {
 		b.t.Errorf("times: %s", b.evalString(`JSON.stringify(times)`))
 	}
+}
+
+// checkChartPoints checks what the charts draw from samples, on a copy
+// of their module of its own (another URL), fed made-up samples while
+// the overview, and so every chart, is hidden: per-minute rates over the
+// last minute, no negative rate when the janitor expires jobs, and a gap
+// where sampling paused.
+func (b *browser) checkChartPoints() {
+	b.t.Helper()
+	b.do(chromedp.Evaluate[chromedp.Void](`import(document.querySelector('script[type=module]').src.replace(/app\.js$/, 'charts.js?probe')).then((m) => {
+		const at = (s) => Date.UTC(2030, 0, 1) + s * 1000;
+		m.addSample({ completed_jobs: 10, failed_jobs: 0, running_jobs: 2 }, at(0));
+		m.addSample({ completed_jobs: 11, failed_jobs: 1, running_jobs: 1 }, at(2));
+		m.addSample({ completed_jobs: 5, failed_jobs: 1, running_jobs: 0 }, at(4));
+		m.addSample({ completed_jobs: 5, failed_jobs: 1, running_jobs: 0 }, at(30));
+		window.probePoints = m.points().map((p) => p.gap ? 'gap' : [p.completedRate, p.failedRate, p.running].join('/'));
+	})`))
+	b.waitFor("the probe's points", `window.probePoints !== undefined`)
+	if got, want := b.evalString(`probePoints.join(' ')`), "0/0/2 30/30/1 0/15/0 gap 0/2/0"; got != want {
+		b.t.Errorf("chart points %q, want %q", got, want)
+	}
+}
+
+// checkCharts checks the overview's charts: uPlot drew both on canvases,
+// from samples of the stats that saw a job running and, once one more
+// finishes, a rate of completed jobs above 0, in the series' colours.
+func (b *browser) checkCharts(srv *servertest.Server) {
+	b.t.Helper()
+	b.waitFor("both charts drawn", `document.querySelectorAll('.chart-box .uplot canvas').length === 2`+
+		` && byId('chart-depth').textContent.includes('running')`)
+	submit(b.t, srv, adminSecret, 1, 0)
+	b.do(chromedp.Evaluate[chromedp.Void](`import(document.querySelector('script[type=module]').src.replace(/app\.js$/, 'charts.js')).then((m) => { window.chartsModule = m; })`))
+	b.waitFor("samples of a running job and of a completion", `window.chartsModule !== undefined`+
+		` && chartsModule.points().some((p) => p.running > 0) && chartsModule.points().some((p) => p.completedRate > 0)`)
+	// Pixels of a series' colour (its line), at full opacity.
+	const pixels = `((id, v) => { const hex = getComputedStyle(document.documentElement).getPropertyValue(v).trim();
+		const want = [1, 3, 5].map((i) => parseInt(hex.substr(i, 2), 16));
+		const c = document.querySelector('#' + id + ' canvas'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+		let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 200 && want.every((w, k) => Math.abs(d[i + k] - w) < 24)) n++;
+		return n; })`
+	b.waitFor("the completed line", pixels+`('chart-throughput', '--ok') > 20`)
+	b.waitFor("the running line", pixels+`('chart-depth', '--run') > 20`)
 }
 
 func ptr[T any](v T) *T { return &v }

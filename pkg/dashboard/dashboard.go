@@ -49,11 +49,12 @@ type file struct {
 type handler struct {
 	version string // digest of every embedded file
 	index   file
-	assets  map[string]file // by name under static/, e.g. "app.js"
+	assets  map[string]file // by path under static/, e.g. "app.js", "vendor/uplot/LICENSE"
 }
 
 // Handler returns the dashboard's http.Handler: GET or HEAD of "/" is the
-// page, AssetPrefix+"<version>/<name>" an asset; anything else is a JSON
+// page, AssetPrefix+"<version>/<path>" an asset (a path under static/,
+// such as app.js or vendor/uplot/uPlot.min.css); anything else is a JSON
 // 404 like the API's.
 func Handler() http.Handler {
 	h, err := newHandler(static)
@@ -68,7 +69,13 @@ func newHandler(fsys fs.FS) (*handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	names, err := fs.Glob(sub, "*")
+	var names []string // every file, vendored libraries' included, in lexical order
+	err = fs.WalkDir(sub, ".", func(name string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			names = append(names, name)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -108,8 +115,12 @@ func newFile(body []byte, contentType string) file {
 func (h *handler) assetBase() string { return AssetPrefix + h.version + "/" }
 
 // contentType is the type of an asset, by extension. Module scripts must
-// be served as JavaScript, or browsers refuse to run them.
+// be served as JavaScript, or browsers refuse to run them. A vendored
+// library's LICENSE is text.
 func contentType(name string) string {
+	if path.Base(name) == "LICENSE" {
+		return "text/plain; charset=utf-8"
+	}
 	switch path.Ext(name) {
 	case ".js":
 		return "text/javascript; charset=utf-8"

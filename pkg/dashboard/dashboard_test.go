@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -42,6 +43,9 @@ func TestHeaders(t *testing.T) {
 		{h.assetBase() + "app.js", "text/javascript; charset=utf-8", cacheImmutable},
 		{h.assetBase() + "style.css", "text/css; charset=utf-8", cacheImmutable},
 		{h.assetBase() + "icon.svg", "image/svg+xml", cacheImmutable},
+		{h.assetBase() + "vendor/uplot/uPlot.iife.min.js", "text/javascript; charset=utf-8", cacheImmutable},
+		{h.assetBase() + "vendor/uplot/uPlot.min.css", "text/css; charset=utf-8", cacheImmutable},
+		{h.assetBase() + "vendor/uplot/LICENSE", "text/plain; charset=utf-8", cacheImmutable},
 		// Another release's page asks for its version: it gets this one's
 		// file, which no cache may keep under that URL.
 		{AssetPrefix + "0123456789ab/app.js", "text/javascript; charset=utf-8", "no-store"},
@@ -89,6 +93,9 @@ func TestRefusals(t *testing.T) {
 		{"GET", h.assetBase() + "index.html", 404}, // the page lives at / only
 		{"GET", h.assetBase() + "nope.js", 404},
 		{"GET", h.assetBase() + "../app.js", 404},
+		{"GET", h.assetBase() + "vendor/uplot", 404}, // a directory
+		{"GET", h.assetBase() + "vendor/uplot/", 404},
+		{"GET", h.assetBase() + "vendor/uplot/../../app.js", 404},
 		{"GET", "/index.html", 404},
 		{"POST", "/", 405},
 		{"DELETE", h.assetBase() + "app.js", 405},
@@ -196,5 +203,34 @@ func TestPageStartsInALoadingState(t *testing.T) {
 		if !regexp.MustCompile(`<button [^>]*id="` + id + `"[^>]* disabled>`).MatchString(page) {
 			t.Errorf("%s is enabled before a page of jobs is shown", id)
 		}
+	}
+}
+
+// The charting library is vendored as its minified build, its stylesheet
+// and its license, nothing more, and the page loads it from its own
+// origin before its modules.
+func TestVendoredChartingLibrary(t *testing.T) {
+	t.Parallel()
+	h := newTestHandler(t)
+	var vendored []string
+	for name := range h.assets {
+		if strings.HasPrefix(name, "vendor/") {
+			vendored = append(vendored, name)
+		}
+	}
+	slices.Sort(vendored)
+	if want := []string{"vendor/uplot/LICENSE", "vendor/uplot/uPlot.iife.min.js", "vendor/uplot/uPlot.min.css"}; !slices.Equal(vendored, want) {
+		t.Errorf("vendored files %v, want %v", vendored, want)
+	}
+	if license := string(h.assets["vendor/uplot/LICENSE"].body); !strings.Contains(license, "MIT License") {
+		t.Errorf("the uPlot LICENSE is not its MIT license: %.80q", license)
+	}
+	if !strings.HasPrefix(string(h.assets["vendor/uplot/uPlot.iife.min.js"].body), "/*! https://github.com/leeoniya/uPlot (v") {
+		t.Error("uPlot.iife.min.js lacks the release header that names its version")
+	}
+	_, page := get(t, h, "GET", "/")
+	lib, app := strings.Index(page, `vendor/uplot/uPlot.iife.min.js" defer>`), strings.Index(page, `app.js"`)
+	if lib < 0 || app < 0 || lib > app {
+		t.Error("the page does not load uPlot (deferred) before its modules")
 	}
 }

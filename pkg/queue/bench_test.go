@@ -87,39 +87,36 @@ func BenchmarkProcess(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
 }
 
-// BenchmarkClaimComplete claims b.N pending jobs 32 at a time, then
-// completes them 32 at a time, and reports what Redis spent on them (from
-// INFO commandstats on a redis-server of its own): the scripts' time per
-// job, and what is left after every other command's time (the scripts'
-// own calls, and the peeks outside them) — at least that much is Lua
-// itself. Redis CPU per job is what bounds processing throughput:
+// BenchmarkTransitions moves b.N jobs through the hot transitions in
+// batches of 32 — submit, claim, progress, complete — on a redis-server
+// of its own, and reports what each cost Redis per job: CPU (INFO cpu,
+// used_cpu_sys + used_cpu_user) and commands (INFO commandstats, the
+// calls inside scripts included). Redis CPU per job is what bounds
+// throughput, and what a change to a script moves:
 //
-//	go test -run '^$' -bench ClaimComplete -benchtime 20000x ./pkg/queue/
-func BenchmarkClaimComplete(b *testing.B) {
+//	go test -run '^$' -bench Transitions -benchtime 20000x ./pkg/queue/
+func BenchmarkTransitions(b *testing.B) {
 	srv := redistest.New(b, nil)
 	c, bu := setupOn(b, srv)
 	ctx := context.Background()
-	params := make([]EnqueueParams, 500)
+	const batch = 32
+	m := &redisMeter{b: b, rdb: bu}
+	b.ResetTimer()
+	m.start()
+	params := make([]EnqueueParams, batch)
 	for i := range params {
-		params[i] = EnqueueParams{Type: "x"}
+		params[i] = EnqueueParams{Type: "x", Payload: []byte(`{"n":1}`)}
 	}
-	for left := b.N; left > 0; left -= len(params) {
-		if _, err := c.EnqueueBatch(ctx, params[:min(left, len(params))]); err != nil {
+	for left := b.N; left > 0; left -= batch {
+		if _, err := c.EnqueueBatch(ctx, params[:min(left, batch)]); err != nil {
 			b.Fatal(err)
 		}
 	}
+	m.report("submit")
 	w := testWorker(c)
 	runs := make([]*run, 0, b.N)
-	report := func(phase string) {
-		evalUS, otherUS := commandUsec(b, bu)
-		b.ReportMetric(evalUS/float64(b.N), phase+"-redis-µs/job")
-		b.ReportMetric((evalUS-otherUS)/float64(b.N), phase+"-lua-µs/job")
-		bu.rdb.ConfigResetStat(ctx)
-	}
-	bu.rdb.ConfigResetStat(ctx)
-	b.ResetTimer()
 	for len(runs) < b.N {
-		jobs, err := c.claim(ctx, "w", []string{DefaultQueue}, 32, time.Minute)
+		jobs, err := c.claim(ctx, "w", []string{DefaultQueue}, batch, time.Minute)
 		if err != nil || len(jobs) == 0 {
 			b.Fatalf("claim: %d jobs, %v", len(jobs), err)
 		}
@@ -127,40 +124,72 @@ func BenchmarkClaimComplete(b *testing.B) {
 			runs = append(runs, &run{w: w, job: j, token: j.token, ctx: ctx, cancel: func(error) {}})
 		}
 	}
-	report("claim")
-	for k := 0; k < len(runs); k += 32 {
-		var batch []*completion
-		for _, r := range runs[k:min(k+32, len(runs))] {
-			batch = append(batch, &completion{r: r, done: make(chan error, 1)})
+	m.report("claim")
+	for k := 0; k < len(runs); k += batch {
+		var reports []progressReport
+		for _, r := range runs[k:min(k+batch, len(runs))] {
+			reports = append(reports, progressReport{id: r.job.ID, token: r.token, percent: 50, step: "half way"})
 		}
-		if _, err := c.luaComplete(ctx, completeRuns(batch)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	report("complete")
-}
-
-// commandUsec sums INFO commandstats: the microseconds of EVALSHA, and of
-// every other command (those the scripts ran).
-func commandUsec(b *testing.B, bu *bundle) (evalUS, otherUS float64) {
-	for _, line := range strings.Split(bu.rdb.Info(context.Background(), "commandstats").Val(), "\r\n") {
-		name, rest, ok := strings.Cut(line, ":")
-		if !ok || !strings.HasPrefix(name, "cmdstat_") {
-			continue
-		}
-		for _, kv := range strings.Split(rest, ",") {
-			if v, ok := strings.CutPrefix(kv, "usec="); ok {
-				us, err := strconv.ParseFloat(v, 64)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if name == "cmdstat_evalsha" || name == "cmdstat_eval" {
-					evalUS += us
-				} else {
-					otherUS += us
-				}
+		for _, err := range c.luaProgress(ctx, reports, time.Minute) {
+			if err != nil {
+				b.Fatal(err)
 			}
 		}
 	}
-	return evalUS, otherUS
+	m.report("progress")
+	for k := 0; k < len(runs); k += batch {
+		var comps []*completion
+		for _, r := range runs[k:min(k+batch, len(runs))] {
+			comps = append(comps, &completion{r: r, done: make(chan error, 1)})
+		}
+		if _, err := c.luaComplete(ctx, completeRuns(comps)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	m.report("complete")
+}
+
+// redisMeter reports, per job of the benchmark, what Redis spent since
+// the last report.
+type redisMeter struct {
+	b     *testing.B
+	rdb   *bundle
+	cpu   float64
+	calls int64
+}
+
+func (m *redisMeter) start() { m.cpu, m.calls = m.read() }
+
+func (m *redisMeter) report(phase string) {
+	cpu, calls := m.read()
+	m.b.ReportMetric((cpu-m.cpu)*1e6/float64(m.b.N), phase+"-redis-µs/job")
+	m.b.ReportMetric(float64(calls-m.calls)/float64(m.b.N), phase+"-calls/job")
+	m.cpu, m.calls = m.read()
+}
+
+// read is Redis's CPU seconds so far and the commands it ran, INFO aside.
+func (m *redisMeter) read() (cpu float64, calls int64) {
+	info := m.rdb.rdb.Info(context.Background(), "cpu", "commandstats").Val()
+	for _, line := range strings.Split(info, "\r\n") {
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		switch {
+		case name == "used_cpu_sys" || name == "used_cpu_user":
+			v, err := strconv.ParseFloat(rest, 64)
+			if err != nil {
+				m.b.Fatal(err)
+			}
+			cpu += v
+		case strings.HasPrefix(name, "cmdstat_") && name != "cmdstat_info":
+			v, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				m.b.Fatal(err)
+			}
+			calls += n
+		}
+	}
+	return cpu, calls
 }

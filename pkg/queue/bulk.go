@@ -58,6 +58,9 @@ type BulkResult struct {
 	Skipped map[string]int
 	// NextCursor continues with the next page; "" on the last.
 	NextCursor string
+	// Moved is the jobs the action moved, as the page read them (before
+	// the move): Changed of them.
+	Moved []*Job
 }
 
 // CancelMatching cancels the unfinished jobs of one page of the jobs p
@@ -117,11 +120,12 @@ func (c *Client) bulk(ctx context.Context, p BulkParams, action bulkAction, act 
 	for i, j := range page.Jobs {
 		refs[i] = refOf(j)
 	}
-	for _, err := range act(ctx, refs) {
+	for i, err := range act(ctx, refs) {
 		var te *TransitionError
 		switch {
 		case err == nil:
 			res.Changed++
+			res.Moved = append(res.Moved, page.Jobs[i])
 		case errors.As(err, &te):
 			res.Skipped[string(te.From)]++
 		case errors.Is(err, ErrJobNotFound):

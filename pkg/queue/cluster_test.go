@@ -98,6 +98,9 @@ func TestOnRedisCluster(t *testing.T) {
 			subs = append(subs, ps)
 		}
 		id := mustEnqueue(t, c, EnqueueParams{Type: "x"})
+		if err := c.Cancel(ctx, id); err != nil {
+			t.Fatal(err)
+		}
 		for i, ps := range subs {
 			select {
 			case msg := <-ps.Channel():

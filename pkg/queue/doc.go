@@ -125,6 +125,7 @@
 //	fetch.go        the worker's fetch loop and its waits on wake lists
 //	claim.go        the claim: peek, rank, one claim.lua call per shard
 //	run.go          one run of a handler and its final writes (fail, requeue)
+//	stop.go         RunStopped: why the worker ended a handler's context
 //	progress.go     a run's coalesced progress writes
 //	complete.go     the completer service: completions acknowledged in batches
 //	heartbeat.go    the heartbeat service: registry entry and leases kept alive

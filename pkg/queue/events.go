@@ -289,6 +289,9 @@ func (h *Hub) Count() int {
 // one JSON Event, or a JSON array of the Events of one script call that
 // moved several jobs (lua/lib.lua publish_events).
 func (h *Hub) dispatch(payload string) {
+	if !h.wanted(payload) {
+		return
+	}
 	var wire []eventWire
 	if strings.HasPrefix(payload, "[") {
 		if err := json.Unmarshal([]byte(payload), &wire); err != nil {
@@ -317,6 +320,38 @@ func (h *Hub) dispatch(payload string) {
 		for s := range h.all {
 			h.deliver(s, ev)
 		}
+	}
+}
+
+// wanted reports whether a message carries an event some subscriber
+// waits for, without decoding it: most events of a busy queue concern
+// jobs no one watches, and decoding each in every apiserver would cost
+// more than the watching. The job ids are found by their key (every event
+// names its job as "job_id":"<id>", lua/lib.lua add_event).
+func (h *Hub) wanted(payload string) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if len(h.all) > 0 {
+		return true
+	}
+	if len(h.byJob) == 0 {
+		return false
+	}
+	const key = `"job_id":"`
+	for rest := payload; ; {
+		i := strings.Index(rest, key)
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len(key):]
+		end := strings.IndexByte(rest, '"')
+		if end < 0 {
+			return true // malformed: let the decoder say so
+		}
+		if _, ok := h.byJob[rest[:end]]; ok {
+			return true
+		}
+		rest = rest[end:]
 	}
 }
 

@@ -44,7 +44,10 @@ func TestHubReportsLostAndRegainedSubscription(t *testing.T) {
 		t.Fatalf("after Redis came back (all jobs): %+v", ev)
 	}
 	id := mustEnqueue(t, c, EnqueueParams{Type: "x"})
-	if ev := next(all, "submit"); ev.JobID != id || ev.Status != StatePending {
+	if err := c.Cancel(ctxT(t), id); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(all, "cancel"); ev.JobID != id || ev.Status != StateCancelled {
 		t.Fatalf("event after the resync: %+v", ev)
 	}
 }
@@ -66,6 +69,7 @@ func TestHubDropsTheOldestForASlowSubscriber(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	claimN(t, c, "w", n, time.Minute) // one running event each
 	waitFor(t, 10*time.Second, "the oldest events dropped", func() bool { return hub.Dropped() == n-SubscriptionBuffer })
 	var kept Event
 	for range SubscriptionBuffer {
@@ -74,4 +78,28 @@ func TestHubDropsTheOldestForASlowSubscriber(t *testing.T) {
 	if last := res[n-1].Job.ID; kept.JobID != last {
 		t.Fatalf("the newest event was not kept: %+v, want job %s", kept, last)
 	}
+}
+
+// The Hub decodes only messages that carry an event some subscriber waits
+// for; a watched job's event inside a batch of unwatched ones arrives.
+func TestHubSkipsEventsNoOneWatches(t *testing.T) {
+	h := &Hub{byJob: map[string]map[*Subscription]struct{}{}, all: map[*Subscription]struct{}{}}
+	batch := `[{"job_id":"a","status":"running"},{"job_id":"b","status":"running"}]`
+	if h.wanted(batch) {
+		t.Fatal("no subscriber, yet wanted")
+	}
+	s := h.Subscribe("b")
+	if !h.wanted(batch) || h.wanted(`{"job_id":"c","status":"running"}`) {
+		t.Fatal("a subscriber of b: wanted must say yes for b's batch only")
+	}
+	h.dispatch(batch)
+	if ev := <-s.C; ev.JobID != "b" || ev.Status != StateRunning {
+		t.Fatalf("delivered %+v", ev)
+	}
+	s.Close()
+	all := h.Subscribe("")
+	if !h.wanted(`{"job_id":"c"}`) {
+		t.Fatal("a subscriber of every job wants every event")
+	}
+	all.Close()
 }

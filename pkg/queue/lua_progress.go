@@ -5,15 +5,54 @@ import (
 	"time"
 )
 
-// luaProgress runs lua/progress.lua: a running job's progress and current
-// step, written only for the run holding it (token), whose lease it also
-// extends by lease.
-func (c *Client) luaProgress(ctx context.Context, id, token string, percent float64, step string, lease time.Duration) error {
-	k := c.shards.of(id)
-	res, err := c.runScript(ctx, c.scripts.progress, []string{k.job(id), k.leases()},
-		id, token, percent, step, lease.Milliseconds(), c.keys.eventsChannel())
-	if err != nil {
-		return err
+// progressReport is one run's progress to write: its job, its run token,
+// the percent and the current step.
+type progressReport struct {
+	id, token string
+	percent   float64
+	step      string
+}
+
+// luaProgress runs lua/progress.lua, one call per shard holding some of
+// the reports, in one round trip: each report is written (and its run's
+// lease extended by lease) only if its run still holds the job. It
+// returns each report's outcome (nil, or why the run no longer holds its
+// job, or its shard's error).
+func (c *Client) luaProgress(ctx context.Context, reports []progressReport, lease time.Duration) []error {
+	groups := c.shards.group(len(reports), func(i int) string { return reports[i].id })
+	calls := make([]*luaCall, len(groups))
+	for gi, g := range groups {
+		k := c.shards[g.shard]
+		keys := make([]string, 0, 1+len(g.idx))
+		keys = append(keys, k.leases())
+		args := make([]any, 0, 2+4*len(g.idx))
+		args = append(args, lease.Milliseconds(), c.keys.eventsChannel())
+		for _, i := range g.idx {
+			r := &reports[i]
+			keys = append(keys, k.job(r.id))
+			args = append(args, r.id, r.token, r.percent, r.step)
+		}
+		calls[gi] = &luaCall{script: c.scripts.progress, keys: keys, args: args}
 	}
-	return scriptError(res, id, StateRunning)
+	c.runScripts(ctx, false, calls...)
+	out := make([]error, len(reports))
+	for gi, g := range groups {
+		rows, err := calls[gi].reply, calls[gi].err
+		if err == nil {
+			rows, err = batchRows(rows, 1, len(g.idx), "progress")
+		}
+		for k, i := range g.idx {
+			if err != nil {
+				out[i] = err
+				continue
+			}
+			out[i] = rowError(rows[k], reports[i].id, StateRunning)
+		}
+	}
+	return out
+}
+
+// luaProgressOne is luaProgress for one report.
+func (c *Client) luaProgressOne(ctx context.Context, id, token string, percent float64, step string, lease time.Duration) error {
+	return c.luaProgress(ctx, []progressReport{{id: id, token: token, percent: percent, step: step}}, lease)[0]
 }

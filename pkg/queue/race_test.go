@@ -18,6 +18,7 @@ func testWorker(c *Client) *Worker {
 		cfg: WorkerConfig{LeaseTTL: time.Second, RetryBaseDelay: time.Millisecond,
 			RetryMaxDelay: 2 * time.Millisecond, ProgressInterval: time.Millisecond}}
 	w.completer = newCompleter(w.completeBatch)
+	w.progress = newProgressWriter(w)
 	return w
 }
 

@@ -20,11 +20,15 @@ type run struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 
-	pmu       sync.Mutex // guards the coalescing state below
+	// Progress reports (progress.go), guarded by pmu: the newest not yet
+	// written, the timer of the next write when the interval holds it
+	// back, whether the progress writer has the run in its due list, and
+	// when the last report was taken for writing.
+	pmu       sync.Mutex
 	next      *progressUpdate
 	timer     *time.Timer
+	queued    bool
 	lastWrite time.Time
-	wmu       sync.Mutex // serialises progress writes, keeping their order
 }
 
 func (w *Worker) startRun(j *Job) {
@@ -63,7 +67,11 @@ func (w *Worker) execute(r *run) {
 	}
 	start := time.Now()
 	result, err := w.call(ctx, r)
-	r.flushProgress()
+	if err == nil {
+		r.dropProgress() // the completion writes the final progress
+	} else {
+		r.flushProgress()
+	}
 
 	cause := context.Cause(ctx)
 	switch {

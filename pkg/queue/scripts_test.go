@@ -41,7 +41,7 @@ func TestScriptsReloadedWhenRedisLostThem(t *testing.T) {
 		t.Fatalf("extend after a flush: %v %v", outcomes, err)
 	}
 	flush()
-	if err := c.luaProgress(ctx, jobs[0].ID, jobs[0].token, 50, "half", time.Minute); err != nil {
+	if err := c.luaProgressOne(ctx, jobs[0].ID, jobs[0].token, 50, "half", time.Minute); err != nil {
 		t.Fatalf("progress after a flush: %v", err)
 	}
 	flush()

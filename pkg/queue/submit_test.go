@@ -108,8 +108,10 @@ func TestEnqueueBatchAcrossQueuesAndChunks(t *testing.T) {
 	checkInvariants(t, c)
 }
 
-// A batch's events travel as one message; the Hub hands each subscriber
-// its own job's event.
+// A new job publishes no event: no one can be watching a job whose id
+// its submitter has not been told. The first is the claim's, and a
+// claim's events travel as one message; the Hub hands each subscriber its
+// own job's event.
 func TestBatchEventsReachEachSubscriber(t *testing.T) {
 	t.Parallel()
 	c, _ := setup(t)
@@ -120,11 +122,12 @@ func TestBatchEventsReachEachSubscriber(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	claimN(t, c, "w", 3, time.Minute)
 	for i, r := range res {
 		select {
 		case ev := <-all.C:
-			if ev.JobID != r.Job.ID || ev.Status != StatePending || ev.Version != 1 || ev.Queue != DefaultQueue {
-				t.Fatalf("event %d: %+v, want job %s pending v1", i, ev, r.Job.ID)
+			if ev.JobID != r.Job.ID || ev.Status != StateRunning || ev.Version != 2 || ev.Queue != DefaultQueue {
+				t.Fatalf("event %d: %+v, want job %s running v2", i, ev, r.Job.ID)
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatalf("event %d not delivered", i)

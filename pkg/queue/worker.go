@@ -154,6 +154,7 @@ type Worker struct {
 	// when maintenance is disabled.
 	fetch       service
 	completer   *completer
+	progress    *progressWriter
 	heartbeat   *heartbeat
 	sampler     *sampler
 	maintenance *Maintenance
@@ -181,6 +182,7 @@ func NewWorker(c *Client, mux *Mux, cfg WorkerConfig) (*Worker, error) {
 		runs: make(map[string]*run), free: make(chan struct{}, 1),
 		sampler: &sampler{maxCPU: full.MaxCPUPercent, maxMemMB: full.MaxMemoryMB, log: full.Logger}}
 	w.completer = newCompleter(w.completeBatch)
+	w.progress = newProgressWriter(w)
 	w.heartbeat = newHeartbeat(w)
 	w.cancels = channelListener{rdb: c.rdb, channel: c.keys.cancelChannel(),
 		onMessage: func(id string) { w.cancelRun(id, errCancelledByUser) },
@@ -254,6 +256,9 @@ func (w *Worker) startServices(ctx context.Context) error {
 	if err := w.completer.Start(ctx); err != nil {
 		return err
 	}
+	if err := w.progress.Start(ctx); err != nil {
+		return err
+	}
 	if w.maintenance != nil {
 		if err := w.maintenance.Start(ctx); err != nil {
 			return err
@@ -272,6 +277,7 @@ func (w *Worker) stopServices() {
 		w.scheduler.Stop()
 		w.maintenance.Stop()
 	}
+	w.progress.Stop()
 	w.completer.Stop()
 	w.cancels.stop()
 	w.heartbeat.Stop()

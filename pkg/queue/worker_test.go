@@ -146,7 +146,9 @@ func testWorkerRunsJobReportingProgress(t *testing.T, c *Client) {
 		lastV = ev.Version
 		sawStep = sawStep || ev.CurrentStep == "Processing step 4 of 4"
 	}
-	if !sawStep || evs[0].Status != StatePending || evs[len(evs)-1].Status != StateCompleted {
+	// A new job publishes no event (no one can be watching it yet): the
+	// first is the claim's.
+	if !sawStep || evs[0].Status != StateRunning || evs[len(evs)-1].Status != StateCompleted {
 		t.Fatalf("events %+v", evs)
 	}
 	checkInvariants(t, c)

@@ -1,8 +1,9 @@
-// The overview: queue stats and workers, the jobs table with its filters
-// and cursor paging, and the submit form. While it is shown it refreshes
-// every refreshMs; a hidden tab does not poll.
+// The overview: queue stats and workers, the charts (charts.js), the jobs
+// table with its filters and cursor paging, and the submit form. While it
+// is shown it refreshes every refreshMs; a hidden tab does not poll.
 
 import { call, withQuery } from './api.js';
+import * as charts from './charts.js';
 import { byId, el, explain, fill, fmtAge, fmtPercent, fmtTime, notify, statusBadge } from './dom.js';
 
 /** How often the stats, workers and the jobs page are read again. */
@@ -133,6 +134,7 @@ async function loadStats() {
   }
   showHealth(s.queue_health || {}, s.health_reasons || {});
   fillQueues(s.queues || []);
+  charts.addSample(s);
   byId('stats-updated').textContent = 'updated ' + new Date().toLocaleTimeString();
   notify('', 'load');
 }

@@ -1,23 +1,42 @@
--- progress.lua: a running job's progress and current step; also extends
--- its lease, and refuses (LEASE_LOST) once the run no longer holds the job,
--- which tells the worker to stop the handler.
--- (Hot path: the job is read once and written once, and the event is
--- built from what was read.)
--- KEYS[1] job hash  KEYS[2] leases
--- ARGV[1] id  ARGV[2] run token  ARGV[3] percent  ARGV[4] step
--- ARGV[5] lease ms  ARGV[6] events channel
--- Returns {OK} | {NOT_FOUND} | {LEASE_LOST, status}
-local f = redis.call('HMGET', KEYS[1], 'status', 'token', 'version', 'type', 'queue')
-if not f[1] then return {NOT_FOUND} end
-if f[1] ~= 'running' or f[2] ~= ARGV[2] then return {LEASE_LOST, f[1]} end
+-- progress.lua: the progress and current step of several running jobs at
+-- once; each write also extends its run's lease, and is refused
+-- (LEASE_LOST) once the run no longer holds the job, which tells the
+-- worker to stop the handler.
+-- (Hot path: a worker writes every report that came in meanwhile in one
+-- call; each job is read once and written once, and the leases and the
+-- events are written once per call.)
+-- KEYS[1] leases
+-- KEYS[1+i] job hash of report i
+-- ARGV[1] lease ms  ARGV[2] events channel
+-- ARGV[4i-1] id of report i  ARGV[4i] its run token  ARGV[4i+1] percent
+--   (a JSON number)  ARGV[4i+2] step
+-- Returns {OK, r1, r2, ...} where ri is {OK} | {NOT_FOUND} | {LEASE_LOST, status}.
+local out = {OK}
+local ok_row = {OK}
 local now = now_ms()
-local now_s, version = int(now), int(f[3] + 1)
-redis.call('HSET', KEYS[1], 'progress', ARGV[3], 'step', ARGV[4], 'updated_at', now_s,
-  'version', version)
-redis.call('ZADD', KEYS[2], int(now + tonumber(ARGV[5])), ARGV[1])
--- ARGV[3] is a JSON number (go-redis formats a float64 with 'f', -1).
-local ev = {}
-add_event(ev, ARGV[1], 'running', ARGV[3], cjson.encode(ARGV[4]), version, now_s, f[4],
-  f[5] or DEFAULT_QUEUE)
-publish_events(ARGV[6], ev)
-return {OK}
+local now_s = int(now)
+local deadline = int(now + tonumber(ARGV[1]))
+local leases, events = {}, {}
+for i = 1, #KEYS - 1 do
+  local jk = KEYS[1 + i]
+  local id, token, percent, step = ARGV[4 * i - 1], ARGV[4 * i], ARGV[4 * i + 1], ARGV[4 * i + 2]
+  local f = redis.call('HMGET', jk, 'status', 'token', 'version', 'type', 'queue')
+  if not f[1] then
+    out[#out + 1] = {NOT_FOUND}
+  elseif f[1] ~= 'running' or f[2] ~= token then
+    out[#out + 1] = {LEASE_LOST, f[1]}
+  else
+    local version = int(f[3] + 1)
+    redis.call('HSET', jk, 'progress', percent, 'step', step, 'updated_at', now_s, 'version', version)
+    leases[#leases + 1] = deadline
+    leases[#leases + 1] = id
+    add_event(events, id, 'running', percent, cjson.encode(step), version, now_s, f[4],
+      f[5] or DEFAULT_QUEUE)
+    out[#out + 1] = ok_row
+  end
+end
+if #leases > 0 then
+  redis.call('ZADD', KEYS[1], unpack(leases))
+  publish_events(ARGV[2], events)
+end
+return out

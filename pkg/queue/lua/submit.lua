@@ -4,11 +4,12 @@
 -- (Hot path: one call takes a whole batch, so that the sequence, the
 -- counters, the pending set, the wake list and the queue set are written
 -- once per call, not once per job, and the events go out as one message;
--- each job costs a check and one HSET.)
+-- each job costs a check and one HSET. A new job publishes no event: no
+-- one can be watching a job whose id its submitter has not been told.)
 -- KEYS[1] pending zset  KEYS[2] scheduled zset  KEYS[3] counts  KEYS[4] queues set
 -- KEYS[5] seq           KEYS[6] wake list
 -- KEYS[5+2i] job hash of job i   KEYS[6+2i] its unique key (its job hash when it has none)
--- ARGV[1] queue  ARGV[2] events channel  ARGV[3] wake cap
+-- ARGV[1] queue  ARGV[2] (unused)  ARGV[3] wake cap
 -- ARGV[4] the most queue names the queues set may hold (0: no bound)
 -- ARGV[-3+8i..4+8i], for job i: id, type, payload JSON, priority, max_retries,
 --   timeout ms, run_at ms (0: now), unique key value ('' for none)
@@ -17,14 +18,15 @@
 -- nothing created, when the queue is new and the set holds its most names.
 local queue = ARGV[1]
 local bound = tonumber(ARGV[4])
-if bound > 0 and redis.call('SISMEMBER', KEYS[4], queue) == 0 and redis.call('SCARD', KEYS[4]) >= bound then
+local known = bound > 0 and redis.call('SISMEMBER', KEYS[4], queue) == 1
+if bound > 0 and not known and redis.call('SCARD', KEYS[4]) >= bound then
   return {QUEUE_LIMIT, ARGV[4]}
 end
 local now = now_ms()
 local now_s = int(now)
 local out = {OK, now_s}
 local created = {pending = {OK, 'pending'}, scheduled = {OK, 'scheduled'}} -- shared rows
-local pending, prios, scheduled, events = {}, {}, 0, {}
+local pending, prios, scheduled = {}, {}, 0
 for i = 1, (#KEYS - 6) / 2 do
   local jk, uk = KEYS[5 + 2 * i], KEYS[6 + 2 * i]
   local a = 8 * i - 3
@@ -70,7 +72,6 @@ for i = 1, (#KEYS - 6) / 2 do
       pending[#pending + 1] = id
       prios[#prios + 1] = tonumber(prio)
     end
-    add_event(events, id, status, '0', '""', '1', now_s, typ, queue)
     out[#out + 1] = created[status]
   end
 end
@@ -87,6 +88,5 @@ if #pending > 0 then
   redis.call('HINCRBY', KEYS[3], 'pending', #pending)
 end
 if scheduled > 0 then redis.call('HINCRBY', KEYS[3], 'scheduled', scheduled) end
-if #out > 2 then redis.call('SADD', KEYS[4], queue) end
-publish_events(ARGV[2], events)
+if #out > 2 and not known then redis.call('SADD', KEYS[4], queue) end
 return out
