@@ -15,7 +15,8 @@ import (
 // would alone, exactly once, and one that moved on meanwhile is changed
 // if its new state allows the action, else skipped. The cursor holds the
 // entry a page ended after, not an offset, so the jobs a page moves out
-// of the index it walks do not make the next page skip others.
+// of the index it walks do not make the next page skip others (the
+// running jobs' index, paged by offset, has its offset corrected).
 
 // Bulk paging limits.
 const (
@@ -134,7 +135,27 @@ func (c *Client) bulk(ctx context.Context, p BulkParams, action bulkAction, act 
 			return nil, err
 		}
 	}
+	res.NextCursor = c.pastMoved(res.NextCursor, res.Moved)
 	return res, nil
+}
+
+// pastMoved corrects a cursor that pages by offset (the running jobs'
+// index, byOffset) for the jobs of its index the page moved out of it:
+// the offset counted them, and the entries after them moved up by as
+// many.
+func (c *Client) pastMoved(cursor string, moved []*Job) string {
+	src, pos, f, err := decodeCursor(cursor)
+	if err != nil || src == nil || f == nil || pos.member != "" || !byOffset(*src) {
+		return cursor
+	}
+	for _, j := range moved {
+		if j.Status == src.state && c.shards.index(j.ID) == src.shard {
+			pos.offset--
+		}
+	}
+	p := ListParams{Status: f.status, Type: f.typ, Queue: f.queue,
+		CreatedAfter: timeOrZero(f.createdAfter), CreatedBefore: timeOrZero(f.createdBefore)}
+	return encodeCursor(*src, listPos{offset: max(pos.offset, 0)}, p)
 }
 
 // listParams checks p and turns it into the list of its page: the

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // bulkAll runs one bulk action page by page until its cursor ends, and
@@ -164,6 +167,36 @@ func TestBulkWithoutFilterNeedsAll(t *testing.T) {
 	all, err := c.RestartMatching(ctx, BulkParams{All: true})
 	if err != nil || all.Changed != 3 {
 		t.Fatalf("all: %+v %v", all, err)
+	}
+	checkInvariants(t, c)
+}
+
+// Running jobs are paged by offset (heartbeats re-score their index): a
+// bulk cancel of running jobs in pages corrects its cursor for the jobs
+// it moved out, skipping none.
+func TestCancelMatchingRunningInPages(t *testing.T) {
+	t.Parallel()
+	c, b := setup(t)
+	ctx := ctxT(t)
+	ids := submitN(t, c, EnqueueParams{Type: "t", Queue: "run"}, 7)
+	// Running, as a claim leaves them: status, lease, counters.
+	for _, id := range ids {
+		k := c.shards.of(id)
+		pipe := b.rdb.TxPipeline()
+		pipe.HSet(ctx, k.job(id), fStatus, string(StateRunning))
+		pipe.ZRem(ctx, k.pending("run"), id)
+		pipe.ZAdd(ctx, k.leases(), redis.Z{Score: float64(time.Now().Add(time.Hour).UnixMilli()), Member: id})
+		pipe.HIncrBy(ctx, k.counts(), string(StatePending), -1)
+		pipe.HIncrBy(ctx, k.counts(), string(StateRunning), 1)
+		pipe.HIncrBy(ctx, k.typeRunning(), "t", 1)
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel := func(p BulkParams) (*BulkResult, error) { return c.CancelMatching(ctx, p) }
+	sum, _ := bulkAll(t, cancel, BulkParams{Status: StateRunning, Limit: 2})
+	if sum.Changed != 7 {
+		t.Fatalf("cancelled %d of 7 running jobs: %+v", sum.Changed, sum)
 	}
 	checkInvariants(t, c)
 }

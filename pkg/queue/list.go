@@ -213,7 +213,7 @@ func (c *Client) walk(ctx context.Context, sources []listSource, pos listPos, p 
 					bytes += l.bytes
 					page.Jobs = append(page.Jobs, j)
 				}
-				pos = after(zs[k])
+				pos = advance(src, pos, zs[k])
 				if len(page.Jobs) == p.Limit {
 					page.NextCursor = encodeCursor(src, pos, p)
 					return c.finishPage(ctx, page, p)
@@ -231,19 +231,30 @@ func (c *Client) walk(ctx context.Context, sources []listSource, pos listPos, p 
 }
 
 // listPos is where a walk goes on in an index: after the entry of score
-// and member, or, for a cursor of the first versions (member ""), at
-// offset. Positions by entry stay true while the entries before them
-// leave the index (a bulk action moves each job it pages over out of
-// it, workers claim from the front), where an offset would skip as many
-// entries as left.
+// and member, or (member "") at offset. Positions by entry stay true
+// while the entries before them leave the index (a bulk action moves
+// each job it pages over out of it, workers claim from the front), where
+// an offset would skip as many entries as left. The running jobs' index
+// is paged by offset all the same (byOffset).
 type listPos struct {
 	score  float64
 	member string
 	offset int64
 }
 
-// after is the position just past entry z.
-func after(z redis.Z) listPos { return listPos{score: z.Score, member: z.Member.(string)} }
+// byOffset reports whether a walk pages s by offset rather than by
+// entry: the running jobs' index is scored by lease deadlines, which
+// every heartbeat pushes on, so an entry would come again after its own
+// position.
+func byOffset(s listSource) bool { return s.state == StateRunning }
+
+// advance is the position just past entry z, read at pos in s.
+func advance(s listSource, pos listPos, z redis.Z) listPos {
+	if byOffset(s) {
+		return listPos{offset: pos.offset + 1}
+	}
+	return listPos{score: z.Score, member: z.Member.(string)}
+}
 
 // rangeSource reads up to n entries of s from pos on, in the list's
 // order (finished jobs newest first); read counts the entries the calls
@@ -387,15 +398,19 @@ func msRFC3339(ms int64) string {
 
 // A cursor is base64url of
 // "3|state|queue|shard|score|member|status|type|queue|created_after|created_before":
-// where the next page starts (the source, and the entry it starts after),
-// then the list's filters. Cursors of the first versions, which start at
+// where the next page starts (the source, and the entry it starts after,
+// or with member "" the offset in place of the score), then the list's
+// filters. Cursors of the first versions, which start at
 // an offset ("1|state|queue|offset" and an optional shard; "2|state|queue|offset|shard|status|type|queue"),
 // are still read.
 func encodeCursor(s listSource, pos listPos, p ListParams) string {
 	f := filtersOf(p)
+	at := strconv.FormatFloat(pos.score, 'f', -1, 64)
+	if pos.member == "" {
+		at = strconv.FormatInt(pos.offset, 10) // a position by offset: member ""
+	}
 	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("3|%s|%s|%d|%s|%s|%s|%s|%s|%d|%d",
-		s.state, s.queue, s.shard, strconv.FormatFloat(pos.score, 'f', -1, 64), pos.member,
-		f.status, f.typ, f.queue, f.createdAfter, f.createdBefore)))
+		s.state, s.queue, s.shard, at, pos.member, f.status, f.typ, f.queue, f.createdAfter, f.createdBefore)))
 }
 
 // decodeCursor reads a cursor: where to start, and the filters it
@@ -441,17 +456,26 @@ func decodeCursorV3(parts []string) (*listSource, listPos, *listFilters, error) 
 	if err != nil || shard < 0 || shard >= MaxShards {
 		return nil, listPos{}, nil, bad
 	}
-	score, err := strconv.ParseFloat(parts[4], 64)
-	if err != nil || math.IsNaN(score) || math.IsInf(score, 0) || !namePattern.MatchString(parts[5]) {
-		return nil, listPos{}, nil, bad
+	pos := listPos{member: parts[5]}
+	if pos.member == "" {
+		off, err := strconv.ParseInt(parts[4], 10, 64)
+		if err != nil || off < 0 {
+			return nil, listPos{}, nil, bad
+		}
+		pos.offset = off
+	} else {
+		score, err := strconv.ParseFloat(parts[4], 64)
+		if err != nil || math.IsNaN(score) || math.IsInf(score, 0) || !namePattern.MatchString(pos.member) {
+			return nil, listPos{}, nil, bad
+		}
+		pos.score = score
 	}
 	after, err1 := strconv.ParseInt(parts[9], 10, 64)
 	before, err2 := strconv.ParseInt(parts[10], 10, 64)
 	if err1 != nil || err2 != nil {
 		return nil, listPos{}, nil, bad
 	}
-	return &listSource{state: State(parts[1]), queue: parts[2], shard: shard},
-		listPos{score: score, member: parts[5]},
+	return &listSource{state: State(parts[1]), queue: parts[2], shard: shard}, pos,
 		&listFilters{status: State(parts[6]), typ: parts[7], queue: parts[8], createdAfter: after, createdBefore: before}, nil
 }
 
