@@ -107,7 +107,8 @@
 //	limits.go       type limits and the shard a job is created in
 //	manage.go       a job's owner's transitions: Cancel, Restart, Delete
 //	bulk.go         the same on the jobs a list selects, a page at a time
-//	list.go         List, paged over the indexes; listread.go its reads
+//	list.go         List, paged over the indexes; listread.go its reads,
+//	                cursor.go its cursors
 //	schedule.go     Schedule: periodic jobs, their specs and records
 //	scheduler.go    the Scheduler service that fires the due schedules
 //	queues.go       the queue registry: Config.MaxQueues, ForgetEmptyQueues
