@@ -127,6 +127,24 @@ func TestComposeTopology(t *testing.T) {
 			w.StopGrace, w.Environment["WORKER_SHUTDOWN_TIMEOUT"])
 	}
 
+	py := c.Services["python-worker"]
+	if !strings.HasPrefix(py.Environment["JOBQUEUE_URL"], "http://nginx:") || len(py.Ports) > 0 {
+		t.Errorf("python-worker: JOBQUEUE_URL %q, ports %v: want the API through nginx, and no port of its own",
+			py.Environment["JOBQUEUE_URL"], py.Ports)
+	}
+	if !strings.HasPrefix(py.Environment["JOBQUEUE_API_KEY"], "${WORKER_API_KEY:?") {
+		t.Errorf("python-worker JOBQUEUE_API_KEY %q: want ${WORKER_API_KEY:?...}, required from the environment", py.Environment["JOBQUEUE_API_KEY"])
+	}
+	if grace, err := time.ParseDuration(py.StopGrace); err != nil || grace <= 30*time.Second {
+		t.Errorf("python-worker stop_grace_period %q must exceed the SDK worker's 30 s grace period", py.StopGrace)
+	}
+	df := readFile(t, "python-worker.Dockerfile")
+	for _, want := range []string{"COPY sdk/python/src", "COPY sdk/python/examples/worker.py", "USER nobody"} {
+		if !strings.Contains(df, want) {
+			t.Errorf("python-worker.Dockerfile lacks %q", want)
+		}
+	}
+
 	lb := c.Services["nginx"]
 	if lb.Ulimits.Nofile.Soft < 65536 {
 		t.Errorf("nginx: ulimits nofile %+v, want 65536 or more (two descriptors per stream)", lb.Ulimits.Nofile)
@@ -180,7 +198,8 @@ func TestComposeConfig(t *testing.T) {
 	// With and without the monitoring profile (Prometheus and Grafana).
 	for _, args := range [][]string{{"config", "-q"}, {"--profile", "monitoring", "config", "-q"}} {
 		cmd := exec.Command(bin, append([]string{"-f", "../docker-compose.yml"}, args...)...)
-		cmd.Env = append(os.Environ(), "API_KEYS=ops:admin:k3J9_xQ2-vLp8ZrT4mWn6yBc1Hd5Gf7Ea0Us")
+		cmd.Env = append(os.Environ(), "API_KEYS=ops:admin:k3J9_xQ2-vLp8ZrT4mWn6yBc1Hd5Gf7Ea0Us",
+			"WORKER_API_KEY=k3J9_xQ2-vLp8ZrT4mWn6yBc1Hd5Gf7Ea0Ut")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("docker-compose %v: %v\n%s", args, err, out)
 		}

@@ -15,20 +15,23 @@ import (
 
 // The API keys the Python SDK's tests use.
 const (
-	sdkAdminKey = "sdk-admin-0123456789abcdef"
-	sdkReadKey  = "sdk-read-0123456789abcdef"
+	sdkAdminKey  = "sdk-admin-0123456789abcdef"
+	sdkReadKey   = "sdk-read-0123456789abcdef"
+	sdkWorkerKey = "sdk-worker-0123456789abcdef"
 )
 
 // sdkMinTests is how many test cases sdk/python/tests holds at least: a
 // smaller count means a module was not found or not loaded.
-const sdkMinTests = 60
+const sdkMinTests = 64
 
 // TestPythonSDK runs the Python SDK's unittest suite (sdk/python/tests,
 // standard library only): its Client against real processes (two
 // apiservers with API keys, a third one rate limited, a Go worker
 // running the built-in types), and its Worker against the suite's own
-// fake of the lease protocol, signals and subprocesses included. Every
-// case must run: a skipped one fails this test.
+// fake of the lease protocol, signals and subprocesses included, and
+// against the real apiservers (test_worker_live.py: results, progress on
+// the stream, cancellation, retries, a worker process killed mid-job).
+// Every case must run: a skipped one fails this test.
 func TestPythonSDK(t *testing.T) {
 	python := requirePython3(t)
 	root, err := filepath.Abs(filepath.Join("..", "sdk", "python"))
@@ -36,7 +39,8 @@ func TestPythonSDK(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl := clustertest.Start(t, clustertest.Options{APIs: 2, Workers: 1,
-		APIEnv: []string{"API_KEYS=sdk:admin:" + sdkAdminKey + ",reader:read:" + sdkReadKey}})
+		APIEnv: []string{"API_KEYS=sdk:admin:" + sdkAdminKey + ",reader:read:" + sdkReadKey +
+			",runner:worker:" + sdkWorkerKey}})
 	limited := cl.StartAPI("API_RATE_LIMIT=1/s", "API_RATE_BURST=1")
 	clustertest.WaitReady(t, limited.URL, 20*time.Second)
 
@@ -53,6 +57,7 @@ func TestPythonSDK(t *testing.T) {
 		"JOBQUEUE_TEST_LIMITED_URL="+limited.URL,
 		"JOBQUEUE_TEST_API_KEY="+sdkAdminKey,
 		"JOBQUEUE_TEST_READ_KEY="+sdkReadKey,
+		"JOBQUEUE_TEST_WORKER_KEY="+sdkWorkerKey,
 	)
 	out, err := cmd.CombinedOutput()
 	t.Logf("%s", out)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/compileo/jobqueue/internal/clustertest"
+	"github.com/compileo/jobqueue/internal/proctest"
 	"github.com/compileo/jobqueue/pkg/queue"
 )
 
@@ -30,6 +31,13 @@ const (
 	stormShort       = `{"steps":2,"step_ms":50}`
 	stormLong        = `{"steps":20,"step_ms":50}`
 	stormCancelEvery = 300 * time.Millisecond
+	// Every stormPyEvery-th job is run by Python workers over the lease
+	// protocol (lease stormPyLease, the protocol's shortest), and every
+	// stormPyKillEvery-th kill is of one of them.
+	stormPyEvery     = 10
+	stormPyLease     = 5 * time.Second
+	stormPyKillEvery = 3
+	stormPyWorkers   = 2
 )
 
 // stormLog is what the storm did, written by its goroutines.
@@ -37,6 +45,7 @@ type stormLog struct {
 	mu   sync.Mutex
 	ids  []string          // submitted, by submission index
 	long map[string]bool   // long jobs
+	py   map[string]bool   // jobs of the Python workers
 	idx  map[string]int    // id → submission index
 	kill map[string]killAt // jobs running on a worker when it was SIGKILLed: the last such kill
 	// Cancels by outcome: 200 (must end cancelled) and unknown (503 or a
@@ -53,12 +62,15 @@ type killAt struct {
 }
 
 // TestCrashStorm runs stormJobs demo jobs through two apiservers and three
-// workers (lease 1 s) on a redis-server with AOF fsynced on every write.
-// While they run it SIGKILLs a random worker every 2 s and starts a new
+// Go workers (lease 1 s), and one job in stormPyEvery through two Python
+// workers of the lease protocol (lease 5 s), on a redis-server with AOF
+// fsynced on every write.
+// While they run it SIGKILLs a random worker (every third time a Python
+// one) every 2 s and starts a new
 // one, restarts Redis once (SHUTDOWN, then a start from its AOF on the same
 // port) and cancels jobs through the API. Then every job must be in the
 // terminal state it should be in, every job a kill interrupted must have
-// run again and finished within 2× the lease, no job whose cancel got 200
+// run again and finished within 2× its lease, no job whose cancel got 200
 // may ever have completed, and the counters must equal the indexes.
 func TestCrashStorm(t *testing.T) {
 	jobs := stormJobs
@@ -69,13 +81,18 @@ func TestCrashStorm(t *testing.T) {
 		RedisArgs: []string{"--appendfsync", "always"},
 		WorkerEnv: []string{"WORKER_LEASE_TTL=" + stormLease.String(), "WORKER_CONCURRENCY=12",
 			"LOG_LEVEL=warn"},
-		APIEnv: []string{"LOG_LEVEL=warn"}})
+		APIEnv: []string{"LOG_LEVEL=warn", "API_JOB_TYPES=" + stormPyType}})
 	q := cl.Queue()
 	apis := cl.APIs()
+	pyLive := make([]*proctest.Proc, stormPyWorkers)
+	for i := range pyLive {
+		pyLive[i] = stormPyWorker(t, fmt.Sprintf("py-storm-%d", i), apis[i%len(apis)].URL)
+	}
+	pyStarted := len(pyLive)
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 
-	lg := &stormLog{long: map[string]bool{}, idx: map[string]int{}, kill: map[string]killAt{},
+	lg := &stormLog{long: map[string]bool{}, py: map[string]bool{}, idx: map[string]int{}, kill: map[string]killAt{},
 		cancelled: map[string]bool{}, cancelUnknown: map[string]bool{}, completedSeen: map[string]bool{}}
 	lg.ids = make([]string, jobs)
 
@@ -120,8 +137,9 @@ func TestCrashStorm(t *testing.T) {
 		go func() {
 			defer submitters.Done()
 			for i := range next {
-				long := i%stormLongEvery == stormLongEvery-1
-				id, err := stormSubmit(ctx, lg, apis, i, long)
+				py := i%stormPyEvery == stormPyEvery-1
+				long := !py && i%stormLongEvery == stormLongEvery-1
+				id, err := stormSubmit(ctx, lg, apis, i, long, py)
 				if err != nil {
 					select {
 					case submitErr <- err:
@@ -133,6 +151,9 @@ func TestCrashStorm(t *testing.T) {
 				lg.ids[i], lg.idx[id] = id, i
 				if long {
 					lg.long[id] = true
+				}
+				if py {
+					lg.py[id] = true
 				}
 				lg.mu.Unlock()
 			}
@@ -200,8 +221,12 @@ func TestCrashStorm(t *testing.T) {
 		if done {
 			break
 		}
-		i := rand.IntN(len(live))
-		victim := live[i]
+		pool, pyKill := live, kills%stormPyKillEvery == stormPyKillEvery-1
+		if pyKill {
+			pool = pyLive
+		}
+		i := rand.IntN(len(pool))
+		victim := pool[i]
 		victim.Kill()
 		killed := time.Now()
 		kills++
@@ -220,9 +245,14 @@ func TestCrashStorm(t *testing.T) {
 			}
 		}
 		lg.mu.Unlock()
-		live[i] = cl.StartWorker()
+		if pyKill {
+			pool[i] = stormPyWorker(t, fmt.Sprintf("py-storm-%d", pyStarted), apis[pyStarted%len(apis)].URL)
+			pyStarted++
+		} else {
+			pool[i] = cl.StartWorker()
+		}
 		t.Logf("t=%s SIGKILL %s (running %d jobs); started %s", time.Since(start).Round(time.Millisecond),
-			victim.Name, n, live[i].Name)
+			victim.Name, n, pool[i].Name)
 	}
 	close(stopCancels)
 	<-cancels
@@ -249,8 +279,17 @@ func TestCrashStorm(t *testing.T) {
 	for _, a := range apis {
 		clustertest.WaitReady(t, a.URL, 5*time.Second)
 	}
-	if ws, err := q.Workers(ctx); err != nil || len(ws) != len(live) {
-		t.Errorf("%d workers registered, %d alive (%v)", len(ws), len(live), err)
+	// (Go workers: a killed Python worker stays listed until its entry
+	// expires, a lease and a wait after its last call.)
+	ws, err := q.Workers(ctx)
+	native := 0
+	for _, w := range ws {
+		if w.Protocol == queue.ProtocolNative {
+			native++
+		}
+	}
+	if err != nil || native != len(live) {
+		t.Errorf("%d Go workers registered, %d alive (%v)", native, len(live), err)
 	}
 
 	// Judge every job.
@@ -287,9 +326,12 @@ func TestCrashStorm(t *testing.T) {
 			continue
 		}
 		recovered++
-		run := stormShortRun
+		run, lease := stormShortRun, stormLease
 		if lg.long[id] {
 			run = stormLongRun
+		}
+		if lg.py[id] {
+			lease = stormPyLease
 		}
 		restart, finish := j.StartedAt.Sub(k.at), j.CompletedAt.Sub(k.at)
 		maxRestart = max(maxRestart, restart)
@@ -301,10 +343,10 @@ func TestCrashStorm(t *testing.T) {
 		switch {
 		case j.Attempts < 2 || j.WorkerID == k.worker:
 			problems = append(problems, fmt.Sprintf("job %s interrupted on %s finished on %s after %d attempts", id, k.worker, j.WorkerID, j.Attempts))
-		case restart > 2*stormLease:
-			problems = append(problems, fmt.Sprintf("job %s ran again %s after %s died; want within 2×lease (%s)", id, restart, k.worker, 2*stormLease))
-		case finish > 2*stormLease+run:
-			problems = append(problems, fmt.Sprintf("job %s (a %s job) finished %s after %s died; want within 2×lease + its run (%s)", id, run, finish, k.worker, 2*stormLease+run))
+		case restart > 2*lease:
+			problems = append(problems, fmt.Sprintf("job %s ran again %s after %s died; want within 2×lease (%s)", id, restart, k.worker, 2*lease))
+		case finish > 2*lease+run:
+			problems = append(problems, fmt.Sprintf("job %s (a %s job) finished %s after %s died; want within 2×lease + its run (%s)", id, run, finish, k.worker, 2*lease+run))
 		}
 	}
 	st, err := q.Stats(ctx)
@@ -325,8 +367,8 @@ func TestCrashStorm(t *testing.T) {
 		problems = append(problems, err.Error())
 	}
 
-	t.Logf("jobs %d (long %d) submitted in %s through %d apiservers (%d submit retries); storm %s; %d workers started in all",
-		len(ids), len(lg.long), submittedIn.Round(time.Millisecond), len(apis), lg.submitRetries.Load(),
+	t.Logf("jobs %d (long %d, Python %d) submitted in %s through %d apiservers (%d submit retries); storm %s; %d workers started in all",
+		len(ids), len(lg.long), len(lg.py), submittedIn.Round(time.Millisecond), len(apis), lg.submitRetries.Load(),
 		stormFor.Round(time.Millisecond), len(cl.Workers()))
 	t.Logf("kills %d, recovered %d (restarted at most %s after the kill; short jobs finished at most %s after, long ones %s)",
 		kills, recovered, maxRestart.Round(time.Millisecond), maxFinishShort.Round(time.Millisecond), maxFinishLong.Round(time.Millisecond))
@@ -348,12 +390,15 @@ func TestCrashStorm(t *testing.T) {
 // stormSubmit submits job i, retrying through the other apiserver while
 // Redis is away. The unique key makes a retry of a submission that did
 // land (its answer lost) return the same job instead of a second one.
-func stormSubmit(ctx context.Context, lg *stormLog, apis []*clustertest.API, i int, long bool) (string, error) {
-	payload := stormShort
+func stormSubmit(ctx context.Context, lg *stormLog, apis []*clustertest.API, i int, long, py bool) (string, error) {
+	typ, payload := "demo", stormShort
 	if long {
 		payload = stormLong
 	}
-	body := fmt.Sprintf(`{"type":"demo","payload":%s,"max_retries":20,"unique_key":"storm-%d"}`, payload, i)
+	if py {
+		typ, payload = stormPyType, stormPyPayload
+	}
+	body := fmt.Sprintf(`{"type":%q,"payload":%s,"max_retries":20,"unique_key":"storm-%d"}`, typ, payload, i)
 	for try := 0; ; try++ {
 		var out struct {
 			JobID string `json:"job_id"`

@@ -39,6 +39,10 @@ const (
 	defaultAddr            = ":8000"
 	defaultShutdownTimeout = 10 * time.Second
 	defaultDevWorkers      = 4
+	// maintenanceReap is how often an apiserver reaps expired leases: a
+	// lease of the shortest allowed (queue.MinLeaseDuration) is then
+	// recovered within twice its length.
+	maintenanceReap = 2 * time.Second
 )
 
 // config is the apiserver's whole configuration.
@@ -55,8 +59,12 @@ type config struct {
 	// DevWorkers is the concurrency of dev mode's in-process worker
 	// (0: no worker). Ignored with a RedisURL.
 	DevWorkers int
-	LogLevel   string
-	LogFmt     string
+	// Maintenance runs the queue's maintenance (promotion of due jobs,
+	// reaping of expired leases, the janitor) in this process too, so that
+	// a deployment of apiservers and HTTP workers only needs nothing else.
+	Maintenance bool
+	LogLevel    string
+	LogFmt      string
 
 	// Test hooks: where logs go (default stderr), and a callback with the
 	// address once the server listens (HTTP_ADDR may name port 0).
@@ -74,7 +82,9 @@ func parseConfig(args []string) (*config, error) {
 	heartbeat := fs.Duration("sse-heartbeat", "API_SSE_HEARTBEAT", api.DefaultHeartbeat, "interval of the SSE keep-alive comment")
 	shutdown := fs.Duration("shutdown-timeout", "API_SHUTDOWN_TIMEOUT", defaultShutdownTimeout, "on SIGTERM, how long open requests may take to finish")
 	devWorkers := fs.Int("dev-workers", "DEV_WORKERS", defaultDevWorkers, "dev mode only: concurrency of the in-process worker (0: none)")
-	keys := fs.String("api-keys", "API_KEYS", "", "API keys as name:role:secret, comma-separated; roles read, submit, admin (empty: the API is open)")
+	keys := fs.String("api-keys", "API_KEYS", "", "API keys as name:role:secret, comma-separated; roles read, submit, worker, admin (empty: the API is open)")
+	jobTypes := fs.String("job-types", "API_JOB_TYPES", "", "job types accepted before any worker that runs them is up, comma-separated (besides the built-in ones; any payload)")
+	maintenance := fs.Bool("maintenance", "API_MAINTENANCE", true, "run the queue's maintenance here too: due jobs promoted, expired leases recovered, old jobs removed (safe on every instance)")
 	allowNoKeys := fs.Bool("allow-no-keys", "API_ALLOW_NO_KEYS", false, "serve without API keys on a real Redis: anyone who reaches the port may submit, cancel and restart jobs (dev mode needs no keys)")
 	keysFile := fs.String("api-keys-file", "API_KEYS_FILE", "", "file of API keys, one name:role:secret per line (# comments), added to -api-keys")
 	rate := fs.String("rate-limit", "API_RATE_LIMIT", "", "requests per caller (API key, else client address) across all instances, e.g. 100/s, 6000/m, 50/10s (empty: none)")
@@ -99,7 +109,12 @@ func parseConfig(args []string) (*config, error) {
 		CORSOrigins: envflag.List(*cors), TrustedProxies: envflag.List(*proxies),
 		// The built-in handlers' types are accepted even before a worker
 		// that runs them is up; other types once a live worker advertises them.
-		JobTypes: api.TypeSet(handlers.Validators())}
+		JobTypes: declaredTypes(envflag.List(*jobTypes))}
+	for _, t := range envflag.List(*jobTypes) {
+		if err := queue.CheckType(t); err != nil {
+			return nil, fmt.Errorf("API_JOB_TYPES: %w", err)
+		}
+	}
 	maxQueues, maxSchedules, err := limits(&apiCfg)
 	if err != nil {
 		return nil, err
@@ -132,7 +147,21 @@ func parseConfig(args []string) (*config, error) {
 	}
 	qc.MaxQueues, qc.MaxSchedules = maxQueues, maxSchedules
 	return &config{Redis: rc, Queue: qc, Addr: *addr, API: apiCfg,
-		ShutdownTimeout: *shutdown, DevWorkers: *devWorkers, LogLevel: *logLevel, LogFmt: *logFmt}, nil
+		ShutdownTimeout: *shutdown, DevWorkers: *devWorkers, Maintenance: *maintenance,
+		LogLevel: *logLevel, LogFmt: *logFmt}, nil
+}
+
+// declaredTypes is the types submissions may name before a worker runs
+// them: the built-in handlers' (with their payload checks) and those the
+// operator declares (any payload).
+func declaredTypes(declared []string) api.TypeSet {
+	set := api.TypeSet(handlers.Validators())
+	for _, t := range declared {
+		if _, ok := set[t]; !ok {
+			set[t] = nil
+		}
+	}
+	return set
 }
 
 // errNoKeys refuses to serve an open API by accident: outside dev mode,
@@ -206,6 +235,16 @@ func run(ctx context.Context, cfg *config) error {
 		if err := dev.startWorker(ctx, cfg.Queue.Prefix, cfg.DevWorkers, cfg.API.Metrics); err != nil {
 			return err
 		}
+	}
+	if cfg.Maintenance {
+		m, err := queue.NewMaintenance(client, queue.MaintenanceConfig{ReapInterval: maintenanceReap, Logger: log})
+		if err != nil {
+			return err
+		}
+		if err := m.Start(ctx); err != nil {
+			return err
+		}
+		defer m.Stop()
 	}
 	handler, err := api.New(cfg.API, client, hub)
 	if err != nil {

@@ -90,11 +90,11 @@ type config struct {
 
 // scenarioNames in the order they run.
 var scenarioNames = []string{"enqueue_single", "enqueue_batch", "process", "process_progress",
-	"http_submit", "drain_fleet", "pickup_idle", "sse_progress", "longpoll_wake", "http_status",
+	"http_worker", "http_submit", "drain_fleet", "pickup_idle", "sse_progress", "longpoll_wake", "http_status",
 	"queue_stats", "cluster"}
 
 // fleetScenarios run the service's own processes (fleet.go).
-var fleetScenarios = []string{"http_submit", "drain_fleet"}
+var fleetScenarios = []string{"http_worker", "http_submit", "drain_fleet"}
 
 func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("jobbench", flag.ContinueOnError)
@@ -316,7 +316,7 @@ func benchRedis(cfg *config, logf func(string, ...any)) (url string, stop func()
 func (b *bench) repeat(ctx context.Context, name string, asq *asynqRunner, logf func(string, ...any)) (oursRuns, asynqRuns [][]Result, err error) {
 	runs := map[string]func(context.Context) ([]Result, error){
 		"enqueue_single": b.enqueueSingle, "enqueue_batch": b.enqueueBatch, "process": b.process,
-		"process_progress": b.processProgress, "http_submit": b.httpSubmit, "drain_fleet": b.drainFleet,
+		"process_progress": b.processProgress, "http_worker": b.httpWorker, "http_submit": b.httpSubmit, "drain_fleet": b.drainFleet,
 		"pickup_idle": b.pickup, "sse_progress": b.sseProgress, "longpoll_wake": b.longPoll,
 		"http_status": b.httpStatus, "queue_stats": b.queueStats, "cluster": b.cluster,
 	}

@@ -38,6 +38,9 @@ type bench struct {
 	// fleet runs the apiserver and worker processes of the fleet
 	// scenarios (nil when none is selected).
 	fleet *fleet
+	// nativeRate is the process scenario's last rate, which http_worker
+	// is set beside (0: it did not run).
+	nativeRate float64
 }
 
 // flush empties our database (on a cluster, every master's), so every
@@ -194,6 +197,9 @@ func (b *bench) processWith(ctx context.Context, name string, work func(context.
 		func() error { return b.fill(ctx, typeNoop, n, 500) },
 		func() (Result, error) { return b.drain(ctx, n, b.cfg.Workers, b.cfg.Concurrency, work) })
 	r.Scenario = name
+	if name == "process" && err == nil {
+		b.nativeRate = r.Value
+	}
 	return []Result{r}, err
 }
 

@@ -18,7 +18,7 @@ const keygenSecretBytes = 32
 // after the last colon). It talks to no server.
 func keygenCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 	name := fs.String("name", "client", "the key's name, as logs and rate limits show it")
-	role := fs.String("role", "read", "the key's role: read, submit or admin")
+	role := fs.String("role", "read", "the key's role: read, submit, worker or admin")
 	return func(ctx context.Context, a *app, args []string) error {
 		if len(args) != 0 {
 			return usagef("keygen takes no arguments")
@@ -27,9 +27,9 @@ func keygenCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			return usagef("--name %q: want a non-empty name without ':', ',' or spaces", *name)
 		}
 		switch *role {
-		case "read", "submit", "admin":
+		case "read", "submit", "worker", "admin":
 		default:
-			return usagef("--role %q: want read, submit or admin", *role)
+			return usagef("--role %q: want read, submit, worker or admin", *role)
 		}
 		b := make([]byte, keygenSecretBytes)
 		if _, err := rand.Read(b); err != nil {

@@ -74,6 +74,12 @@ type server struct {
 	waiters *waiterLimits
 	// tokens mints and checks stream tokens (tokens.go).
 	tokens *tokenSigner
+	// types caches the types live workers announce (types.go).
+	types *workerTypes
+	// leaser is q's lease protocol, nil when q has none (leases.go);
+	// announced, when this instance last announced each HTTP worker.
+	leaser    Leaser
+	announced announcements
 }
 
 // New returns the API's http.Handler: every route of docs/api.md on q,
@@ -92,7 +98,9 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	}
 	s := &server{cfg: cfg, q: q, events: events, log: cfg.Logger, metrics: m,
 		waiters: newWaiterLimits(cfg.MaxStreams, cfg.MaxStreamsPerCaller),
-		tokens:  newTokenSigner(cfg.TokenSecret, cfg.Keys, cfg.StreamTokenTTL)}
+		tokens:  newTokenSigner(cfg.TokenSecret, cfg.Keys, cfg.StreamTokenTTL),
+		types:   &workerTypes{read: q.Workers}}
+	s.leaser, _ = q.(Leaser)
 
 	gin.SetMode(gin.ReleaseMode) // no debug banner; an atomic store
 	r := gin.New()
@@ -164,6 +172,15 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	schedules.POST("/:name/pause", admin, s.pauseSchedule)
 	schedules.POST("/:name/resume", admin, s.resumeSchedule)
 	schedules.DELETE("/:name", admin, s.deleteSchedule)
+	if s.leaser != nil {
+		// Workers in any language (leases.go).
+		worker := s.require(RoleWorker)
+		leases := r.Group("/api/v1/leases")
+		leases.POST("", worker, s.requireJSON, s.lease)
+		leases.POST("/:job_id/heartbeat", worker, s.requireJSON, s.heartbeat)
+		leases.POST("/:job_id/complete", worker, s.requireJSON, s.complete)
+		leases.POST("/:job_id/fail", worker, s.requireJSON, s.fail)
+	}
 	get(r, "/api/v1/openapi.json", s.openAPI) // open to all: it describes, it reveals nothing
 	return r, nil
 }

@@ -19,21 +19,37 @@ import (
 // while /healthz and /readyz stay open for load balancers, and
 // /api/v1/openapi.json for anyone (it describes, it reveals nothing).
 
-// Role is what an API key may do. Roles are ordered: each allows what the
-// ones before it allow.
+// Role is what an API key may do. Read, submit and admin are ordered:
+// each allows what the ones before it allow. Worker stands beside them:
+// it reads, and takes and runs jobs over the lease protocol, but submits
+// nothing and changes no job it does not hold; admin allows it too.
 type Role int
 
-// The roles, weakest first.
+// The roles.
 const (
 	// RoleRead: status, poll, stream, stats, lists and workers.
 	RoleRead Role = iota + 1
 	// RoleSubmit: RoleRead, and submitting jobs.
 	RoleSubmit
-	// RoleAdmin: RoleSubmit, and cancel, restart and delete.
+	// RoleAdmin: everything: RoleSubmit, RoleWorker, and cancel, restart
+	// and delete.
 	RoleAdmin
+	// RoleWorker: RoleRead, and the lease protocol (/api/v1/leases).
+	RoleWorker
 )
 
-var roleNames = map[Role]string{RoleRead: "read", RoleSubmit: "submit", RoleAdmin: "admin"}
+var roleNames = map[Role]string{RoleRead: "read", RoleSubmit: "submit", RoleAdmin: "admin", RoleWorker: "worker"}
+
+// allows reports whether a key of role r may do what needs role need.
+func (r Role) allows(need Role) bool {
+	switch {
+	case r == RoleAdmin || r == need || need == RoleRead:
+		return true
+	case r == RoleWorker || need == RoleWorker:
+		return false
+	}
+	return r >= need
+}
 
 func (r Role) String() string {
 	if n, ok := roleNames[r]; ok {
@@ -49,7 +65,7 @@ func ParseRole(s string) (Role, error) {
 			return r, nil
 		}
 	}
-	return 0, fmt.Errorf("role %q: want read, submit or admin", s)
+	return 0, fmt.Errorf("role %q: want read, submit, worker or admin", s)
 }
 
 // Key is one API key. Only a digest of its secret is kept in memory.
@@ -234,7 +250,7 @@ func (s *server) authorize(c *gin.Context, role Role, tokens bool) {
 		if !ok {
 			return
 		}
-		if k.Role < role {
+		if !k.Role.allows(role) {
 			s.writeError(c, &requestError{http.StatusForbidden, CodeForbidden,
 				fmt.Sprintf("API key %s has role %s; this needs %s", k.Name, k.Role, role)})
 			return

@@ -18,12 +18,14 @@ const (
 	readSecret   = "read-secret-0123456789"
 	submitSecret = "submit-secret-0123456789"
 	adminSecret  = "admin-secret-0123456789"
+	workerSecret = "worker-secret-0123456789"
 )
 
 func testKeys(t *testing.T) []Key {
 	t.Helper()
-	keys, err := ParseKeys("reader:read:" + readSecret + ",\nsubmitter:submit:" + submitSecret + "\n# ops\nops:admin:" + adminSecret)
-	if err != nil || len(keys) != 3 {
+	keys, err := ParseKeys("reader:read:" + readSecret + ",\nsubmitter:submit:" + submitSecret + "\n# ops\nops:admin:" + adminSecret +
+		"\nrunner:worker:" + workerSecret)
+	if err != nil || len(keys) != 4 {
 		t.Fatalf("ParseKeys: %v %v", keys, err)
 	}
 	return keys

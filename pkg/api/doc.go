@@ -2,7 +2,8 @@
 // endpoints of the Jobs API (compatible with Compileo's Jobs API: status,
 // long poll, SSE stream, queue stats, cancel, restart) and the ones beyond
 // it (submit, batch submit,
-// list, get, delete, workers), plus /healthz and /readyz, and the OpenAPI
+// list, get, delete, workers, and the lease protocol of workers in any
+// language, leases.go), plus /healthz and /readyz, and the OpenAPI
 // document of them all (openapi.json, served at /api/v1/openapi.json).
 //
 // It owns the mapping of requests to the engine (package queue) and of

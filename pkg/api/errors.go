@@ -22,6 +22,7 @@ const (
 	CodeRequestTimeout       = "request_timeout"        // 408: the request body did not arrive within Config.BodyTimeout
 	CodeInvalidTransition    = "invalid_transition"     // 409: the job's state does not allow the action
 	CodeDuplicate            = "duplicate"              // 409: the unique_key is held by another job
+	CodeLeaseLost            = "lease_lost"             // 409: the lease token no longer holds the job (error.status says what it is)
 	CodeTooManyQueues        = "too_many_queues"        // 409: a new queue, and the queue registry is full
 	CodeScheduleExists       = "schedule_exists"        // 409: a schedule of that name exists
 	CodeTooManySchedules     = "too_many_schedules"     // 409: there are as many schedules as allowed
@@ -40,6 +41,8 @@ type errorBody struct {
 	Message string `json:"message"`
 	// JobID names the job holding a duplicate unique_key.
 	JobID string `json:"job_id,omitempty"`
+	// Status is the job's status when a lease token no longer holds it.
+	Status queue.State `json:"status,omitempty"`
 }
 
 // requestError is an error the API raises itself, before or instead of
@@ -90,6 +93,7 @@ var errorTable = []struct {
 	{is(queue.ErrScheduleExists), http.StatusConflict, CodeScheduleExists},
 	{is(queue.ErrScheduleLimit), http.StatusConflict, CodeTooManySchedules},
 	{as[*queue.TransitionError], http.StatusConflict, CodeInvalidTransition},
+	{is(queue.ErrLeaseLost), http.StatusConflict, CodeLeaseLost},
 	{is(queue.ErrDuplicate), http.StatusConflict, CodeDuplicate},
 	{is(queue.ErrQueueLimit), http.StatusConflict, CodeTooManyQueues},
 	{is(queue.ErrInvalid), http.StatusBadRequest, CodeInvalidArgument},
@@ -131,6 +135,12 @@ func classify(err error) (int, errorBody) {
 			var dup *queue.DuplicateError
 			if errors.As(err, &dup) {
 				body.JobID = dup.JobID
+			}
+		case row.code == CodeLeaseLost:
+			var lost *queue.LeaseLostError
+			if errors.As(err, &lost) {
+				body.Status = lost.Status
+				body.Message = fmt.Sprintf("the lease token no longer holds job %s; it is %s", lost.ID, lost.Status)
 			}
 		}
 		return row.status, body

@@ -246,28 +246,20 @@ func (s *server) submitBatch(c *gin.Context) {
 // admit refuses, in errs, the jobs no one would run: a type that is
 // neither configured (Config.JobTypes) nor advertised by a live worker,
 // or a payload its handler would refuse. Jobs already refused are
-// skipped; workers are read only when some type is not configured. The
-// error is Redis's, when it cannot be read.
+// skipped; the workers' types are read (and cached: types.go) only when
+// some type is not configured. The error is Redis's, when it cannot be
+// read.
 func (s *server) admit(ctx context.Context, params []queue.EnqueueParams, errs []error) error {
 	types := s.cfg.JobTypes
-	var advertised map[string]bool // by the live workers; read at most once
 	for i, p := range params {
 		if errs[i] != nil || types.Known(p.Type) {
 			continue
 		}
-		if advertised == nil {
-			ws, err := s.q.Workers(ctx)
-			if err != nil {
-				return err
-			}
-			advertised = map[string]bool{}
-			for _, w := range ws {
-				for _, t := range w.Types {
-					advertised[t] = true
-				}
-			}
+		advertised, err := s.types.has(ctx, p.Type) // cached: types.go
+		if err != nil {
+			return err
 		}
-		if !advertised[p.Type] {
+		if !advertised {
 			errs[i] = unknownType(p.Type)
 		}
 	}

@@ -157,8 +157,8 @@ func TestOpenAPIRolesAreEnforced(t *testing.T) {
 	t.Parallel()
 	doc := loadSpec(t)
 	b := setup(t, Config{Keys: testKeys(t)})
-	secrets := map[string]string{"read": readSecret, "submit": submitSecret, "admin": adminSecret}
-	below := map[string]string{"submit": "read", "admin": "submit"}
+	secrets := map[string]string{"read": readSecret, "submit": submitSecret, "admin": adminSecret, "worker": workerSecret}
+	below := map[string]string{"submit": "read", "admin": "submit", "worker": "submit"}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			// An unknown job: every protected operation answers without
@@ -179,7 +179,7 @@ func TestOpenAPIRolesAreEnforced(t *testing.T) {
 				continue
 			}
 			if secrets[role] == "" {
-				t.Errorf("%s %s: x-required-role %q, want read, submit or admin", method, path, role)
+				t.Errorf("%s %s: x-required-role %q, want read, submit, worker or admin", method, path, role)
 				continue
 			}
 			if !strings.Contains(op.Description, "Role: "+role+".") && !strings.Contains(op.Description, "Role: "+role+" ") {
@@ -326,6 +326,40 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 		expect(b, 404, r[0], "/api/v1/schedules/openapi"+r[1], "")
 	}
 
+	// The lease protocol, for a type the Go worker does not run.
+	leaseOCR := func() leased {
+		t.Helper()
+		var got struct {
+			Leases []leased `json:"leases"`
+		}
+		mustJSON(t, expect(b, 200, "POST", "/api/v1/leases", `{"worker_id": "http-1", "types": ["ocr"], "wait_seconds": 5}`), &got)
+		if len(got.Leases) != 1 {
+			t.Fatalf("leased %v", got.Leases)
+		}
+		return got.Leases[0]
+	}
+	expect(b, 200, "POST", "/api/v1/leases", `{"worker_id": "http-1", "types": ["ocr"]}`)
+	expect(b, 400, "POST", "/api/v1/leases", `{"worker_id": "http-1"}`)
+	b.submit(t, `{"type": "ocr"}`)
+	l := leaseOCR()
+	lp, lt := "/api/v1/leases/"+l.JobID, `{"lease_token": "`+l.LeaseToken+`"`
+	expect(b, 200, "POST", lp+"/heartbeat", lt+`, "progress": 50, "current_step": "Reading"}`)
+	expect(b, 400, "POST", lp+"/heartbeat", lt+`, "progress": 500}`)
+	expect(b, 404, "POST", "/api/v1/leases/"+unknownID+"/heartbeat", lt+`}`)
+	expect(b, 409, "POST", lp+"/heartbeat", `{"lease_token": "0123456789abcdef.30"}`)
+	expect(b, 200, "POST", lp+"/fail", lt+`, "error": "jam", "retryable": false}`)
+	expect(b, 400, "POST", lp+"/fail", lt+`}`)
+	expect(b, 404, "POST", "/api/v1/leases/"+unknownID+"/fail", lt+`, "error": "x"}`)
+	expect(b, 409, "POST", lp+"/fail", `{"lease_token": "0123456789abcdef.30", "error": "x"}`)
+	b.submit(t, `{"type": "ocr"}`)
+	l = leaseOCR()
+	lp, lt = "/api/v1/leases/"+l.JobID, `{"lease_token": "`+l.LeaseToken+`"`
+	expect(b, 200, "POST", lp+"/complete", lt+`, "result": {"pages": 1}}`)
+	expect(b, 200, "POST", lp+"/complete", lt+`, "result": {"pages": 1}}`)
+	expect(b, 400, "POST", lp+"/complete", `{}`)
+	expect(b, 404, "POST", "/api/v1/leases/"+unknownID+"/complete", lt+`}`)
+	expect(b, 409, "POST", lp+"/complete", `{"lease_token": "0123456789abcdef.30"}`)
+
 	// Keys: none, unknown, too weak.
 	k := check(setup(t, Config{Keys: testKeys(t)}))
 	expect(k, 401, "GET", "/api/v1/jobs/queue/stats", "")
@@ -399,6 +433,13 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 		"GET /api/v1/schedules/{name} 404", "POST /api/v1/schedules/{name}/pause 200",
 		"POST /api/v1/schedules/{name}/resume 200", "DELETE /api/v1/schedules/{name} 204",
 		"DELETE /api/v1/schedules/{name} 404",
+		"POST /api/v1/leases 200", "POST /api/v1/leases 400",
+		"POST /api/v1/leases/{job_id}/heartbeat 200", "POST /api/v1/leases/{job_id}/heartbeat 400",
+		"POST /api/v1/leases/{job_id}/heartbeat 404", "POST /api/v1/leases/{job_id}/heartbeat 409",
+		"POST /api/v1/leases/{job_id}/complete 200", "POST /api/v1/leases/{job_id}/complete 400",
+		"POST /api/v1/leases/{job_id}/complete 404", "POST /api/v1/leases/{job_id}/complete 409",
+		"POST /api/v1/leases/{job_id}/fail 200", "POST /api/v1/leases/{job_id}/fail 400",
+		"POST /api/v1/leases/{job_id}/fail 404", "POST /api/v1/leases/{job_id}/fail 409",
 	} {
 		if !slices.Contains(seen, want) {
 			t.Errorf("not seen: %s", want)

@@ -149,7 +149,10 @@ func changeOfJob(j *queue.Job) change {
 // workerView is a live worker (GET /api/v1/workers): queue.WorkerInfo's
 // fields, with this API's timestamps.
 type workerView struct {
-	ID             string    `json:"id"`
+	ID string `json:"id"`
+	// Protocol is how the worker takes jobs: "native" (a Go worker) or
+	// "http" (the lease protocol).
+	Protocol       string    `json:"protocol"`
 	Host           string    `json:"host"`
 	PID            int       `json:"pid"`
 	Queues         []string  `json:"queues"`
@@ -170,7 +173,7 @@ type workerView struct {
 }
 
 func workerOf(w queue.WorkerInfo) workerView {
-	return workerView{ID: w.ID, Host: w.Host, PID: w.PID, Queues: nonNil(w.Queues),
+	return workerView{ID: w.ID, Protocol: w.Protocol, Host: w.Host, PID: w.PID, Queues: nonNil(w.Queues),
 		Types: nonNil(w.Types), Concurrency: w.Concurrency, Running: w.Running,
 		CPUPercent: w.CPUPercent, RSSMB: w.RSSMB, StartedAt: timestamp(w.StartedAt),
 		LastSeen: timestamp(w.LastSeen), Throttled: w.Throttled, MaxCPUPercent: w.MaxCPUPercent,

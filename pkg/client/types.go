@@ -318,7 +318,10 @@ type QueueStats struct {
 
 // Worker is a live worker (GET /api/v1/workers).
 type Worker struct {
-	ID             string    `json:"id"`
+	ID string `json:"id"`
+	// Protocol is how the worker takes jobs: "native" (a Go worker) or
+	// "http" (the lease protocol, a worker in any language).
+	Protocol       string    `json:"protocol"`
 	Host           string    `json:"host"`
 	PID            int       `json:"pid"`
 	Queues         []string  `json:"queues"`

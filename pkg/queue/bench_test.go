@@ -116,7 +116,7 @@ func BenchmarkTransitions(b *testing.B) {
 	w := testWorker(c)
 	runs := make([]*run, 0, b.N)
 	for len(runs) < b.N {
-		jobs, err := c.claim(ctx, "w", []string{DefaultQueue}, batch, time.Minute)
+		jobs, err := c.claim(ctx, "w", []string{DefaultQueue}, []string{"x"}, batch, time.Minute)
 		if err != nil || len(jobs) == 0 {
 			b.Fatalf("claim: %d jobs, %v", len(jobs), err)
 		}

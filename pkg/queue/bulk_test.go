@@ -184,7 +184,7 @@ func TestCancelMatchingRunningInPages(t *testing.T) {
 		k := c.shards.of(id)
 		pipe := b.rdb.TxPipeline()
 		pipe.HSet(ctx, k.job(id), fStatus, string(StateRunning))
-		pipe.ZRem(ctx, k.pending("run"), id)
+		pipe.ZRem(ctx, k.lane("run", "t"), id)
 		pipe.ZAdd(ctx, k.leases(), redis.Z{Score: float64(time.Now().Add(time.Hour).UnixMilli()), Member: id})
 		pipe.HIncrBy(ctx, k.counts(), string(StatePending), -1)
 		pipe.HIncrBy(ctx, k.counts(), string(StateRunning), 1)

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -46,6 +47,7 @@ func (c *Client) CheckInvariants(ctx context.Context) error {
 func (c *Client) checkShard(ctx context.Context, k keyspace) ([]string, error) {
 	st := c.readShard(ctx, k)
 	problems := c.checkIndexes(ctx, k, st)
+	problems = append(problems, c.checkLanes(ctx, k, st)...)
 	problems = append(problems, c.checkTypeCounts(ctx, k, st)...)
 	orphans, err := c.checkOrphans(ctx, k, st.seen)
 	if err != nil {
@@ -62,13 +64,14 @@ type shardState struct {
 	runningByType map[string]int64
 	index         map[State][]string
 	seen          map[string]State
+	lane          map[string][2]string // pending job → its lane's queue and type
 }
 
 // readShard reads a shard's counters and indexes, one after another.
 func (c *Client) readShard(ctx context.Context, k keyspace) *shardState {
 	rdb := c.rdb
 	st := &shardState{counts: map[State]int64{}, runningByType: map[string]int64{},
-		index: map[State][]string{}, seen: map[string]State{}}
+		index: map[State][]string{}, seen: map[string]State{}, lane: map[string][2]string{}}
 	for f, v := range rdb.HGetAll(ctx, k.counts()).Val() {
 		n, _ := strconv.ParseInt(v, 10, 64)
 		st.counts[State(f)] = n
@@ -78,7 +81,13 @@ func (c *Client) readShard(ctx context.Context, k keyspace) *shardState {
 		st.runningByType[f] = n
 	}
 	for _, q := range rdb.SMembers(ctx, k.queues()).Val() {
-		st.index[StatePending] = append(st.index[StatePending], rdb.ZRange(ctx, k.pending(q), 0, -1).Val()...)
+		for _, t := range rdb.SMembers(ctx, k.laneTypes(q)).Val() {
+			ids := rdb.ZRange(ctx, k.lane(q, t), 0, -1).Val()
+			st.index[StatePending] = append(st.index[StatePending], ids...)
+			for _, id := range ids {
+				st.lane[id] = [2]string{q, t}
+			}
+		}
 		st.index[StateScheduled] = append(st.index[StateScheduled], rdb.ZRange(ctx, k.scheduled(q), 0, -1).Val()...)
 		st.index[StateRetrying] = append(st.index[StateRetrying], rdb.ZRange(ctx, k.retrying(q), 0, -1).Val()...)
 	}
@@ -110,6 +119,22 @@ func (c *Client) checkIndexes(ctx context.Context, k keyspace, st *shardState) [
 			if State(status) != s {
 				problems = append(problems, fmt.Sprintf("job %s in %s index but status %q", id, s, status))
 			}
+		}
+	}
+	return problems
+}
+
+// checkLanes checks that every pending job is in the lane of its own
+// queue and type.
+func (c *Client) checkLanes(ctx context.Context, k keyspace, st *shardState) []string {
+	var problems []string
+	for id, lane := range st.lane {
+		f := c.rdb.HMGet(ctx, k.job(id), fQueue, fType).Val()
+		q, _ := f[0].(string)
+		t, _ := f[1].(string)
+		if cmp.Or(q, DefaultQueue) != lane[0] || t != lane[1] {
+			problems = append(problems, fmt.Sprintf("job %s (queue %q, type %q) in the lane of queue %q, type %q",
+				id, cmp.Or(q, DefaultQueue), t, lane[0], lane[1]))
 		}
 	}
 	return problems

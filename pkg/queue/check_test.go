@@ -16,7 +16,7 @@ func TestCheckInvariantsFindsDamage(t *testing.T) {
 	checkInvariants(t, c) // an empty queue is sound
 	id := mustEnqueue(t, c, EnqueueParams{Type: "x"})
 	other := mustEnqueue(t, c, EnqueueParams{Type: "y"})
-	jobs, err := c.claim(ctx, "w", []string{DefaultQueue}, 1, time.Minute)
+	jobs, err := c.claim(ctx, "w", []string{DefaultQueue}, []string{"x", "y"}, 1, time.Minute)
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("claim: %v %v", jobs, err)
 	}

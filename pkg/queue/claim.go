@@ -13,21 +13,54 @@ import (
 )
 
 // claim is the engine half of a worker's claimAndRun: it takes up to n
-// jobs of queues (in that order of preference) for workerID, in two round
-// trips. It peeks every shard's pending sets in one (peekCandidates),
-// ranks the candidates (rankCandidates), and makes one claim.lua call per
-// shard with candidates among the first n in the second (claimCalls),
-// each call handed all its shard's candidates so it can take the next ones
-// when others were taken meanwhile. The jobs come back in rank order.
-func (c *Client) claim(ctx context.Context, workerID string, queues []string, n int, lease time.Duration) ([]*Job, error) {
-	cands, err := c.peekCandidates(ctx, queues, n)
-	if err != nil || len(cands) == 0 {
-		return nil, err
+// jobs of the given types from queues (in that order of preference) for
+// workerID, in two round trips. It peeks the heads of the lanes (queues ×
+// types) of every shard in one (peekCandidates), ranks the candidates
+// (rankCandidates), and makes one claim.lua call per shard with
+// candidates among the first n in the second (claimCalls), each call
+// handed all its shard's candidates so it can take the next ones when
+// others were taken meanwhile. The jobs come back in rank order.
+func (c *Client) claim(ctx context.Context, workerID string, queues []string, types []string, n int, lease time.Duration) ([]*Job, error) {
+	jobs, _, err := c.claimLanes(ctx, workerID, lanesOf(queues, types), n, lease, "")
+	return jobs, err
+}
+
+// claimLane is one lane a claim peeks: a queue, a type, and the rank of
+// the queue in the claim's order of preference (lanes of equal rank are
+// merged by priority and submission order).
+type claimLane struct {
+	queue, typ string
+	rank       int
+}
+
+// lanesOf is the lanes of queues × types, each queue ranked by its place.
+func lanesOf(queues, types []string) []claimLane {
+	lanes := make([]claimLane, 0, len(queues)*len(types))
+	for i, q := range queues {
+		for _, t := range types {
+			lanes = append(lanes, claimLane{queue: q, typ: t, rank: i})
+		}
 	}
-	c.rankCandidates(cands)
-	calls := claimCalls(cands, queues, n, len(c.shards))
-	taken, errs := c.luaClaim(ctx, workerID, lease, calls)
-	var jobs []*Job
+	return lanes
+}
+
+// claimLanes is claim over explicit lanes, each run token ending in
+// tokenSuffix. seen reports that it found candidates, taken or not: none
+// taken of some seen means other claimers took them meanwhile, or a type
+// is at its running limit.
+func (c *Client) claimLanes(ctx context.Context, workerID string, lanes []claimLane, n int, lease time.Duration, tokenSuffix string) (jobs []*Job, seen bool, err error) {
+	if len(lanes) == 0 || n <= 0 {
+		return nil, false, nil
+	}
+	cands, err := c.peekCandidates(ctx, lanes, n)
+	if err != nil || len(cands) == 0 {
+		return nil, false, err
+	}
+	if len(lanes) > 1 || len(c.shards) > 1 {
+		rankCandidates(cands)
+	}
+	calls := claimCalls(cands, lanes, n, len(c.shards))
+	taken, errs := c.luaClaim(ctx, workerID, lease, tokenSuffix, calls)
 	var firstErr error
 	for i := range calls {
 		if errs[i] != nil {
@@ -37,7 +70,7 @@ func (c *Client) claim(ctx context.Context, workerID string, queues []string, n 
 		jobs = append(jobs, taken[i]...)
 	}
 	if len(jobs) == 0 && firstErr != nil {
-		return nil, firstErr
+		return nil, true, firstErr
 	}
 	if len(calls) > 1 { // in rank order, as one shard's script returns them
 		rank := make(map[string]int, len(cands))
@@ -46,28 +79,31 @@ func (c *Client) claim(ctx context.Context, workerID string, queues []string, n 
 		}
 		slices.SortFunc(jobs, func(a, b *Job) int { return cmp.Compare(rank[a.ID], rank[b.ID]) })
 	}
-	return jobs, nil
+	return jobs, true, nil
 }
 
 // candidate is a pending job a claim may take, with what ranks it.
 type candidate struct {
-	queue     int  // index in the claim's queues
-	band      int  // priority band (lower first)
-	front     bool // put back at the front of its band (recovered, requeued)
-	pos, turn int  // place in its shard's line; its shard's turn in this claim
-	shard     int
-	id        string
+	lane  int     // index in the claim's lanes
+	rank  int     // its queue's rank in the claim
+	band  int     // priority band (lower first)
+	front bool    // put back at the front of its band (recovered, requeued)
+	turn  int     // its shard's turn in this claim
+	score float64 // its place in its shard's line
+	shard int
+	id    string
 }
 
-// peekCandidates reads the head of every pending set of queues in every
-// shard, in one round trip: a window larger than n, so that workers
-// claiming at the same moment mostly take different jobs instead of
-// colliding. One shard needs no ranking (its sets are in run order
-// already), so its peek skips the scores.
-func (c *Client) peekCandidates(ctx context.Context, queues []string, n int) ([]candidate, error) {
-	sharded := len(c.shards) > 1
+// peekCandidates reads the head of every lane in every shard, in one
+// round trip: a window larger than n, so that workers claiming at the
+// same moment mostly take different jobs instead of colliding. A lane
+// with nothing in it costs Redis a lookup of a missing key. One shard and
+// one lane need no ranking (a lane is in run order already), so that peek
+// skips the scores.
+func (c *Client) peekCandidates(ctx context.Context, lanes []claimLane, n int) ([]candidate, error) {
+	scored := len(c.shards) > 1 || len(lanes) > 1
 	window := int64(min(2*n+16, 1000))
-	if sharded {
+	if len(c.shards) > 1 {
 		window = int64(min(n+16, 1000))
 	}
 	pipe := c.rdb.Pipeline()
@@ -75,14 +111,14 @@ func (c *Client) peekCandidates(ctx context.Context, queues []string, n int) ([]
 		ids    *redis.StringSliceCmd
 		scored *redis.ZSliceCmd
 	}
-	peeks := make([][]peek, len(c.shards)) // shard, queue
+	peeks := make([][]peek, len(c.shards)) // shard, lane
 	for s, k := range c.shards {
-		peeks[s] = make([]peek, len(queues))
-		for i, q := range queues {
-			if sharded {
-				peeks[s][i].scored = pipe.ZRangeWithScores(ctx, k.pending(q), 0, window-1)
+		peeks[s] = make([]peek, len(lanes))
+		for i, l := range lanes {
+			if scored {
+				peeks[s][i].scored = pipe.ZRangeWithScores(ctx, k.lane(l.queue, l.typ), 0, window-1)
 			} else {
-				peeks[s][i].ids = pipe.ZRange(ctx, k.pending(q), 0, window-1)
+				peeks[s][i].ids = pipe.ZRange(ctx, k.lane(l.queue, l.typ), 0, window-1)
 			}
 		}
 	}
@@ -92,46 +128,44 @@ func (c *Client) peekCandidates(ctx context.Context, queues []string, n int) ([]
 	var cands []candidate
 	start := mrand.IntN(len(c.shards))
 	for s := range c.shards {
-		for i := range queues {
-			if !sharded {
+		for i, l := range lanes {
+			if !scored {
 				for _, id := range peeks[s][i].ids.Val() {
-					cands = append(cands, candidate{queue: i, id: id})
+					cands = append(cands, candidate{lane: i, id: id})
 				}
 				continue
 			}
-			for pos, z := range peeks[s][i].scored.Val() {
+			for _, z := range peeks[s][i].scored.Val() {
 				id, _ := z.Member.(string)
 				band := math.Round(z.Score / priorityBand) // see pending_score in lua/lib.lua
-				cands = append(cands, candidate{queue: i, band: int(band), front: z.Score < band*priorityBand,
-					pos: pos, turn: (s - start + len(c.shards)) % len(c.shards), shard: s, id: id})
+				cands = append(cands, candidate{lane: i, rank: l.rank, band: int(band),
+					front: z.Score < band*priorityBand, score: z.Score,
+					turn: (s - start + len(c.shards)) % len(c.shards), shard: s, id: id})
 			}
 		}
 	}
 	return cands, nil
 }
 
-// rankCandidates orders candidates across shards: by the queue order,
-// then priority (recovered jobs first within it), then by shard, in turn
-// from a random one, then by place in the shard's line. Within a priority
-// a claim thus takes from as few shards as it can (one script call each;
-// spreading every claim over all shards cost 2x the Redis CPU per job),
-// each shard stays FIFO, and the random start makes the shards drain at
-// the same pace over many claims. One shard's candidates are in order
-// already.
-func (c *Client) rankCandidates(cands []candidate) {
-	if len(c.shards) == 1 {
-		return
-	}
-	slices.SortFunc(cands, func(a, b candidate) int {
-		return cmp.Or(cmp.Compare(a.queue, b.queue), cmp.Compare(a.band, b.band),
-			-compareBool(a.front, b.front), cmp.Compare(a.turn, b.turn), cmp.Compare(a.pos, b.pos))
+// rankCandidates orders candidates across lanes and shards: by the queue
+// order, then priority (recovered jobs first within it), then by shard,
+// in turn from a random one, then by place in the shard's line (lanes of
+// one shard share its sequence, so they merge in submission order).
+// Within a priority a claim thus takes from as few shards as it can (one
+// script call each; spreading every claim over all shards cost 2x the
+// Redis CPU per job), each shard stays FIFO, and the random start makes
+// the shards drain at the same pace over many claims.
+func rankCandidates(cands []candidate) {
+	slices.SortStableFunc(cands, func(a, b candidate) int {
+		return cmp.Or(cmp.Compare(a.rank, b.rank), cmp.Compare(a.band, b.band),
+			-compareBool(a.front, b.front), cmp.Compare(a.turn, b.turn), cmp.Compare(a.score, b.score))
 	})
 }
 
 // claimCalls is one claim.lua call per shard holding some of the first n
 // ranked candidates: it asks for as many jobs as the shard holds among
 // them, and hands over all the shard's candidates, in rank order.
-func claimCalls(cands []candidate, queues []string, n, shards int) []claimCall {
+func claimCalls(cands []candidate, lanes []claimLane, n, shards int) []claimCall {
 	want := make([]int, shards)
 	for _, cd := range cands[:min(n, len(cands))] {
 		want[cd.shard]++
@@ -144,7 +178,8 @@ func claimCalls(cands []candidate, queues []string, n, shards int) []claimCall {
 		cl := claimCall{shard: s, want: want[s]}
 		for _, cd := range cands {
 			if cd.shard == s {
-				cl.cands = append(cl.cands, claimCandidate{id: cd.id, queue: queues[cd.queue]})
+				l := lanes[cd.lane]
+				cl.cands = append(cl.cands, claimCandidate{id: cd.id, queue: l.queue, typ: l.typ})
 			}
 		}
 		calls = append(calls, cl)

@@ -76,6 +76,8 @@ type Client struct {
 	waitTimeout  time.Duration
 
 	coalesce coalescer
+	// leaseCompleter shares the round trips of concurrent CompleteLease calls.
+	leaseCompleter leaseCompleter
 	// nextShard spreads submissions over the shards in turn; limited
 	// caches which types have a concurrency limit (limits.go).
 	nextShard atomic.Uint32

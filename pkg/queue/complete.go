@@ -118,7 +118,7 @@ func (w *Worker) completeBatch(batch []*completion) {
 func completeRuns(batch []*completion) []completeRun {
 	runs := make([]completeRun, len(batch))
 	for i, c := range batch {
-		runs[i] = completeRun{id: c.r.job.ID, queue: c.r.job.Queue, token: c.r.token, result: c.body}
+		runs[i] = completeRun{id: c.r.job.ID, queue: c.r.job.Queue, typ: c.r.job.Type, token: c.r.token, result: c.body}
 	}
 	return runs
 }

@@ -15,7 +15,7 @@ func TestCompleteBatchDecidesEachRun(t *testing.T) {
 	for range 3 {
 		mustEnqueue(t, c, EnqueueParams{Type: "t"})
 	}
-	jobs, err := c.claim(ctx, "w1", []string{DefaultQueue}, 3, time.Minute)
+	jobs, err := c.claim(ctx, "w1", []string{DefaultQueue}, []string{"t"}, 3, time.Minute)
 	if err != nil || len(jobs) != 3 {
 		t.Fatalf("claim: %d jobs, %v", len(jobs), err)
 	}

@@ -80,20 +80,23 @@ func msRFC3339(ms int64) string {
 }
 
 // A cursor is base64url of
-// "3|state|queue|shard|score|member|status|type|queue|created_after|created_before":
+// "4|state|queue|shard|score|member|status|type|queue|created_after|created_before|lane type":
 // where the next page starts (the source, and the entry it starts after,
 // or with member "" the offset in place of the score), then the list's
-// filters. Cursors of the first versions, which start at
-// an offset ("1|state|queue|offset" and an optional shard; "2|state|queue|offset|shard|status|type|queue"),
-// are still read.
+// filters, then the source's lane type (pending only). Cursors of the
+// first versions, which start at an offset, are still read:
+// "1|state|queue|offset" and an optional shard (no filters),
+// "2|state|queue|offset|shard|status|type|queue", and
+// "3|state|queue|offset|shard|status|type|queue|lane type"; a pending
+// one without a lane type starts at its queue's first lane.
 func encodeCursor(s listSource, pos listPos, p ListParams) string {
 	f := filtersOf(p)
 	at := strconv.FormatFloat(pos.score, 'f', -1, 64)
 	if pos.member == "" {
 		at = strconv.FormatInt(pos.offset, 10) // a position by offset: member ""
 	}
-	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("3|%s|%s|%d|%s|%s|%s|%s|%s|%d|%d",
-		s.state, s.queue, s.shard, at, pos.member, f.status, f.typ, f.queue, f.createdAfter, f.createdBefore)))
+	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("4|%s|%s|%d|%s|%s|%s|%s|%s|%d|%d|%s",
+		s.state, s.queue, s.shard, at, pos.member, f.status, f.typ, f.queue, f.createdAfter, f.createdBefore, s.typ)))
 }
 
 // decodeCursor reads a cursor: where to start, and the filters it
@@ -112,9 +115,10 @@ func decodeCursor(cur string) (*listSource, listPos, *listFilters, error) {
 	var pos listPos
 	var f *listFilters
 	switch {
-	case len(parts) == 11 && parts[0] == "3":
-		src, pos, f, err = decodeCursorV3(parts)
-	case len(parts) == 8 && parts[0] == "2", (len(parts) == 4 || len(parts) == 5) && parts[0] == "1":
+	case len(parts) == 12 && parts[0] == "4":
+		src, pos, f, err = decodeCursorV4(parts)
+	case len(parts) == 9 && parts[0] == "3", len(parts) == 8 && parts[0] == "2",
+		(len(parts) == 4 || len(parts) == 5) && parts[0] == "1":
 		src, pos, f, err = decodeCursorV1(parts)
 	default:
 		err = bad
@@ -122,7 +126,8 @@ func decodeCursor(cur string) (*listSource, listPos, *listFilters, error) {
 	if err != nil {
 		return nil, listPos{}, nil, bad
 	}
-	if !src.state.Valid() || (src.queue != "" && !namePattern.MatchString(src.queue)) {
+	if !src.state.Valid() || (src.queue != "" && !namePattern.MatchString(src.queue)) ||
+		(src.typ != "" && !typePattern.MatchString(src.typ)) {
 		return nil, listPos{}, nil, bad
 	}
 	if f != nil && ((f.status != "" && !f.status.Valid()) || (f.typ != "" && !typePattern.MatchString(f.typ)) ||
@@ -132,8 +137,8 @@ func decodeCursor(cur string) (*listSource, listPos, *listFilters, error) {
 	return src, pos, f, nil
 }
 
-// decodeCursorV3 reads the parts of a cursor of the current version.
-func decodeCursorV3(parts []string) (*listSource, listPos, *listFilters, error) {
+// decodeCursorV4 reads the parts of a cursor of the current version.
+func decodeCursorV4(parts []string) (*listSource, listPos, *listFilters, error) {
 	bad := invalidf("bad cursor")
 	shard, err := strconv.Atoi(parts[3])
 	if err != nil || shard < 0 || shard >= MaxShards {
@@ -158,12 +163,12 @@ func decodeCursorV3(parts []string) (*listSource, listPos, *listFilters, error) 
 	if err1 != nil || err2 != nil {
 		return nil, listPos{}, nil, bad
 	}
-	return &listSource{state: State(parts[1]), queue: parts[2], shard: shard}, pos,
+	return &listSource{state: State(parts[1]), queue: parts[2], typ: parts[11], shard: shard}, pos,
 		&listFilters{status: State(parts[6]), typ: parts[7], queue: parts[8], createdAfter: after, createdBefore: before}, nil
 }
 
-// decodeCursorV1 reads the parts of a cursor of the first two versions,
-// which start at an offset.
+// decodeCursorV1 reads the parts of a cursor of the first three
+// versions, which start at an offset.
 func decodeCursorV1(parts []string) (*listSource, listPos, *listFilters, error) {
 	bad := invalidf("bad cursor")
 	off, err := strconv.ParseInt(parts[3], 10, 64)
@@ -177,6 +182,9 @@ func decodeCursorV1(parts []string) (*listSource, listPos, *listFilters, error) 
 		}
 	}
 	src := &listSource{state: State(parts[1]), queue: parts[2], shard: shard}
+	if parts[0] == "3" {
+		src.typ = parts[8]
+	}
 	if parts[0] == "1" {
 		return src, listPos{offset: off}, nil, nil
 	}

@@ -23,15 +23,16 @@
 //
 //	per shard:
 //	{T}:job:<id>             hash   the job (fields: job.go)
-//	{T}:q:<queue>:pending    zset   runnable jobs; score (100-priority)·1e12 + seq
+//	{T}:q:<queue>:t:<type>:pending  zset  a lane: runnable jobs of one type; score (100-priority)·1e12 + seq
+//	{T}:q:<queue>:t:<type>:wake     list  tokens the lane's idle workers block on (BLPOP), capped
+//	{T}:q:<queue>:types      set    the types of the queue's lanes (empty ones forgotten)
 //	{T}:q:<queue>:scheduled  zset   future jobs; score run_at ms
 //	{T}:q:<queue>:retrying   zset   jobs in retry backoff; score due ms
-//	{T}:q:<queue>:wake       list   tokens idle workers block on (BLPOP), capped
 //	{T}:leases               zset   running jobs; score lease deadline ms
 //	{T}:done:<state>         zset   completed|failed|cancelled; score finish ms
 //	{T}:counts               hash   state → number of jobs (O(1) stats)
 //	{T}:queues               set    queue names (at most Config.MaxQueues; empty ones forgotten)
-//	{T}:seq                  string FIFO sequence for pending scores
+//	{T}:seq                  string FIFO sequence for pending scores (shared by the lanes)
 //	{T}:types:running        hash   type → running jobs
 //	{T}:types:limits         hash   type → running limit (a copy; claims read it)
 //	{T}:unique:<key>         string unique key → job id
@@ -46,18 +47,26 @@
 //	{P}:schedules            zset   schedule names (all scored 0: ordered by name)
 //	{P}:schedules:due        zset   active schedules; score next run ms
 //	{P}:schedule:<name>      hash   a schedule (fields: schedule.go)
-//	{P}:workers              zset   worker id → last heartbeat ms
+//	{P}:workers              zset   worker id → its entry's expiry ms
 //	{P}:worker:<id>          hash   worker info; expires without heartbeats
-//	{P}:events               channel every job event (JSON Event, or an array of the events of one script call)
+//	{P}:events               channel every job event (JSON Event, or an array of the events of one script call),
+//	                                and submit.lua's lane notices (events without a job_id)
 //	{P}:cancels              channel ids of cancelled running jobs
 //
 // # Taking work
 //
-// An idle Worker blocks on its queues' wake lists; every transition that
-// makes a job runnable pushes a token, so pickup takes about a millisecond
-// with no polling. A claim peeks a window of candidates and takes up to the
-// free slots in one script, which re-checks each candidate, so concurrent
-// claimers never take one job twice. A worker acknowledges the runs that
+// Runnable jobs wait in lanes, one per queue and type, so a worker takes
+// only the types it runs (a Go worker those its Mux has handlers for) and
+// a backlog of a type nobody serves hides nothing. Scheduled and retrying
+// jobs wait per queue (time moves them, not a claim), and promotion puts
+// each in its lane. An idle Worker blocks on the wake lists of its lanes;
+// every transition that makes a job runnable pushes a token, so pickup
+// takes about a millisecond with no polling. A claim peeks the heads of
+// its lanes (queues × types, one pipelined round trip; an empty lane
+// costs a missing-key lookup), merges them by queue order, priority and
+// submission order, and takes up to the free slots in one script, which
+// re-checks each candidate, so concurrent claimers never take one job
+// twice; a type at its running limit has its lane skipped unread. A worker acknowledges the runs that
 // finished meanwhile in one complete.lua call, and concurrent Enqueue calls
 // share a submission: under load, round trips and script calls are paid
 // per batch, not per job.
@@ -67,6 +76,9 @@
 // A running job holds a lease (WorkerConfig.LeaseTTL) that heartbeats and
 // progress writes extend. Any process may Reap: jobs whose lease expired go
 // back to pending (the attempt stays counted) or fail when out of attempts.
+// A finished run's token stays on a completed, failed or retrying job, so
+// that the same run repeating its last write (a client retrying after a
+// lost answer) is answered, not refused; any other token is.
 //
 // # Cancellation
 //
@@ -118,7 +130,11 @@
 //	check.go        CheckInvariants, the data model's consistency check
 //	ratelimit.go    Allow: an API caller's request budget
 //	events.go       Event, the pub/sub listener and the Hub
+//	lanewatch.go    LaneWatch: a waiting lease call told of work on its lanes
 //	registry.go     WorkerInfo and Workers: the registry of live workers
+//	lease.go        the lease protocol of workers in any language: Lease,
+//	                Announce, HeartbeatLease, CompleteLease, FailLease
+//	leasecomplete.go concurrent CompleteLease calls sharing round trips
 //
 //	handler.go      Handler, Mux, ActiveJob, Permanent
 //	worker.go       WorkerConfig, Worker, Start and Stop

@@ -167,10 +167,12 @@ func (l *channelListener) stop() {
 type Hub struct {
 	listener channelListener
 
-	mu     sync.RWMutex
-	byJob  map[string]map[*Subscription]struct{}
-	all    map[*Subscription]struct{}
-	closed bool
+	mu    sync.RWMutex
+	byJob map[string]map[*Subscription]struct{}
+	all   map[*Subscription]struct{}
+	// watches are the waiting lease calls' (lanewatch.go).
+	watches map[*LaneWatch]struct{}
+	closed  bool
 
 	dropped atomic.Int64
 }
@@ -311,8 +313,11 @@ func (h *Hub) dispatch(payload string) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for _, ev := range evs {
+		for w := range h.watches {
+			w.notify(ev)
+		}
 		if ev.JobID == "" {
-			continue
+			continue // a lane notice (lua/submit.lua): for the watches only
 		}
 		for s := range h.byJob[ev.JobID] {
 			h.deliver(s, ev)
@@ -331,8 +336,8 @@ func (h *Hub) dispatch(payload string) {
 func (h *Hub) wanted(payload string) bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	if len(h.all) > 0 {
-		return true
+	if len(h.all) > 0 || len(h.watches) > 0 {
+		return true // (a lease call waits only while its lanes are empty: few events then)
 	}
 	if len(h.byJob) == 0 {
 		return false
@@ -369,6 +374,9 @@ func (h *Hub) broadcast(ev Event) {
 	ev.JobID = ""
 	for s := range h.all {
 		h.deliver(s, ev)
+	}
+	for w := range h.watches {
+		w.notify(ev)
 	}
 }
 

@@ -47,7 +47,7 @@ func TestEventsMatchStoredState(t *testing.T) {
 		t.Fatalf("claimed %d jobs from the default queue", len(runs))
 	}
 	expect("claim", 1)
-	jobs, err := c.claim(ctx, "w", []string{"q.1-x_y"}, 2, time.Minute)
+	jobs, err := c.claim(ctx, "w", []string{"q.1-x_y"}, []string{"a:b.c-d_e", "plain"}, 2, time.Minute)
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("claim q.1-x_y: %v %v", jobs, err)
 	}

@@ -79,10 +79,12 @@ type waitGroup struct {
 	private string
 }
 
-// waitGroups is how the worker's wake lists split into BLPOPs: one on a
-// single node; one per shard on a cluster, where a BLPOP stays in a slot.
+// waitGroups is how the worker's wake lists — those of the lanes of its
+// queues and its handlers' types — split into BLPOPs: one on a single
+// node; one per shard on a cluster, where a BLPOP stays in a slot.
 func (w *Worker) waitGroups() []waitGroup {
 	_, cluster := w.c.rdb.(*redis.ClusterClient)
+	types := w.mux.Types()
 	var groups []waitGroup
 	for i, k := range w.c.shards {
 		if i == 0 || cluster {
@@ -90,7 +92,9 @@ func (w *Worker) waitGroups() []waitGroup {
 		}
 		g := &groups[len(groups)-1]
 		for q := range w.cfg.Queues {
-			g.keys = append(g.keys, k.wake(q))
+			for _, t := range types {
+				g.keys = append(g.keys, k.laneWake(q, t))
+			}
 		}
 	}
 	for i := range groups {
@@ -187,11 +191,12 @@ func (w *Worker) queueOrder() []string {
 	return names
 }
 
-// claimAndRun claims up to n jobs in two round trips and starts them. It
-// peeks a window of candidates larger than n, so that workers claiming at
-// the same moment mostly take different jobs instead of colliding.
+// claimAndRun claims up to n jobs of the types it has handlers for in
+// two round trips and starts them. It peeks a window of candidates larger
+// than n, so that workers claiming at the same moment mostly take
+// different jobs instead of colliding.
 func (w *Worker) claimAndRun(ctx context.Context, n int) (int, error) {
-	jobs, err := w.c.claim(ctx, w.cfg.ID, w.queueOrder(), n, w.cfg.LeaseTTL)
+	jobs, err := w.c.claim(ctx, w.cfg.ID, w.queueOrder(), w.mux.Types(), n, w.cfg.LeaseTTL)
 	if err != nil {
 		return 0, err
 	}

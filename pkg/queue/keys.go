@@ -40,9 +40,17 @@ func (k keyspace) key(parts ...string) string {
 // job is the hash holding one job's fields.
 func (k keyspace) job(id string) string { return k.key("job", id) }
 
-// pending is the sorted set of a queue's runnable jobs, scored by
-// priority then submission sequence (lowest score runs first).
-func (k keyspace) pending(queue string) string { return k.key("q", queue, "pending") }
+// lane is the sorted set of the runnable jobs of one type in one queue,
+// scored by priority then submission sequence (lowest score runs first).
+// A worker claims from the lanes of the types it runs, so jobs of a type
+// nobody serves never stand in the way of the others. (A queue name has
+// no ':', so a type with one still makes an unambiguous name.)
+func (k keyspace) lane(queue, typ string) string { return k.key("q", queue, "t", typ, "pending") }
+
+// laneTypes is the set of the types of a queue's lanes: the types that
+// had a runnable job in the queue since the lane was last found empty
+// (forget.lua). Stats, lists and the checks walk a queue's lanes by it.
+func (k keyspace) laneTypes(queue string) string { return k.key("q", queue, "types") }
 
 // scheduled is the sorted set of a queue's jobs waiting for run_at, scored by run_at (ms).
 func (k keyspace) scheduled(queue string) string { return k.key("q", queue, "scheduled") }
@@ -50,9 +58,10 @@ func (k keyspace) scheduled(queue string) string { return k.key("q", queue, "sch
 // retrying is the sorted set of a queue's jobs waiting out a retry backoff, scored by due time (ms).
 func (k keyspace) retrying(queue string) string { return k.key("q", queue, "retrying") }
 
-// wake is the list idle workers block on (BLPOP); every transition that
-// makes a job of the queue runnable pushes a token onto it.
-func (k keyspace) wake(queue string) string { return k.key("q", queue, "wake") }
+// laneWake is the list the idle workers serving a lane block on (BLPOP);
+// every transition that makes a job of the lane runnable pushes a token
+// onto it.
+func (k keyspace) laneWake(queue, typ string) string { return k.key("q", queue, "t", typ, "wake") }
 
 // leases is the sorted set of running jobs, scored by lease deadline (ms).
 func (k keyspace) leases() string { return k.key("leases") }
@@ -116,7 +125,7 @@ func (k keyspace) schedulesDue() string { return k.key("schedules", "due") }
 // schedule is the hash of one schedule (fields: schedule.go).
 func (k keyspace) schedule(name string) string { return k.key("schedule", name) }
 
-// workers is the sorted set of registered worker ids, scored by last heartbeat (ms).
+// workers is the sorted set of registered worker ids, scored by when their entry expires (ms).
 func (k keyspace) workers() string { return k.key("workers") }
 
 // worker is the hash describing one live worker; it expires when heartbeats stop.

@@ -55,11 +55,13 @@ type ListPage struct {
 }
 
 // listSource is one index List walks: a state's sorted set (per queue for
-// the waiting states) in one shard. Finished jobs are listed newest first,
-// the others in the order they will run.
+// the waiting states, per lane — queue and type — for pending) in one
+// shard. Finished jobs are listed newest first, the others in the order
+// they will run.
 type listSource struct {
 	state State
 	queue string
+	typ   string // pending only: the lane's type
 	shard int
 }
 
@@ -67,7 +69,7 @@ func (c *Client) sourceKey(s listSource) string {
 	k := c.shards[s.shard]
 	switch s.state {
 	case StatePending:
-		return k.pending(s.queue)
+		return k.lane(s.queue, s.typ)
 	case StateScheduled:
 		return k.scheduled(s.queue)
 	case StateRetrying:
@@ -81,7 +83,9 @@ func (c *Client) sourceKey(s listSource) string {
 
 // List returns a page of jobs in index order: state by state (in
 // States() order), and within a state in run order (finished: newest
-// first); with several shards, shard by shard within a state and queue.
+// first); with several shards, shard by shard within a state, and queue
+// by queue within a shard; pending jobs lane by lane (type by type, in
+// name order) within a queue, each lane in run order.
 // Paging walks live indexes, so jobs that change state between pages may
 // be seen twice or not at all; each page is consistent per job.
 //
@@ -156,7 +160,13 @@ func (c *Client) sourcesFrom(ctx context.Context, p ListParams, start *listSourc
 	}
 	i := 0
 	if start != nil {
-		if i = slices.Index(sources, *start); i < 0 {
+		if i = slices.Index(sources, *start); i < 0 && start.state == StatePending && start.typ == "" {
+			// A cursor from before lanes: the queue's first lane.
+			i = slices.IndexFunc(sources, func(s listSource) bool {
+				return s.state == start.state && s.queue == start.queue && s.shard == start.shard
+			})
+		}
+		if i < 0 {
 			return nil, listPos{}, nil // that index is gone: nothing after it either
 		}
 	}
@@ -311,17 +321,51 @@ func (c *Client) listSources(ctx context.Context, p ListParams) ([]listSource, e
 			return nil, err
 		}
 	}
+	lanes, err := c.listLanes(ctx, p, states, queues)
+	if err != nil {
+		return nil, err
+	}
 	var out []listSource
 	for _, s := range states {
 		for n := range c.shards {
 			switch s {
-			case StatePending, StateScheduled, StateRetrying:
+			case StatePending:
+				for i, q := range queues {
+					for _, t := range lanes[n][i] {
+						out = append(out, listSource{state: s, queue: q, typ: t, shard: n})
+					}
+				}
+			case StateScheduled, StateRetrying:
 				for _, q := range queues {
 					out = append(out, listSource{state: s, queue: q, shard: n})
 				}
 			default:
 				out = append(out, listSource{state: s, shard: n})
 			}
+		}
+	}
+	return out, nil
+}
+
+// listLanes is the types of the lanes a list of pending jobs walks, by
+// shard then queue: the one asked for (no read), or each queue's lanes
+// (one round trip per shard); nil when no pending job is listed.
+func (c *Client) listLanes(ctx context.Context, p ListParams, states []State, queues []string) ([][][]string, error) {
+	if !slices.Contains(states, StatePending) {
+		return nil, nil
+	}
+	out := make([][][]string, len(c.shards))
+	for n, k := range c.shards {
+		if p.Type != "" {
+			out[n] = make([][]string, len(queues))
+			for i := range queues {
+				out[n][i] = []string{p.Type}
+			}
+			continue
+		}
+		var err error
+		if out[n], err = c.queueLanes(ctx, k, queues); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

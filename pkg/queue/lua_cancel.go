@@ -8,15 +8,15 @@ import (
 // luaCancel runs lua/cancel.lua on each of jobs, in one round trip: a
 // pending, scheduled, retrying or running job → cancelled, and the id
 // published on the cancel channel when it was running. Each job's queue
-// is the one its caller read. It returns each job's outcome, by index.
+// and type are the ones its caller read. It returns each job's outcome, by index.
 func (c *Client) luaCancel(ctx context.Context, jobs []jobRef) []error {
 	calls := make([]*luaCall, len(jobs))
 	for i, j := range jobs {
 		k, q := c.shards.of(j.id), j.queue
 		calls[i] = &luaCall{script: c.scripts.cancel,
-			keys: []string{k.job(j.id), k.counts(), k.pending(q), k.scheduled(q),
+			keys: []string{k.job(j.id), k.counts(), k.lane(q, j.typ), k.scheduled(q),
 				k.retrying(q), k.leases(), k.typeRunning(), k.typeLimits(),
-				k.wake(q), k.done(StateCancelled)},
+				k.laneWake(q, j.typ), k.done(StateCancelled)},
 			args: []any{j.id, q, c.keys.eventsChannel(), c.keys.cancelChannel(), c.wakeCap}}
 	}
 	c.runScripts(ctx, false, calls...)

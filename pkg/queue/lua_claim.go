@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// claimCandidate is a job a claim may take: its id and the queue whose
-// pending set holds it.
-type claimCandidate struct{ id, queue string }
+// claimCandidate is a job a claim may take: its id and the lane holding
+// it (its queue and type).
+type claimCandidate struct{ id, queue, typ string }
 
 // claimCall is one claim.lua call: up to want of cands, in their order,
 // all of shard shard.
@@ -19,23 +19,24 @@ type claimCall struct {
 
 // luaClaim runs lua/claim.lua, one call per claimCall, in one round trip:
 // each call takes (pending → running) up to want of its candidates, each
-// only if it is still pending and its type is under its limit, for worker
-// with a lease of lease. It returns, by call, the jobs taken (as they are
-// once claimed, in candidate order) or the call's error.
-func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duration, calls []claimCall) ([][]*Job, []error) {
+// only if it is still in its lane and its type is under its limit, for worker
+// with a lease of lease and a run token ending in tokenSuffix. It returns,
+// by call, the jobs taken (as they are once claimed, in candidate order)
+// or the call's error.
+func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duration, tokenSuffix string, calls []claimCall) ([][]*Job, []error) {
 	lcs := make([]*luaCall, len(calls))
 	tokens := make([][]string, len(calls)) // by call, then candidate: its run token
 	for i, cl := range calls {
 		k := c.shards[cl.shard]
 		keys := make([]string, 0, 4+2*len(cl.cands))
 		keys = append(keys, k.leases(), k.counts(), k.typeRunning(), k.typeLimits())
-		args := make([]any, 0, 4+2*len(cl.cands))
+		args := make([]any, 0, 4+3*len(cl.cands))
 		args = append(args, worker, cl.want, lease.Milliseconds(), c.keys.eventsChannel())
 		tokens[i] = make([]string, len(cl.cands))
 		for n, cd := range cl.cands {
-			tokens[i][n] = randomHex(8)
-			keys = append(keys, k.job(cd.id), k.pending(cd.queue))
-			args = append(args, cd.id, tokens[i][n])
+			tokens[i][n] = randomHex(8) + tokenSuffix
+			keys = append(keys, k.job(cd.id), k.lane(cd.queue, cd.typ))
+			args = append(args, cd.id, tokens[i][n], cd.typ)
 		}
 		lcs[i] = &luaCall{script: c.scripts.claim, keys: keys, args: args}
 	}

@@ -2,9 +2,9 @@ package queue
 
 import "context"
 
-// completeRun is one run to acknowledge as completed: its job (id and
-// queue), its run token and its result JSON ("" for none).
-type completeRun struct{ id, queue, token, result string }
+// completeRun is one run to acknowledge as completed: its job (id, queue
+// and type), its run token and its result JSON ("" for none).
+type completeRun struct{ id, queue, typ, token, result string }
 
 // luaComplete runs lua/complete.lua, one call per shard holding some of
 // runs, in one round trip: each run that still holds its job → completed.
@@ -22,7 +22,7 @@ func (c *Client) luaComplete(ctx context.Context, runs []completeRun) ([]error, 
 		args = append(args, c.keys.eventsChannel(), c.wakeCap)
 		for _, i := range g.idx {
 			r := &runs[i]
-			keys = append(keys, k.job(r.id), k.wake(r.queue))
+			keys = append(keys, k.job(r.id), k.laneWake(r.queue, r.typ))
 			args = append(args, r.id, r.token, r.result)
 		}
 		calls[gi] = &luaCall{script: c.scripts.complete, keys: keys, args: args}

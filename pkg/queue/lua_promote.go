@@ -6,17 +6,17 @@ import (
 )
 
 // luaPromote runs lua/promote.lua on one queue of shard k: the candidates
-// ids (peeked from its scheduled and retrying sets) that are due by the
-// Redis clock → pending. It returns how many moved.
-func (c *Client) luaPromote(ctx context.Context, k keyspace, queue string, ids []string) (int, error) {
-	keys := make([]string, 0, 6+len(ids))
-	keys = append(keys, k.scheduled(queue), k.retrying(queue), k.pending(queue),
-		k.counts(), k.seq(), k.wake(queue))
-	args := make([]any, 0, 2+len(ids))
+// ids (peeked from its scheduled and retrying sets), whose types are
+// types, that are due by the Redis clock → pending, each in its lane. It
+// returns how many moved.
+func (c *Client) luaPromote(ctx context.Context, k keyspace, queue string, ids, types []string) (int, error) {
+	keys := make([]string, 0, 5+3*len(ids))
+	keys = append(keys, k.scheduled(queue), k.retrying(queue), k.counts(), k.seq(), k.laneTypes(queue))
+	args := make([]any, 0, 2+2*len(ids))
 	args = append(args, c.keys.eventsChannel(), c.wakeCap)
-	for _, id := range ids {
-		keys = append(keys, k.job(id))
-		args = append(args, id)
+	for i, id := range ids {
+		keys = append(keys, k.job(id), k.lane(queue, types[i]), k.laneWake(queue, types[i]))
+		args = append(args, id, types[i])
 	}
 	res, err := c.runScript(ctx, c.scripts.promote, keys, args...)
 	if err != nil {

@@ -7,19 +7,21 @@ import (
 )
 
 // luaReap runs lua/reap.lua on shard k: the candidates ids (peeked from
-// its leases), whose jobs are in queues, that are expired by the Redis
-// clock → pending, or failed when out of attempts.
-func (c *Client) luaReap(ctx context.Context, k keyspace, ids, queues []string) (ReapResult, error) {
-	keys := make([]string, 0, 7+3*len(ids))
+// its leases), whose jobs are in queues and of types, that are expired
+// by the Redis clock → pending (in their lanes), or failed when out of
+// attempts.
+func (c *Client) luaReap(ctx context.Context, k keyspace, ids, queues, types []string) (ReapResult, error) {
+	keys := make([]string, 0, 7+4*len(ids))
 	keys = append(keys, k.leases(), k.counts(), k.typeRunning(),
 		k.typeLimits(), k.done(StateFailed), k.seq(), k.queues())
-	args := make([]any, 0, 2+len(ids))
+	args := make([]any, 0, 2+2*len(ids))
 	args = append(args, c.keys.eventsChannel(), c.wakeCap)
 	for i, id := range ids {
-		// A lease without a job has no queue: the script just drops it.
-		q := cmp.Or(queues[i], DefaultQueue)
-		keys = append(keys, k.job(id), k.pending(q), k.wake(q))
-		args = append(args, id)
+		// A lease without a job has neither queue nor type: the script
+		// just drops it.
+		q, t := cmp.Or(queues[i], DefaultQueue), cmp.Or(types[i], "none")
+		keys = append(keys, k.job(id), k.lane(q, t), k.laneWake(q, t), k.laneTypes(q))
+		args = append(args, id, t)
 	}
 	res, err := c.runScript(ctx, c.scripts.reap, keys, args...)
 	if err != nil {

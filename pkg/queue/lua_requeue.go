@@ -9,8 +9,9 @@ func (c *Client) luaRequeue(ctx context.Context, j *Job, token string) error {
 	k := c.shards.of(j.ID)
 	res, err := c.runScript(ctx, c.scripts.requeue,
 		[]string{k.job(j.ID), k.leases(), k.counts(), k.typeRunning(),
-			k.typeLimits(), k.wake(j.Queue), k.pending(j.Queue), k.seq(), k.queues()},
-		j.ID, token, c.keys.eventsChannel(), c.wakeCap, j.Queue)
+			k.typeLimits(), k.laneWake(j.Queue, j.Type), k.lane(j.Queue, j.Type), k.seq(), k.queues(),
+			k.laneTypes(j.Queue)},
+		j.ID, token, c.keys.eventsChannel(), c.wakeCap, j.Queue, j.Type)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,7 @@ import (
 
 // luaRestart runs lua/restart.lua on each of jobs, in one round trip: a
 // failed or cancelled job → pending, its run history reset. Each job's
-// queue is the one its caller read. It returns each job's outcome, by
+// queue and type are the ones its caller read. It returns each job's outcome, by
 // index.
 func (c *Client) luaRestart(ctx context.Context, jobs []jobRef) []error {
 	calls := make([]*luaCall, len(jobs))
@@ -15,8 +15,9 @@ func (c *Client) luaRestart(ctx context.Context, jobs []jobRef) []error {
 		k, q := c.shards.of(j.id), j.queue
 		calls[i] = &luaCall{script: c.scripts.restart,
 			keys: []string{k.job(j.id), k.counts(), k.done(StateFailed),
-				k.done(StateCancelled), k.pending(q), k.seq(), k.wake(q), k.queues()},
-			args: []any{j.id, q, c.keys.eventsChannel(), c.wakeCap}}
+				k.done(StateCancelled), k.lane(q, j.typ), k.seq(), k.laneWake(q, j.typ), k.queues(),
+				k.laneTypes(q)},
+			args: []any{j.id, q, c.keys.eventsChannel(), c.wakeCap, j.typ}}
 	}
 	c.runScripts(ctx, false, calls...)
 	errs := make([]error, len(jobs))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // submitJob is one job of a submit.lua call: its new id, its parameters
@@ -35,10 +36,15 @@ func (c *Client) luaSubmit(ctx context.Context, calls []*submitCall, owned map[s
 	lcs := make([]*luaCall, len(calls))
 	for i, sc := range calls {
 		k, q := c.shards[sc.shard], sc.queue
-		keys := make([]string, 0, 6+2*len(sc.jobs))
-		keys = append(keys, k.pending(q), k.scheduled(q), k.counts(), k.queues(), k.seq(), k.wake(q))
-		args := make([]any, 0, 4+8*len(sc.jobs))
-		args = append(args, q, c.keys.eventsChannel(), c.wakeCap, c.maxQueues)
+		types := laneTypesOf(sc.jobs)
+		keys := make([]string, 0, 5+2*len(types)+2*len(sc.jobs))
+		keys = append(keys, k.scheduled(q), k.counts(), k.queues(), k.seq(), k.laneTypes(q))
+		args := make([]any, 0, 5+len(types)+8*len(sc.jobs))
+		args = append(args, q, c.keys.eventsChannel(), c.wakeCap, c.maxQueues, len(types))
+		for _, t := range types {
+			keys = append(keys, k.lane(q, t), k.laneWake(q, t))
+			args = append(args, t)
+		}
 		for _, j := range sc.jobs {
 			p := j.p
 			runAt := int64(0)
@@ -65,6 +71,18 @@ func (c *Client) luaSubmit(ctx context.Context, calls []*submitCall, owned map[s
 		out[i] = c.submitted(sc, lcs[i])
 	}
 	return out
+}
+
+// laneTypesOf lists the types of jobs, each once, in the order they first
+// come: the lanes of one submit.lua call. (Most calls hold one type.)
+func laneTypesOf(jobs []submitJob) []string {
+	types := make([]string, 0, 1)
+	for _, j := range jobs {
+		if !slices.Contains(types, j.p.Type) {
+			types = append(types, j.p.Type)
+		}
+	}
+	return types
 }
 
 // submitted decodes one submit.lua reply, {OK, created_at ms, row per

@@ -108,7 +108,11 @@ func (c *Client) promoteShard(ctx context.Context, k keyspace, queue string) (in
 			}
 			return total, nextT, nil
 		}
-		n, err := c.luaPromote(ctx, k, queue, ids)
+		f, err := c.fieldsOfMany(ctx, ids, fType) // to name their lanes
+		if err != nil {
+			return total, time.Time{}, err
+		}
+		n, err := c.luaPromote(ctx, k, queue, ids, f[0])
 		if err != nil {
 			return total, time.Time{}, err
 		}
@@ -188,11 +192,11 @@ func (c *Client) reapShard(ctx context.Context, k keyspace) (ReapResult, error) 
 		if err != nil || len(ids) == 0 {
 			return out, storageErr(err)
 		}
-		queues, err := c.fieldOfMany(ctx, ids, fQueue)
+		f, err := c.fieldsOfMany(ctx, ids, fQueue, fType) // to name their lanes
 		if err != nil {
 			return out, err
 		}
-		r, err := c.luaReap(ctx, k, ids, queues)
+		r, err := c.luaReap(ctx, k, ids, f[0], f[1])
 		if err != nil {
 			return out, err
 		}
@@ -204,20 +208,26 @@ func (c *Client) reapShard(ctx context.Context, k keyspace) (ReapResult, error) 
 	}
 }
 
-// fieldOfMany reads one field of many jobs in one round trip ("" when absent).
-func (c *Client) fieldOfMany(ctx context.Context, ids []string, field string) ([]string, error) {
+// fieldsOfMany reads fields of many jobs in one round trip: by field,
+// then job ("" when absent).
+func (c *Client) fieldsOfMany(ctx context.Context, ids []string, fields ...string) ([][]string, error) {
 	pipe := c.rdb.Pipeline()
-	cmds := make([]*redis.StringCmd, len(ids))
+	cmds := make([]*redis.SliceCmd, len(ids))
 	for i, id := range ids {
-		cmds[i] = pipe.HGet(ctx, c.shards.of(id).job(id), field)
+		cmds[i] = pipe.HMGet(ctx, c.shards.of(id).job(id), fields...)
 	}
 	_, err := pipe.Exec(ctx)
 	if err != nil && err != redis.Nil {
 		return nil, storageErr(err)
 	}
-	out := make([]string, len(ids))
-	for i, cmd := range cmds {
-		out[i] = cmd.Val()
+	out := make([][]string, len(fields))
+	for f := range fields {
+		out[f] = make([]string, len(ids))
+		for i, cmd := range cmds {
+			if vals := cmd.Val(); len(vals) == len(fields) {
+				out[f][i], _ = vals[f].(string)
+			}
+		}
 	}
 	return out, nil
 }
@@ -283,11 +293,11 @@ func (c *Client) expireShard(ctx context.Context, k keyspace, state State, keep 
 		if len(ids) == 0 {
 			break
 		}
-		uniques, err := c.fieldOfMany(ctx, ids, fUnique)
+		uniques, err := c.fieldsOfMany(ctx, ids, fUnique)
 		if err != nil {
 			return total, err
 		}
-		n, err := c.luaExpire(ctx, k, state, keep, ids, uniques)
+		n, err := c.luaExpire(ctx, k, state, keep, ids, uniques[0])
 		if err != nil {
 			return total, err
 		}

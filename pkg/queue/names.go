@@ -28,3 +28,11 @@ func (p charPattern) MatchString(s string) bool {
 	}
 	return true
 }
+
+// CheckType says what is wrong with a job type's name, if anything.
+func CheckType(typ string) error {
+	if !typePattern.MatchString(typ) {
+		return invalidf("type %q: want 1-128 of [A-Za-z0-9_.:-]", typ)
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"slices"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -19,11 +20,12 @@ const DefaultMaxQueues = 1000
 const forgetChunk = 100
 
 // ForgetEmptyQueues drops from the registry every queue with no job
-// pending, scheduled or retrying, and their wake lists; it returns how
-// many it dropped. Each shard is read once (O(queues)), and forget.lua
-// checks each candidate again, atomically, so a queue a submission fills
-// meanwhile stays. Any number of processes may run it at once; the
-// workers' maintenance does, with the janitor.
+// pending, scheduled or retrying, and from each queue's set of lane types
+// every empty lane, with their wake lists; it returns how many queues it
+// dropped. Each shard is read in two round trips (O(lanes)), and
+// forget.lua checks each candidate again, atomically, so a queue or a lane
+// a submission fills meanwhile stays. Any number of processes may run it
+// at once; the workers' maintenance does, with the janitor.
 func (c *Client) ForgetEmptyQueues(ctx context.Context) (int, error) {
 	total := 0
 	for _, k := range c.shards {
@@ -31,13 +33,13 @@ func (c *Client) ForgetEmptyQueues(ctx context.Context) (int, error) {
 		if err != nil {
 			return total, storageErr(err)
 		}
-		empty, err := c.emptyQueues(ctx, k, names)
+		cands, err := c.forgetCandidates(ctx, k, names)
 		if err != nil {
 			return total, err
 		}
-		for len(empty) > 0 {
-			chunk := empty[:min(len(empty), forgetChunk)]
-			empty = empty[len(chunk):]
+		for len(cands) > 0 {
+			chunk := cands[:min(len(cands), forgetChunk)]
+			cands = cands[len(chunk):]
 			n, err := c.luaForget(ctx, k, chunk)
 			total += n
 			if err != nil {
@@ -48,25 +50,58 @@ func (c *Client) ForgetEmptyQueues(ctx context.Context) (int, error) {
 	return total, nil
 }
 
-// emptyQueues is the names of queues whose waiting sets in shard k are all
-// empty, read in one round trip.
-func (c *Client) emptyQueues(ctx context.Context, k keyspace, names []string) ([]string, error) {
+// queueLanes reads the types of the lanes of each of names in shard k,
+// in one round trip: by queue, sorted.
+func (c *Client) queueLanes(ctx context.Context, k keyspace, names []string) ([][]string, error) {
 	if len(names) == 0 {
 		return nil, nil
 	}
 	pipe := c.rdb.Pipeline()
-	cards := make([][3]*redis.IntCmd, len(names))
+	cmds := make([]*redis.StringSliceCmd, len(names))
 	for i, q := range names {
-		cards[i] = [3]*redis.IntCmd{pipe.ZCard(ctx, k.pending(q)), pipe.ZCard(ctx, k.scheduled(q)),
-			pipe.ZCard(ctx, k.retrying(q))}
+		cmds[i] = pipe.SMembers(ctx, k.laneTypes(q))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, storageErr(err)
 	}
-	var out []string
+	out := make([][]string, len(names))
+	for i, cmd := range cmds {
+		out[i] = cmd.Val()
+		slices.Sort(out[i])
+	}
+	return out, nil
+}
+
+// forgetCandidates is the queues of names in shard k with something to
+// forget — an empty lane, or no waiting job at all — read in two round
+// trips, with the types of their empty lanes.
+func (c *Client) forgetCandidates(ctx context.Context, k keyspace, names []string) ([]forgetQueue, error) {
+	lanes, err := c.queueLanes(ctx, k, names)
+	if err != nil || len(names) == 0 {
+		return nil, err
+	}
+	pipe := c.rdb.Pipeline()
+	waiting := make([][2]*redis.IntCmd, len(names))
+	cards := make([][]*redis.IntCmd, len(names))
 	for i, q := range names {
-		if cards[i][0].Val()+cards[i][1].Val()+cards[i][2].Val() == 0 {
-			out = append(out, q)
+		waiting[i] = [2]*redis.IntCmd{pipe.ZCard(ctx, k.scheduled(q)), pipe.ZCard(ctx, k.retrying(q))}
+		for _, t := range lanes[i] {
+			cards[i] = append(cards[i], pipe.ZCard(ctx, k.lane(q, t)))
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, storageErr(err)
+	}
+	var out []forgetQueue
+	for i, q := range names {
+		fq := forgetQueue{name: q}
+		for n, t := range lanes[i] {
+			if cards[i][n].Val() == 0 {
+				fq.types = append(fq.types, t)
+			}
+		}
+		if len(fq.types) > 0 || len(lanes[i])+int(waiting[i][0].Val()+waiting[i][1].Val()) == 0 {
+			out = append(out, fq)
 		}
 	}
 	return out, nil

@@ -88,7 +88,7 @@ func TestForgottenQueueComesBack(t *testing.T) {
 	runOne := func(q string, lease time.Duration) *run {
 		t.Helper()
 		mustEnqueue(t, c, EnqueueParams{Type: "x", Queue: q})
-		jobs, err := c.claim(ctx, "w", []string{q}, 1, lease)
+		jobs, err := c.claim(ctx, "w", []string{q}, []string{"x"}, 1, lease)
 		if err != nil || len(jobs) != 1 {
 			t.Fatalf("claim %s: %v %v", q, jobs, err)
 		}

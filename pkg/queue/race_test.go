@@ -22,9 +22,20 @@ func testWorker(c *Client) *Worker {
 	return w
 }
 
+// laneTypes is every type with a lane in queue, in any shard.
+func laneTypes(t *testing.T, c *Client, queue string) []string {
+	t.Helper()
+	var types []string
+	for _, k := range c.shards {
+		types = append(types, c.rdb.SMembers(ctxT(t), k.laneTypes(queue)).Val()...)
+	}
+	slices.Sort(types)
+	return slices.Compact(types)
+}
+
 func claimN(t *testing.T, c *Client, worker string, n int, lease time.Duration) []*run {
 	t.Helper()
-	jobs, err := c.claim(ctxT(t), worker, []string{DefaultQueue}, n, lease)
+	jobs, err := c.claim(ctxT(t), worker, []string{DefaultQueue}, laneTypes(t, c, DefaultQueue), n, lease)
 	if err != nil {
 		t.Fatalf("claim: %v", err)
 	}
@@ -62,7 +73,7 @@ func testConcurrentClaimersNeverTakeOneJobTwice(t *testing.T, c *Client) {
 		go func(worker string) {
 			defer wg.Done()
 			for empty := 0; empty < 3; {
-				got, err := c.claim(ctx, worker, []string{DefaultQueue}, 7, time.Minute)
+				got, err := c.claim(ctx, worker, []string{DefaultQueue}, []string{"x", "noop"}, 7, time.Minute)
 				if err != nil {
 					t.Error(err)
 					return

@@ -71,7 +71,7 @@ func TestRandomizedTransitions(t *testing.T) {
 			op = "claim"
 			lease := time.Duration(1+rng.IntN(30)) * time.Millisecond
 			var jobs []*Job
-			jobs, err = c.claim(ctx, "w"+strconv.Itoa(rng.IntN(3)), []string{"default", "other"}, 1+rng.IntN(3), lease)
+			jobs, err = c.claim(ctx, "w"+strconv.Itoa(rng.IntN(3)), []string{"default", "other"}, [][]string{{"a"}, {"b"}, {"a", "b"}}[rng.IntN(3)], 1+rng.IntN(3), lease)
 			for _, j := range jobs {
 				runs = append(runs, &run{w: w, job: j, token: j.token, ctx: ctx, cancel: func(error) {}})
 			}

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strconv"
@@ -12,7 +13,10 @@ import (
 
 // WorkerInfo is a live worker as its last heartbeat described it.
 type WorkerInfo struct {
-	ID          string
+	ID string
+	// Protocol is how the worker takes jobs: ProtocolNative (a Go Worker
+	// on Redis) or ProtocolHTTP (the API's lease protocol).
+	Protocol    string
 	Host        string
 	PID         int
 	Queues      []string
@@ -33,6 +37,12 @@ type WorkerInfo struct {
 	// processes.
 	ProcessCPUPercent float64
 }
+
+// The protocols a worker takes jobs by (WorkerInfo.Protocol).
+const (
+	ProtocolNative = "native"
+	ProtocolHTTP   = "http"
+)
 
 // LimitsEnforced reports whether the worker enforces a resource limit.
 func (wi WorkerInfo) LimitsEnforced() bool { return wi.MaxCPUPercent > 0 || wi.MaxMemoryMB > 0 }
@@ -75,7 +85,7 @@ func workerFromHash(id string, h map[string]string) WorkerInfo {
 		}
 		return strings.Split(h[k], ",")
 	}
-	return WorkerInfo{ID: id, Host: h["host"], PID: i("pid"), Queues: list("queues"),
+	return WorkerInfo{ID: id, Protocol: cmp.Or(h["protocol"], ProtocolNative), Host: h["host"], PID: i("pid"), Queues: list("queues"),
 		Types: list("types"), Concurrency: i("concurrency"), Running: i("running"),
 		CPUPercent: f("cpu_percent"), RSSMB: f("rss_mb"), StartedAt: msTime(h["started_at"]),
 		LastSeen: msTime(h["last_seen"]), Throttled: h["throttled"] == "1",

@@ -181,13 +181,20 @@ func (w *Worker) fail(r *run, cause error) (State, error) {
 	return to, err
 }
 
-// backoff is the delay before attempt n+1: exponential in n, capped, with
-// the upper half jittered so that a burst of failures does not return as
-// a burst.
+// backoff is the delay before the next attempt of a job that failed on
+// its attempts-th (RetryBackoff with the worker's delays).
 func (w *Worker) backoff(attempts int) time.Duration {
-	d := w.cfg.RetryBaseDelay << min(max(attempts-1, 0), 30)
-	if d <= 0 || d > w.cfg.RetryMaxDelay {
-		d = w.cfg.RetryMaxDelay
+	return RetryBackoff(attempts, w.cfg.RetryBaseDelay, w.cfg.RetryMaxDelay)
+}
+
+// RetryBackoff is the delay before attempt n+1 of a job that failed its
+// n-th: base doubled per attempt, capped at most, with the upper half
+// jittered so that a burst of failures does not return as a burst. Every
+// worker, Go or over the lease protocol, retries by it.
+func RetryBackoff(n int, base, most time.Duration) time.Duration {
+	d := base << min(max(n-1, 0), 30)
+	if d <= 0 || d > most {
+		d = most
 	}
 	return d/2 + rand.N(d/2+1)
 }

@@ -31,7 +31,7 @@ func TestScriptsReloadedWhenRedisLostThem(t *testing.T) {
 		t.Fatalf("submit after a flush: %v %+v", err, res)
 	}
 	flush()
-	jobs, err := c.claim(ctx, "w", []string{DefaultQueue, "other"}, 2, time.Minute)
+	jobs, err := c.claim(ctx, "w", []string{DefaultQueue, "other"}, []string{"x"}, 2, time.Minute)
 	if err != nil || len(jobs) != 2 {
 		t.Fatalf("claim after a flush: %d jobs, %v", len(jobs), err)
 	}

@@ -35,8 +35,8 @@ type QueueStats struct {
 	Pending   int64
 	Scheduled int64
 	Retrying  int64
-	// OldestPendingAge is how long the job next in line (the head of the
-	// pending set: highest priority, then first submitted) has waited
+	// OldestPendingAge is how long the job next in line (the head of its
+	// lanes: highest priority, then first submitted) has waited
 	// since it became runnable, in seconds; 0 when none is pending.
 	OldestPendingAge float64
 }
@@ -52,7 +52,8 @@ type Stats struct {
 }
 
 // Stats reads the per-state counters and the per-queue breakdown, summed
-// over the shards: two pipelined round trips (plus one for the heads' ages).
+// over the shards: three pipelined round trips (plus one for the heads'
+// ages), O(lanes).
 func (c *Client) Stats(ctx context.Context) (*Stats, error) {
 	pipe := c.rdb.Pipeline()
 	counts := make([]*redis.MapStringStringCmd, len(c.shards))
@@ -86,40 +87,83 @@ func (c *Client) Stats(ctx context.Context) (*Stats, error) {
 	}
 	slices.Sort(names)
 	names = slices.Compact(names)
-	pipe = c.rdb.Pipeline()
+	qstats, heads, err := c.queueBreakdown(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	st.Queues = qstats
+	if err := c.headAges(ctx, st.Queues, heads); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// queueBreakdown reads the waiting jobs of each queue of names, summed
+// over its lanes and the shards, in two round trips (its lanes' types,
+// then their sizes and heads), and the job next in line in each shard
+// and queue (the lowest score of its lanes' heads).
+func (c *Client) queueBreakdown(ctx context.Context, names []string) ([]QueueStats, []string, error) {
+	if len(names) == 0 {
+		return nil, nil, nil
+	}
+	pipe := c.rdb.Pipeline()
 	type queueCmds struct {
-		cards [3]*redis.IntCmd
-		head  *redis.StringSliceCmd
+		lanes *redis.StringSliceCmd
+		cards [2]*redis.IntCmd
 	}
 	cmds := make([][]queueCmds, len(names)) // by queue, then shard
 	for i, q := range names {
 		cmds[i] = make([]queueCmds, len(c.shards))
 		for n, k := range c.shards {
-			cmds[i][n] = queueCmds{cards: [3]*redis.IntCmd{pipe.ZCard(ctx, k.pending(q)),
-				pipe.ZCard(ctx, k.scheduled(q)), pipe.ZCard(ctx, k.retrying(q))},
-				head: pipe.ZRange(ctx, k.pending(q), 0, 0)}
+			cmds[i][n] = queueCmds{lanes: pipe.SMembers(ctx, k.laneTypes(q)),
+				cards: [2]*redis.IntCmd{pipe.ZCard(ctx, k.scheduled(q)), pipe.ZCard(ctx, k.retrying(q))}}
 		}
 	}
-	if len(names) > 0 {
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, nil, storageErr(err)
+	}
+	pipe = c.rdb.Pipeline()
+	type laneCmds struct {
+		card *redis.IntCmd
+		head *redis.ZSliceCmd
+	}
+	lanes := make([][][]laneCmds, len(names)) // by queue, shard, lane
+	for i, q := range names {
+		lanes[i] = make([][]laneCmds, len(c.shards))
+		for n, k := range c.shards {
+			for _, t := range cmds[i][n].lanes.Val() {
+				lanes[i][n] = append(lanes[i][n], laneCmds{card: pipe.ZCard(ctx, k.lane(q, t)),
+					head: pipe.ZRangeWithScores(ctx, k.lane(q, t), 0, 0)})
+			}
+		}
+	}
+	if pipe.Len() > 0 {
 		if _, err := pipe.Exec(ctx); err != nil {
-			return nil, storageErr(err)
+			return nil, nil, storageErr(err)
 		}
 	}
-	var heads []string // every shard's head of every queue
+	var out []QueueStats
+	var heads []string // every shard's next in line of every queue
 	for i, q := range names {
 		qs := QueueStats{Name: q}
-		for _, qc := range cmds[i] {
-			qs.Pending += qc.cards[0].Val()
-			qs.Scheduled += qc.cards[1].Val()
-			qs.Retrying += qc.cards[2].Val()
-			heads = append(heads, qc.head.Val()...)
+		for n := range c.shards {
+			qs.Scheduled += cmds[i][n].cards[0].Val()
+			qs.Retrying += cmds[i][n].cards[1].Val()
+			var head *redis.Z
+			for _, l := range lanes[i][n] {
+				qs.Pending += l.card.Val()
+				if zs := l.head.Val(); len(zs) == 1 && (head == nil || zs[0].Score < head.Score) {
+					head = &zs[0]
+				}
+			}
+			if head != nil {
+				id, _ := head.Member.(string)
+				heads = append(heads, id)
+			}
 		}
-		st.Queues = append(st.Queues, qs)
+		out = append(out, qs)
 	}
-	if err := c.headAges(ctx, st.Queues, heads); err != nil {
-		return nil, err
-	}
-	return st, nil
+	return out, heads, nil
 }
 
 // headAges fills each queue's OldestPendingAge from the jobs at the heads

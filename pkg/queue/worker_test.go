@@ -319,9 +319,9 @@ func TestCancelRunningJobStopsHandler(t *testing.T) {
 				// hears: only the durable flag can stop the handler.
 				k := c.shards.of(id)
 				res, err := c.runScript(ctx, c.scripts.cancel,
-					[]string{k.job(id), k.counts(), k.pending(DefaultQueue), k.scheduled(DefaultQueue),
+					[]string{k.job(id), k.counts(), k.lane(DefaultQueue, "block"), k.scheduled(DefaultQueue),
 						k.retrying(DefaultQueue), k.leases(), k.typeRunning(), k.typeLimits(),
-						k.wake(DefaultQueue), k.done(StateCancelled)},
+						k.laneWake(DefaultQueue, "block"), k.done(StateCancelled)},
 					id, DefaultQueue, c.keys.eventsChannel(), "nobody-listens", c.wakeCap)
 				if err != nil || scriptError(res, id, StateCancelled) != nil {
 					t.Fatal(err, res)

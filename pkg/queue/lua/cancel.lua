@@ -3,9 +3,9 @@
 -- the cancel channel, or at the latest from its next heartbeat or progress
 -- write (extend.lua, progress.lua), and its old run can write nothing more:
 -- end_run removed its token.
--- KEYS[1] job hash  KEYS[2] counts  KEYS[3] pending zset  KEYS[4] scheduled zset
+-- KEYS[1] job hash  KEYS[2] counts  KEYS[3] lane (pending zset)  KEYS[4] scheduled zset
 -- KEYS[5] retrying zset  KEYS[6] leases  KEYS[7] type running  KEYS[8] type limits
--- KEYS[9] wake list  KEYS[10] cancelled zset    (zsets and list: the job's queue)
+-- KEYS[9] wake list of the lane  KEYS[10] cancelled zset   (the job's queue and type)
 -- ARGV[1] id  ARGV[2] queue the caller read  ARGV[3] events channel
 -- ARGV[4] cancel channel  ARGV[5] wake cap
 -- Returns {OK, previous status} | {NOT_FOUND} | {WRONG_STATE, status}

@@ -1,13 +1,14 @@
 -- claim.lua: pending → running for up to ARGV[2] of the candidates, in order.
--- Candidates were peeked from the pending sets without a lock; each is
--- taken only if it is still pending and its type is under its fleet-wide
--- concurrency limit, so concurrent claimers never take one job twice.
+-- Candidates were peeked from the lanes without a lock; each is taken only
+-- if it is still pending and its type is under its fleet-wide concurrency
+-- limit, so concurrent claimers never take one job twice. A type at its
+-- limit costs nothing more: the rest of its lane is skipped unread.
 -- (Hot path: each job is read once and written once; the leases, the
--- pending sets, the counters and the events are written once per call.)
+-- lanes, the counters and the events are written once per call.)
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
--- KEYS[3+2i] job hash of candidate i   KEYS[4+2i] pending zset holding it
+-- KEYS[3+2i] job hash of candidate i   KEYS[4+2i] the lane holding it
 -- ARGV[1] worker id  ARGV[2] max jobs  ARGV[3] lease ms  ARGV[4] events channel
--- ARGV[3+2i] candidate i id            ARGV[4+2i] run token for it
+-- ARGV[2+3i] candidate i id  ARGV[3+3i] run token for it  ARGV[4+3i] its lane's type
 -- Returns {OK, now ms, id, row, id, row, ...}, for each job taken its id
 -- and its hash as it was before the claim (HGETALL order): the caller
 -- applies the claim's own writes to it (claimedJob in job.go), which
@@ -23,8 +24,12 @@ local leases, removed, events = {}, {}, {}
 for i = 1, (#KEYS - 4) / 2 do
   if n >= want then break end
   local jk, pk = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
-  local id, token = ARGV[3 + 2 * i], ARGV[4 + 2 * i]
-  if redis.call('ZSCORE', pk, id) then
+  local id, token, ltyp = ARGV[2 + 3 * i], ARGV[3 + 3 * i], ARGV[4 + 3 * i]
+  if limits[ltyp] == nil then
+    limits[ltyp] = tonumber(redis.call('HGET', KEYS[4], ltyp) or '-1')
+    running[ltyp] = tonumber(redis.call('HGET', KEYS[3], ltyp) or '0')
+  end
+  if (limits[ltyp] < 0 or running[ltyp] < limits[ltyp]) and redis.call('ZSCORE', pk, id) then
     local row = redis.call('HGETALL', jk)
     local status, typ, queue, version, attempts, dirty
     for k = 1, #row, 2 do
@@ -37,28 +42,22 @@ for i = 1, (#KEYS - 4) / 2 do
       elseif f == 'progress' or f == 'step' then dirty = true
       end
     end
-    if status == 'pending' then
-      if limits[typ] == nil then
-        limits[typ] = tonumber(redis.call('HGET', KEYS[4], typ) or '-1')
-        running[typ] = tonumber(redis.call('HGET', KEYS[3], typ) or '0')
-      end
-      if limits[typ] < 0 or running[typ] < limits[typ] then
-        running[typ] = running[typ] + 1
-        taken[typ] = (taken[typ] or 0) + 1
-        version = int(version + 1)
-        redis.call('HSET', jk, 'status', 'running', 'token', token, 'worker', ARGV[1],
-          'started_at', now_s, 'attempts', (attempts or 0) + 1, 'updated_at', now_s,
-          'version', version)
-        if dirty then redis.call('HDEL', jk, 'progress', 'step') end
-        leases[#leases + 1] = deadline
-        leases[#leases + 1] = id
-        removed[pk] = removed[pk] or {}
-        table.insert(removed[pk], id)
-        add_event(events, id, 'running', '0', '""', version, now_s, typ, queue or DEFAULT_QUEUE)
-        out[#out + 1] = id
-        out[#out + 1] = row
-        n = n + 1
-      end
+    if status == 'pending' and typ == ltyp then
+      running[typ] = running[typ] + 1
+      taken[typ] = (taken[typ] or 0) + 1
+      version = int(version + 1)
+      redis.call('HSET', jk, 'status', 'running', 'token', token, 'worker', ARGV[1],
+        'started_at', now_s, 'attempts', (attempts or 0) + 1, 'updated_at', now_s,
+        'version', version)
+      if dirty then redis.call('HDEL', jk, 'progress', 'step') end
+      leases[#leases + 1] = deadline
+      leases[#leases + 1] = id
+      removed[pk] = removed[pk] or {}
+      table.insert(removed[pk], id)
+      add_event(events, id, 'running', '0', '""', version, now_s, typ, queue or DEFAULT_QUEUE)
+      out[#out + 1] = id
+      out[#out + 1] = row
+      n = n + 1
     end
   end
 end

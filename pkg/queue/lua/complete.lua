@@ -1,11 +1,14 @@
 -- complete.lua: running → completed for several runs at once, each only
--- if its run still holds the lease; the others are refused one by one.
+-- if its run still holds the lease; the others are refused one by one. A
+-- completed job keeps its run's token, so that the same run completing it
+-- again (a client retrying after a lost answer) is answered OK and
+-- changes nothing.
 -- (Hot path: a worker acknowledges every run that finished meanwhile in
 -- one call; each job is read once and written once, and the leases, the
 -- finished set, the counters and the events are written once per call.)
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
 -- KEYS[5] completed zset
--- KEYS[4+2i] job hash of run i   KEYS[5+2i] wake list of its queue
+-- KEYS[4+2i] job hash of run i   KEYS[5+2i] wake list of its lane
 -- ARGV[1] events channel  ARGV[2] wake cap
 -- ARGV[3i] id of run i  ARGV[3i+1] its run token  ARGV[3i+2] its result JSON ('' for none)
 -- Returns {OK, r1, r2, ...} where ri is {OK} | {NOT_FOUND} | {LEASE_LOST, status}.
@@ -21,6 +24,8 @@ for i = 1, (#KEYS - 5) / 2 do
   local f = redis.call('HMGET', jk, 'status', 'token', 'type', 'queue', 'version', 'error')
   if not f[1] then
     out[#out + 1] = {NOT_FOUND}
+  elseif f[1] == 'completed' and f[2] == token then
+    out[#out + 1] = ok_row -- completed by this very run already
   elseif f[1] ~= 'running' or f[2] ~= token then
     out[#out + 1] = {LEASE_LOST, f[1]}
   else
@@ -29,7 +34,7 @@ for i = 1, (#KEYS - 5) / 2 do
       'completed_at', now_s, 'updated_at', now_s, 'version', version}
     if result ~= '' then h[#h + 1] = 'result'; h[#h + 1] = result end
     redis.call('HSET', jk, unpack(h))
-    if f[6] then redis.call('HDEL', jk, 'token', 'error') else redis.call('HDEL', jk, 'token') end
+    if f[6] then redis.call('HDEL', jk, 'error') end
     done[#done + 1] = id
     finished[#finished + 1] = now_s
     finished[#finished + 1] = id

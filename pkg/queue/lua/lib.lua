@@ -57,25 +57,28 @@ local function wake(wakekey, cap, n)
   end
 end
 
--- pending_score orders a queue's pending set: higher priority first, then
--- first come first served (seq).
+-- pending_score orders a lane (the pending set of one queue and type):
+-- higher priority first, then first come first served (seq, shared by
+-- every lane of the shard, so that lanes merge in submission order).
 local function pending_score(prio, seq)
   return (100 - prio) * 1e12 + seq
 end
 
--- enqueue puts a job in its queue's pending set. A job that was already
--- running when it came back (recovered from a dead worker, or put back on
--- shutdown) goes to the head of its priority (front = true): it has waited
--- its turn once, and the "runs again within 2x the lease" promise must
--- hold under a backlog. At the front the score is 5e11 lower: still above
--- the next higher priority's while the sequence stays below 5e11.
-local function enqueue(pendingkey, seqkey, wakekey, cap, jobkey, id, front)
+-- enqueue puts a job of type typ in its lane and the type in its queue's
+-- set of lane types. A job that was already running when it came back
+-- (recovered from a dead worker, or put back on shutdown) goes to the
+-- head of its priority (front = true): it has waited its turn once, and
+-- the "runs again within 2x the lease" promise must hold under a backlog.
+-- At the front the score is 5e11 lower: still above the next higher
+-- priority's while the sequence stays below 5e11.
+local function enqueue(lanekey, typeskey, typ, seqkey, wakekey, cap, jobkey, id, front)
   local prio = tonumber(redis.call('HGET', jobkey, 'priority') or '0')
   local score = pending_score(prio, redis.call('INCR', seqkey))
   if front then
     score = score - 5e11
   end
-  redis.call('ZADD', pendingkey, int(score), id)
+  redis.call('ZADD', lanekey, int(score), id)
+  redis.call('SADD', typeskey, typ)
   wake(wakekey, cap)
 end
 
@@ -151,7 +154,7 @@ end
 -- release_type gives back the slots of n running jobs of one type in the
 -- type's count and, when the type is limited (slots just opened), wakes a
 -- worker on each of the wake lists in wakekeys (a set: {key = true}), the
--- lists of the queues the jobs came from.
+-- lists of the lanes the jobs came from.
 local function release_type(typ, n, typerun, limits, wakekeys, cap)
   if redis.call('HINCRBY', typerun, typ, -n) <= 0 then
     redis.call('HDEL', typerun, typ)
@@ -169,11 +172,13 @@ local function check_run(jobkey, token)
   return nil
 end
 
--- end_run releases what a running job holds: its lease, its run token and
--- its slot in the per-type concurrency count (waking a worker when the
--- type is limited, since a slot just opened).
-local function end_run(jobkey, id, leases, typerun, limits, wakekey, cap)
+-- end_run releases what a running job holds: its lease, its run token
+-- (unless keep_token: a failed run keeps it, so that the same run failing
+-- again is answered, not refused; no write checks a token of a job that
+-- is not running) and its slot in the per-type concurrency count (waking
+-- a worker when the type is limited, since a slot just opened).
+local function end_run(jobkey, id, leases, typerun, limits, wakekey, cap, keep_token)
   redis.call('ZREM', leases, id)
-  redis.call('HDEL', jobkey, 'token')
+  if not keep_token then redis.call('HDEL', jobkey, 'token') end
   release_type(redis.call('HGET', jobkey, 'type'), 1, typerun, limits, {[wakekey] = true}, cap)
 end

@@ -4,15 +4,16 @@
 -- a lease extended after the peek is no longer expired and is left alone.
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
 -- KEYS[5] failed zset  KEYS[6] seq  KEYS[7] queues set
--- KEYS[5+3i] job hash, KEYS[6+3i] pending zset, KEYS[7+3i] wake list of candidate i's queue
--- ARGV[1] events channel  ARGV[2] wake cap  ARGV[2+i] candidate i id
+-- KEYS[4+4i] job hash, KEYS[5+4i] lane, KEYS[6+4i] the lane's wake list,
+-- KEYS[7+4i] lane types set of candidate i's queue
+-- ARGV[1] events channel  ARGV[2] wake cap  ARGV[1+2i] candidate i id  ARGV[2+2i] its type
 -- Returns {OK, number recovered, number failed}
 local now = now_ms()
 local recovered, failed = 0, 0
 local events = {}
-for i = 1, (#KEYS - 7) / 3 do
-  local jk, pk, wk = KEYS[5 + 3 * i], KEYS[6 + 3 * i], KEYS[7 + 3 * i]
-  local id = ARGV[2 + i]
+for i = 1, (#KEYS - 7) / 4 do
+  local jk, pk, wk, tk = KEYS[4 + 4 * i], KEYS[5 + 4 * i], KEYS[6 + 4 * i], KEYS[7 + 4 * i]
+  local id = ARGV[1 + 2 * i]
   local deadline = redis.call('ZSCORE', KEYS[1], id)
   if deadline and tonumber(deadline) <= now then
     local f = redis.call('HMGET', jk, 'status', 'worker', 'attempts', 'max_retries')
@@ -29,7 +30,7 @@ for i = 1, (#KEYS - 7) / 3 do
         failed = failed + 1
       else
         redis.call('HSET', jk, 'status', 'pending', 'error', why)
-        enqueue(pk, KEYS[6], wk, ARGV[2], jk, id, true)
+        enqueue(pk, tk, ARGV[2 + 2 * i], KEYS[6], wk, ARGV[2], jk, id, true)
         -- The queue may have been forgotten while the job ran.
         redis.call('SADD', KEYS[7], redis.call('HGET', jk, 'queue') or DEFAULT_QUEUE)
         move_count(KEYS[2], 'running', 'pending')

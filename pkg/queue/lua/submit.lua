@@ -2,34 +2,42 @@
 -- is in the future. Each job is atomic on its own: a duplicate is refused
 -- and the others are created.
 -- (Hot path: one call takes a whole batch, so that the sequence, the
--- counters, the pending set, the wake list and the queue set are written
--- once per call, not once per job, and the events go out as one message;
--- each job costs a check and one HSET. A new job publishes no event: no
--- one can be watching a job whose id its submitter has not been told.)
--- KEYS[1] pending zset  KEYS[2] scheduled zset  KEYS[3] counts  KEYS[4] queues set
--- KEYS[5] seq           KEYS[6] wake list
--- KEYS[5+2i] job hash of job i   KEYS[6+2i] its unique key (its job hash when it has none)
--- ARGV[1] queue  ARGV[2] (unused)  ARGV[3] wake cap
+-- counters, each lane, its wake list and the queue sets are written once
+-- per call, not once per job; each job costs a check and one HSET. A new
+-- job publishes no event: no one can be watching a job whose id its
+-- submitter has not been told. One message names the lanes that got jobs,
+-- for the lease calls waiting on them: a lane notice, an event without a
+-- job_id, per lane.)
+-- KEYS[1] scheduled zset  KEYS[2] counts  KEYS[3] queues set  KEYS[4] seq
+-- KEYS[5] the queue's lane types set
+-- KEYS[4+2l] lane l (pending zset)  KEYS[5+2l] its wake list, l = 1..L (L = ARGV[5])
+-- KEYS[4+2L+2i] job hash of job i   KEYS[5+2L+2i] its unique key (its job hash when it has none)
+-- ARGV[1] queue  ARGV[2] events channel (the lane notices)  ARGV[3] wake cap
 -- ARGV[4] the most queue names the queues set may hold (0: no bound)
--- ARGV[-3+8i..4+8i], for job i: id, type, payload JSON, priority, max_retries,
+-- ARGV[5] L, the number of lanes  ARGV[5+l] the type of lane l
+-- ARGV[-2+L+8i..5+L+8i], for job i: id, type, payload JSON, priority, max_retries,
 --   timeout ms, run_at ms (0: now), unique key value ('' for none)
 -- Returns {OK, created_at ms, r1, r2, ...} where ri is {OK, status} or
 -- {DUPLICATE, id of the job holding the key}; or {QUEUE_LIMIT, bound}, and
 -- nothing created, when the queue is new and the set holds its most names.
 local queue = ARGV[1]
 local bound = tonumber(ARGV[4])
-local known = bound > 0 and redis.call('SISMEMBER', KEYS[4], queue) == 1
-if bound > 0 and not known and redis.call('SCARD', KEYS[4]) >= bound then
+local known = bound > 0 and redis.call('SISMEMBER', KEYS[3], queue) == 1
+if bound > 0 and not known and redis.call('SCARD', KEYS[3]) >= bound then
   return {QUEUE_LIMIT, ARGV[4]}
 end
 local now = now_ms()
 local now_s = int(now)
 local out = {OK, now_s}
 local created = {pending = {OK, 'pending'}, scheduled = {OK, 'scheduled'}} -- shared rows
-local pending, prios, scheduled = {}, {}, 0
-for i = 1, (#KEYS - 6) / 2 do
-  local jk, uk = KEYS[5 + 2 * i], KEYS[6 + 2 * i]
-  local a = 8 * i - 3
+local nlanes = tonumber(ARGV[5])
+local lane_of = {} -- type → lane number
+for l = 1, nlanes do lane_of[ARGV[5 + l]] = l end
+local pending, prios, lanes, scheduled = {}, {}, {}, 0
+local jk0, a0 = 5 + 2 * nlanes, 5 + nlanes -- the keys and arguments before the jobs
+for i = 1, (#KEYS - jk0) / 2 do
+  local jk, uk = KEYS[jk0 + 2 * i - 1], KEYS[jk0 + 2 * i]
+  local a = a0 + 8 * i - 7
   local id, typ, payload, prio, retries, timeout, run_at, unique =
     ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
   local holder = unique ~= '' and redis.call('GET', uk)
@@ -63,7 +71,7 @@ for i = 1, (#KEYS - 6) / 2 do
       end
       if status == 'scheduled' then
         h[#h + 1] = 'run_at'; h[#h + 1] = run_at
-        redis.call('ZADD', KEYS[2], run_at, id)
+        redis.call('ZADD', KEYS[1], run_at, id)
         scheduled = scheduled + 1
       end
       redis.call('HSET', jk, unpack(h))
@@ -71,22 +79,31 @@ for i = 1, (#KEYS - 6) / 2 do
     if status == 'pending' then
       pending[#pending + 1] = id
       prios[#prios + 1] = tonumber(prio)
+      lanes[#lanes + 1] = lane_of[typ]
     end
     out[#out + 1] = created[status]
   end
 end
 if #pending > 0 then
   -- The sequence orders jobs of equal priority (FIFO): reserve one number per job.
-  local first = redis.call('INCRBY', KEYS[5], #pending) - #pending
-  local zargs = {}
+  local first = redis.call('INCRBY', KEYS[4], #pending) - #pending
+  local zargs = {} -- lane → its ZADD arguments
   for k, id in ipairs(pending) do
-    zargs[#zargs + 1] = int(pending_score(prios[k], first + k))
-    zargs[#zargs + 1] = id
+    local z = zargs[lanes[k]]
+    if not z then z = {}; zargs[lanes[k]] = z end
+    z[#z + 1] = int(pending_score(prios[k], first + k))
+    z[#z + 1] = id
   end
-  redis.call('ZADD', KEYS[1], unpack(zargs))
-  wake(KEYS[6], ARGV[3], #pending)
-  redis.call('HINCRBY', KEYS[3], 'pending', #pending)
+  local notice = {}
+  for l, z in pairs(zargs) do
+    redis.call('ZADD', KEYS[4 + 2 * l], unpack(z))
+    wake(KEYS[5 + 2 * l], ARGV[3], #z / 2)
+    redis.call('SADD', KEYS[5], ARGV[5 + l])
+    notice[#notice + 1] = '{"status":"pending","type":"' .. ARGV[5 + l] .. '","queue":"' .. queue .. '"}'
+  end
+  redis.call('PUBLISH', ARGV[2], '[' .. table.concat(notice, ',') .. ']')
+  redis.call('HINCRBY', KEYS[2], 'pending', #pending)
 end
-if scheduled > 0 then redis.call('HINCRBY', KEYS[3], 'scheduled', scheduled) end
-if #out > 2 and not known then redis.call('SADD', KEYS[4], queue) end
+if scheduled > 0 then redis.call('HINCRBY', KEYS[2], 'scheduled', scheduled) end
+if #out > 2 and not known then redis.call('SADD', KEYS[3], queue) end
 return out

@@ -46,6 +46,12 @@ def run_example(test, name, env):
 
 
 class TestWorkerExample(unittest.TestCase):
+    def test_the_shipped_example_is_the_readme_one(self):
+        # deploy/python-worker.Dockerfile runs examples/worker.py.
+        path = os.path.join(os.path.dirname(README), "examples", "worker.py")
+        with open(path, encoding="utf-8") as f:
+            self.assertEqual(f.read(), example("worker.py"))
+
     def test_the_worker_example_runs_its_jobs(self):
         fake = FakeLeaseServer()
         self.addCleanup(fake.close)
