@@ -29,6 +29,13 @@ var (
 	// ErrInPipeline: a job of a pipeline cannot be deleted on its own;
 	// retention removes it with its pipeline.
 	ErrInPipeline = errors.New("job belongs to a pipeline")
+	// ErrScheduleNotFound: no schedule has this name.
+	ErrScheduleNotFound = errors.New("schedule not found")
+	// ErrScheduleExists: a schedule of this name exists already.
+	ErrScheduleExists = errors.New("schedule exists")
+	// ErrScheduleLimit: a new schedule, and there are
+	// Config.MaxSchedules already.
+	ErrScheduleLimit = errors.New("too many schedules")
 )
 
 // PipelineStateError is a refused change of a whole pipeline: its status

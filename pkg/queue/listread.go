@@ -20,7 +20,7 @@ const DefaultListBytes = 1 << 20
 // token is the worker's business).
 var summaryFields = []string{fType, fQueue, fPriority, fStatus, fProgress, fStep, fError,
 	fAttempts, fMaxRetries, fTimeout, fRunAt, fCreatedAt, fStartedAt, fDoneAt, fUpdatedAt,
-	fWorker, fRestarts, fVersion, fUnique}
+	fWorker, fRestarts, fVersion, fUnique, fPipeline, fPipeKey}
 
 // listed is one job as List read it: its summary and what its payload and
 // result (those asked for) would add to the page, in bytes.

@@ -372,3 +372,30 @@ func TestPipelineRetention(t *testing.T) {
 	}
 	checkInvariants(t, c)
 }
+
+func TestPipelineBulkActions(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	ctx := ctxT(t)
+	s := mustSubmitPipeline(t, c, diamond())
+	plain := mustEnqueue(t, c, EnqueueParams{Type: "t"})
+	if _, err := c.CancelMatching(ctx, BulkParams{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	wantStatuses(t, c, s, map[string]State{"a": StateCancelled, "b": StateCancelled, "c": StateCancelled, "d": StateCancelled})
+	wantPipeline(t, c, s.ID, PipelineCancelled)
+	checkInvariants(t, c)
+	res, err := c.DeleteMatching(ctx, BulkParams{All: true})
+	if err != nil || res.Changed != 1 || res.Skipped[SkippedInPipeline] != 4 {
+		t.Fatalf("bulk delete: %+v %v", res, err)
+	}
+	if _, err := c.Get(ctx, plain); !errors.Is(err, ErrJobNotFound) {
+		t.Fatalf("plain job: %v", err)
+	}
+	if _, err := c.RestartMatching(ctx, BulkParams{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	wantStatuses(t, c, s, map[string]State{"a": StatePending, "b": StateWaiting, "c": StateWaiting, "d": StateWaiting})
+	wantPipeline(t, c, s.ID, PipelineRunning)
+	checkInvariants(t, c)
+}
