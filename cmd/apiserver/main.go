@@ -154,14 +154,14 @@ func parseConfig(args []string) (*config, error) {
 // declaredTypes is the types submissions may name before a worker runs
 // them: the built-in handlers' (with their payload checks) and those the
 // operator declares (any payload).
-func declaredTypes(declared []string) api.TypeSet {
+func declaredTypes(declared []string) api.TypesWithInputs {
 	set := api.TypeSet(handlers.Validators())
 	for _, t := range declared {
 		if _, ok := set[t]; !ok {
 			set[t] = nil
 		}
 	}
-	return set
+	return api.TypesWithInputs{TypeSet: set, Inputs: handlers.InputValidators()}
 }
 
 // errNoKeys refuses to serve an open API by accident: outside dev mode,

@@ -211,6 +211,29 @@ type JobTypes interface {
 	ValidatePayload(typ string, payload json.RawMessage) error
 }
 
+// InputJobTypes is what a JobTypes may also say: how to check the
+// payload of a job of a pipeline that has parents, whose handler may take
+// its input from their results, so that the payload may leave it out.
+// Without it, such a payload is checked as any other.
+type InputJobTypes interface {
+	ValidateInputPayload(typ string, payload json.RawMessage) error
+}
+
+// TypesWithInputs is a TypeSet whose jobs of pipelines that have parents
+// are checked by Inputs (a type absent from Inputs as by the TypeSet).
+type TypesWithInputs struct {
+	TypeSet
+	Inputs TypeSet
+}
+
+// ValidateInputPayload runs typ's check for a job with parents.
+func (t TypesWithInputs) ValidateInputPayload(typ string, payload json.RawMessage) error {
+	if _, ok := t.Inputs[typ]; ok {
+		return t.Inputs.ValidatePayload(typ, payload)
+	}
+	return t.TypeSet.ValidatePayload(typ, payload)
+}
+
 // TypeSet is a fixed set of JobTypes: each type with the check of its
 // payloads (nil: any payload).
 type TypeSet map[string]func(payload json.RawMessage) error

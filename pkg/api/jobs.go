@@ -250,6 +250,13 @@ func (s *server) submitBatch(c *gin.Context) {
 // some type is not configured. The error is Redis's, when it cannot be
 // read.
 func (s *server) admit(ctx context.Context, params []queue.EnqueueParams, errs []error) error {
+	return s.admitWith(ctx, params, errs, func(i int) error {
+		return s.cfg.JobTypes.ValidatePayload(params[i].Type, params[i].Payload)
+	})
+}
+
+// admitWith is admit with the payload of job i checked by validate(i).
+func (s *server) admitWith(ctx context.Context, params []queue.EnqueueParams, errs []error, validate func(i int) error) error {
 	types := s.cfg.JobTypes
 	for i, p := range params {
 		if errs[i] != nil || types.Known(p.Type) {
@@ -267,7 +274,7 @@ func (s *server) admit(ctx context.Context, params []queue.EnqueueParams, errs [
 		if errs[i] != nil {
 			continue
 		}
-		if err := types.ValidatePayload(p.Type, p.Payload); err != nil {
+		if err := validate(i); err != nil {
 			errs[i] = invalidArgf("payload of a %s job: %v", p.Type, err)
 		}
 	}

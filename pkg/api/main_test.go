@@ -73,7 +73,7 @@ func setupOnPrefix(t *testing.T, rdb *redis.Client, prefix string, cfg Config) *
 	}
 	if cfg.JobTypes == nil {
 		// What cmd/apiserver configures: the built-in handlers' types.
-		cfg.JobTypes = TypeSet(handlers.Validators())
+		cfg.JobTypes = TypesWithInputs{TypeSet: handlers.Validators(), Inputs: handlers.InputValidators()}
 	}
 	// A loaded CI machine (the whole suite under -race on two cores) can
 	// take longer than the production default for one Redis call; tests

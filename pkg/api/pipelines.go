@@ -96,7 +96,7 @@ func (s *server) submitPipeline(c *gin.Context) {
 	for i := range p.Jobs {
 		params[i] = p.Jobs[i].EnqueueParams
 	}
-	if err := s.admit(ctx, params, errs); err != nil {
+	if err := s.admitWith(ctx, params, errs, s.pipelinePayloadCheck(p)); err != nil {
 		s.writeError(c, err)
 		return
 	}
@@ -126,6 +126,19 @@ func (s *server) submitPipeline(c *gin.Context) {
 	c.Header("Location", "/api/v1/pipelines/"+created.ID)
 	c.JSON(http.StatusCreated, pipelineCreated{PipelineID: created.ID, Status: created.Status,
 		CreatedAt: timestamp(created.CreatedAt), Jobs: created.Jobs})
+}
+
+// pipelinePayloadCheck checks the payload of p's job i: one with parents
+// as JobTypes checks the payload of a job with inputs, when it can
+// (InputJobTypes), the others as any job's.
+func (s *server) pipelinePayloadCheck(p queue.PipelineParams) func(i int) error {
+	return func(i int) error {
+		j := &p.Jobs[i]
+		if inputs, ok := s.cfg.JobTypes.(InputJobTypes); ok && len(j.DependsOn) > 0 {
+			return inputs.ValidateInputPayload(j.Type, j.Payload)
+		}
+		return s.cfg.JobTypes.ValidatePayload(j.Type, j.Payload)
+	}
 }
 
 // pipelineJobView is one job of a pipeline in GET /api/v1/pipelines/{id}.

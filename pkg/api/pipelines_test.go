@@ -84,6 +84,14 @@ func TestPipelineSubmissionRefusedWhole(t *testing.T) {
 	if jobs := b.call(t, "GET", "/api/v1/jobs", "", 200)["jobs"].([]any); len(jobs) != 0 {
 		t.Fatalf("refused pipelines created jobs: %v", jobs)
 	}
+	// A job with parents may leave out the documents it takes from them;
+	// one without may not.
+	b.call(t, "POST", "/api/v1/pipelines", `{"jobs": [
+		{"key": "parse", "type": "document_parsing", "payload": {"documents": ["Redis is fast."]}},
+		{"key": "chunk", "type": "chunking", "payload": {"chunk_size": 50}, "depends_on": ["parse"]},
+		{"key": "taxonomy", "type": "taxonomy_generation", "depends_on": ["chunk"]},
+		{"key": "dataset", "type": "dataset_generation", "depends_on": ["chunk", "taxonomy"]}]}`, 201)
+	b.wantError(t, "POST", "/api/v1/pipelines", `{"jobs": [{"key": "chunk", "type": "chunking"}]}`, 400, CodeInvalidArgument)
 }
 
 // A pipeline's stream, read from another instance than the one the

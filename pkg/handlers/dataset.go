@@ -101,10 +101,11 @@ func parseDatasetPayload(raw json.RawMessage) (datasetParams, error) {
 // handleDataset makes at most max_examples_per_document examples of each
 // document, one per sentence of 4-100 words, in sentence order.
 func handleDataset(ctx context.Context, job *queue.ActiveJob) (any, error) {
-	p, err := parseDatasetPayload(job.Payload)
+	p, err := parseDatasetPayload(payloadOf(job))
 	if err != nil {
 		return nil, err
 	}
+	taxonomy := inputTaxonomy(job.Inputs)
 	res := datasetResult{Format: p.format, Examples: []any{}, PerDocument: make(map[string]int, len(p.docs))}
 	var jsonl bytes.Buffer
 	enc := json.NewEncoder(&jsonl)
@@ -125,6 +126,9 @@ func handleDataset(ctx context.Context, job *queue.ActiveJob) (any, error) {
 				ex, ok = qaFromSentence(d.ID, s)
 			} else {
 				ex, ok = completionFromSentence(d.ID, s)
+			}
+			if ok && taxonomy != nil {
+				ex = categorized{ex, categoryOf(taxonomy, s)}
 			}
 			if !ok {
 				continue

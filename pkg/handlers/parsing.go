@@ -15,8 +15,11 @@ const parsingTopTerms = 10
 
 // documentStats is what document_parsing reports of one document.
 type documentStats struct {
-	ID                string      `json:"id"`
-	Title             string      `json:"title,omitempty"`
+	ID    string `json:"id"`
+	Title string `json:"title,omitempty"`
+	// Text is the document's text, handed on to the jobs that take their
+	// documents from this one in a pipeline.
+	Text              string      `json:"text"`
 	Characters        int         `json:"characters"`
 	Words             int         `json:"words"`
 	Sentences         int         `json:"sentences"`
@@ -108,6 +111,7 @@ func analyzeDocument(d document) (documentStats, map[string]int, int) {
 	return documentStats{
 		ID:                d.ID,
 		Title:             detectTitle(d.Text),
+		Text:              d.Text,
 		Characters:        utf8.RuneCountInString(d.Text),
 		Words:             len(words),
 		Sentences:         len(sentences(d.Text)),

@@ -74,10 +74,10 @@ func TestDocumentParsingEdgeDocuments(t *testing.T) {
 		want       documentStats
 	}{
 		{"empty", "", documentStats{ID: "doc-1", TopTerms: []termCount{}}},
-		{"blank", " \n\n\t\n", documentStats{ID: "doc-1", Characters: 5, Lines: 3, TopTerms: []termCount{}}},
-		{"stopwords only", "It is what it is.", documentStats{ID: "doc-1", Characters: 17, Words: 5, Sentences: 1,
+		{"blank", " \n\n\t\n", documentStats{ID: "doc-1", Text: " \n\n\t\n", Characters: 5, Lines: 3, TopTerms: []termCount{}}},
+		{"stopwords only", "It is what it is.", documentStats{ID: "doc-1", Text: "It is what it is.", Characters: 17, Words: 5, Sentences: 1,
 			Paragraphs: 1, Lines: 1, AverageWordLength: 2.4, TopTerms: []termCount{}}},
-		{"unicode", "Café Über\nnaïve café.", documentStats{ID: "doc-1", Title: "Café Über", Characters: 21, Words: 4,
+		{"unicode", "Café Über\nnaïve café.", documentStats{ID: "doc-1", Title: "Café Über", Text: "Café Über\nnaïve café.", Characters: 21, Words: 4,
 			Sentences: 1, Paragraphs: 1, Lines: 2, AverageWordLength: 4.25, UniqueTerms: 3,
 			TopTerms: []termCount{{"café", 2}, {"naïve", 1}, {"über", 1}}}},
 	}

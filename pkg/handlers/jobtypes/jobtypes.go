@@ -110,6 +110,7 @@ var documentParsing = Type{
 		{"documents", "list", "one entry per document, in order"},
 		{"documents[].id", "string", "the document's id"},
 		{"documents[].title", "string", "its title; absent when it has none"},
+		{"documents[].text", "string", "its text, handed on to the jobs that take their documents from this one in a pipeline"},
 		{"documents[].characters", "integer", "characters (not bytes)"},
 		{"documents[].words", "integer", "words"},
 		{"documents[].sentences", "integer", "sentences"},
@@ -135,11 +136,11 @@ var documentParsing = Type{
 	},
 	ExamplePayload: `{"documents": ["Release notes\nWorkers co-operate. Jobs run once!", {"id": "faq", "text": "Is a job lost? No."}]}`,
 	ExampleResult: `{"documents": [
-  {"id": "doc-1", "title": "Release notes", "characters": 48, "words": 7, "sentences": 2, "paragraphs": 1, "lines": 2,
+  {"id": "doc-1", "title": "Release notes", "text": "Release notes\nWorkers co-operate. Jobs run once!", "characters": 48, "words": 7, "sentences": 2, "paragraphs": 1, "lines": 2,
    "average_word_length": 5.71, "unique_terms": 6,
    "top_terms": [{"term": "co-operate", "count": 1}, {"term": "jobs", "count": 1}, {"term": "notes", "count": 1},
                  {"term": "release", "count": 1}, {"term": "run", "count": 1}, {"term": "workers", "count": 1}]},
-  {"id": "faq", "characters": 18, "words": 5, "sentences": 2, "paragraphs": 1, "lines": 1,
+  {"id": "faq", "text": "Is a job lost? No.", "characters": 18, "words": 5, "sentences": 2, "paragraphs": 1, "lines": 1,
    "average_word_length": 2.4, "unique_terms": 2,
    "top_terms": [{"term": "job", "count": 1}, {"term": "lost", "count": 1}]}],
  "totals": {"documents": 2, "characters": 66, "words": 12, "sentences": 4, "paragraphs": 2, "lines": 3,
@@ -155,7 +156,8 @@ var chunking = Type{
 	About: "Each chunk starts `chunk_size - overlap` units after the previous one; the last chunk " +
 		"of a document ends at its end. In words, a chunk keeps the punctuation attached to its " +
 		"first and last words (`(now).` whole). A job fails, without retries, past 100000 chunks " +
-		"or 32 MiB of chunk text.",
+		"or 32 MiB of chunk text. In a pipeline, a payload without `documents` takes the " +
+		"documents of its parents' results (a `document_parsing` parent's).",
 	Payload: append(append([]Field(nil), documentsField...),
 		Field{"chunk_size", "integer", "1-100000, default 200: units per chunk"},
 		Field{"overlap", "integer", "0 to chunk_size-1, default chunk_size/4: units a chunk shares with the previous one"},
@@ -188,7 +190,9 @@ var taxonomyGeneration = Type{
 	Summary: "a two-level taxonomy of the documents' terms: categories and the terms under them",
 	About: "Categories are the terms scoring highest by tf × idf, `idf = ln(1 + documents / " +
 		"document frequency)`. A category's children are the other terms (categories excepted) " +
-		"sharing the most sentences with it, scored co-occurrences × idf. Ties go by term.",
+		"sharing the most sentences with it, scored co-occurrences × idf. Ties go by term. In a " +
+		"pipeline, a payload without `documents` takes its parents' (a `chunking` parent's " +
+		"chunks, each a document `<document_id>#<index>`).",
 	Payload: append(append([]Field(nil), documentsField...),
 		Field{"max_categories", "integer", "1-50, default 10: categories at most"},
 		Field{"terms_per_category", "integer", "1-20, default 5: children per category at most"},
@@ -227,7 +231,9 @@ var datasetGeneration = Type{
 		"`definition` example, `What is <subject>?` answered by the sentence; any other sentence " +
 		"with a term gives a `cloze` example, the sentence with its longest term blanked out, " +
 		"answered by that word. `completion`: the words before the middle one are the prompt, " +
-		"the rest the completion. A job stops at 20000 examples and then says `\"truncated\": true`.",
+		"the rest the completion. A job stops at 20000 examples and then says `\"truncated\": true`. " +
+		"In a pipeline, a payload without `documents` takes its parents' (a `chunking` parent's " +
+		"chunks), and a `taxonomy_generation` parent gives each example its `category`.",
 	Payload: append(append([]Field(nil), documentsField...),
 		Field{"format", "string", "`qa` (default) or `completion`"},
 		Field{"max_examples_per_document", "integer", "1-1000, default 20: examples per document at most"},
@@ -242,6 +248,7 @@ var datasetGeneration = Type{
 		{"examples[].answer", "string", "qa: its answer"},
 		{"examples[].prompt", "string", "completion: the prompt"},
 		{"examples[].completion", "string", "completion: its completion"},
+		{"examples[].category", "string", "with a taxonomy_generation parent in a pipeline: the category the example falls under (`\"\"` for none)"},
 		{"jsonl", "string", "the examples, one JSON object per line: the dataset file"},
 		{"per_document", "map", "examples per document id"},
 		{"truncated", "boolean", "true when the job stopped at 20000 examples"},
