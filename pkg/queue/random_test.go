@@ -29,6 +29,7 @@ func TestRandomizedTransitions(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	var ids []string
 	var runs []*run // live and stale runs alike
+	var pipes []string
 	pick := func() string {
 		if len(ids) == 0 {
 			return "00000000-0000-4000-8000-000000000000"
@@ -43,14 +44,16 @@ func TestRandomizedTransitions(t *testing.T) {
 	}
 	tolerated := func(err error) bool {
 		var te *TransitionError
+		var pe *PipelineStateError
 		return err == nil || errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrJobNotFound) ||
-			errors.As(err, &te) || errors.Is(err, ErrDuplicate)
+			errors.As(err, &te) || errors.Is(err, ErrDuplicate) || errors.As(err, &pe) ||
+			errors.Is(err, ErrInPipeline) || errors.Is(err, ErrPipelineNotFound)
 	}
 	ops := map[string]int{}
 	for step := 0; step < steps; step++ {
 		var op string
 		var err error
-		switch k := rng.IntN(13); k {
+		switch k := rng.IntN(16); k {
 		case 0, 1:
 			op = "submit"
 			p := EnqueueParams{Type: []string{"a", "b"}[rng.IntN(2)], Queue: []string{"default", "other"}[rng.IntN(2)],
@@ -123,6 +126,25 @@ func TestRandomizedTransitions(t *testing.T) {
 		case 12:
 			op = "delete"
 			err = c.Delete(ctx, pick())
+		case 13:
+			op = "pipeline"
+			var s *PipelineSubmitted
+			if s, err = c.SubmitPipeline(ctx, randomDAG(rng, 1+rng.IntN(6))); err == nil {
+				pipes = append(pipes, s.ID)
+				for _, id := range s.Jobs {
+					ids = append(ids, id)
+				}
+			}
+		case 14:
+			op = "cancel pipeline"
+			if len(pipes) > 0 {
+				err = c.CancelPipeline(ctx, pipes[rng.IntN(len(pipes))])
+			}
+		case 15:
+			op = "restart pipeline"
+			if len(pipes) > 0 {
+				err = c.RestartPipeline(ctx, pipes[rng.IntN(len(pipes))])
+			}
 		}
 		ops[op]++
 		if !tolerated(err) {
@@ -136,4 +158,23 @@ func TestRandomizedTransitions(t *testing.T) {
 		}
 	}
 	t.Logf("ops: %v", ops)
+}
+
+// randomDAG is a pipeline of n jobs of types a and b in two queues, each
+// depending on up to three of the jobs before it.
+func randomDAG(rng *rand.Rand, n int) PipelineParams {
+	var p PipelineParams
+	for i := range n {
+		j := PipelineJob{Key: "k" + strconv.Itoa(i), EnqueueParams: EnqueueParams{Type: []string{"a", "b"}[rng.IntN(2)],
+			Queue: []string{"default", "other"}[rng.IntN(2)], Priority: rng.IntN(3)}}
+		mr := rng.IntN(3)
+		j.MaxRetries = &mr
+		for d := range i {
+			if rng.IntN(3) == 0 && len(j.DependsOn) < 3 {
+				j.DependsOn = append(j.DependsOn, "k"+strconv.Itoa(d))
+			}
+		}
+		p.Jobs = append(p.Jobs, j)
+	}
+	return p
 }
