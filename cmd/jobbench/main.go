@@ -55,11 +55,13 @@ type config struct {
 	// AsynqDB is asynq's database number (default: ours + 1).
 	AsynqDB int
 
-	Producers      int
-	EnqueueN       int
-	Batch          int
-	BatchN         int
-	ProcessN       int
+	Producers int
+	EnqueueN  int
+	Batch     int
+	BatchN    int
+	ProcessN  int
+	// PipelinesN is the pipelines of the pipelines scenario.
+	PipelinesN     int
 	Workers        int
 	Concurrency    int
 	PickupN        int
@@ -89,7 +91,7 @@ type config struct {
 }
 
 // scenarioNames in the order they run.
-var scenarioNames = []string{"enqueue_single", "enqueue_batch", "process", "process_progress",
+var scenarioNames = []string{"enqueue_single", "enqueue_batch", "process", "process_progress", "pipelines",
 	"http_worker", "http_submit", "drain_fleet", "pickup_idle", "sse_progress", "longpoll_wake", "http_status",
 	"queue_stats", "cluster"}
 
@@ -112,6 +114,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.Batch, "batch", 100, "jobs per call of enqueue_batch")
 	fs.IntVar(&c.BatchN, "batch-n", 200_000, "jobs of enqueue_batch")
 	fs.IntVar(&c.ProcessN, "process-n", 50_000, "pre-submitted jobs of process")
+	fs.IntVar(&c.PipelinesN, "pipelines-n", 1000, "pipelines of 10 no-op jobs of pipelines (and 10 times as many plain jobs beside)")
 	fs.IntVar(&c.Workers, "workers", 2, "workers of process and pickup_idle")
 	fs.IntVar(&c.Concurrency, "concurrency", 32, "concurrency of each worker")
 	fs.IntVar(&c.PickupN, "pickup-n", 200, "samples of pickup_idle")
@@ -151,7 +154,7 @@ func quickSizes(fs *flag.FlagSet) {
 	small := map[string]string{"enqueue-n": "2000", "batch-n": "5000", "process-n": "2000",
 		"pickup-n": "20", "asynq-pickup-n": "3", "streams": "50", "progress-events": "2",
 		"poll-n": "20", "status-duration": "300ms", "stats-sizes": "1000,10000", "stats-samples": "20",
-		"http-submit-n": "2000"}
+		"http-submit-n": "2000", "pipelines-n": "100"}
 	for name, v := range small {
 		if !set[name] {
 			_ = fs.Set(name, v)
@@ -316,7 +319,7 @@ func benchRedis(cfg *config, logf func(string, ...any)) (url string, stop func()
 func (b *bench) repeat(ctx context.Context, name string, asq *asynqRunner, logf func(string, ...any)) (oursRuns, asynqRuns [][]Result, err error) {
 	runs := map[string]func(context.Context) ([]Result, error){
 		"enqueue_single": b.enqueueSingle, "enqueue_batch": b.enqueueBatch, "process": b.process,
-		"process_progress": b.processProgress, "http_worker": b.httpWorker, "http_submit": b.httpSubmit, "drain_fleet": b.drainFleet,
+		"process_progress": b.processProgress, "pipelines": b.pipelines, "http_worker": b.httpWorker, "http_submit": b.httpSubmit, "drain_fleet": b.drainFleet,
 		"pickup_idle": b.pickup, "sse_progress": b.sseProgress, "longpoll_wake": b.longPoll,
 		"http_status": b.httpStatus, "queue_stats": b.queueStats, "cluster": b.cluster,
 	}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/compileo/jobqueue/pkg/queue"
+)
+
+// pipelineWidth is the jobs of each pipeline of the pipelines scenario: a
+// root, eight jobs that depend on it, and one that joins them.
+const pipelineWidth = 10
+
+// pipelines: PipelinesN pipelines of pipelineWidth no-op jobs each
+// (root → 8 → join) submitted, then drained as process drains plain jobs;
+// then as many plain jobs, submitted and drained alike. The rate is the
+// pipelines' jobs per second; the note compares their Redis CPU per job
+// (submit + run) with the plain jobs' (goal: at most 1.5 times).
+func (b *bench) pipelines(ctx context.Context) ([]Result, error) {
+	n := b.cfg.PipelinesN * pipelineWidth
+	if err := b.flush(ctx); err != nil {
+		return nil, err
+	}
+	piped, err := b.submitThenRun(ctx, n, func() error { return b.fillPipelines(ctx, b.cfg.PipelinesN) },
+		func() (Result, error) {
+			return b.drain(ctx, n, b.cfg.Workers, b.cfg.Concurrency, func(context.Context, *queue.ActiveJob) {})
+		})
+	if err != nil {
+		return nil, err
+	}
+	if err := b.flush(ctx); err != nil {
+		return nil, err
+	}
+	plain, err := b.submitThenRun(ctx, n, func() error { return b.fill(ctx, typeNoop, n, 500) },
+		func() (Result, error) {
+			return b.drain(ctx, n, b.cfg.Workers, b.cfg.Concurrency, func(context.Context, *queue.ActiveJob) {})
+		})
+	if err != nil {
+		return nil, err
+	}
+	piped.Scenario = "pipelines"
+	ratio := 0.0
+	if plain.RedisUsPerJob > 0 {
+		ratio = round2(piped.RedisUsPerJob / plain.RedisUsPerJob)
+	}
+	piped.Note = fmt.Sprintf("%d pipelines of %d no-op jobs (root → 8 → join), %s; Redis µs/job %s vs %s for plain jobs (%.2fx), calls/job %s vs %s",
+		b.cfg.PipelinesN, pipelineWidth, piped.Note, num(piped.RedisUsPerJob), num(plain.RedisUsPerJob), ratio,
+		num(piped.RedisCallsPerJob), num(plain.RedisCallsPerJob))
+	return []Result{piped}, nil
+}
+
+// fillPipelines submits n pipelines with the configured producers.
+func (b *bench) fillPipelines(ctx context.Context, n int) error {
+	var next atomic.Int64
+	return parallel(b.cfg.Producers, func(int) error {
+		for next.Add(1) <= int64(n) {
+			p := queue.PipelineParams{Jobs: []queue.PipelineJob{{Key: "root", EnqueueParams: queue.EnqueueParams{Type: typeNoop}}}}
+			var mid []string
+			for i := range pipelineWidth - 2 {
+				k := "mid" + strconv.Itoa(i)
+				mid = append(mid, k)
+				p.Jobs = append(p.Jobs, queue.PipelineJob{Key: k, DependsOn: []string{"root"}, EnqueueParams: queue.EnqueueParams{Type: typeNoop}})
+			}
+			p.Jobs = append(p.Jobs, queue.PipelineJob{Key: "join", DependsOn: mid, EnqueueParams: queue.EnqueueParams{Type: typeNoop}})
+			if _, err := b.client.SubmitPipeline(ctx, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
