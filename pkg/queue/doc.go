@@ -123,6 +123,10 @@
 //	coalesce.go     concurrent Enqueue calls sharing one submission
 //	limits.go       type limits and the shard a job is created in
 //	manage.go       a job's owner's transitions: Cancel, Restart, Delete
+//	pipeline.go     pipelines: the model, validation and graph of a DAG of jobs
+//	pipelines.go    SubmitPipeline, GetPipeline, CancelPipeline, RestartPipeline,
+//	                and a job's transitions routed to its pipeline's scripts
+//	pipeline_check.go the pipelines' part of CheckInvariants
 //	bulk.go         the same on the jobs a list selects, a page at a time
 //	list.go         List, paged over the indexes; listread.go its reads,
 //	                cursor.go its cursors
