@@ -143,7 +143,7 @@ func (s *Server) AddAPI(ctx context.Context) (*API, error) {
 	if err := hub.Start(ctx); err != nil {
 		return nil, fmt.Errorf("servertest: hub: %w", err)
 	}
-	h, err := api.New(api.Config{Logger: discard, Keys: s.keys, JobTypes: api.TypeSet(handlers.Validators())}, s.Queue, hub)
+	h, err := api.New(api.Config{Logger: discard, Keys: s.keys, JobTypes: api.TypesWithInputs{TypeSet: handlers.Validators(), Inputs: handlers.InputValidators()}}, s.Queue, hub)
 	if err != nil {
 		hub.Stop()
 		return nil, err

@@ -17,6 +17,7 @@ type State string
 
 // The states a job can be in. Completed, failed and cancelled are terminal.
 const (
+	StateWaiting   State = "waiting"   // a job of a pipeline waiting for its parents
 	StatePending   State = "pending"   // waiting in its queue
 	StateScheduled State = "scheduled" // submitted to run later
 	StateRunning   State = "running"   // a worker runs it
@@ -28,7 +29,7 @@ const (
 
 // States lists every state, in lifecycle order.
 func States() []State {
-	return []State{StatePending, StateScheduled, StateRunning, StateRetrying,
+	return []State{StateWaiting, StatePending, StateScheduled, StateRunning, StateRetrying,
 		StateCompleted, StateFailed, StateCancelled}
 }
 
@@ -94,6 +95,8 @@ type Job struct {
 	// stream event of the job's current state.
 	Version   int64  `json:"version"`
 	UniqueKey string `json:"unique_key,omitempty"`
+	// PipelineID is the pipeline the job belongs to, "" for none.
+	PipelineID string `json:"pipeline_id,omitempty"`
 }
 
 // UnmarshalJSON implements json.Unmarshaler: a null payload or result

@@ -1,0 +1,122 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Pipelines: jobs that wait on other jobs (docs/api.md, "Pipelines").
+
+// PipelineStatus is a pipeline's place in its lifecycle.
+type PipelineStatus string
+
+// The statuses of a pipeline: running until every job of it has ended,
+// then failed if any failed, cancelled if any was cancelled, else
+// completed.
+const (
+	PipelineRunning   PipelineStatus = "running"
+	PipelineCompleted PipelineStatus = "completed"
+	PipelineFailed    PipelineStatus = "failed"
+	PipelineCancelled PipelineStatus = "cancelled"
+)
+
+// Ended reports whether every job of the pipeline has ended.
+func (s PipelineStatus) Ended() bool { return s != PipelineRunning && s != "" }
+
+// PipelineJob is one job of a pipeline: a submission (without RunAt,
+// Delay or UniqueKey), its key in the pipeline and the keys of the jobs
+// it waits for, whose results it receives.
+type PipelineJob struct {
+	Submission
+	Key       string
+	DependsOn []string
+}
+
+// MarshalJSON writes the job as the API reads it.
+func (j PipelineJob) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(j.Submission)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	m["key"], _ = json.Marshal(j.Key)
+	if len(j.DependsOn) > 0 {
+		m["depends_on"], _ = json.Marshal(j.DependsOn)
+	}
+	return json.Marshal(m)
+}
+
+// PipelineSubmitted is a pipeline the server accepted.
+type PipelineSubmitted struct {
+	PipelineID string         `json:"pipeline_id"`
+	Status     PipelineStatus `json:"status"`
+	CreatedAt  time.Time      `json:"created_at,omitzero"`
+	// Jobs maps each job's key to its id.
+	Jobs map[string]string `json:"jobs"`
+}
+
+// Pipeline is a pipeline as it now is (GET /api/v1/pipelines/{id}).
+type Pipeline struct {
+	PipelineID  string         `json:"pipeline_id"`
+	Status      PipelineStatus `json:"status"`
+	Progress    float64        `json:"progress"` // the mean of its jobs'
+	CreatedAt   time.Time      `json:"created_at,omitzero"`
+	CompletedAt time.Time      `json:"completed_at,omitzero"`
+	UniqueKey   string         `json:"unique_key,omitempty"`
+	// Jobs are its jobs in submission order.
+	Jobs []PipelineJobState `json:"jobs"`
+}
+
+// PipelineJobState is one job of a Pipeline.
+type PipelineJobState struct {
+	Key       string   `json:"key"`
+	JobID     string   `json:"job_id"`
+	Type      string   `json:"type"`
+	Status    State    `json:"status"`
+	Progress  float64  `json:"progress"`
+	DependsOn []string `json:"depends_on"`
+}
+
+// SubmitPipeline submits a pipeline of 1 to 1000 jobs at once (POST
+// /api/v1/pipelines): all are created, or none (an *APIError naming the
+// job at fault). uniqueKey ("" for none) refuses a second pipeline with
+// it while the first exists.
+func (c *Client) SubmitPipeline(ctx context.Context, jobs []PipelineJob, uniqueKey string) (*PipelineSubmitted, error) {
+	if len(jobs) == 0 {
+		return nil, errors.New("submit pipeline: no jobs")
+	}
+	body := struct {
+		Jobs      []PipelineJob `json:"jobs"`
+		UniqueKey string        `json:"unique_key,omitempty"`
+	}{jobs, uniqueKey}
+	var out PipelineSubmitted
+	if err := c.do(ctx, "POST", "/api/v1/pipelines", nil, body, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// GetPipeline returns a pipeline with each of its jobs.
+func (c *Client) GetPipeline(ctx context.Context, id string) (*Pipeline, error) {
+	var out Pipeline
+	if err := c.do(ctx, "GET", jobPath("/api/v1/pipelines/", id, ""), nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// CancelPipeline cancels every job of a running pipeline not yet ended.
+func (c *Client) CancelPipeline(ctx context.Context, id string) error {
+	return c.do(ctx, "POST", jobPath("/api/v1/pipelines/", id, "/cancel"), nil, nil, nil)
+}
+
+// RestartPipeline runs the failed and cancelled jobs of a failed or
+// cancelled pipeline again.
+func (c *Client) RestartPipeline(ctx context.Context, id string) error {
+	return c.do(ctx, "POST", jobPath("/api/v1/pipelines/", id, "/restart"), nil, nil, nil)
+}
