@@ -45,6 +45,8 @@ func TestOnRedisCluster(t *testing.T) {
 		{"ReaperRacingHeartbeat", testReaperRacingHeartbeat},
 		{"TwoReapersRecoverEachJobOnce", testTwoReapersRecoverEachJobOnce},
 		{"RecoveredJobRunsBeforeTheBacklog", testRecoveredJobRunsBeforeTheBacklog},
+		{"PipelineRunsEachJobAfterItsParents", testPipelineRunsEachJobAfterItsParents},
+		{"PipelineFailureCancelsWhatIsBelow", testPipelineFailureCancelsWhatIsBelow},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
