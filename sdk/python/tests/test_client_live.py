@@ -235,3 +235,27 @@ class TestRateLimit(LiveTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestPipelines(LiveTestCase):
+    def test_product_pipeline(self):
+        created = self.client.submit_pipeline([
+            {"key": "parse", "type": "document_parsing",
+             "payload": {"documents": ["A queue is a list of jobs waiting to run. Workers take jobs from it."]}},
+            {"key": "chunk", "type": "chunking", "payload": {"chunk_size": 8}, "depends_on": ["parse"]},
+            {"key": "taxonomy", "type": "taxonomy_generation", "depends_on": ["chunk"]},
+            {"key": "dataset", "type": "dataset_generation", "depends_on": ["chunk", "taxonomy"]},
+        ])
+        self.assertEqual(set(created["jobs"]), {"parse", "chunk", "taxonomy", "dataset"})
+        p = self.client.wait_pipeline(created["pipeline_id"], timeout=60)
+        self.assertEqual(p["status"], "completed")
+        self.assertEqual([j["key"] for j in p["jobs"]], ["parse", "chunk", "taxonomy", "dataset"])
+        self.assertEqual(self.client.get(created["jobs"]["dataset"])["pipeline_id"], created["pipeline_id"])
+        with self.assertRaises(jobqueue.InvalidTransition):
+            self.client.cancel_pipeline(created["pipeline_id"])
+
+    def test_invalid_pipeline_names_the_job(self):
+        with self.assertRaises(jobqueue.BadRequest) as cm:
+            self.client.submit_pipeline([{"key": "a", "type": "demo", "depends_on": ["b"]},
+                                         {"key": "b", "type": "demo", "depends_on": ["a"]}])
+        self.assertIn('(key "a")', str(cm.exception))

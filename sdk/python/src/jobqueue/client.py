@@ -100,7 +100,42 @@ class Client:
                 body[name] = value
         return self._post("/api/v1/jobs", body)["job_id"]
 
+    def submit_pipeline(self, jobs, unique_key=None):
+        """Submits a pipeline (POST /api/v1/pipelines): jobs that wait on
+        other jobs, all created at once or none. ``jobs`` is a list of
+        dicts, each with the fields of a submission (``type``,
+        ``payload``, ``queue``, ``priority``, ``max_retries``,
+        ``timeout_seconds``) plus ``key`` (its name in the pipeline) and
+        ``depends_on`` (the keys of its parents, whose results it
+        receives: a Worker's handler finds them in ``job.inputs``).
+        Returns {"pipeline_id", "status", "created_at", "jobs": {key: job
+        id}}. A bad job raises BadRequest naming it, a unique_key held
+        Duplicate."""
+        body = {"jobs": list(jobs)}
+        if unique_key is not None:
+            body["unique_key"] = unique_key
+        return self._post("/api/v1/pipelines", body)
+
     # --- reading ---------------------------------------------------------
+
+    def pipeline(self, pipeline_id):
+        """A pipeline (GET /api/v1/pipelines/{id}): pipeline_id, status
+        (running, completed, failed, cancelled), progress, created_at,
+        completed_at, and jobs: [{key, job_id, type, status, progress,
+        depends_on}]."""
+        return self._get(job_path("/api/v1/pipelines/", pipeline_id))
+
+    def wait_pipeline(self, pipeline_id, timeout=None, interval=0.5):
+        """Reads the pipeline until it ends (or timeout seconds pass:
+        TimeoutError) and returns it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            p = self.pipeline(pipeline_id)
+            if p["status"] != "running":
+                return p
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError("pipeline %s still running after %ss" % (pipeline_id, timeout))
+            time.sleep(interval)
 
     def status(self, job_id):
         """The job's status (GET /api/v1/jobs/status/{id}): job_id, status,
@@ -206,6 +241,17 @@ class Client:
         and returns the server's message. Any other state raises
         InvalidTransition."""
         return self._post(job_path("/api/v1/jobs/restart/", job_id))["message"]
+
+    def cancel_pipeline(self, pipeline_id):
+        """Cancels every unfinished job of a running pipeline and returns
+        the server's message; an ended one raises InvalidTransition."""
+        return self._post(job_path("/api/v1/pipelines/", pipeline_id, "/cancel"))["message"]
+
+    def restart_pipeline(self, pipeline_id):
+        """Runs the failed and cancelled jobs of a failed or cancelled
+        pipeline again and returns the server's message; a running or
+        completed one raises InvalidTransition."""
+        return self._post(job_path("/api/v1/pipelines/", pipeline_id, "/restart"))["message"]
 
     def delete(self, job_id):
         """Deletes a finished job; an unfinished one raises InvalidTransition."""
