@@ -6,6 +6,7 @@
 //	jobctl list --status failed
 //	jobctl cancel --status pending --queue reports
 //	jobctl stats --watch
+//	jobctl pipeline submit pipeline.json --watch
 //
 // Every command takes --json for scripts. The server is --server or
 // $JOBS_SERVER (default http://localhost:8000); an API key, if the server
@@ -73,6 +74,7 @@ var commands = []command{
 	{"delete", "ID...|FILTERS", "delete finished jobs, by id or by filters", deleteCmd},
 	{"stats", "", "show the queue's counts and health; --watch follows them live", statsCmd},
 	{"workers", "", "list the live workers", workersCmd},
+	{"pipeline", "SUBCOMMAND", "pipelines of jobs that wait on others: submit FILE [--watch], get ID, cancel ID, restart ID", pipelineCmd},
 	{"schedule", "SUBCOMMAND", "periodic jobs: create NAME TYPE [PAYLOAD] (--cron or --every), list, get, pause, resume, delete NAME", scheduleCmd},
 	{"types", "[TYPE]", "describe the built-in job types: payload, result, example", typesCmd},
 	{"keygen", "", "print a new API key line name:role:secret (no server needed)", keygenCmd},
