@@ -21,13 +21,15 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return {DUPLICATE, ARGV[1]} end
 local n = (#KEYS - 6) / 4
 local bound = tonumber(ARGV[5])
 if bound > 0 then
-  local new, size = {}, redis.call('SCARD', KEYS[4])
+  local seen, size = {}, redis.call('SCARD', KEYS[4])
   for i = 1, n do
     local q = ARGV[-4 + 11 * i + 2]
-    if not new[q] and redis.call('SISMEMBER', KEYS[4], q) == 0 then
-      new[q] = true
-      size = size + 1
-      if size > bound then return {QUEUE_LIMIT, ARGV[5]} end
+    if not seen[q] then -- each queue looked up once
+      seen[q] = true
+      if redis.call('SISMEMBER', KEYS[4], q) == 0 then
+        size = size + 1
+        if size > bound then return {QUEUE_LIMIT, ARGV[5]} end
+      end
     end
   end
 end
