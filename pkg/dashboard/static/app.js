@@ -5,6 +5,7 @@ import { apiKey, setAPIKey } from './api.js';
 import { byId, explain, notify } from './dom.js';
 import * as jobPage from './job.js';
 import * as overview from './overview.js';
+import * as pipelinePage from './pipeline.js';
 import { learnRole, onRoleChange } from './session.js';
 
 /** Shows the view the location's hash names. */
@@ -12,11 +13,18 @@ function route() {
   notify(''); // an action's message belongs to the view it was made on
   const [path, query] = (location.hash.replace(/^#/, '') || '/').split('?');
   const m = /^\/jobs\/([^/]+)$/.exec(path);
+  const pm = /^\/pipelines\/([^/]+)$/.exec(path);
   if (m) {
     overview.hide();
+    pipelinePage.hide();
     jobPage.show(decodeURIComponent(m[1]));
+  } else if (pm) {
+    overview.hide();
+    jobPage.hide();
+    pipelinePage.show(decodeURIComponent(pm[1]));
   } else {
     jobPage.hide();
+    pipelinePage.hide();
     overview.show(new URLSearchParams(query || ''));
   }
 }
@@ -43,6 +51,7 @@ byId('key-form').addEventListener('submit', async (ev) => {
   await checkKey();
   overview.reload();
   jobPage.reload();
+  pipelinePage.reload();
 });
 byId('key-clear').addEventListener('click', async () => {
   byId('api-key').value = '';
@@ -50,10 +59,12 @@ byId('key-clear').addEventListener('click', async () => {
   await checkKey();
   overview.reload();
   jobPage.reload();
+  pipelinePage.reload();
 });
 
 overview.init();
 jobPage.init();
+pipelinePage.init();
 window.addEventListener('hashchange', route);
 await checkKey();
 route();

@@ -8,6 +8,7 @@
 
 import { call, streamURL, terminal } from './api.js';
 import { byId, el, explain, fmtPercent, fmtTime, notify } from './dom.js';
+import { pipelineLink } from './pipeline.js';
 import { applyRole, learnRole } from './session.js';
 import { JSONBox } from './view.js';
 
@@ -95,6 +96,7 @@ function render() {
     ['finished', fmtTime(job.completed_at)], ['updated', fmtTime(job.updated_at)],
     ['timeout', job.timeout_seconds ? job.timeout_seconds + ' s' : 'none'],
     ['unique key', job.unique_key || '–'],
+    ['pipeline', job.pipeline_id ? pipelineLink(job.pipeline_id) : '–'],
   ];
   byId('job-fields').replaceChildren(...fields.map(([k, v]) => el('div', {}, el('dt', {}, k), el('dd', {}, v))));
   payloadBox.show(job.payload, `job-${job.job_id}-payload.json`);
