@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/compileo/jobqueue/internal/redistest"
 )
 
 // lib.lua repeats two Go defaults, since a job hash omits fields at their
@@ -221,4 +224,27 @@ func TestResentSubmissionCreatesNothingTwice(t *testing.T) {
 		t.Fatalf("pending %d, want 4", st.Counts[StatePending])
 	}
 	checkInvariants(t, c)
+}
+
+// A lane's wake list never holds more tokens than the cap, and a backlog
+// that keeps it full trims it once in many submissions, not on each.
+func TestWakeListStaysUnderItsCap(t *testing.T) {
+	t.Parallel()
+	srv := redistest.New(t, nil)
+	c, b := setupOn(t, srv)
+	ctx := ctxT(t)
+	c.wakeCap = 8
+	if err := b.rdb.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for range 40 {
+		mustEnqueue(t, c, EnqueueParams{Type: "x"})
+		if n := b.rdb.LLen(ctx, c.shards[0].laneWake(DefaultQueue, "x")).Val(); n > 8 || n < 1 {
+			t.Fatalf("wake list holds %d tokens, cap 8", n)
+		}
+	}
+	stats := b.rdb.Info(ctx, "commandstats").Val()
+	if !strings.Contains(stats, "cmdstat_ltrim:calls=7,") {
+		t.Fatalf("want 7 LTRIMs for 40 pushes with a cap of 8 (pushes 9, 14, ..., 39):\n%s", stats)
+	}
 }
