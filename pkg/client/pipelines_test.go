@@ -1,0 +1,49 @@
+package client_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/compileo/jobqueue/pkg/client"
+)
+
+func TestPipelineCalls(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	ctx := ctxT(t)
+	p, err := b.c.SubmitPipeline(ctx, []client.PipelineJob{
+		{Key: "parse", Submission: client.Submission{Type: "document_parsing",
+			Payload: map[string]any{"documents": []string{"Redis keeps the queue. Workers take jobs from it."}}}},
+		{Key: "chunk", DependsOn: []string{"parse"}, Submission: client.Submission{Type: "chunking",
+			Payload: map[string]int{"chunk_size": 4}}},
+	}, "client-pipeline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Status != client.PipelineRunning || len(p.Jobs) != 2 || p.CreatedAt.IsZero() {
+		t.Fatalf("submitted %+v", p)
+	}
+	if _, err := b.c.SubmitPipeline(ctx, []client.PipelineJob{{Key: "a", Submission: client.Submission{Type: "demo"}}},
+		"client-pipeline"); !errors.Is(err, client.ErrDuplicate) {
+		t.Fatalf("a second pipeline with the key: %v", err)
+	}
+	st, err := b.c.Wait(ctx, p.Jobs["chunk"], nil)
+	if err != nil || st.Status != client.StateCompleted {
+		t.Fatalf("chunk: %+v %v", st, err)
+	}
+	got, err := b.c.GetPipeline(ctx, p.PipelineID)
+	if err != nil || got.Status != client.PipelineCompleted || got.Progress != 100 || len(got.Jobs) != 2 ||
+		got.Jobs[1].DependsOn[0] != "parse" || !got.Status.Ended() {
+		t.Fatalf("pipeline %+v %v", got, err)
+	}
+	job, err := b.c.Get(ctx, p.Jobs["chunk"])
+	if err != nil || job.PipelineID != p.PipelineID {
+		t.Fatalf("job %+v %v", job, err)
+	}
+	if err := b.c.CancelPipeline(ctx, p.PipelineID); !errors.Is(err, client.ErrInvalidTransition) {
+		t.Fatalf("cancel of a completed pipeline: %v", err)
+	}
+	if err := b.c.RestartPipeline(ctx, p.PipelineID); !errors.Is(err, client.ErrInvalidTransition) {
+		t.Fatalf("restart of a completed pipeline: %v", err)
+	}
+}
