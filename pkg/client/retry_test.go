@@ -194,6 +194,13 @@ func TestTypesMatchTheWire(t *testing.T) {
 	check("/api/v1/jobs/"+id, &client.Job{}, "")
 	check("/api/v1/jobs", &client.JobList{}, "")
 	check("/api/v1/jobs", &client.JobList{}, "jobs")
+	pipe, err := b.c.SubmitPipeline(ctxT(t), []client.PipelineJob{{Key: "a", Submission: demo(1, 1)},
+		{Key: "b", DependsOn: []string{"a"}, Submission: demo(1, 1)}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("/api/v1/pipelines/"+pipe.PipelineID, &client.Pipeline{}, "")
+	check("/api/v1/pipelines/"+pipe.PipelineID, &client.Pipeline{}, "jobs")
 	check("/api/v1/jobs/queue/stats", &client.Stats{}, "")
 	check("/api/v1/jobs/queue/stats", &client.Stats{}, "queues")
 	check("/api/v1/workers", &struct {

@@ -270,6 +270,7 @@ type Stats struct {
 	FailedJobs    int64  `json:"failed_jobs"`
 	CancelledJobs int64  `json:"cancelled_jobs"`
 	RetryingJobs  int64  `json:"retrying_jobs"`
+	WaitingJobs   int64  `json:"waiting_jobs"` // jobs of pipelines waiting for their parents
 	TotalJobs     int64  `json:"total_jobs"`
 	QueueType     string `json:"queue_type"`
 	// CacheSize counts the finished jobs whose results are still kept.

@@ -148,9 +148,9 @@ func closedAddr(t *testing.T) string {
 // (CLUSTERDOWN). Each is ErrUnavailable.
 func TestStorageErrorsOfRealServers(t *testing.T) {
 	t.Parallel()
-	ctx := ctxT(t)
 	t.Run("READONLY", func(t *testing.T) {
 		t.Parallel()
+		ctx := ctxT(t) // its own: a parallel subtest may wait long for its turn
 		master := redistest.New(t, &redistest.Options{Args: []string{"--repl-diskless-sync-delay", "0"}})
 		replica := redistest.New(t, &redistest.Options{Args: []string{"--replicaof", "127.0.0.1", strconv.Itoa(master.Port)}})
 		c, _ := setupOn(t, master)
@@ -171,6 +171,7 @@ func TestStorageErrorsOfRealServers(t *testing.T) {
 	})
 	t.Run("MASTERDOWN", func(t *testing.T) {
 		t.Parallel()
+		ctx := ctxT(t) // its own: a parallel subtest may wait long for its turn
 		replica := redistest.New(t, &redistest.Options{Args: []string{"--replicaof", "127.0.0.1", strconv.Itoa(closedPort(t))}})
 		rdb := replica.Client()
 		t.Cleanup(func() { _ = rdb.Close() })
@@ -183,6 +184,7 @@ func TestStorageErrorsOfRealServers(t *testing.T) {
 	})
 	t.Run("CLUSTERDOWN", func(t *testing.T) {
 		t.Parallel()
+		ctx := ctxT(t) // its own: a parallel subtest may wait long for its turn
 		node := redistest.New(t, &redistest.Options{ClusterNode: true, Args: []string{"--cluster-enabled", "yes",
 			"--cluster-config-file", "nodes.conf"}})
 		rdb := node.Client()
