@@ -7,6 +7,7 @@
 -- lanes, the counters and the events are written once per call.)
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
 -- KEYS[3+2i] job hash of candidate i   KEYS[4+2i] the lane holding it
+-- KEYS[#KEYS] the history index (lib.lua: hist_write)
 -- ARGV[1] worker id  ARGV[2] max jobs  ARGV[3] lease ms  ARGV[4] events channel
 -- ARGV[2+3i] candidate i id  ARGV[3+3i] run token for it  ARGV[4+3i] its lane's type
 -- Returns {OK, now ms, id, row, id, row, ...}, for each job taken its id
@@ -20,8 +21,8 @@ local out = {OK, now_s}
 local n = 0
 local deadline = int(now + tonumber(ARGV[3]))
 local limits, running, taken = {}, {}, {} -- per type, read at most once
-local leases, removed, events = {}, {}, {}
-for i = 1, (#KEYS - 4) / 2 do
+local leases, removed, events, hist = {}, {}, {}, {}
+for i = 1, (#KEYS - 5) / 2 do
   if n >= want then break end
   local jk, pk = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
   local id, token, ltyp = ARGV[2 + 3 * i], ARGV[3 + 3 * i], ARGV[4 + 3 * i]
@@ -31,7 +32,7 @@ for i = 1, (#KEYS - 4) / 2 do
   end
   if (limits[ltyp] < 0 or running[ltyp] < limits[ltyp]) and redis.call('ZSCORE', pk, id) then
     local row = redis.call('HGETALL', jk)
-    local status, typ, queue, version, attempts, dirty
+    local status, typ, queue, version, attempts, dirty, since
     for k = 1, #row, 2 do
       local f = row[k]
       if f == 'status' then status = row[k + 1]
@@ -39,6 +40,7 @@ for i = 1, (#KEYS - 4) / 2 do
       elseif f == 'version' then version = row[k + 1]
       elseif f == 'attempts' then attempts = row[k + 1]
       elseif f == 'queue' then queue = row[k + 1]
+      elseif f == 'updated_at' or (f == 'created_at' and not since) then since = row[k + 1]
       elseif f == 'progress' or f == 'step' then dirty = true
       end
     end
@@ -55,6 +57,8 @@ for i = 1, (#KEYS - 4) / 2 do
       removed[pk] = removed[pk] or {}
       table.insert(removed[pk], id)
       add_event(events, id, 'running', '0', '""', version, now_s, typ, queue or DEFAULT_QUEUE)
+      -- The wait: since the job last became pending (submitted, due, put back).
+      hist_add(hist, queue or DEFAULT_QUEUE, typ, 'b', 1, 'W', now - tonumber(since or now))
       out[#out + 1] = id
       out[#out + 1] = row
       n = n + 1
@@ -68,5 +72,6 @@ if n > 0 then
   redis.call('HINCRBY', KEYS[2], 'pending', -n)
   redis.call('HINCRBY', KEYS[2], 'running', n)
   publish_events(ARGV[4], events)
+  hist_write(hist, KEYS[#KEYS], now)
 end
 return out
