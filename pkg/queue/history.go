@@ -108,6 +108,14 @@ func (c *Client) History(ctx context.Context, q HistoryQuery) ([]HistoryPoint, e
 	if q.Points < 1 || q.Points > max {
 		return nil, invalidf("history: want 1 to %d points of %s", max, q.Step)
 	}
+	if q.Queue != "" && !namePattern.MatchString(q.Queue) {
+		return nil, invalidf("queue %q: want 1-64 of [A-Za-z0-9_.-]", q.Queue)
+	}
+	if q.Type != "" {
+		if err := CheckType(q.Type); err != nil {
+			return nil, err
+		}
+	}
 	now, err := c.redisNow(ctx, c.shards[0])
 	if err != nil {
 		return nil, err
