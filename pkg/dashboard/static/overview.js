@@ -35,6 +35,7 @@ const examplePayloads = {
 
 /** Wires the overview's forms and buttons; called once. */
 export function init() {
+  charts.init();
   byId('filters').addEventListener('submit', (ev) => {
     ev.preventDefault();
     const f = new FormData(ev.target);
