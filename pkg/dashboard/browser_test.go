@@ -530,6 +530,10 @@ func (b *browser) checkCharts(srv *servertest.Server) {
 	b.do(chromedp.SetValue(chromedp.CSS(`#chart-filters [name=type]`), "nothing.here"),
 		chromedp.Evaluate[chromedp.Void](`document.getElementById('chart-filters').dispatchEvent(new Event('change'))`))
 	b.waitFor("no job of that type", `chartsModule.points().length === 720 && chartsModule.points().every((p) => p.completed === 0)`)
+	b.do(chromedp.Evaluate[chromedp.Void](`{ const f = document.getElementById('chart-filters');
+		f.elements.type.value = ''; f.elements.range.value = 'hour'; f.dispatchEvent(new Event('change')); }`))
+	b.waitFor("the last hour again", `chartsModule.points().length === 60 && chartsModule.points().some((p) => p.completed > 0)`)
+	b.waitFor("the completed line by minute", pixels+`('chart-throughput', '--ok') > 20`)
 }
 
 func ptr[T any](v T) *T { return &v }
