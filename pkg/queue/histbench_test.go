@@ -102,3 +102,55 @@ func usedMemory(b *testing.B, bu *bundle) int64 {
 	b.Fatal("INFO memory has no used_memory")
 	return 0
 }
+
+// BenchmarkHistoryWrite measures the Redis CPU the history adds to the
+// transitions, per job, apart from the rest of their scripts: one EVAL
+// runs b.N times what a call of each transition adds (hist_add per job,
+// then hist_write), and INFO cpu is read around it. submit, claim and
+// complete take batches of 32 (a claim's waits spread over four buckets,
+// a completion's run times over eight); fail is a lone job's call.
+// Measured inside one script, it is little moved by the load of other
+// processes on the machine, which blurs BenchmarkTransitions' totals.
+//
+//	go test -run '^$' -bench HistoryWrite -benchtime 2000x ./pkg/queue/
+func BenchmarkHistoryWrite(b *testing.B) {
+	srv := redistest.New(b, nil)
+	c, bu := setupOn(b, srv)
+	ctx := context.Background()
+	script := mustRead("lib.lua") + `
+local now = now_ms()
+local batch, field, prefix, spread = tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
+local ms = {}
+for i = 1, batch do ms[i] = 50 * 2 ^ ((i % spread) / 4) end
+for n = 1, tonumber(ARGV[1]) do
+  local h = {}
+  for i = 1, batch do
+    if prefix == '' then hist_add(h, 'default', 'x', field)
+    else hist_add(h, 'default', 'x', field, 1, prefix, ms[i]) end
+  end
+  hist_write(h, KEYS[1], now)
+end
+return 0`
+	for _, tc := range []struct {
+		name          string
+		batch         int
+		field, prefix string
+		spread        int
+	}{
+		{"submit", 32, hfSubmitted, "", 1},
+		{"claim", 32, hfStarted, hfWaitPrefix, 4},
+		{"complete", 32, hfCompleted, hfRunPrefix, 8},
+		{"fail", 1, hfFailed, hfRunPrefix, 1},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			m := &redisMeter{b: b, rdb: bu}
+			m.start()
+			err := bu.rdb.Eval(ctx, script, []string{c.shards[0].history()}, b.N, tc.batch, tc.field, tc.prefix, tc.spread).Err()
+			if err != nil {
+				b.Fatal(err)
+			}
+			cpu, _ := m.read()
+			b.ReportMetric((cpu-m.cpu)*1e6/float64(b.N*tc.batch), "redis-µs/job")
+		})
+	}
+}

@@ -69,6 +69,26 @@ func (c *Client) SampleHistory(ctx context.Context, owner string) (int, error) {
 	return n, nil
 }
 
+// HistorySamplers says which process sampled each minute's queue depths,
+// by minute, over the minutes kept (with several shards, the last
+// shard's sampler of a minute). It is how one checks that a fleet samples
+// each minute once.
+func (c *Client) HistorySamplers(ctx context.Context) (map[time.Time]string, error) {
+	out := map[time.Time]string{}
+	for _, k := range c.shards {
+		m, err := c.rdb.HGetAll(ctx, k.histSampled()).Result()
+		if err != nil {
+			return nil, storageErr(err)
+		}
+		for f, owner := range m {
+			if minute, err := strconv.ParseInt(f, 10, 64); err == nil {
+				out[time.Unix(minute*60, 0).UTC()] = owner
+			}
+		}
+	}
+	return out, nil
+}
+
 // depths reads shard k's pending (the lanes' sizes) and running (its
 // leases, by their jobs' queue and type) jobs per queue and type, of the
 // pairs that have any.

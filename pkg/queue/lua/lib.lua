@@ -196,17 +196,19 @@ end
 -- hist_bucket.
 local HIST_MINUTE_TTL = 48 * 3600 + 300 -- seconds: 48 h of minutes, and a margin
 local HIST_PER_LN = 4 / math.log(2)
+local log, floor = math.log, math.floor
 
 -- hist_bucket is the log-scale bucket of a duration in ms: 0 below 1 ms,
 -- else 1 + floor(4·log2(ms)), four buckets per doubling (bucketOf in
 -- history.go is the same function).
 local function hist_bucket(ms)
   if ms < 1 then return 0 end
-  return 1 + math.floor(math.log(ms) * HIST_PER_LN)
+  return 1 + floor(log(ms) * HIST_PER_LN)
 end
 
 -- hist_add counts n (default 1) in field of (queue, typ) and, when prefix
--- is given, one duration of ms in its histogram.
+-- is given, one duration of ms in its histogram. (Per job of a batch: no
+-- string is made here; hist_write names the buckets' fields once.)
 local function hist_add(h, queue, typ, field, n, prefix, ms)
   local q = h[queue]
   if not q then q = {}; h[queue] = q end
@@ -214,8 +216,10 @@ local function hist_add(h, queue, typ, field, n, prefix, ms)
   if not g then g = {}; q[typ] = g end
   g[field] = (g[field] or 0) + (n or 1)
   if prefix then
-    local b = prefix .. hist_bucket(ms)
-    g[b] = (g[b] or 0) + 1
+    local hb = g[prefix]
+    if not hb then hb = {}; g[prefix] = hb end
+    local b = ms < 1 and 0 or 1 + floor(log(ms) * HIST_PER_LN)
+    hb[b] = (hb[b] or 0) + 1
   end
 end
 
@@ -224,14 +228,20 @@ end
 -- gets its expiry and the index notes the (queue, type) active in this
 -- minute, which readers and the hour roll-up walk.
 local function hist_write(h, index, now)
-  local minute = math.floor(now / 60000)
+  local minute = floor(now / 60000)
   local base = index .. ':m:' .. minute .. ':'
   for queue, q in pairs(h) do
     for typ, g in pairs(q) do
       local key = base .. queue .. ':' .. typ
       local fresh = false
       for f, n in pairs(g) do
-        if redis.call('HINCRBY', key, f, n) == n then fresh = true end
+        if type(n) == 'table' then -- a histogram: its buckets
+          for b, k in pairs(n) do
+            if redis.call('HINCRBY', key, f .. b, k) == k then fresh = true end
+          end
+        elseif redis.call('HINCRBY', key, f, n) == n then
+          fresh = true
+        end
       end
       if fresh then
         redis.call('EXPIRE', key, HIST_MINUTE_TTL)
