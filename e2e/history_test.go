@@ -61,7 +61,7 @@ func TestHistoryAcrossInstances(t *testing.T) {
 		ids[i] = submit(t, []string{a, b}[i%2], fmt.Sprintf(`{"type": "demo", "payload": {"steps": 1, "step_ms": %d}}`, ms))
 	}
 	ends := map[time.Time]int{} // minute → jobs completed in it
-	var runs []float64            // each run's ms, as its record has it (the Redis clock)
+	var runs []float64          // each run's ms, as its record has it (the Redis clock)
 	for _, id := range ids {
 		var j struct {
 			Status      string    `json:"status"`
