@@ -44,6 +44,9 @@
 //	{P}:block:<subject>      string a subject barred until the key expires (failed authentications)
 //	{P}:owned:<owner>        zset   jobs a submitter created, not yet seen finished; score submit ms (quotas)
 //	{P}:owned:<owner>:pruned string the owned set was pruned lately
+//	{P}:schedules            zset   schedule names (all scored 0: ordered by name)
+//	{P}:schedules:due        zset   active schedules; score next run ms
+//	{P}:schedule:<name>      hash   a schedule (fields: schedule.go)
 //	{P}:workers              zset   worker id → its entry's expiry ms
 //	{P}:worker:<id>          hash   worker info; expires without heartbeats
 //	{P}:events               channel every job event (JSON Event, or an array of the events of one script call),
@@ -58,12 +61,14 @@
 // jobs wait per queue (time moves them, not a claim), and promotion puts
 // each in its lane. An idle Worker blocks on the wake lists of its lanes;
 // every transition that makes a job runnable pushes a token, so pickup
-// takes about a millisecond with no polling. A claim peeks the heads of
-// its lanes (queues × types, one pipelined round trip; an empty lane
-// costs a missing-key lookup), merges them by queue order, priority and
-// submission order, and takes up to the free slots in one script, which
-// re-checks each candidate, so concurrent claimers never take one job
-// twice; a type at its running limit has its lane skipped unread. A worker acknowledges the runs that
+// takes about a millisecond with no polling. A claim is one script
+// call: claim.lua reads the heads of the claim's lanes (queues × types; an
+// empty lane costs a missing-key lookup), merges them by queue order,
+// priority and submission order, and takes up to the free slots, all
+// atomically, so concurrent claimers never take one job twice nor
+// collide on one; a type at its running limit has its lanes skipped
+// unread. (Sharded, a pipelined peek first decides how many jobs to take
+// from each shard.) A worker acknowledges the runs that
 // finished meanwhile in one complete.lua call, and concurrent Enqueue calls
 // share a submission: under load, round trips and script calls are paid
 // per batch, not per job.
@@ -115,7 +120,11 @@
 //	coalesce.go     concurrent Enqueue calls sharing one submission
 //	limits.go       type limits and the shard a job is created in
 //	manage.go       a job's owner's transitions: Cancel, Restart, Delete
-//	list.go         List, paged over the indexes; listread.go its reads
+//	bulk.go         the same on the jobs a list selects, a page at a time
+//	list.go         List, paged over the indexes; listread.go its reads,
+//	                cursor.go its cursors
+//	schedule.go     Schedule: periodic jobs, their specs and records
+//	scheduler.go    the Scheduler service that fires the due schedules
 //	queues.go       the queue registry: Config.MaxQueues, ForgetEmptyQueues
 //	quota.go        CheckQuota: a submitter's quota of unfinished jobs
 //	block.go        Block and BlockedFor: subjects barred for a while
@@ -133,7 +142,7 @@
 //	worker.go       WorkerConfig, Worker, Start and Stop
 //	service.go      the Start/Stop shape of every background loop
 //	fetch.go        the worker's fetch loop and its waits on wake lists
-//	claim.go        the claim: peek, rank, one claim.lua call per shard
+//	claim.go        the claim: one claim.lua call per shard (sharded: peek, rank first)
 //	run.go          one run of a handler and its final writes (fail, requeue)
 //	stop.go         RunStopped: why the worker ended a handler's context
 //	progress.go     a run's coalesced progress writes
