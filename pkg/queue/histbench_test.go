@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/compileo/jobqueue/internal/redistest"
 )
@@ -85,6 +86,20 @@ return 0`
 	b.ReportMetric(float64(after-minutes)/1e6, "hours-MB")
 	b.ReportMetric(float64(after-before)/1e6, "total-MB")
 	b.ReportMetric(float64(after-before)/float64(types*(HistoryMaxMinutes+HistoryMaxHours)), "bytes/key")
+	// What reading it back takes, every type summed: the last hour, day
+	// and 30 days.
+	for _, q := range []struct {
+		name string
+		q    HistoryQuery
+	}{{"hour", HistoryQuery{Step: time.Minute, Points: 60}}, {"day", HistoryQuery{Step: time.Minute, Points: 1440}},
+		{"month", HistoryQuery{Step: time.Hour, Points: HistoryMaxHours}}} {
+		t0 := time.Now()
+		pts, err := c.History(ctx, q.q)
+		if err != nil || len(pts) != q.q.Points || pts[len(pts)/2].Completed != types*95*int64(q.q.Step/time.Minute) {
+			b.Fatalf("%s: %d points, %v", q.name, len(pts), err)
+		}
+		b.ReportMetric(float64(time.Since(t0).Milliseconds()), "read-"+q.name+"-ms")
+	}
 }
 
 func usedMemory(b *testing.B, bu *bundle) int64 {
