@@ -101,12 +101,12 @@ type HistoryPoint struct {
 // History reads the last q.Points steps of the history, oldest first,
 // every step present (zeros where nothing happened).
 func (c *Client) History(ctx context.Context, q HistoryQuery) ([]HistoryPoint, error) {
-	max := map[time.Duration]int{time.Minute: HistoryMaxMinutes, time.Hour: HistoryMaxHours}[q.Step]
-	if max == 0 {
+	most := map[time.Duration]int{time.Minute: HistoryMaxMinutes, time.Hour: HistoryMaxHours}[q.Step]
+	if most == 0 {
 		return nil, invalidf("history step: want a minute or an hour")
 	}
-	if q.Points < 1 || q.Points > max {
-		return nil, invalidf("history: want 1 to %d points of %s", max, q.Step)
+	if q.Points < 1 || q.Points > most {
+		return nil, invalidf("history: want 1 to %d points of %s", most, q.Step)
 	}
 	if q.Queue != "" && !namePattern.MatchString(q.Queue) {
 		return nil, invalidf("queue %q: want 1-64 of [A-Za-z0-9_.-]", q.Queue)

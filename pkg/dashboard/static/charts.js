@@ -27,8 +27,10 @@ let loadedAt = 0;
 let loading = false;
 let live = null;
 
-/** The charts once drawn, by the id of their box. */
+/** The charts once drawn, by the id of their box; the boxes watched for
+ * their size (once each, whichever chart they hold). */
 const charts = new Map();
+const watched = new Set();
 
 /** What each chart draws: its series (a label, the field of a point it
  * reads, a colour from the stylesheet's variables) and its y unit. */
@@ -137,7 +139,10 @@ function draw() {
       chart = new uPlot(options(box, spec), data, box);
       chart.range = view.range;
       charts.set(id, chart);
-      new ResizeObserver(() => charts.get(id)?.setSize(size(box))).observe(box);
+      if (!watched.has(id)) {
+        watched.add(id);
+        new ResizeObserver(() => charts.get(id)?.setSize(size(box))).observe(box);
+      }
     } else {
       chart.setData(data);
     }

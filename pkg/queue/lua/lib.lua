@@ -219,7 +219,7 @@ local function hist_add(h, queue, typ, field, n, prefix, ms)
   if prefix then
     local hb = g[prefix]
     if not hb then hb = {}; g[prefix] = hb end
-    local b = ms < 1 and 0 or 1 + floor(log(ms) * HIST_PER_LN)
+    local b = hist_bucket(ms)
     hb[b] = (hb[b] or 0) + 1
   end
 end
