@@ -114,13 +114,8 @@ func (c *Client) depths(ctx context.Context, k keyspace) (map[histPair][2]int64,
 			cards[histPair{q, t}] = pipe.ZCard(ctx, k.lane(q, t))
 		}
 	}
-	ids := leases.Val()
-	running := make([]*redis.SliceCmd, len(ids))
-	for i, id := range ids {
-		running[i] = pipe.HMGet(ctx, k.job(id), fQueue, fType)
-	}
 	if pipe.Len() > 0 {
-		if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		if _, err := pipe.Exec(ctx); err != nil {
 			return nil, storageErr(err)
 		}
 	}
@@ -129,22 +124,37 @@ func (c *Client) depths(ctx context.Context, k keyspace) (map[histPair][2]int64,
 			out[p] = [2]int64{n, 0}
 		}
 	}
-	for _, cmd := range running {
-		f := cmd.Val()
-		if len(f) != 2 || f[1] == nil {
-			continue // not a job any more
+	return out, c.countRunning(ctx, k, leases.Val(), out)
+}
+
+// countRunning adds the running jobs ids (a shard's leases) to out, by
+// their queue and type, reading the jobs a thousand per round trip.
+func (c *Client) countRunning(ctx context.Context, k keyspace, ids []string, out map[histPair][2]int64) error {
+	for len(ids) > 0 {
+		page := ids[:min(len(ids), 1000)]
+		ids = ids[len(page):]
+		pipe := c.rdb.Pipeline()
+		cmds := make([]*redis.SliceCmd, len(page))
+		for i, id := range page {
+			cmds[i] = pipe.HMGet(ctx, k.job(id), fQueue, fType)
 		}
-		q, _ := f[0].(string)
-		t, _ := f[1].(string)
-		p := histPair{queue: q, typ: t}
-		if p.queue == "" {
-			p.queue = DefaultQueue
+		if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+			return storageErr(err)
 		}
-		d := out[p]
-		d[1]++
-		out[p] = d
+		for _, cmd := range cmds {
+			f := cmd.Val()
+			if len(f) != 2 || f[1] == nil {
+				continue // not a job any more
+			}
+			q, _ := f[0].(string)
+			t, _ := f[1].(string)
+			p := histPair{queue: cmp.Or(q, DefaultQueue), typ: t}
+			d := out[p]
+			d[1]++
+			out[p] = d
+		}
 	}
-	return out, nil
+	return nil
 }
 
 // RollupHistory sums the minutes of every hour that ended (a minute ago
