@@ -305,3 +305,59 @@ func TestBucketOfMatchesTheScript(t *testing.T) {
 		}
 	}
 }
+
+func TestHistoryCountsEveryTransitionAndWaits(t *testing.T) {
+	t.Parallel()
+	c, bu := setup(t)
+	ctx := ctxT(t)
+	res, err := c.EnqueueBatch(ctx, []EnqueueParams{{Type: "w"}, {Type: "w"}, {Type: "w"}, {Type: "w"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Known waits: each job's submission set back by 100 ms, 1 s, 10 s.
+	waits := []time.Duration{100 * time.Millisecond, time.Second, 10 * time.Second}
+	for i, w := range waits {
+		id := res[i].Job.ID
+		bu.rdb.HSet(ctx, c.shards.of(id).job(id), fCreatedAt, res[i].Job.CreatedAt.Add(-w).UnixMilli())
+	}
+	if err := c.Cancel(ctx, res[3].Job.ID); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := c.claim(ctx, "w", []string{DefaultQueue}, []string{"w"}, 3, time.Minute)
+	if err != nil || len(jobs) != 3 {
+		t.Fatal(jobs, err)
+	}
+	if to, err := c.luaFail(ctx, jobs[0], jobs[0].token, "again", false, time.Hour); err != nil || to != StateRetrying {
+		t.Fatal(to, err)
+	}
+	pts, err := c.History(ctx, HistoryQuery{Step: time.Minute, Points: 3, Type: "w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got HistoryPoint
+	for _, p := range pts {
+		got.Submitted += p.Submitted
+		got.Started += p.Started
+		got.Cancelled += p.Cancelled
+		got.Retried += p.Retried
+		got.Failed += p.Failed
+		if p.Started == 3 {
+			got.Wait = p.Wait
+		}
+	}
+	if got.Submitted != 4 || got.Started != 3 || got.Cancelled != 1 || got.Retried != 1 || got.Failed != 0 {
+		t.Fatalf("history %+v: want 4 submitted, 3 started, 1 cancelled, 1 retried", got)
+	}
+	if got.Wait.P50 != 0 { // all three started in one minute
+		var waited []time.Duration
+		for _, j := range jobs {
+			rec, err := c.Get(ctx, j.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waited = append(waited, rec.StartedAt.Sub(rec.CreatedAt))
+		}
+		withinBucket(t, "wait p50", got.Wait.P50, truth(waited, 0.5))
+		withinBucket(t, "wait p99", got.Wait.P99, truth(waited, 0.99))
+	}
+}
