@@ -38,6 +38,7 @@ func (c *Client) luaPipelineSubmit(ctx context.Context, n int, id, uniqueKey, gr
 			p.Timeout.Milliseconds(), j.p.Key, len(j.p.DependsOn), j.parents, j.children)
 		ids[i] = j.id
 	}
+	keys = append(keys, k.history())
 	var record func(context.Context, *write) error
 	if owner != "" {
 		record = func(ctx context.Context, w *write) error {

@@ -399,3 +399,38 @@ func TestPipelineBulkActions(t *testing.T) {
 	wantPipeline(t, c, s.ID, PipelineRunning)
 	checkInvariants(t, c)
 }
+
+// A pipeline's jobs count in the history as plain jobs do: submitted,
+// completed, failed and cancelled.
+func TestPipelineJobsCountInTheHistory(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	ctx := ctxT(t)
+	p := diamond()
+	for i := range p.Jobs {
+		p.Jobs[i].Type = "hist"
+	}
+	s := mustSubmitPipeline(t, c, p)
+	runOne(t, c, s, "a", "ok")
+	runs := claimN(t, c, "w", 10, time.Minute)
+	if _, err := runs[0].w.fail(runs[0], Permanent(errors.New("no"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := runs[1].w.complete(runs[1], nil); err != nil {
+		t.Fatal(err)
+	}
+	h, err := c.History(ctx, HistoryQuery{Step: time.Minute, Points: 2, Type: "hist"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum HistoryPoint
+	for _, pt := range h {
+		sum.Submitted += pt.Submitted
+		sum.Completed += pt.Completed
+		sum.Failed += pt.Failed
+		sum.Cancelled += pt.Cancelled
+	}
+	if sum.Submitted != 4 || sum.Completed != 2 || sum.Failed != 1 || sum.Cancelled != 1 {
+		t.Fatalf("history %+v", sum)
+	}
+}

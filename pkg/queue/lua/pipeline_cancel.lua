@@ -10,6 +10,7 @@
 -- KEYS[8] ended pipelines zset
 -- KEYS[4+5i..8+5i], for job i: job hash, its lane, its queue's scheduled
 --   and retrying zsets, the lane's wake list
+-- KEYS[#KEYS] the history index (lib.lua: hist_write)
 -- ARGV[1] events channel  ARGV[2] cancel channel  ARGV[3] wake cap
 -- ARGV[4] pipeline id  ARGV[5] mode ('job' | 'pipeline')
 -- ARGV[6] error of the jobs below the first (mode 'job'; '' in mode 'pipeline')
@@ -20,8 +21,8 @@ local pst = redis.call('HGET', KEYS[7], 'status')
 if not pst then return {NOT_FOUND} end
 if ARGV[5] == 'pipeline' and pst ~= 'running' then return {WRONG_STATE, pst} end
 local now = now_ms()
-local events, n = {}, 0
-for i = 1, (#KEYS - 8) / 5 do
+local events, n, hist = {}, 0, {}
+for i = 1, (#KEYS - 9) / 5 do
   local jk, lk, sk, rk, wk = KEYS[4 + 5 * i], KEYS[5 + 5 * i], KEYS[6 + 5 * i], KEYS[7 + 5 * i], KEYS[8 + 5 * i]
   local id = ARGV[6 + i]
   local from = redis.call('HGET', jk, 'status')
@@ -53,10 +54,13 @@ for i = 1, (#KEYS - 8) / 5 do
     move_count(KEYS[1], from, 'cancelled')
     touch(jk, now)
     add_job_event(events, id, jk)
+    local b = redis.call('HMGET', jk, 'queue', 'type')
+    hist_add(hist, b[1] or DEFAULT_QUEUE, b[2], 'x')
     n = n + 1
   end
 end
 publish_events(ARGV[1], events)
+hist_write(hist, KEYS[#KEYS], now)
 if n > 0 then redis.call('HINCRBY', KEYS[7], 'cancelled', n) end
 pipe_settle(KEYS[7], KEYS[8], ARGV[1], ARGV[4], now)
 return {OK, n}

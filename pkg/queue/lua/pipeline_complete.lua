@@ -11,7 +11,7 @@
 -- written once per call.)
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
 -- KEYS[5] completed zset  KEYS[6] seq  KEYS[7] waiting zset  KEYS[8] queues set
--- KEYS[9] ended pipelines zset
+-- KEYS[9] ended pipelines zset  KEYS[#KEYS] the history index (lib.lua: hist_write)
 -- then, for each run in turn: its job hash, the wake list of its lane,
 -- its pipeline's hash, and for each of its C children: the child's job
 -- hash, its lane, the lane's wake list, its queue's lane types set
@@ -27,13 +27,13 @@ local done, finished, events = {}, {}, {}
 local types = {} -- type → {n = runs ended, wake = {wake list = true}}
 local pipes, pipe_order = {}, {} -- pipeline id → {key, n completed}
 local lanes, lane_order = {}, {} -- lane key → {wake, types, typ, ids, prios}
-local unblocked, queues = {}, {}
+local unblocked, queues, hist = {}, {}, {}
 local k, a = 9, 2 -- the keys and arguments read so far
 while a < #ARGV do
   local jk, wk, pk = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
   local id, token, result, pid = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   local nc = tonumber(ARGV[a + 5])
-  local f = redis.call('HMGET', jk, 'status', 'token', 'type', 'queue', 'version', 'error')
+  local f = redis.call('HMGET', jk, 'status', 'token', 'type', 'queue', 'version', 'error', 'started_at')
   if not f[1] then
     out[#out + 1] = {NOT_FOUND}
   elseif f[1] == 'completed' and f[2] == token then
@@ -56,6 +56,7 @@ while a < #ARGV do
     types[f[3]] = t
     add_event(events, id, 'completed', '100', '"Job completed successfully"',
       version, now_s, f[3], f[4] or DEFAULT_QUEUE)
+    hist_add(hist, f[4] or DEFAULT_QUEUE, f[3], 'c', 1, 'R', now - tonumber(f[7] or now))
     local p = pipes[pid]
     if not p then
       p = {key = pk, n = 0}
@@ -123,6 +124,7 @@ if #unblocked > 0 then
   redis.call('HINCRBY', KEYS[2], 'pending', #unblocked)
 end
 publish_events(ARGV[1], events)
+hist_write(hist, KEYS[#KEYS], now)
 for _, pid in ipairs(pipe_order) do
   local p = pipes[pid]
   redis.call('HINCRBY', p.key, 'completed', p.n)

@@ -5,6 +5,7 @@
 -- KEYS[1] pipeline hash  KEYS[2] its unique key (the pipeline hash when it has none)
 -- KEYS[3] counts  KEYS[4] queues set  KEYS[5] seq  KEYS[6] waiting zset
 -- KEYS[3+4i..6+4i], for job i: job hash, its lane, the lane's wake list, its queue's lane types set
+-- KEYS[#KEYS] the history index (lib.lua: hist_write)
 -- ARGV[1] pipeline id  ARGV[2] unique key ('' for none)  ARGV[3] events channel
 -- ARGV[4] wake cap  ARGV[5] the most queue names the queues set may hold (0: no bound)
 -- ARGV[6] the graph JSON (kept in the pipeline hash)
@@ -18,7 +19,7 @@ if ARGV[2] ~= '' then
   if holder then return {DUPLICATE, holder} end
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {DUPLICATE, ARGV[1]} end
-local n = (#KEYS - 6) / 4
+local n = (#KEYS - 7) / 4
 local bound = tonumber(ARGV[5])
 if bound > 0 then
   local seen, size = {}, redis.call('SCARD', KEYS[4])
@@ -36,7 +37,7 @@ end
 local now = now_ms()
 local now_s = int(now)
 local pid = ARGV[1]
-local pending, waiting, notice, queues = 0, {}, {}, {}
+local pending, waiting, notice, queues, hist = 0, {}, {}, {}, {}
 for i = 1, n do
   local a = -4 + 11 * i
   local jk, lk, wk, tk = KEYS[3 + 4 * i], KEYS[4 + 4 * i], KEYS[5 + 4 * i], KEYS[6 + 4 * i]
@@ -53,6 +54,7 @@ for i = 1, n do
   if ARGV[a + 9] ~= '' then h[#h + 1] = 'parents'; h[#h + 1] = ARGV[a + 9] end
   if ARGV[a + 10] ~= '' then h[#h + 1] = 'children'; h[#h + 1] = ARGV[a + 10] end
   redis.call('HSET', jk, unpack(h))
+  hist_add(hist, queue, typ, 's')
   queues[queue] = true
   if status == 'pending' then
     enqueue(lk, tk, typ, KEYS[5], wk, ARGV[4], jk, id)
@@ -75,6 +77,7 @@ if ARGV[2] ~= '' then
   redis.call('SET', KEYS[2], pid)
 end
 redis.call('HSET', KEYS[1], unpack(h))
+hist_write(hist, KEYS[#KEYS], now)
 -- Lane notices for the lease calls waiting on the lanes (as submit.lua).
 if #notice > 0 then redis.call('PUBLISH', ARGV[3], '[' .. table.concat(notice, ',') .. ']') end
 return {OK, now_s}
