@@ -65,6 +65,9 @@ type config struct {
 	Maintenance bool
 	LogLevel    string
 	LogFmt      string
+	// Webhooks are the callback settings: with a secret, submissions may
+	// name a callback_url and this process delivers callbacks too.
+	Webhooks startup.Webhooks
 
 	// Test hooks: where logs go (default stderr), and a callback with the
 	// address once the server listens (HTTP_ADDR may name port 0).
@@ -93,6 +96,7 @@ func parseConfig(args []string) (*config, error) {
 	proxies := fs.String("trusted-proxies", "API_TRUSTED_PROXIES", "", "addresses/CIDRs of proxies whose X-Forwarded-For names the client (empty: none)")
 	logLevel := fs.String("log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 	logFmt := fs.String("log-format", "LOG_FORMAT", "text", "text or json")
+	webhooks := startup.WebhookFlags(fs)
 	limits := limitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -146,7 +150,14 @@ func parseConfig(args []string) (*config, error) {
 		return nil, err
 	}
 	qc.MaxQueues = maxQueues
-	return &config{Redis: rc, Queue: qc, Addr: *addr, API: apiCfg,
+	hooks, err := webhooks()
+	if err != nil {
+		return nil, err
+	}
+	if hooks.On() {
+		apiCfg.Callbacks = hooks.Guard
+	}
+	return &config{Redis: rc, Queue: qc, Addr: *addr, API: apiCfg, Webhooks: hooks,
 		ShutdownTimeout: *shutdown, DevWorkers: *devWorkers, Maintenance: *maintenance,
 		LogLevel: *logLevel, LogFmt: *logFmt}, nil
 }
@@ -235,6 +246,11 @@ func run(ctx context.Context, cfg *config) error {
 		}
 		defer m.Stop()
 	}
+	stopDeliverer, err := startup.StartDeliverer(ctx, log, client, cfg.Webhooks, api.JobRecord, cfg.API.Metrics)
+	if err != nil {
+		return err
+	}
+	defer stopDeliverer()
 	handler, err := api.New(cfg.API, client, hub)
 	if err != nil {
 		return err

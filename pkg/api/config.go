@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/compileo/jobqueue/pkg/queue"
+	"github.com/compileo/jobqueue/pkg/webhook"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -132,6 +133,11 @@ type Config struct {
 	Metrics *prometheus.Registry
 	// Logger receives the access log and every 5xx. Default slog.Default().
 	Logger *slog.Logger
+	// Callbacks accepts callback_url on submissions and says which
+	// addresses a callback may reach (callbacks.go). Nil refuses every
+	// callback_url: deliveries need the deployment's webhook secret,
+	// which the caller sets this with.
+	Callbacks *webhook.Guard
 }
 
 // withDefaults validates cfg and fills in its defaults.

@@ -11,6 +11,7 @@ the HTTP lease protocol. Standard library only.
 import logging
 
 from ._version import __version__
+from .callbacks import BadSignature, verify_callback
 from .client import Client
 from .errors import (BadRequest, Conflict, Duplicate, Forbidden, InvalidTransition, JobQueueError, LeaseLost,
                      NetworkError, NotFound, PayloadTooLarge, QuotaExceeded, RateLimited, ServerError,
@@ -23,6 +24,8 @@ __all__ = [
     "__version__",
     "Client",
     "Worker",
+    "verify_callback",
+    "BadSignature",
     "Job",
     "Permanent",
     "Event",
