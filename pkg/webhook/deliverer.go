@@ -29,7 +29,6 @@ import (
 // Defaults of Config.
 const (
 	DefaultPollInterval   = time.Second
-	DefaultLease          = 30 * time.Second
 	DefaultTimeout        = 10 * time.Second
 	DefaultRetryBaseDelay = 5 * time.Second
 	DefaultRetryMaxDelay  = time.Hour
@@ -49,8 +48,9 @@ type Config struct {
 	Body func(*queue.Job) ([]byte, error)
 	// PollInterval is how often due deliveries are looked for.
 	PollInterval time.Duration
-	// Lease is how long a claimed delivery is this deliverer's; it must
-	// outlast Timeout.
+	// Lease is how long a claimed delivery is this deliverer's: a
+	// deliverer that dies mid-attempt leaves it to the others after it.
+	// It must outlast Timeout; default 3 times Timeout.
 	Lease time.Duration
 	// Timeout bounds one attempt (connection, request and answer).
 	Timeout time.Duration
@@ -93,7 +93,7 @@ func New(q *queue.Client, cfg Config) (*Deliverer, error) {
 	cfg.Guard = cmp.Or(cfg.Guard, &Guard{})
 	cfg.PollInterval = cmp.Or(cfg.PollInterval, DefaultPollInterval)
 	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultTimeout)
-	cfg.Lease = cmp.Or(cfg.Lease, max(DefaultLease, 2*cfg.Timeout))
+	cfg.Lease = cmp.Or(cfg.Lease, 3*cfg.Timeout)
 	cfg.RetryBaseDelay = cmp.Or(cfg.RetryBaseDelay, DefaultRetryBaseDelay)
 	cfg.RetryMaxDelay = cmp.Or(cfg.RetryMaxDelay, DefaultRetryMaxDelay)
 	cfg.RetryWindow = cmp.Or(cfg.RetryWindow, DefaultRetryWindow)
