@@ -26,13 +26,16 @@ const (
 	codeLeaseLost  = 3
 	codeDuplicate  = 4
 	codeQueueLimit = 5
+	// codeScheduleLimit is the schedules' own; their functions decode it.
+	codeScheduleLimit = 6
 )
 
 // scripts holds one loaded script per file of lua/.
 type scripts struct {
 	submit, claim, extend, progress, complete, fail, cancel, restart,
 	promote, reap, requeue, expire, delete, register, ratelimit, forget,
-	hookclaim, hookack *redis.Script
+	hookclaim, hookack,
+	scheduleCreate, schedulePause, scheduleDelete, scheduleTick *redis.Script
 	all []*redis.Script
 }
 
@@ -45,7 +48,9 @@ func loadScripts() *scripts {
 		"cancel": &s.cancel, "restart": &s.restart, "promote": &s.promote,
 		"reap": &s.reap, "requeue": &s.requeue, "expire": &s.expire,
 		"delete": &s.delete, "register": &s.register, "ratelimit": &s.ratelimit,
-		"forget": &s.forget, "hookclaim": &s.hookclaim, "hookack": &s.hookack,
+		"forget": &s.forget, "schedule_create": &s.scheduleCreate, "schedule_pause": &s.schedulePause,
+		"schedule_delete": &s.scheduleDelete, "schedule_tick": &s.scheduleTick,
+		"hookclaim": &s.hookclaim, "hookack": &s.hookack,
 	} {
 		*dst = redis.NewScript(lib + "\n" + mustRead(name+".lua"))
 		s.all = append(s.all, *dst)
