@@ -208,6 +208,12 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	cfg.API.Logger = log
 	cfg.API.Metrics = startup.Metrics()
+	tp, stopTracing, err := startup.Tracing(ctx, log, "jobqueue-apiserver")
+	if err != nil {
+		return err
+	}
+	defer flushTraces(stopTracing)
+	cfg.API.Tracer, cfg.Queue.Tracer = tp, tp
 	redisCfg := cfg.Redis
 	mode, err := redisCfg.Mode()
 	if err != nil {
@@ -281,6 +287,13 @@ func run(ctx context.Context, cfg *config) error {
 		cfg.onReady(ln.Addr().String())
 	}
 	return serve(ctx, log, ln, handler, hub.Stop, cfg.ShutdownTimeout)
+}
+
+// flushTraces sends the spans still buffered, for a few seconds at most.
+func flushTraces(stop func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = stop(ctx)
 }
 
 // serve serves h on ln until ctx ends, then shuts down: it stops

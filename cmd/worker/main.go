@@ -140,6 +140,16 @@ func run(ctx context.Context, cfg *config) error {
 	// loop blocks for seconds: a pool above the concurrency, longer I/O.
 	cfg.Redis.PoolSize = max(cfg.Worker.Concurrency+8, 16)
 	cfg.Redis.MinIOTimeout = 3 * time.Second
+	tp, stopTracing, err := startup.Tracing(ctx, log, "jobqueue-worker")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = stopTracing(fctx) // the spans still buffered
+	}()
+	cfg.Queue.Tracer = tp
 	rdb, client, err := startup.Connect(ctx, log, "jobqueue-worker", cfg.Redis, cfg.Queue)
 	if err != nil {
 		return err

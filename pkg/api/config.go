@@ -12,6 +12,7 @@ import (
 	"github.com/compileo/jobqueue/pkg/webhook"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults and limits of the API.
@@ -138,6 +139,11 @@ type Config struct {
 	// callback_url: deliveries need the deployment's webhook secret,
 	// which the caller sets this with.
 	Callbacks *webhook.Guard
+	// Tracer, when set, traces every request (tracing.go); a job a
+	// request submits joins its trace when the queue's client traces too
+	// (queue.Config.Tracer). Nil makes no span; a traceparent a caller
+	// sends is still stored with the jobs it submits.
+	Tracer trace.TracerProvider
 }
 
 // withDefaults validates cfg and fills in its defaults.

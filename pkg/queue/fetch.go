@@ -196,12 +196,13 @@ func (w *Worker) queueOrder() []string {
 // than n, so that workers claiming at the same moment mostly take
 // different jobs instead of colliding.
 func (w *Worker) claimAndRun(ctx context.Context, n int) (int, error) {
+	start := time.Now()
 	jobs, err := w.c.claim(ctx, w.cfg.ID, w.queueOrder(), w.mux.Types(), n, w.cfg.LeaseTTL)
 	if err != nil {
 		return 0, err
 	}
 	for _, j := range jobs {
-		w.startRun(j)
+		w.startRun(j, start)
 	}
 	return len(jobs), nil
 }

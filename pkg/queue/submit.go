@@ -132,7 +132,13 @@ type Enqueued struct {
 // Enqueue submits one job. A duplicate unique key returns *DuplicateError.
 // Concurrent calls share round trips (see coalescer).
 func (c *Client) Enqueue(ctx context.Context, p EnqueueParams) (*Enqueued, error) {
-	return c.enqueueCoalesced(ctx, p)
+	ctx, end := c.startSubmitSpan(ctx, 1)
+	if p.TraceParent == "" {
+		p.TraceParent = traceParentOf(ctx)
+	}
+	e, err := c.enqueueCoalesced(ctx, p)
+	end(err)
+	return e, err
 }
 
 // BatchResult is one submission's outcome in EnqueueBatch.
@@ -148,7 +154,14 @@ const submitChunk = 128
 // EnqueueBatch submits many jobs in one round trip. Each job is atomic on
 // its own; the returned slice matches params by index. The error is set
 // only when Redis could not be reached at all.
-func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]BatchResult, error) {
+func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) (res []BatchResult, err error) {
+	ctx, end := c.startSubmitSpan(ctx, len(params))
+	defer func() { end(err) }()
+	if tp := traceParentOf(ctx); tp != "" {
+		for i := range params {
+			params[i].TraceParent = cmp.Or(params[i].TraceParent, tp)
+		}
+	}
 	out := make([]BatchResult, len(params))
 	calls, err := c.planSubmit(ctx, params, out)
 	if err != nil {
