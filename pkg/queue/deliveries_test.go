@@ -62,7 +62,15 @@ func TestDeliveryEnqueuedWithTheEnd(t *testing.T) {
 	if err != nil || len(jobs) != len(ends) {
 		t.Fatalf("claimed %d deliveries, %v; want %d", len(jobs), err, len(ends))
 	}
-	checkInvariants(t, c)
+	checkInvariants(t, c) // claimed deliveries stay in the set
+	// A pending delivery missing from the set would never be made: the
+	// invariants say so.
+	if err := c.rdb.ZRem(ctx, c.shards.of(jobs[0].ID).hooks(), jobs[0].ID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CheckInvariants(ctx); err == nil {
+		t.Fatal("a lost delivery passed the invariants")
+	}
 }
 
 // A claimed delivery is no one else's until its lease ends; a failed
