@@ -39,7 +39,7 @@ func (s State) Terminal() bool {
 }
 
 // Status is a job's status (GET /api/v1/jobs/status/{id}): its ten
-// fields.
+// fields, and its callback when it was submitted with one.
 type Status struct {
 	JobID       string  `json:"job_id"`
 	Status      State   `json:"status"`
@@ -53,6 +53,8 @@ type Status struct {
 	StartedAt   time.Time `json:"started_at,omitzero"` // start of the current run
 	CompletedAt time.Time `json:"completed_at,omitzero"`
 	UpdatedAt   time.Time `json:"updated_at,omitzero"`
+	// Callback is the job's callback and its delivery's attempts.
+	Callback *Callback `json:"callback,omitempty"`
 }
 
 // UnmarshalJSON implements json.Unmarshaler: a null result becomes nil.
