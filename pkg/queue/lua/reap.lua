@@ -5,18 +5,18 @@
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
 -- KEYS[5] failed zset  KEYS[6] seq  KEYS[7] queues set  KEYS[8] hooks zset
 -- KEYS[5+4i] job hash, KEYS[6+4i] lane, KEYS[7+4i] the lane's wake list,
--- KEYS[8+4i] lane types set of candidate i's queue
+-- KEYS[8+4i] lane types set of candidate i's queue   KEYS[#KEYS] the history index
 -- ARGV[1] events channel  ARGV[2] wake cap  ARGV[1+2i] candidate i id  ARGV[2+2i] its type
 -- Returns {OK, number recovered, number failed}
 local now = now_ms()
 local recovered, failed = 0, 0
-local events = {}
-for i = 1, (#KEYS - 8) / 4 do
+local events, hist = {}, {}
+for i = 1, (#KEYS - 9) / 4 do
   local jk, pk, wk, tk = KEYS[5 + 4 * i], KEYS[6 + 4 * i], KEYS[7 + 4 * i], KEYS[8 + 4 * i]
   local id = ARGV[1 + 2 * i]
   local deadline = redis.call('ZSCORE', KEYS[1], id)
   if deadline and tonumber(deadline) <= now then
-    local f = redis.call('HMGET', jk, 'status', 'worker', 'attempts', 'max_retries', 'callback_url')
+    local f = redis.call('HMGET', jk, 'status', 'worker', 'attempts', 'max_retries', 'queue', 'callback_url')
     if f[1] ~= 'running' then
       redis.call('ZREM', KEYS[1], id) -- not a run: nothing else to undo
     else
@@ -29,6 +29,7 @@ for i = 1, (#KEYS - 8) / 4 do
         redis.call('ZADD', KEYS[5], int(now), id)
         move_count(KEYS[2], 'running', 'failed')
         failed = failed + 1
+        hist_add(hist, f[5] or DEFAULT_QUEUE, ARGV[2 + 2 * i], 'f')
       else
         redis.call('HSET', jk, 'status', 'pending', 'error', why)
         enqueue(pk, tk, ARGV[2 + 2 * i], KEYS[6], wk, ARGV[2], jk, id, true)
@@ -36,12 +37,14 @@ for i = 1, (#KEYS - 8) / 4 do
         redis.call('SADD', KEYS[7], redis.call('HGET', jk, 'queue') or DEFAULT_QUEUE)
         move_count(KEYS[2], 'running', 'pending')
         recovered = recovered + 1
+        hist_add(hist, f[5] or DEFAULT_QUEUE, ARGV[2 + 2 * i], 'r')
       end
       local version = touch(jk, now)
-      if ended and f[5] then set_hook(jk, KEYS[8], id, version, now) end
+      if ended and f[6] then set_hook(jk, KEYS[8], id, version, now) end
       add_job_event(events, id, jk)
     end
   end
 end
 publish_events(ARGV[1], events)
+hist_write(hist, KEYS[#KEYS], now)
 return {OK, recovered, failed}
