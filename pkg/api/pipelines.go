@@ -61,8 +61,8 @@ func parsePipeline(body io.Reader, now time.Time, lim submitLimits) (queue.Pipel
 		if err := decodeStrict(bytes.NewReader(raw), &it); err != nil {
 			return p, itemError(i, it.Key, err)
 		}
-		if it.UniqueKey != "" || it.RunAt != nil || it.DelaySeconds != nil {
-			return p, itemError(i, it.Key, invalidArgf("unique_key, run_at and delay_seconds are the pipeline's (unique_key) or not for its jobs: a job runs when its parents complete"))
+		if it.UniqueKey != "" || it.RunAt != nil || it.DelaySeconds != nil || it.CallbackURL != "" {
+			return p, itemError(i, it.Key, invalidArgf("unique_key, run_at, delay_seconds and callback_url are not for the jobs of a pipeline: a job runs when its parents complete; follow the pipeline's stream instead of a callback"))
 		}
 		params, err := it.params(now, lim)
 		if err != nil {

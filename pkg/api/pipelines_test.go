@@ -74,6 +74,7 @@ func TestPipelineSubmissionRefusedWhole(t *testing.T) {
 		{`{"jobs": [{"key": "a b", "type": "demo"}]}`, CodeInvalidArgument, `jobs[0] (key "a b")`},
 		{`{"jobs": [{"key": "a", "type": "demo"}, {"key": "b", "type": "demo", "nope": 1}]}`, CodeInvalidArgument, `jobs[1]`},
 		{`{"jobs": [{"key": "a", "type": "demo", "delay_seconds": 5}]}`, CodeInvalidArgument, `jobs[0] (key "a")`},
+		{`{"jobs": [{"key": "a", "type": "demo", "callback_url": "https://example.com/hook"}]}`, CodeInvalidArgument, `jobs[0] (key "a")`},
 		{`{"jobs": []}`, CodeInvalidArgument, `jobs: want 1 to 1000`},
 	} {
 		e := b.wantError(t, "POST", "/api/v1/pipelines", tc.body, 400, tc.code)

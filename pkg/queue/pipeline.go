@@ -124,6 +124,9 @@ func (p *PipelineParams) Validate() ([]int, error) {
 		if j.UniqueKey != "" {
 			return nil, bad(invalidf("unique_key: give the pipeline one, not its jobs"))
 		}
+		if j.CallbackURL != "" {
+			return nil, bad(invalidf("callback_url: not for the jobs of a pipeline (follow the pipeline's stream)"))
+		}
 	}
 	for i, j := range p.Jobs {
 		seen := map[string]bool{}
