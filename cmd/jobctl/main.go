@@ -73,6 +73,7 @@ var commands = []command{
 	{"delete", "ID...|FILTERS", "delete finished jobs, by id or by filters", deleteCmd},
 	{"stats", "", "show the queue's counts and health; --watch follows them live", statsCmd},
 	{"workers", "", "list the live workers", workersCmd},
+	{"queue", "SUBCOMMAND", "queues: list, pause NAME (no worker takes its jobs), resume NAME", queueCmd},
 	{"schedule", "SUBCOMMAND", "periodic jobs: create NAME TYPE [PAYLOAD] (--cron or --every), list, get, pause, resume, delete NAME", scheduleCmd},
 	{"types", "[TYPE]", "describe the built-in job types: payload, result, example", typesCmd},
 	{"keygen", "", "print a new API key line name:role:secret (no server needed)", keygenCmd},

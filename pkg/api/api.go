@@ -40,6 +40,9 @@ type Queue interface {
 	RestartMatching(ctx context.Context, p queue.BulkParams) (*queue.BulkResult, error)
 	DeleteMatching(ctx context.Context, p queue.BulkParams) (*queue.BulkResult, error)
 	Stats(ctx context.Context) (*queue.Stats, error)
+	Queues(ctx context.Context) ([]queue.QueueInfo, error)
+	PauseQueue(ctx context.Context, queue string) error
+	ResumeQueue(ctx context.Context, queue string) error
 	Workers(ctx context.Context) ([]queue.WorkerInfo, error)
 	Ping(ctx context.Context) error
 	Allow(ctx context.Context, caller string, limit queue.RateLimit) (queue.RateDecision, error)
@@ -172,6 +175,10 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	schedules.POST("/:name/pause", admin, s.pauseSchedule)
 	schedules.POST("/:name/resume", admin, s.resumeSchedule)
 	schedules.DELETE("/:name", admin, s.deleteSchedule)
+	// Queues: listed, paused and resumed (queues.go).
+	get(r, "/api/v1/queues", read, s.listQueues)
+	r.POST("/api/v1/queues/:queue/pause", admin, s.pauseQueue)
+	r.POST("/api/v1/queues/:queue/resume", admin, s.resumeQueue)
 	if s.leaser != nil {
 		// Workers in any language (leases.go).
 		worker := s.require(RoleWorker)

@@ -158,6 +158,8 @@ var (
 		"Jobs waiting in each queue, by state (pending, scheduled, retrying).", []string{"queue", "state"}, nil)
 	descOldest = prometheus.NewDesc("jobqueue_queue_oldest_pending_age_seconds",
 		"How long the job next in line in each queue has waited since it became runnable (0: none pending).", []string{"queue"}, nil)
+	descPaused = prometheus.NewDesc("jobqueue_queue_paused",
+		"1 while a queue is paused (no worker takes its jobs), else 0.", []string{"queue"}, nil)
 	descRunningByType = prometheus.NewDesc("jobqueue_running_jobs_by_type",
 		"Running jobs, by type, across the fleet.", []string{"type"}, nil)
 	descWorkers = prometheus.NewDesc("jobqueue_workers_live",
@@ -171,7 +173,7 @@ var (
 )
 
 func (qc *queueCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descJobs, descQueueJobs, descOldest, descRunningByType, descWorkers,
+	for _, d := range []*prometheus.Desc{descUp, descJobs, descQueueJobs, descOldest, descPaused, descRunningByType, descWorkers,
 		descConcurrency, descScheduleFired, descScheduleCaughtUp} {
 		ch <- d
 	}
@@ -205,6 +207,7 @@ func (qc *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descQueueJobs, float64(q.Scheduled), q.Name, string(queue.StateScheduled))
 		gauge(descQueueJobs, float64(q.Retrying), q.Name, string(queue.StateRetrying))
 		gauge(descOldest, q.OldestPendingAge, q.Name)
+		gauge(descPaused, boolGauge(q.Paused), q.Name)
 	}
 	for typ, n := range st.RunningByType {
 		gauge(descRunningByType, float64(n), typ)
@@ -219,4 +222,11 @@ func (qc *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descScheduleFired, prometheus.CounterValue, float64(t.Fired), t.Name)
 		ch <- prometheus.MustNewConstMetric(descScheduleCaughtUp, prometheus.CounterValue, float64(t.CaughtUp), t.Name)
 	}
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

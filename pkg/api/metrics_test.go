@@ -41,6 +41,7 @@ func TestMetrics(t *testing.T) {
 		`jobqueue_jobs{state="completed"} 0` + "\n",
 		`jobqueue_queue_jobs{queue="default",state="pending"} 1` + "\n",
 		`jobqueue_queue_oldest_pending_age_seconds{queue="default"}`,
+		`jobqueue_queue_paused{queue="default"} 0` + "\n",
 		"jobqueue_workers_live 0\n",
 		`jobqueue_jobs_submitted_total{queue="default",type="demo"} 2` + "\n",
 		`jobqueue_jobs_cancelled_total{queue="default",type="demo"} 1` + "\n",

@@ -312,6 +312,13 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 	}
 	expect(b, 200, "POST", "/api/v1/jobs/cancel?queue=idle&limit=1", "")
 
+	// Queues: listed, paused, resumed; a bad name refused.
+	expect(b, 200, "POST", "/api/v1/queues/idle/pause", "")
+	expect(b, 200, "GET", "/api/v1/queues", "")
+	expect(b, 200, "POST", "/api/v1/queues/idle/resume", "")
+	expect(b, 400, "POST", "/api/v1/queues/b%20d/pause", "")
+	expect(b, 400, "POST", "/api/v1/queues/b%20d/resume", "")
+
 	// Schedules: created, refused, listed, read, paused, resumed, deleted.
 	expect(b, 201, "POST", "/api/v1/schedules", `{"name": "openapi", "every_seconds": 3600, "job": {"type": "quick"}}`)
 	expect(b, 409, "POST", "/api/v1/schedules", `{"name": "openapi", "every_seconds": 3600, "job": {"type": "quick"}}`)
@@ -428,6 +435,8 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 		"DELETE /api/v1/jobs/{job_id} 404", "DELETE /api/v1/jobs/{job_id} 409",
 		"POST /api/v1/jobs/cancel 200", "POST /api/v1/jobs/cancel 400", "POST /api/v1/jobs/restart 200",
 		"POST /api/v1/jobs/restart 400", "DELETE /api/v1/jobs 200", "DELETE /api/v1/jobs 400",
+		"GET /api/v1/queues 200", "POST /api/v1/queues/{queue}/pause 200", "POST /api/v1/queues/{queue}/pause 400",
+		"POST /api/v1/queues/{queue}/resume 200", "POST /api/v1/queues/{queue}/resume 400",
 		"POST /api/v1/schedules 201", "POST /api/v1/schedules 409", "POST /api/v1/schedules 400",
 		"GET /api/v1/schedules 200", "GET /api/v1/schedules 400", "GET /api/v1/schedules/{name} 200",
 		"GET /api/v1/schedules/{name} 404", "POST /api/v1/schedules/{name}/pause 200",

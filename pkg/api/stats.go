@@ -66,13 +66,15 @@ type queueStatsView struct {
 	Retrying  int64  `json:"retrying"`
 	// OldestPendingAge: see queue.QueueStats.
 	OldestPendingAge float64 `json:"oldest_pending_age_seconds"`
+	// Paused: no worker takes the queue's jobs.
+	Paused bool `json:"paused"`
 }
 
 func queueStatsOf(qs []queue.QueueStats) []queueStatsView {
 	out := make([]queueStatsView, len(qs))
 	for i, q := range qs {
 		out[i] = queueStatsView{Name: q.Name, Pending: q.Pending, Scheduled: q.Scheduled,
-			Retrying: q.Retrying, OldestPendingAge: q.OldestPendingAge}
+			Retrying: q.Retrying, OldestPendingAge: q.OldestPendingAge, Paused: q.Paused}
 	}
 	return out
 }

@@ -73,7 +73,7 @@ func TestQueueStats(t *testing.T) {
 		t.Fatalf("queues %v: the parked job's age", qs)
 	}
 	delete(parked, "oldest_pending_age_seconds")
-	if qs := fmt.Sprint(qs); qs != "[map[name:default oldest_pending_age_seconds:0 pending:0 retrying:0 scheduled:1] map[name:parked pending:1 retrying:0 scheduled:0]]" {
+	if qs := fmt.Sprint(qs); qs != "[map[name:default oldest_pending_age_seconds:0 paused:false pending:0 retrying:0 scheduled:1] map[name:parked paused:false pending:1 retrying:0 scheduled:0]]" {
 		t.Fatalf("queues %s", qs)
 	}
 	b.release <- struct{}{}

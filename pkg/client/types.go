@@ -314,6 +314,8 @@ type QueueStats struct {
 	// OldestPendingAge is how long the job next in line has waited, in
 	// seconds (0: none pending).
 	OldestPendingAge float64 `json:"oldest_pending_age_seconds"`
+	// Paused: no worker takes the queue's jobs.
+	Paused bool `json:"paused"`
 }
 
 // Worker is a live worker (GET /api/v1/workers).

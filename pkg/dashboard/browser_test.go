@@ -566,3 +566,28 @@ func TestSchedulesPanelInBrowser(t *testing.T) {
 	}
 	b.checkConsole()
 }
+
+// The queues table: an admin pauses a queue with its row's button (the
+// engine then holds it paused) and resumes it.
+func TestQueuePauseInBrowser(t *testing.T) {
+	t.Parallel()
+	b := startBrowser(t)
+	srv := servertest.New(t, &servertest.Options{Concurrency: -1})
+	if _, err := srv.Queue.Enqueue(b.ctx, queue.EnqueueParams{Type: "demo", Queue: "held"}); err != nil {
+		t.Fatal(err)
+	}
+	b.do(chromedp.Navigate(srv.URL + "/"))
+	row := `document.querySelector('#queues tr[data-queue="held"]')`
+	b.waitFor("the queue's row", row+` !== null && `+row+`.querySelector('button[data-act=pause]') !== null`)
+	b.do(chromedp.Click(chromedp.CSS(`#queues tr[data-queue="held"] button[data-act=pause]`)))
+	b.waitFor("paused", row+` !== null && `+row+`.textContent.includes('paused')`)
+	if p, err := srv.Queue.PausedQueues(b.ctx); err != nil || len(p) != 1 || p[0] != "held" {
+		t.Fatalf("after pause: %v %v", p, err)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`#queues tr[data-queue="held"] button[data-act=resume]`)))
+	b.waitFor("resumed", row+` !== null && `+row+`.querySelector('button[data-act=pause]') !== null`)
+	if p, err := srv.Queue.PausedQueues(b.ctx); err != nil || len(p) != 0 {
+		t.Fatalf("after resume: %v %v", p, err)
+	}
+	b.checkConsole()
+}

@@ -34,12 +34,13 @@
 //	{T}:queues               set    queue names (at most Config.MaxQueues; empty ones forgotten)
 //	{T}:seq                  string FIFO sequence for pending scores (shared by the lanes)
 //	{T}:types:running        hash   type → running jobs
-//	{T}:types:limits         hash   type → running limit (a copy; claims read it)
+//	{T}:types:limits         hash   type → running limit, and the claim controls: "|paused|<queue>" → 1
+//	                                (a copy; claims read it)
 //	{T}:unique:<key>         string unique key → job id
 //	{T}:worker:<id>:wake     list   a worker's private wake list (shutdown)
 //	global:
 //	{P}:shards               string the shard count the queue was created with
-//	{P}:types:limits         hash   type → fleet-wide running limit (the source)
+//	{P}:types:limits         hash   type → fleet-wide running limit, and the claim controls (the source)
 //	{P}:rate:<caller>        string an API caller's rate-limit state
 //	{P}:block:<subject>      string a subject barred until the key expires (failed authentications)
 //	{P}:owned:<owner>        zset   jobs a submitter created, not yet seen finished; score submit ms (quotas)
@@ -124,6 +125,7 @@
 //	schedule.go     Schedule: periodic jobs, their specs and records
 //	scheduler.go    the Scheduler service that fires the due schedules
 //	queues.go       the queue registry: Config.MaxQueues, ForgetEmptyQueues
+//	pause.go        PauseQueue, ResumeQueue and Queues: the queues as operators see them
 //	quota.go        CheckQuota: a submitter's quota of unfinished jobs
 //	block.go        Block and BlockedFor: subjects barred for a while
 //	stats.go        Stats: the counters and the per-queue breakdown

@@ -86,6 +86,18 @@ func (k keyspace) typeRunning() string { return k.key("types", "running") }
 // claims read (SetTypeLimit writes them all).
 func (k keyspace) typeLimits() string { return k.key("types", "limits") }
 
+// The claim controls beside the type limits, in the same hashes (and
+// copies), so that a claim reads them with the limit it reads anyway: a
+// paused queue's field, and a type's rate limit's. Their names hold a
+// '|', which no type name does.
+const (
+	pausedPrefix = "|paused|"
+	ratePrefix   = "|rate|"
+)
+
+// pausedField is the field of the type limits hashes set while queue is paused.
+func pausedField(queue string) string { return pausedPrefix + queue }
+
 // unique maps a submission's unique key to the job that holds it.
 func (k keyspace) unique(uniqueKey string) string { return k.key("unique", uniqueKey) }
 

@@ -19,7 +19,8 @@ type claimCall struct {
 
 // luaClaim runs lua/claim.lua, one call per claimCall, in one round trip:
 // each call takes (pending → running) up to want of its candidates, each
-// only if it is still in its lane and its type is under its limit, for worker
+// only if it is still in its lane, its queue is not paused and its type
+// is under its limit, for worker
 // with a lease of lease and a run token ending in tokenSuffix. It returns,
 // by call, the jobs taken (as they are once claimed, in candidate order)
 // or the call's error.
@@ -30,13 +31,13 @@ func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duratio
 		k := c.shards[cl.shard]
 		keys := make([]string, 0, 4+2*len(cl.cands))
 		keys = append(keys, k.leases(), k.counts(), k.typeRunning(), k.typeLimits())
-		args := make([]any, 0, 4+3*len(cl.cands))
+		args := make([]any, 0, 4+4*len(cl.cands))
 		args = append(args, worker, cl.want, lease.Milliseconds(), c.keys.eventsChannel())
 		tokens[i] = make([]string, len(cl.cands))
 		for n, cd := range cl.cands {
 			tokens[i][n] = randomHex(8) + tokenSuffix
 			keys = append(keys, k.job(cd.id), k.lane(cd.queue, cd.typ))
-			args = append(args, cd.id, tokens[i][n], cd.typ)
+			args = append(args, cd.id, tokens[i][n], cd.typ, cd.queue)
 		}
 		lcs[i] = &luaCall{script: c.scripts.claim, keys: keys, args: args}
 	}

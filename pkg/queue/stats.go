@@ -39,6 +39,8 @@ type QueueStats struct {
 	// lanes: highest priority, then first submitted) has waited
 	// since it became runnable, in seconds; 0 when none is pending.
 	OldestPendingAge float64
+	// Paused: no worker takes the queue's jobs (PauseQueue).
+	Paused bool
 }
 
 // Stats is the queue's state, read in O(queues) without scanning jobs.
@@ -52,13 +54,14 @@ type Stats struct {
 }
 
 // Stats reads the per-state counters and the per-queue breakdown, summed
-// over the shards: three pipelined round trips (plus one for the heads'
-// ages), O(lanes).
+// over the shards, and the claim controls (paused queues): three
+// pipelined round trips (plus one for the heads' ages), O(lanes).
 func (c *Client) Stats(ctx context.Context) (*Stats, error) {
 	pipe := c.rdb.Pipeline()
 	counts := make([]*redis.MapStringStringCmd, len(c.shards))
 	queues := make([]*redis.StringSliceCmd, len(c.shards))
 	types := make([]*redis.MapStringStringCmd, len(c.shards))
+	controls := pipe.HGetAll(ctx, c.keys.typeLimits())
 	for i, k := range c.shards {
 		counts[i] = pipe.HGetAll(ctx, k.counts())
 		queues[i] = pipe.SMembers(ctx, k.queues())
@@ -85,11 +88,16 @@ func (c *Client) Stats(ctx context.Context) (*Stats, error) {
 		}
 		names = append(names, queues[i].Val()...)
 	}
+	ctl := controlsOf(controls.Val())
+	names = append(names, ctl.paused...)
 	slices.Sort(names)
 	names = slices.Compact(names)
 	qstats, heads, err := c.queueBreakdown(ctx, names)
 	if err != nil {
 		return nil, err
+	}
+	for i := range qstats {
+		qstats[i].Paused = slices.Contains(ctl.paused, qstats[i].Name)
 	}
 	st.Queues = qstats
 	if err := c.headAges(ctx, st.Queues, heads); err != nil {

@@ -6,6 +6,7 @@
 import { call, withQuery } from './api.js';
 import * as charts from './charts.js';
 import * as schedules from './schedules.js';
+import { applyRole } from './session.js';
 import { byId, el, explain, fill, fmtAge, fmtPercent, fmtTime, notify, statusBadge } from './dom.js';
 
 /** How often the stats, workers and the jobs page are read again. */
@@ -38,6 +39,11 @@ const examplePayloads = {
 /** Wires the overview's forms and buttons; called once. */
 export function init() {
   schedules.init();
+  byId('queues').addEventListener('click', async (ev) => {
+    const b = ev.target.closest('button[data-act]');
+    if (!b) return;
+    await queueAct(b.dataset.act, b.closest('tr').dataset.queue);
+  });
   byId('filters').addEventListener('submit', (ev) => {
     ev.preventDefault();
     const f = new FormData(ev.target);
@@ -127,7 +133,7 @@ async function loadStats() {
     notify(explain(e), 'load');
     if (!statsShown) {
       byId('health').textContent = 'not loaded';
-      fill(byId('queues'), [notLoaded(5, e)]);
+      fill(byId('queues'), [notLoaded(6, e)]);
     }
     return;
   }
@@ -163,12 +169,29 @@ function showHealth(health, why) {
 }
 
 function fillQueues(queues) {
-  fill(byId('queues'), queues.map((q) => el('tr', {},
+  fill(byId('queues'), queues.map((q) => el('tr', { 'data-queue': q.name },
     el('td', {}, q.name), el('td', { class: 'num' }, q.pending), el('td', { class: 'num' }, q.scheduled),
-    el('td', { class: 'num' }, q.retrying), el('td', { class: 'num' }, fmtAge(q.oldest_pending_age_seconds)))));
+    el('td', { class: 'num' }, q.retrying), el('td', { class: 'num' }, fmtAge(q.oldest_pending_age_seconds)),
+    el('td', { class: 'row-actions' },
+      q.paused ? el('span', { class: 'badge warn' }, 'paused') : null,
+      q.paused
+        ? el('button', { type: 'button', class: 'quiet small', 'data-act': 'resume', 'data-needs': 'admin' }, 'Resume')
+        : el('button', { type: 'button', class: 'quiet small', 'data-act': 'pause', 'data-needs': 'admin' }, 'Pause')))));
   if (queues.length === 0) {
-    fill(byId('queues'), [el('tr', {}, el('td', { colspan: 5, class: 'muted' }, 'no queue has waiting jobs'))]);
+    fill(byId('queues'), [el('tr', {}, el('td', { colspan: 6, class: 'muted' }, 'no queue has waiting jobs'))]);
   }
+  applyRole(byId('queues'));
+}
+
+/** Pauses or resumes the queue name, then reads the stats again. */
+async function queueAct(what, name) {
+  try {
+    await call('POST', '/api/v1/queues/' + encodeURIComponent(name) + '/' + what);
+    notify('');
+  } catch (e) {
+    notify(explain(e));
+  }
+  await loadStats();
 }
 
 async function loadWorkers() {

@@ -2,13 +2,15 @@
 -- Candidates were peeked from the lanes without a lock; each is taken only
 -- if it is still pending and its type is under its fleet-wide concurrency
 -- limit, so concurrent claimers never take one job twice. A type at its
--- limit costs nothing more: the rest of its lane is skipped unread.
+-- limit costs nothing more: the rest of its lane is skipped unread. A
+-- paused queue's jobs are not taken (claim controls, below).
 -- (Hot path: each job is read once and written once; the leases, the
 -- lanes, the counters and the events are written once per call.)
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
 -- KEYS[3+2i] job hash of candidate i   KEYS[4+2i] the lane holding it
 -- ARGV[1] worker id  ARGV[2] max jobs  ARGV[3] lease ms  ARGV[4] events channel
--- ARGV[2+3i] candidate i id  ARGV[3+3i] run token for it  ARGV[4+3i] its lane's type
+-- ARGV[1+4i] candidate i id  ARGV[2+4i] run token for it  ARGV[3+4i] its lane's type
+-- ARGV[4+4i] its lane's queue
 -- Returns {OK, now ms, id, row, id, row, ...}, for each job taken its id
 -- and its hash as it was before the claim (HGETALL order): the caller
 -- applies the claim's own writes to it (claimedJob in job.go), which
@@ -20,16 +22,23 @@ local out = {OK, now_s}
 local n = 0
 local deadline = int(now + tonumber(ARGV[3]))
 local limits, running, taken = {}, {}, {} -- per type, read at most once
+local paused = {} -- per queue, read at most once
 local leases, removed, events = {}, {}, {}
 for i = 1, (#KEYS - 4) / 2 do
   if n >= want then break end
   local jk, pk = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
-  local id, token, ltyp = ARGV[2 + 3 * i], ARGV[3 + 3 * i], ARGV[4 + 3 * i]
+  local id, token, ltyp, lq = ARGV[1 + 4 * i], ARGV[2 + 4 * i], ARGV[3 + 4 * i], ARGV[4 + 4 * i]
+  -- Claim controls: the type's limit and its queue's pause, in one read
+  -- (the type limits hash holds both; see pausedField in keys.go).
   if limits[ltyp] == nil then
-    limits[ltyp] = tonumber(redis.call('HGET', KEYS[4], ltyp) or '-1')
+    local c = redis.call('HMGET', KEYS[4], ltyp, '|paused|' .. lq)
+    limits[ltyp] = tonumber(c[1] or '-1')
+    if paused[lq] == nil then paused[lq] = c[2] ~= false end
     running[ltyp] = tonumber(redis.call('HGET', KEYS[3], ltyp) or '0')
+  elseif paused[lq] == nil then
+    paused[lq] = redis.call('HEXISTS', KEYS[4], '|paused|' .. lq) == 1
   end
-  if (limits[ltyp] < 0 or running[ltyp] < limits[ltyp]) and redis.call('ZSCORE', pk, id) then
+  if not paused[lq] and (limits[ltyp] < 0 or running[ltyp] < limits[ltyp]) and redis.call('ZSCORE', pk, id) then
     local row = redis.call('HGETALL', jk)
     local status, typ, queue, version, attempts, dirty
     for k = 1, #row, 2 do

@@ -1,0 +1,25 @@
+package main
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func TestQueueCommands(t *testing.T) {
+	t.Parallel()
+	_, env := live(t)
+	jobctl(t, env, "queue", "pause", "held").want(t, exitOK, `(?m)^QUEUE +STATE +PENDING +RUNNING +SCHEDULED +RETRYING +OLDEST PENDING\nheld +paused +0 +0 +0 +0 `)
+	submitted(t, env, "demo", "--queue", "held")
+	jobctl(t, env, "queue", "list").want(t, exitOK, `(?m)^held +paused +1 `)
+	var out struct {
+		Queues []map[string]any `json:"queues"`
+	}
+	r := jobctl(t, env, "queue", "list", "--json")
+	if json.Unmarshal([]byte(r.stdout), &out) != nil || len(out.Queues) == 0 {
+		t.Fatalf("list --json: %+v", r)
+	}
+	jobctl(t, env, "queue", "resume", "held").want(t, exitOK, `(?m)^held +active `)
+	jobctl(t, env, "queue", "pause", "bad name").want(t, exitRefused, `^$`)
+	jobctl(t, env, "queue").want(t, exitUsage, `^$`)
+	jobctl(t, env, "queue", "explode", "x").want(t, exitUsage, `^$`)
+}

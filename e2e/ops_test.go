@@ -1,0 +1,111 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/compileo/jobqueue/internal/clustertest"
+	"github.com/compileo/jobqueue/internal/proctest"
+	"github.com/compileo/jobqueue/pkg/queue"
+)
+
+// submitDemo submits n demo jobs to queue through the engine.
+func submitDemo(t *testing.T, ctx context.Context, q *queue.Client, queueName, payload string, n int) {
+	t.Helper()
+	params := make([]queue.EnqueueParams, n)
+	for i := range params {
+		params[i] = queue.EnqueueParams{Type: "demo", Queue: queueName, Payload: json.RawMessage(payload)}
+	}
+	res, err := q.EnqueueBatch(ctx, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+}
+
+// allJobs lists every job in state s.
+func allJobs(t *testing.T, ctx context.Context, q *queue.Client, s queue.State) []*queue.Job {
+	t.Helper()
+	var out []*queue.Job
+	for cursor := ""; ; {
+		page, err := q.List(ctx, queue.ListParams{Status: s, Cursor: cursor, Limit: queue.MaxListLimit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, page.Jobs...)
+		if cursor = page.NextCursor; cursor == "" {
+			return out
+		}
+	}
+}
+
+// TestPauseWhileWorkersDrain: two worker processes drain a queue; once
+// the pause returns, no job of it starts (every started_at is before it,
+// and the pending count stays put while the workers sit idle); once
+// resumed, the queue drains.
+func TestPauseWhileWorkersDrain(t *testing.T) {
+	cl := clustertest.Start(t, clustertest.Options{APIs: 1, Workers: 2})
+	q := cl.Queue()
+	base := cl.APIs()[0].URL
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	const n = 2000
+	submitDemo(t, ctx, q, queue.DefaultQueue, `{"steps": 1, "step_ms": 5}`, n)
+	proctest.WaitFor(t, 30*time.Second, "the workers draining", func() bool {
+		st, err := q.Stats(ctx)
+		return err == nil && st.Counts[queue.StateCompleted] >= 50
+	})
+	if code, _ := clustertest.PostJSON(t, base+"/api/v1/queues/default/pause", "", nil); code != http.StatusOK {
+		t.Fatalf("pause: %d", code)
+	}
+	paused := time.Now() // Redis runs on this host: its clock is this one
+	var left int64
+	proctest.WaitFor(t, 30*time.Second, "the runs in flight done", func() bool {
+		st, err := q.Stats(ctx)
+		left = st.Counts[queue.StatePending]
+		return err == nil && st.Counts[queue.StateRunning] == 0
+	})
+	if left == 0 {
+		t.Fatal("the workers drained the queue before the pause: nothing left to hold")
+	}
+	// Idle workers wake at least every few seconds; none may take a job.
+	var view struct {
+		Queues []map[string]any `json:"queues"`
+	}
+	if code := clustertest.GetJSON(t, base+"/api/v1/queues", &view); code != http.StatusOK ||
+		len(view.Queues) != 1 || view.Queues[0]["paused"] != true {
+		t.Fatalf("queues: %d %v", code, view)
+	}
+	time.Sleep(2 * time.Second) // an absence is proven over a while
+	st, err := q.Stats(ctx)
+	if err != nil || st.Counts[queue.StatePending] != left || st.Counts[queue.StateRunning] != 0 {
+		t.Fatalf("while paused: %v %v (pending was %d)", st.Counts, err, left)
+	}
+	started := 0
+	for _, j := range allJobs(t, ctx, q, queue.StateCompleted) {
+		started++
+		if j.StartedAt.After(paused) {
+			t.Fatalf("job %s started at %s, after the pause returned at %s", j.ID, j.StartedAt, paused)
+		}
+	}
+	t.Logf("paused with %d of %d jobs run, %d pending", started, n, left)
+
+	if code, _ := clustertest.PostJSON(t, base+"/api/v1/queues/default/resume", "", nil); code != http.StatusOK {
+		t.Fatalf("resume: %d", code)
+	}
+	proctest.WaitFor(t, 60*time.Second, "the queue drained", func() bool {
+		st, err := q.Stats(ctx)
+		return err == nil && st.Counts[queue.StateCompleted] == n
+	})
+	if err := q.CheckInvariants(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
