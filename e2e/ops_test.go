@@ -109,3 +109,46 @@ func TestPauseWhileWorkersDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDeadlinePassedWhileWaiting: a job waits behind a long one on a
+// worker process of one slot, which is then killed (SIGKILL), and Redis
+// restarts; its deadline passes while it waits. It ends failed with
+// deadline_exceeded, never started: the deadline outlived the restart,
+// and the apiserver's maintenance failed the job (nothing depends on the
+// worker).
+func TestDeadlinePassedWhileWaiting(t *testing.T) {
+	cl := clustertest.Start(t, clustertest.Options{APIs: 1, Workers: 1,
+		WorkerEnv: []string{"WORKER_CONCURRENCY=1"}})
+	q := cl.Queue()
+	base := cl.APIs()[0].URL
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	long := clustertest.Submit(t, base, `{"type": "demo", "payload": {"steps": 1, "step_ms": 30000}}`)
+	proctest.WaitFor(t, 20*time.Second, "the long job running", func() bool {
+		j, err := q.Get(ctx, long)
+		return err == nil && j.Status == queue.StateRunning
+	})
+	id := clustertest.Submit(t, base, `{"type": "demo", "deadline": 2}`)
+	cl.Workers()[0].Kill()
+	cl.Redis.Shutdown()
+	if err := cl.Redis.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Status    string  `json:"status"`
+		Error     *string `json:"error"`
+		StartedAt *string `json:"started_at"`
+		Attempts  int     `json:"attempts"`
+		Deadline  *string `json:"deadline"`
+	}
+	proctest.WaitFor(t, 20*time.Second, "the job failed past its deadline", func() bool {
+		return clustertest.GetJSON(t, base+"/api/v1/jobs/"+id, &st) == http.StatusOK && st.Status == "failed"
+	})
+	if st.Error == nil || *st.Error != queue.DeadlineExceeded || st.StartedAt != nil || st.Attempts != 0 || st.Deadline == nil {
+		t.Fatalf("past its deadline: %+v", st)
+	}
+	if err := q.CheckInvariants(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

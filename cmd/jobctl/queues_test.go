@@ -23,3 +23,12 @@ func TestQueueCommands(t *testing.T) {
 	jobctl(t, env, "queue").want(t, exitUsage, `^$`)
 	jobctl(t, env, "queue", "explode", "x").want(t, exitUsage, `^$`)
 }
+
+func TestSubmitDeadlineFlag(t *testing.T) {
+	t.Parallel()
+	_, env := live(t)
+	submitted(t, env, "demo", "--queue", "later", "--deadline", "1h")
+	submitted(t, env, "demo", "--queue", "later", "--deadline", "2099-01-01T00:00:00Z")
+	jobctl(t, env, "submit", "demo", "--deadline", "2001-01-01T00:00:00Z").want(t, exitRefused, `^$`)
+	jobctl(t, env, "submit", "demo", "--deadline", "soon").want(t, exitUsage, `^$`)
+}

@@ -69,6 +69,9 @@ type leaseView struct {
 	MaxRetries   int             `json:"max_retries"`
 	LeaseToken   string          `json:"lease_token"`
 	LeaseSeconds int             `json:"lease_seconds"`
+	// TimeoutSeconds bounds the run: its lease is never extended past
+	// it (0: no timeout).
+	TimeoutSeconds float64 `json:"timeout_seconds"`
 }
 
 // parseLease decodes and checks a lease call.
@@ -162,7 +165,7 @@ func leaseViews(jobs []queue.Leased, lease time.Duration) []leaseView {
 		}
 		out[i] = leaseView{JobID: j.ID, Type: j.Type, Queue: j.Queue, Payload: payload,
 			Attempt: j.Attempts, MaxRetries: j.MaxRetries, LeaseToken: l.Token,
-			LeaseSeconds: int(lease / time.Second)}
+			LeaseSeconds: int(lease / time.Second), TimeoutSeconds: j.Timeout.Seconds()}
 	}
 	return out
 }

@@ -160,6 +160,10 @@ var (
 		"How long the job next in line in each queue has waited since it became runnable (0: none pending).", []string{"queue"}, nil)
 	descPaused = prometheus.NewDesc("jobqueue_queue_paused",
 		"1 while a queue is paused (no worker takes its jobs), else 0.", []string{"queue"}, nil)
+	descDeadlineExceeded = prometheus.NewDesc("jobqueue_jobs_deadline_exceeded_total",
+		"Jobs failed because their deadline passed before they started, fleet-wide.", nil, nil)
+	descTimedOut = prometheus.NewDesc("jobqueue_runs_timed_out_total",
+		"Runs whose lease ended at their job's timeout and that the reaper failed (lease-protocol runs; Go workers count theirs in jobqueue_job_runs_total), fleet-wide.", nil, nil)
 	descRunningByType = prometheus.NewDesc("jobqueue_running_jobs_by_type",
 		"Running jobs, by type, across the fleet.", []string{"type"}, nil)
 	descWorkers = prometheus.NewDesc("jobqueue_workers_live",
@@ -173,7 +177,7 @@ var (
 )
 
 func (qc *queueCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descJobs, descQueueJobs, descOldest, descPaused, descRunningByType, descWorkers,
+	for _, d := range []*prometheus.Desc{descUp, descJobs, descQueueJobs, descOldest, descPaused, descDeadlineExceeded, descTimedOut, descRunningByType, descWorkers,
 		descConcurrency, descScheduleFired, descScheduleCaughtUp} {
 		ch <- d
 	}
@@ -209,6 +213,8 @@ func (qc *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descOldest, q.OldestPendingAge, q.Name)
 		gauge(descPaused, boolGauge(q.Paused), q.Name)
 	}
+	ch <- prometheus.MustNewConstMetric(descDeadlineExceeded, prometheus.CounterValue, float64(st.DeadlineExceeded))
+	ch <- prometheus.MustNewConstMetric(descTimedOut, prometheus.CounterValue, float64(st.TimedOut))
 	for typ, n := range st.RunningByType {
 		gauge(descRunningByType, float64(n), typ)
 	}

@@ -42,6 +42,8 @@ func TestMetrics(t *testing.T) {
 		`jobqueue_queue_jobs{queue="default",state="pending"} 1` + "\n",
 		`jobqueue_queue_oldest_pending_age_seconds{queue="default"}`,
 		`jobqueue_queue_paused{queue="default"} 0` + "\n",
+		"jobqueue_jobs_deadline_exceeded_total 0\n",
+		"jobqueue_runs_timed_out_total 0\n",
 		"jobqueue_workers_live 0\n",
 		`jobqueue_jobs_submitted_total{queue="default",type="demo"} 2` + "\n",
 		`jobqueue_jobs_cancelled_total{queue="default",type="demo"} 1` + "\n",

@@ -79,14 +79,16 @@ type Job struct {
 	Error       string          `json:"error,omitempty"`
 	// Attempts counts the runs so far; MaxRetries the runs allowed after
 	// a failed first one.
-	Attempts       int       `json:"attempts"`
-	MaxRetries     int       `json:"max_retries"`
-	TimeoutSeconds float64   `json:"timeout_seconds"` // 0: no bound on a run
-	RunAt          time.Time `json:"run_at,omitzero"`
-	CreatedAt      time.Time `json:"created_at,omitzero"`
-	StartedAt      time.Time `json:"started_at,omitzero"`
-	CompletedAt    time.Time `json:"completed_at,omitzero"`
-	UpdatedAt      time.Time `json:"updated_at,omitzero"`
+	Attempts       int     `json:"attempts"`
+	MaxRetries     int     `json:"max_retries"`
+	TimeoutSeconds float64 `json:"timeout_seconds"` // 0: no bound on a run
+	// Deadline, when set, is when the job fails unless it started.
+	Deadline    time.Time `json:"deadline,omitzero"`
+	RunAt       time.Time `json:"run_at,omitzero"`
+	CreatedAt   time.Time `json:"created_at,omitzero"`
+	StartedAt   time.Time `json:"started_at,omitzero"`
+	CompletedAt time.Time `json:"completed_at,omitzero"`
+	UpdatedAt   time.Time `json:"updated_at,omitzero"`
 	// WorkerID names the worker of the current or last run.
 	WorkerID string `json:"worker_id,omitempty"`
 	Restarts int    `json:"restarts"`
@@ -154,6 +156,9 @@ type Submission struct {
 	// UniqueKey, while a job holding it exists, makes another submission
 	// with it fail with ErrDuplicate.
 	UniqueKey string
+	// Deadline, when set, is when the job ends failed with error
+	// "deadline_exceeded" unless it started: no worker takes it after it.
+	Deadline time.Time
 }
 
 // Retries returns a pointer to n, for Submission.MaxRetries.
@@ -161,9 +166,12 @@ func Retries(n int) *int { return &n }
 
 // MarshalJSON implements json.Marshaler: the request body of a submission.
 func (s Submission) MarshalJSON() ([]byte, error) {
-	var runAt string
+	var runAt, deadline string
 	if !s.RunAt.IsZero() {
 		runAt = s.RunAt.UTC().Format(time.RFC3339Nano)
+	}
+	if !s.Deadline.IsZero() {
+		deadline = s.Deadline.UTC().Format(time.RFC3339Nano)
 	}
 	return json.Marshal(struct {
 		Type           string `json:"type"`
@@ -175,8 +183,9 @@ func (s Submission) MarshalJSON() ([]byte, error) {
 		RunAt          string `json:"run_at,omitempty"`
 		DelaySeconds   int64  `json:"delay_seconds,omitempty"`
 		UniqueKey      string `json:"unique_key,omitempty"`
+		Deadline       string `json:"deadline,omitempty"`
 	}{s.Type, s.Payload, s.Queue, s.Priority, s.MaxRetries, ceilSeconds(s.Timeout), runAt,
-		ceilSeconds(s.Delay), s.UniqueKey})
+		ceilSeconds(s.Delay), s.UniqueKey, deadline})
 }
 
 func ceilSeconds(d time.Duration) int64 {

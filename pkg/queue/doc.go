@@ -33,6 +33,8 @@
 //	{T}:counts               hash   state → number of jobs (O(1) stats)
 //	{T}:queues               set    queue names (at most Config.MaxQueues; empty ones forgotten)
 //	{T}:seq                  string FIFO sequence for pending scores (shared by the lanes)
+//	{T}:deadlines            zset   jobs submitted with a deadline; score deadline ms
+//	{T}:tallies              hash   deadline_exceeded, timed_out → jobs that ended so
 //	{T}:types:running        hash   type → running jobs
 //	{T}:types:limits         hash   type → running limit, and the claim controls: "|paused|<queue>" → 1
 //	                                (a copy; claims read it)
@@ -126,6 +128,7 @@
 //	scheduler.go    the Scheduler service that fires the due schedules
 //	queues.go       the queue registry: Config.MaxQueues, ForgetEmptyQueues
 //	pause.go        PauseQueue, ResumeQueue and Queues: the queues as operators see them
+//	deadline.go     deadlines: FailPastDeadlines, run by the Maintenance
 //	quota.go        CheckQuota: a submitter's quota of unfinished jobs
 //	block.go        Block and BlockedFor: subjects barred for a while
 //	stats.go        Stats: the counters and the per-queue breakdown

@@ -75,6 +75,15 @@ func (k keyspace) counts() string { return k.key("counts") }
 // queues is the set of every queue name a job was ever submitted to.
 func (k keyspace) queues() string { return k.key("queues") }
 
+// tallies is the hash counting jobs that ended in ways no state
+// tells: past their deadline (deadline_exceeded), runs over their
+// timeout reaped (timed_out). Only those paths write it.
+func (k keyspace) tallies() string { return k.key("tallies") }
+
+// deadlines is the sorted set of the jobs submitted with a deadline,
+// scored by it (ms): the maintenance fails those not started by then.
+func (k keyspace) deadlines() string { return k.key("deadlines") }
+
 // seq is the counter that orders pending jobs of equal priority (FIFO).
 func (k keyspace) seq() string { return k.key("seq") }
 

@@ -20,7 +20,7 @@ type claimCall struct {
 // luaClaim runs lua/claim.lua, one call per claimCall, in one round trip:
 // each call takes (pending → running) up to want of its candidates, each
 // only if it is still in its lane, its queue is not paused and its type
-// is under its limit, for worker
+// is under its limit (one past its deadline fails instead), for worker
 // with a lease of lease and a run token ending in tokenSuffix. It returns,
 // by call, the jobs taken (as they are once claimed, in candidate order)
 // or the call's error.
@@ -29,8 +29,8 @@ func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duratio
 	tokens := make([][]string, len(calls)) // by call, then candidate: its run token
 	for i, cl := range calls {
 		k := c.shards[cl.shard]
-		keys := make([]string, 0, 4+2*len(cl.cands))
-		keys = append(keys, k.leases(), k.counts(), k.typeRunning(), k.typeLimits())
+		keys := make([]string, 0, 6+2*len(cl.cands))
+		keys = append(keys, k.leases(), k.counts(), k.typeRunning(), k.typeLimits(), k.done(StateFailed), k.tallies())
 		args := make([]any, 0, 4+4*len(cl.cands))
 		args = append(args, worker, cl.want, lease.Milliseconds(), c.keys.eventsChannel())
 		tokens[i] = make([]string, len(cl.cands))

@@ -51,6 +51,11 @@ type Stats struct {
 	Queues []QueueStats
 	// Running counts running jobs per type.
 	RunningByType map[string]int64
+	// DeadlineExceeded counts the jobs failed because their deadline
+	// passed before they started; TimedOut the runs the reaper ended at
+	// their job's timeout (lease runs; a Go worker fails its own). Since
+	// the queue was created, fleet-wide.
+	DeadlineExceeded, TimedOut int64
 }
 
 // Stats reads the per-state counters and the per-queue breakdown, summed
@@ -61,9 +66,11 @@ func (c *Client) Stats(ctx context.Context) (*Stats, error) {
 	counts := make([]*redis.MapStringStringCmd, len(c.shards))
 	queues := make([]*redis.StringSliceCmd, len(c.shards))
 	types := make([]*redis.MapStringStringCmd, len(c.shards))
+	tallies := make([]*redis.SliceCmd, len(c.shards))
 	controls := pipe.HGetAll(ctx, c.keys.typeLimits())
 	for i, k := range c.shards {
 		counts[i] = pipe.HGetAll(ctx, k.counts())
+		tallies[i] = pipe.HMGet(ctx, k.tallies(), "deadline_exceeded", "timed_out")
 		queues[i] = pipe.SMembers(ctx, k.queues())
 		types[i] = pipe.HGetAll(ctx, k.typeRunning())
 	}
@@ -87,6 +94,9 @@ func (c *Client) Stats(ctx context.Context) (*Stats, error) {
 			}
 		}
 		names = append(names, queues[i].Val()...)
+		vals := tallies[i].Val()
+		st.DeadlineExceeded += intOf(vals, 0)
+		st.TimedOut += intOf(vals, 1)
 	}
 	ctl := controlsOf(controls.Val())
 	names = append(names, ctl.paused...)
@@ -213,4 +223,14 @@ func (c *Client) headAges(ctx context.Context, qs []QueueStats, heads []string) 
 		qs[i].OldestPendingAge = oldest[qs[i].Name]
 	}
 	return nil
+}
+
+// intOf is the integer at vals[i] of an HMGET reply; 0 when absent.
+func intOf(vals []any, i int) int64 {
+	if i >= len(vals) {
+		return 0
+	}
+	s, _ := vals[i].(string)
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
 }

@@ -94,6 +94,7 @@ function render() {
     ['run at', fmtTime(job.run_at)], ['started', fmtTime(job.started_at)],
     ['finished', fmtTime(job.completed_at)], ['updated', fmtTime(job.updated_at)],
     ['timeout', job.timeout_seconds ? job.timeout_seconds + ' s' : 'none'],
+    ['deadline', job.deadline ? fmtTime(job.deadline) : 'none'],
     ['unique key', job.unique_key || '–'],
   ];
   byId('job-fields').replaceChildren(...fields.map(([k, v]) => el('div', {}, el('dt', {}, k), el('dd', {}, v))));

@@ -182,3 +182,12 @@ local function end_run(jobkey, id, leases, typerun, limits, wakekey, cap, keep_t
   if not keep_token then redis.call('HDEL', jobkey, 'token') end
   release_type(redis.call('HGET', jobkey, 'type'), 1, typerun, limits, {[wakekey] = true}, cap)
 end
+
+-- run_lease is the lease deadline deadline (ms, formatted) of a run
+-- started at started (ms, formatted) of a job with timeout timeout (ms,
+-- or nil for none): never past the timeout, so that a run over its
+-- timeout loses its lease and the reaper fails it.
+local function run_lease(deadline, started, timeout)
+  if not timeout or not started then return deadline end
+  return int(math.min(tonumber(deadline), tonumber(started) + tonumber(timeout)))
+end

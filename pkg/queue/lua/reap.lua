@@ -1,27 +1,34 @@
 -- reap.lua: running → pending (recovered, the attempt stays counted) or
 -- running → failed (no attempts left) for candidates whose lease expired by
--- the Redis clock. Any number of reapers run it at once, racing heartbeats:
+-- the Redis clock. A run whose lease ended at its job's timeout (extend.lua
+-- never pushes it further) is a failed run, said so, and goes to the back
+-- of its line rather than the front. Any number of reapers run it at once, racing heartbeats:
 -- a lease extended after the peek is no longer expired and is left alone.
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
--- KEYS[5] failed zset  KEYS[6] seq  KEYS[7] queues set
--- KEYS[4+4i] job hash, KEYS[5+4i] lane, KEYS[6+4i] the lane's wake list,
--- KEYS[7+4i] lane types set of candidate i's queue
+-- KEYS[5] failed zset  KEYS[6] seq  KEYS[7] queues set  KEYS[8] tallies
+-- KEYS[5+4i] job hash, KEYS[6+4i] lane, KEYS[7+4i] the lane's wake list,
+-- KEYS[8+4i] lane types set of candidate i's queue
 -- ARGV[1] events channel  ARGV[2] wake cap  ARGV[1+2i] candidate i id  ARGV[2+2i] its type
 -- Returns {OK, number recovered, number failed}
 local now = now_ms()
 local recovered, failed = 0, 0
 local events = {}
-for i = 1, (#KEYS - 7) / 4 do
-  local jk, pk, wk, tk = KEYS[4 + 4 * i], KEYS[5 + 4 * i], KEYS[6 + 4 * i], KEYS[7 + 4 * i]
+for i = 1, (#KEYS - 8) / 4 do
+  local jk, pk, wk, tk = KEYS[5 + 4 * i], KEYS[6 + 4 * i], KEYS[7 + 4 * i], KEYS[8 + 4 * i]
   local id = ARGV[1 + 2 * i]
   local deadline = redis.call('ZSCORE', KEYS[1], id)
   if deadline and tonumber(deadline) <= now then
-    local f = redis.call('HMGET', jk, 'status', 'worker', 'attempts', 'max_retries')
+    local f = redis.call('HMGET', jk, 'status', 'worker', 'attempts', 'max_retries', 'started_at', 'timeout_ms')
     if f[1] ~= 'running' then
       redis.call('ZREM', KEYS[1], id) -- not a run: nothing else to undo
     else
       end_run(jk, id, KEYS[1], KEYS[3], KEYS[4], wk, ARGV[2])
       local why = 'lease expired: worker ' .. (f[2] or '?') .. ' stopped heartbeating'
+      local timed_out = f[6] and f[5] and tonumber(f[5]) + tonumber(f[6]) <= now
+      if timed_out then -- its lease ended at its timeout: a failed run, not a lost worker
+        why = 'timed out after ' .. (tonumber(f[6]) / 1000) .. 's (no result from worker ' .. (f[2] or '?') .. ')'
+        redis.call('HINCRBY', KEYS[8], 'timed_out', 1)
+      end
       if tonumber(f[3] or '0') > tonumber(f[4] or DEFAULT_MAX_RETRIES) then
         redis.call('HSET', jk, 'status', 'failed', 'error', why .. '; no attempts left',
           'step', 'Job failed', 'completed_at', int(now))
@@ -30,7 +37,7 @@ for i = 1, (#KEYS - 7) / 4 do
         failed = failed + 1
       else
         redis.call('HSET', jk, 'status', 'pending', 'error', why)
-        enqueue(pk, tk, ARGV[2 + 2 * i], KEYS[6], wk, ARGV[2], jk, id, true)
+        enqueue(pk, tk, ARGV[2 + 2 * i], KEYS[6], wk, ARGV[2], jk, id, not timed_out)
         -- The queue may have been forgotten while the job ran.
         redis.call('SADD', KEYS[7], redis.call('HGET', jk, 'queue') or DEFAULT_QUEUE)
         move_count(KEYS[2], 'running', 'pending')

@@ -1,0 +1,41 @@
+-- deadline.lua: pending, scheduled or retrying → failed (deadline_exceeded)
+-- for the candidates whose deadline passed by the Redis clock without a
+-- start; any number of processes run it at once. A candidate that is
+-- running keeps its entry, checked again a minute on (should the run
+-- fail, its retry is past the deadline); one that finished, or is gone,
+-- loses it.
+-- KEYS[1] deadlines zset  KEYS[2] counts  KEYS[3] failed zset  KEYS[4] tallies
+-- KEYS[1+4i] job hash of candidate i  KEYS[2+4i] its lane  KEYS[3+4i] its queue's
+-- scheduled zset  KEYS[4+4i] its queue's retrying zset
+-- ARGV[1] events channel  ARGV[1+i] candidate i id
+-- Returns {OK, number failed}
+local now = now_ms()
+local now_s = int(now)
+local failed = 0
+local events = {}
+local from = {pending = 1, scheduled = 2, retrying = 3}
+for i = 1, (#KEYS - 4) / 4 do
+  local jk, id = KEYS[1 + 4 * i], ARGV[1 + i]
+  local due = redis.call('ZSCORE', KEYS[1], id)
+  if due and tonumber(due) <= now then
+    local status = redis.call('HGET', jk, 'status')
+    local set = from[status] and KEYS[1 + 4 * i + from[status]]
+    if set and redis.call('ZREM', set, id) == 1 then
+      redis.call('HSET', jk, 'status', 'failed', 'error', 'deadline_exceeded', 'step', 'Job failed',
+        'completed_at', now_s)
+      redis.call('ZADD', KEYS[3], now_s, id)
+      redis.call('ZREM', KEYS[1], id)
+      move_count(KEYS[2], status, 'failed')
+      touch(jk, now)
+      add_job_event(events, id, jk)
+      failed = failed + 1
+    elseif status == 'running' then
+      redis.call('ZADD', KEYS[1], int(now + 60000), id)
+    else
+      redis.call('ZREM', KEYS[1], id)
+    end
+  end
+end
+if failed > 0 then redis.call('HINCRBY', KEYS[4], 'deadline_exceeded', failed) end
+publish_events(ARGV[1], events)
+return {OK, failed}
