@@ -49,7 +49,9 @@ func (c *Client) setQueuePaused(ctx context.Context, queue string, paused bool) 
 }
 
 // wakeQueue pushes, on the wake list of each lane of queue, a token per
-// pending job (up to the cap), as a submission of them would.
+// pending job (up to the cap), and publishes a lane notice per lane, as a
+// submission of them would: idle Go workers and waiting lease calls try
+// again.
 func (c *Client) wakeQueue(ctx context.Context, queue string) error {
 	for _, k := range c.shards {
 		types, err := c.rdb.SMembers(ctx, k.laneTypes(queue)).Result()
@@ -68,8 +70,10 @@ func (c *Client) wakeQueue(ctx context.Context, queue string) error {
 			return storageErr(err)
 		}
 		pipe = c.rdb.Pipeline()
+		var notices []string
 		for i, t := range types {
 			if n := min(int(cards[i].Val()), c.wakeCap); n > 0 {
+				notices = append(notices, `{"status":"pending","type":"`+t+`","queue":"`+queue+`"}`)
 				tokens := make([]any, n)
 				for j := range tokens {
 					tokens[j] = "1"
@@ -77,6 +81,9 @@ func (c *Client) wakeQueue(ctx context.Context, queue string) error {
 				pipe.LPush(ctx, k.laneWake(queue, t), tokens...)
 				pipe.LTrim(ctx, k.laneWake(queue, t), 0, int64(c.wakeCap)-1)
 			}
+		}
+		if len(notices) > 0 {
+			pipe.Publish(ctx, c.keys.eventsChannel(), "["+strings.Join(notices, ",")+"]")
 		}
 		if pipe.Len() > 0 {
 			if _, err := pipe.Exec(ctx); err != nil {

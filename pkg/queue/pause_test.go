@@ -90,3 +90,37 @@ func TestResumeQueueWakesIdleWorkers(t *testing.T) {
 		w.waitStatus(id, 10*time.Second, StateCompleted)
 	}
 }
+
+// A lease call waiting on a paused queue's lanes is told when the queue
+// resumes.
+func TestResumeQueueTellsLeaseWaiters(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	ctx := ctxT(t)
+	hub := startHub(t, c)
+	if err := c.PauseQueue(ctx, "p"); err != nil {
+		t.Fatal(err)
+	}
+	w0 := hub.WatchLanes([]string{"p"}, []string{"t"})
+	mustEnqueue(t, c, EnqueueParams{Type: "t", Queue: "p"})
+	<-w0.C // the submission's notice came: later signals are later events'
+	w0.Close()
+	w := hub.WatchLanes([]string{"p"}, []string{"t"})
+	defer w.Close()
+	res, err := c.Lease(ctx, LeaseParams{WorkerID: "h", Queues: []string{"p"}, Types: []string{"t"}, Max: 1, Lease: time.Minute})
+	if err != nil || len(res.Jobs) != 0 {
+		t.Fatalf("lease while paused: %+v %v", res, err)
+	}
+	if err := c.ResumeQueue(ctx, "p"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-w.C:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the resume told no lease waiter")
+	}
+	res, err = c.Lease(ctx, LeaseParams{WorkerID: "h", Queues: []string{"p"}, Types: []string{"t"}, Max: 1, Lease: time.Minute})
+	if err != nil || len(res.Jobs) != 1 {
+		t.Fatalf("lease once resumed: %+v %v", res, err)
+	}
+}

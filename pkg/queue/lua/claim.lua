@@ -1,103 +1,200 @@
--- claim.lua: pending → running for up to ARGV[2] of the candidates, in order.
--- Candidates were peeked from the lanes without a lock; each is taken only
--- if it is still pending and its type is under its fleet-wide concurrency
--- limit, so concurrent claimers never take one job twice. A type at its
--- limit costs nothing more: the rest of its lane is skipped unread. A
--- paused queue's jobs are not taken (claim controls, below). A job past
--- its deadline is not taken either: it fails (deadline_exceeded) here.
--- A job with a timeout gets a lease no longer than it.
--- (Hot path: each job is read once and written once; the leases, the
--- lanes, the counters and the events are written once per call.)
+-- claim.lua: pending → running for up to ARGV[2] jobs taken from the heads
+-- of the lanes, in run order: lanes of a lower rank (the claim's queue
+-- order) first; within a rank, the lanes merge by score (priority,
+-- recovered jobs first, then submission order: pending_score in lib.lua).
+-- The script chooses the jobs itself, atomically, so concurrent claimers
+-- never take one job twice and never collide on a candidate. A type at its
+-- fleet-wide concurrency limit costs nothing more: its lanes are not read.
+-- Nor are a paused queue's (claim controls: fields of the type limits
+-- hash, read with the limits). A job past its deadline is not taken: it
+-- fails (deadline_exceeded) here. A job with a timeout gets a lease no
+-- longer than it.
+-- (Hot path: each job is read once and written once; the limits, the
+-- leases, the lanes, the counters and the events once per call.)
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
--- KEYS[5] failed zset  KEYS[6] tallies
--- KEYS[5+2i] job hash of candidate i   KEYS[6+2i] the lane holding it
+-- KEYS[4+i] lane i (lanes in rank order)  KEYS[5+L] failed zset  KEYS[6+L] tallies
 -- ARGV[1] worker id  ARGV[2] max jobs  ARGV[3] lease ms  ARGV[4] events channel
--- ARGV[1+4i] candidate i id  ARGV[2+4i] run token for it  ARGV[3+4i] its lane's type
--- ARGV[4+4i] its lane's queue
--- Returns {OK, now ms, id, row, id, row, ...}, for each job taken its id
--- and its hash as it was before the claim (HGETALL order): the caller
--- applies the claim's own writes to it (claimedJob in job.go), which
--- saves copying each row into a table and back.
+-- ARGV[5] number of lanes L  ARGV[6] the job hash key without the id
+-- (keyspace.job("")): the jobs are known only once the lanes are read, so
+-- their keys cannot be declared; they share the lanes' hash tag, hence
+-- their Cluster slot, where a script may touch undeclared keys.
+-- ARGV[5+2i] lane i's type  ARGV[6+2i] lane i's rank
+-- ARGV[6+2L+j] run token of the j-th job taken (one per max job)
+-- ARGV[6+2L+W+i] lane i's queue (W = max jobs)
+-- Returns {OK, now ms, blocked, id, row, id, row, ...}, for each job taken
+-- its id and its hash as it was before the claim (HGETALL order): the
+-- caller applies the claim's own writes to it (claimedJob in job.go),
+-- which saves copying each row into a table and back. blocked is 1 when
+-- nothing was taken though a lane held jobs: their type is at its limit.
 local want = tonumber(ARGV[2])
-local now = now_ms()
-local now_s = int(now)
-local out = {OK, now_s}
-local n = 0
-local deadline = int(now + tonumber(ARGV[3]))
-local limits, running, taken = {}, {}, {} -- per type, read at most once
-local paused = {} -- per queue, read at most once
-local leases, removed, events = {}, {}, {}
-local expired = 0 -- past their deadline: failed
-for i = 1, (#KEYS - 6) / 2 do
-  if n >= want then break end
-  local jk, pk = KEYS[5 + 2 * i], KEYS[6 + 2 * i]
-  local id, token, ltyp, lq = ARGV[1 + 4 * i], ARGV[2 + 4 * i], ARGV[3 + 4 * i], ARGV[4 + 4 * i]
-  -- Claim controls: the type's limit and its queue's pause, in one read
-  -- (the type limits hash holds both; see pausedField in keys.go).
-  if limits[ltyp] == nil then
-    local c = redis.call('HMGET', KEYS[4], ltyp, '|paused|' .. lq)
-    limits[ltyp] = tonumber(c[1] or '-1')
-    if paused[lq] == nil then paused[lq] = c[2] ~= false end
-    running[ltyp] = tonumber(redis.call('HGET', KEYS[3], ltyp) or '0')
-  elseif paused[lq] == nil then
-    paused[lq] = redis.call('HEXISTS', KEYS[4], '|paused|' .. lq) == 1
+local nlanes = tonumber(ARGV[5])
+
+-- room: per type, how many jobs the claim may still start (want when the
+-- type has no limit). The running counts are read only for limited types.
+local room, tlist, seen_t = {}, {}, {}
+for i = 1, nlanes do
+  local t = ARGV[5 + 2 * i]
+  if not seen_t[t] then
+    seen_t[t] = true
+    tlist[#tlist + 1] = t
   end
-  if not paused[lq] and (limits[ltyp] < 0 or running[ltyp] < limits[ltyp]) and redis.call('ZSCORE', pk, id) then
-    local row = redis.call('HGETALL', jk)
-    local status, typ, queue, version, attempts, dirty, due, timeout
-    for k = 1, #row, 2 do
-      local f = row[k]
-      if f == 'status' then status = row[k + 1]
-      elseif f == 'type' then typ = row[k + 1]
-      elseif f == 'version' then version = row[k + 1]
-      elseif f == 'attempts' then attempts = row[k + 1]
-      elseif f == 'queue' then queue = row[k + 1]
-      elseif f == 'progress' or f == 'step' then dirty = true
-      elseif f == 'deadline' then due = row[k + 1]
-      elseif f == 'timeout_ms' then timeout = row[k + 1]
+end
+-- Claim controls: after the types' limits, in the same read, the pause
+-- fields of the lanes' queues.
+local fields, qfield = {unpack(tlist)}, {}
+for i = 1, nlanes do
+  local q = ARGV[6 + 2 * nlanes + want + i]
+  if not qfield[q] then
+    fields[#fields + 1] = '|paused|' .. q
+    qfield[q] = #fields
+  end
+end
+local limits = redis.call('HMGET', KEYS[4], unpack(fields))
+local paused = {} -- per lane
+for i = 1, nlanes do paused[i] = limits[qfield[ARGV[6 + 2 * nlanes + want + i]]] ~= false end
+local limited = false
+for k, t in ipairs(tlist) do
+  if limits[k] then limited = true end
+  room[t] = want
+end
+if limited then
+  local running = redis.call('HMGET', KEYS[3], unpack(tlist))
+  for k, t in ipairs(tlist) do
+    if limits[k] then
+      room[t] = math.max(0, math.min(want, tonumber(limits[k]) - tonumber(running[k] or '0')))
+    end
+  end
+end
+
+local now, now_s, deadline
+local out = {OK, 0, 0}
+local n = 0
+local leases, events, taken_t = {}, {}, {}
+local expired = 0 -- past their deadline: failed
+local taken, skipped = {}, {} -- per lane: ids taken, whether one was passed over
+
+-- take claims job id from lane i if it is pending and of the lane's type.
+local function take(i, id)
+  local jk = ARGV[6] .. id
+  local row = redis.call('HGETALL', jk)
+  local status, typ, queue, version, attempts, dirty, due, timeout
+  for k = 1, #row, 2 do
+    local f = row[k]
+    if f == 'status' then status = row[k + 1]
+    elseif f == 'type' then typ = row[k + 1]
+    elseif f == 'version' then version = row[k + 1]
+    elseif f == 'attempts' then attempts = row[k + 1]
+    elseif f == 'queue' then queue = row[k + 1]
+    elseif f == 'progress' or f == 'step' then dirty = true
+    elseif f == 'deadline' then due = row[k + 1]
+    elseif f == 'timeout_ms' then timeout = row[k + 1]
+    end
+  end
+  if status ~= 'pending' or typ ~= ARGV[5 + 2 * i] then
+    skipped[i] = true
+    return
+  end
+  if not now_s then
+    now = now_ms()
+    now_s = int(now)
+    deadline = int(now + tonumber(ARGV[3]))
+  end
+  taken[i] = taken[i] or {}
+  if due and tonumber(due) <= now then
+    -- Past its deadline: failed, never started.
+    version = int(version + 1)
+    redis.call('HSET', jk, 'status', 'failed', 'error', 'deadline_exceeded', 'step', 'Job failed',
+      'completed_at', now_s, 'updated_at', now_s, 'version', version)
+    redis.call('ZADD', KEYS[5 + nlanes], now_s, id)
+    table.insert(taken[i], id) -- out of the lane with the taken ones
+    add_event(events, id, 'failed', '0', '"Job failed"', version, now_s, typ, queue or DEFAULT_QUEUE)
+    expired = expired + 1
+    return
+  end
+  n = n + 1
+  room[typ] = room[typ] - 1
+  taken_t[typ] = (taken_t[typ] or 0) + 1
+  version = int(version + 1)
+  redis.call('HSET', jk, 'status', 'running', 'token', ARGV[6 + 2 * nlanes + n],
+    'worker', ARGV[1], 'started_at', now_s, 'attempts', (attempts or 0) + 1,
+    'updated_at', now_s, 'version', version)
+  if dirty then redis.call('HDEL', jk, 'progress', 'step') end
+  leases[#leases + 1] = timeout and int(math.min(tonumber(deadline), now + tonumber(timeout))) or deadline
+  leases[#leases + 1] = id
+  table.insert(taken[i], id)
+  add_event(events, id, 'running', '0', '""', version, now_s, typ, queue or DEFAULT_QUEUE)
+  out[#out + 1] = id
+  out[#out + 1] = row
+end
+
+-- Each rank's lanes in turn: read as many of each lane's head as it could
+-- give, merge them by score, take in that order. (A rank whose read held
+-- jobs past their deadline, failed instead of taken, is read on from
+-- where it stopped: off, per lane, counts what was read.)
+local first = 1
+local off = {}
+for i = 1, nlanes do off[i] = 0 end
+while first <= nlanes and n < want do
+  local last = first
+  while last < nlanes and ARGV[6 + 2 * (last + 1)] == ARGV[6 + 2 * first] do last = last + 1 end
+  local before = expired
+  local cands = {}
+  for i = first, last do
+    local k = math.min(want - n, room[ARGV[5 + 2 * i]])
+    if paused[i] then k = 0 end
+    if k > 0 then
+      if first == last then -- one lane: already in run order
+        for p, id in ipairs(redis.call('ZRANGE', KEYS[4 + i], off[i], off[i] + k - 1)) do
+          cands[p] = {0, i, p, id}
+          off[i] = off[i] + 1
+        end
+      else
+        local r = redis.call('ZRANGE', KEYS[4 + i], off[i], off[i] + k - 1, 'WITHSCORES')
+        for p = 1, #r, 2 do
+          cands[#cands + 1] = {tonumber(r[p + 1]), i, p, r[p]}
+        end
+        off[i] = off[i] + #r / 2
       end
     end
-    if status == 'pending' and typ == ltyp and due and tonumber(due) <= now then
-      -- Past its deadline: failed, never started.
-      version = int(version + 1)
-      redis.call('HSET', jk, 'status', 'failed', 'error', 'deadline_exceeded', 'step', 'Job failed',
-        'completed_at', now_s, 'updated_at', now_s, 'version', version)
-      redis.call('ZADD', KEYS[5], now_s, id)
-      removed[pk] = removed[pk] or {}
-      table.insert(removed[pk], id)
-      add_event(events, id, 'failed', '0', '"Job failed"', version, now_s, typ, queue or DEFAULT_QUEUE)
-      expired = expired + 1
-    elseif status == 'pending' and typ == ltyp then
-      running[typ] = running[typ] + 1
-      taken[typ] = (taken[typ] or 0) + 1
-      version = int(version + 1)
-      redis.call('HSET', jk, 'status', 'running', 'token', token, 'worker', ARGV[1],
-        'started_at', now_s, 'attempts', (attempts or 0) + 1, 'updated_at', now_s,
-        'version', version)
-      if dirty then redis.call('HDEL', jk, 'progress', 'step') end
-      leases[#leases + 1] = timeout and int(math.min(tonumber(deadline), now + tonumber(timeout))) or deadline
-      leases[#leases + 1] = id
-      removed[pk] = removed[pk] or {}
-      table.insert(removed[pk], id)
-      add_event(events, id, 'running', '0', '""', version, now_s, typ, queue or DEFAULT_QUEUE)
-      out[#out + 1] = id
-      out[#out + 1] = row
-      n = n + 1
+  end
+  if first ~= last then
+    table.sort(cands, function(a, b)
+      if a[1] ~= b[1] then return a[1] < b[1] end
+      if a[2] ~= b[2] then return a[2] < b[2] end
+      return a[3] < b[3]
+    end)
+  end
+  for _, c in ipairs(cands) do
+    if n >= want then break end
+    if room[ARGV[5 + 2 * c[2]]] > 0 then take(c[2], c[4]) end
+  end
+  if expired == before then first = last + 1 end
+end
+
+if n + expired > 0 then
+  if n > 0 then redis.call('ZADD', KEYS[1], unpack(leases)) end
+  for i, ids in pairs(taken) do
+    if skipped[i] then
+      redis.call('ZREM', KEYS[4 + i], unpack(ids))
+    else -- the first #ids of the lane: the cheapest removal
+      redis.call('ZREMRANGEBYRANK', KEYS[4 + i], 0, #ids - 1)
     end
   end
-end
-if n > 0 then
-  redis.call('ZADD', KEYS[1], unpack(leases))
-  for typ, k in pairs(taken) do redis.call('HINCRBY', KEYS[3], typ, k) end
-  redis.call('HINCRBY', KEYS[2], 'running', n)
-end
-if n + expired > 0 then
-  for pk, ids in pairs(removed) do redis.call('ZREM', pk, unpack(ids)) end
+  for typ, k in pairs(taken_t) do redis.call('HINCRBY', KEYS[3], typ, k) end
   redis.call('HINCRBY', KEYS[2], 'pending', -n - expired)
+  if n > 0 then redis.call('HINCRBY', KEYS[2], 'running', n) end
   if expired > 0 then
     redis.call('HINCRBY', KEYS[2], 'failed', expired)
-    redis.call('HINCRBY', KEYS[6], 'deadline_exceeded', expired)
+    redis.call('HINCRBY', KEYS[6 + nlanes], 'deadline_exceeded', expired)
   end
   publish_events(ARGV[4], events)
+  out[2] = now_s
+elseif limited then
+  for i = 1, nlanes do
+    if room[ARGV[5 + 2 * i]] == 0 and redis.call('EXISTS', KEYS[4 + i]) == 1 then
+      out[3] = 1
+      break
+    end
+  end
 end
 return out
