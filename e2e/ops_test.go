@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -150,5 +151,67 @@ func TestDeadlinePassedWhileWaiting(t *testing.T) {
 	}
 	if err := q.CheckInvariants(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRateLimitAcrossWorkers: three worker processes, started with
+// WORKER_RATE_LIMITS=demo=20/s, drain a backlog of quick demo jobs for
+// five seconds. Counted per second of start time, the starts never pass
+// 20; in fact no 21 starts fall within any one second. The stats say
+// the rest wait on the limit.
+func TestRateLimitAcrossWorkers(t *testing.T) {
+	cl := clustertest.Start(t, clustertest.Options{APIs: 1, Workers: 3,
+		WorkerEnv: []string{"WORKER_RATE_LIMITS=demo=20/s", "WORKER_CONCURRENCY=8"}})
+	q := cl.Queue()
+	base := cl.APIs()[0].URL
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	submitDemo(t, ctx, q, queue.DefaultQueue, `{"steps": 1, "step_ms": 1}`, 400)
+	start := time.Now()
+	var waiting bool
+	proctest.WaitFor(t, 60*time.Second, "five seconds of starts", func() bool {
+		var st struct {
+			RateLimits []struct {
+				Type    string `json:"type"`
+				Waiting bool   `json:"waiting"`
+			} `json:"rate_limits"`
+		}
+		if clustertest.GetJSON(t, base+"/api/v1/jobs/queue/stats", &st) == http.StatusOK {
+			for _, r := range st.RateLimits {
+				waiting = waiting || (r.Type == "demo" && r.Waiting)
+			}
+		}
+		return time.Since(start) > 5*time.Second
+	})
+	var starts []int64
+	for _, s := range []queue.State{queue.StateRunning, queue.StateCompleted} {
+		for _, j := range allJobs(t, ctx, q, s) {
+			starts = append(starts, j.StartedAt.UnixMilli())
+		}
+	}
+	slices.Sort(starts)
+	perSecond := map[int64]int{}
+	for _, ms := range starts {
+		perSecond[ms/1000]++
+	}
+	peak := 0
+	for sec, n := range perSecond {
+		peak = max(peak, n)
+		if n > 20 {
+			t.Errorf("%d starts in second %d: over the limit of 20", n, sec)
+		}
+	}
+	for i := 0; i+20 < len(starts); i++ {
+		if starts[i+20]-starts[i] < 1000 {
+			t.Fatalf("21 starts within %d ms (from %d)", starts[i+20]-starts[i], starts[i])
+		}
+	}
+	t.Logf("%d starts in %s over 3 workers; at most %d in one second", len(starts), time.Since(start).Round(time.Millisecond), peak)
+	if len(starts) < 60 {
+		t.Fatalf("only %d starts in over 5 s: the limit held the workers back more than it should", len(starts))
+	}
+	if !waiting {
+		t.Fatal("the stats never said jobs wait on the rate limit")
 	}
 }

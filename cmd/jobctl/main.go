@@ -74,6 +74,7 @@ var commands = []command{
 	{"stats", "", "show the queue's counts and health; --watch follows them live", statsCmd},
 	{"workers", "", "list the live workers", workersCmd},
 	{"queue", "SUBCOMMAND", "queues: list, pause NAME (no worker takes its jobs), resume NAME", queueCmd},
+	{"rate-limit", "SUBCOMMAND", "rate limits per job type: list, set TYPE N/PERIOD (e.g. 10/1m), clear TYPE", rateLimitCmd},
 	{"schedule", "SUBCOMMAND", "periodic jobs: create NAME TYPE [PAYLOAD] (--cron or --every), list, get, pause, resume, delete NAME", scheduleCmd},
 	{"types", "[TYPE]", "describe the built-in job types: payload, result, example", typesCmd},
 	{"keygen", "", "print a new API key line name:role:secret (no server needed)", keygenCmd},

@@ -32,3 +32,15 @@ func TestSubmitDeadlineFlag(t *testing.T) {
 	jobctl(t, env, "submit", "demo", "--deadline", "2001-01-01T00:00:00Z").want(t, exitRefused, `^$`)
 	jobctl(t, env, "submit", "demo", "--deadline", "soon").want(t, exitUsage, `^$`)
 }
+
+func TestRateLimitCommands(t *testing.T) {
+	t.Parallel()
+	_, env := live(t)
+	jobctl(t, env, "rate-limit", "set", "demo", "10/1m").want(t, exitOK, `(?m)^TYPE +LIMIT +STARTED +PENDING +STATE\ndemo +10 per 60s +0 +0 +open\n$`)
+	jobctl(t, env, "rate-limit", "list").want(t, exitOK, `(?m)^demo +10 per 60s `)
+	jobctl(t, env, "rate-limit", "clear", "demo").want(t, exitOK, `^Rate limit of demo cleared\n$`)
+	jobctl(t, env, "rate-limit", "clear", "demo").want(t, exitRefused, `^$`)
+	jobctl(t, env, "rate-limit", "set", "demo", "0/1m").want(t, exitRefused, `^$`)
+	jobctl(t, env, "rate-limit", "set", "demo", "lots").want(t, exitUsage, `^$`)
+	jobctl(t, env, "rate-limit").want(t, exitUsage, `^$`)
+}

@@ -43,6 +43,9 @@ type Queue interface {
 	Queues(ctx context.Context) ([]queue.QueueInfo, error)
 	PauseQueue(ctx context.Context, queue string) error
 	ResumeQueue(ctx context.Context, queue string) error
+	SetTypeRate(ctx context.Context, r queue.TypeRate) error
+	ClearTypeRate(ctx context.Context, jobType string) (bool, error)
+	TypeRates(ctx context.Context) ([]queue.RateState, error)
 	Workers(ctx context.Context) ([]queue.WorkerInfo, error)
 	Ping(ctx context.Context) error
 	Allow(ctx context.Context, caller string, limit queue.RateLimit) (queue.RateDecision, error)
@@ -179,6 +182,10 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	get(r, "/api/v1/queues", read, s.listQueues)
 	r.POST("/api/v1/queues/:queue/pause", admin, s.pauseQueue)
 	r.POST("/api/v1/queues/:queue/resume", admin, s.resumeQueue)
+	// Rate limits per job type (ratelimits.go).
+	get(r, "/api/v1/rate_limits", read, s.listRateLimits)
+	r.POST("/api/v1/rate_limits", admin, s.requireJSON, s.setRateLimit)
+	r.DELETE("/api/v1/rate_limits/:type", admin, s.clearRateLimit)
 	if s.leaser != nil {
 		// Workers in any language (leases.go).
 		worker := s.require(RoleWorker)

@@ -145,6 +145,9 @@ func (s *server) lease(c *gin.Context) {
 			return
 		}
 		watch.WakeOnRunEnds(res.Blocked)
+		if res.RetryAfter > 0 { // a rate limit holds jobs back until then
+			left = min(left, res.RetryAfter)
+		}
 		t := time.NewTimer(left)
 		select {
 		case <-watch.C:

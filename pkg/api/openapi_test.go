@@ -318,6 +318,12 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 	expect(b, 200, "POST", "/api/v1/queues/idle/resume", "")
 	expect(b, 400, "POST", "/api/v1/queues/b%20d/pause", "")
 	expect(b, 400, "POST", "/api/v1/queues/b%20d/resume", "")
+	expect(b, 200, "POST", "/api/v1/rate_limits", `{"type": "quick", "rate": 10, "per_seconds": 60}`)
+	expect(b, 400, "POST", "/api/v1/rate_limits", `{"type": "quick", "rate": 0, "per_seconds": 60}`)
+	expect(b, 200, "GET", "/api/v1/rate_limits", "")
+	expect(b, 204, "DELETE", "/api/v1/rate_limits/quick", "")
+	expect(b, 404, "DELETE", "/api/v1/rate_limits/quick", "")
+	expect(b, 400, "DELETE", "/api/v1/rate_limits/b%20d", "")
 
 	// Schedules: created, refused, listed, read, paused, resumed, deleted.
 	expect(b, 201, "POST", "/api/v1/schedules", `{"name": "openapi", "every_seconds": 3600, "job": {"type": "quick"}}`)
@@ -437,6 +443,8 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 		"POST /api/v1/jobs/restart 400", "DELETE /api/v1/jobs 200", "DELETE /api/v1/jobs 400",
 		"GET /api/v1/queues 200", "POST /api/v1/queues/{queue}/pause 200", "POST /api/v1/queues/{queue}/pause 400",
 		"POST /api/v1/queues/{queue}/resume 200", "POST /api/v1/queues/{queue}/resume 400",
+		"POST /api/v1/rate_limits 200", "POST /api/v1/rate_limits 400", "GET /api/v1/rate_limits 200",
+		"DELETE /api/v1/rate_limits/{type} 204", "DELETE /api/v1/rate_limits/{type} 404", "DELETE /api/v1/rate_limits/{type} 400",
 		"POST /api/v1/schedules 201", "POST /api/v1/schedules 409", "POST /api/v1/schedules 400",
 		"GET /api/v1/schedules 200", "GET /api/v1/schedules 400", "GET /api/v1/schedules/{name} 200",
 		"GET /api/v1/schedules/{name} 404", "POST /api/v1/schedules/{name}/pause 200",

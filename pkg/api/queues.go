@@ -13,10 +13,18 @@ import (
 type queueView struct {
 	queueStatsView
 	Running int64 `json:"running"`
+	// RateLimited are the types of the queue's pending jobs that wait on
+	// their rate limit now.
+	RateLimited []string `json:"rate_limited"`
 }
 
 func queueViewOf(q queue.QueueInfo) queueView {
-	return queueView{queueStatsView: queueStatsOf([]queue.QueueStats{q.QueueStats})[0], Running: q.Running}
+	v := queueView{queueStatsView: queueStatsOf([]queue.QueueStats{q.QueueStats})[0], Running: q.Running,
+		RateLimited: q.RateLimited}
+	if v.RateLimited == nil {
+		v.RateLimited = []string{}
+	}
+	return v
 }
 
 // listQueues answers GET /api/v1/queues: every queue, by name.

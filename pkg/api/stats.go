@@ -55,6 +55,9 @@ type statsView struct {
 	Queues             []queueStatsView `json:"queues"`
 	RunningByType      map[string]int64 `json:"running_by_type"`
 	WorkersConcurrency int              `json:"workers_concurrency"`
+	// RateLimits are the types' rate limits and how they stand: waiting
+	// says jobs wait on one.
+	RateLimits []rateView `json:"rate_limits"`
 }
 
 // queueStatsView is one queue's share of the waiting jobs (the "queues"
@@ -113,6 +116,7 @@ func buildStats(st *queue.Stats, ws []queue.WorkerInfo) statsView {
 		FailedJobs: n(queue.StateFailed), CancelledJobs: n(queue.StateCancelled),
 		RetryingJobs: n(queue.StateRetrying), QueueType: "redis",
 		ActiveWorkers: len(ws), Queues: queueStatsOf(st.Queues), RunningByType: st.RunningByType,
+		RateLimits: rateViewsOf(st.RateLimits),
 	}
 	for _, s := range queue.States() {
 		v.TotalJobs += n(s)

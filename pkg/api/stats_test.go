@@ -22,7 +22,7 @@ func TestQueueStats(t *testing.T) {
 	b.submit(t, `{"type": "demo", "queue": "parked"}`)
 	st := b.call(t, "GET", "/api/v1/jobs/queue/stats", "", 200)
 	wantKeys(t, "stats", st, append(slices.Clone(jobsAPIStatsKeys), "queues", "running_by_type", "workers_concurrency",
-		"health_reasons", "workers_cpu_percent")...)
+		"health_reasons", "workers_cpu_percent", "rate_limits")...)
 	health := st["queue_health"].(map[string]any)
 	wantKeys(t, "queue_health", health, "status", "resource_utilization", "limit_enforcement")
 	reasons := st["health_reasons"].(map[string]any)

@@ -293,6 +293,8 @@ type Stats struct {
 	Queues             []QueueStats     `json:"queues"`
 	RunningByType      map[string]int64 `json:"running_by_type"`
 	WorkersConcurrency int              `json:"workers_concurrency"`
+	// RateLimits are the job types' rate limits and how they stand.
+	RateLimits []RateLimit `json:"rate_limits"`
 	// HealthReasons says in words why QueueHealth's fields have their
 	// values.
 	HealthReasons HealthReasons `json:"health_reasons"`

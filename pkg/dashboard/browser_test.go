@@ -591,3 +591,26 @@ func TestQueuePauseInBrowser(t *testing.T) {
 	}
 	b.checkConsole()
 }
+
+// A rate-limited type shows under the queues, saying when its jobs wait.
+func TestRateLimitsInBrowser(t *testing.T) {
+	t.Parallel()
+	b := startBrowser(t)
+	srv := servertest.New(t, &servertest.Options{Concurrency: -1})
+	if err := srv.Queue.SetTypeRate(b.ctx, queue.TypeRate{Type: "demo", Rate: 1, Per: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := srv.Queue.Enqueue(b.ctx, queue.EnqueueParams{Type: "demo"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := srv.Queue.Lease(b.ctx, queue.LeaseParams{WorkerID: "w", Types: []string{"demo"}, Max: 2, Lease: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	b.do(chromedp.Navigate(srv.URL + "/"))
+	row := `document.querySelector('#rate-limits tr[data-type="demo"]')`
+	b.waitFor("the rate limit's row", row+` !== null && `+row+`.textContent.includes('jobs wait') && `+
+		`!byId('rate-limits-table').hidden`)
+	b.checkConsole()
+}

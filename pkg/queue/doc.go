@@ -36,8 +36,9 @@
 //	{T}:deadlines            zset   jobs submitted with a deadline; score deadline ms
 //	{T}:tallies              hash   deadline_exceeded, timed_out → jobs that ended so
 //	{T}:types:running        hash   type → running jobs
-//	{T}:types:limits         hash   type → running limit, and the claim controls: "|paused|<queue>" → 1
-//	                                (a copy; claims read it)
+//	{T}:types:limits         hash   type → running limit, and the claim controls: "|paused|<queue>" → 1,
+//	                                "|rate|<type>" → "n:period ms" (a copy; claims read it)
+//	{T}:types:starts:<type>  zset   a rate-limited type's run starts in its last period: run token → start ms
 //	{T}:unique:<key>         string unique key → job id
 //	{T}:worker:<id>:wake     list   a worker's private wake list (shutdown)
 //	global:
@@ -131,6 +132,7 @@
 //	queues.go       the queue registry: Config.MaxQueues, ForgetEmptyQueues
 //	pause.go        PauseQueue, ResumeQueue and Queues: the queues as operators see them
 //	deadline.go     deadlines: FailPastDeadlines, run by the Maintenance
+//	typerate.go     rate limits per job type: SetTypeRate, ClearTypeRate, TypeRates
 //	quota.go        CheckQuota: a submitter's quota of unfinished jobs
 //	block.go        Block and BlockedFor: subjects barred for a while
 //	stats.go        Stats: the counters and the per-queue breakdown

@@ -80,6 +80,10 @@ func (k keyspace) queues() string { return k.key("queues") }
 // timeout reaped (timed_out). Only those paths write it.
 func (k keyspace) tallies() string { return k.key("tallies") }
 
+// typeStarts is the log of a rate-limited type's recent run starts:
+// run token → start ms, those older than its period dropped by claims.
+func (k keyspace) typeStarts(typ string) string { return k.key("types", "starts", typ) }
+
 // deadlines is the sorted set of the jobs submitted with a deadline,
 // scored by it (ms): the maintenance fails those not started by then.
 func (k keyspace) deadlines() string { return k.key("deadlines") }
@@ -103,6 +107,10 @@ const (
 	pausedPrefix = "|paused|"
 	ratePrefix   = "|rate|"
 )
+
+// rateField is the field of the type limits hashes holding typ's rate
+// limit, "n:period ms" (n starts per period).
+func rateField(typ string) string { return ratePrefix + typ }
 
 // pausedField is the field of the type limits hashes set while queue is paused.
 func pausedField(queue string) string { return pausedPrefix + queue }

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -19,6 +20,9 @@ type claimCall struct {
 type claimReply struct {
 	jobs    []*Job
 	blocked bool
+	// wait, when not 0, is how long until a type its rate limit held back
+	// may start a job again.
+	wait time.Duration
 }
 
 // luaClaim runs lua/claim.lua, one call per claimCall, in one round trip:
@@ -41,6 +45,9 @@ func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duratio
 			args = append(args, l.typ, strconv.Itoa(l.rank))
 		}
 		keys = append(keys, k.done(StateFailed), k.tallies())
+		for _, t := range laneTypeOrder(lanes) {
+			keys = append(keys, k.typeStarts(t))
+		}
 		tokens[i] = make([]string, cl.want)
 		for n := range tokens[i] {
 			tokens[i][n] = randomHex(8) + tokenSuffix
@@ -57,12 +64,16 @@ func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duratio
 		if errs[i] = lc.err; lc.err != nil {
 			continue
 		}
-		// {OK, now, blocked, id, row, ...}: each row is the job before
+		// {OK, now, blocked, wait ms, id, row, ...}: each row is the job before
 		// the claim, in the order taken, which is the tokens' order.
 		now, _ := lc.reply[1].(string)
 		blocked, _ := lc.reply[2].(int64)
 		replies[i].blocked = blocked == 1
-		for k := 3; k+1 < len(lc.reply); k += 2 {
+		wait, _ := lc.reply[3].(string)
+		if ms, _ := strconv.ParseInt(wait, 10, 64); ms > 0 {
+			replies[i].wait = time.Duration(ms) * time.Millisecond
+		}
+		for k := 4; k+1 < len(lc.reply); k += 2 {
 			id, _ := lc.reply[k].(string)
 			pairs, _ := lc.reply[k+1].([]any)
 			token := tokens[i][len(replies[i].jobs)]
@@ -70,4 +81,16 @@ func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duratio
 		}
 	}
 	return replies, errs
+}
+
+// laneTypeOrder is the types of lanes, each once, in the order the lanes
+// first name them: claim.lua's order of the types' starts logs.
+func laneTypeOrder(lanes []claimLane) []string {
+	var types []string
+	for _, l := range lanes {
+		if !slices.Contains(types, l.typ) {
+			types = append(types, l.typ)
+		}
+	}
+	return types
 }

@@ -125,6 +125,9 @@ func controlsOf(fields map[string]string) claimControls {
 type QueueInfo struct {
 	QueueStats
 	Running int64
+	// RateLimited are the types of its pending jobs that wait on their
+	// rate limit now (RateState.Waiting).
+	RateLimited []string
 }
 
 // runningScan bounds the running jobs Queues reads the queue of, per
@@ -145,7 +148,13 @@ func (c *Client) Queues(ctx context.Context) ([]QueueInfo, error) {
 	}
 	out := make([]QueueInfo, 0, len(st.Queues))
 	for _, qs := range st.Queues {
-		out = append(out, QueueInfo{QueueStats: qs, Running: running[qs.Name]})
+		qi := QueueInfo{QueueStats: qs, Running: running[qs.Name]}
+		for _, r := range st.RateLimits {
+			if r.Waiting && qs.PendingByType[r.Type] > 0 {
+				qi.RateLimited = append(qi.RateLimited, r.Type)
+			}
+		}
+		out = append(out, qi)
 		delete(running, qs.Name)
 	}
 	for q, n := range running { // forgotten by the registry while its last jobs run

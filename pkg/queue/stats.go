@@ -41,6 +41,8 @@ type QueueStats struct {
 	OldestPendingAge float64
 	// Paused: no worker takes the queue's jobs (PauseQueue).
 	Paused bool
+	// PendingByType breaks Pending down by type (its lanes).
+	PendingByType map[string]int64
 }
 
 // Stats is the queue's state, read in O(queues) without scanning jobs.
@@ -56,6 +58,8 @@ type Stats struct {
 	// their job's timeout (lease runs; a Go worker fails its own). Since
 	// the queue was created, fleet-wide.
 	DeadlineExceeded, TimedOut int64
+	// RateLimits are the types' rate limits and how they stand, by type.
+	RateLimits []RateState
 }
 
 // Stats reads the per-state counters and the per-queue breakdown, summed
@@ -106,10 +110,17 @@ func (c *Client) Stats(ctx context.Context) (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
+	pendingByType := map[string]int64{}
 	for i := range qstats {
 		qstats[i].Paused = slices.Contains(ctl.paused, qstats[i].Name)
+		for t, n := range qstats[i].PendingByType {
+			pendingByType[t] += n
+		}
 	}
 	st.Queues = qstats
+	if st.RateLimits, err = c.rateStates(ctx, ratesOf(controls.Val()), pendingByType); err != nil {
+		return nil, err
+	}
 	if err := c.headAges(ctx, st.Queues, heads); err != nil {
 		return nil, err
 	}
@@ -142,6 +153,7 @@ func (c *Client) queueBreakdown(ctx context.Context, names []string) ([]QueueSta
 	}
 	pipe = c.rdb.Pipeline()
 	type laneCmds struct {
+		typ  string
 		card *redis.IntCmd
 		head *redis.ZSliceCmd
 	}
@@ -150,7 +162,7 @@ func (c *Client) queueBreakdown(ctx context.Context, names []string) ([]QueueSta
 		lanes[i] = make([][]laneCmds, len(c.shards))
 		for n, k := range c.shards {
 			for _, t := range cmds[i][n].lanes.Val() {
-				lanes[i][n] = append(lanes[i][n], laneCmds{card: pipe.ZCard(ctx, k.lane(q, t)),
+				lanes[i][n] = append(lanes[i][n], laneCmds{typ: t, card: pipe.ZCard(ctx, k.lane(q, t)),
 					head: pipe.ZRangeWithScores(ctx, k.lane(q, t), 0, 0)})
 			}
 		}
@@ -163,13 +175,16 @@ func (c *Client) queueBreakdown(ctx context.Context, names []string) ([]QueueSta
 	var out []QueueStats
 	var heads []string // every shard's next in line of every queue
 	for i, q := range names {
-		qs := QueueStats{Name: q}
+		qs := QueueStats{Name: q, PendingByType: map[string]int64{}}
 		for n := range c.shards {
 			qs.Scheduled += cmds[i][n].cards[0].Val()
 			qs.Retrying += cmds[i][n].cards[1].Val()
 			var head *redis.Z
 			for _, l := range lanes[i][n] {
 				qs.Pending += l.card.Val()
+				if l.card.Val() > 0 {
+					qs.PendingByType[l.typ] += l.card.Val()
+				}
 				if zs := l.head.Val(); len(zs) == 1 && (head == nil || zs[0].Score < head.Score) {
 					head = &zs[0]
 				}

@@ -62,6 +62,9 @@ type WorkerConfig struct {
 	// TypeLimits sets fleet-wide limits of running jobs per type (written
 	// to Redis at start; the last worker started wins).
 	TypeLimits map[string]int
+	// RateLimits sets fleet-wide rate limits per type (written to Redis
+	// at start, as TypeLimits).
+	RateLimits []TypeRate
 	// MaxCPUPercent (host) and MaxMemoryMB (this process's RSS): while
 	// either is exceeded the worker takes no new jobs. 0 disables.
 	MaxCPUPercent float64
@@ -226,6 +229,11 @@ func (w *Worker) Start(ctx context.Context) error {
 	for typ, n := range w.cfg.TypeLimits {
 		if err := w.c.SetTypeLimit(ctx, typ, n); err != nil {
 			return fmt.Errorf("set type limit: %w", err)
+		}
+	}
+	for _, r := range w.cfg.RateLimits {
+		if err := w.c.SetTypeRate(ctx, r); err != nil {
+			return fmt.Errorf("set rate limit: %w", err)
 		}
 	}
 	w.runCtx, w.runCancel = context.WithCancel(context.WithoutCancel(ctx))

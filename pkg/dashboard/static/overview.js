@@ -143,6 +143,7 @@ async function loadStats() {
   }
   showHealth(s.queue_health || {}, s.health_reasons || {});
   fillQueues(s.queues || []);
+  fillRates(s.rate_limits || []);
   charts.addSample(s);
   byId('stats-updated').textContent = 'updated ' + new Date().toLocaleTimeString();
   notify('', 'load');
@@ -181,6 +182,15 @@ function fillQueues(queues) {
     fill(byId('queues'), [el('tr', {}, el('td', { colspan: 6, class: 'muted' }, 'no queue has waiting jobs'))]);
   }
   applyRole(byId('queues'));
+}
+
+/** Shows each rate-limited type, and whether its jobs wait on the limit. */
+function fillRates(rates) {
+  byId('rate-limits-table').hidden = rates.length === 0;
+  fill(byId('rate-limits'), rates.map((r) => el('tr', { 'data-type': r.type },
+    el('td', {}, r.type), el('td', { class: 'num' }, `${r.rate} per ${r.per_seconds} s`),
+    el('td', { class: 'num' }, r.started), el('td', { class: 'num' }, r.pending),
+    el('td', {}, r.waiting ? el('span', { class: 'badge warn', title: 'its period\'s starts are used up: jobs wait for the window to slide' }, 'jobs wait') : 'open'))));
 }
 
 /** Pauses or resumes the queue name, then reads the stats again. */

@@ -13,6 +13,8 @@
 -- leases, the lanes, the counters and the events once per call.)
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
 -- KEYS[4+i] lane i (lanes in rank order)  KEYS[5+L] failed zset  KEYS[6+L] tallies
+-- KEYS[6+L+k] the starts log of the k-th type of the lanes (in the order
+-- the lanes first name it): read only for a type with a rate limit
 -- ARGV[1] worker id  ARGV[2] max jobs  ARGV[3] lease ms  ARGV[4] events channel
 -- ARGV[5] number of lanes L  ARGV[6] the job hash key without the id
 -- (keyspace.job("")): the jobs are known only once the lanes are read, so
@@ -21,11 +23,13 @@
 -- ARGV[5+2i] lane i's type  ARGV[6+2i] lane i's rank
 -- ARGV[6+2L+j] run token of the j-th job taken (one per max job)
 -- ARGV[6+2L+W+i] lane i's queue (W = max jobs)
--- Returns {OK, now ms, blocked, id, row, id, row, ...}, for each job taken
+-- Returns {OK, now ms, blocked, wait ms, id, row, id, row, ...}, for each job taken
 -- its id and its hash as it was before the claim (HGETALL order): the
 -- caller applies the claim's own writes to it (claimedJob in job.go),
 -- which saves copying each row into a table and back. blocked is 1 when
 -- nothing was taken though a lane held jobs: their type is at its limit.
+-- wait, when not 0, is how long until a type held back by its rate limit
+-- may start a job again.
 local want = tonumber(ARGV[2])
 local nlanes = tonumber(ARGV[5])
 
@@ -40,7 +44,7 @@ for i = 1, nlanes do
   end
 end
 -- Claim controls: after the types' limits, in the same read, the pause
--- fields of the lanes' queues.
+-- fields of the lanes' queues, then the types' rate limits.
 local fields, qfield = {unpack(tlist)}, {}
 for i = 1, nlanes do
   local q = ARGV[6 + 2 * nlanes + want + i]
@@ -49,6 +53,8 @@ for i = 1, nlanes do
     qfield[q] = #fields
   end
 end
+local rfield0 = #fields
+for _, t in ipairs(tlist) do fields[#fields + 1] = '|rate|' .. t end
 local limits = redis.call('HMGET', KEYS[4], unpack(fields))
 local paused = {} -- per lane
 for i = 1, nlanes do paused[i] = limits[qfield[ARGV[6 + 2 * nlanes + want + i]]] ~= false end
@@ -67,7 +73,22 @@ if limited then
 end
 
 local now, now_s, deadline
-local out = {OK, 0, 0}
+-- A type with a rate limit ("n:period ms") may start n jobs in any
+-- period: its starts log holds the run tokens of its starts in the last
+-- one, scored by start time; room is at most what the log leaves.
+local rated = {} -- type → {starts log, period ms, run tokens started here}
+for k, t in ipairs(tlist) do
+  local r, cap, per = limits[rfield0 + k]
+  if r then cap, per = string.match(r, '^(%d+):(%d+)$') end
+  if cap then
+    now = now or now_ms()
+    local log = KEYS[6 + nlanes + k]
+    redis.call('ZREMRANGEBYSCORE', log, '-inf', int(now - tonumber(per)))
+    room[t] = math.max(0, math.min(room[t], tonumber(cap) - redis.call('ZCARD', log)))
+    rated[t] = {log, tonumber(per), {}}
+  end
+end
+local out = {OK, 0, 0, 0}
 local n = 0
 local leases, events, taken_t = {}, {}, {}
 local expired = 0 -- past their deadline: failed
@@ -95,7 +116,7 @@ local function take(i, id)
     return
   end
   if not now_s then
-    now = now_ms()
+    now = now or now_ms()
     now_s = int(now)
     deadline = int(now + tonumber(ARGV[3]))
   end
@@ -121,6 +142,11 @@ local function take(i, id)
   if dirty then redis.call('HDEL', jk, 'progress', 'step') end
   leases[#leases + 1] = timeout and int(math.min(tonumber(deadline), now + tonumber(timeout))) or deadline
   leases[#leases + 1] = id
+  if rated[typ] then
+    local log = rated[typ][3]
+    log[#log + 1] = now_s
+    log[#log + 1] = ARGV[6 + 2 * nlanes + n]
+  end
   table.insert(taken[i], id)
   add_event(events, id, 'running', '0', '""', version, now_s, typ, queue or DEFAULT_QUEUE)
   out[#out + 1] = id
@@ -187,6 +213,9 @@ if n + expired > 0 then
     redis.call('HINCRBY', KEYS[2], 'failed', expired)
     redis.call('HINCRBY', KEYS[6 + nlanes], 'deadline_exceeded', expired)
   end
+  for _, r in pairs(rated) do
+    if #r[3] > 0 then redis.call('ZADD', r[1], unpack(r[3])) end
+  end
   publish_events(ARGV[4], events)
   out[2] = now_s
 elseif limited then
@@ -197,4 +226,13 @@ elseif limited then
     end
   end
 end
+local wait
+for t, r in pairs(rated) do
+  if room[t] == 0 then -- held back: until the oldest start leaves the window
+    local oldest = redis.call('ZRANGE', r[1], 0, 0, 'WITHSCORES')
+    local w = oldest[2] and math.max(1, tonumber(oldest[2]) + r[2] - now) or 1
+    if not wait or w < wait then wait = w end
+  end
+end
+if wait then out[4] = int(wait) end
 return out
