@@ -46,6 +46,7 @@ type Queue interface {
 	SetTypeRate(ctx context.Context, r queue.TypeRate) error
 	ClearTypeRate(ctx context.Context, jobType string) (bool, error)
 	TypeRates(ctx context.Context) ([]queue.RateState, error)
+	History(ctx context.Context, q queue.HistoryQuery) ([]queue.HistoryPoint, error)
 	Workers(ctx context.Context) ([]queue.WorkerInfo, error)
 	Ping(ctx context.Context) error
 	Allow(ctx context.Context, caller string, limit queue.RateLimit) (queue.RateDecision, error)
@@ -156,6 +157,7 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	get(jobs, "/status/:job_id/poll", read, s.poll)
 	get(jobs, "/status/:job_id/stream", s.requireStream, s.stream)
 	get(jobs, "/queue/stats", read, s.stats)
+	get(jobs, "/queue/history", read, s.history)
 	jobs.POST("/status/:job_id/stream-token", read, s.streamToken)
 	jobs.POST("/cancel/:job_id", admin, s.cancel)
 	jobs.POST("/restart/:job_id", admin, s.restart)

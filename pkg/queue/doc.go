@@ -41,6 +41,11 @@
 //	{T}:types:starts:<type>  zset   a rate-limited type's run starts in its last period: run token → start ms
 //	{T}:unique:<key>         string unique key → job id
 //	{T}:worker:<id>:wake     list   a worker's private wake list (shutdown)
+//	{T}:h                    hash   the history index: "<queue>:<type>" → last minute written (Unix s / 60)
+//	{T}:h:m:<minute>:<queue>:<type>  hash  a minute's history (counters, run and wait buckets, sampled depths), 48 h
+//	{T}:h:h:<hour>:<queue>:<type>    hash  an hour's, rolled up from its minutes by maintenance, 30 days
+//	{T}:h:rolled             string the last hour rolled up
+//	{T}:h:sampled            hash   minute → the process that sampled its depths (the claim), 48 h
 //	global:
 //	{P}:shards               string the shard count the queue was created with
 //	{P}:types:limits         hash   type → fleet-wide running limit, and the claim controls (the source)
@@ -93,6 +98,17 @@
 // message be lost, the next heartbeat or progress write of the old run is
 // refused and stops the handler all the same.
 //
+// # History
+//
+// Every transition script counts what it did (submitted, started,
+// completed, failed, retried, cancelled) and the run and wait times
+// (log-scale histograms, four buckets per doubling) per queue and type,
+// and writes them at its end into the minute's hash: one HINCRBY per
+// field of each (queue, type) it touched, whatever its batch. Maintenance
+// samples the queue depths once a minute (an HSETNX claim of the minute:
+// one process of the fleet takes it) and rolls ended hours up from their
+// minutes. History reads either back (history.go, histmaint.go).
+//
 // # Errors at the storage edge
 //
 // storage.go translates every go-redis error once: whatever says Redis
@@ -136,6 +152,10 @@
 //	quota.go        CheckQuota: a submitter's quota of unfinished jobs
 //	block.go        Block and BlockedFor: subjects barred for a while
 //	stats.go        Stats: the counters and the per-queue breakdown
+//	history.go      History: per minute and hour, per queue and type, read
+//	                back from what the transition scripts wrote
+//	histmaint.go    SampleHistory and RollupHistory: the depths sampled once
+//	                a minute across the fleet, the hours rolled up
 //	check.go        CheckInvariants, the data model's consistency check
 //	ratelimit.go    Allow: an API caller's request budget
 //	events.go       Event, the pub/sub listener and the Hub

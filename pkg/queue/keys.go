@@ -122,6 +122,35 @@ func (k keyspace) unique(uniqueKey string) string { return k.key("unique", uniqu
 // wait at shutdown; it has one per shard, beside the shard's wake lists.
 func (k keyspace) workerWake(id string) string { return k.key("worker", id, "wake") }
 
+// history is the shard's history index: a hash of "<queue>:<type>" → the
+// last minute (Unix time / 60 s) that pair's history was written. The
+// history itself is one hash per minute and per hour of each pair, named
+// after the index (histMinute, histHour) and sharing its hash tag: the
+// transition scripts, which alone know the minute by the Redis clock,
+// build the minute's name from the index's (lib.lua: hist_write).
+func (k keyspace) history() string { return k.key("h") }
+
+// histMinute is the history of one queue and type in one minute (Unix
+// time / 60 s): counters and histograms (history.go), kept 48 hours.
+func (k keyspace) histMinute(minute int64, queue, typ string) string {
+	return k.key("h", "m", strconv.FormatInt(minute, 10), queue, typ)
+}
+
+// histHour is the history of one queue and type in one hour (Unix time /
+// 3600 s), rolled up by maintenance from the minutes; kept 30 days.
+func (k keyspace) histHour(hour int64, queue, typ string) string {
+	return k.key("h", "h", strconv.FormatInt(hour, 10), queue, typ)
+}
+
+// histRolled is the last hour (Unix time / 3600 s) rolled up into hours.
+func (k keyspace) histRolled() string { return k.key("h", "rolled") }
+
+// histSampled is the hash of the minutes whose queue depths were sampled
+// (minute → the sampling process): its HSETNX is the claim that makes one
+// maintenance process of the fleet take a minute's sample, and an hour's
+// depths are the means over its sampled minutes. Kept 48 hours.
+func (k keyspace) histSampled() string { return k.key("h", "sampled") }
+
 // Global keys.
 
 // layout records the number of shards the prefix's queue was created with.

@@ -23,6 +23,7 @@ func (c *Client) luaReap(ctx context.Context, k keyspace, ids, queues, types []s
 		keys = append(keys, k.job(id), k.lane(q, t), k.laneWake(q, t), k.laneTypes(q))
 		args = append(args, id, t)
 	}
+	keys = append(keys, k.history())
 	res, err := c.runScript(ctx, c.scripts.reap, keys, args...)
 	if err != nil {
 		return ReapResult{}, fmt.Errorf("reap: %w", err)

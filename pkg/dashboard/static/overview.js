@@ -38,6 +38,7 @@ const examplePayloads = {
 
 /** Wires the overview's forms and buttons; called once. */
 export function init() {
+  charts.init();
   schedules.init();
   byId('queues').addEventListener('click', async (ev) => {
     const b = ev.target.closest('button[data-act]');

@@ -6,23 +6,29 @@
 -- never take one job twice and never collide on a candidate. A type at its
 -- fleet-wide concurrency limit costs nothing more: its lanes are not read.
 -- Nor are a paused queue's (claim controls: fields of the type limits
--- hash, read with the limits). A job past its deadline is not taken: it
+-- hash, read with the limits). A type with a rate limit starts no more
+-- than its starts log leaves. A job past its deadline is not taken: it
 -- fails (deadline_exceeded) here. A job with a timeout gets a lease no
 -- longer than it.
 -- (Hot path: each job is read once and written once; the limits, the
 -- leases, the lanes, the counters and the events once per call.)
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
--- KEYS[4+i] lane i (lanes in rank order)  KEYS[5+L] failed zset  KEYS[6+L] tallies
--- KEYS[6+L+k] the starts log of the k-th type of the lanes (in the order
--- the lanes first name it): read only for a type with a rate limit
+-- KEYS[4+i] lane i (lanes in rank order)  KEYS[4+L+s] lane types set s
+-- KEYS[#KEYS-T-2] failed zset  KEYS[#KEYS-T-1] tallies  KEYS[#KEYS-T-1+k] the
+-- starts log of the k-th type of the lanes (T of them, in the order the
+-- lanes first name them; read only for a type with a rate limit)
+-- KEYS[#KEYS] the history index (lib.lua: hist_write)
 -- ARGV[1] worker id  ARGV[2] max jobs  ARGV[3] lease ms  ARGV[4] events channel
 -- ARGV[5] number of lanes L  ARGV[6] the job hash key without the id
 -- (keyspace.job("")): the jobs are known only once the lanes are read, so
 -- their keys cannot be declared; they share the lanes' hash tag, hence
 -- their Cluster slot, where a script may touch undeclared keys.
--- ARGV[5+2i] lane i's type  ARGV[6+2i] lane i's rank
--- ARGV[6+2L+j] run token of the j-th job taken (one per max job)
--- ARGV[6+2L+W+i] lane i's queue (W = max jobs)
+-- ARGV[4+3i] lane i's type  ARGV[5+3i] its rank  ARGV[6+3i] the number s of
+--   its queue's lane types set, or 0: a lane whose type is not in the set
+--   is empty and not read (a claim of many types, most of them idle,
+--   checks them all in one SMISMEMBER)
+-- ARGV[6+3L+j] run token of the j-th job taken (one per max job)
+-- ARGV[6+3L+W+i] lane i's queue (W = max jobs)
 -- Returns {OK, now ms, blocked, wait ms, id, row, id, row, ...}, for each job taken
 -- its id and its hash as it was before the claim (HGETALL order): the
 -- caller applies the claim's own writes to it (claimedJob in job.go),
@@ -32,12 +38,21 @@
 -- may start a job again.
 local want = tonumber(ARGV[2])
 local nlanes = tonumber(ARGV[5])
+local ltype, lrank, lset = {}, {}, {} -- per lane
+local sets = {} -- per lane types set: the lanes it answers for
+for i = 1, nlanes do
+  ltype[i], lrank[i], lset[i] = ARGV[4 + 3 * i], ARGV[5 + 3 * i], tonumber(ARGV[6 + 3 * i])
+  if lset[i] > 0 then
+    sets[lset[i]] = sets[lset[i]] or {}
+    table.insert(sets[lset[i]], i)
+  end
+end
 
 -- room: per type, how many jobs the claim may still start (want when the
 -- type has no limit). The running counts are read only for limited types.
 local room, tlist, seen_t = {}, {}, {}
 for i = 1, nlanes do
-  local t = ARGV[5 + 2 * i]
+  local t = ltype[i]
   if not seen_t[t] then
     seen_t[t] = true
     tlist[#tlist + 1] = t
@@ -47,7 +62,7 @@ end
 -- fields of the lanes' queues, then the types' rate limits.
 local fields, qfield = {unpack(tlist)}, {}
 for i = 1, nlanes do
-  local q = ARGV[6 + 2 * nlanes + want + i]
+  local q = ARGV[6 + 3 * nlanes + want + i]
   if not qfield[q] then
     fields[#fields + 1] = '|paused|' .. q
     qfield[q] = #fields
@@ -57,7 +72,8 @@ local rfield0 = #fields
 for _, t in ipairs(tlist) do fields[#fields + 1] = '|rate|' .. t end
 local limits = redis.call('HMGET', KEYS[4], unpack(fields))
 local paused = {} -- per lane
-for i = 1, nlanes do paused[i] = limits[qfield[ARGV[6 + 2 * nlanes + want + i]]] ~= false end
+for i = 1, nlanes do paused[i] = limits[qfield[ARGV[6 + 3 * nlanes + want + i]]] ~= false end
+local kfailed, ktallies = KEYS[#KEYS - #tlist - 2], KEYS[#KEYS - #tlist - 1]
 local limited = false
 for k, t in ipairs(tlist) do
   if limits[k] then limited = true end
@@ -72,7 +88,7 @@ if limited then
   end
 end
 
-local now, now_s, deadline
+local now_s, deadline, now
 -- A type with a rate limit ("n:period ms") may start n jobs in any
 -- period: its starts log holds the run tokens of its starts in the last
 -- one, scored by start time; room is at most what the log leaves.
@@ -82,23 +98,39 @@ for k, t in ipairs(tlist) do
   if r then cap, per = string.match(r, '^(%d+):(%d+)$') end
   if cap then
     now = now or now_ms()
-    local log = KEYS[6 + nlanes + k]
-    redis.call('ZREMRANGEBYSCORE', log, '-inf', int(now - tonumber(per)))
-    room[t] = math.max(0, math.min(room[t], tonumber(cap) - redis.call('ZCARD', log)))
-    rated[t] = {log, tonumber(per), {}}
+    local starts = KEYS[#KEYS - #tlist - 1 + k]
+    redis.call('ZREMRANGEBYSCORE', starts, '-inf', int(now - tonumber(per)))
+    room[t] = math.max(0, math.min(room[t], tonumber(cap) - redis.call('ZCARD', starts)))
+    rated[t] = {starts, tonumber(per), {}}
   end
 end
 local out = {OK, 0, 0, 0}
 local n = 0
-local leases, events, taken_t = {}, {}, {}
-local expired = 0 -- past their deadline: failed
+local leases, events, taken_t, hist = {}, {}, {}, {}
 local taken, skipped = {}, {} -- per lane: ids taken, whether one was passed over
+local expired = 0 -- past their deadline: failed
 
 -- take claims job id from lane i if it is pending and of the lane's type.
+-- absent tells whether lane i is known empty: its type is not in its
+-- queue's lane types set (each set read once, for all its lanes).
+local members = {} -- per set: lane → in the set
+local function absent(i)
+  local s = lset[i]
+  if s == 0 then return false end
+  if not members[s] then
+    local types = {}
+    for k, l in ipairs(sets[s]) do types[k] = ltype[l] end
+    local in_set = redis.call('SMISMEMBER', KEYS[4 + nlanes + s], unpack(types))
+    members[s] = {}
+    for k, l in ipairs(sets[s]) do members[s][l] = in_set[k] == 1 end
+  end
+  return not members[s][i]
+end
+
 local function take(i, id)
   local jk = ARGV[6] .. id
   local row = redis.call('HGETALL', jk)
-  local status, typ, queue, version, attempts, dirty, due, timeout
+  local status, typ, queue, version, attempts, dirty, since, due, timeout
   for k = 1, #row, 2 do
     local f = row[k]
     if f == 'status' then status = row[k + 1]
@@ -106,12 +138,13 @@ local function take(i, id)
     elseif f == 'version' then version = row[k + 1]
     elseif f == 'attempts' then attempts = row[k + 1]
     elseif f == 'queue' then queue = row[k + 1]
+    elseif f == 'updated_at' or (f == 'created_at' and not since) then since = row[k + 1]
     elseif f == 'progress' or f == 'step' then dirty = true
     elseif f == 'deadline' then due = row[k + 1]
     elseif f == 'timeout_ms' then timeout = row[k + 1]
     end
   end
-  if status ~= 'pending' or typ ~= ARGV[5 + 2 * i] then
+  if status ~= 'pending' or typ ~= ltype[i] then
     skipped[i] = true
     return
   end
@@ -126,9 +159,10 @@ local function take(i, id)
     version = int(version + 1)
     redis.call('HSET', jk, 'status', 'failed', 'error', 'deadline_exceeded', 'step', 'Job failed',
       'completed_at', now_s, 'updated_at', now_s, 'version', version)
-    redis.call('ZADD', KEYS[5 + nlanes], now_s, id)
+    redis.call('ZADD', kfailed, now_s, id)
     table.insert(taken[i], id) -- out of the lane with the taken ones
     add_event(events, id, 'failed', '0', '"Job failed"', version, now_s, typ, queue or DEFAULT_QUEUE)
+    hist_add(hist, queue or DEFAULT_QUEUE, typ, 'f')
     expired = expired + 1
     return
   end
@@ -136,7 +170,7 @@ local function take(i, id)
   room[typ] = room[typ] - 1
   taken_t[typ] = (taken_t[typ] or 0) + 1
   version = int(version + 1)
-  redis.call('HSET', jk, 'status', 'running', 'token', ARGV[6 + 2 * nlanes + n],
+  redis.call('HSET', jk, 'status', 'running', 'token', ARGV[6 + 3 * nlanes + n],
     'worker', ARGV[1], 'started_at', now_s, 'attempts', (attempts or 0) + 1,
     'updated_at', now_s, 'version', version)
   if dirty then redis.call('HDEL', jk, 'progress', 'step') end
@@ -145,10 +179,12 @@ local function take(i, id)
   if rated[typ] then
     local log = rated[typ][3]
     log[#log + 1] = now_s
-    log[#log + 1] = ARGV[6 + 2 * nlanes + n]
+    log[#log + 1] = ARGV[6 + 3 * nlanes + n]
   end
   table.insert(taken[i], id)
   add_event(events, id, 'running', '0', '""', version, now_s, typ, queue or DEFAULT_QUEUE)
+  -- The wait: since the job last became pending (submitted, due, put back).
+  hist_add(hist, queue or DEFAULT_QUEUE, typ, 'b', 1, 'W', now - tonumber(since or now))
   out[#out + 1] = id
   out[#out + 1] = row
 end
@@ -162,13 +198,12 @@ local off = {}
 for i = 1, nlanes do off[i] = 0 end
 while first <= nlanes and n < want do
   local last = first
-  while last < nlanes and ARGV[6 + 2 * (last + 1)] == ARGV[6 + 2 * first] do last = last + 1 end
+  while last < nlanes and lrank[last + 1] == lrank[first] do last = last + 1 end
   local before = expired
   local cands = {}
   for i = first, last do
-    local k = math.min(want - n, room[ARGV[5 + 2 * i]])
-    if paused[i] then k = 0 end
-    if k > 0 then
+    local k = math.min(want - n, room[ltype[i]])
+    if k > 0 and not paused[i] and not absent(i) then
       if first == last then -- one lane: already in run order
         for p, id in ipairs(redis.call('ZRANGE', KEYS[4 + i], off[i], off[i] + k - 1)) do
           cands[p] = {0, i, p, id}
@@ -192,7 +227,7 @@ while first <= nlanes and n < want do
   end
   for _, c in ipairs(cands) do
     if n >= want then break end
-    if room[ARGV[5 + 2 * c[2]]] > 0 then take(c[2], c[4]) end
+    if room[ltype[c[2]]] > 0 then take(c[2], c[4]) end
   end
   if expired == before then first = last + 1 end
 end
@@ -211,16 +246,17 @@ if n + expired > 0 then
   if n > 0 then redis.call('HINCRBY', KEYS[2], 'running', n) end
   if expired > 0 then
     redis.call('HINCRBY', KEYS[2], 'failed', expired)
-    redis.call('HINCRBY', KEYS[6 + nlanes], 'deadline_exceeded', expired)
+    redis.call('HINCRBY', ktallies, 'deadline_exceeded', expired)
   end
   for _, r in pairs(rated) do
     if #r[3] > 0 then redis.call('ZADD', r[1], unpack(r[3])) end
   end
   publish_events(ARGV[4], events)
+  hist_write(hist, KEYS[#KEYS], now)
   out[2] = now_s
 elseif limited then
   for i = 1, nlanes do
-    if room[ARGV[5 + 2 * i]] == 0 and redis.call('EXISTS', KEYS[4 + i]) == 1 then
+    if room[ltype[i]] == 0 and redis.call('EXISTS', KEYS[4 + i]) == 1 then
       out[3] = 1
       break
     end

@@ -40,7 +40,10 @@ end
 
 -- wake pushes n tokens (default 1, at most cap), one per job made
 -- runnable, for the idle workers blocked on the queue; the list is capped
--- so that a busy fleet, which never pops it, cannot grow it.
+-- so that a busy fleet, which never pops it, cannot grow it. Past the cap
+-- it is cut to half of it, so that under a backlog one push in cap/2
+-- tokens pays an LTRIM, not every push (a worker woken by a token claims
+-- every job it has room for, so fewer tokens than jobs lose none).
 local function wake(wakekey, cap, n)
   cap = tonumber(cap)
   n = math.min(n or 1, cap)
@@ -53,7 +56,7 @@ local function wake(wakekey, cap, n)
     len = redis.call('LPUSH', wakekey, unpack(tokens))
   end
   if len > cap then
-    redis.call('LTRIM', wakekey, 0, cap - 1)
+    redis.call('LTRIM', wakekey, 0, math.max(1, math.floor(cap / 2)) - 1)
   end
 end
 
@@ -190,4 +193,73 @@ end
 local function run_lease(deadline, started, timeout)
   if not timeout or not started then return deadline end
   return int(math.min(tonumber(deadline), tonumber(started) + tonumber(timeout)))
+end
+
+-- History (history.go reads it back; keys.go documents the keys). A
+-- script gathers what its call did in a table h, by queue then type then
+-- field (hist_add), and writes it once at its end (hist_write): one
+-- HINCRBY per field of each (queue, type) the call touched, whatever the
+-- size of the batch, in the hash of the minute by the Redis clock,
+-- <index>:m:<minute>:<queue>:<type>. index is the shard's history index
+-- (a declared key, last of KEYS); the minute's hash shares its hash tag,
+-- so it lives in the script's slot, but only the script knows the minute.
+-- Counter fields: s submitted, b started, c completed, f failed,
+-- r retried, x cancelled (p pending and n running are maintenance's
+-- samples); R<bucket> and W<bucket> count run and wait times (ms) by
+-- hist_bucket.
+local HIST_MINUTE_TTL = 48 * 3600 + 300 -- seconds: 48 h of minutes, and a margin
+local HIST_PER_LN = 4 / math.log(2)
+local log, floor = math.log, math.floor
+
+-- hist_bucket is the log-scale bucket of a duration in ms: 0 below 1 ms,
+-- else 1 + floor(4·log2(ms)), four buckets per doubling (bucketOf in
+-- history.go is the same function).
+local function hist_bucket(ms)
+  if ms < 1 then return 0 end
+  return 1 + floor(log(ms) * HIST_PER_LN)
+end
+
+-- hist_add counts n (default 1) in field of (queue, typ) and, when prefix
+-- is given, one duration of ms in its histogram. (Per job of a batch: no
+-- string is made here; hist_write names the buckets' fields once.)
+local function hist_add(h, queue, typ, field, n, prefix, ms)
+  local q = h[queue]
+  if not q then q = {}; h[queue] = q end
+  local g = q[typ]
+  if not g then g = {}; q[typ] = g end
+  g[field] = (g[field] or 0) + (n or 1)
+  if prefix then
+    local hb = g[prefix]
+    if not hb then hb = {}; g[prefix] = hb end
+    local b = hist_bucket(ms)
+    hb[b] = (hb[b] or 0) + 1
+  end
+end
+
+-- hist_write writes what h gathered into the minute of now. A field that
+-- was new (its count is what was just added) may mean a new hash: then it
+-- gets its expiry and the index notes the (queue, type) active in this
+-- minute, which readers and the hour roll-up walk.
+local function hist_write(h, index, now)
+  local minute = floor(now / 60000)
+  local base = index .. ':m:' .. minute .. ':'
+  for queue, q in pairs(h) do
+    for typ, g in pairs(q) do
+      local key = base .. queue .. ':' .. typ
+      local fresh = false
+      for f, n in pairs(g) do
+        if type(n) == 'table' then -- a histogram: its buckets
+          for b, k in pairs(n) do
+            if redis.call('HINCRBY', key, f .. b, k) == k then fresh = true end
+          end
+        elseif redis.call('HINCRBY', key, f, n) == n then
+          fresh = true
+        end
+      end
+      if fresh then
+        redis.call('EXPIRE', key, HIST_MINUTE_TTL)
+        redis.call('HSET', index, queue .. ':' .. typ, minute)
+      end
+    end
+  end
 end

@@ -3,7 +3,8 @@
 -- and the others are created.
 -- (Hot path: one call takes a whole batch, so that the sequence, the
 -- counters, each lane, its wake list and the queue sets are written once
--- per call, not once per job; each job costs a check and one HSET. A new
+-- per call, not once per job; each job costs one HSET (and a GET of its
+-- unique key when it has one), the call one check that it is new. A new
 -- job publishes no event: no one can be watching a job whose id its
 -- submitter has not been told. One message names the lanes that got jobs,
 -- for the lease calls waiting on them: a lane notice, an event without a
@@ -12,7 +13,8 @@
 -- KEYS[5] the queue's lane types set
 -- KEYS[4+2l] lane l (pending zset)  KEYS[5+2l] its wake list, l = 1..L (L = ARGV[5])
 -- KEYS[4+2L+2i] job hash of job i   KEYS[5+2L+2i] its unique key (its job hash when it has none)
--- the last KEYS: the deadlines zset
+-- KEYS[#KEYS-1] the deadlines zset
+-- KEYS[#KEYS] the history index (lib.lua: hist_write)
 -- ARGV[1] queue  ARGV[2] events channel (the lane notices)  ARGV[3] wake cap
 -- ARGV[4] the most queue names the queues set may hold (0: no bound)
 -- ARGV[5] L, the number of lanes  ARGV[5+l] the type of lane l
@@ -35,8 +37,15 @@ local nlanes = tonumber(ARGV[5])
 local lane_of = {} -- type → lane number
 for l = 1, nlanes do lane_of[ARGV[5 + l]] = l end
 local pending, prios, lanes, scheduled = {}, {}, {}, 0
+-- Ids are fresh random UUIDs (planSubmit), so a job hash that exists
+-- already means this very call is a resend (the client library retries a
+-- command whose reply was lost) that ran before, atomically: once one job
+-- of the call is found new, the call is new and the others need no check
+-- (one EXISTS per call instead of one per job).
+local fresh = false
 local jk0, a0 = 5 + 2 * nlanes, 5 + nlanes -- the keys and arguments before the jobs
-for i = 1, (#KEYS - 1 - jk0) / 2 do
+local hist = {}
+for i = 1, (#KEYS - 2 - jk0) / 2 do
   local jk, uk = KEYS[jk0 + 2 * i - 1], KEYS[jk0 + 2 * i]
   local a = a0 + 9 * i - 8
   local id, typ, payload, prio, retries, timeout, run_at, unique, deadline =
@@ -44,9 +53,10 @@ for i = 1, (#KEYS - 1 - jk0) / 2 do
   local holder = unique ~= '' and redis.call('GET', uk)
   if holder then
     out[#out + 1] = {DUPLICATE, holder}
-  elseif redis.call('EXISTS', jk) == 1 then
+  elseif not fresh and redis.call('EXISTS', jk) == 1 then
     out[#out + 1] = {DUPLICATE, id}
   else
+    fresh = true
     local status = 'pending'
     if run_at ~= '0' and tonumber(run_at) > now then status = 'scheduled' end
     -- Fields at their default are not stored, and updated_at is
@@ -68,7 +78,7 @@ for i = 1, (#KEYS - 1 - jk0) / 2 do
       if timeout ~= '0' then h[#h + 1] = 'timeout_ms'; h[#h + 1] = timeout end
       if deadline ~= '0' then -- the maintenance fails it there if it has not started
         h[#h + 1] = 'deadline'; h[#h + 1] = deadline
-        redis.call('ZADD', KEYS[#KEYS], deadline, id)
+        redis.call('ZADD', KEYS[#KEYS - 1], deadline, id)
       end
       if unique ~= '' then
         h[#h + 1] = 'unique_key'; h[#h + 1] = unique
@@ -87,6 +97,7 @@ for i = 1, (#KEYS - 1 - jk0) / 2 do
       lanes[#lanes + 1] = lane_of[typ]
     end
     out[#out + 1] = created[status]
+    hist_add(hist, queue, typ, 's')
   end
 end
 if #pending > 0 then
@@ -111,4 +122,5 @@ if #pending > 0 then
 end
 if scheduled > 0 then redis.call('HINCRBY', KEYS[2], 'scheduled', scheduled) end
 if #out > 2 and not known then redis.call('SADD', KEYS[3], queue) end
+hist_write(hist, KEYS[#KEYS], now)
 return out
