@@ -201,12 +201,13 @@ func (w *Worker) queueOrder() []string {
 // claimAndRun claims up to n jobs of the types it has handlers for (one
 // round trip on one shard) and starts them.
 func (w *Worker) claimAndRun(ctx context.Context, n int) (int, time.Duration, error) {
+	start := time.Now()
 	jobs, wait, err := w.c.claimWait(ctx, w.cfg.ID, w.queueOrder(), w.mux.Types(), n, w.cfg.LeaseTTL)
 	if err != nil {
 		return 0, 0, err
 	}
 	for _, j := range jobs {
-		w.startRun(j)
+		w.startRun(j, start)
 	}
 	return len(jobs), wait, nil
 }

@@ -61,7 +61,7 @@ func (c *Client) luaSubmit(ctx context.Context, calls []*submitCall, owned map[s
 			}
 			keys = append(keys, k.job(j.id), uk)
 			args = append(args, j.id, p.Type, string(p.Payload), p.Priority, *p.MaxRetries,
-				p.Timeout.Milliseconds(), runAt, p.UniqueKey, deadline)
+				p.Timeout.Milliseconds(), runAt, p.UniqueKey, p.moreFields(), deadline)
 		}
 		keys = append(keys, k.deadlines())
 		keys = append(keys, k.history())

@@ -34,6 +34,7 @@ const (
 type scripts struct {
 	submit, claim, extend, progress, complete, fail, cancel, restart,
 	promote, reap, requeue, expire, delete, register, ratelimit, forget,
+	hookclaim, hookack,
 	scheduleCreate, schedulePause, scheduleDelete, scheduleTick, deadline *redis.Script
 	all []*redis.Script
 }
@@ -49,7 +50,8 @@ func loadScripts() *scripts {
 		"delete": &s.delete, "register": &s.register, "ratelimit": &s.ratelimit,
 		"forget": &s.forget, "schedule_create": &s.scheduleCreate, "schedule_pause": &s.schedulePause,
 		"schedule_delete": &s.scheduleDelete, "schedule_tick": &s.scheduleTick,
-		"deadline": &s.deadline,
+		"deadline":  &s.deadline,
+		"hookclaim": &s.hookclaim, "hookack": &s.hookack,
 	} {
 		*dst = redis.NewScript(lib + "\n" + mustRead(name+".lua"))
 		s.all = append(s.all, *dst)

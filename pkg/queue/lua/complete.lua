@@ -7,8 +7,8 @@
 -- one call; each job is read once and written once, and the leases, the
 -- finished set, the counters and the events are written once per call.)
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
--- KEYS[5] completed zset
--- KEYS[4+2i] job hash of run i   KEYS[5+2i] wake list of its lane
+-- KEYS[5] completed zset  KEYS[6] hooks zset (callbacks to deliver)
+-- KEYS[5+2i] job hash of run i   KEYS[6+2i] wake list of its lane
 -- KEYS[#KEYS] the history index (lib.lua: hist_write)
 -- ARGV[1] events channel  ARGV[2] wake cap
 -- ARGV[3i] id of run i  ARGV[3i+1] its run token  ARGV[3i+2] its result JSON ('' for none)
@@ -19,11 +19,11 @@ local now = now_ms()
 local now_s = int(now)
 local done, finished, events, hist = {}, {}, {}, {}
 local types = {} -- type → {n = runs ended, wake = {wake list = true}}
-for i = 1, (#KEYS - 6) / 2 do
-  local jk, wk = KEYS[4 + 2 * i], KEYS[5 + 2 * i]
+for i = 1, (#KEYS - 7) / 2 do
+  local jk, wk = KEYS[5 + 2 * i], KEYS[6 + 2 * i]
   local id, token, result = ARGV[3 * i], ARGV[3 * i + 1], ARGV[3 * i + 2]
   local f = redis.call('HMGET', jk, 'status', 'token', 'type', 'queue', 'version', 'error',
-    'started_at')
+    'started_at', 'callback_url')
   if not f[1] then
     out[#out + 1] = {NOT_FOUND}
   elseif f[1] == 'completed' and f[2] == token then
@@ -37,6 +37,7 @@ for i = 1, (#KEYS - 6) / 2 do
     if result ~= '' then h[#h + 1] = 'result'; h[#h + 1] = result end
     redis.call('HSET', jk, unpack(h))
     if f[6] then redis.call('HDEL', jk, 'error') end
+    if f[8] then set_hook(jk, KEYS[6], id, version, now) end
     done[#done + 1] = id
     finished[#finished + 1] = now_s
     finished[#finished + 1] = id

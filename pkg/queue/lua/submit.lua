@@ -18,8 +18,11 @@
 -- ARGV[1] queue  ARGV[2] events channel (the lane notices)  ARGV[3] wake cap
 -- ARGV[4] the most queue names the queues set may hold (0: no bound)
 -- ARGV[5] L, the number of lanes  ARGV[5+l] the type of lane l
--- ARGV[-3+L+9i..5+L+9i], for job i: id, type, payload JSON, priority, max_retries,
---   timeout ms, run_at ms (0: now), unique key value ('' for none), deadline ms (0: none)
+-- ARGV[-4+L+10i..5+L+10i], for job i: id, type, payload JSON, priority, max_retries,
+--   timeout ms, run_at ms (0: now), unique key value ('' for none),
+--   more fields: a JSON object of further hash fields, all strings, such as
+--   callback_url and trace ('' for none: the common job decodes nothing),
+--   deadline ms (0: none)
 -- Returns {OK, created_at ms, r1, r2, ...} where ri is {OK, status} or
 -- {DUPLICATE, id of the job holding the key}; or {QUEUE_LIMIT, bound}, and
 -- nothing created, when the queue is new and the set holds its most names.
@@ -47,9 +50,10 @@ local jk0, a0 = 5 + 2 * nlanes, 5 + nlanes -- the keys and arguments before the 
 local hist = {}
 for i = 1, (#KEYS - 2 - jk0) / 2 do
   local jk, uk = KEYS[jk0 + 2 * i - 1], KEYS[jk0 + 2 * i]
-  local a = a0 + 9 * i - 8
-  local id, typ, payload, prio, retries, timeout, run_at, unique, deadline =
-    ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8]
+  local a = a0 + 10 * i - 9
+  local id, typ, payload, prio, retries, timeout, run_at, unique, more, deadline =
+    ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7],
+    ARGV[a + 8], ARGV[a + 9]
   local holder = unique ~= '' and redis.call('GET', uk)
   if holder then
     out[#out + 1] = {DUPLICATE, holder}
@@ -63,7 +67,7 @@ for i = 1, (#KEYS - 2 - jk0) / 2 do
     -- created_at until the first change: a pending job stays small. (The
     -- common shapes skip building the argument table.)
     local plain = status == 'pending' and prio == '0' and timeout == '0' and unique == ''
-      and retries == DEFAULT_MAX_RETRIES and deadline == '0'
+      and retries == DEFAULT_MAX_RETRIES and more == '' and deadline == '0'
     if plain and queue == DEFAULT_QUEUE then
       redis.call('HSET', jk, 'type', typ, 'payload', payload, 'status', status,
         'created_at', now_s, 'version', '1')
@@ -83,6 +87,9 @@ for i = 1, (#KEYS - 2 - jk0) / 2 do
       if unique ~= '' then
         h[#h + 1] = 'unique_key'; h[#h + 1] = unique
         redis.call('SET', uk, id)
+      end
+      if more ~= '' then
+        for f, v in pairs(cjson.decode(more)) do h[#h + 1] = f; h[#h + 1] = v end
       end
       if status == 'scheduled' then
         h[#h + 1] = 'run_at'; h[#h + 1] = run_at
