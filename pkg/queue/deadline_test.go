@@ -168,3 +168,55 @@ func TestRestartDropsTheDeadline(t *testing.T) {
 	}
 	checkInvariants(t, c)
 }
+
+// A job with a callback that fails past its deadline gets its delivery,
+// whether the maintenance sweep or a claim failed it; and the history
+// counts it failed.
+func TestDeadlineFailureDeliversItsCallback(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	ctx := ctxT(t)
+	const url = "https://hooks.example.com/late"
+	soon := time.Now().Add(50 * time.Millisecond)
+	swept := mustEnqueue(t, c, EnqueueParams{Type: "nobody", Deadline: soon, CallbackURL: url})
+	claimed := mustEnqueue(t, c, EnqueueParams{Type: "t", Deadline: soon, CallbackURL: url})
+	j, _ := c.Get(ctx, claimed)
+	waitFor(t, 5*time.Second, "the deadline to pass by the Redis clock", func() bool {
+		now, err := c.redisNow(ctx, c.shards.of(claimed))
+		return err == nil && now.After(j.Deadline)
+	})
+	if jobs, err := c.claim(ctx, "w1", []string{DefaultQueue}, []string{"t"}, 1, time.Minute); err != nil || len(jobs) != 0 {
+		t.Fatalf("claim: %v %v", jobs, err)
+	}
+	waitFor(t, 5*time.Second, "the sweep", func() bool {
+		n, err := c.FailPastDeadlines(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	})
+	for _, id := range []string{swept, claimed} {
+		j, err := c.Get(ctx, id)
+		if err != nil || j.Status != StateFailed || j.Error != DeadlineExceeded {
+			t.Fatalf("%s: %+v %v", id, j, err)
+		}
+		if d := j.Delivery; d == nil || d.State != DeliveryPending || d.ID == "" {
+			t.Fatalf("%s: no pending delivery: %+v", id, j.Delivery)
+		}
+	}
+	if jobs, err := c.ClaimDeliveries(ctx, 10, time.Minute); err != nil || len(jobs) != 2 {
+		t.Fatalf("claimed %d deliveries, %v; want 2", len(jobs), err)
+	}
+	points, err := c.History(ctx, HistoryQuery{Step: time.Minute, Points: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed int64
+	for _, p := range points {
+		failed += p.Failed
+	}
+	if failed != 2 {
+		t.Fatalf("history counts %d failed, want 2", failed)
+	}
+	checkInvariants(t, c)
+}

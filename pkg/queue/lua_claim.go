@@ -37,7 +37,7 @@ func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duratio
 	for i, cl := range calls {
 		k := c.shards[cl.shard]
 		types := laneTypeOrder(lanes)
-		keys := make([]string, 0, 7+2*len(lanes)+len(types))
+		keys := make([]string, 0, 8+2*len(lanes)+len(types))
 		keys = append(keys, k.leases(), k.counts(), k.typeRunning(), k.typeLimits())
 		args := make([]any, 0, 6+4*len(lanes)+cl.want)
 		args = append(args, worker, cl.want, lease.Milliseconds(), c.keys.eventsChannel(), len(lanes), k.job(""))
@@ -52,7 +52,7 @@ func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duratio
 			args = append(args, l.typ, strconv.Itoa(l.rank), strconv.Itoa(s))
 		}
 		keys = append(keys, setKeys...)
-		keys = append(keys, k.done(StateFailed), k.tallies())
+		keys = append(keys, k.hooks(), k.done(StateFailed), k.tallies())
 		for _, t := range types {
 			keys = append(keys, k.typeStarts(t))
 		}

@@ -11,8 +11,8 @@ import (
 // that are still waiting past their deadline by the Redis clock →
 // failed (deadline_exceeded). It returns how many failed.
 func (c *Client) luaDeadline(ctx context.Context, k keyspace, ids, queues, types []string) (int, error) {
-	keys := make([]string, 0, 4+4*len(ids))
-	keys = append(keys, k.deadlines(), k.counts(), k.done(StateFailed), k.tallies())
+	keys := make([]string, 0, 6+4*len(ids))
+	keys = append(keys, k.deadlines(), k.counts(), k.done(StateFailed), k.tallies(), k.hooks(), k.history())
 	args := make([]any, 0, 1+len(ids))
 	args = append(args, c.keys.eventsChannel())
 	for i, id := range ids {

@@ -14,7 +14,8 @@
 -- leases, the lanes, the counters and the events once per call.)
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
 -- KEYS[4+i] lane i (lanes in rank order)  KEYS[4+L+s] lane types set s
--- KEYS[#KEYS-T-2] failed zset  KEYS[#KEYS-T-1] tallies  KEYS[#KEYS-T-1+k] the
+-- KEYS[#KEYS-T-3] callback deliveries (hooks)  KEYS[#KEYS-T-2] failed zset
+-- KEYS[#KEYS-T-1] tallies  KEYS[#KEYS-T-1+k] the
 -- starts log of the k-th type of the lanes (T of them, in the order the
 -- lanes first name them; read only for a type with a rate limit)
 -- KEYS[#KEYS] the history index (lib.lua: hist_write)
@@ -73,7 +74,7 @@ for _, t in ipairs(tlist) do fields[#fields + 1] = '|rate|' .. t end
 local limits = redis.call('HMGET', KEYS[4], unpack(fields))
 local paused = {} -- per lane
 for i = 1, nlanes do paused[i] = limits[qfield[ARGV[6 + 3 * nlanes + want + i]]] ~= false end
-local kfailed, ktallies = KEYS[#KEYS - #tlist - 2], KEYS[#KEYS - #tlist - 1]
+local khooks, kfailed, ktallies = KEYS[#KEYS - #tlist - 3], KEYS[#KEYS - #tlist - 2], KEYS[#KEYS - #tlist - 1]
 local limited = false
 for k, t in ipairs(tlist) do
   if limits[k] then limited = true end
@@ -133,7 +134,7 @@ end
 local function take(i, id)
   local jk = ARGV[6] .. id
   local row = redis.call('HGETALL', jk)
-  local status, typ, queue, version, attempts, dirty, since, due, timeout
+  local status, typ, queue, version, attempts, dirty, since, due, timeout, hook
   for k = 1, #row, 2 do
     local f = row[k]
     if f == 'status' then status = row[k + 1]
@@ -145,6 +146,7 @@ local function take(i, id)
     elseif f == 'progress' or f == 'step' then dirty = true
     elseif f == 'deadline' then due = row[k + 1]
     elseif f == 'timeout_ms' then timeout = row[k + 1]
+    elseif f == 'callback_url' then hook = true
     end
   end
   if status ~= 'pending' or typ ~= ltype[i] then
@@ -170,6 +172,7 @@ local function take(i, id)
     table.insert(taken[i], id) -- out of the lane with the taken ones
     add_event(events, id, 'failed', '0', '"Job failed"', version, now_s, typ, queue or DEFAULT_QUEUE)
     hist_add(hist, queue or DEFAULT_QUEUE, typ, 'f')
+    if hook then set_hook(jk, khooks, id, version, now) end
     expired = expired + 1
     return
   end

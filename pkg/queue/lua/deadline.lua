@@ -5,28 +5,33 @@
 -- fail, its retry is past the deadline); one that finished, or is gone,
 -- loses it.
 -- KEYS[1] deadlines zset  KEYS[2] counts  KEYS[3] failed zset  KEYS[4] tallies
--- KEYS[1+4i] job hash of candidate i  KEYS[2+4i] its lane  KEYS[3+4i] its queue's
--- scheduled zset  KEYS[4+4i] its queue's retrying zset
+-- KEYS[5] callback deliveries (hooks)  KEYS[6] the history index
+-- KEYS[3+4i] job hash of candidate i  KEYS[4+4i] its lane  KEYS[5+4i] its queue's
+-- scheduled zset  KEYS[6+4i] its queue's retrying zset
 -- ARGV[1] events channel  ARGV[1+i] candidate i id
 -- Returns {OK, number failed}
 local now = now_ms()
 local now_s = int(now)
 local failed = 0
 local events = {}
+local hist = {}
 local from = {pending = 1, scheduled = 2, retrying = 3}
-for i = 1, (#KEYS - 4) / 4 do
-  local jk, id = KEYS[1 + 4 * i], ARGV[1 + i]
+for i = 1, (#KEYS - 6) / 4 do
+  local jk, id = KEYS[3 + 4 * i], ARGV[1 + i]
   local due = redis.call('ZSCORE', KEYS[1], id)
   if due and tonumber(due) <= now then
-    local status = redis.call('HGET', jk, 'status')
-    local set = from[status] and KEYS[1 + 4 * i + from[status]]
+    local f = redis.call('HMGET', jk, 'status', 'queue', 'type', 'callback_url')
+    local status = f[1]
+    local set = from[status] and KEYS[3 + 4 * i + from[status]]
     if set and redis.call('ZREM', set, id) == 1 then
       redis.call('HSET', jk, 'status', 'failed', 'error', 'deadline_exceeded', 'step', 'Job failed',
         'completed_at', now_s)
       redis.call('ZADD', KEYS[3], now_s, id)
       redis.call('ZREM', KEYS[1], id)
       move_count(KEYS[2], status, 'failed')
-      touch(jk, now)
+      local version = touch(jk, now)
+      if f[4] then set_hook(jk, KEYS[5], id, version, now) end
+      hist_add(hist, f[2] or DEFAULT_QUEUE, f[3], 'f')
       add_job_event(events, id, jk)
       failed = failed + 1
     elseif status == 'running' then
@@ -37,5 +42,6 @@ for i = 1, (#KEYS - 4) / 4 do
   end
 end
 if failed > 0 then redis.call('HINCRBY', KEYS[4], 'deadline_exceeded', failed) end
+hist_write(hist, KEYS[6], now)
 publish_events(ARGV[1], events)
 return {OK, failed}
