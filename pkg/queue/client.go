@@ -54,6 +54,12 @@ type Config struct {
 	// process of a deployment must use the same number. Default 1: one tag,
 	// {P}, the unsharded layout. At most MaxShards.
 	Shards int
+	// LogLines bounds each job's log: its newest lines are kept, the
+	// others counted as dropped (log.go). Default DefaultLogLines.
+	LogLines int
+	// LogLineBytes bounds a log line's message; a longer one is cut.
+	// Default DefaultLogLineBytes.
+	LogLineBytes int
 }
 
 // Client is the engine's entry point: submits, reads and moves jobs. It is
@@ -70,6 +76,8 @@ type Client struct {
 	// waitReplicas and waitTimeout: Config.WaitReplicas and WaitTimeout.
 	waitReplicas int
 	waitTimeout  time.Duration
+	// logLines and logLineBytes: Config.LogLines and LogLineBytes.
+	logLines, logLineBytes int
 
 	coalesce coalescer
 	// leaseCompleter shares the round trips of concurrent CompleteLease calls.
@@ -92,6 +100,9 @@ func NewClient(ctx context.Context, rdb redis.UniversalClient, cfg *Config) (*Cl
 	if cfg.Shards < 0 || cfg.Shards > MaxShards {
 		return nil, invalidf("shards %d: want 1-%d", cfg.Shards, MaxShards)
 	}
+	if cfg.LogLines < 0 || cfg.LogLineBytes < 0 {
+		return nil, invalidf("log lines %d, line bytes %d: must not be negative", cfg.LogLines, cfg.LogLineBytes)
+	}
 	if cfg.WaitReplicas < 0 || cfg.WaitTimeout < 0 {
 		return nil, invalidf("wait replicas %d, timeout %s: must not be negative", cfg.WaitReplicas, cfg.WaitTimeout)
 	}
@@ -104,6 +115,8 @@ func NewClient(ctx context.Context, rdb redis.UniversalClient, cfg *Config) (*Cl
 		maxQueues:    max(cmp.Or(cfg.MaxQueues, DefaultMaxQueues), 0),
 		waitReplicas: cfg.WaitReplicas,
 		waitTimeout:  cmp.Or(cfg.WaitTimeout, DefaultWaitTimeout),
+		logLines:     cmp.Or(cfg.LogLines, DefaultLogLines),
+		logLineBytes: cmp.Or(cfg.LogLineBytes, DefaultLogLineBytes),
 	}
 	if err := c.scripts.preload(ctx, rdb); err != nil {
 		return nil, storageErr(err)

@@ -23,6 +23,8 @@
 //
 //	per shard:
 //	{T}:job:<id>             hash   the job (fields: job.go)
+//	{T}:history:<id>         list   the job's events from its first claim on, newest MaxEventHistory (history.go)
+//	{T}:log:<id>             list   the job's log lines, newest Config.LogLines (log.go)
 //	{T}:q:<queue>:t:<type>:pending  zset  a lane: runnable jobs of one type; score (100-priority)·1e12 + seq
 //	{T}:q:<queue>:t:<type>:wake     list  tokens the lane's idle workers block on (BLPOP), capped
 //	{T}:q:<queue>:types      set    the types of the queue's lanes (empty ones forgotten)

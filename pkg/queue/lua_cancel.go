@@ -13,7 +13,7 @@ func (c *Client) luaCancel(ctx context.Context, id, queue, typ string) error {
 	res, err := c.runScript(ctx, c.scripts.cancel,
 		[]string{k.job(id), k.counts(), k.lane(queue, typ), k.scheduled(queue),
 			k.retrying(queue), k.leases(), k.typeRunning(), k.typeLimits(),
-			k.laneWake(queue, typ), k.done(StateCancelled)},
+			k.laneWake(queue, typ), k.done(StateCancelled), k.history(id)},
 		id, queue, c.keys.eventsChannel(), c.keys.cancelChannel(), c.wakeCap)
 	if err != nil {
 		return fmt.Errorf("cancel %s: %w", id, err)

@@ -28,7 +28,7 @@ func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duratio
 	tokens := make([][]string, len(calls)) // by call, then candidate: its run token
 	for i, cl := range calls {
 		k := c.shards[cl.shard]
-		keys := make([]string, 0, 4+2*len(cl.cands))
+		keys := make([]string, 0, 4+3*len(cl.cands))
 		keys = append(keys, k.leases(), k.counts(), k.typeRunning(), k.typeLimits())
 		args := make([]any, 0, 4+3*len(cl.cands))
 		args = append(args, worker, cl.want, lease.Milliseconds(), c.keys.eventsChannel())
@@ -37,6 +37,9 @@ func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duratio
 			tokens[i][n] = randomHex(8) + tokenSuffix
 			keys = append(keys, k.job(cd.id), k.lane(cd.queue, cd.typ))
 			args = append(args, cd.id, tokens[i][n], cd.typ)
+		}
+		for _, cd := range cl.cands {
+			keys = append(keys, k.history(cd.id))
 		}
 		lcs[i] = &luaCall{script: c.scripts.claim, keys: keys, args: args}
 	}

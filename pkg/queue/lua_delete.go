@@ -15,7 +15,7 @@ func (c *Client) luaDelete(ctx context.Context, id, uniqueKey string) error {
 	}
 	res, err := c.runScript(ctx, c.scripts.delete,
 		[]string{k.job(id), k.counts(), k.done(StateCompleted),
-			k.done(StateFailed), k.done(StateCancelled), uk}, id)
+			k.done(StateFailed), k.done(StateCancelled), uk, k.history(id), k.log(id)}, id)
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}

@@ -12,7 +12,7 @@ func (c *Client) luaRestart(ctx context.Context, id, queue, typ string) error {
 	res, err := c.runScript(ctx, c.scripts.restart,
 		[]string{k.job(id), k.counts(), k.done(StateFailed),
 			k.done(StateCancelled), k.lane(queue, typ), k.seq(), k.laneWake(queue, typ), k.queues(),
-			k.laneTypes(queue)},
+			k.laneTypes(queue), k.history(id)},
 		id, queue, c.keys.eventsChannel(), c.wakeCap, typ)
 	if err != nil {
 		return fmt.Errorf("restart %s: %w", id, err)

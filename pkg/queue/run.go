@@ -29,6 +29,9 @@ type run struct {
 	timer     *time.Timer
 	queued    bool
 	lastWrite time.Time
+
+	// logs are its log lines not yet written (logwriter.go).
+	logs runLog
 }
 
 func (w *Worker) startRun(j *Job) {
@@ -67,6 +70,7 @@ func (w *Worker) execute(r *run) {
 	}
 	start := time.Now()
 	result, err := w.call(ctx, r)
+	r.flushLogs()
 	if err == nil {
 		r.dropProgress() // the completion writes the final progress
 	} else {
@@ -129,7 +133,7 @@ func (w *Worker) call(ctx context.Context, r *run) (result any, err error) {
 			err = fmt.Errorf("handler panicked: %v", p)
 		}
 	}()
-	return h.Handle(ctx, &ActiveJob{Job: r.job, progress: r.reportProgress, log: w.log})
+	return h.Handle(ctx, &ActiveJob{Job: r.job, progress: r.reportProgress, log: w.log, run: r})
 }
 
 // final performs one final write of a run. It survives the run's context

@@ -31,7 +31,7 @@ const (
 // scripts holds one loaded script per file of lua/.
 type scripts struct {
 	submit, claim, extend, progress, complete, fail, cancel, restart,
-	promote, reap, requeue, expire, delete, register, ratelimit, forget *redis.Script
+	promote, reap, requeue, expire, delete, register, ratelimit, forget, log *redis.Script
 	all []*redis.Script
 }
 
@@ -44,7 +44,7 @@ func loadScripts() *scripts {
 		"cancel": &s.cancel, "restart": &s.restart, "promote": &s.promote,
 		"reap": &s.reap, "requeue": &s.requeue, "expire": &s.expire,
 		"delete": &s.delete, "register": &s.register, "ratelimit": &s.ratelimit,
-		"forget": &s.forget,
+		"forget": &s.forget, "log": &s.log,
 	} {
 		*dst = redis.NewScript(lib + "\n" + mustRead(name+".lua"))
 		s.all = append(s.all, *dst)

@@ -6,6 +6,7 @@
 -- KEYS[1] job hash  KEYS[2] counts  KEYS[3] lane (pending zset)  KEYS[4] scheduled zset
 -- KEYS[5] retrying zset  KEYS[6] leases  KEYS[7] type running  KEYS[8] type limits
 -- KEYS[9] wake list of the lane  KEYS[10] cancelled zset   (the job's queue and type)
+-- KEYS[11] history
 -- ARGV[1] id  ARGV[2] queue the caller read  ARGV[3] events channel
 -- ARGV[4] cancel channel  ARGV[5] wake cap
 -- Returns {OK, previous status} | {NOT_FOUND} | {WRONG_STATE, status}
@@ -31,5 +32,5 @@ redis.call('HSET', KEYS[1], 'status', 'cancelled', 'step', 'Job cancelled',
 redis.call('ZADD', KEYS[10], int(now), ARGV[1])
 move_count(KEYS[2], from, 'cancelled')
 touch(KEYS[1], now)
-publish(ARGV[3], ARGV[1], KEYS[1])
+publish_kept(ARGV[3], ARGV[1], KEYS[1], KEYS[11])
 return {OK, from}

@@ -7,6 +7,7 @@
 -- lanes, the counters and the events are written once per call.)
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
 -- KEYS[3+2i] job hash of candidate i   KEYS[4+2i] the lane holding it
+-- KEYS[4+2n+i] history of candidate i (n candidates)
 -- ARGV[1] worker id  ARGV[2] max jobs  ARGV[3] lease ms  ARGV[4] events channel
 -- ARGV[2+3i] candidate i id  ARGV[3+3i] run token for it  ARGV[4+3i] its lane's type
 -- Returns {OK, now ms, id, row, id, row, ...}, for each job taken its id
@@ -14,6 +15,7 @@
 -- applies the claim's own writes to it (claimedJob in job.go), which
 -- saves copying each row into a table and back.
 local want = tonumber(ARGV[2])
+local cands = (#ARGV - 4) / 3
 local now = now_ms()
 local now_s = int(now)
 local out = {OK, now_s}
@@ -21,7 +23,7 @@ local n = 0
 local deadline = int(now + tonumber(ARGV[3]))
 local limits, running, taken = {}, {}, {} -- per type, read at most once
 local leases, removed, events = {}, {}, {}
-for i = 1, (#KEYS - 4) / 2 do
+for i = 1, cands do
   if n >= want then break end
   local jk, pk = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
   local id, token, ltyp = ARGV[2 + 3 * i], ARGV[3 + 3 * i], ARGV[4 + 3 * i]
@@ -55,6 +57,7 @@ for i = 1, (#KEYS - 4) / 2 do
       removed[pk] = removed[pk] or {}
       table.insert(removed[pk], id)
       add_event(events, id, 'running', '0', '""', version, now_s, typ, queue or DEFAULT_QUEUE)
+      add_history(KEYS[4 + 2 * cands + i], true, version, 'running', '0', '""', now_s)
       out[#out + 1] = id
       out[#out + 1] = row
       n = n + 1

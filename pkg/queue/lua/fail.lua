@@ -5,7 +5,7 @@
 -- with the job's status as it now is, and changes nothing.
 -- KEYS[1] job hash  KEYS[2] leases  KEYS[3] counts  KEYS[4] type running
 -- KEYS[5] type limits  KEYS[6] wake list of the job's lane  KEYS[7] failed zset
--- KEYS[8] retrying zset of the queue  KEYS[9] queues set
+-- KEYS[8] retrying zset of the queue  KEYS[9] queues set  KEYS[10] history
 -- ARGV[1] id  ARGV[2] run token  ARGV[3] error text  ARGV[4] permanent ('1'/'0')
 -- ARGV[5] backoff ms  ARGV[6] events channel  ARGV[7] wake cap  ARGV[8] the job's queue
 -- Returns {OK, new status} | {NOT_FOUND} | {LEASE_LOST, status}
@@ -33,5 +33,5 @@ else
 end
 move_count(KEYS[3], 'running', to)
 touch(KEYS[1], now)
-publish(ARGV[6], ARGV[1], KEYS[1])
+publish_kept(ARGV[6], ARGV[1], KEYS[1], KEYS[10])
 return {OK, to}

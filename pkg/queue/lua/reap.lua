@@ -5,13 +5,14 @@
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
 -- KEYS[5] failed zset  KEYS[6] seq  KEYS[7] queues set
 -- KEYS[4+4i] job hash, KEYS[5+4i] lane, KEYS[6+4i] the lane's wake list,
--- KEYS[7+4i] lane types set of candidate i's queue
+-- KEYS[7+4i] lane types set of candidate i's queue  KEYS[7+4n+i] its history (n candidates)
 -- ARGV[1] events channel  ARGV[2] wake cap  ARGV[1+2i] candidate i id  ARGV[2+2i] its type
 -- Returns {OK, number recovered, number failed}
 local now = now_ms()
 local recovered, failed = 0, 0
 local events = {}
-for i = 1, (#KEYS - 7) / 4 do
+local cands = (#ARGV - 2) / 2
+for i = 1, cands do
   local jk, pk, wk, tk = KEYS[4 + 4 * i], KEYS[5 + 4 * i], KEYS[6 + 4 * i], KEYS[7 + 4 * i]
   local id = ARGV[1 + 2 * i]
   local deadline = redis.call('ZSCORE', KEYS[1], id)
@@ -37,7 +38,7 @@ for i = 1, (#KEYS - 7) / 4 do
         recovered = recovered + 1
       end
       touch(jk, now)
-      add_job_event(events, id, jk)
+      add_job_event_kept(events, id, jk, KEYS[7 + 4 * cands + i])
     end
   end
 end
