@@ -115,7 +115,7 @@ func parseConfig(args []string) (*config, error) {
 			return nil, fmt.Errorf("API_JOB_TYPES: %w", err)
 		}
 	}
-	maxQueues, err := limits(&apiCfg)
+	maxQueues, maxSchedules, err := limits(&apiCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func parseConfig(args []string) (*config, error) {
 	if err != nil {
 		return nil, err
 	}
-	qc.MaxQueues = maxQueues
+	qc.MaxQueues, qc.MaxSchedules = maxQueues, maxSchedules
 	return &config{Redis: rc, Queue: qc, Addr: *addr, API: apiCfg,
 		ShutdownTimeout: *shutdown, DevWorkers: *devWorkers, Maintenance: *maintenance,
 		LogLevel: *logLevel, LogFmt: *logFmt}, nil
@@ -189,7 +189,7 @@ func main() {
 // run serves the API until ctx ends, then shuts down gracefully. It
 // connects to Redis (waiting for it while unreachable) — or, without a
 // RedisURL, starts dev mode's embedded Redis and worker — starts the
-// process's one event Hub, and serves on cfg.Addr.
+// process's one event Hub and its Scheduler, and serves on cfg.Addr.
 func run(ctx context.Context, cfg *config) error {
 	log, err := startup.Logger(cmp.Or[io.Writer](cfg.logOut, os.Stderr), cfg.LogLevel, cfg.LogFmt)
 	if err != nil {
@@ -220,6 +220,17 @@ func run(ctx context.Context, cfg *config) error {
 		return err
 	}
 	defer hub.Stop()
+	// Every apiserver fires the schedules' due ticks too (none leads; a
+	// tick makes one job however many fire it): schedules keep running
+	// with no worker up, and as long as any process of the fleet is.
+	sched, err := queue.NewScheduler(client, queue.SchedulerConfig{Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := sched.Start(ctx); err != nil {
+		return err
+	}
+	defer sched.Stop()
 	if dev != nil && cfg.DevWorkers > 0 {
 		if err := dev.startWorker(ctx, cfg.Queue.Prefix, cfg.DevWorkers, cfg.API.Metrics); err != nil {
 			return err

@@ -80,43 +80,91 @@ func (b *bench) drainHTTP(ctx context.Context, base string, n int) (Result, erro
 		return Result{}, err
 	}
 	r := rate("http_worker", ours, unitJobsPerS, n, d)
-	r.Note = fmt.Sprintf("%d HTTP workers, leases of %d, %d completions at once, one apiserver process",
-		b.cfg.Workers, httpLeaseBatch, b.cfg.Concurrency)
+	r.Note = fmt.Sprintf("%d HTTP workers of %d slots, leases of up to %d, one apiserver process",
+		b.cfg.Workers, b.cfg.Concurrency, httpLeaseBatch)
 	return r, nil
 }
 
-// leaseLoop is one HTTP worker: it leases up to httpLeaseBatch jobs,
-// completes them with concurrency requests at once, and leases again,
-// until ctx ends.
+// leaseLoop is one HTTP worker run as the Python SDK's worker runs: it
+// has concurrency slots, asks for as many jobs as there are free slots
+// (at most httpLeaseBatch a call) and completes each job in a slot of
+// its own, so that leasing overlaps the completions instead of waiting
+// for a whole batch to finish. It runs until ctx ends.
 func leaseLoop(ctx context.Context, hc *http.Client, base, id string, concurrency int) error {
-	body := fmt.Sprintf(`{"worker_id":%q,"types":[%q],"max_jobs":%d,"wait_seconds":1,"lease_seconds":60}`,
-		id, typeNoop, httpLeaseBatch)
+	type lease struct {
+		JobID      string `json:"job_id"`
+		LeaseToken string `json:"lease_token"`
+	}
+	free := make(chan struct{}, concurrency) // a token per free slot
+	for range concurrency {
+		free <- struct{}{}
+	}
+	jobs := make(chan lease, concurrency)
+	errc := make(chan error, concurrency+1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for l := range jobs {
+				err := postJSON(ctx, hc, base+"/api/v1/leases/"+l.JobID+"/complete",
+					`{"lease_token":"`+l.LeaseToken+`","result":{"ok":true}}`, nil)
+				free <- struct{}{}
+				if err != nil && ctx.Err() == nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	defer close(jobs)
 	for ctx.Err() == nil {
+		n := takeSlots(ctx, free, min(concurrency, httpLeaseBatch))
+		if n == 0 {
+			return nil
+		}
+		body := fmt.Sprintf(`{"worker_id":%q,"types":[%q],"max_jobs":%d,"wait_seconds":1,"lease_seconds":60}`,
+			id, typeNoop, n)
 		var got struct {
-			Leases []struct {
-				JobID      string `json:"job_id"`
-				LeaseToken string `json:"lease_token"`
-			} `json:"leases"`
+			Leases []lease `json:"leases"`
 		}
 		if err := postJSON(ctx, hc, base+"/api/v1/leases", body, &got); err != nil {
 			return err
 		}
-		err := parallel(min(concurrency, len(got.Leases)), func(w int) error {
-			for i := w; i < len(got.Leases); i += concurrency {
-				l := got.Leases[i]
-				err := postJSON(ctx, hc, base+"/api/v1/leases/"+l.JobID+"/complete",
-					`{"lease_token":"`+l.LeaseToken+`","result":{"ok":true}}`, nil)
-				if err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		for range n - len(got.Leases) {
+			free <- struct{}{} // slots the call left unfilled
+		}
+		for _, l := range got.Leases {
+			jobs <- l
+		}
+		select {
+		case err := <-errc:
 			return err
+		default:
 		}
 	}
 	return nil
+}
+
+// takeSlots waits for one free slot, then takes as many more as are free
+// at once, up to most; it returns how many it took (0 once ctx ends).
+func takeSlots(ctx context.Context, free chan struct{}, most int) int {
+	select {
+	case <-free:
+	case <-ctx.Done():
+		return 0
+	}
+	n := 1
+	for n < most {
+		select {
+		case <-free:
+			n++
+		default:
+			return n
+		}
+	}
+	return n
 }
 
 // postJSON POSTs body to url and decodes a 200's answer into out (nil:

@@ -229,19 +229,33 @@ func nextPageCommand(p client.ListParams, cursor string) string {
 }
 
 func cancelCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
-	return transitionCmd((*client.Client).Cancel, "cancelled")
+	return transitionCmd(fs, (*client.Client).Cancel,
+		bulkAction{(*client.Client).CancelMatching, "cancel", "cancelled"})
 }
 
 func restartCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
-	return transitionCmd((*client.Client).Restart, "restarted")
+	return transitionCmd(fs, (*client.Client).Restart,
+		bulkAction{(*client.Client).RestartMatching, "restart", "restarted"})
 }
 
-// transitionCmd runs cancel or restart on each id; the exit code is the
-// last failure's.
-func transitionCmd(move func(*client.Client, context.Context, string) error, done string) func(context.Context, *app, []string) error {
+func deleteCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+	return transitionCmd(fs, (*client.Client).Delete,
+		bulkAction{(*client.Client).DeleteMatching, "delete", "deleted"})
+}
+
+// transitionCmd runs cancel, restart or delete on each id (the exit code
+// is the last failure's), or, given filters, on every job they select
+// (bulk.go).
+func transitionCmd(fs *flag.FlagSet, move func(*client.Client, context.Context, string) error, bulk bulkAction) func(context.Context, *app, []string) error {
+	filters := addBulkFlags(fs)
 	return func(ctx context.Context, a *app, args []string) error {
-		if len(args) == 0 {
-			return usagef("want at least one job id")
+		switch {
+		case len(args) > 0 && filters.given():
+			return usagef("give job ids or filters, not both")
+		case len(args) == 0 && filters.given():
+			return a.runBulk(ctx, filters, bulk)
+		case len(args) == 0:
+			return usagef("want job ids, or filters (--status, --type, --queue, --created-after, --created-before), or --all")
 		}
 		var failed error
 		for _, id := range args {
@@ -254,7 +268,7 @@ func transitionCmd(move func(*client.Client, context.Context, string) error, don
 				continue
 			}
 			// The API's own message, in text or JSON.
-			msg := "Job " + id + " " + done + " successfully"
+			msg := "Job " + id + " " + bulk.done + " successfully"
 			if a.json {
 				if err := a.printJSON(map[string]string{"job_id": id, "message": msg}); err != nil {
 					return err

@@ -4,6 +4,7 @@
 //	jobctl submit demo '{"steps": 5}' --watch
 //	jobctl watch 123e4567-e89b-12d3-a456-426614174000
 //	jobctl list --status failed
+//	jobctl cancel --status pending --queue reports
 //	jobctl stats --watch
 //
 // Every command takes --json for scripts. The server is --server or
@@ -67,10 +68,12 @@ var commands = []command{
 	{"status", "ID", "show a job's status, result and error", statusCmd},
 	{"watch", "ID", "follow a job live until it finishes; the exit code tells how", watchCmd},
 	{"list", "", "list jobs, with filters and paging", listCmd},
-	{"cancel", "ID...", "cancel jobs", cancelCmd},
-	{"restart", "ID...", "restart failed or cancelled jobs", restartCmd},
+	{"cancel", "ID...|FILTERS", "cancel jobs: by id, or all that --status, --queue... select", cancelCmd},
+	{"restart", "ID...|FILTERS", "restart failed or cancelled jobs, by id or by filters", restartCmd},
+	{"delete", "ID...|FILTERS", "delete finished jobs, by id or by filters", deleteCmd},
 	{"stats", "", "show the queue's counts and health; --watch follows them live", statsCmd},
 	{"workers", "", "list the live workers", workersCmd},
+	{"schedule", "SUBCOMMAND", "periodic jobs: create NAME TYPE [PAYLOAD] (--cron or --every), list, get, pause, resume, delete NAME", scheduleCmd},
 	{"types", "[TYPE]", "describe the built-in job types: payload, result, example", typesCmd},
 	{"keygen", "", "print a new API key line name:role:secret (no server needed)", keygenCmd},
 }

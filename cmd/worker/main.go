@@ -65,7 +65,7 @@ func parseConfig(args []string) (*config, error) {
 	typeLimits := fs.String("type-limits", "WORKER_TYPE_LIMITS", "", "fleet-wide running limits per job type, e.g. taxonomy_generation=2")
 	maxCPU := fs.Float("max-cpu-percent", "WORKER_MAX_CPU_PERCENT", 0, "take no new jobs while host CPU is above this (0: off)")
 	maxMem := fs.Float("max-memory-mb", "WORKER_MAX_MEMORY_MB", 0, "take no new jobs while this process's RSS is above this (0: off)")
-	noMaint := fs.Bool("no-maintenance", "WORKER_NO_MAINTENANCE", false, "do not promote, reap or expire here: a -maintenance-only process must (or workers without this flag on the same queues)")
+	noMaint := fs.Bool("no-maintenance", "WORKER_NO_MAINTENANCE", false, "do not promote, reap, expire or fire schedules here: a -maintenance-only process must (or workers without this flag on the same queues; apiservers fire schedules too)")
 	maintOnly := fs.Bool("maintenance-only", "WORKER_MAINTENANCE_ONLY", false, "run no jobs: only promote the due jobs of every queue, reap expired leases and expire old jobs (for workers run with -no-maintenance)")
 	metricsAddr := fs.String("metrics-addr", "WORKER_METRICS_ADDR", "", "serve Prometheus /metrics on this address, e.g. :9100 (empty: off)")
 	logLevel := fs.String("log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
@@ -172,20 +172,30 @@ func queueNames(weights map[string]int) []string {
 	return slices.Sorted(maps.Keys(weights))
 }
 
-// maintain runs the queue's maintenance for every queue until ctx ends:
-// the worker's maintenance, paced by the same flags, without its jobs.
+// maintain runs the queue's maintenance for every queue, and fires the
+// schedules, until ctx ends: the worker's maintenance, paced by the same
+// flags, without its jobs.
 func maintain(ctx context.Context, log *slog.Logger, client *queue.Client, cfg *config) error {
 	m, err := queue.NewMaintenance(client, queue.MaintenanceConfig{ReapInterval: cfg.Worker.LeaseTTL / 4,
 		JanitorInterval: cfg.Worker.JanitorInterval, Retention: cfg.Worker.Retention, Logger: log})
 	if err != nil {
 		return err
 	}
+	sched, err := queue.NewScheduler(client, queue.SchedulerConfig{Logger: log})
+	if err != nil {
+		return err
+	}
 	if err := m.Start(ctx); err != nil {
 		return err
 	}
-	log.Info("maintenance ready: promoting, reaping and expiring for every queue; running no jobs",
+	if err := sched.Start(ctx); err != nil {
+		m.Stop()
+		return err
+	}
+	log.Info("maintenance ready: promoting, reaping and expiring for every queue, firing schedules; running no jobs",
 		"pid", os.Getpid(), "redis", cfg.Redis.String())
 	<-ctx.Done()
+	sched.Stop()
 	m.Stop()
 	log.Info("maintenance stopped")
 	return nil

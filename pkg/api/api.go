@@ -29,6 +29,16 @@ type Queue interface {
 	Cancel(ctx context.Context, id string) error
 	Restart(ctx context.Context, id string) error
 	Delete(ctx context.Context, id string) error
+	CreateSchedule(ctx context.Context, p queue.ScheduleParams) (*queue.Schedule, error)
+	GetSchedule(ctx context.Context, name string) (*queue.Schedule, error)
+	ListSchedules(ctx context.Context, cursor string, limit int) (*queue.ScheduleList, error)
+	PauseSchedule(ctx context.Context, name string) error
+	ResumeSchedule(ctx context.Context, name string) error
+	DeleteSchedule(ctx context.Context, name string) error
+	ScheduleTickCounts(ctx context.Context) ([]queue.ScheduleTicks, error)
+	CancelMatching(ctx context.Context, p queue.BulkParams) (*queue.BulkResult, error)
+	RestartMatching(ctx context.Context, p queue.BulkParams) (*queue.BulkResult, error)
+	DeleteMatching(ctx context.Context, p queue.BulkParams) (*queue.BulkResult, error)
 	Stats(ctx context.Context) (*queue.Stats, error)
 	Workers(ctx context.Context) ([]queue.WorkerInfo, error)
 	Ping(ctx context.Context) error
@@ -153,6 +163,18 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	get(jobs, "/:job_id/events", read, s.jobEvents)
 	get(jobs, "/:job_id/logs", s.requireStream, s.logs)
 	jobs.DELETE("/:job_id", admin, s.delete)
+	// Bulk actions on the jobs the list's filters select (bulk.go).
+	jobs.POST("/cancel", admin, s.bulkCancel)
+	jobs.POST("/restart", admin, s.bulkRestart)
+	jobs.DELETE("", admin, s.bulkDelete)
+	// Periodic schedules (schedules.go).
+	schedules := r.Group("/api/v1/schedules")
+	schedules.POST("", admin, s.requireJSON, s.createSchedule)
+	get(schedules, "", read, s.listSchedules)
+	get(schedules, "/:name", read, s.getSchedule)
+	schedules.POST("/:name/pause", admin, s.pauseSchedule)
+	schedules.POST("/:name/resume", admin, s.resumeSchedule)
+	schedules.DELETE("/:name", admin, s.deleteSchedule)
 	if s.leaser != nil {
 		// Workers in any language (leases.go).
 		worker := s.require(RoleWorker)

@@ -24,6 +24,8 @@ const (
 	CodeDuplicate            = "duplicate"              // 409: the unique_key is held by another job
 	CodeLeaseLost            = "lease_lost"             // 409: the lease token no longer holds the job (error.status says what it is)
 	CodeTooManyQueues        = "too_many_queues"        // 409: a new queue, and the queue registry is full
+	CodeScheduleExists       = "schedule_exists"        // 409: a schedule of that name exists
+	CodeTooManySchedules     = "too_many_schedules"     // 409: there are as many schedules as allowed
 	CodePayloadTooLarge      = "payload_too_large"      // 413: the body is over Config.BodyLimit
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415: a JSON body sent without Content-Type: application/json
 	CodeRateLimited          = "rate_limited"           // 429: over the caller's rate limit; see Retry-After
@@ -87,6 +89,9 @@ var errorTable = []struct {
 	code   string
 }{
 	{is(queue.ErrJobNotFound), http.StatusNotFound, CodeNotFound},
+	{is(queue.ErrScheduleNotFound), http.StatusNotFound, CodeNotFound},
+	{is(queue.ErrScheduleExists), http.StatusConflict, CodeScheduleExists},
+	{is(queue.ErrScheduleLimit), http.StatusConflict, CodeTooManySchedules},
 	{as[*queue.TransitionError], http.StatusConflict, CodeInvalidTransition},
 	{is(queue.ErrLeaseLost), http.StatusConflict, CodeLeaseLost},
 	{is(queue.ErrDuplicate), http.StatusConflict, CodeDuplicate},
@@ -151,6 +156,9 @@ func (s *server) writeError(c *gin.Context, err error) {
 	if id := c.Param("job_id"); id != "" && errors.Is(err, queue.ErrJobNotFound) {
 		// The engine says "job <id>: job not found"; the route knows the id.
 		body.Message = "no job has id " + id
+	}
+	if name := c.Param("name"); name != "" && errors.Is(err, queue.ErrScheduleNotFound) {
+		body.Message = "no schedule is named " + name
 	}
 	s.logFailure(c, status, err)
 	if status == http.StatusServiceUnavailable {

@@ -346,7 +346,16 @@ func TestListGetDelete(t *testing.T) {
 		page[0].(map[string]any)["worker_id"] == nil {
 		t.Fatalf("filtered list: %v", out)
 	}
-	for _, q := range []string{"status=lost", "limit=0", "limit=501", "limit=x", "cursor=garbage", "queue=a%20b"} {
+	out = b.call(t, "GET", "/api/v1/jobs?queue=parked&created_after=2000-01-01T00:00:00Z&created_before=2999-01-01T00:00:00Z", "", 200)
+	if page = out["jobs"].([]any); len(page) != 3 {
+		t.Fatalf("created between: %v", out)
+	}
+	out = b.call(t, "GET", "/api/v1/jobs?queue=parked&created_before=2000-01-01T00:00:00Z", "", 200)
+	if page = out["jobs"].([]any); len(page) != 0 {
+		t.Fatalf("created before 2000: %v", out)
+	}
+	for _, q := range []string{"status=lost", "limit=0", "limit=501", "limit=x", "cursor=garbage", "queue=a%20b",
+		"created_after=yesterday", "created_before=", "created_after=2024-01-02T00:00:00Z&created_before=2024-01-01T00:00:00Z"} {
 		b.wantError(t, "GET", "/api/v1/jobs?"+q, "", 400, CodeInvalidArgument)
 	}
 

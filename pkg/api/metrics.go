@@ -18,9 +18,10 @@ import (
 // health endpoints). Two kinds:
 //   - this instance's own: HTTP requests, open streams and polls, jobs
 //     submitted and cancelled through it;
-//   - the queue's, read from Redis at each scrape (O(queues + workers), no
-//     scan of jobs), the same from every instance: jobs by state, by queue
-//     and by running type, the age of each queue's next job, live workers.
+//   - the queue's, read from Redis at each scrape (O(queues + workers +
+//     schedules), no scan of jobs), the same from every instance: jobs by
+//     state, by queue and by running type, the age of each queue's next
+//     job, live workers, each schedule's ticks fired and caught up.
 //     Aggregate them with max(), not sum(), across instances.
 
 type metrics struct {
@@ -163,10 +164,15 @@ var (
 		"Workers whose heartbeat is current.", nil, nil)
 	descConcurrency = prometheus.NewDesc("jobqueue_workers_concurrency",
 		"Jobs the live workers may run at once, in all.", nil, nil)
+	descScheduleFired = prometheus.NewDesc("jobqueue_schedule_ticks_fired_total",
+		"Ticks of each schedule that created their job, by whichever process fired them (one series per schedule: at most API_MAX_SCHEDULES).", []string{"schedule"}, nil)
+	descScheduleCaughtUp = prometheus.NewDesc("jobqueue_schedule_ticks_caught_up_total",
+		"Of those, the ticks fired late, after later ticks had passed too: each stands for all the ticks missed while no process ran.", []string{"schedule"}, nil)
 )
 
 func (qc *queueCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descJobs, descQueueJobs, descOldest, descRunningByType, descWorkers, descConcurrency} {
+	for _, d := range []*prometheus.Desc{descUp, descJobs, descQueueJobs, descOldest, descRunningByType, descWorkers,
+		descConcurrency, descScheduleFired, descScheduleCaughtUp} {
 		ch <- d
 	}
 }
@@ -178,6 +184,10 @@ func (qc *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	var ws []queue.WorkerInfo
 	if err == nil {
 		ws, err = qc.q.Workers(ctx)
+	}
+	var ticks []queue.ScheduleTicks
+	if err == nil {
+		ticks, err = qc.q.ScheduleTickCounts(ctx)
 	}
 	if err != nil {
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 0)
@@ -205,4 +215,8 @@ func (qc *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descWorkers, float64(len(ws)))
 	gauge(descConcurrency, float64(concurrency))
+	for _, t := range ticks {
+		ch <- prometheus.MustNewConstMetric(descScheduleFired, prometheus.CounterValue, float64(t.Fired), t.Name)
+		ch <- prometheus.MustNewConstMetric(descScheduleCaughtUp, prometheus.CounterValue, float64(t.CaughtUp), t.Name)
+	}
 }

@@ -305,6 +305,26 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 		expect(b, 404, r[0], r[1]+unknownID, "")
 		expect(b, 400, r[0], r[1]+"nope", "")
 	}
+	// The same on the jobs the filters select, a page at a time.
+	for _, r := range [][2]string{{"POST", "/api/v1/jobs/cancel"}, {"POST", "/api/v1/jobs/restart"}, {"DELETE", "/api/v1/jobs"}} {
+		expect(b, 200, r[0], r[1]+"?queue=idle&dry_run=true", "")
+		expect(b, 400, r[0], r[1], "")
+	}
+	expect(b, 200, "POST", "/api/v1/jobs/cancel?queue=idle&limit=1", "")
+
+	// Schedules: created, refused, listed, read, paused, resumed, deleted.
+	expect(b, 201, "POST", "/api/v1/schedules", `{"name": "openapi", "every_seconds": 3600, "job": {"type": "quick"}}`)
+	expect(b, 409, "POST", "/api/v1/schedules", `{"name": "openapi", "every_seconds": 3600, "job": {"type": "quick"}}`)
+	expect(b, 400, "POST", "/api/v1/schedules", `{"name": "bad", "cron": "nope", "job": {"type": "quick"}}`)
+	expect(b, 200, "GET", "/api/v1/schedules", "")
+	expect(b, 400, "GET", "/api/v1/schedules?limit=0", "")
+	expect(b, 200, "GET", "/api/v1/schedules/openapi", "")
+	expect(b, 200, "POST", "/api/v1/schedules/openapi/pause", "")
+	expect(b, 200, "POST", "/api/v1/schedules/openapi/resume", "")
+	expect(b, 204, "DELETE", "/api/v1/schedules/openapi", "")
+	for _, r := range [][2]string{{"GET", ""}, {"DELETE", ""}, {"POST", "/pause"}, {"POST", "/resume"}} {
+		expect(b, 404, r[0], "/api/v1/schedules/openapi"+r[1], "")
+	}
 
 	// The lease protocol, for a type the Go worker does not run.
 	leaseOCR := func() leased {
@@ -418,6 +438,13 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 		"POST /api/v1/jobs/restart/{job_id} 404", "POST /api/v1/jobs/restart/{job_id} 409",
 		"DELETE /api/v1/jobs/{job_id} 204", "DELETE /api/v1/jobs/{job_id} 400",
 		"DELETE /api/v1/jobs/{job_id} 404", "DELETE /api/v1/jobs/{job_id} 409",
+		"POST /api/v1/jobs/cancel 200", "POST /api/v1/jobs/cancel 400", "POST /api/v1/jobs/restart 200",
+		"POST /api/v1/jobs/restart 400", "DELETE /api/v1/jobs 200", "DELETE /api/v1/jobs 400",
+		"POST /api/v1/schedules 201", "POST /api/v1/schedules 409", "POST /api/v1/schedules 400",
+		"GET /api/v1/schedules 200", "GET /api/v1/schedules 400", "GET /api/v1/schedules/{name} 200",
+		"GET /api/v1/schedules/{name} 404", "POST /api/v1/schedules/{name}/pause 200",
+		"POST /api/v1/schedules/{name}/resume 200", "DELETE /api/v1/schedules/{name} 204",
+		"DELETE /api/v1/schedules/{name} 404",
 		"POST /api/v1/leases 200", "POST /api/v1/leases 400",
 		"POST /api/v1/leases/{job_id}/heartbeat 200", "POST /api/v1/leases/{job_id}/heartbeat 400",
 		"POST /api/v1/leases/{job_id}/heartbeat 404", "POST /api/v1/leases/{job_id}/heartbeat 409",

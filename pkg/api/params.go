@@ -88,12 +88,20 @@ func parseLastEventID(h string) (int64, error) {
 	return v, nil
 }
 
-// parseListParams reads the list's filters, paging and include (a
+// parseListParams reads the list's filters (status, type, queue,
+// created_after, created_before), paging and include (a
 // comma-separated list of payload and result: the fields a summary leaves
 // out); the engine checks the filters' values (queue.ErrInvalid).
 func parseListParams(q url.Values) (queue.ListParams, error) {
 	p := queue.ListParams{Status: queue.State(q.Get("status")), Type: q.Get("type"),
 		Queue: q.Get("queue"), Cursor: q.Get("cursor")}
+	var err error
+	if p.CreatedAfter, err = timeParam(q, "created_after"); err != nil {
+		return p, err
+	}
+	if p.CreatedBefore, err = timeParam(q, "created_before"); err != nil {
+		return p, err
+	}
 	if vs, ok := q["include"]; ok {
 		for _, f := range strings.Split(vs[0], ",") {
 			switch strings.TrimSpace(f) {
@@ -114,6 +122,19 @@ func parseListParams(q url.Values) (queue.ListParams, error) {
 		p.Limit = n
 	}
 	return p, nil
+}
+
+// timeParam reads an optional RFC 3339 time parameter (zero when absent).
+func timeParam(q url.Values, name string) (time.Time, error) {
+	vs, ok := q[name]
+	if !ok {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, vs[0])
+	if err != nil || t.UnixMilli() <= 0 {
+		return time.Time{}, invalidArgf("%s %q: want an RFC 3339 time like 2024-01-21T10:30:00Z", name, vs[0])
+	}
+	return t, nil
 }
 
 // submitRequest is one job as a client submits it.

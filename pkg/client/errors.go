@@ -21,6 +21,8 @@ const (
 	CodeInvalidTransition = "invalid_transition" // 409: the job's state does not allow the action
 	CodeDuplicate         = "duplicate"          // 409: the unique_key is held by another job
 	CodeTooManyQueues     = "too_many_queues"    // 409: a new queue, and the server holds its most queue names
+	CodeScheduleExists    = "schedule_exists"    // 409: a schedule of that name exists
+	CodeTooManySchedules  = "too_many_schedules" // 409: the server holds its most schedules
 	CodePayloadTooLarge   = "payload_too_large"  // 413
 	CodeQuotaExceeded     = "quota_exceeded"     // 429: the key has its quota of unfinished jobs
 	CodeTooManyStreams    = "too_many_streams"   // 429: the key holds its most streams and long polls on that server

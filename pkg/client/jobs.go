@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"strconv"
+	"time"
 )
 
 // The request/response calls: one HTTP request each, never retried.
@@ -66,6 +67,8 @@ func (c *Client) List(ctx context.Context, p *ListParams) (*JobList, error) {
 		set("status", string(p.Status))
 		set("type", p.Type)
 		set("queue", p.Queue)
+		setTime(q, "created_after", p.CreatedAfter)
+		setTime(q, "created_before", p.CreatedBefore)
 		set("cursor", p.Cursor)
 		if p.Limit != 0 {
 			q.Set("limit", strconv.Itoa(p.Limit))
@@ -123,4 +126,11 @@ func (c *Client) Workers(ctx context.Context) ([]Worker, error) {
 		return nil, err
 	}
 	return out.Workers, nil
+}
+
+// setTime sets a time parameter, RFC 3339 with milliseconds, unless t is zero.
+func setTime(q url.Values, name string, t time.Time) {
+	if !t.IsZero() {
+		q.Set(name, t.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
+	}
 }

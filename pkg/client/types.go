@@ -236,6 +236,9 @@ type ListParams struct {
 	Status State
 	Type   string
 	Queue  string
+	// CreatedAfter and CreatedBefore, when set, keep the jobs created at
+	// or after the one and before the other.
+	CreatedAfter, CreatedBefore time.Time
 	// Limit is 1 to 500; 0 means the server's default (50).
 	Limit int
 	// Cursor is a previous page's NextCursor. It carries that page's

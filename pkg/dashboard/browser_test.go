@@ -522,3 +522,47 @@ func (b *browser) checkCharts(srv *servertest.Server) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// The schedules panel: an admin creates a schedule with its form, sees
+// it tick (its next run, its last job), pauses, resumes and deletes it
+// with the row's buttons; a read-only key sees the buttons disabled.
+func TestSchedulesPanelInBrowser(t *testing.T) {
+	t.Parallel()
+	b := startBrowser(t)
+	keys, err := api.ParseKeys("viewer:read:" + readSecret + ",ops:admin:" + adminSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := servertest.New(t, &servertest.Options{Keys: keys, Concurrency: 2})
+	b.do(chromedp.Navigate(srv.URL + "/"))
+	b.useKey(adminSecret, "admin")
+	b.waitFor("the empty schedules table", `byId('schedules').textContent.includes('no schedule')`)
+	b.do(chromedp.SetValue(chromedp.CSS(`#schedule-form [name=name]`), "every-second"),
+		chromedp.SetValue(chromedp.CSS(`#schedule-form [name=when]`), "1"),
+		chromedp.SetValue(chromedp.CSS(`#schedule-form [name=payload]`), `{"steps": 1, "step_ms": 1}`),
+		chromedp.Click(chromedp.CSS(`#schedule-form [type=submit]`)))
+	row := `document.querySelector('#schedules tr[data-schedule="every-second"]')`
+	b.waitFor("the schedule's row", row+` !== null && `+row+`.textContent.includes('every 1 s')`)
+	b.waitFor("a tick and its job", row+`.querySelector('a[href^="#/jobs/"]') !== null`)
+	b.do(chromedp.Click(chromedp.CSS(`#schedules tr[data-schedule="every-second"] button[data-act=pause]`)))
+	b.waitFor("paused", row+`.querySelector('.next-run').textContent === 'paused'`)
+	if s, err := srv.Queue.GetSchedule(b.ctx, "every-second"); err != nil || !s.Paused {
+		t.Fatalf("after pause: %+v %v", s, err)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`#schedules tr[data-schedule="every-second"] button[data-act=resume]`)))
+	b.waitFor("resumed", row+`.querySelector('.next-run').textContent !== 'paused'`)
+
+	b.useKey(readSecret, "read")
+	b.waitFor("the buttons disabled for a read key", row+` !== null && [...`+row+`.querySelectorAll('button')].every((x) => x.disabled)`+
+		` && document.querySelector('#schedule-form [type=submit]').disabled`)
+
+	b.useKey(adminSecret, "admin")
+	b.waitFor("the buttons enabled again", row+` !== null && !`+row+`.querySelector('button[data-act=delete]').disabled`)
+	b.do(chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`),
+		chromedp.Click(chromedp.CSS(`#schedules tr[data-schedule="every-second"] button[data-act=delete]`)))
+	b.waitFor("the schedule gone", row+` === null`)
+	if _, err := srv.Queue.GetSchedule(b.ctx, "every-second"); err == nil {
+		t.Fatal("the schedule is still there")
+	}
+	b.checkConsole()
+}

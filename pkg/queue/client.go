@@ -48,6 +48,9 @@ type Config struct {
 	// are forgotten (ForgetEmptyQueues), which makes room again. Default
 	// DefaultMaxQueues; negative means no bound.
 	MaxQueues int
+	// MaxSchedules bounds the schedules there may be (schedule.go). Default
+	// DefaultMaxSchedules; negative means no bound.
+	MaxSchedules int
 	// Shards splits the jobs over that many hash tags, {P:s0} to
 	// {P:s<n-1>}, so that on a Redis Cluster they spread over the masters
 	// (keys.go; docs/cluster.md). A job's shard follows from its id. Every
@@ -71,8 +74,9 @@ type Client struct {
 	shards  shards
 	scripts *scripts
 	wakeCap int
-	// maxQueues is Config.MaxQueues; 0 for no bound.
-	maxQueues int
+	// maxQueues is Config.MaxQueues, maxSchedules Config.MaxSchedules;
+	// 0 for no bound.
+	maxQueues, maxSchedules int
 	// waitReplicas and waitTimeout: Config.WaitReplicas and WaitTimeout.
 	waitReplicas int
 	waitTimeout  time.Duration
@@ -113,6 +117,7 @@ func NewClient(ctx context.Context, rdb redis.UniversalClient, cfg *Config) (*Cl
 		scripts:      loadScripts(),
 		wakeCap:      cmp.Or(cfg.WakeCap, DefaultWakeCap),
 		maxQueues:    max(cmp.Or(cfg.MaxQueues, DefaultMaxQueues), 0),
+		maxSchedules: max(cmp.Or(cfg.MaxSchedules, DefaultMaxSchedules), 0),
 		waitReplicas: cfg.WaitReplicas,
 		waitTimeout:  cmp.Or(cfg.WaitTimeout, DefaultWaitTimeout),
 		logLines:     cmp.Or(cfg.LogLines, DefaultLogLines),

@@ -46,6 +46,9 @@
 //	{P}:block:<subject>      string a subject barred until the key expires (failed authentications)
 //	{P}:owned:<owner>        zset   jobs a submitter created, not yet seen finished; score submit ms (quotas)
 //	{P}:owned:<owner>:pruned string the owned set was pruned lately
+//	{P}:schedules            zset   schedule names (all scored 0: ordered by name)
+//	{P}:schedules:due        zset   active schedules; score next run ms
+//	{P}:schedule:<name>      hash   a schedule (fields: schedule.go)
 //	{P}:workers              zset   worker id → its entry's expiry ms
 //	{P}:worker:<id>          hash   worker info; expires without heartbeats
 //	{P}:events               channel every job event (JSON Event, or an array of the events of one script call),
@@ -117,7 +120,11 @@
 //	coalesce.go     concurrent Enqueue calls sharing one submission
 //	limits.go       type limits and the shard a job is created in
 //	manage.go       a job's owner's transitions: Cancel, Restart, Delete
-//	list.go         List, paged over the indexes; listread.go its reads
+//	bulk.go         the same on the jobs a list selects, a page at a time
+//	list.go         List, paged over the indexes; listread.go its reads,
+//	                cursor.go its cursors
+//	schedule.go     Schedule: periodic jobs, their specs and records
+//	scheduler.go    the Scheduler service that fires the due schedules
 //	queues.go       the queue registry: Config.MaxQueues, ForgetEmptyQueues
 //	quota.go        CheckQuota: a submitter's quota of unfinished jobs
 //	block.go        Block and BlockedFor: subjects barred for a while

@@ -23,6 +23,13 @@ var (
 	// ErrQuota: a submitter would have more unfinished jobs than its
 	// quota allows (quota.go).
 	ErrQuota = errors.New("quota of unfinished jobs exceeded")
+	// ErrScheduleNotFound: no schedule has this name.
+	ErrScheduleNotFound = errors.New("schedule not found")
+	// ErrScheduleExists: a schedule of this name exists already.
+	ErrScheduleExists = errors.New("schedule exists")
+	// ErrScheduleLimit: a new schedule, and there are
+	// Config.MaxSchedules already.
+	ErrScheduleLimit = errors.New("too many schedules")
 )
 
 // TransitionError is a refused state change: the job is in state From,

@@ -122,6 +122,17 @@ func (k keyspace) ownedPruned(owner string) string { return k.key("owned", owner
 // authentications); it expires when the bar ends.
 func (k keyspace) block(subject string) string { return k.key("block", subject) }
 
+// schedules is the sorted set of every schedule's name, all scored 0 so
+// that they are ordered by name (paged with ZRANGEBYLEX).
+func (k keyspace) schedules() string { return k.key("schedules") }
+
+// schedulesDue is the sorted set of the active (not paused) schedules,
+// scored by their next run time (ms): the scheduler wakes at its first.
+func (k keyspace) schedulesDue() string { return k.key("schedules", "due") }
+
+// schedule is the hash of one schedule (fields: schedule.go).
+func (k keyspace) schedule(name string) string { return k.key("schedule", name) }
+
 // workers is the sorted set of registered worker ids, scored by when their entry expires (ms).
 func (k keyspace) workers() string { return k.key("workers") }
 

@@ -2,11 +2,12 @@ package queue
 
 import (
 	"context"
-	"encoding/base64"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // List paging limits.
@@ -24,6 +25,9 @@ type ListParams struct {
 	Status State
 	Type   string
 	Queue  string
+	// CreatedAfter and CreatedBefore, when set, keep the jobs created at
+	// or after the one and before the other (to the millisecond).
+	CreatedAfter, CreatedBefore time.Time
 	// Cursor is a previous page's NextCursor; "" starts at the beginning.
 	Cursor string
 	// Limit is the page size, 1-MaxListLimit; 0 means DefaultListLimit.
@@ -38,6 +42,10 @@ type ListParams struct {
 	// early, with a cursor to go on from. A page always holds at least one
 	// job. 0 means DefaultListBytes.
 	MaxBytes int
+
+	// states, when set, are the states a list without a Status filter
+	// walks, instead of all of them (a bulk action's).
+	states []State
 }
 
 // ListPage is one page of jobs; NextCursor is "" on the last page.
@@ -91,7 +99,14 @@ func (c *Client) List(ctx context.Context, p ListParams) (*ListPage, error) {
 	if p.Limit < 1 || p.Limit > MaxListLimit {
 		return nil, invalidf("limit %d: want 1-%d", p.Limit, MaxListLimit)
 	}
-	startSrc, offset, filters, err := decodeCursor(p.Cursor)
+	return c.listPage(ctx, p)
+}
+
+// listPage reads the page p asks for (its limit already checked): the
+// cursor's filters applied, every filter checked, the walk from the
+// cursor's position on.
+func (c *Client) listPage(ctx context.Context, p ListParams) (*ListPage, error) {
+	startSrc, pos, filters, err := decodeCursor(p.Cursor)
 	if err != nil {
 		return nil, err
 	}
@@ -100,29 +115,48 @@ func (c *Client) List(ctx context.Context, p ListParams) (*ListPage, error) {
 			return nil, err
 		}
 	}
-	if p.Status != "" && !p.Status.Valid() {
-		return nil, invalidf("status %q: want one of %s", p.Status, stateNames())
+	if err := p.checkFilters(); err != nil {
+		return nil, err
 	}
-	if p.Queue != "" && !namePattern.MatchString(p.Queue) {
-		return nil, invalidf("queue %q: want 1-64 of [A-Za-z0-9_.-]", p.Queue)
-	}
-	if p.Type != "" && !typePattern.MatchString(p.Type) {
-		return nil, invalidf("type %q: want 1-128 of [A-Za-z0-9_.:-]", p.Type)
-	}
-	sources, offset, err := c.sourcesFrom(ctx, p, startSrc, offset)
+	sources, pos, err := c.sourcesFrom(ctx, p, startSrc, pos)
 	if err != nil {
 		return nil, err
 	}
-	return c.walk(ctx, sources, offset, p)
+	return c.walk(ctx, sources, pos, p)
+}
+
+// checkFilters refuses a filter no job could match for being malformed.
+func (p ListParams) checkFilters() error {
+	switch {
+	case p.Status != "" && !p.Status.Valid():
+		return invalidf("status %q: want one of %s", p.Status, stateNames())
+	case p.Queue != "" && !namePattern.MatchString(p.Queue):
+		return invalidf("queue %q: want 1-64 of [A-Za-z0-9_.-]", p.Queue)
+	case p.Type != "" && !typePattern.MatchString(p.Type):
+		return invalidf("type %q: want 1-128 of [A-Za-z0-9_.:-]", p.Type)
+	case !p.CreatedAfter.IsZero() && !p.CreatedBefore.IsZero() && !p.CreatedAfter.Before(p.CreatedBefore):
+		return invalidf("created_after %s is not before created_before %s: no job could match",
+			p.CreatedAfter.UTC().Format(time.RFC3339Nano), p.CreatedBefore.UTC().Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+// matches reports whether j passes the filters an index walk cannot
+// apply by itself (its state and queue are the index's).
+func (p ListParams) matches(j *Job) bool {
+	return (p.Type == "" || j.Type == p.Type) && (p.Queue == "" || j.Queue == p.Queue) &&
+		(p.CreatedAfter.IsZero() || !j.CreatedAt.Before(p.CreatedAfter)) &&
+		(p.CreatedBefore.IsZero() || j.CreatedAt.Before(p.CreatedBefore))
 }
 
 // sourcesFrom lists the indexes a list walks, from the cursor's on
-// (start, at offset; nil for the first page), leaving out the per-queue
-// sets with nothing in them; offset is 0 when the cursor's own is empty.
-func (c *Client) sourcesFrom(ctx context.Context, p ListParams, start *listSource, offset int64) ([]listSource, int64, error) {
+// (start, at pos; nil for the first page), leaving out the per-queue
+// sets with nothing in them; pos is the start when the cursor's own is
+// empty.
+func (c *Client) sourcesFrom(ctx context.Context, p ListParams, start *listSource, pos listPos) ([]listSource, listPos, error) {
 	sources, err := c.listSources(ctx, p)
 	if err != nil {
-		return nil, 0, err
+		return nil, listPos{}, err
 	}
 	i := 0
 	if start != nil {
@@ -133,90 +167,150 @@ func (c *Client) sourcesFrom(ctx context.Context, p ListParams, start *listSourc
 			})
 		}
 		if i < 0 {
-			return nil, 0, nil // that index is gone: nothing after it either
+			return nil, listPos{}, nil // that index is gone: nothing after it either
 		}
 	}
 	if len(sources) == 0 {
-		return nil, 0, nil
+		return nil, listPos{}, nil
 	}
 	from := sources[i]
 	if sources, err = c.dropEmptySources(ctx, sources[i:]); err != nil {
-		return nil, 0, err
+		return nil, listPos{}, err
 	}
 	if len(sources) == 0 || sources[0] != from {
-		offset = 0 // the cursor's own index is empty now
+		pos = listPos{} // the cursor's own index is empty now
 	}
-	return sources, offset, nil
+	return sources, pos, nil
 }
 
-// walk reads a page from sources, starting at offset in the first: up to
+// walk reads a page from sources, starting at pos in the first: up to
 // p.Limit jobs that pass the filters, within p.MaxBytes, and within
 // listScanBudget index entries read.
-func (c *Client) walk(ctx context.Context, sources []listSource, offset int64, p ListParams) (*ListPage, error) {
+func (c *Client) walk(ctx context.Context, sources []listSource, pos listPos, p ListParams) (*ListPage, error) {
 	page := &ListPage{Jobs: []*Job{}}
 	maxBytes := p.MaxBytes
 	if maxBytes <= 0 {
 		maxBytes = DefaultListBytes
 	}
 	budget, bytes := listScanBudget, 0
-	for i := 0; i < len(sources) && budget > 0; i, offset = i+1, 0 {
+	for i := 0; i < len(sources) && budget > 0; i, pos = i+1, (listPos{}) {
 		src := sources[i]
 		for budget > 0 {
 			n := int64(min(max(p.Limit-len(page.Jobs), 50), budget))
-			ids, err := c.rangeSource(ctx, src, offset, n)
+			zs, read, err := c.rangeSource(ctx, src, pos, n)
 			if err != nil {
 				return nil, err
 			}
-			budget -= len(ids)
+			budget -= int(read)
+			ids := make([]string, len(zs))
+			for k, z := range zs {
+				ids[k] = z.Member.(string)
+			}
 			jobs, err := c.readSummaries(ctx, ids, p)
 			if err != nil {
 				return nil, err
 			}
 			for k, l := range jobs {
-				j := l.job
-				if j == nil || (p.Type != "" && j.Type != p.Type) || (p.Queue != "" && j.Queue != p.Queue) {
-					continue
+				if j := l.job; j != nil && p.matches(j) {
+					if len(page.Jobs) > 0 && bytes+l.bytes > maxBytes {
+						// The bytes are spent: this job opens the next page.
+						page.NextCursor = encodeCursor(src, pos, p)
+						return c.finishPage(ctx, page, p)
+					}
+					bytes += l.bytes
+					page.Jobs = append(page.Jobs, j)
 				}
-				if len(page.Jobs) > 0 && bytes+l.bytes > maxBytes {
-					// The bytes are spent: this job opens the next page.
-					page.NextCursor = encodeCursor(src, offset+int64(k), p)
-					return c.finishPage(ctx, page, p)
-				}
-				bytes += l.bytes
-				page.Jobs = append(page.Jobs, j)
+				pos = advance(src, pos, zs[k])
 				if len(page.Jobs) == p.Limit {
-					page.NextCursor = encodeCursor(src, offset+int64(k)+1, p)
+					page.NextCursor = encodeCursor(src, pos, p)
 					return c.finishPage(ctx, page, p)
 				}
 			}
-			offset += int64(len(ids))
-			if int64(len(ids)) < n {
+			if read < n {
 				break // this source is exhausted
 			}
 		}
 		if budget <= 0 {
-			page.NextCursor = encodeCursor(src, offset, p)
+			page.NextCursor = encodeCursor(src, pos, p)
 		}
 	}
 	return c.finishPage(ctx, page, p)
 }
 
-func (c *Client) rangeSource(ctx context.Context, s listSource, offset, n int64) ([]string, error) {
-	key := c.sourceKey(s)
-	var ids []string
-	var err error
-	if s.state.Terminal() {
-		ids, err = c.rdb.ZRevRange(ctx, key, offset, offset+n-1).Result()
-	} else {
-		ids, err = c.rdb.ZRange(ctx, key, offset, offset+n-1).Result()
+// listPos is where a walk goes on in an index: after the entry of score
+// and member, or (member "") at offset. Positions by entry stay true
+// while the entries before them leave the index (a bulk action moves
+// each job it pages over out of it, workers claim from the front), where
+// an offset would skip as many entries as left. The running jobs' index
+// is paged by offset all the same (byOffset).
+type listPos struct {
+	score  float64
+	member string
+	offset int64
+}
+
+// byOffset reports whether a walk pages s by offset rather than by
+// entry: the running jobs' index is scored by lease deadlines, which
+// every heartbeat pushes on, so an entry would come again after its own
+// position.
+func byOffset(s listSource) bool { return s.state == StateRunning }
+
+// advance is the position just past entry z, read at pos in s.
+func advance(s listSource, pos listPos, z redis.Z) listPos {
+	if byOffset(s) {
+		return listPos{offset: pos.offset + 1}
 	}
-	return ids, storageErr(err)
+	return listPos{score: z.Score, member: z.Member.(string)}
+}
+
+// rangeSource reads up to n entries of s from pos on, in the list's
+// order (finished jobs newest first); read counts the entries the calls
+// returned, the skipped ones included: fewer than n means s ends there.
+func (c *Client) rangeSource(ctx context.Context, s listSource, pos listPos, n int64) (zs []redis.Z, read int64, err error) {
+	key, rev := c.sourceKey(s), s.state.Terminal()
+	if pos.member == "" {
+		args := redis.ZRangeArgs{Key: key, Start: pos.offset, Stop: pos.offset + n - 1, Rev: rev}
+		zs, err = c.rdb.ZRangeArgsWithScores(ctx, args).Result()
+		return zs, int64(len(zs)), storageErr(err)
+	}
+	// From the position's score on, its own entry and the ones of equal
+	// score before it (Redis orders them by member) left out; when a
+	// whole call is of those, read on past them.
+	bound := strconv.FormatFloat(pos.score, 'f', -1, 64)
+	by := &redis.ZRangeBy{Min: bound, Max: "+inf", Count: n}
+	if rev {
+		by.Min, by.Max = "-inf", bound
+	}
+	for {
+		var got []redis.Z
+		if rev {
+			got, err = c.rdb.ZRevRangeByScoreWithScores(ctx, key, by).Result()
+		} else {
+			got, err = c.rdb.ZRangeByScoreWithScores(ctx, key, by).Result()
+		}
+		if err != nil {
+			return nil, read, storageErr(err)
+		}
+		read += int64(len(got))
+		for k, z := range got {
+			if m := z.Member.(string); z.Score != pos.score || (!rev && m > pos.member) || (rev && m < pos.member) {
+				return got[k:], read, nil
+			}
+		}
+		if int64(len(got)) < n {
+			return nil, read, nil
+		}
+		by.Offset += n
+	}
 }
 
 func (c *Client) listSources(ctx context.Context, p ListParams) ([]listSource, error) {
 	states := States()
-	if p.Status != "" {
+	switch {
+	case p.Status != "":
 		states = []State{p.Status}
+	case p.states != nil:
+		states = p.states
 	}
 	var queues []string
 	if p.Queue != "" {
@@ -275,102 +369,6 @@ func (c *Client) listLanes(ctx context.Context, p ListParams, states []State, qu
 		}
 	}
 	return out, nil
-}
-
-// listFilters are the filters of a list, as its cursors record them.
-type listFilters struct {
-	status State
-	typ    string
-	queue  string
-}
-
-// apply returns p with the filters it leaves out taken from f, or
-// ErrInvalid when p gives one another value: the cursor pages another list.
-func (f listFilters) apply(p ListParams) (ListParams, error) {
-	asked := listFilters{p.Status, p.Type, p.Queue}
-	if (asked.status != "" && asked.status != f.status) || (asked.typ != "" && asked.typ != f.typ) ||
-		(asked.queue != "" && asked.queue != f.queue) {
-		return p, invalidf("the cursor pages the list of %s, not of %s: give the same filters, or leave out the cursor to start a new list",
-			f, asked)
-	}
-	p.Status, p.Type, p.Queue = f.status, f.typ, f.queue
-	return p, nil
-}
-
-// String spells the filters as query parameters ("status=failed&type=x"),
-// or "all jobs".
-func (f listFilters) String() string {
-	var parts []string
-	for _, kv := range [][2]string{{"status", string(f.status)}, {"type", f.typ}, {"queue", f.queue}} {
-		if kv[1] != "" {
-			parts = append(parts, kv[0]+"="+kv[1])
-		}
-	}
-	if len(parts) == 0 {
-		return "all jobs"
-	}
-	return "jobs with " + strings.Join(parts, "&")
-}
-
-// A cursor is base64url of
-// "3|state|queue|offset|shard|status|type|queue|lane type": where the next
-// page starts (the source and the offset in it), then the list's filters,
-// then the source's lane type (pending only). Cursors of the second
-// version (no lane type; a pending one starts at its queue's first lane)
-// and of the first ("1|state|queue|offset" and an optional shard; no
-// filters) are still read.
-func encodeCursor(s listSource, offset int64, p ListParams) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("3|%s|%s|%d|%d|%s|%s|%s|%s",
-		s.state, s.queue, offset, s.shard, p.Status, p.Type, p.Queue, s.typ)))
-}
-
-// decodeCursor reads a cursor: where to start, and the filters it
-// records (nil for a first-version cursor).
-func decodeCursor(cur string) (*listSource, int64, *listFilters, error) {
-	if cur == "" {
-		return nil, 0, nil, nil
-	}
-	bad := invalidf("cursor is not one this server issued")
-	b, err := base64.RawURLEncoding.DecodeString(cur)
-	parts := strings.Split(string(b), "|")
-	switch {
-	case err != nil:
-		return nil, 0, nil, bad
-	case len(parts) == 8 && parts[0] == "2":
-	case len(parts) == 9 && parts[0] == "3":
-		if parts[8] != "" && !typePattern.MatchString(parts[8]) {
-			return nil, 0, nil, bad
-		}
-	case (len(parts) == 4 || len(parts) == 5) && parts[0] == "1":
-	default:
-		return nil, 0, nil, bad
-	}
-	if !State(parts[1]).Valid() || (parts[2] != "" && !namePattern.MatchString(parts[2])) {
-		return nil, 0, nil, bad
-	}
-	off, err := strconv.ParseInt(parts[3], 10, 64)
-	if err != nil || off < 0 {
-		return nil, 0, nil, bad
-	}
-	shard := 0 // cursors issued before shards had four parts
-	if len(parts) >= 5 {
-		if shard, err = strconv.Atoi(parts[4]); err != nil || shard < 0 || shard >= MaxShards {
-			return nil, 0, nil, bad
-		}
-	}
-	src := &listSource{state: State(parts[1]), queue: parts[2], shard: shard}
-	if len(parts) == 9 {
-		src.typ = parts[8]
-	}
-	if parts[0] == "1" {
-		return src, off, nil, nil
-	}
-	f := &listFilters{status: State(parts[5]), typ: parts[6], queue: parts[7]}
-	if (f.status != "" && !f.status.Valid()) || (f.typ != "" && !typePattern.MatchString(f.typ)) ||
-		(f.queue != "" && !namePattern.MatchString(f.queue)) {
-		return nil, 0, nil, bad
-	}
-	return src, off, f, nil
 }
 
 func stateNames() string {

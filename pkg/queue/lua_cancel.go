@@ -5,18 +5,28 @@ import (
 	"fmt"
 )
 
-// luaCancel runs lua/cancel.lua: a pending, scheduled, retrying or
-// running job → cancelled, and the id published on the cancel channel
-// when it was running. queue and typ are the job's as the caller read them.
-func (c *Client) luaCancel(ctx context.Context, id, queue, typ string) error {
-	k := c.shards.of(id)
-	res, err := c.runScript(ctx, c.scripts.cancel,
-		[]string{k.job(id), k.counts(), k.lane(queue, typ), k.scheduled(queue),
-			k.retrying(queue), k.leases(), k.typeRunning(), k.typeLimits(),
-			k.laneWake(queue, typ), k.done(StateCancelled), k.history(id)},
-		id, queue, c.keys.eventsChannel(), c.keys.cancelChannel(), c.wakeCap)
-	if err != nil {
-		return fmt.Errorf("cancel %s: %w", id, err)
+// luaCancel runs lua/cancel.lua on each of jobs, in one round trip: a
+// pending, scheduled, retrying or running job → cancelled, and the id
+// published on the cancel channel when it was running. Each job's queue
+// and type are the ones its caller read. It returns each job's outcome, by index.
+func (c *Client) luaCancel(ctx context.Context, jobs []jobRef) []error {
+	calls := make([]*luaCall, len(jobs))
+	for i, j := range jobs {
+		k, q := c.shards.of(j.id), j.queue
+		calls[i] = &luaCall{script: c.scripts.cancel,
+			keys: []string{k.job(j.id), k.counts(), k.lane(q, j.typ), k.scheduled(q),
+				k.retrying(q), k.leases(), k.typeRunning(), k.typeLimits(),
+				k.laneWake(q, j.typ), k.done(StateCancelled), k.history(j.id)},
+			args: []any{j.id, q, c.keys.eventsChannel(), c.keys.cancelChannel(), c.wakeCap}}
 	}
-	return scriptError(res, id, StateCancelled)
+	c.runScripts(ctx, false, calls...)
+	errs := make([]error, len(jobs))
+	for i, cl := range calls {
+		if cl.err != nil {
+			errs[i] = fmt.Errorf("cancel %s: %w", jobs[i].id, cl.err)
+		} else {
+			errs[i] = scriptError(cl.reply, jobs[i].id, StateCancelled)
+		}
+	}
+	return errs
 }

@@ -5,19 +5,31 @@ import (
 	"fmt"
 )
 
-// luaDelete runs lua/delete.lua: removes a finished job, and its unique
-// key (uniqueKey, "" for none) while the key still names it.
-func (c *Client) luaDelete(ctx context.Context, id, uniqueKey string) error {
-	k := c.shards.of(id)
-	uk := k.job(id) // the script's "no unique key"
-	if uniqueKey != "" {
-		uk = k.unique(uniqueKey)
+// luaDelete runs lua/delete.lua on each of jobs, in one round trip:
+// removes a finished job, and its unique key (the job's uniqueKey, ""
+// for none) while the key still names it. It returns each job's
+// outcome, by index.
+func (c *Client) luaDelete(ctx context.Context, jobs []jobRef) []error {
+	calls := make([]*luaCall, len(jobs))
+	for i, j := range jobs {
+		k := c.shards.of(j.id)
+		uk := k.job(j.id) // the script's "no unique key"
+		if j.uniqueKey != "" {
+			uk = k.unique(j.uniqueKey)
+		}
+		calls[i] = &luaCall{script: c.scripts.delete,
+			keys: []string{k.job(j.id), k.counts(), k.done(StateCompleted),
+				k.done(StateFailed), k.done(StateCancelled), uk, k.history(j.id), k.log(j.id)},
+			args: []any{j.id}}
 	}
-	res, err := c.runScript(ctx, c.scripts.delete,
-		[]string{k.job(id), k.counts(), k.done(StateCompleted),
-			k.done(StateFailed), k.done(StateCancelled), uk, k.history(id), k.log(id)}, id)
-	if err != nil {
-		return fmt.Errorf("delete %s: %w", id, err)
+	c.runScripts(ctx, false, calls...)
+	errs := make([]error, len(jobs))
+	for i, cl := range calls {
+		if cl.err != nil {
+			errs[i] = fmt.Errorf("delete %s: %w", jobs[i].id, cl.err)
+		} else {
+			errs[i] = scriptError(cl.reply, jobs[i].id, "deleted")
+		}
 	}
-	return scriptError(res, id, "deleted")
+	return errs
 }

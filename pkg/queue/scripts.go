@@ -26,12 +26,15 @@ const (
 	codeLeaseLost  = 3
 	codeDuplicate  = 4
 	codeQueueLimit = 5
+	// codeScheduleLimit is the schedules' own; their functions decode it.
+	codeScheduleLimit = 6
 )
 
 // scripts holds one loaded script per file of lua/.
 type scripts struct {
 	submit, claim, extend, progress, complete, fail, cancel, restart,
-	promote, reap, requeue, expire, delete, register, ratelimit, forget, log *redis.Script
+	promote, reap, requeue, expire, delete, register, ratelimit, forget,
+	scheduleCreate, schedulePause, scheduleDelete, scheduleTick, log *redis.Script
 	all []*redis.Script
 }
 
@@ -44,7 +47,8 @@ func loadScripts() *scripts {
 		"cancel": &s.cancel, "restart": &s.restart, "promote": &s.promote,
 		"reap": &s.reap, "requeue": &s.requeue, "expire": &s.expire,
 		"delete": &s.delete, "register": &s.register, "ratelimit": &s.ratelimit,
-		"forget": &s.forget, "log": &s.log,
+		"forget": &s.forget, "schedule_create": &s.scheduleCreate, "schedule_pause": &s.schedulePause,
+		"schedule_delete": &s.scheduleDelete, "schedule_tick": &s.scheduleTick, "log": &s.log,
 	} {
 		*dst = redis.NewScript(lib + "\n" + mustRead(name+".lua"))
 		s.all = append(s.all, *dst)

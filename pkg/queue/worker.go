@@ -66,8 +66,9 @@ type WorkerConfig struct {
 	// either is exceeded the worker takes no new jobs. 0 disables.
 	MaxCPUPercent float64
 	MaxMemoryMB   float64
-	// DisableMaintenance turns off promotion, reaping and the janitor in
-	// this worker (some other process must run them).
+	// DisableMaintenance turns off promotion, reaping, the janitor and
+	// the firing of schedules (Scheduler) in this worker (some other
+	// process must run them).
 	DisableMaintenance bool
 	// PromoteInterval, ReapInterval and JanitorInterval pace maintenance.
 	// Defaults 1 s, LeaseTTL/4 and 30 s.
@@ -149,7 +150,8 @@ type Worker struct {
 	runWG     sync.WaitGroup
 
 	// The worker's background services (service.go): fetch claims jobs;
-	// the others are in their files. maintenance is nil when disabled.
+	// the others are in their files. maintenance and scheduler are nil
+	// when maintenance is disabled.
 	fetch       service
 	completer   *completer
 	progress    *progressWriter
@@ -157,6 +159,7 @@ type Worker struct {
 	heartbeat   *heartbeat
 	sampler     *sampler
 	maintenance *Maintenance
+	scheduler   *Scheduler
 	cancels     channelListener
 	startedAt   time.Time
 
@@ -200,6 +203,9 @@ func NewWorker(c *Client, mux *Mux, cfg WorkerConfig) (*Worker, error) {
 			PromoteInterval: full.PromoteInterval, ReapInterval: full.ReapInterval,
 			JanitorInterval: full.JanitorInterval, Retention: full.Retention, Logger: full.Logger})
 		if err != nil {
+			return nil, err
+		}
+		if w.scheduler, err = NewScheduler(c, SchedulerConfig{Logger: full.Logger}); err != nil {
 			return nil, err
 		}
 	}
@@ -262,6 +268,9 @@ func (w *Worker) startServices(ctx context.Context) error {
 		if err := w.maintenance.Start(ctx); err != nil {
 			return err
 		}
+		if err := w.scheduler.Start(ctx); err != nil {
+			return err
+		}
 	}
 	return w.fetch.start(ctx, nil, w.fetchLoop)
 }
@@ -270,6 +279,7 @@ func (w *Worker) startServices(ctx context.Context) error {
 func (w *Worker) stopServices() {
 	w.fetch.stop(w.wakeSelf)
 	if w.maintenance != nil {
+		w.scheduler.Stop()
 		w.maintenance.Stop()
 	}
 	w.logs.Stop()

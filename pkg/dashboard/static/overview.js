@@ -1,9 +1,11 @@
-// The overview: queue stats and workers, the charts (charts.js), the jobs
-// table with its filters and cursor paging, and the submit form. While it
+// The overview: queue stats and workers, the charts (charts.js), the
+// schedules (schedules.js), the jobs table with its filters and cursor
+// paging, and the submit form. While it
 // is shown it refreshes every refreshMs; a hidden tab does not poll.
 
 import { call, withQuery } from './api.js';
 import * as charts from './charts.js';
+import * as schedules from './schedules.js';
 import { byId, el, explain, fill, fmtAge, fmtPercent, fmtTime, notify, statusBadge } from './dom.js';
 
 /** How often the stats, workers and the jobs page are read again. */
@@ -35,6 +37,7 @@ const examplePayloads = {
 
 /** Wires the overview's forms and buttons; called once. */
 export function init() {
+  schedules.init();
   byId('filters').addEventListener('submit', (ev) => {
     ev.preventDefault();
     const f = new FormData(ev.target);
@@ -102,7 +105,7 @@ function start() {
 async function refresh() {
   clearTimeout(timer);
   if (!document.hidden) {
-    await Promise.all([loadStats(), loadWorkers(), loadJobs()]);
+    await Promise.all([loadStats(), loadWorkers(), loadJobs(), schedules.load()]);
   }
   if (running) timer = setTimeout(refresh, refreshMs);
 }

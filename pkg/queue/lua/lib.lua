@@ -5,8 +5,9 @@
 -- status code, mapped to Go errors in one place (scriptError in scripts.go):
 --   0 OK, 1 NOT_FOUND, 2 WRONG_STATE {2, current status},
 --   3 LEASE_LOST {3, current status}, 4 DUPLICATE {4, existing job id},
---   5 QUEUE_LIMIT {5, the registry's bound}.
+--   5 QUEUE_LIMIT {5, the registry's bound}, 6 SCHEDULE_LIMIT {6, the bound}.
 local OK, NOT_FOUND, WRONG_STATE, LEASE_LOST, DUPLICATE, QUEUE_LIMIT = 0, 1, 2, 3, 4, 5
+local SCHEDULE_LIMIT = 6
 
 -- A job hash stores neither its queue nor its max_retries when they are
 -- the defaults (DefaultQueue and DefaultMaxRetries in submit.go; a test
