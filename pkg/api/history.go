@@ -191,18 +191,19 @@ func (s *server) followLogs(c *gin.Context, after int64) {
 		case !ok || ev.Unavailable:
 			_ = out.raw(fmt.Sprintf("retry: %d\n\n", sseRetry.Milliseconds()))
 			return
-		case ev.Log != nil:
-			if err := out.sendLine(ev); err != nil {
-				return
-			}
-		case ev.Resync || ev.Status.Terminal():
-			// Lines may have been lost, or the job ended: the kept lines
-			// after the last sent say what is left, and whether it ended.
+		case ev.Resync || sub.Missed() || ev.Status.Terminal():
+			// Lines may have been lost (here or in the Hub's buffer), or the
+			// job ended: the kept lines after the last sent say what is
+			// left, and whether it ended.
 			h, ok := s.readHistory(c, out.last, queue.HistoryLogs)
 			if !ok {
 				return
 			}
 			if ended, err := out.sendLines(h); ended || err != nil {
+				return
+			}
+		case ev.Log != nil:
+			if err := out.sendLine(ev); err != nil {
 				return
 			}
 		}

@@ -171,10 +171,7 @@ func (s *server) stream(c *gin.Context) {
 				_ = out.raw(fmt.Sprintf("retry: %d\n\n", sseRetry.Milliseconds()))
 				return
 			}
-			if ev.Log != nil {
-				continue // a log line: the logs stream's
-			}
-			if ev.Resync { // events may have been lost: the history has them
+			if ev.Resync || sub.Missed() { // events were lost: the history has them
 				ctx, cancel := s.redisCtx(c)
 				missed, err := s.q.History(ctx, id, out.last, queue.HistoryStates)
 				cancel()
@@ -182,6 +179,9 @@ func (s *server) stream(c *gin.Context) {
 					return // deleted, or Redis away: the client resumes from its last id
 				}
 				continue
+			}
+			if ev.Log != nil {
+				continue // a log line: the logs stream's
 			}
 			if err := out.send(changeOfEvent(ev)); err != nil || ev.Status.Terminal() {
 				return

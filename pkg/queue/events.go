@@ -193,7 +193,15 @@ type Subscription struct {
 	hub   *Hub
 	jobID string
 	once  sync.Once
+	// missed is set when an event was dropped for this subscriber.
+	missed atomic.Bool
 }
+
+// Missed reports whether events were dropped for this subscriber (its
+// buffer was full) since the last call. State events carry the whole
+// state, so most subscribers need not care; one that must see every
+// event (a log follower) reads what it missed from the job's history.
+func (s *Subscription) Missed() bool { return s.missed.Swap(false) }
 
 // SubscriptionBuffer is how many events a slow subscriber may fall behind
 // before the oldest are dropped (the newest, which carries the latest
@@ -404,6 +412,7 @@ func (h *Hub) deliver(s *Subscription, ev Event) {
 		select {
 		case <-s.c:
 			h.dropped.Add(1)
+			s.missed.Store(true)
 		default:
 		}
 	}
