@@ -14,20 +14,20 @@ import (
 
 // claim is the engine half of a worker's claimAndRun: it takes up to n
 // jobs of the given types from queues (in that order of preference) for
-// workerID, in two round trips. It peeks the heads of the lanes (queues ×
-// types) of every shard in one (peekCandidates), ranks the candidates
-// (rankCandidates), and makes one claim.lua call per shard with
-// candidates among the first n in the second (claimCalls), each call
-// handed all its shard's candidates so it can take the next ones when
-// others were taken meanwhile. The jobs come back in rank order.
+// workerID. claim.lua chooses the jobs itself, from the heads of the
+// lanes (queues × types), so on one shard a claim is one script call in
+// one round trip. Sharded, a first round trip peeks every shard's lane
+// heads (peekCandidates) and ranks them (rankCandidates) only to decide
+// how many jobs to take from each shard (claimCalls); the jobs come back
+// in rank order.
 func (c *Client) claim(ctx context.Context, workerID string, queues []string, types []string, n int, lease time.Duration) ([]*Job, error) {
 	jobs, _, err := c.claimLanes(ctx, workerID, lanesOf(queues, types), n, lease, "")
 	return jobs, err
 }
 
-// claimLane is one lane a claim peeks: a queue, a type, and the rank of
-// the queue in the claim's order of preference (lanes of equal rank are
-// merged by priority and submission order).
+// claimLane is one lane a claim takes from: a queue, a type, and the rank
+// of the queue in the claim's order of preference (lanes of equal rank
+// are merged by priority and submission order).
 type claimLane struct {
 	queue, typ string
 	rank       int
@@ -44,47 +44,55 @@ func lanesOf(queues, types []string) []claimLane {
 	return lanes
 }
 
-// claimLanes is claim over explicit lanes, each run token ending in
-// tokenSuffix. seen reports that it found candidates, taken or not: none
-// taken of some seen means other claimers took them meanwhile, or a type
-// is at its running limit.
+// claimLanes is claim over explicit lanes (in rank order), each run token
+// ending in tokenSuffix. seen reports that it found jobs it could not
+// take: their type is at its running limit, or (sharded) other claimers
+// took them meanwhile.
 func (c *Client) claimLanes(ctx context.Context, workerID string, lanes []claimLane, n int, lease time.Duration, tokenSuffix string) (jobs []*Job, seen bool, err error) {
 	if len(lanes) == 0 || n <= 0 {
 		return nil, false, nil
 	}
-	cands, err := c.peekCandidates(ctx, lanes, n)
-	if err != nil || len(cands) == 0 {
-		return nil, false, err
-	}
-	if len(lanes) > 1 || len(c.shards) > 1 {
+	calls := []claimCall{{shard: 0, want: n}}
+	var cands []candidate
+	if len(c.shards) > 1 {
+		if cands, err = c.peekCandidates(ctx, lanes, n); err != nil || len(cands) == 0 {
+			return nil, false, err
+		}
 		rankCandidates(cands)
+		calls = claimCalls(cands, n, len(c.shards))
+		seen = true
 	}
-	calls := claimCalls(cands, lanes, n, len(c.shards))
-	taken, errs := c.luaClaim(ctx, workerID, lease, tokenSuffix, calls)
+	replies, errs := c.luaClaim(ctx, workerID, lease, tokenSuffix, lanes, calls)
 	var firstErr error
 	for i := range calls {
 		if errs[i] != nil {
 			firstErr = cmp.Or(firstErr, fmt.Errorf("claim (shard %d): %w", calls[i].shard, errs[i]))
 			continue
 		}
-		jobs = append(jobs, taken[i]...)
+		jobs = append(jobs, replies[i].jobs...)
+		seen = seen || replies[i].blocked
 	}
 	if len(jobs) == 0 && firstErr != nil {
-		return nil, true, firstErr
+		return nil, seen, firstErr
 	}
 	if len(calls) > 1 { // in rank order, as one shard's script returns them
 		rank := make(map[string]int, len(cands))
 		for i, cd := range cands {
 			rank[cd.id] = i
 		}
-		slices.SortFunc(jobs, func(a, b *Job) int { return cmp.Compare(rank[a.ID], rank[b.ID]) })
+		at := func(id string) int {
+			if r, ok := rank[id]; ok {
+				return r
+			}
+			return len(cands) // taken past the peeked ones
+		}
+		slices.SortStableFunc(jobs, func(a, b *Job) int { return cmp.Compare(at(a.ID), at(b.ID)) })
 	}
-	return jobs, true, nil
+	return jobs, seen, nil
 }
 
 // candidate is a pending job a claim may take, with what ranks it.
 type candidate struct {
-	lane  int     // index in the claim's lanes
 	rank  int     // its queue's rank in the claim
 	band  int     // priority band (lower first)
 	front bool    // put back at the front of its band (recovered, requeued)
@@ -94,32 +102,17 @@ type candidate struct {
 	id    string
 }
 
-// peekCandidates reads the head of every lane in every shard, in one
-// round trip: a window larger than n, so that workers claiming at the
-// same moment mostly take different jobs instead of colliding. A lane
-// with nothing in it costs Redis a lookup of a missing key. One shard and
-// one lane need no ranking (a lane is in run order already), so that peek
-// skips the scores.
+// peekCandidates reads the heads of every lane of every shard, with
+// their scores, in one round trip: n of each, enough for a claim of n to
+// learn how many of the first n each shard holds. A lane with nothing in
+// it costs Redis a lookup of a missing key.
 func (c *Client) peekCandidates(ctx context.Context, lanes []claimLane, n int) ([]candidate, error) {
-	scored := len(c.shards) > 1 || len(lanes) > 1
-	window := int64(min(2*n+16, 1000))
-	if len(c.shards) > 1 {
-		window = int64(min(n+16, 1000))
-	}
 	pipe := c.rdb.Pipeline()
-	type peek struct {
-		ids    *redis.StringSliceCmd
-		scored *redis.ZSliceCmd
-	}
-	peeks := make([][]peek, len(c.shards)) // shard, lane
+	peeks := make([][]*redis.ZSliceCmd, len(c.shards)) // shard, lane
 	for s, k := range c.shards {
-		peeks[s] = make([]peek, len(lanes))
+		peeks[s] = make([]*redis.ZSliceCmd, len(lanes))
 		for i, l := range lanes {
-			if scored {
-				peeks[s][i].scored = pipe.ZRangeWithScores(ctx, k.lane(l.queue, l.typ), 0, window-1)
-			} else {
-				peeks[s][i].ids = pipe.ZRange(ctx, k.lane(l.queue, l.typ), 0, window-1)
-			}
+			peeks[s][i] = pipe.ZRangeWithScores(ctx, k.lane(l.queue, l.typ), 0, int64(n-1))
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
@@ -129,16 +122,10 @@ func (c *Client) peekCandidates(ctx context.Context, lanes []claimLane, n int) (
 	start := mrand.IntN(len(c.shards))
 	for s := range c.shards {
 		for i, l := range lanes {
-			if !scored {
-				for _, id := range peeks[s][i].ids.Val() {
-					cands = append(cands, candidate{lane: i, id: id})
-				}
-				continue
-			}
-			for _, z := range peeks[s][i].scored.Val() {
+			for _, z := range peeks[s][i].Val() {
 				id, _ := z.Member.(string)
 				band := math.Round(z.Score / priorityBand) // see pending_score in lua/lib.lua
-				cands = append(cands, candidate{lane: i, rank: l.rank, band: int(band),
+				cands = append(cands, candidate{rank: l.rank, band: int(band),
 					front: z.Score < band*priorityBand, score: z.Score,
 					turn: (s - start + len(c.shards)) % len(c.shards), shard: s, id: id})
 			}
@@ -163,26 +150,20 @@ func rankCandidates(cands []candidate) {
 }
 
 // claimCalls is one claim.lua call per shard holding some of the first n
-// ranked candidates: it asks for as many jobs as the shard holds among
-// them, and hands over all the shard's candidates, in rank order.
-func claimCalls(cands []candidate, lanes []claimLane, n, shards int) []claimCall {
+// ranked candidates, asking for as many jobs as the shard holds among
+// them: the script takes that many from the shard's lanes in their run
+// order, which is the ranking's within a shard, and the next ones when
+// others took some meanwhile.
+func claimCalls(cands []candidate, n, shards int) []claimCall {
 	want := make([]int, shards)
 	for _, cd := range cands[:min(n, len(cands))] {
 		want[cd.shard]++
 	}
 	var calls []claimCall
 	for s := range shards {
-		if want[s] == 0 {
-			continue
+		if want[s] > 0 {
+			calls = append(calls, claimCall{shard: s, want: want[s]})
 		}
-		cl := claimCall{shard: s, want: want[s]}
-		for _, cd := range cands {
-			if cd.shard == s {
-				l := lanes[cd.lane]
-				cl.cands = append(cl.cands, claimCandidate{id: cd.id, queue: l.queue, typ: l.typ})
-			}
-		}
-		calls = append(calls, cl)
 	}
 	return calls
 }

@@ -1,9 +1,15 @@
 package queue
 
 import (
+	"context"
 	"reflect"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/compileo/jobqueue/internal/redistest"
+	"github.com/redis/go-redis/v9"
 )
 
 // claim.lua returns each job as it was before the claim and the client
@@ -48,5 +54,81 @@ func TestClaimedJobMatchesStored(t *testing.T) {
 		t.Fatalf("second claim: %d jobs", len(again))
 	}
 	check("claim after requeue", again)
+	checkInvariants(t, c)
+}
+
+// roundTrips counts the round trips (commands or pipelines) a client sends.
+type roundTrips struct{ n atomic.Int64 }
+
+func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// On one shard the claim script chooses the jobs itself: a claim over
+// several queues and types is one round trip, and it takes the lanes'
+// heads in run order — the first queue before the second, lanes of one
+// queue merged by priority then submission order — within the type
+// limits, with nothing taken twice.
+func TestClaimChoosesInOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	srv := redistest.New(t, nil)
+	c, _ := setupOn(t, srv)
+	ctx := ctxT(t)
+	if err := c.SetTypeLimit(ctx, "a", 2); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, p := range []EnqueueParams{
+		{Type: "a", Queue: "low"}, {Type: "a"}, {Type: "b"}, {Type: "a"}, {Type: "b", Priority: 7},
+		{Type: "a"}, {Type: "b", Queue: "low"},
+	} {
+		ids = append(ids, mustEnqueue(t, c, p))
+	}
+	hook := &roundTrips{}
+	hooked := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = hooked.Close() })
+	if err := hooked.Ping(ctx).Err(); err != nil { // a connection, dialled
+		t.Fatal(err)
+	}
+	hooked.AddHook(hook)
+	c.rdb = hooked
+
+	// default first: b(prio 7), a, b, a, then a is at its limit; then low: b.
+	jobs, err := c.claim(ctx, "w", []string{DefaultQueue, "low"}, []string{"a", "b"}, 6, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, j := range jobs {
+		got = append(got, j.ID)
+	}
+	want := []string{ids[4], ids[1], ids[2], ids[3], ids[6]}
+	if !slices.Equal(got, want) {
+		t.Fatalf("claimed %v, want %v", got, want)
+	}
+	if n := hook.n.Load(); n != 1 {
+		t.Fatalf("%d round trips, want 1", n)
+	}
+	// Only a's remain, at their limit: a lease sees them, blocked.
+	res, err := c.Lease(ctx, LeaseParams{WorkerID: "h", Types: []string{"a"}, Max: 5, Lease: time.Minute})
+	if err != nil || len(res.Jobs) != 0 || !res.Blocked {
+		t.Fatalf("lease at the limit: %+v %v", res, err)
+	}
+	res, err = c.Lease(ctx, LeaseParams{WorkerID: "h", Types: []string{"b"}, Max: 5, Lease: time.Minute})
+	if err != nil || len(res.Jobs) != 0 || res.Blocked {
+		t.Fatalf("lease of an empty type: %+v %v", res, err)
+	}
 	checkInvariants(t, c)
 }

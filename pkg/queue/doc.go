@@ -63,12 +63,14 @@
 // jobs wait per queue (time moves them, not a claim), and promotion puts
 // each in its lane. An idle Worker blocks on the wake lists of its lanes;
 // every transition that makes a job runnable pushes a token, so pickup
-// takes about a millisecond with no polling. A claim peeks the heads of
-// its lanes (queues × types, one pipelined round trip; an empty lane
-// costs a missing-key lookup), merges them by queue order, priority and
-// submission order, and takes up to the free slots in one script, which
-// re-checks each candidate, so concurrent claimers never take one job
-// twice; a type at its running limit has its lane skipped unread. A worker acknowledges the runs that
+// takes about a millisecond with no polling. A claim is one script
+// call: claim.lua reads the heads of the claim's lanes (queues × types; an
+// empty lane costs a missing-key lookup), merges them by queue order,
+// priority and submission order, and takes up to the free slots, all
+// atomically, so concurrent claimers never take one job twice nor
+// collide on one; a type at its running limit has its lanes skipped
+// unread. (Sharded, a pipelined peek first decides how many jobs to take
+// from each shard.) A worker acknowledges the runs that
 // finished meanwhile in one complete.lua call, and concurrent Enqueue calls
 // share a submission: under load, round trips and script calls are paid
 // per batch, not per job.
@@ -142,7 +144,7 @@
 //	worker.go       WorkerConfig, Worker, Start and Stop
 //	service.go      the Start/Stop shape of every background loop
 //	fetch.go        the worker's fetch loop and its waits on wake lists
-//	claim.go        the claim: peek, rank, one claim.lua call per shard
+//	claim.go        the claim: one claim.lua call per shard (sharded: peek, rank first)
 //	run.go          one run of a handler and its final writes (fail, requeue)
 //	stop.go         RunStopped: why the worker ended a handler's context
 //	progress.go     a run's coalesced progress writes

@@ -191,10 +191,8 @@ func (w *Worker) queueOrder() []string {
 	return names
 }
 
-// claimAndRun claims up to n jobs of the types it has handlers for in
-// two round trips and starts them. It peeks a window of candidates larger
-// than n, so that workers claiming at the same moment mostly take
-// different jobs instead of colliding.
+// claimAndRun claims up to n jobs of the types it has handlers for (one
+// round trip on one shard) and starts them.
 func (w *Worker) claimAndRun(ctx context.Context, n int) (int, error) {
 	jobs, err := w.c.claim(ctx, w.cfg.ID, w.queueOrder(), w.mux.Types(), n, w.cfg.LeaseTTL)
 	if err != nil {

@@ -2,65 +2,68 @@ package queue
 
 import (
 	"context"
+	"strconv"
 	"time"
 )
 
-// claimCandidate is a job a claim may take: its id and the lane holding
-// it (its queue and type).
-type claimCandidate struct{ id, queue, typ string }
-
-// claimCall is one claim.lua call: up to want of cands, in their order,
-// all of shard shard.
+// claimCall is one claim.lua call: up to want jobs from the lanes of
+// shard shard, in the lanes' run order.
 type claimCall struct {
 	shard int
 	want  int
-	cands []claimCandidate
+}
+
+// claimReply is what one claim.lua call took: the jobs (as they are once
+// claimed, in run order), or blocked when it took none though a lane held
+// jobs of a type at its running limit.
+type claimReply struct {
+	jobs    []*Job
+	blocked bool
 }
 
 // luaClaim runs lua/claim.lua, one call per claimCall, in one round trip:
-// each call takes (pending → running) up to want of its candidates, each
-// only if it is still in its lane and its type is under its limit, for worker
-// with a lease of lease and a run token ending in tokenSuffix. It returns,
-// by call, the jobs taken (as they are once claimed, in candidate order)
-// or the call's error.
-func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duration, tokenSuffix string, calls []claimCall) ([][]*Job, []error) {
+// each call takes (pending → running) up to want jobs from the heads of
+// lanes (in rank order) in its shard, of types under their limits, for
+// worker with a lease of lease and run tokens ending in tokenSuffix. It
+// returns, by call, what it took or the call's error.
+func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duration, tokenSuffix string, lanes []claimLane, calls []claimCall) ([]claimReply, []error) {
 	lcs := make([]*luaCall, len(calls))
-	tokens := make([][]string, len(calls)) // by call, then candidate: its run token
+	tokens := make([][]string, len(calls)) // by call: the run token of each job it may take
 	for i, cl := range calls {
 		k := c.shards[cl.shard]
-		keys := make([]string, 0, 4+3*len(cl.cands))
+		keys := make([]string, 0, 4+len(lanes))
 		keys = append(keys, k.leases(), k.counts(), k.typeRunning(), k.typeLimits())
-		args := make([]any, 0, 4+3*len(cl.cands))
-		args = append(args, worker, cl.want, lease.Milliseconds(), c.keys.eventsChannel())
-		tokens[i] = make([]string, len(cl.cands))
-		for n, cd := range cl.cands {
+		args := make([]any, 0, 7+2*len(lanes)+cl.want)
+		args = append(args, worker, cl.want, lease.Milliseconds(), c.keys.eventsChannel(), len(lanes), k.job(""))
+		for _, l := range lanes {
+			keys = append(keys, k.lane(l.queue, l.typ))
+			args = append(args, l.typ, strconv.Itoa(l.rank))
+		}
+		tokens[i] = make([]string, cl.want)
+		for n := range tokens[i] {
 			tokens[i][n] = randomHex(8) + tokenSuffix
-			keys = append(keys, k.job(cd.id), k.lane(cd.queue, cd.typ))
-			args = append(args, cd.id, tokens[i][n], cd.typ)
+			args = append(args, tokens[i][n])
 		}
-		for _, cd := range cl.cands {
-			keys = append(keys, k.history(cd.id))
-		}
+		args = append(args, k.history(""))
 		lcs[i] = &luaCall{script: c.scripts.claim, keys: keys, args: args}
 	}
 	c.runScripts(ctx, false, lcs...)
-	jobs, errs := make([][]*Job, len(calls)), make([]error, len(calls))
+	replies, errs := make([]claimReply, len(calls)), make([]error, len(calls))
 	for i, lc := range lcs {
 		if errs[i] = lc.err; lc.err != nil {
 			continue
 		}
-		// {OK, now, id, row, ...}: each row is the job before the claim,
-		// in candidate order.
+		// {OK, now, blocked, id, row, ...}: each row is the job before
+		// the claim, in the order taken, which is the tokens' order.
 		now, _ := lc.reply[1].(string)
-		cands, next := calls[i].cands, 0
-		for k := 2; k+1 < len(lc.reply); k += 2 {
+		blocked, _ := lc.reply[2].(int64)
+		replies[i].blocked = blocked == 1
+		for k := 3; k+1 < len(lc.reply); k += 2 {
 			id, _ := lc.reply[k].(string)
 			pairs, _ := lc.reply[k+1].([]any)
-			for next < len(cands)-1 && cands[next].id != id {
-				next++
-			}
-			jobs[i] = append(jobs[i], claimedJob(jobFromPairs(id, pairs), worker, tokens[i][next], msTime(now)))
+			token := tokens[i][len(replies[i].jobs)]
+			replies[i].jobs = append(replies[i].jobs, claimedJob(jobFromPairs(id, pairs), worker, token, msTime(now)))
 		}
 	}
-	return jobs, errs
+	return replies, errs
 }

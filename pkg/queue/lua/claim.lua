@@ -1,75 +1,160 @@
--- claim.lua: pending → running for up to ARGV[2] of the candidates, in order.
--- Candidates were peeked from the lanes without a lock; each is taken only
--- if it is still pending and its type is under its fleet-wide concurrency
--- limit, so concurrent claimers never take one job twice. A type at its
--- limit costs nothing more: the rest of its lane is skipped unread.
--- (Hot path: each job is read once and written once; the leases, the
--- lanes, the counters and the events are written once per call.)
+-- claim.lua: pending → running for up to ARGV[2] jobs taken from the heads
+-- of the lanes, in run order: lanes of a lower rank (the claim's queue
+-- order) first; within a rank, the lanes merge by score (priority,
+-- recovered jobs first, then submission order: pending_score in lib.lua).
+-- The script chooses the jobs itself, atomically, so concurrent claimers
+-- never take one job twice and never collide on a candidate. A type at its
+-- fleet-wide concurrency limit costs nothing more: its lanes are not read.
+-- (Hot path: each job is read once and written once; the limits, the
+-- leases, the lanes, the counters and the events once per call.)
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
--- KEYS[3+2i] job hash of candidate i   KEYS[4+2i] the lane holding it
--- KEYS[4+2n+i] history of candidate i (n candidates)
+-- KEYS[4+i] lane i (lanes in rank order)
 -- ARGV[1] worker id  ARGV[2] max jobs  ARGV[3] lease ms  ARGV[4] events channel
--- ARGV[2+3i] candidate i id  ARGV[3+3i] run token for it  ARGV[4+3i] its lane's type
--- Returns {OK, now ms, id, row, id, row, ...}, for each job taken its id
--- and its hash as it was before the claim (HGETALL order): the caller
--- applies the claim's own writes to it (claimedJob in job.go), which
--- saves copying each row into a table and back.
+-- ARGV[5] number of lanes L  ARGV[6] the job hash key without the id
+-- (keyspace.job("")): the jobs are known only once the lanes are read, so
+-- their keys cannot be declared; they share the lanes' hash tag, hence
+-- their Cluster slot, where a script may touch undeclared keys.
+-- ARGV[5+2i] lane i's type  ARGV[6+2i] lane i's rank
+-- ARGV[6+2L+j] run token of the j-th job taken (one per max job)
+-- ARGV[#ARGV] the history key without the id (keyspace.history(""): a
+-- job's history shares its hash's slot, as undeclared as the hash)
+-- Returns {OK, now ms, blocked, id, row, id, row, ...}, for each job taken
+-- its id and its hash as it was before the claim (HGETALL order): the
+-- caller applies the claim's own writes to it (claimedJob in job.go),
+-- which saves copying each row into a table and back. blocked is 1 when
+-- nothing was taken though a lane held jobs: their type is at its limit.
 local want = tonumber(ARGV[2])
-local cands = (#ARGV - 4) / 3
-local now = now_ms()
-local now_s = int(now)
-local out = {OK, now_s}
-local n = 0
-local deadline = int(now + tonumber(ARGV[3]))
-local limits, running, taken = {}, {}, {} -- per type, read at most once
-local leases, removed, events = {}, {}, {}
-for i = 1, cands do
-  if n >= want then break end
-  local jk, pk = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
-  local id, token, ltyp = ARGV[2 + 3 * i], ARGV[3 + 3 * i], ARGV[4 + 3 * i]
-  if limits[ltyp] == nil then
-    limits[ltyp] = tonumber(redis.call('HGET', KEYS[4], ltyp) or '-1')
-    running[ltyp] = tonumber(redis.call('HGET', KEYS[3], ltyp) or '0')
+local nlanes = tonumber(ARGV[5])
+
+-- room: per type, how many jobs the claim may still start (want when the
+-- type has no limit). The running counts are read only for limited types.
+local room, tlist, seen_t = {}, {}, {}
+for i = 1, nlanes do
+  local t = ARGV[5 + 2 * i]
+  if not seen_t[t] then
+    seen_t[t] = true
+    tlist[#tlist + 1] = t
   end
-  if (limits[ltyp] < 0 or running[ltyp] < limits[ltyp]) and redis.call('ZSCORE', pk, id) then
-    local row = redis.call('HGETALL', jk)
-    local status, typ, queue, version, attempts, dirty
-    for k = 1, #row, 2 do
-      local f = row[k]
-      if f == 'status' then status = row[k + 1]
-      elseif f == 'type' then typ = row[k + 1]
-      elseif f == 'version' then version = row[k + 1]
-      elseif f == 'attempts' then attempts = row[k + 1]
-      elseif f == 'queue' then queue = row[k + 1]
-      elseif f == 'progress' or f == 'step' then dirty = true
-      end
-    end
-    if status == 'pending' and typ == ltyp then
-      running[typ] = running[typ] + 1
-      taken[typ] = (taken[typ] or 0) + 1
-      version = int(version + 1)
-      redis.call('HSET', jk, 'status', 'running', 'token', token, 'worker', ARGV[1],
-        'started_at', now_s, 'attempts', (attempts or 0) + 1, 'updated_at', now_s,
-        'version', version)
-      if dirty then redis.call('HDEL', jk, 'progress', 'step') end
-      leases[#leases + 1] = deadline
-      leases[#leases + 1] = id
-      removed[pk] = removed[pk] or {}
-      table.insert(removed[pk], id)
-      add_event(events, id, 'running', '0', '""', version, now_s, typ, queue or DEFAULT_QUEUE)
-      add_history(KEYS[4 + 2 * cands + i], true, version, 'running', '0', '""', now_s)
-      out[#out + 1] = id
-      out[#out + 1] = row
-      n = n + 1
+end
+local limits = redis.call('HMGET', KEYS[4], unpack(tlist))
+local limited = false
+for k, t in ipairs(tlist) do
+  if limits[k] then limited = true end
+  room[t] = want
+end
+if limited then
+  local running = redis.call('HMGET', KEYS[3], unpack(tlist))
+  for k, t in ipairs(tlist) do
+    if limits[k] then
+      room[t] = math.max(0, math.min(want, tonumber(limits[k]) - tonumber(running[k] or '0')))
     end
   end
 end
+
+local now_s, deadline
+local out = {OK, 0, 0}
+local n = 0
+local leases, events, taken_t = {}, {}, {}
+local taken, skipped = {}, {} -- per lane: ids taken, whether one was passed over
+
+-- take claims job id from lane i if it is pending and of the lane's type.
+local function take(i, id)
+  local jk = ARGV[6] .. id
+  local row = redis.call('HGETALL', jk)
+  local status, typ, queue, version, attempts, dirty
+  for k = 1, #row, 2 do
+    local f = row[k]
+    if f == 'status' then status = row[k + 1]
+    elseif f == 'type' then typ = row[k + 1]
+    elseif f == 'version' then version = row[k + 1]
+    elseif f == 'attempts' then attempts = row[k + 1]
+    elseif f == 'queue' then queue = row[k + 1]
+    elseif f == 'progress' or f == 'step' then dirty = true
+    end
+  end
+  if status ~= 'pending' or typ ~= ARGV[5 + 2 * i] then
+    skipped[i] = true
+    return
+  end
+  if not now_s then
+    local now = now_ms()
+    now_s = int(now)
+    deadline = int(now + tonumber(ARGV[3]))
+  end
+  n = n + 1
+  room[typ] = room[typ] - 1
+  taken_t[typ] = (taken_t[typ] or 0) + 1
+  version = int(version + 1)
+  redis.call('HSET', jk, 'status', 'running', 'token', ARGV[6 + 2 * nlanes + n],
+    'worker', ARGV[1], 'started_at', now_s, 'attempts', (attempts or 0) + 1,
+    'updated_at', now_s, 'version', version)
+  if dirty then redis.call('HDEL', jk, 'progress', 'step') end
+  leases[#leases + 1] = deadline
+  leases[#leases + 1] = id
+  taken[i] = taken[i] or {}
+  table.insert(taken[i], id)
+  add_event(events, id, 'running', '0', '""', version, now_s, typ, queue or DEFAULT_QUEUE)
+  add_history(ARGV[#ARGV] .. id, true, version, 'running', '0', '""', now_s)
+  out[#out + 1] = id
+  out[#out + 1] = row
+end
+
+-- Each rank's lanes in turn: read as many of each lane's head as it could
+-- give, merge them by score, take in that order.
+local first = 1
+while first <= nlanes and n < want do
+  local last = first
+  while last < nlanes and ARGV[6 + 2 * (last + 1)] == ARGV[6 + 2 * first] do last = last + 1 end
+  local cands = {}
+  for i = first, last do
+    local k = math.min(want - n, room[ARGV[5 + 2 * i]])
+    if k > 0 then
+      if first == last then -- one lane: already in run order
+        for p, id in ipairs(redis.call('ZRANGE', KEYS[4 + i], 0, k - 1)) do
+          cands[p] = {0, i, p, id}
+        end
+      else
+        local r = redis.call('ZRANGE', KEYS[4 + i], 0, k - 1, 'WITHSCORES')
+        for p = 1, #r, 2 do
+          cands[#cands + 1] = {tonumber(r[p + 1]), i, p, r[p]}
+        end
+      end
+    end
+  end
+  if first ~= last then
+    table.sort(cands, function(a, b)
+      if a[1] ~= b[1] then return a[1] < b[1] end
+      if a[2] ~= b[2] then return a[2] < b[2] end
+      return a[3] < b[3]
+    end)
+  end
+  for _, c in ipairs(cands) do
+    if n >= want then break end
+    if room[ARGV[5 + 2 * c[2]]] > 0 then take(c[2], c[4]) end
+  end
+  first = last + 1
+end
+
 if n > 0 then
   redis.call('ZADD', KEYS[1], unpack(leases))
-  for pk, ids in pairs(removed) do redis.call('ZREM', pk, unpack(ids)) end
-  for typ, k in pairs(taken) do redis.call('HINCRBY', KEYS[3], typ, k) end
+  for i, ids in pairs(taken) do
+    if skipped[i] then
+      redis.call('ZREM', KEYS[4 + i], unpack(ids))
+    else -- the first #ids of the lane: the cheapest removal
+      redis.call('ZREMRANGEBYRANK', KEYS[4 + i], 0, #ids - 1)
+    end
+  end
+  for typ, k in pairs(taken_t) do redis.call('HINCRBY', KEYS[3], typ, k) end
   redis.call('HINCRBY', KEYS[2], 'pending', -n)
   redis.call('HINCRBY', KEYS[2], 'running', n)
   publish_events(ARGV[4], events)
+  out[2] = now_s
+elseif limited then
+  for i = 1, nlanes do
+    if room[ARGV[5 + 2 * i]] == 0 and redis.call('EXISTS', KEYS[4 + i]) == 1 then
+      out[3] = 1
+      break
+    end
+  end
 end
 return out
