@@ -134,6 +134,8 @@
 //	check.go        CheckInvariants, the data model's consistency check
 //	ratelimit.go    Allow: an API caller's request budget
 //	events.go       Event, the pub/sub listener and the Hub
+//	history.go      History: a job's kept events, read after an event id
+//	log.go          LogLine, AppendLog: a job's log and its bounds
 //	lanewatch.go    LaneWatch: a waiting lease call told of work on its lanes
 //	registry.go     WorkerInfo and Workers: the registry of live workers
 //	lease.go        the lease protocol of workers in any language: Lease,
@@ -148,6 +150,7 @@
 //	run.go          one run of a handler and its final writes (fail, requeue)
 //	stop.go         RunStopped: why the worker ended a handler's context
 //	progress.go     a run's coalesced progress writes
+//	logwriter.go    a run's log lines (ActiveJob.Log), written in batches
 //	complete.go     the completer service: completions acknowledged in batches
 //	heartbeat.go    the heartbeat service: registry entry and leases kept alive
 //	sampler.go      the sampler service: CPU and memory, throttling

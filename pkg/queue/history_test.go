@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -233,5 +234,19 @@ func TestHubDeliversLogLines(t *testing.T) {
 		if want.TimeMS != 0 && ev.Log.TimeMS != want.TimeMS {
 			t.Fatalf("time %d", ev.Log.TimeMS)
 		}
+	}
+}
+
+// The invariant check finds a history or a log that outlived its job.
+func TestCheckFindsHistoryWithoutItsJob(t *testing.T) {
+	t.Parallel()
+	c, b := setup(t)
+	ctx := ctxT(t)
+	k := c.shards[0]
+	b.rdb.RPush(ctx, k.history("0b6f3b9e-2a43-4d8e-9a51-7d1d0f0e3c11"), "1 running 0 0 \"\"")
+	b.rdb.RPush(ctx, k.log("0b6f3b9e-2a43-4d8e-9a51-7d1d0f0e3c11"), "2 info 0 \"x\"")
+	err := c.CheckInvariants(ctx)
+	if err == nil || !strings.Contains(err.Error(), "history of job 0b6f3b9e") || !strings.Contains(err.Error(), "log of job 0b6f3b9e") {
+		t.Fatalf("check: %v", err)
 	}
 }
