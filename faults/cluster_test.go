@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -71,45 +70,9 @@ func TestClusterDownIs503(t *testing.T) {
 	defer cancel()
 	victim := otherMaster(t, ctx, cl)
 
-	var (
-		mu       sync.Mutex
-		statuses = map[int]int{} // status (0: transport error) → count
-		noHint   int             // 503s without Retry-After
-		stop     = make(chan struct{})
-		wg       sync.WaitGroup
-	)
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
-			code, h, err := clustertest.Do(rctx, http.MethodPost, api.URL+"/api/v1/jobs",
-				`{"type":"demo","payload":{"steps":1,"step_ms":1}}`, nil)
-			rcancel()
-			mu.Lock()
-			if err != nil {
-				code = 0
-			}
-			statuses[code]++
-			if code == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
-				noHint++
-			}
-			mu.Unlock()
-			time.Sleep(20 * time.Millisecond) // a steady trickle, not a flood
-		}
-	})
-	defer func() {
-		close(stop)
-		wg.Wait()
-	}()
-	count := func(code int) int {
-		mu.Lock()
-		defer mu.Unlock()
-		return statuses[code]
-	}
+	sub := startSubmitter(ctx, api.URL, 1, 20*time.Millisecond)
+	defer sub.Stop()
+	count := sub.count
 	proctest.WaitFor(t, 10*time.Second, "submissions accepted", func() bool { return count(http.StatusCreated) > 0 })
 	victim.Stop() // SIGKILL
 	killed := time.Now()
@@ -131,8 +94,7 @@ func TestClusterDownIs503(t *testing.T) {
 			t.Fatalf("%s exited while the cluster was down:\n%s", p.Name, p.Output())
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	statuses, noHint := sub.Stop()
 	t.Logf("master %s killed: first 503 after %s, 201 again after %s; statuses %v",
 		victim.Addr, downAfter.Round(time.Millisecond), backAfter.Round(time.Millisecond), statuses)
 	if statuses[http.StatusInternalServerError] > 0 || noHint > 0 {

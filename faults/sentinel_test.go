@@ -256,50 +256,9 @@ func TestSentinelSwitchOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var (
-		mu       sync.Mutex
-		statuses = map[int]int{} // status (0: transport error) → count
-		noHint   int             // 503s without Retry-After
-		stop     = make(chan struct{})
-		wg       sync.WaitGroup
-	)
-	for range 2 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
-				code, h, err := clustertest.Do(rctx, http.MethodPost, api.URL+"/api/v1/jobs",
-					`{"type":"demo","payload":{"steps":1,"step_ms":1}}`, nil)
-				rcancel()
-				mu.Lock()
-				if err != nil {
-					code = 0
-				}
-				statuses[code]++
-				if code == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
-					noHint++
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		wg.Wait()
-	}()
-	accepted := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return statuses[http.StatusCreated]
-	}
+	sub := startSubmitter(ctx, api.URL, 2, 0)
+	defer sub.Stop()
+	accepted := func() int { return sub.count(http.StatusCreated) }
 	proctest.WaitFor(t, 10*time.Second, "submissions accepted", func() bool { return accepted() > 0 })
 	sc := redis.NewSentinelClient(&redis.Options{Addr: cl.Sentinel.Sentinels[0].Addr})
 	err = sc.Failover(ctx, redistest.SentinelMasterName).Err()
@@ -314,10 +273,7 @@ func TestSentinelSwitchOver(t *testing.T) {
 	}
 	before := accepted()
 	proctest.WaitFor(t, sentinelRecoverIn, "submissions accepted on the new master", func() bool { return accepted() > before+10 })
-	close(stop)
-	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
+	statuses, noHint := sub.Stop()
 	t.Logf("switch-over %s → %s in %s; statuses %v; the API met READONLY: %v", oldMaster, newMaster,
 		time.Since(asked).Round(time.Millisecond), statuses, strings.Contains(api.Proc.Output(), "READONLY"))
 	if statuses[http.StatusInternalServerError] > 0 || noHint > 0 {

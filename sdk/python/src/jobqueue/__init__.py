@@ -12,9 +12,8 @@ import logging
 
 from ._version import __version__
 from .client import Client
-from .errors import (BadRequest, Conflict, Duplicate, Forbidden, InvalidTransition, JobQueueError, LeaseLost,
-                     NetworkError, NotFound, PayloadTooLarge, QuotaExceeded, RateLimited, ServerError,
-                     TooManyQueues, TooManyStreams, Unauthorized, Unavailable, UnknownJobType)
+from . import errors as _errors
+from .errors import *  # noqa: F401,F403 the exceptions, as errors.__all__ lists them
 from .job import Job, Permanent
 from .sse import TERMINAL, Event
 from .worker import Worker
@@ -27,25 +26,7 @@ __all__ = [
     "Permanent",
     "Event",
     "TERMINAL",
-    "JobQueueError",
-    "NetworkError",
-    "BadRequest",
-    "UnknownJobType",
-    "Unauthorized",
-    "Forbidden",
-    "NotFound",
-    "Conflict",
-    "InvalidTransition",
-    "Duplicate",
-    "TooManyQueues",
-    "LeaseLost",
-    "PayloadTooLarge",
-    "RateLimited",
-    "QuotaExceeded",
-    "TooManyStreams",
-    "ServerError",
-    "Unavailable",
-]
+] + [name for name in _errors.__all__ if name != "error_from_answer"]
 
 # A library logs, the application decides where to: nothing is printed
 # unless the application configures logging.
