@@ -277,12 +277,21 @@ func logFlow(ctx context.Context, base string) int {
 			return written
 		case <-tick.C:
 		}
-		var sub struct {
-			JobID string `json:"job_id"`
-		}
-		if code, _, err := clustertest.Do(ctx, http.MethodPost, base+"/api/v1/jobs", `{"type":"`+memoryLogType+`"}`, &sub); err != nil || code != http.StatusCreated {
-			continue
-		}
+		_, _, _ = clustertest.Do(ctx, http.MethodPost, base+"/api/v1/jobs", `{"type":"`+memoryLogType+`"}`, nil)
+		// A job submitted (even if its answer was lost to the flow's end)
+		// is run to its end: the run must leave nothing waiting.
+		runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		written += runLogJobs(runCtx, base, batch, len(lines))
+		cancel()
+	}
+	return written
+}
+
+// runLogJobs leases the waiting jobs of logFlow, writes four batches of
+// lines to each, and completes them. It returns the lines written.
+func runLogJobs(ctx context.Context, base, batch string, lines int) int {
+	written := 0
+	for ctx.Err() == nil {
 		var got struct {
 			Leases []struct {
 				JobID      string `json:"job_id"`
@@ -293,12 +302,15 @@ func logFlow(ctx context.Context, base string) int {
 			`{"worker_id":"soak-logger","types":["`+memoryLogType+`"],"max_jobs":8}`, &got); err != nil {
 			continue
 		}
+		if len(got.Leases) == 0 {
+			return written
+		}
 		for _, l := range got.Leases {
 			call := base + "/api/v1/leases/" + l.JobID + "/"
 			token := `{"lease_token":"` + l.LeaseToken + `"`
 			for range 4 {
 				if code, _, err := clustertest.Do(ctx, http.MethodPost, call+"log", token+batch, nil); err == nil && code == http.StatusOK {
-					written += len(lines)
+					written += lines
 				}
 			}
 			_, _, _ = clustertest.Do(ctx, http.MethodPost, call+"complete", token+"}", nil)
