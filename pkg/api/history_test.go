@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -148,5 +149,51 @@ func TestLogsFollow(t *testing.T) {
 	got := b.call(t, "GET", "/api/v1/jobs/"+id+"/logs", "", 200)
 	if lines := got["lines"].([]any); len(lines) != 2 || got["dropped"].(float64) != 0 {
 		t.Fatalf("logs %v", got)
+	}
+}
+
+// A burst of lines bigger than a subscription's buffer reaches a follower
+// whole: what the Hub dropped is read back from the job's log.
+func TestLogsFollowGetsEveryLineOfABurst(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{BodyLimit: 1 << 20})
+	b.do(t, "POST", "/api/v1/leases", `{"worker_id": "w-1", "types": ["ocr"]}`) // the type is known
+	id := b.submit(t, `{"type": "ocr"}`)
+	l := b.leaseHTTP(t, "ocr")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", b.url+"/api/v1/jobs/"+id+"/logs?follow=1", nil)
+	resp, err := b.http.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatal(err, resp)
+	}
+	defer resp.Body.Close()
+	waitFor(t, "the follower to subscribe", func() bool { return b.hub.Count() == 1 })
+	const burst = 1000
+	lines := make([]string, burst)
+	for i := range lines {
+		lines[i] = fmt.Sprintf(`{"message": "line %d"}`, i)
+	}
+	l.call(t, b, "log", `, "lines": [`+strings.Join(lines, ",")+`]`)
+	l.call(t, b, "complete", "")
+	sc := bufio.NewScanner(resp.Body)
+	var got []string
+	ended := false
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "event: end") {
+			ended = true
+		}
+		if m := regexp.MustCompile(`"message":"(line \d+)"`).FindStringSubmatch(line); m != nil {
+			got = append(got, m[1])
+		}
+	}
+	if !ended || len(got) != burst {
+		t.Fatalf("ended %v, %d lines of %d", ended, len(got), burst)
+	}
+	for i, m := range got {
+		if m != fmt.Sprintf("line %d", i) {
+			t.Fatalf("line %d is %q", i, m)
+		}
 	}
 }
