@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -129,6 +130,37 @@ func TestClaimChoosesInOneRoundTrip(t *testing.T) {
 	res, err = c.Lease(ctx, LeaseParams{WorkerID: "h", Types: []string{"b"}, Max: 5, Lease: time.Minute})
 	if err != nil || len(res.Jobs) != 0 || res.Blocked {
 		t.Fatalf("lease of an empty type: %+v %v", res, err)
+	}
+	checkInvariants(t, c)
+}
+
+// A claim over many types, most of them idle, reads only the lanes its
+// queue's lane types set names: one SMISMEMBER instead of a read of each
+// empty lane.
+func TestClaimReadsOnlyLanesWithJobs(t *testing.T) {
+	t.Parallel()
+	srv := redistest.New(t, nil)
+	c, b := setupOn(t, srv)
+	ctx := ctxT(t)
+	first := mustEnqueue(t, c, EnqueueParams{Type: "busy"})
+	second := mustEnqueue(t, c, EnqueueParams{Type: "other"})
+	jobs, err := c.claim(ctx, "w", []string{DefaultQueue}, []string{"other"}, 1, time.Minute)
+	if err != nil || len(jobs) != 1 || jobs[0].ID != second {
+		t.Fatalf("claim of other: %v %v", jobs, err)
+	}
+	// "other" is in the set, its lane empty; the rest never had a job.
+	if err := b.rdb.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err = c.claim(ctx, "w", []string{DefaultQueue}, []string{"idle1", "idle2", "other", "busy", "idle3"}, 5, time.Minute)
+	if err != nil || len(jobs) != 1 || jobs[0].ID != first {
+		t.Fatalf("claim: %v %v", jobs, err)
+	}
+	stats := b.rdb.Info(ctx, "commandstats").Val()
+	for _, want := range []string{"cmdstat_zrange:calls=2,", "cmdstat_smismember:calls=1,"} {
+		if !strings.Contains(stats, want) {
+			t.Fatalf("want %s in\n%s", want, stats)
+		}
 	}
 	checkInvariants(t, c)
 }

@@ -33,12 +33,19 @@ func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duratio
 		k := c.shards[cl.shard]
 		keys := make([]string, 0, 4+len(lanes))
 		keys = append(keys, k.leases(), k.counts(), k.typeRunning(), k.typeLimits())
-		args := make([]any, 0, 7+2*len(lanes)+cl.want)
+		args := make([]any, 0, 7+3*len(lanes)+cl.want)
 		args = append(args, worker, cl.want, lease.Milliseconds(), c.keys.eventsChannel(), len(lanes), k.job(""))
+		sets := laneSets(lanes)
+		setKeys := make([]string, 0, len(sets))
 		for _, l := range lanes {
 			keys = append(keys, k.lane(l.queue, l.typ))
-			args = append(args, l.typ, strconv.Itoa(l.rank))
+			s := sets[l.queue]
+			if s > len(setKeys) {
+				setKeys = append(setKeys, k.laneTypes(l.queue))
+			}
+			args = append(args, l.typ, strconv.Itoa(l.rank), strconv.Itoa(s))
 		}
+		keys = append(keys, setKeys...)
 		tokens[i] = make([]string, cl.want)
 		for n := range tokens[i] {
 			tokens[i][n] = randomHex(8) + tokenSuffix
@@ -66,4 +73,27 @@ func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duratio
 		}
 	}
 	return replies, errs
+}
+
+// laneSetMin is how many lanes of one queue a claim takes from before it
+// asks the queue's lane types set which of them hold jobs: one
+// SMISMEMBER, then a read of those only, costs less than reading every
+// lane when most are empty (a worker of many types, few of them busy).
+const laneSetMin = 3
+
+// laneSets numbers, from 1 in the order of the lanes, the queues whose
+// lane types set a claim over lanes asks: those with laneSetMin lanes or
+// more in it. Other queues are absent (0).
+func laneSets(lanes []claimLane) map[string]int {
+	per := map[string]int{}
+	for _, l := range lanes {
+		per[l.queue]++
+	}
+	sets := map[string]int{}
+	for _, l := range lanes {
+		if _, ok := sets[l.queue]; !ok && per[l.queue] >= laneSetMin {
+			sets[l.queue] = len(sets) + 1
+		}
+	}
+	return sets
 }

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/compileo/jobqueue/internal/redistest"
 )
 
 // lib.lua repeats two Go defaults, since a job hash omits fields at their
@@ -184,4 +187,64 @@ func TestConcurrentEnqueueCoalesces(t *testing.T) {
 		t.Fatalf("invalid: %v", err)
 	}
 	checkInvariants(t, c)
+}
+
+// A submit.lua call sent twice (the client library resends a command
+// whose reply was lost) creates its jobs once: the second finds them and
+// refuses each, and the counters stay exact. It holds when the call's
+// first job was refused for its unique key, so that the check for a
+// resend falls on a later one.
+func TestResentSubmissionCreatesNothingTwice(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	ctx := ctxT(t)
+	mustEnqueue(t, c, EnqueueParams{Type: "x", UniqueKey: "taken"})
+	params := []EnqueueParams{{Type: "x", UniqueKey: "taken"}, {Type: "x"}, {Type: "y"}, {Type: "x", UniqueKey: "new"}}
+	out := make([]BatchResult, len(params))
+	calls, err := c.planSubmit(ctx, params, out)
+	if err != nil || len(calls) != 1 {
+		t.Fatalf("plan: %d calls, %v", len(calls), err)
+	}
+	first := c.luaSubmit(ctx, calls, nil)[0]
+	var dup *DuplicateError
+	if !errors.As(first[0].Err, &dup) || first[1].Err != nil || first[2].Err != nil || first[3].Err != nil {
+		t.Fatalf("first send: %+v", first)
+	}
+	again := c.luaSubmit(ctx, calls, nil)[0]
+	for i, r := range again {
+		if !errors.As(r.Err, &dup) {
+			t.Fatalf("resend, job %d: %+v", i, r)
+		}
+	}
+	st, err := c.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Counts[StatePending] != 4 {
+		t.Fatalf("pending %d, want 4", st.Counts[StatePending])
+	}
+	checkInvariants(t, c)
+}
+
+// A lane's wake list never holds more tokens than the cap, and a backlog
+// that keeps it full trims it once in many submissions, not on each.
+func TestWakeListStaysUnderItsCap(t *testing.T) {
+	t.Parallel()
+	srv := redistest.New(t, nil)
+	c, b := setupOn(t, srv)
+	ctx := ctxT(t)
+	c.wakeCap = 8
+	if err := b.rdb.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for range 40 {
+		mustEnqueue(t, c, EnqueueParams{Type: "x"})
+		if n := b.rdb.LLen(ctx, c.shards[0].laneWake(DefaultQueue, "x")).Val(); n > 8 || n < 1 {
+			t.Fatalf("wake list holds %d tokens, cap 8", n)
+		}
+	}
+	stats := b.rdb.Info(ctx, "commandstats").Val()
+	if !strings.Contains(stats, "cmdstat_ltrim:calls=7,") {
+		t.Fatalf("want 7 LTRIMs for 40 pushes with a cap of 8 (pushes 9, 14, ..., 39):\n%s", stats)
+	}
 }

@@ -8,14 +8,17 @@
 -- (Hot path: each job is read once and written once; the limits, the
 -- leases, the lanes, the counters and the events once per call.)
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
--- KEYS[4+i] lane i (lanes in rank order)
+-- KEYS[4+i] lane i (lanes in rank order)  KEYS[4+L+s] lane types set s
 -- ARGV[1] worker id  ARGV[2] max jobs  ARGV[3] lease ms  ARGV[4] events channel
 -- ARGV[5] number of lanes L  ARGV[6] the job hash key without the id
 -- (keyspace.job("")): the jobs are known only once the lanes are read, so
 -- their keys cannot be declared; they share the lanes' hash tag, hence
 -- their Cluster slot, where a script may touch undeclared keys.
--- ARGV[5+2i] lane i's type  ARGV[6+2i] lane i's rank
--- ARGV[6+2L+j] run token of the j-th job taken (one per max job)
+-- ARGV[4+3i] lane i's type  ARGV[5+3i] its rank  ARGV[6+3i] the number s of
+--   its queue's lane types set, or 0: a lane whose type is not in the set
+--   is empty and not read (a claim of many types, most of them idle,
+--   checks them all in one SMISMEMBER)
+-- ARGV[6+3L+j] run token of the j-th job taken (one per max job)
 -- ARGV[#ARGV] the history key without the id (keyspace.history(""): a
 -- job's history shares its hash's slot, as undeclared as the hash)
 -- Returns {OK, now ms, blocked, id, row, id, row, ...}, for each job taken
@@ -25,12 +28,21 @@
 -- nothing was taken though a lane held jobs: their type is at its limit.
 local want = tonumber(ARGV[2])
 local nlanes = tonumber(ARGV[5])
+local ltype, lrank, lset = {}, {}, {} -- per lane
+local sets = {} -- per lane types set: the lanes it answers for
+for i = 1, nlanes do
+  ltype[i], lrank[i], lset[i] = ARGV[4 + 3 * i], ARGV[5 + 3 * i], tonumber(ARGV[6 + 3 * i])
+  if lset[i] > 0 then
+    sets[lset[i]] = sets[lset[i]] or {}
+    table.insert(sets[lset[i]], i)
+  end
+end
 
 -- room: per type, how many jobs the claim may still start (want when the
 -- type has no limit). The running counts are read only for limited types.
 local room, tlist, seen_t = {}, {}, {}
 for i = 1, nlanes do
-  local t = ARGV[5 + 2 * i]
+  local t = ltype[i]
   if not seen_t[t] then
     seen_t[t] = true
     tlist[#tlist + 1] = t
@@ -58,6 +70,22 @@ local leases, events, taken_t = {}, {}, {}
 local taken, skipped = {}, {} -- per lane: ids taken, whether one was passed over
 
 -- take claims job id from lane i if it is pending and of the lane's type.
+-- absent tells whether lane i is known empty: its type is not in its
+-- queue's lane types set (each set read once, for all its lanes).
+local members = {} -- per set: lane → in the set
+local function absent(i)
+  local s = lset[i]
+  if s == 0 then return false end
+  if not members[s] then
+    local types = {}
+    for k, l in ipairs(sets[s]) do types[k] = ltype[l] end
+    local in_set = redis.call('SMISMEMBER', KEYS[4 + nlanes + s], unpack(types))
+    members[s] = {}
+    for k, l in ipairs(sets[s]) do members[s][l] = in_set[k] == 1 end
+  end
+  return not members[s][i]
+end
+
 local function take(i, id)
   local jk = ARGV[6] .. id
   local row = redis.call('HGETALL', jk)
@@ -72,7 +100,7 @@ local function take(i, id)
     elseif f == 'progress' or f == 'step' then dirty = true
     end
   end
-  if status ~= 'pending' or typ ~= ARGV[5 + 2 * i] then
+  if status ~= 'pending' or typ ~= ltype[i] then
     skipped[i] = true
     return
   end
@@ -85,7 +113,7 @@ local function take(i, id)
   room[typ] = room[typ] - 1
   taken_t[typ] = (taken_t[typ] or 0) + 1
   version = int(version + 1)
-  redis.call('HSET', jk, 'status', 'running', 'token', ARGV[6 + 2 * nlanes + n],
+  redis.call('HSET', jk, 'status', 'running', 'token', ARGV[6 + 3 * nlanes + n],
     'worker', ARGV[1], 'started_at', now_s, 'attempts', (attempts or 0) + 1,
     'updated_at', now_s, 'version', version)
   if dirty then redis.call('HDEL', jk, 'progress', 'step') end
@@ -104,11 +132,11 @@ end
 local first = 1
 while first <= nlanes and n < want do
   local last = first
-  while last < nlanes and ARGV[6 + 2 * (last + 1)] == ARGV[6 + 2 * first] do last = last + 1 end
+  while last < nlanes and lrank[last + 1] == lrank[first] do last = last + 1 end
   local cands = {}
   for i = first, last do
-    local k = math.min(want - n, room[ARGV[5 + 2 * i]])
-    if k > 0 then
+    local k = math.min(want - n, room[ltype[i]])
+    if k > 0 and not absent(i) then
       if first == last then -- one lane: already in run order
         for p, id in ipairs(redis.call('ZRANGE', KEYS[4 + i], 0, k - 1)) do
           cands[p] = {0, i, p, id}
@@ -130,7 +158,7 @@ while first <= nlanes and n < want do
   end
   for _, c in ipairs(cands) do
     if n >= want then break end
-    if room[ARGV[5 + 2 * c[2]]] > 0 then take(c[2], c[4]) end
+    if room[ltype[c[2]]] > 0 then take(c[2], c[4]) end
   end
   first = last + 1
 end
@@ -151,7 +179,7 @@ if n > 0 then
   out[2] = now_s
 elseif limited then
   for i = 1, nlanes do
-    if room[ARGV[5 + 2 * i]] == 0 and redis.call('EXISTS', KEYS[4 + i]) == 1 then
+    if room[ltype[i]] == 0 and redis.call('EXISTS', KEYS[4 + i]) == 1 then
       out[3] = 1
       break
     end

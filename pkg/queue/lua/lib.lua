@@ -40,7 +40,10 @@ end
 
 -- wake pushes n tokens (default 1, at most cap), one per job made
 -- runnable, for the idle workers blocked on the queue; the list is capped
--- so that a busy fleet, which never pops it, cannot grow it.
+-- so that a busy fleet, which never pops it, cannot grow it. Past the cap
+-- it is cut to half of it, so that under a backlog one push in cap/2
+-- tokens pays an LTRIM, not every push (a worker woken by a token claims
+-- every job it has room for, so fewer tokens than jobs lose none).
 local function wake(wakekey, cap, n)
   cap = tonumber(cap)
   n = math.min(n or 1, cap)
@@ -53,7 +56,7 @@ local function wake(wakekey, cap, n)
     len = redis.call('LPUSH', wakekey, unpack(tokens))
   end
   if len > cap then
-    redis.call('LTRIM', wakekey, 0, cap - 1)
+    redis.call('LTRIM', wakekey, 0, math.max(1, math.floor(cap / 2)) - 1)
   end
 end
 

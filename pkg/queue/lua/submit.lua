@@ -3,7 +3,8 @@
 -- and the others are created.
 -- (Hot path: one call takes a whole batch, so that the sequence, the
 -- counters, each lane, its wake list and the queue sets are written once
--- per call, not once per job; each job costs a check and one HSET. A new
+-- per call, not once per job; each job costs one HSET (and a GET of its
+-- unique key when it has one), the call one check that it is new. A new
 -- job publishes no event: no one can be watching a job whose id its
 -- submitter has not been told. One message names the lanes that got jobs,
 -- for the lease calls waiting on them: a lane notice, an event without a
@@ -34,6 +35,12 @@ local nlanes = tonumber(ARGV[5])
 local lane_of = {} -- type → lane number
 for l = 1, nlanes do lane_of[ARGV[5 + l]] = l end
 local pending, prios, lanes, scheduled = {}, {}, {}, 0
+-- Ids are fresh random UUIDs (planSubmit), so a job hash that exists
+-- already means this very call is a resend (the client library retries a
+-- command whose reply was lost) that ran before, atomically: once one job
+-- of the call is found new, the call is new and the others need no check
+-- (one EXISTS per call instead of one per job).
+local fresh = false
 local jk0, a0 = 5 + 2 * nlanes, 5 + nlanes -- the keys and arguments before the jobs
 for i = 1, (#KEYS - jk0) / 2 do
   local jk, uk = KEYS[jk0 + 2 * i - 1], KEYS[jk0 + 2 * i]
@@ -43,9 +50,10 @@ for i = 1, (#KEYS - jk0) / 2 do
   local holder = unique ~= '' and redis.call('GET', uk)
   if holder then
     out[#out + 1] = {DUPLICATE, holder}
-  elseif redis.call('EXISTS', jk) == 1 then
+  elseif not fresh and redis.call('EXISTS', jk) == 1 then
     out[#out + 1] = {DUPLICATE, id}
   else
+    fresh = true
     local status = 'pending'
     if run_at ~= '0' and tonumber(run_at) > now then status = 'scheduled' end
     -- Fields at their default are not stored, and updated_at is
