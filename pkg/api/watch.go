@@ -198,21 +198,18 @@ type sseWriter struct {
 }
 
 // replay writes the kept events of h the client has not seen, then the
-// job's state as h read it, unless the last of them says the same: a job
-// changes version without a kept event before its first run and with
-// each log line.
+// job's state as h read it, unless the newest kept state event, which
+// the client has now, says the same: a job changes version without a
+// kept event before its first run, and with each log line.
 func (o *sseWriter) replay(h *queue.History) error {
-	var prev *change
 	for _, ev := range h.Events {
-		ch := changeOfEvent(ev)
-		if err := o.send(ch); err != nil {
+		if err := o.send(changeOfEvent(ev)); err != nil {
 			return err
 		}
-		prev = &ch
 	}
 	now := changeOfJob(h.Job)
-	if prev != nil && prev.data.Status == now.data.Status && prev.data.Progress == now.data.Progress &&
-		prev.data.CurrentStep == now.data.CurrentStep {
+	if l := h.LastState; l != nil && l.Version <= o.last && l.Status == h.Job.Status &&
+		progressOf(l.Progress) == now.data.Progress && l.CurrentStep == now.data.CurrentStep {
 		return nil
 	}
 	return o.send(now)

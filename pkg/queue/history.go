@@ -54,6 +54,11 @@ type History struct {
 	// LogsDropped is how many of the job's log lines were let go: the
 	// oldest, beyond Config.LogLines, and those a worker could not send.
 	LogsDropped int64
+	// LastState is the newest kept state event, whether after the id
+	// asked for or not (nil when none is kept, or states were not read):
+	// a client that has it knows the job's state even when the job's
+	// version moved on since (a log line takes a version).
+	LastState *Event
 }
 
 // fLogsDropped is the job hash field counting the log lines let go.
@@ -88,7 +93,14 @@ func (c *Client) History(ctx context.Context, id string, after int64, kinds Hist
 	out.LogsDropped, _ = strconv.ParseInt(h[fLogsDropped], 10, 64)
 	var se, le []Event
 	if states != nil {
-		se = parseEntries(id, states.Val(), after, parseStateEntry)
+		all := states.Val()
+		se = parseEntries(id, all, after, parseStateEntry)
+		if n := len(all); n > 0 {
+			if ev, ok := parseStateEntry(all[n-1]); ok {
+				ev.JobID = id
+				out.LastState = &ev
+			}
+		}
 	}
 	if logs != nil {
 		le = parseEntries(id, logs.Val(), after, parseLogEntry)
