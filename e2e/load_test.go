@@ -242,8 +242,11 @@ func TestLoadStreamsAndPolls(t *testing.T) {
 	t.Log(summary)
 	// The apiserver's Redis connections do not grow with its waiters.
 	// Its connections are bounded by its pool (go-redis: 10 per CPU) plus
-	// the one pub/sub connection of its Hub, whatever the waiters.
-	if limit := 10*runtime.GOMAXPROCS(0) + 2; peakRedis > limit {
+	// the one pub/sub connection of its Hub, whatever the waiters; and on
+	// a busy machine, by a few more for a moment: a connection cut by a
+	// deadline is gone from the pool at once, but Redis lists it until it
+	// reads the close, while its replacement is already open.
+	if limit := 10*runtime.GOMAXPROCS(0) + 1 + 3; peakRedis > limit {
 		t.Errorf("the apiserver held %d redis connections with %d waiters open, over its pool's %d", peakRedis, 2*n, limit)
 	}
 }

@@ -14,9 +14,12 @@ import (
 // stats --watch reads the stats every interval until interrupted. On a
 // terminal it redraws one block in place: each count now, the finished
 // counts' rate over the last minute, and a sparkline of the last
-// sparkWindow built from its own samples. Elsewhere (a pipe, a file, a
-// CI log) it prints one line per sample, and with --json one JSON object
-// per sample.
+// sparkWindow: the finished counts' from the queue's history (GET
+// /api/v1/jobs/queue/history, read every historyEvery), so they show the
+// minutes before the watch began too; the gauges' from its own samples
+// (and the finished counts' too when the history cannot be read).
+// Elsewhere (a pipe, a file, a CI log) it prints one line per sample, and
+// with --json one JSON object per sample.
 
 const (
 	// defaultWatchInterval is the pause between two reads of the stats.
@@ -29,6 +32,9 @@ const (
 	// most, fewer on a narrow terminal.
 	maxSpark = 30
 	minSpark = 10
+	// historyEvery is how often the history behind the finished counts'
+	// sparklines is read again.
+	historyEvery = 10 * time.Second
 )
 
 // sparkLevels are a sparkline's glyphs, lowest first.
@@ -47,16 +53,21 @@ type watchRow struct {
 	name    string
 	counter bool
 	value   func(*client.Stats) int64
+	// step is a counter's count in one step of the history (nil: none).
+	step func(*client.HistoryPoint) int64
 }
 
 var watchRows = []watchRow{
-	{"pending", false, func(s *client.Stats) int64 { return s.PendingJobs }},
-	{"scheduled", false, func(s *client.Stats) int64 { return s.ScheduledJobs }},
-	{"running", false, func(s *client.Stats) int64 { return s.RunningJobs }},
-	{"retrying", false, func(s *client.Stats) int64 { return s.RetryingJobs }},
-	{"completed", true, func(s *client.Stats) int64 { return s.CompletedJobs }},
-	{"failed", true, func(s *client.Stats) int64 { return s.FailedJobs }},
-	{"cancelled", true, func(s *client.Stats) int64 { return s.CancelledJobs }},
+	{"pending", false, func(s *client.Stats) int64 { return s.PendingJobs }, nil},
+	{"scheduled", false, func(s *client.Stats) int64 { return s.ScheduledJobs }, nil},
+	{"running", false, func(s *client.Stats) int64 { return s.RunningJobs }, nil},
+	{"retrying", false, func(s *client.Stats) int64 { return s.RetryingJobs }, nil},
+	{"completed", true, func(s *client.Stats) int64 { return s.CompletedJobs },
+		func(p *client.HistoryPoint) int64 { return p.Completed }},
+	{"failed", true, func(s *client.Stats) int64 { return s.FailedJobs },
+		func(p *client.HistoryPoint) int64 { return p.Failed }},
+	{"cancelled", true, func(s *client.Stats) int64 { return s.CancelledJobs },
+		func(p *client.HistoryPoint) int64 { return p.Cancelled }},
 }
 
 // statsWatch is one run of stats --watch.
@@ -66,6 +77,10 @@ type statsWatch struct {
 	samples  []sample // oldest first, within sparkWindow (and one before)
 	drawn    int      // lines of the block on the terminal
 	failing  bool     // the last read failed (reported once)
+	// history is the last sparkWindow of the history (nil when it could
+	// not be read), read at historyAt.
+	history   *client.History
+	historyAt time.Time
 }
 
 // run samples until ctx ends (Ctrl-C ends a watch: exit 0) or the server
@@ -84,6 +99,7 @@ func (w *statsWatch) run(ctx context.Context) error {
 			w.report(err)
 		default:
 			w.failing = false
+			w.readHistory(ctx)
 			if err := w.show(sample{at: time.Now(), st: st}); err != nil {
 				return err
 			}
@@ -94,6 +110,21 @@ func (w *statsWatch) run(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// readHistory reads the history of the last sparkWindow when the terminal
+// shows sparklines and the last read is historyEvery old. A server that
+// cannot answer leaves the sparklines to the samples.
+func (w *statsWatch) readHistory(ctx context.Context) {
+	if !w.a.tty || w.a.json || time.Since(w.historyAt) < historyEvery {
+		return
+	}
+	w.historyAt = time.Now()
+	h, err := w.a.c.History(ctx, &client.HistoryQuery{Minutes: int(sparkWindow / time.Minute)})
+	if err != nil {
+		h = nil
+	}
+	w.history = h
 }
 
 // refused reports whether err is the server's answer to a request it
@@ -167,8 +198,11 @@ func (w *statsWatch) block(now time.Time) []string {
 		if r.counter {
 			rate = fmt.Sprintf("%.1f", perMinute(w.samples, r.value, now))
 		}
-		lines = append(lines, fmt.Sprintf("%-10s %9d %10s  %s", r.name, r.value(last), rate,
-			sparkline(columns(w.samples, r, now, cols))))
+		cs := columns(w.samples, r, now, cols)
+		if r.step != nil && w.history != nil {
+			cs = historyColumns(w.history, r.step, cols)
+		}
+		lines = append(lines, fmt.Sprintf("%-10s %9d %10s  %s", r.name, r.value(last), rate, sparkline(cs)))
 	}
 	return append(lines, fmt.Sprintf("every %s; Ctrl-C stops", w.interval))
 }
@@ -225,6 +259,19 @@ func columns(samples []sample, r watchRow, now time.Time, cols int) []column {
 		} else {
 			out[c].v = max(out[c].v, v)
 		}
+		out[c].ok = true
+	}
+	return out
+}
+
+// historyColumns splits the steps of h, oldest first, into cols columns
+// of equal spans: each the sum of its steps' counts (step reads one).
+func historyColumns(h *client.History, step func(*client.HistoryPoint) int64, cols int) []column {
+	out := make([]column, cols)
+	n := len(h.Points)
+	for i := range h.Points {
+		c := i * cols / max(n, 1)
+		out[c].v += float64(step(&h.Points[i]))
 		out[c].ok = true
 	}
 	return out

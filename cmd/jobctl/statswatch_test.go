@@ -209,3 +209,21 @@ func TestStatsWatchRefusedOrUnreachable(t *testing.T) {
 		t.Fatalf("after Ctrl-C: %v, and more on stderr: %q (the failure is said once)", err, rest)
 	}
 }
+
+func TestHistoryColumns(t *testing.T) {
+	t.Parallel()
+	h := &client.History{StepSeconds: 60}
+	for i := range 30 {
+		h.Points = append(h.Points, client.HistoryPoint{Completed: int64(i % 3)})
+	}
+	completed := func(p *client.HistoryPoint) int64 { return p.Completed }
+	got := historyColumns(h, completed, 10) // three minutes a column: 0+1+2
+	for i, c := range got {
+		if !c.ok || c.v != 3 {
+			t.Fatalf("column %d = %+v, want 3 (in %v)", i, c, got)
+		}
+	}
+	if got := historyColumns(h, completed, 30); got[2].v != 2 || got[3].v != 0 || !got[3].ok {
+		t.Fatalf("a column a minute: %v", got)
+	}
+}

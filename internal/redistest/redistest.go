@@ -263,14 +263,27 @@ func portFree(port int) bool {
 	return true
 }
 
-// FreePort asks the kernel for a free loopback TCP port.
+// handedOut holds the ports FreePort gave out: the kernel may offer a
+// port again once its probe closed, before the process it was meant for
+// bound it, and two processes of one test given one port make the second
+// fail at start-up.
+var handedOut sync.Map // port → struct{}
+
+// FreePort asks the kernel for a free loopback TCP port, never one it
+// gave out before in this test binary.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	for range 1000 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		if _, given := handedOut.LoadOrStore(port, struct{}{}); !given {
+			return port, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("redistest: no free port that was not given out already")
 }
 
 var (

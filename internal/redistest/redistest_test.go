@@ -33,3 +33,20 @@ func TestClusterPortsHaveAValidBusPort(t *testing.T) {
 		}
 	}
 }
+
+// FreePort never gives one port twice in a test binary, though the kernel
+// offers a closed probe's port again: processes started together each get
+// a port of their own.
+func TestFreePortNeverRepeats(t *testing.T) {
+	seen := map[int]bool{}
+	for range 3000 {
+		p, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[p] {
+			t.Fatalf("port %d given twice", p)
+		}
+		seen[p] = true
+	}
+}

@@ -40,13 +40,14 @@ type Queue interface {
 	RestartMatching(ctx context.Context, p queue.BulkParams) (*queue.BulkResult, error)
 	DeleteMatching(ctx context.Context, p queue.BulkParams) (*queue.BulkResult, error)
 	Stats(ctx context.Context) (*queue.Stats, error)
+	History(ctx context.Context, q queue.HistoryQuery) ([]queue.HistoryPoint, error)
 	Workers(ctx context.Context) ([]queue.WorkerInfo, error)
 	Ping(ctx context.Context) error
 	Allow(ctx context.Context, caller string, limit queue.RateLimit) (queue.RateDecision, error)
 	Block(ctx context.Context, subject string, d time.Duration) error
 	BlockedFor(ctx context.Context, subject string) (time.Duration, error)
 	CheckQuota(ctx context.Context, owner string, n, limit int) error
-	History(ctx context.Context, id string, after int64, kinds queue.HistoryKinds) (*queue.History, error)
+	Events(ctx context.Context, id string, after int64, kinds queue.HistoryKinds) (*queue.JobEvents, error)
 }
 
 // Events delivers the job events that long polls and streams wait on.
@@ -151,6 +152,7 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	get(jobs, "/status/:job_id/poll", read, s.poll)
 	get(jobs, "/status/:job_id/stream", s.requireStream, s.stream)
 	get(jobs, "/queue/stats", read, s.stats)
+	get(jobs, "/queue/history", read, s.history)
 	jobs.POST("/status/:job_id/stream-token", read, s.streamToken)
 	jobs.POST("/cancel/:job_id", admin, s.cancel)
 	jobs.POST("/restart/:job_id", admin, s.restart)

@@ -288,6 +288,9 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 
 	// The fleet and the queue; a list in pages.
 	expect(b, 200, "GET", "/api/v1/jobs/queue/stats", "")
+	expect(b, 200, "GET", "/api/v1/jobs/queue/history?minutes=3&type=quick", "")
+	expect(b, 200, "GET", "/api/v1/jobs/queue/history?hours=2", "")
+	expect(b, 400, "GET", "/api/v1/jobs/queue/history?hours=0", "")
 	expect(b, 200, "GET", "/api/v1/workers", "")
 	expect(b, 200, "GET", "/api/v1/jobs?limit=1", "")
 	expect(b, 200, "GET", "/api/v1/jobs?status=completed&type=quick&queue=default", "")
@@ -428,6 +431,7 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 		"POST /api/v1/jobs/status/{job_id}/stream-token 200", "POST /api/v1/jobs/status/{job_id}/stream-token 401",
 		"POST /api/v1/jobs/status/{job_id}/stream-token 404", "POST /api/v1/jobs/status/{job_id}/stream-token 400",
 		"GET /api/v1/jobs/queue/stats 200", "GET /api/v1/jobs/queue/stats 401", "GET /api/v1/jobs/queue/stats 500",
+		"GET /api/v1/jobs/queue/history 200", "GET /api/v1/jobs/queue/history 400",
 		"GET /api/v1/workers 200", "GET /api/v1/workers 429",
 		"GET /api/v1/jobs 200", "GET /api/v1/jobs 400",
 		"GET /api/v1/jobs/{job_id} 200", "GET /api/v1/jobs/{job_id} 400", "GET /api/v1/jobs/{job_id} 404",

@@ -109,7 +109,7 @@ func (s *server) answerStatus(c *gin.Context, id string) {
 // events: the current state, then one event per change, each carrying the
 // job's whole visible state and its version as the event id. A client
 // resuming with Last-Event-ID gets every kept event after it (the job's
-// history, history.go), in order and once, then the current state when
+// history, queue.Client.Events), in order and once, then the current state when
 // it is newer than they say. The stream ends after a terminal state, and
 // when the instance shuts down. Log lines are not sent here (see logs).
 func (s *server) stream(c *gin.Context) {
@@ -132,7 +132,7 @@ func (s *server) stream(c *gin.Context) {
 	defer s.metrics.streams.Dec()
 	sub := s.events.Subscribe(id)
 	defer sub.Close()
-	var missed *queue.History
+	var missed *queue.JobEvents
 	if last >= 0 { // a client resuming: what it missed, with the job
 		if missed, ok = s.readHistory(c, last, queue.HistoryStates); !ok {
 			return // 404 or 503 as JSON: no SSE header is out yet
@@ -143,7 +143,7 @@ func (s *server) stream(c *gin.Context) {
 			s.writeError(c, err)
 			return
 		}
-		missed = &queue.History{Job: job}
+		missed = &queue.JobEvents{Job: job}
 	}
 	startSSE(c)
 	if c.Request.Method == http.MethodHead {
@@ -173,7 +173,7 @@ func (s *server) stream(c *gin.Context) {
 			}
 			if ev.Resync || sub.Missed() { // events were lost: the history has them
 				ctx, cancel := s.redisCtx(c)
-				missed, err := s.q.History(ctx, id, out.last, queue.HistoryStates)
+				missed, err := s.q.Events(ctx, id, out.last, queue.HistoryStates)
 				cancel()
 				if err != nil || out.replay(missed) != nil || missed.Job.Status.Terminal() {
 					return // deleted, or Redis away: the client resumes from its last id
@@ -201,7 +201,7 @@ type sseWriter struct {
 // job's state as h read it, unless the newest kept state event, which
 // the client has now, says the same: a job changes version without a
 // kept event before its first run, and with each log line.
-func (o *sseWriter) replay(h *queue.History) error {
+func (o *sseWriter) replay(h *queue.JobEvents) error {
 	for _, ev := range h.Events {
 		if err := o.send(changeOfEvent(ev)); err != nil {
 			return err

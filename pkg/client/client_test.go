@@ -247,6 +247,20 @@ func TestStatsAndWorkers(t *testing.T) {
 		st.WorkersConcurrency != 3 || st.QueueHealth.Status != "healthy" || st.CacheSize != 1 {
 		t.Fatalf("stats %+v", st)
 	}
+	h, err := b.c.History(ctx, &client.HistoryQuery{Minutes: 5, Type: "demo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	completed := int64(0)
+	for _, p := range h.Points {
+		completed += p.Completed
+	}
+	if h.StepSeconds != 60 || len(h.Points) != 5 || completed != 1 || h.Points[4].At.IsZero() {
+		t.Fatalf("history %+v", h)
+	}
+	if _, err := b.c.History(ctx, &client.HistoryQuery{Hours: 721}); !errors.Is(err, client.ErrBadRequest) {
+		t.Fatalf("history of 721 hours: %v, want ErrBadRequest", err)
+	}
 	ws, err := b.c.Workers(ctx)
 	if err != nil {
 		t.Fatal(err)

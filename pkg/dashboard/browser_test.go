@@ -479,38 +479,38 @@ func (b *browser) checkTimes() {
 	}
 }
 
-// checkChartPoints checks what the charts draw from samples, on a copy
-// of their module of its own (another URL), fed made-up samples while
-// the overview, and so every chart, is hidden: per-minute rates over the
-// last minute, no negative rate when the janitor expires jobs, and a gap
-// where sampling paused.
+// checkChartPoints checks what the charts draw from a history answer, on
+// a copy of their module of its own (another URL): each step's counts,
+// depths and p95s, and the live depths of the stats standing for the
+// current step's.
 func (b *browser) checkChartPoints() {
 	b.t.Helper()
 	b.do(chromedp.Evaluate[chromedp.Void](`import(document.querySelector('script[type=module]').src.replace(/app\.js$/, 'charts.js?probe')).then((m) => {
-		const at = (s) => Date.UTC(2030, 0, 1) + s * 1000;
-		m.addSample({ completed_jobs: 10, failed_jobs: 0, running_jobs: 2 }, at(0));
-		m.addSample({ completed_jobs: 11, failed_jobs: 1, running_jobs: 1 }, at(2));
-		m.addSample({ completed_jobs: 5, failed_jobs: 1, running_jobs: 0 }, at(4));
-		m.addSample({ completed_jobs: 5, failed_jobs: 1, running_jobs: 0 }, at(30));
-		window.probePoints = m.points().map((p) => p.gap ? 'gap' : [p.completedRate, p.failedRate, p.running].join('/'));
+		const p = (at, completed, failed, pending, wait, run) => ({ at, submitted: 0, started: 0, completed, failed,
+			cancelled: 0, retried: 0, pending, running: 1, wait_ms: { p50: 0, p95: wait, p99: 0 }, run_ms: { p50: 0, p95: run, p99: 0 } });
+		const h = { step_seconds: 60, points: [p('2030-01-01T00:00:00.000Z', 3, 1, 7, 2.5, 100), p('2030-01-01T00:01:00.000Z', 0, 0, 4, 0, 0)] };
+		const show = (pts) => pts.map((q) => [q.t, q.completed, q.failed, q.pending, q.running, q.waitP95, q.runP95].join('/')).join(' ');
+		window.probePoints = show(m.points(h, null)) + ' | ' + show(m.points(h, { pending: 9, running: 2 }));
 	})`))
 	b.waitFor("the probe's points", `window.probePoints !== undefined`)
-	if got, want := b.evalString(`probePoints.join(' ')`), "0/0/2 30/30/1 0/15/0 gap 0/2/0"; got != want {
+	want := "1893456000/3/1/7/1/2.5/100 1893456060/0/0/4/1/0/0 | 1893456000/3/1/7/1/2.5/100 1893456060/0/0/9/2/0/0"
+	if got := b.evalString(`probePoints`); got != want {
 		b.t.Errorf("chart points %q, want %q", got, want)
 	}
 }
 
-// checkCharts checks the overview's charts: uPlot drew both on canvases,
-// from samples of the stats that saw a job running and, once one more
-// finishes, a rate of completed jobs above 0, in the series' colours.
+// checkCharts checks the overview's charts: uPlot drew the three on
+// canvases, from the history of the last hour (the jobs this test ran
+// completed in it, so their runs have a p95) and the live depths (a job
+// runs), in the series' colours; then the last 30 days, by hour.
 func (b *browser) checkCharts(srv *servertest.Server) {
 	b.t.Helper()
-	b.waitFor("both charts drawn", `document.querySelectorAll('.chart-box .uplot canvas').length === 2`+
-		` && byId('chart-depth').textContent.includes('running')`)
-	submit(b.t, srv, adminSecret, 1, 0)
+	b.waitFor("the three charts drawn", `document.querySelectorAll('.chart-box .uplot canvas').length === 3`+
+		` && byId('chart-depth').textContent.includes('running') && byId('chart-latency').textContent.includes('run p95')`)
 	b.do(chromedp.Evaluate[chromedp.Void](`import(document.querySelector('script[type=module]').src.replace(/app\.js$/, 'charts.js')).then((m) => { window.chartsModule = m; })`))
-	b.waitFor("samples of a running job and of a completion", `window.chartsModule !== undefined`+
-		` && chartsModule.points().some((p) => p.running > 0) && chartsModule.points().some((p) => p.completedRate > 0)`)
+	b.waitFor("the history of completed jobs, and a running one", `window.chartsModule !== undefined`+
+		` && chartsModule.points().some((p) => p.completed > 0) && chartsModule.points().some((p) => p.running > 0)`+
+		` && chartsModule.points().some((p) => p.runP95 > 0) && chartsModule.points().length === 60`)
 	// Pixels of a series' colour (its line), at full opacity.
 	const pixels = `((id, v) => { const hex = getComputedStyle(document.documentElement).getPropertyValue(v).trim();
 		const want = [1, 3, 5].map((i) => parseInt(hex.substr(i, 2), 16));
@@ -519,6 +519,21 @@ func (b *browser) checkCharts(srv *servertest.Server) {
 		return n; })`
 	b.waitFor("the completed line", pixels+`('chart-throughput', '--ok') > 20`)
 	b.waitFor("the running line", pixels+`('chart-depth', '--run') > 20`)
+	b.waitFor("the run p95 line", pixels+`('chart-latency', '--run') > 20`)
+	// The last 30 days, by hour: this hour's jobs in its last point.
+	b.do(chromedp.SetValue(chromedp.CSS(`#chart-filters [name=range]`), "month"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('chart-filters').dispatchEvent(new Event('change'))`))
+	b.waitFor("720 hours, the last with the jobs", `chartsModule.points().length === 720 && chartsModule.points()[719].completed > 0`+
+		` && byId('chart-step').textContent === 'per hour'`)
+	b.waitFor("the completed line by hour", pixels+`('chart-throughput', '--ok') > 20`)
+	// A type no job has: nothing completed.
+	b.do(chromedp.SetValue(chromedp.CSS(`#chart-filters [name=type]`), "nothing.here"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('chart-filters').dispatchEvent(new Event('change'))`))
+	b.waitFor("no job of that type", `chartsModule.points().length === 720 && chartsModule.points().every((p) => p.completed === 0)`)
+	b.do(chromedp.Evaluate[chromedp.Void](`{ const f = document.getElementById('chart-filters');
+		f.elements.type.value = ''; f.elements.range.value = 'hour'; f.dispatchEvent(new Event('change')); }`))
+	b.waitFor("the last hour again", `chartsModule.points().length === 60 && chartsModule.points().some((p) => p.completed > 0)`)
+	b.waitFor("the completed line by minute", pixels+`('chart-throughput', '--ok') > 20`)
 }
 
 func ptr[T any](v T) *T { return &v }

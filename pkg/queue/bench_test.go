@@ -169,7 +169,7 @@ func (m *redisMeter) bytes(what string, c *Client, ids []string) {
 	var total, hist int64
 	for _, id := range ids {
 		k := c.shards.of(id)
-		for i, key := range []string{k.job(id), k.history(id)} {
+		for i, key := range []string{k.job(id), k.jobEvents(id)} {
 			n, err := m.rdb.rdb.MemoryUsage(ctx, key, 0).Result()
 			if err != nil && err != redis.Nil {
 				m.b.Fatal(err)

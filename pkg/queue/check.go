@@ -181,7 +181,7 @@ func (c *Client) checkOrphans(ctx context.Context, k keyspace, seen map[string]S
 		{k.job("*"), func(id, key string) string {
 			return fmt.Sprintf("job %s (status %q) is in no index", id, c.rdb.HGet(ctx, key, fStatus).Val())
 		}},
-		{k.history("*"), func(id, _ string) string { return fmt.Sprintf("the history of job %s outlives it", id) }},
+		{k.jobEvents("*"), func(id, _ string) string { return fmt.Sprintf("the history of job %s outlives it", id) }},
 		{k.log("*"), func(id, _ string) string { return fmt.Sprintf("the log of job %s outlives it", id) }},
 	} {
 		var cursor uint64

@@ -23,7 +23,7 @@
 //
 //	per shard:
 //	{T}:job:<id>             hash   the job (fields: job.go)
-//	{T}:history:<id>         list   the job's events from its first claim on, newest MaxEventHistory (history.go)
+//	{T}:jobevents:<id>       list   the job's events from its first claim on, newest MaxEventHistory (jobevents.go)
 //	{T}:log:<id>             list   the job's log lines, newest Config.LogLines (log.go)
 //	{T}:q:<queue>:t:<type>:pending  zset  a lane: runnable jobs of one type; score (100-priority)·1e12 + seq
 //	{T}:q:<queue>:t:<type>:wake     list  tokens the lane's idle workers block on (BLPOP), capped
@@ -39,6 +39,11 @@
 //	{T}:types:limits         hash   type → running limit (a copy; claims read it)
 //	{T}:unique:<key>         string unique key → job id
 //	{T}:worker:<id>:wake     list   a worker's private wake list (shutdown)
+//	{T}:h                    hash   the history index: "<queue>:<type>" → last minute written (Unix s / 60)
+//	{T}:h:m:<minute>:<queue>:<type>  hash  a minute's history (counters, run and wait buckets, sampled depths), 48 h
+//	{T}:h:h:<hour>:<queue>:<type>    hash  an hour's, rolled up from its minutes by maintenance, 30 days
+//	{T}:h:rolled             string the last hour rolled up
+//	{T}:h:sampled            hash   minute → the process that sampled its depths (the claim), 48 h
 //	global:
 //	{P}:shards               string the shard count the queue was created with
 //	{P}:types:limits         hash   type → fleet-wide running limit (the source)
@@ -91,6 +96,17 @@
 // message be lost, the next heartbeat or progress write of the old run is
 // refused and stops the handler all the same.
 //
+// # History
+//
+// Every transition script counts what it did (submitted, started,
+// completed, failed, retried, cancelled) and the run and wait times
+// (log-scale histograms, four buckets per doubling) per queue and type,
+// and writes them at its end into the minute's hash: one HINCRBY per
+// field of each (queue, type) it touched, whatever its batch. Maintenance
+// samples the queue depths once a minute (an HSETNX claim of the minute:
+// one process of the fleet takes it) and rolls ended hours up from their
+// minutes. History reads either back (history.go, histmaint.go).
+//
 // # Errors at the storage edge
 //
 // storage.go translates every go-redis error once: whatever says Redis
@@ -131,10 +147,14 @@
 //	quota.go        CheckQuota: a submitter's quota of unfinished jobs
 //	block.go        Block and BlockedFor: subjects barred for a while
 //	stats.go        Stats: the counters and the per-queue breakdown
+//	history.go      History: per minute and hour, per queue and type, read
+//	                back from what the transition scripts wrote
+//	histmaint.go    SampleHistory and RollupHistory: the depths sampled once
+//	                a minute across the fleet, the hours rolled up
 //	check.go        CheckInvariants, the data model's consistency check
 //	ratelimit.go    Allow: an API caller's request budget
 //	events.go       Event, the pub/sub listener and the Hub
-//	history.go      History: a job's kept events, read after an event id
+//	jobevents.go    Events: a job's kept events, read after an event id
 //	log.go          LogLine, AppendLog: a job's log and its bounds
 //	lanewatch.go    LaneWatch: a waiting lease call told of work on its lanes
 //	registry.go     WorkerInfo and Workers: the registry of live workers

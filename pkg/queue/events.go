@@ -16,7 +16,7 @@ import (
 // Event is one change of a job, as published by the script that made it.
 // Every state event carries the job's whole visible state, so a consumer
 // that misses some still knows the latest state from the next one; a
-// log line's event (Log set) carries the line. history.go keeps them.
+// log line's event (Log set) carries the line. jobevents.go keeps them.
 type Event struct {
 	JobID       string
 	Status      State

@@ -2,175 +2,297 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// A job's events — its state changes, its progress, its log lines — are
-// kept in Redis with the job, in order, so that a client that lost its
-// stream can be given every event it missed, by any apiserver. Every
-// event's id is the job's version after it (a log line takes a version
-// too, log.go), so ids are increasing and one number says how far a
-// client got.
-//
-// The state events are kept in the job's history list ({T}:history:<id>),
-// written by the transition scripts themselves (lua/lib.lua add_history)
-// from the job's first claim on: a job that never ran has none, its
-// record says all there is. The log lines are kept in their own list
-// ({T}:log:<id>), so that a chatty handler cannot push the state changes
-// out of the history. Both are bounded (MaxEventHistory,
-// Config.LogLines) and removed with the job (delete.lua, expire.lua).
+// The history: per minute (kept 48 hours) and per hour (kept 30 days), per
+// queue and type, what the transitions did and how long runs and waits
+// took. The transition scripts write the minutes (lib.lua: hist_write),
+// once per call whatever its batch; maintenance samples the queue depths
+// once a minute and rolls the minutes up into hours (histmaint.go); this
+// file reads them back.
 
-// MaxEventHistory bounds a job's history of state events: its newest
-// events are kept (lua/lib.lua HISTORY_LIMIT; a test keeps them equal).
-const MaxEventHistory = 1000
-
-// HistoryKinds selects the events History reads.
-type HistoryKinds int
-
-// The kinds of a job's events.
+// Bounds of a history query.
 const (
-	// HistoryStates are the state changes and progress reports.
-	HistoryStates HistoryKinds = 1 << iota
-	// HistoryLogs are the log lines.
-	HistoryLogs
-	// HistoryAll is both, merged in order.
-	HistoryAll = HistoryStates | HistoryLogs
+	HistoryMaxMinutes = 2880 // 48 hours of minutes
+	HistoryMaxHours   = 720  // 30 days of hours
 )
 
-// History is a job's kept events after some event id, read at one instant
-// together with the job.
-type History struct {
-	// Job is the job as it is at the read.
-	Job *Job
-	// Events are the kept events after the id asked for, oldest first: a
-	// state event has Status set, a log line Log. Type and Queue are not
-	// set (the Job has them).
-	Events []Event
-	// LogsDropped is how many of the job's log lines were let go: the
-	// oldest, beyond Config.LogLines, and those a worker could not send.
-	LogsDropped int64
-	// LastState is the newest kept state event, whether after the id
-	// asked for or not (nil when none is kept, or states were not read):
-	// a client that has it knows the job's state even when the job's
-	// version moved on since (a log line takes a version).
-	LastState *Event
+// Hash fields of a minute's or an hour's history (lib.lua names them).
+const (
+	hfSubmitted  = "s"
+	hfStarted    = "b"
+	hfCompleted  = "c"
+	hfFailed     = "f"
+	hfRetried    = "r"
+	hfCancelled  = "x"
+	hfPending    = "p" // a minute's sample; an hour's sum of its minutes' samples
+	hfRunning    = "n"
+	hfSamples    = "k" // an hour's number of sampled minutes
+	hfRunPrefix  = "R" // R<bucket>: runs whose duration fell in the bucket
+	hfWaitPrefix = "W"
+)
+
+// bucketsPerDoubling is the resolution of the run and wait histograms:
+// bucket b ≥ 1 holds durations in [2^((b-1)/4), 2^(b/4)) ms, 19% wide;
+// bucket 0 those under 1 ms.
+const bucketsPerDoubling = 4
+
+// bucketOf is the histogram bucket of a duration in ms (lib.lua's
+// hist_bucket).
+func bucketOf(ms float64) int {
+	if ms < 1 {
+		return 0
+	}
+	return 1 + int(math.Floor(math.Log(ms)*bucketsPerDoubling/math.Ln2))
 }
 
-// fLogsDropped is the job hash field counting the log lines let go.
-const fLogsDropped = "logs_dropped"
+// bucketValue is the duration a bucket stands for, in ms: the geometric
+// middle of its bounds, so that it is within half a bucket of any
+// duration the bucket holds.
+func bucketValue(b int) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return math.Exp2((float64(b) - 0.5) / bucketsPerDoubling)
+}
 
-// History reads job id with its kept events of the given kinds whose ids
-// are above after (0 for all), in one transaction: nothing written in
-// between is seen half. A job further behind than the bounds gets what is
-// kept; its record has the latest state all the same.
-func (c *Client) History(ctx context.Context, id string, after int64, kinds HistoryKinds) (*History, error) {
-	k := c.shards.of(id)
-	var job *redis.MapStringStringCmd
-	var states, logs *redis.StringSliceCmd
-	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		job = p.HGetAll(ctx, k.job(id))
-		if kinds&HistoryStates != 0 {
-			states = p.LRange(ctx, k.history(id), 0, -1)
+// HistoryQuery asks for the last Points steps of the history.
+type HistoryQuery struct {
+	// Step is time.Minute or time.Hour.
+	Step time.Duration
+	// Points is how many steps, the current one last: 1 to
+	// HistoryMaxMinutes minutes or 1 to HistoryMaxHours hours.
+	Points int
+	// Queue and Type keep only the jobs of a queue and of a type ("": all).
+	Queue, Type string
+}
+
+// Percentiles are the 50th, 95th and 99th percentiles of durations in ms,
+// each read from a histogram, so within one bucket (19%) of the truth; 0
+// when nothing was measured.
+type Percentiles struct {
+	P50, P95, P99 float64
+}
+
+// HistoryPoint is what happened in one step of the history.
+type HistoryPoint struct {
+	// At is when the step began.
+	At time.Time
+	// How many jobs were submitted, started (each attempt), completed,
+	// failed for good, failed with attempts left or recovered from a
+	// dead worker (retried), and cancelled in the step.
+	Submitted, Started, Completed, Failed, Retried, Cancelled int64
+	// Pending and Running are the queue depths sampled in the step (a
+	// minute's sample; an hour's mean of its minutes' samples).
+	Pending, Running int64
+	// Run is how long the runs that ended in the step took (completed,
+	// failed or retried); Wait how long the jobs started in the step had
+	// waited since they last became pending.
+	Run, Wait Percentiles
+}
+
+// History reads the last q.Points steps of the history, oldest first,
+// every step present (zeros where nothing happened).
+func (c *Client) History(ctx context.Context, q HistoryQuery) ([]HistoryPoint, error) {
+	most := map[time.Duration]int{time.Minute: HistoryMaxMinutes, time.Hour: HistoryMaxHours}[q.Step]
+	if most == 0 {
+		return nil, invalidf("history step: want a minute or an hour")
+	}
+	if q.Points < 1 || q.Points > most {
+		return nil, invalidf("history: want 1 to %d points of %s", most, q.Step)
+	}
+	if q.Queue != "" && !namePattern.MatchString(q.Queue) {
+		return nil, invalidf("queue %q: want 1-64 of [A-Za-z0-9_.-]", q.Queue)
+	}
+	if q.Type != "" {
+		if err := CheckType(q.Type); err != nil {
+			return nil, err
 		}
-		if kinds&HistoryLogs != 0 {
-			logs = p.LRange(ctx, k.log(id), 0, -1)
-		}
-		return nil
-	})
+	}
+	now, err := c.redisNow(ctx, c.shards[0])
 	if err != nil {
-		return nil, storageErr(err)
+		return nil, err
 	}
-	h := job.Val()
-	if len(h) == 0 {
-		return nil, fmt.Errorf("job %s: %w", id, ErrJobNotFound)
-	}
-	out := &History{Job: jobFromHash(id, h)}
-	out.LogsDropped, _ = strconv.ParseInt(h[fLogsDropped], 10, 64)
-	var se, le []Event
-	if states != nil {
-		all := states.Val()
-		se = parseEntries(id, all, after, parseStateEntry)
-		if n := len(all); n > 0 {
-			if ev, ok := parseStateEntry(all[n-1]); ok {
-				ev.JobID = id
-				out.LastState = &ev
-			}
+	per := int64(q.Step / time.Minute) // minutes per step
+	last := now.Unix() / 60 / per      // the current step
+	first := last - int64(q.Points) + 1
+	steps := make([]histStep, q.Points)
+	for _, k := range c.shards {
+		if err := c.readHistory(ctx, k, q, first, last, now.Unix()/60, steps); err != nil {
+			return nil, err
 		}
 	}
-	if logs != nil {
-		le = parseEntries(id, logs.Val(), after, parseLogEntry)
+	out := make([]HistoryPoint, len(steps))
+	for i := range steps {
+		out[i] = steps[i].point(time.Unix((first+int64(i))*per*60, 0).UTC(), q.Step == time.Hour)
 	}
-	out.Events = mergeEvents(se, le)
 	return out, nil
 }
 
-// parseEntries decodes the entries of a list whose ids are above after;
-// an entry that does not decode is skipped (none should).
-func parseEntries(id string, entries []string, after int64, parse func(string) (Event, bool)) []Event {
-	out := make([]Event, 0, len(entries))
-	for _, e := range entries {
-		ev, ok := parse(e)
-		if ok && ev.Version > after {
-			ev.JobID = id
-			out = append(out, ev)
+// histStep gathers one step's fields, summed over the hashes read.
+type histStep struct {
+	counts map[string]int64
+}
+
+func (s *histStep) add(fields map[string]string) {
+	if len(fields) == 0 {
+		return
+	}
+	if s.counts == nil {
+		s.counts = make(map[string]int64, len(fields))
+	}
+	for f, v := range fields {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if f == hfSamples {
+			s.counts[f] = max(s.counts[f], n) // the same for every pair of a shard
+			continue
 		}
+		s.counts[f] += n
 	}
-	return out
 }
 
-// parseStateEntry decodes "<version> <status> <progress> <updated_at> <step JSON>".
-func parseStateEntry(e string) (Event, bool) {
-	f := strings.SplitN(e, " ", 5)
-	if len(f) != 5 {
-		return Event{}, false
-	}
-	var ev Event
-	var err [4]error
-	ev.Version, err[0] = strconv.ParseInt(f[0], 10, 64)
-	ev.Status = State(f[1])
-	ev.Progress, err[1] = strconv.ParseFloat(f[2], 64)
-	ev.UpdatedAtMS, err[2] = strconv.ParseInt(f[3], 10, 64)
-	err[3] = json.Unmarshal([]byte(f[4]), &ev.CurrentStep)
-	return ev, err == [4]error{}
-}
-
-// parseLogEntry decodes "<version> <level> <time ms> <message JSON>".
-func parseLogEntry(e string) (Event, bool) {
-	f := strings.SplitN(e, " ", 4)
-	if len(f) != 4 {
-		return Event{}, false
-	}
-	var ev Event
-	var ms int64
-	var err [3]error
-	ev.Version, err[0] = strconv.ParseInt(f[0], 10, 64)
-	ms, err[1] = strconv.ParseInt(f[2], 10, 64)
-	line := &LogLine{Level: f[1], TimeMS: ms}
-	err[2] = json.Unmarshal([]byte(f[3]), &line.Message)
-	ev.Log = line
-	return ev, err == [3]error{}
-}
-
-// mergeEvents merges two lists in event id order.
-func mergeEvents(a, b []Event) []Event {
-	if len(b) == 0 {
-		return a
-	}
-	if len(a) == 0 {
-		return b
-	}
-	out := make([]Event, 0, len(a)+len(b))
-	for len(a) > 0 && len(b) > 0 {
-		if a[0].Version < b[0].Version {
-			out, a = append(out, a[0]), a[1:]
+// point is the step as a HistoryPoint; an hour's depths are the means of
+// its sampled minutes.
+func (s *histStep) point(at time.Time, hour bool) HistoryPoint {
+	c := s.counts
+	p := HistoryPoint{At: at, Submitted: c[hfSubmitted], Started: c[hfStarted],
+		Completed: c[hfCompleted], Failed: c[hfFailed], Retried: c[hfRetried],
+		Cancelled: c[hfCancelled], Pending: c[hfPending], Running: c[hfRunning],
+		Run: percentiles(c, hfRunPrefix), Wait: percentiles(c, hfWaitPrefix)}
+	if hour {
+		if k := c[hfSamples]; k > 0 {
+			p.Pending = int64(math.Round(float64(p.Pending) / float64(k)))
+			p.Running = int64(math.Round(float64(p.Running) / float64(k)))
 		} else {
-			out, b = append(out, b[0]), b[1:]
+			p.Pending, p.Running = 0, 0
 		}
 	}
-	return append(append(out, a...), b...)
+	return p
+}
+
+// percentiles reads the 50th, 95th and 99th percentiles off the
+// histogram whose fields start with prefix.
+func percentiles(counts map[string]int64, prefix string) Percentiles {
+	var buckets []int
+	total := int64(0)
+	for f, n := range counts {
+		if b, ok := strings.CutPrefix(f, prefix); ok && n > 0 {
+			i, err := strconv.Atoi(b)
+			if err != nil {
+				continue
+			}
+			buckets = append(buckets, i)
+			total += n
+		}
+	}
+	if total == 0 {
+		return Percentiles{}
+	}
+	slices.Sort(buckets)
+	at := func(q float64) float64 {
+		rank := int64(math.Ceil(q * float64(total)))
+		seen := int64(0)
+		for _, b := range buckets {
+			if seen += counts[prefix+strconv.Itoa(b)]; seen >= rank {
+				return math.Round(bucketValue(b)*100) / 100
+			}
+		}
+		return 0
+	}
+	return Percentiles{P50: at(0.50), P95: at(0.95), P99: at(0.99)}
+}
+
+// histPair is a queue and type with history, as the index names it.
+type histPair struct{ queue, typ string }
+
+// historyPairs reads a shard's history index: the pairs matching q active
+// since minute since.
+func (c *Client) historyPairs(ctx context.Context, k keyspace, q HistoryQuery, since int64) ([]histPair, error) {
+	idx, err := c.rdb.HGetAll(ctx, k.history()).Result()
+	if err != nil {
+		return nil, storageErr(err)
+	}
+	var out []histPair
+	for f, v := range idx {
+		queue, typ, ok := strings.Cut(f, ":")
+		last, _ := strconv.ParseInt(v, 10, 64)
+		if !ok || last < since || (q.Queue != "" && q.Queue != queue) || (q.Type != "" && q.Type != typ) {
+			continue
+		}
+		out = append(out, histPair{queue, typ})
+	}
+	return out, nil
+}
+
+// readHistory adds shard k's history of steps first..last to steps, in
+// one round trip after the index: minutes from their hashes; hours from
+// theirs when rolled up, else from their minutes up to the current one.
+func (c *Client) readHistory(ctx context.Context, k keyspace, q HistoryQuery, first, last, minuteNow int64, steps []histStep) error {
+	per := int64(q.Step / time.Minute)
+	pairs, err := c.historyPairs(ctx, k, q, first*per)
+	if err != nil || len(pairs) == 0 {
+		return err
+	}
+	rolled := int64(-1)
+	if per > 1 {
+		r, err := c.rdb.Get(ctx, k.histRolled()).Int64()
+		if err != nil && err != redis.Nil {
+			return storageErr(err)
+		}
+		if err == nil {
+			rolled = r
+		}
+	}
+	pipe := c.rdb.Pipeline()
+	type read struct {
+		step int
+		cmd  *redis.MapStringStringCmd
+	}
+	var reads []read
+	samples := make([]*redis.SliceCmd, len(steps)) // by step: an unrolled hour's sampled minutes
+	for i := range steps {
+		s := first + int64(i)
+		if per > 1 && s <= rolled {
+			for _, p := range pairs {
+				reads = append(reads, read{i, pipe.HGetAll(ctx, k.histHour(s, p.queue, p.typ))})
+			}
+			continue
+		}
+		var minutes []string
+		for m := s * per; m < (s+1)*per && m <= minuteNow; m++ {
+			minutes = append(minutes, strconv.FormatInt(m, 10))
+			for _, p := range pairs {
+				reads = append(reads, read{i, pipe.HGetAll(ctx, k.histMinute(m, p.queue, p.typ))})
+			}
+		}
+		if per > 1 && len(minutes) > 0 {
+			samples[i] = pipe.HMGet(ctx, k.histSampled(), minutes...)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return storageErr(err)
+	}
+	for _, r := range reads {
+		steps[r.step].add(r.cmd.Val())
+	}
+	for i, cmd := range samples {
+		if cmd == nil {
+			continue
+		}
+		n := 0
+		for _, v := range cmd.Val() {
+			if v != nil {
+				n++
+			}
+		}
+		steps[i].add(map[string]string{hfSamples: strconv.Itoa(n)})
+	}
+	return nil
 }

@@ -3,250 +3,361 @@ package queue
 import (
 	"context"
 	"errors"
-	"fmt"
-	"regexp"
+	"math"
+	"slices"
 	"strconv"
-	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// lib.lua repeats MaxEventHistory; they must agree.
-func TestLuaHistoryLimitMatchesGo(t *testing.T) {
-	t.Parallel()
-	m := regexp.MustCompile(`local HISTORY_LIMIT = (\d+)`).FindStringSubmatch(mustRead("lib.lua"))
-	if m == nil || m[1] != strconv.Itoa(MaxEventHistory) {
-		t.Fatalf("lib.lua HISTORY_LIMIT %v; Go has %d", m, MaxEventHistory)
-	}
-}
-
-// leaseOne takes the one runnable job of type typ over the lease protocol.
-func leaseOne(t *testing.T, c *Client, typ string) Leased {
+// runJobs submits, claims and completes (or fails) n jobs of typ in queue,
+// each of whose runs took the duration dur(i) by the Redis clock: its
+// started_at is set back by that much before it completes. It returns the
+// jobs as they ended.
+func runJobs(t *testing.T, c *Client, queue, typ string, n int, dur func(i int) time.Duration, fail bool) []*Job {
 	t.Helper()
-	res, err := c.Lease(ctxT(t), LeaseParams{WorkerID: "w", Types: []string{typ}, Max: 1, Lease: time.Minute})
-	if err != nil || len(res.Jobs) != 1 {
-		t.Fatalf("lease: %v, %+v", err, res)
-	}
-	return res.Jobs[0]
-}
-
-// Every event of a job from its claim on is kept, in order, state changes
-// and log lines in one sequence of ids, and read back after any id.
-func TestHistoryKeepsEveryEventInOrder(t *testing.T) {
-	t.Parallel()
-	c, b := setup(t)
 	ctx := ctxT(t)
-	id := mustEnqueue(t, c, EnqueueParams{Type: "h"})
-	if n := b.rdb.Exists(ctx, c.shards.of(id).history(id), c.shards.of(id).log(id)).Val(); n != 0 {
-		t.Fatalf("a pending job has %d history keys", n)
+	params := make([]EnqueueParams, n)
+	for i := range params {
+		params[i] = EnqueueParams{Type: typ, Queue: queue}
 	}
-	l := leaseOne(t, c, "h")
-	for i := 1; i <= 3; i++ {
-		p := float64(i * 25)
-		if err := c.HeartbeatLease(ctx, id, l.Token, time.Minute, &p, fmt.Sprintf("step %d", i), time.Minute); err != nil {
+	if _, err := c.EnqueueBatch(ctx, params); err != nil {
+		t.Fatal(err)
+	}
+	var jobs []*Job
+	for len(jobs) < n {
+		got, err := c.claim(ctx, "w", []string{queue}, []string{typ}, 32, time.Minute)
+		if err != nil || len(got) == 0 {
+			t.Fatalf("claim: %d jobs, %v", len(got), err)
+		}
+		jobs = append(jobs, got...)
+	}
+	var runs []completeRun
+	for i, j := range jobs {
+		k := c.shards.of(j.ID)
+		started := j.StartedAt.Add(-dur(i)).UnixMilli()
+		if err := c.rdb.HSet(ctx, k.job(j.ID), fStartedAt, started).Err(); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.AppendLog(ctx, id, l.Token, []LogLine{{Level: LogInfo, Message: fmt.Sprintf("did %d", i)}}); err != nil {
+		if fail {
+			if _, err := c.luaFail(ctx, j, j.token, "boom", true, 0); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		runs = append(runs, completeRun{id: j.ID, queue: queue, typ: typ, token: j.token})
+	}
+	if len(runs) > 0 {
+		errs, err := c.luaComplete(ctx, runs)
+		if err != nil || errors.Join(errs...) != nil {
+			t.Fatal(err, errs)
+		}
+	}
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.ID
+	}
+	ended, err := c.GetMany(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ended
+}
+
+// truth is the q-th percentile of durations, in ms (nearest rank).
+func truth(ds []time.Duration, q float64) float64 {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return float64(s[int(math.Ceil(q*float64(len(s))))-1]) / float64(time.Millisecond)
+}
+
+// withinBucket fails unless got is within one histogram bucket of want.
+func withinBucket(t *testing.T, what string, got, want float64) {
+	t.Helper()
+	if math.Abs(math.Log2(got)-math.Log2(want))*bucketsPerDoubling > 1 {
+		t.Errorf("%s = %v ms, want within one bucket (19%%) of %v ms", what, got, want)
+	}
+}
+
+func TestHistoryCountsJobsInTheirMinutes(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	ctx := ctxT(t)
+	const n = 200
+	durs := make([]time.Duration, n)
+	for i := range durs {
+		durs[i] = time.Duration(10+i*i/4) * time.Millisecond // 10 ms .. ~10 s, skewed
+	}
+	done := runJobs(t, c, "hq", "img", n, func(i int) time.Duration { return durs[i] }, false)
+	failed := runJobs(t, c, "hq", "img", 3, func(int) time.Duration { return time.Second }, true)
+	runJobs(t, c, "other", "img", 5, func(int) time.Duration { return time.Millisecond }, false)
+
+	pts, err := c.History(ctx, HistoryQuery{Step: time.Minute, Points: 5, Queue: "hq", Type: "img"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pts) != 5 {
+		t.Fatalf("%d points, want 5", len(pts))
+	}
+	want := map[time.Time]int64{} // minute → completed
+	for _, j := range done {
+		want[j.CompletedAt.Truncate(time.Minute).UTC()]++
+	}
+	var completed, submitted, started, fails int64
+	for i, p := range pts {
+		if i > 0 && !p.At.Equal(pts[i-1].At.Add(time.Minute)) {
+			t.Fatalf("point %d at %v after %v: want one a minute", i, p.At, pts[i-1].At)
+		}
+		if p.Completed != want[p.At] {
+			t.Errorf("minute %v: %d completed, want %d", p.At, p.Completed, want[p.At])
+		}
+		completed += p.Completed
+		submitted += p.Submitted
+		started += p.Started
+		fails += p.Failed
+	}
+	if completed != n || submitted != n+3 || started != n+3 || fails != int64(len(failed)) {
+		t.Fatalf("completed %d submitted %d started %d failed %d, want %d, %d, %d, 3",
+			completed, submitted, started, fails, n, n+3, n+3)
+	}
+	// Every run (the failed ones too: 1 s each) in one histogram.
+	all := append(slices.Clone(durs), time.Second, time.Second, time.Second)
+	var run Percentiles
+	for _, p := range pts {
+		if p.Completed > 0 {
+			run = p.Run
+		}
+	}
+	if len(want) == 1 { // all in one minute: its percentiles are the whole set's
+		withinBucket(t, "run p50", run.P50, truth(all, 0.50))
+		withinBucket(t, "run p95", run.P95, truth(all, 0.95))
+		withinBucket(t, "run p99", run.P99, truth(all, 0.99))
+	}
+	// The other queue's jobs are counted apart; no filter sums both.
+	sum := func(q HistoryQuery) (n int64) {
+		pts, err := c.History(ctx, q)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := c.CompleteLease(ctx, id, l.Token, ""); err != nil {
-		t.Fatal(err)
-	}
-	h, err := c.History(ctx, id, 0, HistoryAll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	last := int64(0)
-	for _, ev := range h.Events {
-		if ev.Version <= last || ev.JobID != id {
-			t.Fatalf("event %+v after id %d", ev, last)
+		for _, p := range pts {
+			n += p.Completed
 		}
-		last = ev.Version
-		if ev.Log != nil {
-			got = append(got, ev.Log.Level+":"+ev.Log.Message)
-		} else {
-			got = append(got, fmt.Sprintf("%s %g %s", ev.Status, ev.Progress, ev.CurrentStep))
-		}
+		return n
 	}
-	want := []string{"running 0 ", "running 25 step 1", "info:did 1", "running 50 step 2", "info:did 2",
-		"running 75 step 3", "info:did 3", "completed 100 Job completed successfully"}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("history\n got %q\nwant %q", got, want)
+	if got := sum(HistoryQuery{Step: time.Minute, Points: 5, Queue: "other"}); got != 5 {
+		t.Errorf("queue other: %d completed, want 5", got)
 	}
-	if last != h.Job.Version {
-		t.Fatalf("last event id %d, job version %d", last, h.Job.Version)
+	if got := sum(HistoryQuery{Step: time.Minute, Points: 5, Type: "img"}); got != n+5 {
+		t.Errorf("type img: %d completed, want %d", got, n+5)
 	}
-	// After an id: only what came later; by kind: only that kind.
-	after, err := c.History(ctx, id, h.Events[3].Version, HistoryStates)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(after.Events) != 2 || after.Events[0].CurrentStep != "step 3" || after.Events[1].Status != StateCompleted {
-		t.Fatalf("states after %d: %+v", h.Events[3].Version, after.Events)
-	}
-	// Delete removes it all with the job.
-	if err := c.Delete(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	if n := b.rdb.Exists(ctx, c.shards.of(id).history(id), c.shards.of(id).log(id)).Val(); n != 0 {
-		t.Fatalf("%d history keys outlive their job", n)
-	}
-	if _, err := c.History(ctx, id, 0, HistoryAll); err == nil {
-		t.Fatal("history of a deleted job read")
+	if got := sum(HistoryQuery{Step: time.Hour, Points: 2}); got != n+5 {
+		t.Errorf("hours: %d completed, want %d", got, n+5)
 	}
 }
 
-// Retention removes a job's history and log with it.
-func TestExpireRemovesHistory(t *testing.T) {
+func TestHistoryMinutesExpireAfter48Hours(t *testing.T) {
 	t.Parallel()
-	c, b := setup(t)
+	c, bu := setup(t)
 	ctx := ctxT(t)
-	id := mustEnqueue(t, c, EnqueueParams{Type: "h"})
-	l := leaseOne(t, c, "h")
-	if err := c.AppendLog(ctx, id, l.Token, []LogLine{{Level: LogWarn, Message: "x"}}); err != nil {
-		t.Fatal(err)
+	j := runJobs(t, c, DefaultQueue, "x", 1, func(int) time.Duration { return time.Millisecond }, false)
+	k := c.shards.of(j[0].ID)
+	idx, err := bu.rdb.HGetAll(ctx, k.history()).Result()
+	if err != nil || len(idx) != 1 {
+		t.Fatalf("history index %v, %v: want one pair", idx, err)
 	}
-	if err := c.CompleteLease(ctx, id, l.Token, ""); err != nil {
-		t.Fatal(err)
-	}
-	k := c.shards.of(id)
-	if n := b.rdb.Exists(ctx, k.history(id), k.log(id)).Val(); n != 2 {
-		t.Fatalf("%d of the history keys exist", n)
-	}
-	waitFor(t, 5*time.Second, "the job expired", func() bool {
-		n, err := c.Expire(ctx, Retention{Completed: time.Millisecond})
-		return err == nil && n > 0
-	})
-	if n := b.rdb.Exists(ctx, k.job(id), k.history(id), k.log(id)).Val(); n != 0 {
-		t.Fatalf("%d keys of an expired job remain", n)
-	}
-	checkInvariants(t, c)
-}
-
-// A job that never ran has no history, whatever happens to it before.
-func TestNeverRunJobHasNoHistory(t *testing.T) {
-	t.Parallel()
-	c, b := setup(t)
-	ctx := ctxT(t)
-	id := mustEnqueue(t, c, EnqueueParams{Type: "h", RunAt: time.Now().Add(time.Millisecond)})
-	waitFor(t, 5*time.Second, "the job promoted", func() bool {
-		_, _, _ = c.Promote(ctx, DefaultQueue)
-		j, err := c.Get(ctx, id)
-		return err == nil && j.Status == StatePending
-	})
-	if err := c.Cancel(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	if n := b.rdb.Exists(ctx, c.shards.of(id).history(id)).Val(); n != 0 {
-		t.Fatal("a job that never ran has a history")
+	minute, _ := strconv.ParseInt(idx[DefaultQueue+":x"], 10, 64)
+	ttl, err := bu.rdb.TTL(ctx, k.histMinute(minute, DefaultQueue, "x")).Result()
+	if err != nil || ttl < 48*time.Hour || ttl > histMinuteTTL {
+		t.Fatalf("minute's TTL %v, %v: want 48 h and at most %v", ttl, err, histMinuteTTL)
 	}
 }
 
-// 10,000 lines logged by one handler: the log keeps the newest up to its
-// bound, in order, and counts the others as dropped.
-func TestLogKeepsNewestLinesAndCountsDropped(t *testing.T) {
+func TestHistoryRollsMinutesUpIntoHours(t *testing.T) {
 	t.Parallel()
-	c, _ := setup(t)
-	ctx := ctxT(t)
-	const lines = 10000
-	mux := NewMux()
-	mux.HandleFunc("chatty", func(ctx context.Context, job *ActiveJob) (any, error) {
-		log := job.Log().With("part", "a")
-		for i := range lines {
-			log.Info("line", "n", i)
-		}
-		return nil, nil
-	})
-	id := mustEnqueue(t, c, EnqueueParams{Type: "chatty"})
-	startWorker(t, c, mux, WorkerConfig{Concurrency: 1})
-	waitFor(t, 20*time.Second, "the job completed", func() bool {
-		j, err := c.Get(ctx, id)
-		return err == nil && j.Status == StateCompleted
-	})
-	h, err := c.History(ctx, id, 0, HistoryLogs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(h.Events) != DefaultLogLines || h.LogsDropped != lines-DefaultLogLines {
-		t.Fatalf("%d lines kept, %d dropped; want %d, %d", len(h.Events), h.LogsDropped, DefaultLogLines, lines-DefaultLogLines)
-	}
-	for i, ev := range h.Events {
-		want := fmt.Sprintf("line part=a n=%d", lines-DefaultLogLines+i)
-		if ev.Log == nil || ev.Log.Message != want || ev.Log.Level != LogInfo {
-			t.Fatalf("line %d: %+v, want %q", i, ev.Log, want)
-		}
-	}
-	if h.Events[len(h.Events)-1].Version >= h.Job.Version {
-		t.Fatal("the completion is not after the last line")
-	}
-	checkInvariants(t, c)
-}
-
-// Lines are checked and cut; a run that lost its job cannot log.
-func TestAppendLogChecks(t *testing.T) {
-	t.Parallel()
-	c, _ := setup(t)
-	ctx := ctxT(t)
-	id := mustEnqueue(t, c, EnqueueParams{Type: "h"})
-	l := leaseOne(t, c, "h")
-	if err := c.AppendLog(ctx, id, l.Token, []LogLine{{Level: "loud", Message: "x"}}); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("bad level: %v", err)
-	}
-	if err := c.AppendLog(ctx, id, l.Token, nil); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("no lines: %v", err)
-	}
-	long := string(make([]byte, DefaultLogLineBytes-1)) + "é" // cut inside the é
-	if err := c.AppendLog(ctx, id, l.Token, []LogLine{{Level: LogError, Message: long}}); err != nil {
-		t.Fatal(err)
-	}
-	h, err := c.History(ctx, id, 0, HistoryLogs)
-	if err != nil || len(h.Events) != 1 || len(h.Events[0].Log.Message) != DefaultLogLineBytes-1 {
-		t.Fatalf("cut line: %v %+v", err, h)
-	}
-	if err := c.AppendLog(ctx, id, "other-token", []LogLine{{Level: LogInfo, Message: "x"}}); !errors.Is(err, ErrLeaseLost) {
-		t.Fatalf("stale run logged: %v", err)
-	}
-}
-
-// A log line reaches the Hub's subscribers as an event with its id.
-func TestHubDeliversLogLines(t *testing.T) {
-	t.Parallel()
-	c, _ := setup(t)
-	ctx := ctxT(t)
-	hub := startHub(t, c)
-	id := mustEnqueue(t, c, EnqueueParams{Type: "h"})
-	l := leaseOne(t, c, "h")
-	sub := hub.Subscribe(id)
-	defer sub.Close()
-	if err := c.AppendLog(ctx, id, l.Token, []LogLine{{Level: LogInfo, Message: "a\nb"}, {Level: LogDebug, Message: `"q"`, TimeMS: 5}}); err != nil {
-		t.Fatal(err)
-	}
-	for i, want := range []LogLine{{Level: LogInfo, Message: "a\nb"}, {Level: LogDebug, Message: `"q"`, TimeMS: 5}} {
-		ev := <-sub.C
-		for ev.Log == nil && ev.Status == StateRunning { // the claim's, maybe
-			ev = <-sub.C
-		}
-		if ev.Log == nil || ev.Log.Level != want.Level || ev.Log.Message != want.Message || ev.Status != "" {
-			t.Fatalf("event %d: %+v %+v", i, ev, ev.Log)
-		}
-		if want.TimeMS != 0 && ev.Log.TimeMS != want.TimeMS {
-			t.Fatalf("time %d", ev.Log.TimeMS)
-		}
-	}
-}
-
-// The invariant check finds a history or a log that outlived its job.
-func TestCheckFindsHistoryWithoutItsJob(t *testing.T) {
-	t.Parallel()
-	c, b := setup(t)
+	c, bu := setup(t)
 	ctx := ctxT(t)
 	k := c.shards[0]
-	b.rdb.RPush(ctx, k.history("0b6f3b9e-2a43-4d8e-9a51-7d1d0f0e3c11"), "1 running 0 0 \"\"")
-	b.rdb.RPush(ctx, k.log("0b6f3b9e-2a43-4d8e-9a51-7d1d0f0e3c11"), "2 info 0 \"x\"")
-	err := c.CheckInvariants(ctx)
-	if err == nil || !strings.Contains(err.Error(), "history of job 0b6f3b9e") || !strings.Contains(err.Error(), "log of job 0b6f3b9e") {
-		t.Fatalf("check: %v", err)
+	now, err := c.redisNow(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hour := (now.Unix()/60-1)/60 - 1 // the last hour that ended
+	// Two minutes of two types in that hour, as the scripts and the
+	// sampler write them.
+	write := func(m int64, typ string, f map[string]any) {
+		if err := bu.rdb.HSet(ctx, k.histMinute(m, "q", typ), f).Err(); err != nil {
+			t.Fatal(err)
+		}
+		bu.rdb.HSet(ctx, k.history(), "q:"+typ, m)
+	}
+	write(hour*60+3, "a", map[string]any{hfCompleted: 4, hfRunPrefix + "30": 4, hfPending: 10})
+	write(hour*60+59, "a", map[string]any{hfCompleted: 6, hfFailed: 1, hfRunPrefix + "40": 7, hfPending: 20})
+	write(hour*60+59, "b", map[string]any{hfCompleted: 1, hfRunPrefix + "40": 1})
+	bu.rdb.HSet(ctx, k.histSampled(), hour*60+3, "me", hour*60+59, "me")
+	for _, k := range c.shards {
+		bu.rdb.Set(ctx, k.histRolled(), hour-1, 0)
+	}
+
+	n, err := c.RollupHistory(ctx)
+	if err != nil || n != len(c.shards) {
+		t.Fatalf("rolled %d hours, %v: want 1 a shard", n, err)
+	}
+	if _, err := bu.rdb.Del(ctx, k.histMinute(hour*60+3, "q", "a")).Result(); err != nil {
+		t.Fatal(err) // the hours are read from the roll-up, not the minutes
+	}
+	pts, err := c.History(ctx, HistoryQuery{Step: time.Hour, Points: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pts[1] // the one before the current hour
+	if !p.At.Equal(time.Unix(hour*3600, 0).UTC()) || p.Completed != 11 || p.Failed != 1 || p.Pending != 15 {
+		t.Fatalf("hour %+v: want at %v, 11 completed, 1 failed, 15 pending (the mean)", p, time.Unix(hour*3600, 0).UTC())
+	}
+	// 4 runs in bucket 30, 8 in bucket 40: the median is in 40.
+	if want := math.Round(bucketValue(40)*100) / 100; p.Run.P50 != want || p.Run.P99 != want {
+		t.Fatalf("run %+v: want p50 = p99 = %v", p.Run, want)
+	}
+	ttl, _ := bu.rdb.TTL(ctx, k.histHour(hour, "q", "a")).Result()
+	if ttl < 30*24*time.Hour {
+		t.Fatalf("hour's TTL %v: want 30 days", ttl)
+	}
+	if n, err := c.RollupHistory(ctx); err != nil || n != 0 {
+		t.Fatalf("rolled %d hours again, %v: want none", n, err)
+	}
+}
+
+func TestHistorySampledOnceAMinuteAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	c, bu := setup(t)
+	ctx := ctxT(t)
+	params := []EnqueueParams{{Type: "a"}, {Type: "a"}, {Type: "b", Queue: "q2"}, {Type: "a"}}
+	if _, err := c.EnqueueBatch(ctx, params); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.claim(ctx, "w", []string{DefaultQueue}, []string{"a"}, 1, time.Minute); err != nil || len(got) != 1 {
+		t.Fatal(got, err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	took := 0
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, err := c.SampleHistory(context.Background(), "p"+strconv.Itoa(i))
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			took += n
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	minutes := 0
+	for _, k := range c.shards {
+		minutes += int(bu.rdb.HLen(ctx, k.histSampled()).Val())
+	}
+	if took != minutes || took < len(c.shards) {
+		t.Fatalf("%d samples taken for %d minutes of %d shards: want one a minute", took, minutes, len(c.shards))
+	}
+	pts, err := c.History(ctx, HistoryQuery{Step: time.Minute, Points: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pending, running int64
+	for _, p := range pts {
+		pending += p.Pending
+		running += p.Running
+	}
+	if took == len(c.shards) && (pending != 3 || running != 1) {
+		t.Fatalf("sampled %d pending, %d running: want 3 and 1", pending, running)
+	}
+}
+
+func TestHistoryRefusesBadQueries(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	for _, q := range []HistoryQuery{{Step: time.Minute}, {Step: time.Minute, Points: HistoryMaxMinutes + 1},
+		{Step: time.Hour, Points: HistoryMaxHours + 1}, {Step: time.Second, Points: 1}} {
+		if _, err := c.History(ctxT(t), q); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%+v: %v, want ErrInvalid", q, err)
+		}
+	}
+}
+
+func TestBucketOfMatchesTheScript(t *testing.T) {
+	t.Parallel()
+	c, bu := setup(t)
+	ctx := ctxT(t)
+	for _, ms := range []float64{0, 1, 2, 3, 7, 100, 999, 1000, 12345, 86400000} {
+		got, err := bu.rdb.Eval(ctx, mustRead("lib.lua")+"\nreturn hist_bucket(tonumber(ARGV[1]))",
+			[]string{c.shards[0].history()}, ms).Int()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := bucketOf(ms); got != want {
+			t.Errorf("%v ms: script bucket %d, Go bucket %d", ms, got, want)
+		}
+		if ms >= 1 && math.Abs(bucketValue(bucketOf(ms))-ms)/ms > 0.1 {
+			t.Errorf("%v ms: bucket %d stands for %v", ms, bucketOf(ms), bucketValue(bucketOf(ms)))
+		}
+	}
+}
+
+func TestHistoryCountsEveryTransitionAndWaits(t *testing.T) {
+	t.Parallel()
+	c, bu := setup(t)
+	ctx := ctxT(t)
+	res, err := c.EnqueueBatch(ctx, []EnqueueParams{{Type: "w"}, {Type: "w"}, {Type: "w"}, {Type: "w"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Known waits: each job's submission set back by 100 ms, 1 s, 10 s.
+	waits := []time.Duration{100 * time.Millisecond, time.Second, 10 * time.Second}
+	for i, w := range waits {
+		id := res[i].Job.ID
+		bu.rdb.HSet(ctx, c.shards.of(id).job(id), fCreatedAt, res[i].Job.CreatedAt.Add(-w).UnixMilli())
+	}
+	if err := c.Cancel(ctx, res[3].Job.ID); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := c.claim(ctx, "w", []string{DefaultQueue}, []string{"w"}, 3, time.Minute)
+	if err != nil || len(jobs) != 3 {
+		t.Fatal(jobs, err)
+	}
+	if to, err := c.luaFail(ctx, jobs[0], jobs[0].token, "again", false, time.Hour); err != nil || to != StateRetrying {
+		t.Fatal(to, err)
+	}
+	pts, err := c.History(ctx, HistoryQuery{Step: time.Minute, Points: 3, Type: "w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got HistoryPoint
+	for _, p := range pts {
+		got.Submitted += p.Submitted
+		got.Started += p.Started
+		got.Cancelled += p.Cancelled
+		got.Retried += p.Retried
+		got.Failed += p.Failed
+		if p.Started == 3 {
+			got.Wait = p.Wait
+		}
+	}
+	if got.Submitted != 4 || got.Started != 3 || got.Cancelled != 1 || got.Retried != 1 || got.Failed != 0 {
+		t.Fatalf("history %+v: want 4 submitted, 3 started, 1 cancelled, 1 retried", got)
+	}
+	if got.Wait.P50 != 0 { // all three started in one minute
+		var waited []time.Duration
+		for _, j := range jobs {
+			rec, err := c.Get(ctx, j.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waited = append(waited, rec.StartedAt.Sub(rec.CreatedAt))
+		}
+		withinBucket(t, "wait p50", got.Wait.P50, truth(waited, 0.5))
+		withinBucket(t, "wait p99", got.Wait.P99, truth(waited, 0.99))
 	}
 }

@@ -40,9 +40,9 @@ func (k keyspace) key(parts ...string) string {
 // job is the hash holding one job's fields.
 func (k keyspace) job(id string) string { return k.key("job", id) }
 
-// history is the list of a job's events, oldest first, bounded
-// (history.go): written from its first claim on, removed with the job.
-func (k keyspace) history(id string) string { return k.key("history", id) }
+// jobEvents is the list of a job's events, oldest first, bounded
+// (jobevents.go): written from its first claim on, removed with the job.
+func (k keyspace) jobEvents(id string) string { return k.key("jobevents", id) }
 
 // log is the list of a job's log lines, oldest first, bounded (log.go);
 // removed with the job.
@@ -100,6 +100,35 @@ func (k keyspace) unique(uniqueKey string) string { return k.key("unique", uniqu
 // workerWake is a worker's private wake list, pushed to end its blocking
 // wait at shutdown; it has one per shard, beside the shard's wake lists.
 func (k keyspace) workerWake(id string) string { return k.key("worker", id, "wake") }
+
+// history is the shard's history index: a hash of "<queue>:<type>" → the
+// last minute (Unix time / 60 s) that pair's history was written. The
+// history itself is one hash per minute and per hour of each pair, named
+// after the index (histMinute, histHour) and sharing its hash tag: the
+// transition scripts, which alone know the minute by the Redis clock,
+// build the minute's name from the index's (lib.lua: hist_write).
+func (k keyspace) history() string { return k.key("h") }
+
+// histMinute is the history of one queue and type in one minute (Unix
+// time / 60 s): counters and histograms (history.go), kept 48 hours.
+func (k keyspace) histMinute(minute int64, queue, typ string) string {
+	return k.key("h", "m", strconv.FormatInt(minute, 10), queue, typ)
+}
+
+// histHour is the history of one queue and type in one hour (Unix time /
+// 3600 s), rolled up by maintenance from the minutes; kept 30 days.
+func (k keyspace) histHour(hour int64, queue, typ string) string {
+	return k.key("h", "h", strconv.FormatInt(hour, 10), queue, typ)
+}
+
+// histRolled is the last hour (Unix time / 3600 s) rolled up into hours.
+func (k keyspace) histRolled() string { return k.key("h", "rolled") }
+
+// histSampled is the hash of the minutes whose queue depths were sampled
+// (minute → the sampling process): its HSETNX is the claim that makes one
+// maintenance process of the fleet take a minute's sample, and an hour's
+// depths are the means over its sampled minutes. Kept 48 hours.
+func (k keyspace) histSampled() string { return k.key("h", "sampled") }
 
 // Global keys.
 

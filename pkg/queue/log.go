@@ -9,7 +9,7 @@ import (
 
 // A job's log: lines its handler writes while it runs (ActiveJob.Log in
 // Go, the lease protocol's log call from any language), kept in Redis
-// with the job (history.go) and published as events, so that an operator
+// with the job (jobevents.go) and published as events, so that an operator
 // can read what a job did, and follow it live, from any apiserver. A log
 // keeps its newest Config.LogLines lines and counts the ones it let go;
 // a line is cut at Config.LogLineBytes.

@@ -62,7 +62,7 @@ func BenchmarkLogFollow(b *testing.B) {
 		}
 		got := []Event{ev}
 		if sub.Missed() { // as a follower does: what the buffer lost, from the history
-			h, err := c.History(ctx, e.ID, last, HistoryLogs)
+			h, err := c.Events(ctx, e.ID, last, HistoryLogs)
 			if err != nil {
 				b.Fatal(err)
 			}

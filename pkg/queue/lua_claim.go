@@ -31,7 +31,7 @@ func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duratio
 	tokens := make([][]string, len(calls)) // by call: the run token of each job it may take
 	for i, cl := range calls {
 		k := c.shards[cl.shard]
-		keys := make([]string, 0, 4+len(lanes))
+		keys := make([]string, 0, 5+2*len(lanes))
 		keys = append(keys, k.leases(), k.counts(), k.typeRunning(), k.typeLimits())
 		args := make([]any, 0, 7+3*len(lanes)+cl.want)
 		args = append(args, worker, cl.want, lease.Milliseconds(), c.keys.eventsChannel(), len(lanes), k.job(""))
@@ -46,12 +46,13 @@ func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duratio
 			args = append(args, l.typ, strconv.Itoa(l.rank), strconv.Itoa(s))
 		}
 		keys = append(keys, setKeys...)
+		keys = append(keys, k.history())
 		tokens[i] = make([]string, cl.want)
 		for n := range tokens[i] {
 			tokens[i][n] = randomHex(8) + tokenSuffix
 			args = append(args, tokens[i][n])
 		}
-		args = append(args, k.history(""))
+		args = append(args, k.jobEvents(""))
 		lcs[i] = &luaCall{script: c.scripts.claim, keys: keys, args: args}
 	}
 	c.runScripts(ctx, false, lcs...)

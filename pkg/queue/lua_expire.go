@@ -24,7 +24,7 @@ func (c *Client) luaExpire(ctx context.Context, k keyspace, state State, keep ti
 		args = append(args, id)
 	}
 	for _, id := range ids {
-		keys = append(keys, k.history(id), k.log(id))
+		keys = append(keys, k.jobEvents(id), k.log(id))
 	}
 	res, err := c.runScript(ctx, c.scripts.expire, keys, args...)
 	if err != nil {

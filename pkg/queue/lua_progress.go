@@ -33,7 +33,7 @@ func (c *Client) luaProgress(ctx context.Context, reports []progressReport, leas
 			args = append(args, r.id, r.token, r.percent, r.step)
 		}
 		for _, i := range g.idx {
-			keys = append(keys, k.history(reports[i].id))
+			keys = append(keys, k.jobEvents(reports[i].id))
 		}
 		calls[gi] = &luaCall{script: c.scripts.progress, keys: keys, args: args}
 	}

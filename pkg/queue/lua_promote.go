@@ -19,7 +19,7 @@ func (c *Client) luaPromote(ctx context.Context, k keyspace, queue string, ids, 
 		args = append(args, id, types[i])
 	}
 	for _, id := range ids {
-		keys = append(keys, k.history(id))
+		keys = append(keys, k.jobEvents(id))
 	}
 	res, err := c.runScript(ctx, c.scripts.promote, keys, args...)
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 // by the Redis clock → pending (in their lanes), or failed when out of
 // attempts.
 func (c *Client) luaReap(ctx context.Context, k keyspace, ids, queues, types []string) (ReapResult, error) {
-	keys := make([]string, 0, 7+5*len(ids))
+	keys := make([]string, 0, 8+5*len(ids))
 	keys = append(keys, k.leases(), k.counts(), k.typeRunning(),
 		k.typeLimits(), k.done(StateFailed), k.seq(), k.queues())
 	args := make([]any, 0, 2+2*len(ids))
@@ -24,8 +24,9 @@ func (c *Client) luaReap(ctx context.Context, k keyspace, ids, queues, types []s
 		args = append(args, id, t)
 	}
 	for _, id := range ids {
-		keys = append(keys, k.history(id))
+		keys = append(keys, k.jobEvents(id))
 	}
+	keys = append(keys, k.history())
 	res, err := c.runScript(ctx, c.scripts.reap, keys, args...)
 	if err != nil {
 		return ReapResult{}, fmt.Errorf("reap: %w", err)

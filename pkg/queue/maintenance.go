@@ -322,6 +322,15 @@ type MaintenanceConfig struct {
 	PromoteInterval time.Duration
 	ReapInterval    time.Duration
 	JanitorInterval time.Duration
+	// HistoryInterval paces the history's upkeep: the claim of the
+	// current minute's sample of the queue depths (one process of the
+	// fleet takes each) and the hourly roll-up. Default
+	// DefaultHistoryInterval; it bounds how late in its minute a sample
+	// may be taken.
+	HistoryInterval time.Duration
+	// Name names the process in the history's sample claims (a worker
+	// passes its id); default the host name and process id.
+	Name string
 	// Retention says how long finished jobs are kept. Nil means
 	// DefaultRetention().
 	Retention *Retention
@@ -347,7 +356,9 @@ func NewMaintenance(c *Client, cfg MaintenanceConfig) (*Maintenance, error) {
 	cfg.PromoteInterval = cmp.Or(cfg.PromoteInterval, DefaultPromoteInterval)
 	cfg.ReapInterval = cmp.Or(cfg.ReapInterval, DefaultLeaseTTL/4)
 	cfg.JanitorInterval = cmp.Or(cfg.JanitorInterval, DefaultJanitorInterval)
-	if cfg.PromoteInterval < 0 || cfg.ReapInterval < 0 || cfg.JanitorInterval < 0 {
+	cfg.HistoryInterval = cmp.Or(cfg.HistoryInterval, DefaultHistoryInterval)
+	cfg.Name = cmp.Or(cfg.Name, defaultProcessName())
+	if cfg.PromoteInterval < 0 || cfg.ReapInterval < 0 || cfg.JanitorInterval < 0 || cfg.HistoryInterval < 0 {
 		return nil, invalidf("maintenance intervals must not be negative")
 	}
 	if cfg.Retention == nil {
@@ -376,6 +387,7 @@ func (m *Maintenance) loop(ctx context.Context) {
 	promoteAt := time.Now()
 	reapAt := time.Now().Add(jitter(m.cfg.ReapInterval))
 	janitorAt := time.Now().Add(jitter(m.cfg.JanitorInterval))
+	historyAt := time.Now()
 	for {
 		now := time.Now()
 		if !now.Before(promoteAt) {
@@ -389,12 +401,15 @@ func (m *Maintenance) loop(ctx context.Context) {
 			m.expire(ctx)
 			janitorAt = now.Add(jitter(m.cfg.JanitorInterval))
 		}
-		next := promoteAt
-		if reapAt.Before(next) {
-			next = reapAt
+		if !now.Before(historyAt) {
+			m.history(ctx)
+			historyAt = now.Add(jitter(m.cfg.HistoryInterval))
 		}
-		if janitorAt.Before(next) {
-			next = janitorAt
+		next := promoteAt
+		for _, at := range []time.Time{reapAt, janitorAt, historyAt} {
+			if at.Before(next) {
+				next = at
+			}
 		}
 		sleepCtx(ctx, max(time.Until(next), 5*time.Millisecond))
 		if ctx.Err() != nil {
@@ -435,6 +450,21 @@ func (m *Maintenance) reap(ctx context.Context) {
 		m.log.Warn("reap failed", "err", err)
 	} else if res.Recovered+res.Failed > 0 {
 		m.log.Info("reaped expired leases", "recovered", res.Recovered, "failed", res.Failed)
+	}
+}
+
+// history samples the queue depths into the history, once a minute across
+// the fleet, and rolls ended hours up.
+func (m *Maintenance) history(ctx context.Context) {
+	if n, err := m.c.SampleHistory(ctx, m.cfg.Name); err != nil {
+		m.log.Warn("sampling the queue depths failed", "err", err)
+	} else if n > 0 {
+		m.log.Debug("sampled the queue depths into the history", "shards", n)
+	}
+	if n, err := m.c.RollupHistory(ctx); err != nil {
+		m.log.Warn("rolling up the history failed", "err", err)
+	} else if n > 0 {
+		m.log.Debug("rolled up the history", "hours", n)
 	}
 }
 

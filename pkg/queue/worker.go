@@ -26,6 +26,7 @@ const (
 	DefaultRetryMaxDelay    = 10 * time.Minute
 	DefaultPromoteInterval  = time.Second
 	DefaultJanitorInterval  = 30 * time.Second
+	DefaultHistoryInterval  = 5 * time.Second
 	// idleBlock is how long an idle worker blocks on its wake lists before
 	// it looks again on its own: a safety net, not the pickup path.
 	idleBlock = 5 * time.Second
@@ -201,7 +202,8 @@ func NewWorker(c *Client, mux *Mux, cfg WorkerConfig) (*Worker, error) {
 		slices.Sort(queues)
 		w.maintenance, err = NewMaintenance(c, MaintenanceConfig{Queues: queues,
 			PromoteInterval: full.PromoteInterval, ReapInterval: full.ReapInterval,
-			JanitorInterval: full.JanitorInterval, Retention: full.Retention, Logger: full.Logger})
+			JanitorInterval: full.JanitorInterval, Retention: full.Retention, Logger: full.Logger,
+			Name: full.ID})
 		if err != nil {
 			return nil, err
 		}

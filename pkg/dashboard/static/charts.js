@@ -1,36 +1,45 @@
-// The overview's charts: jobs finished per minute, and jobs waiting and
-// running, over the last windowMinutes of this tab. They are drawn from
-// the queue stats the overview already reads every two seconds (each
-// read is one sample), with uPlot (static/vendor/uplot, MIT), which the
-// page loads before its modules as the global uPlot.
+// The overview's charts, drawn from the queue's history
+// (GET /api/v1/jobs/queue/history, kept by the engine itself, so they show
+// what happened before this page was opened): jobs completed and failed
+// per step, the queue depth, and the 95th percentiles of wait and run
+// times, over the last hour, day or 30 days, for every job or one queue
+// and type. Drawn with uPlot (static/vendor/uplot, MIT), which the page
+// loads before its modules as the global uPlot.
 
+import { call, withQuery } from './api.js';
 import { byId } from './dom.js';
 
-/** How far back the charts reach: samples older than this are dropped. */
-export const windowMinutes = 30;
+/** The ranges offered: the history asked for, and how often it is read
+ * again while the overview is shown. */
+export const ranges = {
+  hour: { query: { minutes: '60' }, refreshMs: 5000, label: 'per minute' },
+  day: { query: { minutes: '1440' }, refreshMs: 30000, label: 'per minute' },
+  month: { query: { hours: '720' }, refreshMs: 120000, label: 'per hour' },
+};
 
-/** rateWindowS is the span the per-minute rates are averaged over. */
-const rateWindowS = 60;
+/** What is shown: a key of ranges, and the queue and type filters ("": all). */
+const view = { range: 'hour', queue: '', type: '' };
 
-/** gapS is the longest pause between two samples a line bridges. */
-const gapS = 10;
+/** The last history read (null before the first), when it was read, and
+ * the last live depths from the stats (null when unknown). */
+let history = null;
+let loadedAt = 0;
+let loading = false;
+let live = null;
 
-/** The samples, oldest first: t in seconds since the epoch, then the
- * counts of the stats. points() gives them with their rates, for the
- * charts and for the page's tests. */
-const kept = [];
-
-/** The charts once drawn, by the id of their box. */
+/** The charts once drawn, by the id of their box; the boxes watched for
+ * their size (once each, whichever chart they hold). */
 const charts = new Map();
+const watched = new Set();
 
 /** What each chart draws: its series (a label, the field of a point it
  * reads, a colour from the stylesheet's variables) and its y unit. */
 const specs = {
   'chart-throughput': {
-    unit: '/min',
+    unit: '',
     series: [
-      { label: 'completed', field: 'completedRate', color: '--ok' },
-      { label: 'failed', field: 'failedRate', color: '--bad' },
+      { label: 'completed', field: 'completed', color: '--ok' },
+      { label: 'failed', field: 'failed', color: '--bad' },
     ],
   },
   'chart-depth': {
@@ -38,45 +47,76 @@ const specs = {
     series: [
       { label: 'pending', field: 'pending', color: '--muted' },
       { label: 'running', field: 'running', color: '--run' },
-      { label: 'retrying', field: 'retrying', color: '--warn' },
+    ],
+  },
+  'chart-latency': {
+    unit: ' ms',
+    series: [
+      { label: 'wait p95', field: 'waitP95', color: '--warn' },
+      { label: 'run p95', field: 'runP95', color: '--run' },
     ],
   },
 };
 
-/** Records one read of GET /api/v1/jobs/queue/stats and redraws. */
-export function addSample(stats, at = Date.now()) {
-  kept.push({
-    t: at / 1000,
-    completed: stats.completed_jobs || 0,
-    failed: stats.failed_jobs || 0,
-    pending: stats.pending_jobs || 0,
-    running: stats.running_jobs || 0,
-    retrying: stats.retrying_jobs || 0,
+/** Wires the range and filter controls; called once. */
+export function init() {
+  byId('chart-filters').addEventListener('change', (ev) => {
+    const f = new FormData(ev.currentTarget);
+    view.range = ranges[f.get('range')] ? f.get('range') : 'hour';
+    view.queue = String(f.get('queue') || '').trim();
+    view.type = String(f.get('type') || '').trim();
+    byId('chart-step').textContent = ranges[view.range].label;
+    history = null;
+    draw();
+    load();
   });
-  const oldest = at / 1000 - windowMinutes * 60;
-  while (kept.length > 0 && kept[0].t < oldest) kept.shift();
+  byId('chart-filters').addEventListener('submit', (ev) => ev.preventDefault());
+}
+
+/** Takes the stats the overview just read: their depths stand for the
+ * current step's (when no filter is set: the stats count every queue and
+ * type), and the history is read again when it is due. */
+export function addSample(stats) {
+  live = { pending: stats.pending_jobs || 0, running: stats.running_jobs || 0 };
+  if (!loading && Date.now() - loadedAt >= ranges[view.range].refreshMs) load();
+  else draw();
+}
+
+/** Reads the history of the view, then draws it. */
+async function load() {
+  loading = true;
+  const asked = { ...view };
+  try {
+    const h = await call('GET', withQuery('/api/v1/jobs/queue/history',
+      { ...ranges[asked.range].query, queue: asked.queue, type: asked.type }));
+    if (asked.range === view.range && asked.queue === view.queue && asked.type === view.type) {
+      history = h;
+      byId('charts-note').textContent = '';
+    }
+  } catch (e) {
+    byId('charts-note').textContent = 'history not loaded: ' + e.message;
+  } finally {
+    loading = false;
+    loadedAt = Date.now();
+  }
   draw();
 }
 
-/** points are the samples kept with the per-minute rates of finished jobs,
- * each over the last rateWindowS before it (or since the first sample).
- * The counts are of the jobs retained, which the janitor lowers when it
- * expires old ones: a drop is no negative throughput, so it counts 0.
- * Where the page stopped sampling for more than gapS (the overview was
- * hidden), a point of nulls leaves a gap in the lines rather than a line
- * that claims to know. */
-export function points() {
-  const out = [];
-  let base = 0;
-  kept.forEach((s, i) => {
-    if (i > 0 && s.t - kept[i - 1].t > gapS) out.push({ t: (s.t + kept[i - 1].t) / 2, gap: true });
-    while (base < i && s.t - kept[base].t > rateWindowS) base++;
-    const b = kept[base];
-    const span = s.t - b.t;
-    const rate = (now, then) => (span > 0 ? Math.max(0, now - then) * 60 / span : 0);
-    out.push({ ...s, completedRate: rate(s.completed, b.completed), failedRate: rate(s.failed, b.failed) });
-  });
-  return out;
+/** points are the steps of a history answer as the charts draw them:
+ * t in seconds since the epoch, the counts, the depths (the last step's
+ * replaced by depth when given) and the p95s in ms. */
+export function points(h = history, depth = view.queue || view.type ? null : live) {
+  const pts = ((h && h.points) || []).map((p) => ({
+    t: Date.parse(p.at) / 1000,
+    completed: p.completed,
+    failed: p.failed,
+    pending: p.pending,
+    running: p.running,
+    waitP95: p.wait_ms.p95,
+    runP95: p.run_ms.p95,
+  }));
+  if (depth && pts.length > 0) Object.assign(pts[pts.length - 1], depth);
+  return pts;
 }
 
 /** Draws every chart whose box is on the page (and shown). */
@@ -89,12 +129,20 @@ function draw() {
   for (const [id, spec] of Object.entries(specs)) {
     const box = byId(id);
     if (!box || box.offsetParent === null) continue; // hidden: drawn when shown again
-    const data = [pts.map((p) => p.t), ...spec.series.map((s) => pts.map((p) => (p.gap ? null : p[s.field])))];
+    const data = [pts.map((p) => p.t), ...spec.series.map((s) => pts.map((p) => p[s.field]))];
     let chart = charts.get(id);
+    if (chart && chart.range !== view.range) { // the time axis changes its labels
+      chart.destroy();
+      chart = null;
+    }
     if (!chart) {
       chart = new uPlot(options(box, spec), data, box);
+      chart.range = view.range;
       charts.set(id, chart);
-      new ResizeObserver(() => chart.setSize(size(box))).observe(box);
+      if (!watched.has(id)) {
+        watched.add(id);
+        new ResizeObserver(() => charts.get(id)?.setSize(size(box))).observe(box);
+      }
     } else {
       chart.setData(data);
     }
@@ -110,15 +158,21 @@ function options(box, spec) {
   const css = getComputedStyle(document.documentElement);
   const color = (name) => css.getPropertyValue(name).trim() || '#333';
   const fmt = (v) => (v === null || v === undefined ? '–' : (Math.round(v * 10) / 10) + spec.unit);
-  const clock = (t) => (t === null || t === undefined ? '–' : new Date(t * 1000).toLocaleTimeString());
+  const days = view.range === 'month';
+  const clock = (t) => {
+    if (t === null || t === undefined) return '–';
+    const d = new Date(t * 1000);
+    return days ? d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' }) + ' ' +
+      d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' }) : d.toLocaleTimeString();
+  };
   return {
     ...size(box),
     legend: { live: true },
     cursor: { drag: { x: false, y: false } },
     scales: { y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
     axes: [
-      { stroke: color('--muted'), grid: { stroke: color('--line') }, space: 90, values: (u, ticks) => ticks.map(clock) },
-      { stroke: color('--muted'), grid: { stroke: color('--line') }, size: 44 },
+      { stroke: color('--muted'), grid: { stroke: color('--line') }, space: days ? 110 : 90, values: (u, ticks) => ticks.map(clock) },
+      { stroke: color('--muted'), grid: { stroke: color('--line') }, size: 50 },
     ],
     series: [
       { label: 'time', value: (u, t) => clock(t) },

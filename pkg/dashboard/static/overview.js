@@ -37,6 +37,7 @@ const examplePayloads = {
 
 /** Wires the overview's forms and buttons; called once. */
 export function init() {
+  charts.init();
   schedules.init();
   byId('filters').addEventListener('submit', (ev) => {
     ev.preventDefault();

@@ -9,6 +9,7 @@
 -- leases, the lanes, the counters and the events once per call.)
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
 -- KEYS[4+i] lane i (lanes in rank order)  KEYS[4+L+s] lane types set s
+-- KEYS[#KEYS] the history index (lib.lua: hist_write)
 -- ARGV[1] worker id  ARGV[2] max jobs  ARGV[3] lease ms  ARGV[4] events channel
 -- ARGV[5] number of lanes L  ARGV[6] the job hash key without the id
 -- (keyspace.job("")): the jobs are known only once the lanes are read, so
@@ -63,10 +64,10 @@ if limited then
   end
 end
 
-local now_s, deadline
+local now_s, deadline, now
 local out = {OK, 0, 0}
 local n = 0
-local leases, events, taken_t = {}, {}, {}
+local leases, events, taken_t, hist = {}, {}, {}, {}
 local taken, skipped = {}, {} -- per lane: ids taken, whether one was passed over
 
 -- take claims job id from lane i if it is pending and of the lane's type.
@@ -89,7 +90,7 @@ end
 local function take(i, id)
   local jk = ARGV[6] .. id
   local row = redis.call('HGETALL', jk)
-  local status, typ, queue, version, attempts, dirty
+  local status, typ, queue, version, attempts, dirty, since
   for k = 1, #row, 2 do
     local f = row[k]
     if f == 'status' then status = row[k + 1]
@@ -97,6 +98,7 @@ local function take(i, id)
     elseif f == 'version' then version = row[k + 1]
     elseif f == 'attempts' then attempts = row[k + 1]
     elseif f == 'queue' then queue = row[k + 1]
+    elseif f == 'updated_at' or (f == 'created_at' and not since) then since = row[k + 1]
     elseif f == 'progress' or f == 'step' then dirty = true
     end
   end
@@ -105,7 +107,7 @@ local function take(i, id)
     return
   end
   if not now_s then
-    local now = now_ms()
+    now = now_ms()
     now_s = int(now)
     deadline = int(now + tonumber(ARGV[3]))
   end
@@ -123,6 +125,8 @@ local function take(i, id)
   table.insert(taken[i], id)
   add_event(events, id, 'running', '0', '""', version, now_s, typ, queue or DEFAULT_QUEUE)
   add_history(ARGV[#ARGV] .. id, true, version, 'running', '0', '""', now_s)
+  -- The wait: since the job last became pending (submitted, due, put back).
+  hist_add(hist, queue or DEFAULT_QUEUE, typ, 'b', 1, 'W', now - tonumber(since or now))
   out[#out + 1] = id
   out[#out + 1] = row
 end
@@ -176,6 +180,7 @@ if n > 0 then
   redis.call('HINCRBY', KEYS[2], 'pending', -n)
   redis.call('HINCRBY', KEYS[2], 'running', n)
   publish_events(ARGV[4], events)
+  hist_write(hist, KEYS[#KEYS], now)
   out[2] = now_s
 elseif limited then
   for i = 1, nlanes do

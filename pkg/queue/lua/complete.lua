@@ -9,7 +9,7 @@
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
 -- KEYS[5] completed zset
 -- KEYS[4+2i] job hash of run i   KEYS[5+2i] wake list of its lane
--- KEYS[5+2n+i] history of run i (n runs)
+-- KEYS[5+2n+i] the events of run i's job (n runs)  KEYS[#KEYS] the history index (lib.lua: hist_write)
 -- ARGV[1] events channel  ARGV[2] wake cap
 -- ARGV[3i] id of run i  ARGV[3i+1] its run token  ARGV[3i+2] its result JSON ('' for none)
 -- Returns {OK, r1, r2, ...} where ri is {OK} | {NOT_FOUND} | {LEASE_LOST, status}.
@@ -18,12 +18,13 @@ local runs = (#ARGV - 2) / 3
 local ok_row = {OK} -- one table for every run's {OK}: the reply is the same
 local now = now_ms()
 local now_s = int(now)
-local done, finished, events = {}, {}, {}
+local done, finished, events, hist = {}, {}, {}, {}
 local types = {} -- type → {n = runs ended, wake = {wake list = true}}
 for i = 1, runs do
   local jk, wk = KEYS[4 + 2 * i], KEYS[5 + 2 * i]
   local id, token, result = ARGV[3 * i], ARGV[3 * i + 1], ARGV[3 * i + 2]
-  local f = redis.call('HMGET', jk, 'status', 'token', 'type', 'queue', 'version', 'error')
+  local f = redis.call('HMGET', jk, 'status', 'token', 'type', 'queue', 'version', 'error',
+    'started_at')
   if not f[1] then
     out[#out + 1] = {NOT_FOUND}
   elseif f[1] == 'completed' and f[2] == token then
@@ -48,6 +49,7 @@ for i = 1, runs do
       version, now_s, f[3], f[4] or DEFAULT_QUEUE)
     add_history(KEYS[5 + 2 * runs + i], false, version, 'completed', '100',
       '"Job completed successfully"', now_s)
+    hist_add(hist, f[4] or DEFAULT_QUEUE, f[3], 'c', 1, 'R', now - tonumber(f[7] or now))
     out[#out + 1] = ok_row
   end
 end
@@ -60,5 +62,6 @@ if #done > 0 then
   redis.call('HINCRBY', KEYS[2], 'running', -#done)
   redis.call('HINCRBY', KEYS[2], 'completed', #done)
   publish_events(ARGV[1], events)
+  hist_write(hist, KEYS[#KEYS], now)
 end
 return out

@@ -186,9 +186,9 @@ local function end_run(jobkey, id, leases, typerun, limits, wakekey, cap, keep_t
   release_type(redis.call('HGET', jobkey, 'type'), 1, typerun, limits, {[wakekey] = true}, cap)
 end
 
--- ---- Event history (history.go) ---------------------------------------
+-- ---- A job's events (jobevents.go) -------------------------------------
 -- A job's history is a list of its events, oldest first, bounded to the
--- newest HISTORY_LIMIT (MaxEventHistory in history.go; a test keeps them
+-- newest HISTORY_LIMIT (MaxEventHistory in jobevents.go; a test keeps them
 -- equal). Each entry is "<version> <status> <progress> <updated_at> <step
 -- JSON>": the event without what the job's record already says (id, type,
 -- queue). A claim starts the history; every later transition appends only
@@ -223,3 +223,71 @@ local function publish_kept(channel, id, jobkey, histkey)
   publish_events(channel, buf)
 end
 -- ---- end of event history ---------------------------------------------
+-- History (history.go reads it back; keys.go documents the keys). A
+-- script gathers what its call did in a table h, by queue then type then
+-- field (hist_add), and writes it once at its end (hist_write): one
+-- HINCRBY per field of each (queue, type) the call touched, whatever the
+-- size of the batch, in the hash of the minute by the Redis clock,
+-- <index>:m:<minute>:<queue>:<type>. index is the shard's history index
+-- (a declared key, last of KEYS); the minute's hash shares its hash tag,
+-- so it lives in the script's slot, but only the script knows the minute.
+-- Counter fields: s submitted, b started, c completed, f failed,
+-- r retried, x cancelled (p pending and n running are maintenance's
+-- samples); R<bucket> and W<bucket> count run and wait times (ms) by
+-- hist_bucket.
+local HIST_MINUTE_TTL = 48 * 3600 + 300 -- seconds: 48 h of minutes, and a margin
+local HIST_PER_LN = 4 / math.log(2)
+local log, floor = math.log, math.floor
+
+-- hist_bucket is the log-scale bucket of a duration in ms: 0 below 1 ms,
+-- else 1 + floor(4·log2(ms)), four buckets per doubling (bucketOf in
+-- history.go is the same function).
+local function hist_bucket(ms)
+  if ms < 1 then return 0 end
+  return 1 + floor(log(ms) * HIST_PER_LN)
+end
+
+-- hist_add counts n (default 1) in field of (queue, typ) and, when prefix
+-- is given, one duration of ms in its histogram. (Per job of a batch: no
+-- string is made here; hist_write names the buckets' fields once.)
+local function hist_add(h, queue, typ, field, n, prefix, ms)
+  local q = h[queue]
+  if not q then q = {}; h[queue] = q end
+  local g = q[typ]
+  if not g then g = {}; q[typ] = g end
+  g[field] = (g[field] or 0) + (n or 1)
+  if prefix then
+    local hb = g[prefix]
+    if not hb then hb = {}; g[prefix] = hb end
+    local b = hist_bucket(ms)
+    hb[b] = (hb[b] or 0) + 1
+  end
+end
+
+-- hist_write writes what h gathered into the minute of now. A field that
+-- was new (its count is what was just added) may mean a new hash: then it
+-- gets its expiry and the index notes the (queue, type) active in this
+-- minute, which readers and the hour roll-up walk.
+local function hist_write(h, index, now)
+  local minute = floor(now / 60000)
+  local base = index .. ':m:' .. minute .. ':'
+  for queue, q in pairs(h) do
+    for typ, g in pairs(q) do
+      local key = base .. queue .. ':' .. typ
+      local fresh = false
+      for f, n in pairs(g) do
+        if type(n) == 'table' then -- a histogram: its buckets
+          for b, k in pairs(n) do
+            if redis.call('HINCRBY', key, f .. b, k) == k then fresh = true end
+          end
+        elseif redis.call('HINCRBY', key, f, n) == n then
+          fresh = true
+        end
+      end
+      if fresh then
+        redis.call('EXPIRE', key, HIST_MINUTE_TTL)
+        redis.call('HSET', index, queue .. ':' .. typ, minute)
+      end
+    end
+  end
+end

@@ -13,6 +13,7 @@
 -- KEYS[5] the queue's lane types set
 -- KEYS[4+2l] lane l (pending zset)  KEYS[5+2l] its wake list, l = 1..L (L = ARGV[5])
 -- KEYS[4+2L+2i] job hash of job i   KEYS[5+2L+2i] its unique key (its job hash when it has none)
+-- KEYS[#KEYS] the history index (lib.lua: hist_write)
 -- ARGV[1] queue  ARGV[2] events channel (the lane notices)  ARGV[3] wake cap
 -- ARGV[4] the most queue names the queues set may hold (0: no bound)
 -- ARGV[5] L, the number of lanes  ARGV[5+l] the type of lane l
@@ -42,7 +43,8 @@ local pending, prios, lanes, scheduled = {}, {}, {}, 0
 -- (one EXISTS per call instead of one per job).
 local fresh = false
 local jk0, a0 = 5 + 2 * nlanes, 5 + nlanes -- the keys and arguments before the jobs
-for i = 1, (#KEYS - jk0) / 2 do
+local hist = {}
+for i = 1, (#KEYS - 1 - jk0) / 2 do
   local jk, uk = KEYS[jk0 + 2 * i - 1], KEYS[jk0 + 2 * i]
   local a = a0 + 8 * i - 7
   local id, typ, payload, prio, retries, timeout, run_at, unique =
@@ -90,6 +92,7 @@ for i = 1, (#KEYS - jk0) / 2 do
       lanes[#lanes + 1] = lane_of[typ]
     end
     out[#out + 1] = created[status]
+    hist_add(hist, queue, typ, 's')
   end
 end
 if #pending > 0 then
@@ -114,4 +117,5 @@ if #pending > 0 then
 end
 if scheduled > 0 then redis.call('HINCRBY', KEYS[2], 'scheduled', scheduled) end
 if #out > 2 and not known then redis.call('SADD', KEYS[3], queue) end
+hist_write(hist, KEYS[#KEYS], now)
 return out
