@@ -196,7 +196,7 @@ func TestConcurrentEnqueueCoalesces(t *testing.T) {
 // resend falls on a later one.
 func TestResentSubmissionCreatesNothingTwice(t *testing.T) {
 	t.Parallel()
-	c, _ := setup(t)
+	c, _ := setupOneShard(t, redistest.Shared(t))
 	ctx := ctxT(t)
 	mustEnqueue(t, c, EnqueueParams{Type: "x", UniqueKey: "taken"})
 	params := []EnqueueParams{{Type: "x", UniqueKey: "taken"}, {Type: "x"}, {Type: "y"}, {Type: "x", UniqueKey: "new"}}
@@ -231,7 +231,7 @@ func TestResentSubmissionCreatesNothingTwice(t *testing.T) {
 func TestWakeListStaysUnderItsCap(t *testing.T) {
 	t.Parallel()
 	srv := redistest.New(t, nil)
-	c, b := setupOn(t, srv)
+	c, b := setupOneShard(t, srv)
 	ctx := ctxT(t)
 	c.wakeCap = 8
 	if err := b.rdb.ConfigResetStat(ctx).Err(); err != nil {

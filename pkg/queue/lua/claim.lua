@@ -69,8 +69,8 @@ local out = {OK, 0, 0}
 local n = 0
 local leases, events, taken_t, hist = {}, {}, {}, {}
 local taken, skipped = {}, {} -- per lane: ids taken, whether one was passed over
+local stale = {} -- per lane: ids of entries that are no pending job
 
--- take claims job id from lane i if it is pending and of the lane's type.
 -- absent tells whether lane i is known empty: its type is not in its
 -- queue's lane types set (each set read once, for all its lanes).
 local members = {} -- per set: lane → in the set
@@ -87,6 +87,9 @@ local function absent(i)
   return not members[s][i]
 end
 
+-- take claims job id from lane i if it is pending and of the lane's type.
+-- An entry whose job is gone or not pending (which the invariants forbid)
+-- is dropped from the lane, so that it cannot hold the lane's head.
 local function take(i, id)
   local jk = ARGV[6] .. id
   local row = redis.call('HGETALL', jk)
@@ -104,6 +107,10 @@ local function take(i, id)
   end
   if status ~= 'pending' or typ ~= ltype[i] then
     skipped[i] = true
+    if status ~= 'pending' then
+      stale[i] = stale[i] or {}
+      table.insert(stale[i], id)
+    end
     return
   end
   if not now_s then
@@ -182,7 +189,9 @@ if n > 0 then
   publish_events(ARGV[4], events)
   hist_write(hist, KEYS[#KEYS], now)
   out[2] = now_s
-elseif limited then
+end
+for i, ids in pairs(stale) do redis.call('ZREM', KEYS[4 + i], unpack(ids)) end
+if n == 0 and limited then
   for i = 1, nlanes do
     if room[ltype[i]] == 0 and redis.call('EXISTS', KEYS[4 + i]) == 1 then
       out[3] = 1
