@@ -20,7 +20,7 @@
 --   is empty and not read (a claim of many types, most of them idle,
 --   checks them all in one SMISMEMBER)
 -- ARGV[6+3L+j] run token of the j-th job taken (one per max job)
--- ARGV[#ARGV] the history key without the id (keyspace.history(""): a
+-- ARGV[#ARGV] the history key without the id (keyspace.jobEvents(""): a
 -- job's history shares its hash's slot, as undeclared as the hash)
 -- Returns {OK, now ms, blocked, id, row, id, row, ...}, for each job taken
 -- its id and its hash as it was before the claim (HGETALL order): the
