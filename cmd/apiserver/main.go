@@ -65,6 +65,9 @@ type config struct {
 	Maintenance bool
 	LogLevel    string
 	LogFmt      string
+	// Webhooks are the callback settings: with a secret, submissions may
+	// name a callback_url and this process delivers callbacks too.
+	Webhooks startup.Webhooks
 
 	// Test hooks: where logs go (default stderr), and a callback with the
 	// address once the server listens (HTTP_ADDR may name port 0).
@@ -93,6 +96,7 @@ func parseConfig(args []string) (*config, error) {
 	proxies := fs.String("trusted-proxies", "API_TRUSTED_PROXIES", "", "addresses/CIDRs of proxies whose X-Forwarded-For names the client (empty: none)")
 	logLevel := fs.String("log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 	logFmt := fs.String("log-format", "LOG_FORMAT", "text", "text or json")
+	webhooks := startup.WebhookFlags(fs)
 	limits := limitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -146,7 +150,14 @@ func parseConfig(args []string) (*config, error) {
 		return nil, err
 	}
 	qc.MaxQueues, qc.MaxSchedules = maxQueues, maxSchedules
-	return &config{Redis: rc, Queue: qc, Addr: *addr, API: apiCfg,
+	hooks, err := webhooks()
+	if err != nil {
+		return nil, err
+	}
+	if hooks.On() {
+		apiCfg.Callbacks = hooks.Guard
+	}
+	return &config{Redis: rc, Queue: qc, Addr: *addr, API: apiCfg, Webhooks: hooks,
 		ShutdownTimeout: *shutdown, DevWorkers: *devWorkers, Maintenance: *maintenance,
 		LogLevel: *logLevel, LogFmt: *logFmt}, nil
 }
@@ -197,6 +208,12 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	cfg.API.Logger = log
 	cfg.API.Metrics = startup.Metrics()
+	tp, stopTracing, err := startup.Tracing(ctx, log, "jobqueue-apiserver")
+	if err != nil {
+		return err
+	}
+	defer flushTraces(stopTracing)
+	cfg.API.Tracer, cfg.Queue.Tracer = tp, tp
 	redisCfg := cfg.Redis
 	mode, err := redisCfg.Mode()
 	if err != nil {
@@ -246,6 +263,11 @@ func run(ctx context.Context, cfg *config) error {
 		}
 		defer m.Stop()
 	}
+	stopDeliverer, err := startup.StartDeliverer(ctx, log, client, cfg.Webhooks, api.JobRecord, cfg.API.Metrics)
+	if err != nil {
+		return err
+	}
+	defer stopDeliverer()
 	handler, err := api.New(cfg.API, client, hub)
 	if err != nil {
 		return err
@@ -265,6 +287,13 @@ func run(ctx context.Context, cfg *config) error {
 		cfg.onReady(ln.Addr().String())
 	}
 	return serve(ctx, log, ln, handler, hub.Stop, cfg.ShutdownTimeout)
+}
+
+// flushTraces sends the spans still buffered, for a few seconds at most.
+func flushTraces(stop func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = stop(ctx)
 }
 
 // serve serves h on ln until ctx ends, then shuts down: it stops

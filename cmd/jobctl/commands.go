@@ -28,6 +28,7 @@ func submitCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 	delay := fs.Duration("delay", 0, "run this much later, e.g. 30s")
 	runAt := fs.String("run-at", "", "run at this RFC 3339 time")
 	uniqueKey := fs.String("unique-key", "", "refuse the submission while a job with this key exists")
+	callbackURL := fs.String("callback-url", "", "POST the job's record here, signed, when it ends (the server needs a WEBHOOK_SECRET)")
 	watch := fs.Bool("watch", false, "then watch the job until it finishes (exit code as watch)")
 	return func(ctx context.Context, a *app, args []string) error {
 		if len(args) < 1 || len(args) > 2 {
@@ -48,7 +49,7 @@ func submitCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			return usagef("--timeout %s: want a duration of 0 or more, e.g. 10m", *timeout)
 		}
 		sub := client.Submission{Type: args[0], Queue: *queue, Priority: *priority, Timeout: *timeout,
-			Delay: *delay, UniqueKey: *uniqueKey}
+			Delay: *delay, UniqueKey: *uniqueKey, CallbackURL: *callbackURL}
 		if *payload != "" {
 			raw, err := readPayload(*payload)
 			if err != nil {

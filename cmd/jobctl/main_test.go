@@ -327,6 +327,12 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("duplicate submit: %+v", r)
 	}
 
+	// A callback URL reaches the server: this one has no webhook secret.
+	r = jobctl(t, env, "submit", "demo", "--callback-url", "https://93.184.216.34/hook")
+	if r.code != exitRefused || !strings.Contains(r.stderr, "callbacks are off") {
+		t.Fatalf("submit with a callback: %+v", r)
+	}
+
 	// Cancel and restart, and their refusals.
 	waiting := submitted(t, env, "demo", "--queue", "nobody") // no worker takes it
 	jobctl(t, env, "cancel", waiting).want(t, exitOK, `^Job `+waiting+` cancelled successfully\n$`)

@@ -25,6 +25,7 @@ import (
 	"github.com/compileo/jobqueue/internal/redisconn"
 	"github.com/compileo/jobqueue/internal/runmetrics"
 	"github.com/compileo/jobqueue/internal/startup"
+	"github.com/compileo/jobqueue/pkg/api"
 	"github.com/compileo/jobqueue/pkg/handlers"
 	"github.com/compileo/jobqueue/pkg/queue"
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +44,9 @@ type config struct {
 	// MaintenanceOnly runs the queue's maintenance (for every queue) and
 	// no jobs: the process that workers run with DisableMaintenance need.
 	MaintenanceOnly bool
+	// Webhooks are the callback settings: with a secret, this process
+	// delivers callbacks too.
+	Webhooks startup.Webhooks
 }
 
 func parseConfig(args []string) (*config, error) {
@@ -70,6 +74,7 @@ func parseConfig(args []string) (*config, error) {
 	metricsAddr := fs.String("metrics-addr", "WORKER_METRICS_ADDR", "", "serve Prometheus /metrics on this address, e.g. :9100 (empty: off)")
 	logLevel := fs.String("log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 	logFmt := fs.String("log-format", "LOG_FORMAT", "text", "text or json")
+	webhooks := startup.WebhookFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -92,7 +97,11 @@ func parseConfig(args []string) (*config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &config{Redis: rc, Queue: qc, LogLevel: *logLevel, LogFmt: *logFmt, MetricsAddr: *metricsAddr,
+	hooks, err := webhooks()
+	if err != nil {
+		return nil, err
+	}
+	return &config{Redis: rc, Queue: qc, Webhooks: hooks, LogLevel: *logLevel, LogFmt: *logFmt, MetricsAddr: *metricsAddr,
 		MaintenanceOnly: *maintOnly,
 		Worker: queue.WorkerConfig{ID: *id, Queues: weights, StrictPriority: *strict,
 			Concurrency: *concurrency, LeaseTTL: *lease, ShutdownTimeout: *shutdown,
@@ -131,6 +140,16 @@ func run(ctx context.Context, cfg *config) error {
 	// loop blocks for seconds: a pool above the concurrency, longer I/O.
 	cfg.Redis.PoolSize = max(cfg.Worker.Concurrency+8, 16)
 	cfg.Redis.MinIOTimeout = 3 * time.Second
+	tp, stopTracing, err := startup.Tracing(ctx, log, "jobqueue-worker")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = stopTracing(fctx) // the spans still buffered
+	}()
+	cfg.Queue.Tracer = tp
 	rdb, client, err := startup.Connect(ctx, log, "jobqueue-worker", cfg.Redis, cfg.Queue)
 	if err != nil {
 		return err
@@ -147,6 +166,13 @@ func run(ctx context.Context, cfg *config) error {
 		}
 		defer stop()
 	}
+	// The record a callback carries is the API's (the same on every
+	// deliverer, whichever process sends it).
+	stopDeliverer, err := startup.StartDeliverer(ctx, log, client, cfg.Webhooks, api.JobRecord, reg)
+	if err != nil {
+		return err
+	}
+	defer stopDeliverer()
 	if cfg.MaintenanceOnly {
 		return maintain(ctx, log, client, cfg)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/compileo/jobqueue/pkg/queue"
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Queue is what the API needs from the job engine. *queue.Client
@@ -114,7 +115,11 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("api config: trusted proxies: %w", err)
 	}
-	r.Use(m.observe, s.requestID, s.accessLog, s.recoverPanic)
+	var tracer trace.Tracer
+	if cfg.Tracer != nil {
+		tracer = cfg.Tracer.Tracer(tracerName)
+	}
+	r.Use(m.observe, s.requestID, s.traced(tracer), s.accessLog, s.recoverPanic)
 	if len(cfg.CORSOrigins) > 0 {
 		r.Use(corsHandler(cfg.CORSOrigins, s.writeError))
 	}

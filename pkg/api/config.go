@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/compileo/jobqueue/pkg/queue"
+	"github.com/compileo/jobqueue/pkg/webhook"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults and limits of the API.
@@ -132,6 +134,16 @@ type Config struct {
 	Metrics *prometheus.Registry
 	// Logger receives the access log and every 5xx. Default slog.Default().
 	Logger *slog.Logger
+	// Callbacks accepts callback_url on submissions and says which
+	// addresses a callback may reach (callbacks.go). Nil refuses every
+	// callback_url: deliveries need the deployment's webhook secret,
+	// which the caller sets this with.
+	Callbacks *webhook.Guard
+	// Tracer, when set, traces every request (tracing.go); a job a
+	// request submits joins its trace when the queue's client traces too
+	// (queue.Config.Tracer). Nil makes no span; a traceparent a caller
+	// sends is still stored with the jobs it submits.
+	Tracer trace.TracerProvider
 }
 
 // withDefaults validates cfg and fills in its defaults.

@@ -153,6 +153,7 @@ func (s *server) submit(c *gin.Context) {
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
 	params, errs := []queue.EnqueueParams{p}, []error{nil}
+	s.checkCallbacks(ctx, params, errs)
 	if err := s.admit(ctx, params, errs); err != nil {
 		s.writeError(c, err)
 		return
@@ -194,6 +195,7 @@ func (s *server) submitBatch(c *gin.Context) {
 	}
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
+	s.checkCallbacks(ctx, params, errs)
 	if err := s.admit(ctx, params, errs); err != nil {
 		s.writeError(c, err)
 		return

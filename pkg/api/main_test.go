@@ -60,7 +60,8 @@ func setupOnPrefix(t *testing.T, rdb *redis.Client, prefix string, cfg Config) *
 	t.Helper()
 	t.Cleanup(func() { _ = rdb.Close() })
 	ctx := ctxT(t)
-	client, err := queue.NewClient(ctx, rdb, &queue.Config{Prefix: prefix})
+	// A traced API's engine traces too, as cmd/apiserver configures them.
+	client, err := queue.NewClient(ctx, rdb, &queue.Config{Prefix: prefix, Tracer: cfg.Tracer})
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)
 	}

@@ -149,6 +149,7 @@ type submitRequest struct {
 	RunAt          *string `json:"run_at"`
 	DelaySeconds   *int64  `json:"delay_seconds"`
 	UniqueKey      string  `json:"unique_key"`
+	CallbackURL    string  `json:"callback_url"`
 }
 
 // batchRequest is a batch submission; each job is decoded on its own, so
@@ -224,7 +225,7 @@ func parseBatch(body io.Reader, now time.Time, lim submitLimits) ([]queue.Enqueu
 // params validates a submission and turns it into the engine's
 // parameters, defaults filled in.
 func (r submitRequest) params(now time.Time, lim submitLimits) (queue.EnqueueParams, error) {
-	p := queue.EnqueueParams{Type: r.Type, Queue: r.Queue, UniqueKey: r.UniqueKey}
+	p := queue.EnqueueParams{Type: r.Type, Queue: r.Queue, UniqueKey: r.UniqueKey, CallbackURL: r.CallbackURL}
 	if r.Type == "" {
 		return p, invalidArgf("type is required")
 	}

@@ -57,7 +57,8 @@ func progressOf(p float64) float64 {
 	return 99.9
 }
 
-// statusView is a job's status in the Jobs API: exactly these ten fields.
+// statusView is a job's status in the Jobs API: exactly these ten
+// fields, and the callback's when the job has one.
 type statusView struct {
 	JobID       string          `json:"job_id"`
 	Status      queue.State     `json:"status"`
@@ -69,13 +70,14 @@ type statusView struct {
 	StartedAt   timestamp       `json:"started_at"`
 	CompletedAt timestamp       `json:"completed_at"`
 	UpdatedAt   timestamp       `json:"updated_at"`
+	Callback    *callbackView   `json:"callback,omitempty"`
 }
 
 func statusOf(j *queue.Job) statusView {
 	return statusView{JobID: j.ID, Status: j.Status, Progress: progressOf(j.Progress), CurrentStep: j.CurrentStep,
 		Result: jsonValue(j.Result), Error: nullable(j.Error), CreatedAt: timestamp(j.CreatedAt),
 		StartedAt: timestamp(j.StartedAt), CompletedAt: timestamp(j.CompletedAt),
-		UpdatedAt: timestamp(j.UpdatedAt)}
+		UpdatedAt: timestamp(j.UpdatedAt), Callback: callbackOf(j)}
 }
 
 // jobView is a job's whole record (GET /api/v1/jobs/{id} and the list).
@@ -102,6 +104,7 @@ type jobView struct {
 	Restarts       int             `json:"restarts"`
 	Version        int64           `json:"version"`
 	UniqueKey      *string         `json:"unique_key"`
+	Callback       *callbackView   `json:"callback,omitempty"`
 }
 
 func jobOf(j *queue.Job) jobView {
@@ -112,7 +115,52 @@ func jobOf(j *queue.Job) jobView {
 		CreatedAt: timestamp(j.CreatedAt), StartedAt: timestamp(j.StartedAt),
 		CompletedAt: timestamp(j.CompletedAt), UpdatedAt: timestamp(j.UpdatedAt),
 		WorkerID: nullable(j.WorkerID), Restarts: j.Restarts, Version: j.Version,
-		UniqueKey: nullable(j.UniqueKey)}
+		UniqueKey: nullable(j.UniqueKey), Callback: callbackOf(j)}
+}
+
+// callbackView is a job's callback: its URL and, once the job ended,
+// its delivery and the delivery's last attempts.
+type callbackView struct {
+	URL        string        `json:"url"`
+	DeliveryID *string       `json:"delivery_id"`
+	State      *string       `json:"state"`
+	Tries      int           `json:"tries"`
+	Attempts   []attemptView `json:"attempts"`
+}
+
+// attemptView is one POST of a callback.
+type attemptView struct {
+	At         timestamp `json:"at"`
+	StatusCode *int      `json:"status_code"`
+	Error      *string   `json:"error"`
+}
+
+// callbackOf is j's callback, or nil when it has none.
+func callbackOf(j *queue.Job) *callbackView {
+	if j.CallbackURL == "" {
+		return nil
+	}
+	v := &callbackView{URL: j.CallbackURL, Attempts: []attemptView{}}
+	if d := j.Delivery; d != nil {
+		v.DeliveryID, v.State, v.Tries = nullable(d.ID), nullable(string(d.State)), d.Tries
+		for _, a := range d.Attempts {
+			av := attemptView{At: timestamp(a.At), Error: nullable(a.Error)}
+			if a.StatusCode != 0 {
+				av.StatusCode = &a.StatusCode
+			}
+			v.Attempts = append(v.Attempts, av)
+		}
+	}
+	return v
+}
+
+// JobRecord is the body of j's callback: its record as GET
+// /api/v1/jobs/{job_id} serves it, less the callback's delivery (which
+// changes from one attempt to the next, while the body must not).
+func JobRecord(j *queue.Job) ([]byte, error) {
+	v := jobOf(j)
+	v.Callback = nil
+	return json.Marshal(v)
 }
 
 // eventView is the data of one SSE event: exactly these five fields.

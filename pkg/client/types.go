@@ -39,7 +39,7 @@ func (s State) Terminal() bool {
 }
 
 // Status is a job's status (GET /api/v1/jobs/status/{id}): its ten
-// fields.
+// fields, and its callback when it was submitted with one.
 type Status struct {
 	JobID       string  `json:"job_id"`
 	Status      State   `json:"status"`
@@ -53,6 +53,8 @@ type Status struct {
 	StartedAt   time.Time `json:"started_at,omitzero"` // start of the current run
 	CompletedAt time.Time `json:"completed_at,omitzero"`
 	UpdatedAt   time.Time `json:"updated_at,omitzero"`
+	// Callback is the job's callback and its delivery's attempts.
+	Callback *Callback `json:"callback,omitempty"`
 }
 
 // UnmarshalJSON implements json.Unmarshaler: a null result becomes nil.
@@ -94,6 +96,29 @@ type Job struct {
 	// stream event of the job's current state.
 	Version   int64  `json:"version"`
 	UniqueKey string `json:"unique_key,omitempty"`
+	// Callback is the job's callback, when it was submitted with one.
+	Callback *Callback `json:"callback,omitempty"`
+}
+
+// Callback is a job's callback URL and the delivery of its last end.
+type Callback struct {
+	URL string `json:"url"`
+	// DeliveryID is the Jobqueue-Delivery header of every attempt;
+	// "" until the job ends.
+	DeliveryID string `json:"delivery_id,omitempty"`
+	// State is pending, delivered, failed (given up) or dropped (the job
+	// was restarted first); "" until the job ends.
+	State string `json:"state,omitempty"`
+	// Tries counts the attempts; Attempts are the last ones.
+	Tries    int               `json:"tries"`
+	Attempts []CallbackAttempt `json:"attempts"`
+}
+
+// CallbackAttempt is one POST of a callback.
+type CallbackAttempt struct {
+	At         time.Time `json:"at"`
+	StatusCode int       `json:"status_code,omitempty"` // 0: no answer
+	Error      string    `json:"error,omitempty"`
 }
 
 // UnmarshalJSON implements json.Unmarshaler: a null payload or result
@@ -154,6 +179,9 @@ type Submission struct {
 	// UniqueKey, while a job holding it exists, makes another submission
 	// with it fail with ErrDuplicate.
 	UniqueKey string
+	// CallbackURL is POSTed the job's record when the job ends
+	// (VerifyCallback checks what arrives there).
+	CallbackURL string
 }
 
 // Retries returns a pointer to n, for Submission.MaxRetries.
@@ -175,8 +203,9 @@ func (s Submission) MarshalJSON() ([]byte, error) {
 		RunAt          string `json:"run_at,omitempty"`
 		DelaySeconds   int64  `json:"delay_seconds,omitempty"`
 		UniqueKey      string `json:"unique_key,omitempty"`
+		CallbackURL    string `json:"callback_url,omitempty"`
 	}{s.Type, s.Payload, s.Queue, s.Priority, s.MaxRetries, ceilSeconds(s.Timeout), runAt,
-		ceilSeconds(s.Delay), s.UniqueKey})
+		ceilSeconds(s.Delay), s.UniqueKey, s.CallbackURL})
 }
 
 func ceilSeconds(d time.Duration) int64 {

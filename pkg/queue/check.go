@@ -12,8 +12,9 @@ import (
 
 // CheckInvariants verifies the data model: every per-state counter equals
 // the size of its index, every job is in exactly the index of its status,
-// the per-type running counters equal the running jobs of each type, and
-// every job hash is in some index. It returns an error listing the first
+// the per-type running counters equal the running jobs of each type,
+// every job hash is in some index, and every pending callback delivery
+// is in its shard's hooks set (none can be lost). It returns an error listing the first
 // problems found.
 //
 // It reads the indexes one after another and scans every job key, so it is
@@ -49,6 +50,7 @@ func (c *Client) checkShard(ctx context.Context, k keyspace) ([]string, error) {
 	problems := c.checkIndexes(ctx, k, st)
 	problems = append(problems, c.checkLanes(ctx, k, st)...)
 	problems = append(problems, c.checkTypeCounts(ctx, k, st)...)
+	problems = append(problems, c.checkDeliveries(ctx, k, st)...)
 	orphans, err := c.checkOrphans(ctx, k, st.seen)
 	if err != nil {
 		return nil, err
@@ -202,4 +204,23 @@ func (c *Client) checkOrphans(ctx context.Context, k keyspace, seen map[string]S
 		}
 	}
 	return problems, nil
+}
+
+// checkDeliveries checks that every ended job whose callback delivery is
+// pending is in the hooks set: due, or claimed under a lease. (The set
+// may hold more: entries of jobs deleted since, dropped when claimed.)
+func (c *Client) checkDeliveries(ctx context.Context, k keyspace, st *shardState) []string {
+	var problems []string
+	for id, s := range st.seen {
+		if !s.Terminal() {
+			continue
+		}
+		if c.rdb.HGet(ctx, k.job(id), fHookState).Val() != string(DeliveryPending) {
+			continue
+		}
+		if err := c.rdb.ZScore(ctx, k.hooks(), id).Err(); err != nil {
+			problems = append(problems, fmt.Sprintf("job %s: callback delivery pending but not in the hooks set", id))
+		}
+	}
+	return problems
 }

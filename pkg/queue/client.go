@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults and limits of a Client's configuration.
@@ -63,6 +64,12 @@ type Config struct {
 	// LogLineBytes bounds a log line's message; a longer one is cut.
 	// Default DefaultLogLineBytes.
 	LogLineBytes int
+	// Tracer, when set, traces submissions and runs (tracing.go): spans
+	// of the submission and of each run's claim, handler and completion,
+	// joined to the trace of the request that submitted the job. Nil
+	// makes none, at no cost: a job still keeps the trace context its
+	// submitter's context carries, for the next process that traces.
+	Tracer trace.TracerProvider
 }
 
 // Client is the engine's entry point: submits, reads and moves jobs. It is
@@ -90,6 +97,8 @@ type Client struct {
 	// caches which types have a concurrency limit (limits.go).
 	nextShard atomic.Uint32
 	limited   limitedTypes
+	// tracer is Config.Tracer's; nil when tracing is off.
+	tracer trace.Tracer
 }
 
 // NewClient builds a Client on rdb and loads the Lua scripts into Redis.
@@ -122,6 +131,9 @@ func NewClient(ctx context.Context, rdb redis.UniversalClient, cfg *Config) (*Cl
 		waitTimeout:  cmp.Or(cfg.WaitTimeout, DefaultWaitTimeout),
 		logLines:     cmp.Or(cfg.LogLines, DefaultLogLines),
 		logLineBytes: cmp.Or(cfg.LogLineBytes, DefaultLogLineBytes),
+	}
+	if cfg.Tracer != nil {
+		c.tracer = cfg.Tracer.Tracer(tracerName)
 	}
 	if err := c.scripts.preload(ctx, rdb); err != nil {
 		return nil, storageErr(err)

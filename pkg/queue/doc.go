@@ -38,6 +38,7 @@
 //	{T}:types:running        hash   type → running jobs
 //	{T}:types:limits         hash   type → running limit (a copy; claims read it)
 //	{T}:unique:<key>         string unique key → job id
+//	{T}:hooks                zset   callbacks to deliver: job id; score due ms (or its claim's lease deadline)
 //	{T}:worker:<id>:wake     list   a worker's private wake list (shutdown)
 //	{T}:h                    hash   the history index: "<queue>:<type>" → last minute written (Unix s / 60)
 //	{T}:h:m:<minute>:<queue>:<type>  hash  a minute's history (counters, run and wait buckets, sampled depths), 48 h
@@ -161,6 +162,8 @@
 //	lease.go        the lease protocol of workers in any language: Lease,
 //	                Announce, HeartbeatLease, CompleteLease, FailLease
 //	leasecomplete.go concurrent CompleteLease calls sharing round trips
+//	deliveries.go   callbacks of ended jobs: Delivery, ClaimDeliveries,
+//	                AckDelivery (package webhook sends them)
 //
 //	handler.go      Handler, Mux, ActiveJob, Permanent
 //	worker.go       WorkerConfig, Worker, Start and Stop

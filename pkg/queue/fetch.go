@@ -194,12 +194,13 @@ func (w *Worker) queueOrder() []string {
 // claimAndRun claims up to n jobs of the types it has handlers for (one
 // round trip on one shard) and starts them.
 func (w *Worker) claimAndRun(ctx context.Context, n int) (int, error) {
+	start := time.Now()
 	jobs, err := w.c.claim(ctx, w.cfg.ID, w.queueOrder(), w.mux.Types(), n, w.cfg.LeaseTTL)
 	if err != nil {
 		return 0, err
 	}
 	for _, j := range jobs {
-		w.startRun(j)
+		w.startRun(j, start)
 	}
 	return len(jobs), nil
 }

@@ -38,6 +38,14 @@ type Job struct {
 	// Version grows by one on every change of the record.
 	Version   int64
 	UniqueKey string
+	// CallbackURL is where the job's end is POSTed (webhook); "" for none.
+	CallbackURL string
+	// Delivery is the callback of the job's last end: nil until a job
+	// with a CallbackURL ends (deliveries.go).
+	Delivery *Delivery
+	// TraceParent is the W3C trace context of the submission (tracing.go):
+	// "" unless tracing is on or the submitter sent one.
+	TraceParent string
 
 	// token identifies the run holding the lease; empty unless running.
 	token string
@@ -67,6 +75,14 @@ const (
 	fVersion    = "version"
 	fToken      = "token"
 	fUnique     = "unique_key"
+	fCallback   = "callback_url"
+	fTrace      = "trace"
+	// The delivery of a job's callback (deliveries.go).
+	fHookID       = "hook_id"
+	fHookState    = "hook_state"
+	fHookTries    = "hook_tries"
+	fHookAttempts = "hook_attempts"
+	fHookToken    = "hook_token"
 )
 
 // jobFromHash builds a Job from the field/value pairs of its hash. Absent
@@ -127,6 +143,12 @@ func jobFromHash(id string, h map[string]string) *Job {
 			j.token = v
 		case fUnique:
 			j.UniqueKey = v
+		case fCallback:
+			j.CallbackURL = v
+		case fTrace:
+			j.TraceParent = v
+		case fHookID, fHookState, fHookTries, fHookAttempts, fHookToken:
+			deliveryField(j, f, v)
 		}
 	}
 	return j

@@ -20,8 +20,8 @@ func TestLuaHistoryLimitMatchesGo(t *testing.T) {
 	}
 }
 
-// leaseOne takes the one runnable job of type typ over the lease protocol.
-func leaseOne(t *testing.T, c *Client, typ string) Leased {
+// leaseByType takes the one runnable job of type typ over the lease protocol.
+func leaseByType(t *testing.T, c *Client, typ string) Leased {
 	t.Helper()
 	res, err := c.Lease(ctxT(t), LeaseParams{WorkerID: "w", Types: []string{typ}, Max: 1, Lease: time.Minute})
 	if err != nil || len(res.Jobs) != 1 {
@@ -40,7 +40,7 @@ func TestHistoryKeepsEveryEventInOrder(t *testing.T) {
 	if n := b.rdb.Exists(ctx, c.shards.of(id).jobEvents(id), c.shards.of(id).log(id)).Val(); n != 0 {
 		t.Fatalf("a pending job has %d history keys", n)
 	}
-	l := leaseOne(t, c, "h")
+	l := leaseByType(t, c, "h")
 	for i := 1; i <= 3; i++ {
 		p := float64(i * 25)
 		if err := c.HeartbeatLease(ctx, id, l.Token, time.Minute, &p, fmt.Sprintf("step %d", i), time.Minute); err != nil {
@@ -104,7 +104,7 @@ func TestExpireRemovesHistory(t *testing.T) {
 	c, b := setup(t)
 	ctx := ctxT(t)
 	id := mustEnqueue(t, c, EnqueueParams{Type: "h"})
-	l := leaseOne(t, c, "h")
+	l := leaseByType(t, c, "h")
 	if err := c.AppendLog(ctx, id, l.Token, []LogLine{{Level: LogWarn, Message: "x"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestAppendLogChecks(t *testing.T) {
 	c, _ := setup(t)
 	ctx := ctxT(t)
 	id := mustEnqueue(t, c, EnqueueParams{Type: "h"})
-	l := leaseOne(t, c, "h")
+	l := leaseByType(t, c, "h")
 	if err := c.AppendLog(ctx, id, l.Token, []LogLine{{Level: "loud", Message: "x"}}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("bad level: %v", err)
 	}
@@ -217,7 +217,7 @@ func TestHubDeliversLogLines(t *testing.T) {
 	ctx := ctxT(t)
 	hub := startHub(t, c)
 	id := mustEnqueue(t, c, EnqueueParams{Type: "h"})
-	l := leaseOne(t, c, "h")
+	l := leaseByType(t, c, "h")
 	sub := hub.Subscribe(id)
 	defer sub.Close()
 	if err := c.AppendLog(ctx, id, l.Token, []LogLine{{Level: LogInfo, Message: "a\nb"}, {Level: LogDebug, Message: `"q"`, TimeMS: 5}}); err != nil {

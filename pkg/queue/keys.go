@@ -97,6 +97,11 @@ func (k keyspace) typeLimits() string { return k.key("types", "limits") }
 // unique maps a submission's unique key to the job that holds it.
 func (k keyspace) unique(uniqueKey string) string { return k.key("unique", uniqueKey) }
 
+// hooks is the sorted set of the callbacks to deliver (deliveries.go):
+// job id → when its delivery is next due (ms). A claimed delivery's score
+// is its lease's deadline, so a deliverer that dies leaves it due again.
+func (k keyspace) hooks() string { return k.key("hooks") }
+
 // workerWake is a worker's private wake list, pushed to end its blocking
 // wait at shutdown; it has one per shard, beside the shard's wake lists.
 func (k keyspace) workerWake(id string) string { return k.key("worker", id, "wake") }

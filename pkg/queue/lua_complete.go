@@ -15,9 +15,9 @@ func (c *Client) luaComplete(ctx context.Context, runs []completeRun) ([]error, 
 	calls := make([]*luaCall, len(groups))
 	for gi, g := range groups {
 		k := c.shards[g.shard]
-		keys := make([]string, 0, 6+3*len(g.idx))
+		keys := make([]string, 0, 7+3*len(g.idx))
 		keys = append(keys, k.leases(), k.counts(), k.typeRunning(), k.typeLimits(),
-			k.done(StateCompleted))
+			k.done(StateCompleted), k.hooks())
 		args := make([]any, 0, 2+3*len(g.idx))
 		args = append(args, c.keys.eventsChannel(), c.wakeCap)
 		for _, i := range g.idx {

@@ -11,9 +11,9 @@ import (
 // by the Redis clock → pending (in their lanes), or failed when out of
 // attempts.
 func (c *Client) luaReap(ctx context.Context, k keyspace, ids, queues, types []string) (ReapResult, error) {
-	keys := make([]string, 0, 8+5*len(ids))
+	keys := make([]string, 0, 9+5*len(ids))
 	keys = append(keys, k.leases(), k.counts(), k.typeRunning(),
-		k.typeLimits(), k.done(StateFailed), k.seq(), k.queues())
+		k.typeLimits(), k.done(StateFailed), k.seq(), k.queues(), k.hooks())
 	args := make([]any, 0, 2+2*len(ids))
 	args = append(args, c.keys.eventsChannel(), c.wakeCap)
 	for i, id := range ids {

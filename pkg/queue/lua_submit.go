@@ -39,7 +39,7 @@ func (c *Client) luaSubmit(ctx context.Context, calls []*submitCall, owned map[s
 		types := laneTypesOf(sc.jobs)
 		keys := make([]string, 0, 6+2*len(types)+2*len(sc.jobs))
 		keys = append(keys, k.scheduled(q), k.counts(), k.queues(), k.seq(), k.laneTypes(q))
-		args := make([]any, 0, 5+len(types)+8*len(sc.jobs))
+		args := make([]any, 0, 5+len(types)+9*len(sc.jobs))
 		args = append(args, q, c.keys.eventsChannel(), c.wakeCap, c.maxQueues, len(types))
 		for _, t := range types {
 			keys = append(keys, k.lane(q, t), k.laneWake(q, t))
@@ -57,7 +57,7 @@ func (c *Client) luaSubmit(ctx context.Context, calls []*submitCall, owned map[s
 			}
 			keys = append(keys, k.job(j.id), uk)
 			args = append(args, j.id, p.Type, string(p.Payload), p.Priority, *p.MaxRetries,
-				p.Timeout.Milliseconds(), runAt, p.UniqueKey)
+				p.Timeout.Milliseconds(), runAt, p.UniqueKey, p.moreFields())
 		}
 		keys = append(keys, k.history())
 		lcs[i] = &luaCall{script: c.scripts.submit, keys: keys, args: args}

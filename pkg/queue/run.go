@@ -34,8 +34,9 @@ type run struct {
 	logs runLog
 }
 
-func (w *Worker) startRun(j *Job) {
-	ctx, cancel := context.WithCancelCause(w.runCtx)
+// startRun runs j, claimed from claimedAt on, in a goroutine of its own.
+func (w *Worker) startRun(j *Job, claimedAt time.Time) {
+	ctx, cancel := context.WithCancelCause(w.c.claimSpan(w.runCtx, j, w.cfg.ID, claimedAt))
 	r := &run{w: w, job: j, token: j.token, ctx: ctx, cancel: cancel}
 	w.mu.Lock()
 	w.runs[j.ID] = r
@@ -69,7 +70,9 @@ func (w *Worker) execute(r *run) {
 		defer stop()
 	}
 	start := time.Now()
-	result, err := w.call(ctx, r)
+	hctx, endHandler := w.startRunSpan(ctx, r, spanHandler)
+	result, err := w.call(hctx, r)
+	endHandler(err)
 	r.flushLogs()
 	if err == nil {
 		r.dropProgress() // the completion writes the final progress
@@ -80,7 +83,9 @@ func (w *Worker) execute(r *run) {
 	cause := context.Cause(ctx)
 	switch {
 	case err == nil:
+		_, endComplete := w.startRunSpan(hctx, r, spanComplete)
 		err = w.complete(r, result)
+		endComplete(err)
 		if err == nil {
 			if w.log.Enabled(context.Background(), slog.LevelDebug) {
 				log().Debug("job completed", "took", time.Since(start))

@@ -34,6 +34,7 @@ const (
 type scripts struct {
 	submit, claim, extend, progress, complete, fail, cancel, restart,
 	promote, reap, requeue, expire, delete, register, ratelimit, forget,
+	hookclaim, hookack,
 	scheduleCreate, schedulePause, scheduleDelete, scheduleTick, log *redis.Script
 	all []*redis.Script
 }
@@ -48,7 +49,8 @@ func loadScripts() *scripts {
 		"reap": &s.reap, "requeue": &s.requeue, "expire": &s.expire,
 		"delete": &s.delete, "register": &s.register, "ratelimit": &s.ratelimit,
 		"forget": &s.forget, "schedule_create": &s.scheduleCreate, "schedule_pause": &s.schedulePause,
-		"schedule_delete": &s.scheduleDelete, "schedule_tick": &s.scheduleTick, "log": &s.log,
+		"schedule_delete": &s.scheduleDelete, "schedule_tick": &s.scheduleTick,
+		"hookclaim": &s.hookclaim, "hookack": &s.hookack, "log": &s.log,
 	} {
 		*dst = redis.NewScript(lib + "\n" + mustRead(name+".lua"))
 		s.all = append(s.all, *dst)

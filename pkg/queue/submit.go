@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"time"
 )
 
@@ -41,7 +42,19 @@ type EnqueueParams struct {
 	// Owner, when set, is the submitter whose quota of unfinished jobs
 	// counts the job (quota.go); it is recorded in the same round trip.
 	Owner string
+	// CallbackURL, when set, is POSTed the job's record when the job ends
+	// (completed, failed for good or cancelled): deliveries.go. Only its
+	// form is checked here; which hosts it may name is the caller's
+	// policy (package webhook's Guard).
+	CallbackURL string
+	// TraceParent is the W3C traceparent of the submitting request's
+	// span, stored with the job so that its run joins the trace; Enqueue
+	// fills it from ctx when the caller left it empty (tracing.go).
+	TraceParent string
 }
+
+// MaxCallbackURLLen bounds a callback URL.
+const MaxCallbackURLLen = 2048
 
 // Validate checks p and fills its defaults.
 func (p *EnqueueParams) Validate() error {
@@ -72,7 +85,41 @@ func (p *EnqueueParams) Validate() error {
 	if len(p.UniqueKey) > MaxUniqueKeyLen {
 		return invalidf("unique_key longer than %d bytes", MaxUniqueKeyLen)
 	}
+	return p.validateCallback()
+}
+
+// validateCallback checks the callback URL's form: an absolute http or
+// https URL with a host, of at most MaxCallbackURLLen bytes.
+func (p *EnqueueParams) validateCallback() error {
+	if p.CallbackURL == "" {
+		return nil
+	}
+	if len(p.CallbackURL) > MaxCallbackURLLen {
+		return invalidf("callback_url longer than %d bytes", MaxCallbackURLLen)
+	}
+	u, err := url.Parse(p.CallbackURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return invalidf("callback_url %q: want an absolute http:// or https:// URL without credentials", p.CallbackURL)
+	}
 	return nil
+}
+
+// moreFields is the job's further hash fields as submit.lua takes them: a
+// JSON object, or "" when the job has none (the common case costs the
+// script nothing).
+func (p *EnqueueParams) moreFields() string {
+	if p.CallbackURL == "" && p.TraceParent == "" {
+		return ""
+	}
+	m := make(map[string]string, 2)
+	if p.CallbackURL != "" {
+		m[fCallback] = p.CallbackURL
+	}
+	if p.TraceParent != "" {
+		m[fTrace] = p.TraceParent
+	}
+	b, _ := json.Marshal(m) // strings only: cannot fail
+	return string(b)
 }
 
 // Enqueued is the outcome of one submission.
@@ -85,7 +132,13 @@ type Enqueued struct {
 // Enqueue submits one job. A duplicate unique key returns *DuplicateError.
 // Concurrent calls share round trips (see coalescer).
 func (c *Client) Enqueue(ctx context.Context, p EnqueueParams) (*Enqueued, error) {
-	return c.enqueueCoalesced(ctx, p)
+	ctx, end := c.startSubmitSpan(ctx, 1)
+	if p.TraceParent == "" {
+		p.TraceParent = traceParentOf(ctx)
+	}
+	e, err := c.enqueueCoalesced(ctx, p)
+	end(err)
+	return e, err
 }
 
 // BatchResult is one submission's outcome in EnqueueBatch.
@@ -101,7 +154,14 @@ const submitChunk = 128
 // EnqueueBatch submits many jobs in one round trip. Each job is atomic on
 // its own; the returned slice matches params by index. The error is set
 // only when Redis could not be reached at all.
-func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) ([]BatchResult, error) {
+func (c *Client) EnqueueBatch(ctx context.Context, params []EnqueueParams) (res []BatchResult, err error) {
+	ctx, end := c.startSubmitSpan(ctx, len(params))
+	defer func() { end(err) }()
+	if tp := traceParentOf(ctx); tp != "" {
+		for i := range params {
+			params[i].TraceParent = cmp.Or(params[i].TraceParent, tp)
+		}
+	}
 	out := make([]BatchResult, len(params))
 	calls, err := c.planSubmit(ctx, params, out)
 	if err != nil {

@@ -291,3 +291,16 @@ local function hist_write(h, index, now)
     end
   end
 end
+
+-- set_hook gives a job that just ended (completed, failed for good or
+-- cancelled) with a callback URL its delivery (deliveries.go): fresh
+-- delivery fields — its id is the job's id and the version that ended it,
+-- so that a restarted job's next end is another delivery — and its entry
+-- in the shard's hooks set, due now. Callers read callback_url with the
+-- fields they read anyway and call this only when it is set: a job
+-- without a callback pays nothing.
+local function set_hook(jobkey, hooks, id, version, now)
+  redis.call('HSET', jobkey, 'hook_id', id .. '.' .. version, 'hook_state', 'pending', 'hook_tries', '0')
+  redis.call('HDEL', jobkey, 'hook_attempts', 'hook_token')
+  redis.call('ZADD', hooks, int(now), id)
+end

@@ -3,9 +3,9 @@
 -- the Redis clock. Any number of reapers run it at once, racing heartbeats:
 -- a lease extended after the peek is no longer expired and is left alone.
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
--- KEYS[5] failed zset  KEYS[6] seq  KEYS[7] queues set
--- KEYS[4+4i] job hash, KEYS[5+4i] lane, KEYS[6+4i] the lane's wake list,
--- KEYS[7+4i] lane types set of candidate i's queue  KEYS[7+4n+i] its events (n candidates)
+-- KEYS[5] failed zset  KEYS[6] seq  KEYS[7] queues set  KEYS[8] hooks zset
+-- KEYS[5+4i] job hash, KEYS[6+4i] lane, KEYS[7+4i] the lane's wake list,
+-- KEYS[8+4i] lane types set of candidate i's queue  KEYS[8+4n+i] its events (n candidates)
 -- KEYS[#KEYS] the history index
 -- ARGV[1] events channel  ARGV[2] wake cap  ARGV[1+2i] candidate i id  ARGV[2+2i] its type
 -- Returns {OK, number recovered, number failed}
@@ -14,17 +14,18 @@ local recovered, failed = 0, 0
 local events, hist = {}, {}
 local cands = (#ARGV - 2) / 2
 for i = 1, cands do
-  local jk, pk, wk, tk = KEYS[4 + 4 * i], KEYS[5 + 4 * i], KEYS[6 + 4 * i], KEYS[7 + 4 * i]
+  local jk, pk, wk, tk = KEYS[5 + 4 * i], KEYS[6 + 4 * i], KEYS[7 + 4 * i], KEYS[8 + 4 * i]
   local id = ARGV[1 + 2 * i]
   local deadline = redis.call('ZSCORE', KEYS[1], id)
   if deadline and tonumber(deadline) <= now then
-    local f = redis.call('HMGET', jk, 'status', 'worker', 'attempts', 'max_retries', 'queue')
+    local f = redis.call('HMGET', jk, 'status', 'worker', 'attempts', 'max_retries', 'queue', 'callback_url')
     if f[1] ~= 'running' then
       redis.call('ZREM', KEYS[1], id) -- not a run: nothing else to undo
     else
       end_run(jk, id, KEYS[1], KEYS[3], KEYS[4], wk, ARGV[2])
       local why = 'lease expired: worker ' .. (f[2] or '?') .. ' stopped heartbeating'
-      if tonumber(f[3] or '0') > tonumber(f[4] or DEFAULT_MAX_RETRIES) then
+      local ended = tonumber(f[3] or '0') > tonumber(f[4] or DEFAULT_MAX_RETRIES)
+      if ended then
         redis.call('HSET', jk, 'status', 'failed', 'error', why .. '; no attempts left',
           'step', 'Job failed', 'completed_at', int(now))
         redis.call('ZADD', KEYS[5], int(now), id)
@@ -40,8 +41,9 @@ for i = 1, cands do
         recovered = recovered + 1
         hist_add(hist, f[5] or DEFAULT_QUEUE, ARGV[2 + 2 * i], 'r')
       end
-      touch(jk, now)
-      add_job_event_kept(events, id, jk, KEYS[7 + 4 * cands + i])
+      local version = touch(jk, now)
+      if ended and f[6] then set_hook(jk, KEYS[8], id, version, now) end
+      add_job_event_kept(events, id, jk, KEYS[8 + 4 * cands + i])
     end
   end
 end

@@ -17,8 +17,10 @@
 -- ARGV[1] queue  ARGV[2] events channel (the lane notices)  ARGV[3] wake cap
 -- ARGV[4] the most queue names the queues set may hold (0: no bound)
 -- ARGV[5] L, the number of lanes  ARGV[5+l] the type of lane l
--- ARGV[-2+L+8i..5+L+8i], for job i: id, type, payload JSON, priority, max_retries,
---   timeout ms, run_at ms (0: now), unique key value ('' for none)
+-- ARGV[-3+L+9i..5+L+9i], for job i: id, type, payload JSON, priority, max_retries,
+--   timeout ms, run_at ms (0: now), unique key value ('' for none),
+--   more fields: a JSON object of further hash fields, all strings, such as
+--   callback_url and trace ('' for none: the common job decodes nothing)
 -- Returns {OK, created_at ms, r1, r2, ...} where ri is {OK, status} or
 -- {DUPLICATE, id of the job holding the key}; or {QUEUE_LIMIT, bound}, and
 -- nothing created, when the queue is new and the set holds its most names.
@@ -46,9 +48,10 @@ local jk0, a0 = 5 + 2 * nlanes, 5 + nlanes -- the keys and arguments before the 
 local hist = {}
 for i = 1, (#KEYS - 1 - jk0) / 2 do
   local jk, uk = KEYS[jk0 + 2 * i - 1], KEYS[jk0 + 2 * i]
-  local a = a0 + 8 * i - 7
-  local id, typ, payload, prio, retries, timeout, run_at, unique =
-    ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
+  local a = a0 + 9 * i - 8
+  local id, typ, payload, prio, retries, timeout, run_at, unique, more =
+    ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7],
+    ARGV[a + 8]
   local holder = unique ~= '' and redis.call('GET', uk)
   if holder then
     out[#out + 1] = {DUPLICATE, holder}
@@ -62,7 +65,7 @@ for i = 1, (#KEYS - 1 - jk0) / 2 do
     -- created_at until the first change: a pending job stays small. (The
     -- common shapes skip building the argument table.)
     local plain = status == 'pending' and prio == '0' and timeout == '0' and unique == ''
-      and retries == DEFAULT_MAX_RETRIES
+      and retries == DEFAULT_MAX_RETRIES and more == ''
     if plain and queue == DEFAULT_QUEUE then
       redis.call('HSET', jk, 'type', typ, 'payload', payload, 'status', status,
         'created_at', now_s, 'version', '1')
@@ -78,6 +81,9 @@ for i = 1, (#KEYS - 1 - jk0) / 2 do
       if unique ~= '' then
         h[#h + 1] = 'unique_key'; h[#h + 1] = unique
         redis.call('SET', uk, id)
+      end
+      if more ~= '' then
+        for f, v in pairs(cjson.decode(more)) do h[#h + 1] = f; h[#h + 1] = v end
       end
       if status == 'scheduled' then
         h[#h + 1] = 'run_at'; h[#h + 1] = run_at

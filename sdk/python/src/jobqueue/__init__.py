@@ -11,6 +11,7 @@ the HTTP lease protocol. Standard library only.
 import logging
 
 from ._version import __version__
+from .callbacks import BadSignature, verify_callback
 from .client import Client
 from . import errors as _errors
 from .errors import *  # noqa: F401,F403 the exceptions, as errors.__all__ lists them
@@ -22,6 +23,8 @@ __all__ = [
     "__version__",
     "Client",
     "Worker",
+    "verify_callback",
+    "BadSignature",
     "Job",
     "Permanent",
     "Event",

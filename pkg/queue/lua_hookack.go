@@ -1,0 +1,25 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// luaHookAck runs lua/hookack.lua: the claim of j's delivery records attempt, and the
+// delivery goes to state, due again at next when it is pending.
+func (c *Client) luaHookAck(ctx context.Context, j *Job, attempt DeliveryAttempt, state DeliveryState, next time.Time) error {
+	id, d := j.ID, j.Delivery
+	k := c.shards.of(id)
+	a, err := json.Marshal(attempt)
+	if err != nil {
+		return err
+	}
+	res, err := c.runScript(ctx, c.scripts.hookack, []string{k.hooks(), k.job(id)},
+		id, d.token, string(state), next.UnixMilli(), MaxDeliveryAttemptsKept, string(a))
+	if err != nil {
+		return fmt.Errorf("delivery %s: %w", d.ID, err)
+	}
+	return scriptError(res, id, "")
+}

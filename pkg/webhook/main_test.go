@@ -1,0 +1,11 @@
+package webhook
+
+import (
+	"testing"
+
+	"github.com/compileo/jobqueue/internal/testmain"
+)
+
+func TestMain(m *testing.M) {
+	testmain.Run(m)
+}
