@@ -67,6 +67,7 @@ var commands = []command{
 	{"submit", "TYPE [PAYLOAD]", "submit a job; PAYLOAD is JSON, @file or - for stdin", submitCmd},
 	{"status", "ID", "show a job's status, result and error", statusCmd},
 	{"watch", "ID", "follow a job live until it finishes; the exit code tells how", watchCmd},
+	{"logs", "ID", "print a job's log lines; -f follows them live until the job ends", logsCmd},
 	{"list", "", "list jobs, with filters and paging", listCmd},
 	{"cancel", "ID...|FILTERS", "cancel jobs: by id, or all that --status, --queue... select", cancelCmd},
 	{"restart", "ID...|FILTERS", "restart failed or cancelled jobs, by id or by filters", restartCmd},

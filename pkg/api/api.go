@@ -54,6 +54,7 @@ type Queue interface {
 	Block(ctx context.Context, subject string, d time.Duration) error
 	BlockedFor(ctx context.Context, subject string) (time.Duration, error)
 	CheckQuota(ctx context.Context, owner string, n, limit int) error
+	Events(ctx context.Context, id string, after int64, kinds queue.HistoryKinds) (*queue.JobEvents, error)
 }
 
 // Events delivers the job events that long polls and streams wait on.
@@ -172,6 +173,8 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	jobs.POST("/batch", submit, s.requireJSON, s.submitBatch)
 	get(jobs, "", read, s.list)
 	get(jobs, "/:job_id", read, s.get)
+	get(jobs, "/:job_id/events", read, s.jobEvents)
+	get(jobs, "/:job_id/logs", s.requireStream, s.logs)
 	jobs.DELETE("/:job_id", admin, s.delete)
 	// Bulk actions on the jobs the list's filters select (bulk.go).
 	jobs.POST("/cancel", admin, s.bulkCancel)
@@ -201,6 +204,7 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 		leases.POST("/:job_id/heartbeat", worker, s.requireJSON, s.heartbeat)
 		leases.POST("/:job_id/complete", worker, s.requireJSON, s.complete)
 		leases.POST("/:job_id/fail", worker, s.requireJSON, s.fail)
+		leases.POST("/:job_id/log", worker, s.requireJSON, s.appendLog)
 	}
 	get(r, "/api/v1/openapi.json", s.openAPI) // open to all: it describes, it reveals nothing
 	return r, nil

@@ -370,7 +370,19 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 	b.submit(t, `{"type": "ocr"}`)
 	l = leaseOCR()
 	lp, lt = "/api/v1/leases/"+l.JobID, `{"lease_token": "`+l.LeaseToken+`"`
+	expect(b, 200, "POST", lp+"/log", lt+`, "lines": [{"level": "warn", "message": "page 1 is blank"}, {"message": "ok", "time": "2024-01-21T10:31:15Z"}]}`)
+	expect(b, 400, "POST", lp+"/log", lt+`, "lines": [{"level": "loud", "message": "x"}]}`)
+	expect(b, 404, "POST", "/api/v1/leases/"+unknownID+"/log", lt+`, "lines": [{"message": "x"}]}`)
+	expect(b, 409, "POST", lp+"/log", `{"lease_token": "0123456789abcdef.30", "lines": [{"message": "x"}]}`)
 	expect(b, 200, "POST", lp+"/complete", lt+`, "result": {"pages": 1}}`)
+	// The job's kept events and log: as JSON, and followed.
+	for _, p := range []string{"/events", "/logs"} {
+		expect(b, 200, "GET", "/api/v1/jobs/"+l.JobID+p+"?after=1", "")
+		expect(b, 400, "GET", "/api/v1/jobs/"+l.JobID+p+"?after=-1", "")
+		expect(b, 404, "GET", "/api/v1/jobs/"+unknownID+p, "")
+	}
+	expect(b, 200, "GET", "/api/v1/jobs/"+l.JobID+"/logs?follow=1", "")
+	expect(b, 400, "GET", "/api/v1/jobs/"+l.JobID+"/logs?follow=maybe", "")
 	expect(b, 200, "POST", lp+"/complete", lt+`, "result": {"pages": 1}}`)
 	expect(b, 400, "POST", lp+"/complete", `{}`)
 	expect(b, 404, "POST", "/api/v1/leases/"+unknownID+"/complete", lt+`}`)
@@ -461,6 +473,10 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 		"POST /api/v1/leases/{job_id}/complete 404", "POST /api/v1/leases/{job_id}/complete 409",
 		"POST /api/v1/leases/{job_id}/fail 200", "POST /api/v1/leases/{job_id}/fail 400",
 		"POST /api/v1/leases/{job_id}/fail 404", "POST /api/v1/leases/{job_id}/fail 409",
+		"POST /api/v1/leases/{job_id}/log 200", "POST /api/v1/leases/{job_id}/log 400",
+		"POST /api/v1/leases/{job_id}/log 404", "POST /api/v1/leases/{job_id}/log 409",
+		"GET /api/v1/jobs/{job_id}/events 200", "GET /api/v1/jobs/{job_id}/events 400", "GET /api/v1/jobs/{job_id}/events 404",
+		"GET /api/v1/jobs/{job_id}/logs 200", "GET /api/v1/jobs/{job_id}/logs 400", "GET /api/v1/jobs/{job_id}/logs 404",
 	} {
 		if !slices.Contains(seen, want) {
 			t.Errorf("not seen: %s", want)

@@ -23,6 +23,8 @@
 //
 //	per shard:
 //	{T}:job:<id>             hash   the job (fields: job.go)
+//	{T}:jobevents:<id>       list   the job's events from its first claim on, newest MaxEventHistory (jobevents.go)
+//	{T}:log:<id>             list   the job's log lines, newest Config.LogLines (log.go)
 //	{T}:q:<queue>:t:<type>:pending  zset  a lane: runnable jobs of one type; score (100-priority)·1e12 + seq
 //	{T}:q:<queue>:t:<type>:wake     list  tokens the lane's idle workers block on (BLPOP), capped
 //	{T}:q:<queue>:types      set    the types of the queue's lanes (empty ones forgotten)
@@ -160,6 +162,8 @@
 //	check.go        CheckInvariants, the data model's consistency check
 //	ratelimit.go    Allow: an API caller's request budget
 //	events.go       Event, the pub/sub listener and the Hub
+//	jobevents.go    Events: a job's kept events, read after an event id
+//	log.go          LogLine, AppendLog: a job's log and its bounds
 //	lanewatch.go    LaneWatch: a waiting lease call told of work on its lanes
 //	registry.go     WorkerInfo and Workers: the registry of live workers
 //	lease.go        the lease protocol of workers in any language: Lease,
@@ -176,6 +180,7 @@
 //	run.go          one run of a handler and its final writes (fail, requeue)
 //	stop.go         RunStopped: why the worker ended a handler's context
 //	progress.go     a run's coalesced progress writes
+//	logwriter.go    a run's log lines (ActiveJob.Log), written in batches
 //	complete.go     the completer service: completions acknowledged in batches
 //	heartbeat.go    the heartbeat service: registry entry and leases kept alive
 //	sampler.go      the sampler service: CPU and memory, throttling

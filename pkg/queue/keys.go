@@ -40,6 +40,14 @@ func (k keyspace) key(parts ...string) string {
 // job is the hash holding one job's fields.
 func (k keyspace) job(id string) string { return k.key("job", id) }
 
+// jobEvents is the list of a job's events, oldest first, bounded
+// (jobevents.go): written from its first claim on, removed with the job.
+func (k keyspace) jobEvents(id string) string { return k.key("jobevents", id) }
+
+// log is the list of a job's log lines, oldest first, bounded (log.go);
+// removed with the job.
+func (k keyspace) log(id string) string { return k.key("log", id) }
+
 // lane is the sorted set of the runnable jobs of one type in one queue,
 // scored by priority then submission sequence (lowest score runs first).
 // A worker claims from the lanes of the types it runs, so jobs of a type

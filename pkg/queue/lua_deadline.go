@@ -11,7 +11,7 @@ import (
 // that are still waiting past their deadline by the Redis clock →
 // failed (deadline_exceeded). It returns how many failed.
 func (c *Client) luaDeadline(ctx context.Context, k keyspace, ids, queues, types []string) (int, error) {
-	keys := make([]string, 0, 6+4*len(ids))
+	keys := make([]string, 0, 6+5*len(ids))
 	keys = append(keys, k.deadlines(), k.counts(), k.done(StateFailed), k.tallies(), k.hooks(), k.history())
 	args := make([]any, 0, 1+len(ids))
 	args = append(args, c.keys.eventsChannel())
@@ -20,6 +20,9 @@ func (c *Client) luaDeadline(ctx context.Context, k keyspace, ids, queues, types
 		q, t := cmp.Or(queues[i], DefaultQueue), cmp.Or(types[i], "none")
 		keys = append(keys, k.job(id), k.lane(q, t), k.scheduled(q), k.retrying(q))
 		args = append(args, id)
+	}
+	for _, id := range ids {
+		keys = append(keys, k.jobEvents(id))
 	}
 	res, err := c.runScript(ctx, c.scripts.deadline, keys, args...)
 	if err != nil {

@@ -35,7 +35,7 @@ type scripts struct {
 	submit, claim, extend, progress, complete, fail, cancel, restart,
 	promote, reap, requeue, expire, delete, register, ratelimit, forget,
 	hookclaim, hookack,
-	scheduleCreate, schedulePause, scheduleDelete, scheduleTick, deadline *redis.Script
+	scheduleCreate, schedulePause, scheduleDelete, scheduleTick, deadline, log *redis.Script
 	all []*redis.Script
 }
 
@@ -51,7 +51,7 @@ func loadScripts() *scripts {
 		"forget": &s.forget, "schedule_create": &s.scheduleCreate, "schedule_pause": &s.schedulePause,
 		"schedule_delete": &s.scheduleDelete, "schedule_tick": &s.scheduleTick,
 		"deadline":  &s.deadline,
-		"hookclaim": &s.hookclaim, "hookack": &s.hookack,
+		"hookclaim": &s.hookclaim, "hookack": &s.hookack, "log": &s.log,
 	} {
 		*dst = redis.NewScript(lib + "\n" + mustRead(name+".lua"))
 		s.all = append(s.all, *dst)

@@ -159,6 +159,7 @@ type Worker struct {
 	fetch       service
 	completer   *completer
 	progress    *progressWriter
+	logs        *logWriter
 	heartbeat   *heartbeat
 	sampler     *sampler
 	maintenance *Maintenance
@@ -187,6 +188,7 @@ func NewWorker(c *Client, mux *Mux, cfg WorkerConfig) (*Worker, error) {
 		sampler: &sampler{maxCPU: full.MaxCPUPercent, maxMemMB: full.MaxMemoryMB, log: full.Logger}}
 	w.completer = newCompleter(w.completeBatch)
 	w.progress = newProgressWriter(w)
+	w.logs = newLogWriter(w)
 	w.heartbeat = newHeartbeat(w)
 	w.cancels = channelListener{rdb: c.rdb, channel: c.keys.cancelChannel(),
 		onMessage: func(id string) { w.cancelRun(id, errCancelledByUser) },
@@ -269,6 +271,9 @@ func (w *Worker) startServices(ctx context.Context) error {
 	if err := w.progress.Start(ctx); err != nil {
 		return err
 	}
+	if err := w.logs.Start(ctx); err != nil {
+		return err
+	}
 	if w.maintenance != nil {
 		if err := w.maintenance.Start(ctx); err != nil {
 			return err
@@ -287,6 +292,7 @@ func (w *Worker) stopServices() {
 		w.scheduler.Stop()
 		w.maintenance.Stop()
 	}
+	w.logs.Stop()
 	w.progress.Stop()
 	w.completer.Stop()
 	w.cancels.stop()

@@ -1,5 +1,5 @@
-// A job's page: its record, and a progress bar that follows the job's SSE
-// stream until the job finishes. The stream's URL carries a short-lived
+// A job's page: its record, a progress bar that follows the job's SSE
+// stream until the job finishes, and its log (joblog.js). The stream's URL carries a short-lived
 // stream token, never the key. EventSource reconnects by itself, with
 // Last-Event-ID, when a stream drops (an apiserver shutting down sends
 // "retry: 1000"), so the page resumes without a gap or a duplicate; once
@@ -10,6 +10,7 @@ import { call, streamURL, terminal } from './api.js';
 import { byId, el, explain, fmtPercent, fmtTime, notify } from './dom.js';
 import { applyRole, learnRole } from './session.js';
 import { JSONBox } from './view.js';
+import { hideLog, showLog } from './joblog.js';
 
 /** The id of the job shown, or null when the view is hidden. */
 let current = null;
@@ -50,12 +51,14 @@ export async function show(id) {
   setState('…', 0, '');
   setLive('');
   await load();
+  if (current === id && job) showLog(id, terminal.has(job.status));
   if (current === id && job && !terminal.has(job.status)) follow(id);
 }
 
 /** Stops following the job; the view is hidden. */
 export function hide() {
   stopStream();
+  hideLog();
   current = null;
   job = null;
   byId('job-view').hidden = true;
@@ -66,6 +69,7 @@ export async function reload() {
   if (current === null) return;
   const id = current;
   await load();
+  if (current === id && job) showLog(id, terminal.has(job.status));
   if (current === id && job && !terminal.has(job.status)) follow(id);
 }
 
@@ -202,7 +206,10 @@ async function act(action) {
     await call('POST', `/api/v1/jobs/${action}/${encodeURIComponent(id)}`);
     notify('');
     await load();
-    if (action === 'restart' && current === id) follow(id);
+    if (action === 'restart' && current === id) {
+      showLog(id, false);
+      follow(id);
+    }
   } catch (e) {
     notify(explain(e));
     if (e.status === 401 || e.status === 403) await learnRole();

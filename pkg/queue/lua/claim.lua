@@ -30,6 +30,8 @@
 --   checks them all in one SMISMEMBER)
 -- ARGV[6+3L+j] run token of the j-th job taken (one per max job)
 -- ARGV[6+3L+W+i] lane i's queue (W = max jobs)
+-- ARGV[#ARGV] the history key without the id (keyspace.jobEvents(""): a
+-- job's history shares its hash's slot, as undeclared as the hash)
 -- Returns {OK, now ms, blocked, wait ms, id, row, id, row, ...}, for each job taken
 -- its id and its hash as it was before the claim (HGETALL order): the
 -- caller applies the claim's own writes to it (claimedJob in job.go),
@@ -193,6 +195,7 @@ local function take(i, id)
   end
   table.insert(taken[i], id)
   add_event(events, id, 'running', '0', '""', version, now_s, typ, queue or DEFAULT_QUEUE)
+  add_history(ARGV[#ARGV] .. id, true, version, 'running', '0', '""', now_s)
   -- The wait: since the job last became pending (submitted, due, put back).
   hist_add(hist, queue or DEFAULT_QUEUE, typ, 'b', 1, 'W', now - tonumber(since or now))
   out[#out + 1] = id

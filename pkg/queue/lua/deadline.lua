@@ -7,7 +7,8 @@
 -- KEYS[1] deadlines zset  KEYS[2] counts  KEYS[3] failed zset  KEYS[4] tallies
 -- KEYS[5] callback deliveries (hooks)  KEYS[6] the history index
 -- KEYS[3+4i] job hash of candidate i  KEYS[4+4i] its lane  KEYS[5+4i] its queue's
--- scheduled zset  KEYS[6+4i] its queue's retrying zset
+-- scheduled zset  KEYS[6+4i] its queue's retrying zset  KEYS[6+4n+i] its
+-- events (n candidates: a job that ran before, now retrying, has them)
 -- ARGV[1] events channel  ARGV[1+i] candidate i id
 -- Returns {OK, number failed}
 local now = now_ms()
@@ -16,7 +17,8 @@ local failed = 0
 local events = {}
 local hist = {}
 local from = {pending = 1, scheduled = 2, retrying = 3}
-for i = 1, (#KEYS - 6) / 4 do
+local cands = #ARGV - 1
+for i = 1, cands do
   local jk, id = KEYS[3 + 4 * i], ARGV[1 + i]
   local due = redis.call('ZSCORE', KEYS[1], id)
   if due and tonumber(due) <= now then
@@ -32,7 +34,7 @@ for i = 1, (#KEYS - 6) / 4 do
       local version = touch(jk, now)
       if f[4] then set_hook(jk, KEYS[5], id, version, now) end
       hist_add(hist, f[2] or DEFAULT_QUEUE, f[3], 'f')
-      add_job_event(events, id, jk)
+      add_job_event_kept(events, id, jk, KEYS[6 + 4 * cands + i])
       failed = failed + 1
     elseif status == 'running' then
       redis.call('ZADD', KEYS[1], int(now + 60000), id)

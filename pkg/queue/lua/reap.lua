@@ -7,13 +7,15 @@
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
 -- KEYS[5] failed zset  KEYS[6] seq  KEYS[7] queues set  KEYS[8] hooks zset  KEYS[9] tallies
 -- KEYS[6+4i] job hash, KEYS[7+4i] lane, KEYS[8+4i] the lane's wake list,
--- KEYS[9+4i] lane types set of candidate i's queue   KEYS[#KEYS] the history index
+-- KEYS[9+4i] lane types set of candidate i's queue  KEYS[9+4n+i] its events (n candidates)
+-- KEYS[#KEYS] the history index
 -- ARGV[1] events channel  ARGV[2] wake cap  ARGV[1+2i] candidate i id  ARGV[2+2i] its type
 -- Returns {OK, number recovered, number failed}
 local now = now_ms()
 local recovered, failed = 0, 0
 local events, hist = {}, {}
-for i = 1, (#KEYS - 10) / 4 do
+local cands = (#ARGV - 2) / 2
+for i = 1, cands do
   local jk, pk, wk, tk = KEYS[6 + 4 * i], KEYS[7 + 4 * i], KEYS[8 + 4 * i], KEYS[9 + 4 * i]
   local id = ARGV[1 + 2 * i]
   local deadline = redis.call('ZSCORE', KEYS[1], id)
@@ -49,7 +51,7 @@ for i = 1, (#KEYS - 10) / 4 do
       end
       local version = touch(jk, now)
       if ended and f[6] then set_hook(jk, KEYS[8], id, version, now) end
-      add_job_event(events, id, jk)
+      add_job_event_kept(events, id, jk, KEYS[9 + 4 * cands + i])
     end
   end
 end
