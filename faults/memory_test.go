@@ -40,7 +40,9 @@ type memorySample struct {
 
 // TestBoundedMemory runs a steady flow of jobs (100/s: most complete, some
 // fail, some are cancelled) for memoryRunFor with a 2 s retention, while
-// clients stream some of them. Redis used_memory, its key count, the kept
+// clients stream some of them. Every job that runs keeps its history of
+// events (three progress steps each), and an HTTP worker's jobs (5/s)
+// write 200 log lines each, past the bound of their logs. Redis used_memory, its key count, the kept
 // finished jobs and every process's RSS must level off: the second half's
 // maximum may not be much above the first half's. After the flow stops,
 // retention empties the finished indexes.
@@ -55,7 +57,7 @@ func TestBoundedMemory(t *testing.T) {
 		WorkerEnv: []string{"WORKER_CONCURRENCY=8", "RETENTION_COMPLETED=" + keep, "RETENTION_FAILED=" + keep,
 			"RETENTION_CANCELLED=" + keep, "WORKER_JANITOR_INTERVAL=" + memoryJanitor.String(),
 			"WORKER_RETRY_BASE_DELAY=10ms", "LOG_LEVEL=warn"},
-		APIEnv: []string{"LOG_LEVEL=warn"}})
+		APIEnv: []string{"LOG_LEVEL=warn", "API_JOB_TYPES=" + memoryLogType, "LOG_LINES=100"}})
 	api := cl.APIs()[0]
 	q := cl.Queue()
 	rdb := redis.NewClient(&redis.Options{Addr: cl.Redis.Addr})
@@ -72,7 +74,7 @@ func TestBoundedMemory(t *testing.T) {
 	flowCtx, stopFlow := context.WithTimeout(ctx, runFor)
 	defer stopFlow()
 	var flow sync.WaitGroup
-	var submitted, streamed int
+	var submitted, streamed, logged int
 	var flowErr error
 	flow.Add(1)
 	go func() {
@@ -87,9 +89,9 @@ func TestBoundedMemory(t *testing.T) {
 			}
 			var jobs []string
 			for i := range memoryBatch {
-				payload := `{"steps":1,"step_ms":10}`
+				payload := `{"steps":3,"step_ms":5}`
 				if (n*memoryBatch+i)%20 == 7 {
-					payload = `{"steps":1,"step_ms":10,"fail_at":1},"max_retries":0`
+					payload = `{"steps":3,"step_ms":5,"fail_at":2},"max_retries":0`
 				}
 				jobs = append(jobs, `{"type":"demo","payload":`+payload+`}`)
 			}
@@ -121,6 +123,12 @@ func TestBoundedMemory(t *testing.T) {
 				}
 			}
 		}
+	}()
+
+	flow.Add(1)
+	go func() {
+		defer flow.Done()
+		logged += logFlow(flowCtx, api.URL)
 	}()
 
 	// Sample once a second while the flow runs.
@@ -204,8 +212,8 @@ func TestBoundedMemory(t *testing.T) {
 	if err := q.CheckInvariants(ctx); err != nil {
 		t.Error(err)
 	}
-	t.Logf("jobs submitted %d (%.0f/s), streamed %d; peaks first→second half: %s", submitted,
-		float64(submitted)/runFor.Seconds(), streamed, strings.Join(figures, "; "))
+	t.Logf("jobs submitted %d (%.0f/s), streamed %d, log lines %d; peaks first→second half: %s", submitted,
+		float64(submitted)/runFor.Seconds(), streamed, logged, strings.Join(figures, "; "))
 	t.Logf("SUMMARY bounded-memory run=%s jobs=%d redis_used_memory_peak=%d→%d keys_peak=%d→%d finished_kept_peak=%d after_drain_keys=%d",
 		runFor, submitted, peak(first, checks[0].f), peak(second, checks[0].f), peak(first, checks[1].f),
 		peak(second, checks[1].f), peak(series, checks[2].f), drained.keys)
@@ -246,4 +254,67 @@ func formatRSS(rss map[string]int64) string {
 		parts = append(parts, fmt.Sprintf("%s=%.1fMiB", name, float64(rss[name])/(1<<20)))
 	}
 	return strings.Join(parts, " ")
+}
+
+// memoryLogType is the type of the jobs whose logs the run fills.
+const memoryLogType = "soaklog"
+
+// logFlow is an HTTP worker of the bounded-memory run: five jobs a
+// second, each writing 200 log lines (twice the bound of a job's log)
+// before it completes. It returns the lines written.
+func logFlow(ctx context.Context, base string) int {
+	lines := make([]string, 50)
+	for i := range lines {
+		lines[i] = `{"level":"info","message":"line ` + strconv.Itoa(i) + ` of a chatty job"}`
+	}
+	batch := `,"lines":[` + strings.Join(lines, ",") + `]}`
+	written := 0
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+			return written
+		case <-tick.C:
+		}
+		_, _, _ = clustertest.Do(ctx, http.MethodPost, base+"/api/v1/jobs", `{"type":"`+memoryLogType+`"}`, nil)
+		// A job submitted (even if its answer was lost to the flow's end)
+		// is run to its end: the run must leave nothing waiting.
+		runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		written += runLogJobs(runCtx, base, batch, len(lines))
+		cancel()
+	}
+	return written
+}
+
+// runLogJobs leases the waiting jobs of logFlow, writes four batches of
+// lines to each, and completes them. It returns the lines written.
+func runLogJobs(ctx context.Context, base, batch string, lines int) int {
+	written := 0
+	for ctx.Err() == nil {
+		var got struct {
+			Leases []struct {
+				JobID      string `json:"job_id"`
+				LeaseToken string `json:"lease_token"`
+			} `json:"leases"`
+		}
+		if _, _, err := clustertest.Do(ctx, http.MethodPost, base+"/api/v1/leases",
+			`{"worker_id":"soak-logger","types":["`+memoryLogType+`"],"max_jobs":8}`, &got); err != nil {
+			continue
+		}
+		if len(got.Leases) == 0 {
+			return written
+		}
+		for _, l := range got.Leases {
+			call := base + "/api/v1/leases/" + l.JobID + "/"
+			token := `{"lease_token":"` + l.LeaseToken + `"`
+			for range 4 {
+				if code, _, err := clustertest.Do(ctx, http.MethodPost, call+"log", token+batch, nil); err == nil && code == http.StatusOK {
+					written += lines
+				}
+			}
+			_, _, _ = clustertest.Do(ctx, http.MethodPost, call+"complete", token+"}", nil)
+		}
+	}
+	return written
 }

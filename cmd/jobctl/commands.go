@@ -28,6 +28,7 @@ func submitCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 	delay := fs.Duration("delay", 0, "run this much later, e.g. 30s")
 	runAt := fs.String("run-at", "", "run at this RFC 3339 time")
 	uniqueKey := fs.String("unique-key", "", "refuse the submission while a job with this key exists")
+	deadline := fs.String("deadline", "", "fail the job unless it started by then: a duration from now (10m) or an RFC 3339 time")
 	callbackURL := fs.String("callback-url", "", "POST the job's record here, signed, when it ends (the server needs a WEBHOOK_SECRET)")
 	watch := fs.Bool("watch", false, "then watch the job until it finishes (exit code as watch)")
 	return func(ctx context.Context, a *app, args []string) error {
@@ -66,6 +67,13 @@ func submitCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 				return usagef("--run-at %q: want an RFC 3339 time like 2024-01-21T10:30:00Z", *runAt)
 			}
 			sub.RunAt = t
+		}
+		if *deadline != "" {
+			t, err := parseDeadline(*deadline, time.Now())
+			if err != nil {
+				return err
+			}
+			sub.Deadline = t
 		}
 		job, err := a.c.Submit(ctx, sub)
 		if err != nil {
@@ -390,4 +398,16 @@ func when(t time.Time) string {
 		return "-"
 	}
 	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+// parseDeadline reads --deadline: a duration from now, or an RFC 3339 time.
+func parseDeadline(v string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return now.Add(d), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return t, usagef("--deadline %q: want a duration from now (10m) or an RFC 3339 time like 2024-01-21T10:30:00Z", v)
+	}
+	return t, nil
 }

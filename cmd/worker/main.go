@@ -67,6 +67,7 @@ func parseConfig(args []string) (*config, error) {
 	keepCancelled := fs.Duration("retention-cancelled", "RETENTION_CANCELLED", queue.DefaultRetentionCancelled, "how long cancelled jobs are kept (0: forever)")
 	janitor := fs.Duration("janitor-interval", "WORKER_JANITOR_INTERVAL", queue.DefaultJanitorInterval, "how often expired finished jobs are removed (jittered)")
 	typeLimits := fs.String("type-limits", "WORKER_TYPE_LIMITS", "", "fleet-wide running limits per job type, e.g. taxonomy_generation=2")
+	rateLimits := fs.String("rate-limits", "WORKER_RATE_LIMITS", "", "fleet-wide rate limits per job type, starts per period, e.g. taxonomy_generation=10/1m,ocr=20/s")
 	maxCPU := fs.Float("max-cpu-percent", "WORKER_MAX_CPU_PERCENT", 0, "take no new jobs while host CPU is above this (0: off)")
 	maxMem := fs.Float("max-memory-mb", "WORKER_MAX_MEMORY_MB", 0, "take no new jobs while this process's RSS is above this (0: off)")
 	noMaint := fs.Bool("no-maintenance", "WORKER_NO_MAINTENANCE", false, "do not promote, reap, expire or fire schedules here: a -maintenance-only process must (or workers without this flag on the same queues; apiservers fire schedules too)")
@@ -85,6 +86,10 @@ func parseConfig(args []string) (*config, error) {
 	limits, err := envflag.Weights(*typeLimits)
 	if err != nil {
 		return nil, fmt.Errorf("type limits: %w", err)
+	}
+	rates, err := queue.ParseTypeRates(*rateLimits)
+	if err != nil {
+		return nil, fmt.Errorf("rate limits: %w", err)
 	}
 	if *noMaint && *maintOnly {
 		return nil, fmt.Errorf("-no-maintenance and -maintenance-only exclude each other")
@@ -107,7 +112,7 @@ func parseConfig(args []string) (*config, error) {
 			Concurrency: *concurrency, LeaseTTL: *lease, ShutdownTimeout: *shutdown,
 			ProgressInterval: *progress, RetryBaseDelay: *retryBase, RetryMaxDelay: *retryMax,
 			Retention:  &queue.Retention{Completed: *keepDone, Failed: *keepFailed, Cancelled: *keepCancelled},
-			TypeLimits: limits, MaxCPUPercent: *maxCPU, MaxMemoryMB: *maxMem,
+			TypeLimits: limits, RateLimits: rates, MaxCPUPercent: *maxCPU, MaxMemoryMB: *maxMem,
 			DisableMaintenance: *noMaint, JanitorInterval: *janitor}}, nil
 }
 

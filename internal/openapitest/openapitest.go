@@ -145,7 +145,10 @@ func (c *Checker) check(req *http.Request, status int, header http.Header, body 
 		if route.Operation.Responses.Status(status).Value.Content.Get("text/event-stream") == nil {
 			return errors.New("an event stream where the document lists none")
 		}
-		v := c.newEventChecker()
+		v, err := c.newEventChecker(route, status)
+		if err != nil {
+			return err
+		}
 		sc := bufio.NewScanner(bytes.NewReader(body))
 		for sc.Scan() {
 			if err := v.line(sc.Text()); err != nil {
@@ -200,20 +203,40 @@ func isEventStream(h http.Header) bool {
 
 // eventChecker checks an event stream line by line.
 type eventChecker struct {
-	// schemas are the event data's possible shapes: a job's event, and
-	// a pipeline's own (on a pipeline's stream), when documented.
-	schemas []*openapi3.Schema
-	lastID  int64 // the last event's id; -1 before the first
+	doc     *openapi3.T
+	schemas map[string]string // event name ("" unnamed) → its data's schema
+	lastID  int64             // the last event's id; -1 before the first
 	id      string
+	event   string // the current event's name
 	data    bool
 }
 
-func (c *Checker) newEventChecker() *eventChecker {
-	v := &eventChecker{schemas: []*openapi3.Schema{c.doc.Components.Schemas[streamEventSchema].Value}, lastID: -1}
-	if ps := c.doc.Components.Schemas[pipelineEventSchema]; ps != nil {
-		v.schemas = append(v.schemas, ps.Value)
+// newEventChecker checks the stream an operation answers with status.
+// Its events' data match StreamEvent, or the schema its media type names
+// in x-event-data; named events ("event: end") match the schemas named
+// by x-named-events, and no other names are allowed.
+func (c *Checker) newEventChecker(route *routers.Route, status int) (*eventChecker, error) {
+	v := &eventChecker{schemas: map[string]string{"": streamEventSchema}, doc: c.doc, lastID: -1}
+	mt := route.Operation.Responses.Status(status).Value.Content.Get("text/event-stream")
+	if mt == nil {
+		return nil, errors.New("an event stream where the document lists none")
 	}
-	return v
+	if name, ok := mt.Extensions["x-event-data"].(string); ok {
+		v.schemas[""] = name
+	}
+	if named, ok := mt.Extensions["x-named-events"].(map[string]any); ok {
+		for event, schema := range named {
+			if name, ok := schema.(string); ok {
+				v.schemas[event] = name
+			}
+		}
+	}
+	for _, name := range v.schemas {
+		if c.doc.Components.Schemas[name] == nil {
+			return nil, fmt.Errorf("event schema %s is not in components.schemas", name)
+		}
+	}
+	return v, nil
 }
 
 // line checks one line of the stream (without its newline).
@@ -221,10 +244,10 @@ func (v *eventChecker) line(l string) error {
 	field, value, _ := strings.Cut(l, ": ")
 	switch {
 	case l == "": // the end of a block
-		if v.data && v.id == "" {
+		if v.data && v.id == "" && v.event == "" {
 			return errors.New("event without an id")
 		}
-		v.id, v.data = "", false
+		v.id, v.data, v.event = "", false, ""
 	case strings.HasPrefix(l, ":"): // a comment: the keep-alive
 	case field == "id":
 		n, err := strconv.ParseInt(value, 10, 64)
@@ -232,6 +255,11 @@ func (v *eventChecker) line(l string) error {
 			return fmt.Errorf("event id %q after %d: want increasing integers", value, v.lastID)
 		}
 		v.id, v.lastID = value, n
+	case field == "event":
+		if _, ok := v.schemas[value]; !ok {
+			return fmt.Errorf("event %q: the document names no such event", value)
+		}
+		v.event = value
 	case field == "retry":
 		if n, err := strconv.Atoi(value); err != nil || n < 0 {
 			return fmt.Errorf("retry %q: want milliseconds", value)
@@ -244,19 +272,16 @@ func (v *eventChecker) line(l string) error {
 		if err := json.Unmarshal([]byte(value), &data); err != nil {
 			return fmt.Errorf("event data %q: %w", value, err)
 		}
-		var first error
-		for _, sc := range v.schemas {
-			err := sc.VisitJSON(data, openapi3.VisitAsResponse(), openapi3.MultiErrors())
-			if err == nil {
-				first = nil
-				break
-			}
-			if first == nil {
-				first = err
+		name := v.schemas[v.event]
+		err := v.doc.Components.Schemas[name].Value.VisitJSON(data, openapi3.VisitAsResponse(), openapi3.MultiErrors())
+		if ps := v.doc.Components.Schemas[pipelineEventSchema]; err != nil && name == streamEventSchema && ps != nil {
+			// A pipeline's stream carries its jobs' events and its own.
+			if ps.Value.VisitJSON(data, openapi3.VisitAsResponse(), openapi3.MultiErrors()) == nil {
+				err = nil
 			}
 		}
-		if first != nil {
-			return fmt.Errorf("event data %s does not match %s: %w", value, streamEventSchema, first)
+		if err != nil {
+			return fmt.Errorf("event data %s does not match %s: %w", value, name, err)
 		}
 		v.data = true
 	default:
@@ -293,7 +318,16 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			resp.Body.Close()
 			return nil, err
 		}
-		resp.Body = &eventReader{r: resp.Body, v: t.c.newEventChecker(), where: req.Method + " " + req.URL.RequestURI()}
+		route, _, _, err := t.c.route(req, resp.StatusCode)
+		var v *eventChecker
+		if err == nil {
+			v, err = t.c.newEventChecker(route, resp.StatusCode)
+		}
+		if err != nil {
+			resp.Body.Close()
+			return nil, fmt.Errorf("openapi: %s %s: %w", req.Method, req.URL.RequestURI(), err)
+		}
+		resp.Body = &eventReader{r: resp.Body, v: v, where: req.Method + " " + req.URL.RequestURI()}
 		return resp, nil
 	}
 	body, err := io.ReadAll(resp.Body)

@@ -54,9 +54,14 @@ func QueueFlags(fs *envflag.Set, prefixHelp string) func() (queue.Config, error)
 	shards := fs.Int("shards", "QUEUE_SHARDS", 1, "hash tags the jobs are spread over, so a Redis Cluster's masters share the load; the same in every process (see docs/cluster.md)")
 	waitN := fs.Int("redis-wait-replicas", "REDIS_WAIT_REPLICAS", 0, "after each submission, WAIT for this many replicas to acknowledge it, else fail it with 503 (0: off; see docs/cluster.md)")
 	waitT := fs.Duration("redis-wait-timeout", "REDIS_WAIT_TIMEOUT", queue.DefaultWaitTimeout, "how long a submission waits for its replicas")
+	logLines := fs.Int("log-lines", "LOG_LINES", queue.DefaultLogLines, "log lines kept per job (the newest; the others are counted as dropped)")
+	logBytes := fs.Int("log-line-bytes", "LOG_LINE_BYTES", queue.DefaultLogLineBytes, "longest log line kept, in bytes; a longer one is cut")
 	return func() (queue.Config, error) {
-		c := queue.Config{Prefix: *prefix, Shards: *shards, WaitReplicas: *waitN, WaitTimeout: *waitT}
+		c := queue.Config{Prefix: *prefix, Shards: *shards, WaitReplicas: *waitN, WaitTimeout: *waitT,
+			LogLines: *logLines, LogLineBytes: *logBytes}
 		switch {
+		case c.LogLines < 1 || c.LogLineBytes < 1:
+			return c, fmt.Errorf("LOG_LINES %d, LOG_LINE_BYTES %d: want at least 1", c.LogLines, c.LogLineBytes)
 		case c.Shards < 0 || c.Shards > queue.MaxShards:
 			return c, fmt.Errorf("QUEUE_SHARDS %d: want 1-%d", c.Shards, queue.MaxShards)
 		case c.WaitReplicas < 0 || c.WaitTimeout < 0:

@@ -41,6 +41,12 @@ type Queue interface {
 	RestartMatching(ctx context.Context, p queue.BulkParams) (*queue.BulkResult, error)
 	DeleteMatching(ctx context.Context, p queue.BulkParams) (*queue.BulkResult, error)
 	Stats(ctx context.Context) (*queue.Stats, error)
+	Queues(ctx context.Context) ([]queue.QueueInfo, error)
+	PauseQueue(ctx context.Context, queue string) error
+	ResumeQueue(ctx context.Context, queue string) error
+	SetTypeRate(ctx context.Context, r queue.TypeRate) error
+	ClearTypeRate(ctx context.Context, jobType string) (bool, error)
+	TypeRates(ctx context.Context) ([]queue.RateState, error)
 	History(ctx context.Context, q queue.HistoryQuery) ([]queue.HistoryPoint, error)
 	Workers(ctx context.Context) ([]queue.WorkerInfo, error)
 	Ping(ctx context.Context) error
@@ -52,6 +58,7 @@ type Queue interface {
 	GetPipeline(ctx context.Context, id string) (*queue.Pipeline, error)
 	CancelPipeline(ctx context.Context, id string) error
 	RestartPipeline(ctx context.Context, id string) error
+	Events(ctx context.Context, id string, after int64, kinds queue.HistoryKinds) (*queue.JobEvents, error)
 }
 
 // Events delivers the job events that long polls and streams wait on.
@@ -173,6 +180,8 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	jobs.POST("/batch", submit, s.requireJSON, s.submitBatch)
 	get(jobs, "", read, s.list)
 	get(jobs, "/:job_id", read, s.get)
+	get(jobs, "/:job_id/events", read, s.jobEvents)
+	get(jobs, "/:job_id/logs", s.requireStream, s.logs)
 	jobs.DELETE("/:job_id", admin, s.delete)
 	// Bulk actions on the jobs the list's filters select (bulk.go).
 	jobs.POST("/cancel", admin, s.bulkCancel)
@@ -186,6 +195,14 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	schedules.POST("/:name/pause", admin, s.pauseSchedule)
 	schedules.POST("/:name/resume", admin, s.resumeSchedule)
 	schedules.DELETE("/:name", admin, s.deleteSchedule)
+	// Queues: listed, paused and resumed (queues.go).
+	get(r, "/api/v1/queues", read, s.listQueues)
+	r.POST("/api/v1/queues/:queue/pause", admin, s.pauseQueue)
+	r.POST("/api/v1/queues/:queue/resume", admin, s.resumeQueue)
+	// Rate limits per job type (ratelimits.go).
+	get(r, "/api/v1/rate_limits", read, s.listRateLimits)
+	r.POST("/api/v1/rate_limits", admin, s.requireJSON, s.setRateLimit)
+	r.DELETE("/api/v1/rate_limits/:type", admin, s.clearRateLimit)
 	if s.leaser != nil {
 		// Workers in any language (leases.go).
 		worker := s.require(RoleWorker)
@@ -194,6 +211,7 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 		leases.POST("/:job_id/heartbeat", worker, s.requireJSON, s.heartbeat)
 		leases.POST("/:job_id/complete", worker, s.requireJSON, s.complete)
 		leases.POST("/:job_id/fail", worker, s.requireJSON, s.fail)
+		leases.POST("/:job_id/log", worker, s.requireJSON, s.appendLog)
 	}
 	pipes := r.Group("/api/v1/pipelines")
 	pipes.POST("", submit, s.requireJSON, s.submitPipeline)

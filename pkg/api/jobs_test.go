@@ -130,7 +130,7 @@ func TestSubmit(t *testing.T) {
 	// The whole record.
 	job := b.call(t, "GET", "/api/v1/jobs/"+id, "", 200)
 	wantKeys(t, "job", job, "job_id", "type", "queue", "payload", "priority", "status", "progress",
-		"current_step", "result", "error", "attempts", "max_retries", "timeout_seconds", "run_at",
+		"current_step", "result", "error", "attempts", "max_retries", "timeout_seconds", "deadline", "run_at",
 		"created_at", "started_at", "completed_at", "updated_at", "worker_id", "restarts", "version", "unique_key",
 		"pipeline_id")
 	if job["type"] != "demo" || job["queue"] != "q1" || job["priority"] != 7.0 || job["max_retries"] != 0.0 ||

@@ -15,8 +15,9 @@ import (
 )
 
 // The lease protocol: workers in any language take jobs over HTTP
-// (POST /api/v1/leases) and extend, complete or fail them
-// (/api/v1/leases/{job_id}/heartbeat|complete|fail), riding the engine's
+// (POST /api/v1/leases), extend, complete or fail them
+// (/api/v1/leases/{job_id}/heartbeat|complete|fail) and write their logs
+// (/api/v1/leases/{job_id}/log), riding the engine's
 // transitions and run tokens: any instance may serve any call of any
 // lease. docs/api.md, "Workers over HTTP", is the contract.
 
@@ -28,6 +29,7 @@ type Leaser interface {
 	HeartbeatLease(ctx context.Context, id, token string, lease time.Duration, progress *float64, step string, ttl time.Duration) error
 	CompleteLease(ctx context.Context, id, token, result string) error
 	FailLease(ctx context.Context, id, token, message string, retryable bool) (queue.State, error)
+	AppendLog(ctx context.Context, id, token string, lines []queue.LogLine) error
 }
 
 // laneWatcher is what a waiting lease call needs of Events: a signal when
@@ -72,6 +74,9 @@ type leaseView struct {
 	// Inputs are the results of the job's parents in its pipeline, by
 	// their keys; {} for a job without parents.
 	Inputs map[string]json.RawMessage `json:"inputs"`
+	// TimeoutSeconds bounds the run: its lease is never extended past
+	// it (0: no timeout).
+	TimeoutSeconds float64 `json:"timeout_seconds"`
 }
 
 // parseLease decodes and checks a lease call.
@@ -145,6 +150,9 @@ func (s *server) lease(c *gin.Context) {
 			return
 		}
 		watch.WakeOnRunEnds(res.Blocked)
+		if res.RetryAfter > 0 { // a rate limit holds jobs back until then
+			left = min(left, res.RetryAfter)
+		}
 		t := time.NewTimer(left)
 		select {
 		case <-watch.C:
@@ -165,7 +173,8 @@ func leaseViews(jobs []queue.Leased, lease time.Duration) []leaseView {
 		}
 		out[i] = leaseView{JobID: j.ID, Type: j.Type, Queue: j.Queue, Payload: payload,
 			Attempt: j.Attempts, MaxRetries: j.MaxRetries, LeaseToken: l.Token,
-			LeaseSeconds: int(lease / time.Second), Inputs: l.Inputs}
+			LeaseSeconds: int(lease / time.Second), Inputs: l.Inputs,
+			TimeoutSeconds: j.Timeout.Seconds()}
 		if out[i].Inputs == nil {
 			out[i].Inputs = map[string]json.RawMessage{}
 		}
@@ -369,3 +378,54 @@ const maxErrorBytes = 4096
 
 // maxStepBytes bounds a heartbeat's current_step.
 const maxStepBytes = 1024
+
+type logRequest struct {
+	LeaseToken *string          `json:"lease_token"`
+	Lines      []logLineRequest `json:"lines"`
+}
+
+type logLineRequest struct {
+	Level   *string    `json:"level"`
+	Message *string    `json:"message"`
+	Time    *time.Time `json:"time"`
+}
+
+// appendLog answers POST /api/v1/leases/{job_id}/log: lines added to the
+// job's log, as a Go handler's ActiveJob.Log writes them.
+func (s *server) appendLog(c *gin.Context) {
+	var req logRequest
+	id, token, _, err := leaseCall(c, &req, func() *string { return req.LeaseToken })
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	if len(req.Lines) == 0 || len(req.Lines) > queue.MaxLogBatch {
+		s.writeError(c, invalidArgf("lines: want 1-%d", queue.MaxLogBatch))
+		return
+	}
+	lines := make([]queue.LogLine, len(req.Lines))
+	for i, l := range req.Lines {
+		if l.Message == nil {
+			s.writeError(c, invalidArgf("lines[%d].message is required", i))
+			return
+		}
+		lines[i] = queue.LogLine{Level: queue.LogInfo, Message: *l.Message}
+		if l.Level != nil {
+			lines[i].Level = *l.Level
+		}
+		if !queue.ValidLogLevel(lines[i].Level) {
+			s.writeError(c, invalidArgf("lines[%d].level %q: want debug, info, warn or error", i, truncate(lines[i].Level, 16)))
+			return
+		}
+		if l.Time != nil {
+			lines[i].TimeMS = l.Time.UnixMilli()
+		}
+	}
+	ctx, cancel := s.redisCtx(c)
+	defer cancel()
+	if err := s.leaser.AppendLog(ctx, id, token, lines); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"lines": len(lines)})
+}

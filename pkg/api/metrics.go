@@ -158,6 +158,20 @@ var (
 		"Jobs waiting in each queue, by state (pending, scheduled, retrying).", []string{"queue", "state"}, nil)
 	descOldest = prometheus.NewDesc("jobqueue_queue_oldest_pending_age_seconds",
 		"How long the job next in line in each queue has waited since it became runnable (0: none pending).", []string{"queue"}, nil)
+	descPaused = prometheus.NewDesc("jobqueue_queue_paused",
+		"1 while a queue is paused (no worker takes its jobs), else 0.", []string{"queue"}, nil)
+	descDeadlineExceeded = prometheus.NewDesc("jobqueue_jobs_deadline_exceeded_total",
+		"Jobs failed because their deadline passed before they started, fleet-wide.", nil, nil)
+	descTimedOut = prometheus.NewDesc("jobqueue_runs_timed_out_total",
+		"Runs whose lease ended at their job's timeout and that the reaper failed (lease-protocol runs; Go workers count theirs in jobqueue_job_runs_total), fleet-wide.", nil, nil)
+	descRateStarts = prometheus.NewDesc("jobqueue_type_rate_limit_starts",
+		"Jobs of a rate-limited type started in its last period, fleet-wide (the limit is jobqueue_type_rate_limit).", []string{"type"}, nil)
+	descRateLimit = prometheus.NewDesc("jobqueue_type_rate_limit",
+		"A job type's rate limit: starts allowed per period (the period in jobqueue_type_rate_limit_period_seconds).", []string{"type"}, nil)
+	descRatePeriod = prometheus.NewDesc("jobqueue_type_rate_limit_period_seconds",
+		"A job type's rate limit's period.", []string{"type"}, nil)
+	descRateWaiting = prometheus.NewDesc("jobqueue_type_rate_limit_waiting",
+		"1 while a type's pending jobs wait on its rate limit (its period's starts used up), else 0.", []string{"type"}, nil)
 	descRunningByType = prometheus.NewDesc("jobqueue_running_jobs_by_type",
 		"Running jobs, by type, across the fleet.", []string{"type"}, nil)
 	descWorkers = prometheus.NewDesc("jobqueue_workers_live",
@@ -171,7 +185,8 @@ var (
 )
 
 func (qc *queueCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descJobs, descQueueJobs, descOldest, descRunningByType, descWorkers,
+	for _, d := range []*prometheus.Desc{descUp, descJobs, descQueueJobs, descOldest, descPaused, descDeadlineExceeded, descTimedOut,
+		descRateStarts, descRateLimit, descRatePeriod, descRateWaiting, descRunningByType, descWorkers,
 		descConcurrency, descScheduleFired, descScheduleCaughtUp} {
 		ch <- d
 	}
@@ -205,6 +220,15 @@ func (qc *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descQueueJobs, float64(q.Scheduled), q.Name, string(queue.StateScheduled))
 		gauge(descQueueJobs, float64(q.Retrying), q.Name, string(queue.StateRetrying))
 		gauge(descOldest, q.OldestPendingAge, q.Name)
+		gauge(descPaused, boolGauge(q.Paused), q.Name)
+	}
+	ch <- prometheus.MustNewConstMetric(descDeadlineExceeded, prometheus.CounterValue, float64(st.DeadlineExceeded))
+	ch <- prometheus.MustNewConstMetric(descTimedOut, prometheus.CounterValue, float64(st.TimedOut))
+	for _, r := range st.RateLimits {
+		gauge(descRateLimit, float64(r.Rate), r.Type)
+		gauge(descRatePeriod, r.Per.Seconds(), r.Type)
+		gauge(descRateStarts, float64(r.Started), r.Type)
+		gauge(descRateWaiting, boolGauge(r.Waiting), r.Type)
 	}
 	for typ, n := range st.RunningByType {
 		gauge(descRunningByType, float64(n), typ)
@@ -219,4 +243,11 @@ func (qc *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descScheduleFired, prometheus.CounterValue, float64(t.Fired), t.Name)
 		ch <- prometheus.MustNewConstMetric(descScheduleCaughtUp, prometheus.CounterValue, float64(t.CaughtUp), t.Name)
 	}
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -338,6 +338,19 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 	}
 	expect(b, 200, "POST", "/api/v1/jobs/cancel?queue=idle&limit=1", "")
 
+	// Queues: listed, paused, resumed; a bad name refused.
+	expect(b, 200, "POST", "/api/v1/queues/idle/pause", "")
+	expect(b, 200, "GET", "/api/v1/queues", "")
+	expect(b, 200, "POST", "/api/v1/queues/idle/resume", "")
+	expect(b, 400, "POST", "/api/v1/queues/b%20d/pause", "")
+	expect(b, 400, "POST", "/api/v1/queues/b%20d/resume", "")
+	expect(b, 200, "POST", "/api/v1/rate_limits", `{"type": "quick", "rate": 10, "per_seconds": 60}`)
+	expect(b, 400, "POST", "/api/v1/rate_limits", `{"type": "quick", "rate": 0, "per_seconds": 60}`)
+	expect(b, 200, "GET", "/api/v1/rate_limits", "")
+	expect(b, 204, "DELETE", "/api/v1/rate_limits/quick", "")
+	expect(b, 404, "DELETE", "/api/v1/rate_limits/quick", "")
+	expect(b, 400, "DELETE", "/api/v1/rate_limits/b%20d", "")
+
 	// Schedules: created, refused, listed, read, paused, resumed, deleted.
 	expect(b, 201, "POST", "/api/v1/schedules", `{"name": "openapi", "every_seconds": 3600, "job": {"type": "quick"}}`)
 	expect(b, 409, "POST", "/api/v1/schedules", `{"name": "openapi", "every_seconds": 3600, "job": {"type": "quick"}}`)
@@ -380,7 +393,19 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 	b.submit(t, `{"type": "ocr"}`)
 	l = leaseOCR()
 	lp, lt = "/api/v1/leases/"+l.JobID, `{"lease_token": "`+l.LeaseToken+`"`
+	expect(b, 200, "POST", lp+"/log", lt+`, "lines": [{"level": "warn", "message": "page 1 is blank"}, {"message": "ok", "time": "2024-01-21T10:31:15Z"}]}`)
+	expect(b, 400, "POST", lp+"/log", lt+`, "lines": [{"level": "loud", "message": "x"}]}`)
+	expect(b, 404, "POST", "/api/v1/leases/"+unknownID+"/log", lt+`, "lines": [{"message": "x"}]}`)
+	expect(b, 409, "POST", lp+"/log", `{"lease_token": "0123456789abcdef.30", "lines": [{"message": "x"}]}`)
 	expect(b, 200, "POST", lp+"/complete", lt+`, "result": {"pages": 1}}`)
+	// The job's kept events and log: as JSON, and followed.
+	for _, p := range []string{"/events", "/logs"} {
+		expect(b, 200, "GET", "/api/v1/jobs/"+l.JobID+p+"?after=1", "")
+		expect(b, 400, "GET", "/api/v1/jobs/"+l.JobID+p+"?after=-1", "")
+		expect(b, 404, "GET", "/api/v1/jobs/"+unknownID+p, "")
+	}
+	expect(b, 200, "GET", "/api/v1/jobs/"+l.JobID+"/logs?follow=1", "")
+	expect(b, 400, "GET", "/api/v1/jobs/"+l.JobID+"/logs?follow=maybe", "")
 	expect(b, 200, "POST", lp+"/complete", lt+`, "result": {"pages": 1}}`)
 	expect(b, 400, "POST", lp+"/complete", `{}`)
 	expect(b, 404, "POST", "/api/v1/leases/"+unknownID+"/complete", lt+`}`)
@@ -462,6 +487,10 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 		"POST /api/v1/pipelines/{pipeline_id}/restart 400",
 		"POST /api/v1/jobs/cancel 200", "POST /api/v1/jobs/cancel 400", "POST /api/v1/jobs/restart 200",
 		"POST /api/v1/jobs/restart 400", "DELETE /api/v1/jobs 200", "DELETE /api/v1/jobs 400",
+		"GET /api/v1/queues 200", "POST /api/v1/queues/{queue}/pause 200", "POST /api/v1/queues/{queue}/pause 400",
+		"POST /api/v1/queues/{queue}/resume 200", "POST /api/v1/queues/{queue}/resume 400",
+		"POST /api/v1/rate_limits 200", "POST /api/v1/rate_limits 400", "GET /api/v1/rate_limits 200",
+		"DELETE /api/v1/rate_limits/{type} 204", "DELETE /api/v1/rate_limits/{type} 404", "DELETE /api/v1/rate_limits/{type} 400",
 		"POST /api/v1/schedules 201", "POST /api/v1/schedules 409", "POST /api/v1/schedules 400",
 		"GET /api/v1/schedules 200", "GET /api/v1/schedules 400", "GET /api/v1/schedules/{name} 200",
 		"GET /api/v1/schedules/{name} 404", "POST /api/v1/schedules/{name}/pause 200",
@@ -474,6 +503,10 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 		"POST /api/v1/leases/{job_id}/complete 404", "POST /api/v1/leases/{job_id}/complete 409",
 		"POST /api/v1/leases/{job_id}/fail 200", "POST /api/v1/leases/{job_id}/fail 400",
 		"POST /api/v1/leases/{job_id}/fail 404", "POST /api/v1/leases/{job_id}/fail 409",
+		"POST /api/v1/leases/{job_id}/log 200", "POST /api/v1/leases/{job_id}/log 400",
+		"POST /api/v1/leases/{job_id}/log 404", "POST /api/v1/leases/{job_id}/log 409",
+		"GET /api/v1/jobs/{job_id}/events 200", "GET /api/v1/jobs/{job_id}/events 400", "GET /api/v1/jobs/{job_id}/events 404",
+		"GET /api/v1/jobs/{job_id}/logs 200", "GET /api/v1/jobs/{job_id}/logs 400", "GET /api/v1/jobs/{job_id}/logs 404",
 	} {
 		if !slices.Contains(seen, want) {
 			t.Errorf("not seen: %s", want)

@@ -150,6 +150,9 @@ type submitRequest struct {
 	DelaySeconds   *int64  `json:"delay_seconds"`
 	UniqueKey      string  `json:"unique_key"`
 	CallbackURL    string  `json:"callback_url"`
+	// Deadline is an RFC 3339 time (a JSON string) or seconds from now
+	// (a JSON number).
+	Deadline json.RawMessage `json:"deadline"`
 }
 
 // batchRequest is a batch submission; each job is decoded on its own, so
@@ -280,10 +283,39 @@ func (r submitRequest) params(now time.Time, lim submitLimits) (queue.EnqueuePar
 			p.RunAt = now.Add(time.Duration(*r.DelaySeconds) * time.Second)
 		}
 	}
+	if len(r.Deadline) > 0 && string(r.Deadline) != "null" {
+		d, err := parseDeadline(r.Deadline, now)
+		if err != nil {
+			return p, err
+		}
+		p.Deadline = d
+	}
 	if err := p.Validate(); err != nil {
-		return p, err // queue.ErrInvalid: type, queue or unique_key malformed
+		return p, err // queue.ErrInvalid: type, queue, unique_key or deadline malformed
 	}
 	return p, nil
+}
+
+// maxDeadlineSeconds bounds a deadline given in seconds from now (a year).
+const maxDeadlineSeconds = 366 * 24 * 3600
+
+// parseDeadline reads a submission's deadline: an RFC 3339 time, or a
+// number of seconds from now.
+func parseDeadline(raw json.RawMessage, now time.Time) (time.Time, error) {
+	var at string
+	if json.Unmarshal(raw, &at) == nil {
+		t, err := time.Parse(time.RFC3339, at)
+		if err != nil {
+			return t, invalidArgf("deadline %q: want an RFC 3339 time like 2024-01-21T10:30:00Z, or seconds from now", at)
+		}
+		return t, nil
+	}
+	var secs float64
+	if err := json.Unmarshal(raw, &secs); err != nil || secs <= 0 || secs > maxDeadlineSeconds {
+		return time.Time{}, invalidArgf("deadline %s: want an RFC 3339 time, or seconds from now (more than 0, at most %d)",
+			raw, maxDeadlineSeconds)
+	}
+	return now.Add(time.Duration(secs * float64(time.Second))), nil
 }
 
 // checkUniqueKey accepts printable ASCII only (space to tilde): the key

@@ -134,6 +134,8 @@ func parseSchedule(body io.Reader, lim submitLimits) (queue.ScheduleParams, erro
 		return p, invalidArgf("job.run_at: a schedule's jobs run at its ticks")
 	case job.DelaySeconds != nil:
 		return p, invalidArgf("job.delay_seconds: a schedule's jobs run at its ticks")
+	case len(job.Deadline) > 0 && string(job.Deadline) != "null":
+		return p, invalidArgf("job.deadline: a schedule's jobs run at its ticks")
 	case job.UniqueKey != "":
 		return p, invalidArgf("job.unique_key: a schedule gives each of its jobs a unique key of its own")
 	}

@@ -57,6 +57,9 @@ type statsView struct {
 	Queues             []queueStatsView `json:"queues"`
 	RunningByType      map[string]int64 `json:"running_by_type"`
 	WorkersConcurrency int              `json:"workers_concurrency"`
+	// RateLimits are the types' rate limits and how they stand: waiting
+	// says jobs wait on one.
+	RateLimits []rateView `json:"rate_limits"`
 }
 
 // queueStatsView is one queue's share of the waiting jobs (the "queues"
@@ -68,13 +71,15 @@ type queueStatsView struct {
 	Retrying  int64  `json:"retrying"`
 	// OldestPendingAge: see queue.QueueStats.
 	OldestPendingAge float64 `json:"oldest_pending_age_seconds"`
+	// Paused: no worker takes the queue's jobs.
+	Paused bool `json:"paused"`
 }
 
 func queueStatsOf(qs []queue.QueueStats) []queueStatsView {
 	out := make([]queueStatsView, len(qs))
 	for i, q := range qs {
 		out[i] = queueStatsView{Name: q.Name, Pending: q.Pending, Scheduled: q.Scheduled,
-			Retrying: q.Retrying, OldestPendingAge: q.OldestPendingAge}
+			Retrying: q.Retrying, OldestPendingAge: q.OldestPendingAge, Paused: q.Paused}
 	}
 	return out
 }
@@ -113,6 +118,7 @@ func buildStats(st *queue.Stats, ws []queue.WorkerInfo) statsView {
 		FailedJobs: n(queue.StateFailed), CancelledJobs: n(queue.StateCancelled),
 		RetryingJobs: n(queue.StateRetrying), WaitingJobs: n(queue.StateWaiting), QueueType: "redis",
 		ActiveWorkers: len(ws), Queues: queueStatsOf(st.Queues), RunningByType: st.RunningByType,
+		RateLimits: rateViewsOf(st.RateLimits),
 	}
 	for _, s := range queue.States() {
 		v.TotalJobs += n(s)

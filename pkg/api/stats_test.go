@@ -22,7 +22,7 @@ func TestQueueStats(t *testing.T) {
 	b.submit(t, `{"type": "demo", "queue": "parked"}`)
 	st := b.call(t, "GET", "/api/v1/jobs/queue/stats", "", 200)
 	wantKeys(t, "stats", st, append(slices.Clone(jobsAPIStatsKeys), "queues", "running_by_type", "workers_concurrency",
-		"health_reasons", "workers_cpu_percent", "waiting_jobs")...)
+		"health_reasons", "workers_cpu_percent", "waiting_jobs", "rate_limits")...)
 	health := st["queue_health"].(map[string]any)
 	wantKeys(t, "queue_health", health, "status", "resource_utilization", "limit_enforcement")
 	reasons := st["health_reasons"].(map[string]any)
@@ -73,7 +73,7 @@ func TestQueueStats(t *testing.T) {
 		t.Fatalf("queues %v: the parked job's age", qs)
 	}
 	delete(parked, "oldest_pending_age_seconds")
-	if qs := fmt.Sprint(qs); qs != "[map[name:default oldest_pending_age_seconds:0 pending:0 retrying:0 scheduled:1] map[name:parked pending:1 retrying:0 scheduled:0]]" {
+	if qs := fmt.Sprint(qs); qs != "[map[name:default oldest_pending_age_seconds:0 paused:false pending:0 retrying:0 scheduled:1] map[name:parked paused:false pending:1 retrying:0 scheduled:0]]" {
 		t.Fatalf("queues %s", qs)
 	}
 	b.release <- struct{}{}

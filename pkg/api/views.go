@@ -95,6 +95,7 @@ type jobView struct {
 	Attempts       int             `json:"attempts"`
 	MaxRetries     int             `json:"max_retries"`
 	TimeoutSeconds float64         `json:"timeout_seconds"`
+	Deadline       timestamp       `json:"deadline"`
 	RunAt          timestamp       `json:"run_at"`
 	CreatedAt      timestamp       `json:"created_at"`
 	StartedAt      timestamp       `json:"started_at"`
@@ -113,7 +114,7 @@ func jobOf(j *queue.Job) jobView {
 	return jobView{JobID: j.ID, Type: j.Type, Queue: j.Queue, Payload: jsonValue(j.Payload),
 		Priority: j.Priority, Status: j.Status, Progress: progressOf(j.Progress), CurrentStep: j.CurrentStep,
 		Result: jsonValue(j.Result), Error: nullable(j.Error), Attempts: j.Attempts,
-		MaxRetries: j.MaxRetries, TimeoutSeconds: j.Timeout.Seconds(), RunAt: timestamp(j.RunAt),
+		MaxRetries: j.MaxRetries, TimeoutSeconds: j.Timeout.Seconds(), Deadline: timestamp(j.Deadline), RunAt: timestamp(j.RunAt),
 		CreatedAt: timestamp(j.CreatedAt), StartedAt: timestamp(j.StartedAt),
 		CompletedAt: timestamp(j.CompletedAt), UpdatedAt: timestamp(j.UpdatedAt),
 		WorkerID: nullable(j.WorkerID), Restarts: j.Restarts, Version: j.Version,
@@ -256,6 +257,7 @@ type listItemView struct {
 	Attempts       int              `json:"attempts"`
 	MaxRetries     int              `json:"max_retries"`
 	TimeoutSeconds float64          `json:"timeout_seconds"`
+	Deadline       timestamp        `json:"deadline"`
 	RunAt          timestamp        `json:"run_at"`
 	CreatedAt      timestamp        `json:"created_at"`
 	StartedAt      timestamp        `json:"started_at"`
@@ -273,7 +275,7 @@ func listItemOf(j *queue.Job, p queue.ListParams) listItemView {
 	item := listItemView{JobID: v.JobID, Type: v.Type, Queue: v.Queue, Priority: v.Priority,
 		Status: v.Status, Progress: v.Progress, CurrentStep: v.CurrentStep, Error: v.Error,
 		Attempts: v.Attempts, MaxRetries: v.MaxRetries, TimeoutSeconds: v.TimeoutSeconds,
-		RunAt: v.RunAt, CreatedAt: v.CreatedAt, StartedAt: v.StartedAt, CompletedAt: v.CompletedAt,
+		Deadline: v.Deadline, RunAt: v.RunAt, CreatedAt: v.CreatedAt, StartedAt: v.StartedAt, CompletedAt: v.CompletedAt,
 		UpdatedAt: v.UpdatedAt, WorkerID: v.WorkerID, Restarts: v.Restarts, Version: v.Version,
 		UniqueKey: v.UniqueKey, PipelineID: v.PipelineID}
 	if p.WithPayload {

@@ -75,6 +75,7 @@ func (s *server) poll(c *gin.Context) {
 			case ev.Unavailable: // Redis is gone: no change can be seen; the client retries
 				s.writeError(c, queue.ErrUnavailable)
 				return
+			case ev.Log != nil: // a log line: no change of state
 			case ev.Resync: // events may have been lost: look once
 				job, err := s.readJob(c, id)
 				if err != nil {
@@ -107,8 +108,10 @@ func (s *server) answerStatus(c *gin.Context, id string) {
 // stream answers GET /api/v1/jobs/status/{job_id}/stream with server-sent
 // events: the current state, then one event per change, each carrying the
 // job's whole visible state and its version as the event id. A client
-// resuming with Last-Event-ID gets only versions after it. The stream ends
-// after a terminal state, and when the instance shuts down.
+// resuming with Last-Event-ID gets every kept event after it (the job's
+// history, queue.Client.Events), in order and once, then the current state when
+// it is newer than they say. The stream ends after a terminal state, and
+// when the instance shuts down. Log lines are not sent here (see logs).
 func (s *server) stream(c *gin.Context) {
 	id := c.Param("job_id")
 	if err := parseJobID(id); err != nil {
@@ -129,24 +132,25 @@ func (s *server) stream(c *gin.Context) {
 	defer s.metrics.streams.Dec()
 	sub := s.events.Subscribe(id)
 	defer sub.Close()
-	job, err := s.readJob(c, id)
-	if err != nil {
-		s.writeError(c, err) // 404 or 503 as JSON: no SSE header is out yet
-		return
+	var missed *queue.JobEvents
+	if last >= 0 { // a client resuming: what it missed, with the job
+		if missed, ok = s.readHistory(c, last, queue.HistoryStates); !ok {
+			return // 404 or 503 as JSON: no SSE header is out yet
+		}
+	} else {
+		job, err := s.readJob(c, id)
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		missed = &queue.JobEvents{Job: job}
 	}
-
-	h := c.Writer.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Connection", "keep-alive")
-	h.Set("X-Accel-Buffering", "no") // nginx: pass events through unbuffered
-	c.Status(http.StatusOK)
-	c.Writer.Flush() // the headers go out now, even when no event is due
+	startSSE(c)
 	if c.Request.Method == http.MethodHead {
 		return // the headers are the whole answer
 	}
 	out := &sseWriter{w: c.Writer, last: last}
-	if err := out.send(changeOfJob(job)); err != nil || job.Status.Terminal() {
+	if err := out.replay(missed); err != nil || missed.Job.Status.Terminal() {
 		return
 	}
 
@@ -167,15 +171,19 @@ func (s *server) stream(c *gin.Context) {
 				_ = out.raw(fmt.Sprintf("retry: %d\n\n", sseRetry.Milliseconds()))
 				return
 			}
-			ch := changeOfEvent(ev)
-			if ev.Resync { // events may have been lost: the record has the latest state
-				job, err := s.readJob(c, id)
-				if err != nil {
+			if ev.Resync || sub.Missed() { // events were lost: the history has them
+				ctx, cancel := s.redisCtx(c)
+				missed, err := s.q.Events(ctx, id, out.last, queue.HistoryStates)
+				cancel()
+				if err != nil || out.replay(missed) != nil || missed.Job.Status.Terminal() {
 					return // deleted, or Redis away: the client resumes from its last id
 				}
-				ch = changeOfJob(job)
+				continue
 			}
-			if err := out.send(ch); err != nil || ch.data.Status.Terminal() {
+			if ev.Log != nil {
+				continue // a log line: the logs stream's
+			}
+			if err := out.send(changeOfEvent(ev)); err != nil || ev.Status.Terminal() {
 				return
 			}
 		}
@@ -187,6 +195,24 @@ func (s *server) stream(c *gin.Context) {
 type sseWriter struct {
 	w    gin.ResponseWriter
 	last int64 // the version of the last event sent (or the client saw)
+}
+
+// replay writes the kept events of h the client has not seen, then the
+// job's state as h read it, unless the newest kept state event, which
+// the client has now, says the same: a job changes version without a
+// kept event before its first run, and with each log line.
+func (o *sseWriter) replay(h *queue.JobEvents) error {
+	for _, ev := range h.Events {
+		if err := o.send(changeOfEvent(ev)); err != nil {
+			return err
+		}
+	}
+	now := changeOfJob(h.Job)
+	if l := h.LastState; l != nil && l.Version <= o.last && l.Status == h.Job.Status &&
+		progressOf(l.Progress) == now.data.Progress && l.CurrentStep == now.data.CurrentStep {
+		return nil
+	}
+	return o.send(now)
 }
 
 // send writes ch unless the client has seen its version or a later one.

@@ -10,6 +10,7 @@ import (
 	"iter"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -67,37 +68,49 @@ func (c *Client) Stream(ctx context.Context, id string, opts *StreamOptions) ite
 		from = opts.LastEventID
 	}
 	return func(yield func(Event, error) bool) {
-		s := &stream{c: c, id: id, last: from, yield: yield}
-		retry := retrier{cfg: &c.cfg}
-		for {
-			events, done, err := s.connect(ctx)
-			if done {
-				return
-			}
-			if ctx.Err() != nil {
-				yield(Event{}, ctx.Err())
-				return
-			}
-			if events > 0 {
-				retry.reset()
-			}
-			if errors.Is(err, errStreamEnded) && s.finished(ctx) {
-				return
-			}
-			d, ok := retry.next(ctx, err)
-			if !ok {
-				yield(Event{}, fmt.Errorf("stream %s: %w", id, err))
-				return
-			}
-			if s.hint > 0 && !hasRetryAfter(err) {
-				// The server said when to come back (SSE "retry:"); the
-				// backoff still grows should the reconnections keep failing.
-				d = max(d, s.hint+rand.N(s.hint/4+1))
-			}
-			if sleep(ctx, d) != nil {
-				yield(Event{}, ctx.Err())
-				return
-			}
+		s := &stream[Event]{c: c, id: id, path: jobPath("/api/v1/jobs/status/", id, "/stream"), last: from, yield: yield,
+			decode: func(_, raw string) (ev Event, end bool, err error) {
+				err = json.Unmarshal([]byte(raw), &ev)
+				return ev, false, err
+			},
+			setID:    func(ev *Event, id int64) { ev.ID = id },
+			terminal: func(ev Event) bool { return ev.Status.Terminal() }}
+		s.run(ctx)
+	}
+}
+
+// run connects, and reconnects, until the sequence is over.
+func (s *stream[T]) run(ctx context.Context) {
+	var zero T
+	retry := retrier{cfg: &s.c.cfg}
+	for {
+		events, done, err := s.connect(ctx)
+		if done {
+			return
+		}
+		if ctx.Err() != nil {
+			s.yield(zero, ctx.Err())
+			return
+		}
+		if events > 0 {
+			retry.reset()
+		}
+		if errors.Is(err, errStreamEnded) && s.finished(ctx) {
+			return
+		}
+		d, ok := retry.next(ctx, err)
+		if !ok {
+			s.yield(zero, fmt.Errorf("stream %s: %w", s.id, err))
+			return
+		}
+		if s.hint > 0 && !hasRetryAfter(err) {
+			// The server said when to come back (SSE "retry:"); the
+			// backoff still grows should the reconnections keep failing.
+			d = max(d, s.hint+rand.N(s.hint/4+1))
+		}
+		if sleep(ctx, d) != nil {
+			s.yield(zero, ctx.Err())
+			return
 		}
 	}
 }
@@ -107,20 +120,29 @@ func hasRetryAfter(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.RetryAfter > 0
 }
 
-// stream is the state of one Stream across its connections.
-type stream struct {
+// stream is the state of one stream of events of type T (Stream's
+// Event, FollowLogs' LogLine) across its connections.
+type stream[T any] struct {
 	c     *Client
 	id    string
+	path  string
+	query url.Values    // of the request: nil for none
 	last  int64         // the ID of the last event passed on (Last-Event-ID)
 	hint  time.Duration // the server's reconnection delay (SSE "retry:")
-	yield func(Event, error) bool
+	yield func(T, error) bool
+	// decode reads an event's data; name is its SSE event name ("" for
+	// none). end means the stream is over (the logs' "end" event), and
+	// nothing is passed on.
+	decode   func(name, raw string) (ev T, end bool, err error)
+	setID    func(ev *T, id int64)
+	terminal func(ev T) bool // the last event of the stream
 }
 
 // connect runs one connection: it passes its events on until it ends.
 // done means the sequence is over (a terminal event, a consumer that
 // stopped, or an error already yielded); otherwise err says why the
 // connection ended and the caller decides whether to reconnect.
-func (s *stream) connect(ctx context.Context) (events int, done bool, err error) {
+func (s *stream[T]) connect(ctx context.Context) (events int, done bool, err error) {
 	connCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	idle := time.AfterFunc(s.c.cfg.StreamIdleTimeout, func() { cancel(errStreamIdle) })
@@ -136,9 +158,9 @@ func (s *stream) connect(ctx context.Context) (events int, done bool, err error)
 // open sends the stream's request, resuming after the last event seen,
 // and checks that an event stream answers. done is set when retrying
 // cannot help.
-func (s *stream) open(ctx context.Context) (resp *http.Response, done bool, err error) {
-	path := jobPath("/api/v1/jobs/status/", s.id, "/stream")
-	req, err := s.c.newRequest(ctx, "GET", path, nil, nil)
+func (s *stream[T]) open(ctx context.Context) (resp *http.Response, done bool, err error) {
+	path := s.path
+	req, err := s.c.newRequest(ctx, "GET", path, s.query, nil)
 	if err != nil {
 		return nil, true, s.fail(err)
 	}
@@ -165,11 +187,12 @@ func (s *stream) open(ctx context.Context) (resp *http.Response, done bool, err 
 // read dispatches the events of body to the consumer until the job
 // finishes, the consumer stops, or the body ends; idle is the silence
 // timer, reset at every line.
-func (s *stream) read(ctx context.Context, body io.Reader, idle *time.Timer) (events int, done bool, err error) {
+func (s *stream[T]) read(ctx context.Context, body io.Reader, idle *time.Timer) (events int, done bool, err error) {
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 0, 4096), maxEventLine)
 	var (
 		data  []string
+		name  string
 		id    int64
 		hasID bool
 	)
@@ -180,22 +203,26 @@ func (s *stream) read(ctx context.Context, body io.Reader, idle *time.Timer) (ev
 			if len(data) == 0 {
 				continue
 			}
-			raw := strings.Join(data, "\n")
-			data = data[:0]
+			raw, evName := strings.Join(data, "\n"), name
+			data, name = data[:0], ""
 			if hasID && id <= s.last {
 				continue // seen before this reconnection
 			}
-			var ev Event
-			if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+			ev, end, err := s.decode(evName, raw)
+			if err != nil {
 				return events, true, s.fail(fmt.Errorf("stream %s: event data %q: %w", s.id, raw, err))
 			}
-			ev.ID = s.last
+			if end {
+				return events, true, nil
+			}
+			s.setID(&ev, s.last)
 			if hasID {
-				ev.ID, s.last = id, id
+				s.setID(&ev, id)
+				s.last = id
 			}
 			events++
 			idle.Stop() // a slow consumer is not a silent server
-			if !s.yield(ev, nil) || ev.Status.Terminal() {
+			if !s.yield(ev, nil) || s.terminal(ev) {
 				return events, true, nil
 			}
 			idle.Reset(s.c.cfg.StreamIdleTimeout)
@@ -209,6 +236,8 @@ func (s *stream) read(ctx context.Context, body io.Reader, idle *time.Timer) (ev
 		switch field {
 		case "data":
 			data = append(data, value)
+		case "event":
+			name = value
 		case "id":
 			if n, err := strconv.ParseInt(value, 10, 64); err == nil {
 				id, hasID = n, true
@@ -230,11 +259,12 @@ func (s *stream) read(ctx context.Context, body io.Reader, idle *time.Timer) (ev
 // event already seen (a stream resumed after its terminal event gets
 // nothing), or it is gone (the error is yielded). On any other answer,
 // failures included, the stream reconnects.
-func (s *stream) finished(ctx context.Context) bool {
+func (s *stream[T]) finished(ctx context.Context) bool {
 	job, err := s.c.Get(ctx, s.id)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		s.yield(Event{}, fmt.Errorf("stream %s: %w", s.id, err))
+		var zero T
+		s.yield(zero, fmt.Errorf("stream %s: %w", s.id, err))
 		return true
 	case err != nil:
 		return false
@@ -243,8 +273,9 @@ func (s *stream) finished(ctx context.Context) bool {
 }
 
 // fail yields err as the sequence's last element.
-func (s *stream) fail(err error) error {
-	s.yield(Event{}, err)
+func (s *stream[T]) fail(err error) error {
+	var zero T
+	s.yield(zero, err)
 	return err
 }
 

@@ -82,14 +82,16 @@ type Job struct {
 	Error       string          `json:"error,omitempty"`
 	// Attempts counts the runs so far; MaxRetries the runs allowed after
 	// a failed first one.
-	Attempts       int       `json:"attempts"`
-	MaxRetries     int       `json:"max_retries"`
-	TimeoutSeconds float64   `json:"timeout_seconds"` // 0: no bound on a run
-	RunAt          time.Time `json:"run_at,omitzero"`
-	CreatedAt      time.Time `json:"created_at,omitzero"`
-	StartedAt      time.Time `json:"started_at,omitzero"`
-	CompletedAt    time.Time `json:"completed_at,omitzero"`
-	UpdatedAt      time.Time `json:"updated_at,omitzero"`
+	Attempts       int     `json:"attempts"`
+	MaxRetries     int     `json:"max_retries"`
+	TimeoutSeconds float64 `json:"timeout_seconds"` // 0: no bound on a run
+	// Deadline, when set, is when the job fails unless it started.
+	Deadline    time.Time `json:"deadline,omitzero"`
+	RunAt       time.Time `json:"run_at,omitzero"`
+	CreatedAt   time.Time `json:"created_at,omitzero"`
+	StartedAt   time.Time `json:"started_at,omitzero"`
+	CompletedAt time.Time `json:"completed_at,omitzero"`
+	UpdatedAt   time.Time `json:"updated_at,omitzero"`
 	// WorkerID names the worker of the current or last run.
 	WorkerID string `json:"worker_id,omitempty"`
 	Restarts int    `json:"restarts"`
@@ -182,6 +184,9 @@ type Submission struct {
 	// UniqueKey, while a job holding it exists, makes another submission
 	// with it fail with ErrDuplicate.
 	UniqueKey string
+	// Deadline, when set, is when the job ends failed with error
+	// "deadline_exceeded" unless it started: no worker takes it after it.
+	Deadline time.Time
 	// CallbackURL is POSTed the job's record when the job ends
 	// (VerifyCallback checks what arrives there).
 	CallbackURL string
@@ -192,9 +197,12 @@ func Retries(n int) *int { return &n }
 
 // MarshalJSON implements json.Marshaler: the request body of a submission.
 func (s Submission) MarshalJSON() ([]byte, error) {
-	var runAt string
+	var runAt, deadline string
 	if !s.RunAt.IsZero() {
 		runAt = s.RunAt.UTC().Format(time.RFC3339Nano)
+	}
+	if !s.Deadline.IsZero() {
+		deadline = s.Deadline.UTC().Format(time.RFC3339Nano)
 	}
 	return json.Marshal(struct {
 		Type           string `json:"type"`
@@ -206,9 +214,10 @@ func (s Submission) MarshalJSON() ([]byte, error) {
 		RunAt          string `json:"run_at,omitempty"`
 		DelaySeconds   int64  `json:"delay_seconds,omitempty"`
 		UniqueKey      string `json:"unique_key,omitempty"`
+		Deadline       string `json:"deadline,omitempty"`
 		CallbackURL    string `json:"callback_url,omitempty"`
 	}{s.Type, s.Payload, s.Queue, s.Priority, s.MaxRetries, ceilSeconds(s.Timeout), runAt,
-		ceilSeconds(s.Delay), s.UniqueKey, s.CallbackURL})
+		ceilSeconds(s.Delay), s.UniqueKey, deadline, s.CallbackURL})
 }
 
 func ceilSeconds(d time.Duration) int64 {
@@ -317,6 +326,8 @@ type Stats struct {
 	Queues             []QueueStats     `json:"queues"`
 	RunningByType      map[string]int64 `json:"running_by_type"`
 	WorkersConcurrency int              `json:"workers_concurrency"`
+	// RateLimits are the job types' rate limits and how they stand.
+	RateLimits []RateLimit `json:"rate_limits"`
 	// HealthReasons says in words why QueueHealth's fields have their
 	// values.
 	HealthReasons HealthReasons `json:"health_reasons"`
@@ -347,6 +358,8 @@ type QueueStats struct {
 	// OldestPendingAge is how long the job next in line has waited, in
 	// seconds (0: none pending).
 	OldestPendingAge float64 `json:"oldest_pending_age_seconds"`
+	// Paused: no worker takes the queue's jobs.
+	Paused bool `json:"paused"`
 }
 
 // Worker is a live worker (GET /api/v1/workers).

@@ -616,3 +616,97 @@ func TestPipelineGraphInBrowser(t *testing.T) {
 		` && document.querySelector('#job-fields a[href^="#/pipelines/"]') !== null`)
 	b.checkConsole()
 }
+
+// The queues table: an admin pauses a queue with its row's button (the
+// engine then holds it paused) and resumes it.
+func TestQueuePauseInBrowser(t *testing.T) {
+	t.Parallel()
+	b := startBrowser(t)
+	srv := servertest.New(t, &servertest.Options{Concurrency: -1})
+	if _, err := srv.Queue.Enqueue(b.ctx, queue.EnqueueParams{Type: "demo", Queue: "held"}); err != nil {
+		t.Fatal(err)
+	}
+	b.do(chromedp.Navigate(srv.URL + "/"))
+	row := `document.querySelector('#queues tr[data-queue="held"]')`
+	b.waitFor("the queue's row", row+` !== null && `+row+`.querySelector('button[data-act=pause]') !== null`)
+	b.do(chromedp.Click(chromedp.CSS(`#queues tr[data-queue="held"] button[data-act=pause]`)))
+	b.waitFor("paused", row+` !== null && `+row+`.textContent.includes('paused')`)
+	if p, err := srv.Queue.PausedQueues(b.ctx); err != nil || len(p) != 1 || p[0] != "held" {
+		t.Fatalf("after pause: %v %v", p, err)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`#queues tr[data-queue="held"] button[data-act=resume]`)))
+	b.waitFor("resumed", row+` !== null && `+row+`.querySelector('button[data-act=pause]') !== null`)
+	if p, err := srv.Queue.PausedQueues(b.ctx); err != nil || len(p) != 0 {
+		t.Fatalf("after resume: %v %v", p, err)
+	}
+	b.checkConsole()
+}
+
+// A rate-limited type shows under the queues, saying when its jobs wait.
+func TestRateLimitsInBrowser(t *testing.T) {
+	t.Parallel()
+	b := startBrowser(t)
+	srv := servertest.New(t, &servertest.Options{Concurrency: -1})
+	if err := srv.Queue.SetTypeRate(b.ctx, queue.TypeRate{Type: "demo", Rate: 1, Per: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := srv.Queue.Enqueue(b.ctx, queue.EnqueueParams{Type: "demo"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := srv.Queue.Lease(b.ctx, queue.LeaseParams{WorkerID: "w", Types: []string{"demo"}, Max: 2, Lease: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	b.do(chromedp.Navigate(srv.URL + "/"))
+	row := `document.querySelector('#rate-limits tr[data-type="demo"]')`
+	b.waitFor("the rate limit's row", row+` !== null && `+row+`.textContent.includes('jobs wait') && `+
+		`!byId('rate-limits-table').hidden`)
+	b.checkConsole()
+}
+
+// A job's page shows its log: the lines kept, then each new one live,
+// until the job ends.
+func TestJobLogInBrowser(t *testing.T) {
+	t.Parallel()
+	b := startBrowser(t)
+	keys, err := api.ParseKeys("ops:admin:" + adminSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := servertest.New(t, &servertest.Options{Keys: keys, Concurrency: -1})
+	ctx := b.ctx
+	q := srv.Queue
+	// A job of a type no built-in handler runs, leased by the test itself.
+	e, err := q.Enqueue(ctx, queue.EnqueueParams{Type: "logger"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := q.Lease(ctx, queue.LeaseParams{WorkerID: "t", Types: []string{"logger"}, Max: 1, Lease: time.Minute})
+	if err != nil || len(res.Jobs) != 1 {
+		t.Fatal(err, res)
+	}
+	token := res.Jobs[0].Token
+	if err := q.AppendLog(ctx, e.ID, token, []queue.LogLine{{Level: queue.LogWarn, Message: "kept <b>line</b>"}}); err != nil {
+		t.Fatal(err)
+	}
+	b.do(chromedp.Navigate(srv.URL + "/"))
+	b.useKey(adminSecret, "admin")
+	b.showJob(e.ID)
+	lines := `[...byId('job-log').querySelectorAll('.log-line')]`
+	b.waitFor("the kept line", lines+`.map((l) => l.textContent).join('|').endsWith('warn kept <b>line</b>')`+
+		` && byId('job-log').querySelector('.level-warn b') === null`)
+	if err := q.AppendLog(ctx, e.ID, token, []queue.LogLine{{Level: queue.LogError, Message: "live line"}}); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("the live line", lines+`.length === 2 && `+lines+`[1].classList.contains('level-error') && `+lines+`[1].textContent.endsWith('error live line')`)
+	if err := q.CompleteLease(ctx, e.ID, token, ""); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("the finished job, its log whole", `byId('job-status').textContent === 'completed' && `+lines+`.length === 2`)
+	// A finished job's page reads the kept lines.
+	b.do(chromedp.Evaluate[chromedp.Void](`location.hash = '#/'`))
+	b.showJob(e.ID)
+	b.waitFor("the kept lines of a finished job", lines+`.length === 2`)
+	b.checkConsole()
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/compileo/jobqueue/internal/redistest"
+	"github.com/redis/go-redis/v9"
 )
 
 // Micro-benchmarks of the hot paths against the shared real redis-server:
@@ -107,12 +108,20 @@ func BenchmarkTransitions(b *testing.B) {
 	for i := range params {
 		params[i] = EnqueueParams{Type: "x", Payload: []byte(`{"n":1}`)}
 	}
+	var sample []string // the first jobs, whose bytes are measured
 	for left := b.N; left > 0; left -= batch {
-		if _, err := c.EnqueueBatch(ctx, params[:min(left, batch)]); err != nil {
+		res, err := c.EnqueueBatch(ctx, params[:min(left, batch)])
+		if err != nil {
 			b.Fatal(err)
+		}
+		for _, r := range res {
+			if len(sample) < 100 && r.Job != nil {
+				sample = append(sample, r.Job.ID)
+			}
 		}
 	}
 	m.report("submit")
+	m.bytes("pending", c, sample)
 	w := testWorker(c)
 	runs := make([]*run, 0, b.N)
 	for len(runs) < b.N {
@@ -125,6 +134,7 @@ func BenchmarkTransitions(b *testing.B) {
 		}
 	}
 	m.report("claim")
+	m.bytes("running", c, sample)
 	for k := 0; k < len(runs); k += batch {
 		var reports []progressReport
 		for _, r := range runs[k:min(k+batch, len(runs))] {
@@ -137,6 +147,7 @@ func BenchmarkTransitions(b *testing.B) {
 		}
 	}
 	m.report("progress")
+	m.bytes("progressed", c, sample)
 	for k := 0; k < len(runs); k += batch {
 		var comps []*completion
 		for _, r := range runs[k:min(k+batch, len(runs))] {
@@ -147,6 +158,32 @@ func BenchmarkTransitions(b *testing.B) {
 		}
 	}
 	m.report("complete")
+	m.bytes("completed", c, sample)
+}
+
+// bytes reports the Redis memory a job in state what takes, on average
+// over ids: its hash and its history together, and its history alone
+// (MEMORY USAGE, exact).
+func (m *redisMeter) bytes(what string, c *Client, ids []string) {
+	ctx := context.Background()
+	var total, hist int64
+	for _, id := range ids {
+		k := c.shards.of(id)
+		for i, key := range []string{k.job(id), k.jobEvents(id)} {
+			n, err := m.rdb.rdb.MemoryUsage(ctx, key, 0).Result()
+			if err != nil && err != redis.Nil {
+				m.b.Fatal(err)
+			}
+			total += n
+			if i == 1 {
+				hist += n
+			}
+		}
+	}
+	if len(ids) > 0 {
+		m.b.ReportMetric(float64(total)/float64(len(ids)), what+"-B/job")
+		m.b.ReportMetric(float64(hist)/float64(len(ids)), what+"-history-B/job")
+	}
 }
 
 // redisMeter reports, per job of the benchmark, what Redis spent since

@@ -171,7 +171,8 @@ func (c *Client) checkTypeCounts(ctx context.Context, k keyspace, st *shardState
 	return problems
 }
 
-// checkOrphans scans the shard's job hashes for any in no index (seen).
+// checkOrphans scans the shard's job hashes for any in no index (seen),
+// and its histories and logs for any whose job is gone.
 func (c *Client) checkOrphans(ctx context.Context, k keyspace, seen map[string]State) ([]string, error) {
 	var scanner redis.Cmdable = c.rdb
 	if cc, ok := c.rdb.(*redis.ClusterClient); ok {
@@ -183,22 +184,34 @@ func (c *Client) checkOrphans(ctx context.Context, k keyspace, seen map[string]S
 		}
 	}
 	var problems []string
-	var cursor uint64
-	for {
-		keys, next, err := scanner.Scan(ctx, cursor, k.job("*"), 500).Result()
-		if err != nil {
-			return nil, err
-		}
-		for _, key := range keys {
-			id := key[strings.LastIndex(key, ":")+1:]
-			if _, ok := seen[id]; !ok {
-				problems = append(problems, fmt.Sprintf("job %s (status %q) is in no index", id, c.rdb.HGet(ctx, key, fStatus).Val()))
+	for _, s := range []struct {
+		pattern string
+		problem func(id, key string) string
+	}{
+		{k.job("*"), func(id, key string) string {
+			return fmt.Sprintf("job %s (status %q) is in no index", id, c.rdb.HGet(ctx, key, fStatus).Val())
+		}},
+		{k.jobEvents("*"), func(id, _ string) string { return fmt.Sprintf("the history of job %s outlives it", id) }},
+		{k.log("*"), func(id, _ string) string { return fmt.Sprintf("the log of job %s outlives it", id) }},
+	} {
+		var cursor uint64
+		for {
+			keys, next, err := scanner.Scan(ctx, cursor, s.pattern, 500).Result()
+			if err != nil {
+				return nil, err
+			}
+			for _, key := range keys {
+				id := key[strings.LastIndex(key, ":")+1:]
+				if _, ok := seen[id]; !ok {
+					problems = append(problems, s.problem(id, key))
+				}
+			}
+			if cursor = next; cursor == 0 {
+				break
 			}
 		}
-		if cursor = next; cursor == 0 {
-			return problems, nil
-		}
 	}
+	return problems, nil
 }
 
 // checkDeliveries checks that every ended job whose callback delivery is

@@ -21,8 +21,15 @@ import (
 // how many jobs to take from each shard (claimCalls); the jobs come back
 // in rank order.
 func (c *Client) claim(ctx context.Context, workerID string, queues []string, types []string, n int, lease time.Duration) ([]*Job, error) {
-	jobs, _, err := c.claimLanes(ctx, workerID, lanesOf(queues, types), n, lease, "")
+	jobs, _, err := c.claimWait(ctx, workerID, queues, types, n, lease)
 	return jobs, err
+}
+
+// claimWait is claim, telling also how long until a type its rate limit
+// held back may start a job again (0: none was held back).
+func (c *Client) claimWait(ctx context.Context, workerID string, queues []string, types []string, n int, lease time.Duration) ([]*Job, time.Duration, error) {
+	jobs, _, wait, err := c.claimLanes(ctx, workerID, lanesOf(queues, types), n, lease, "")
+	return jobs, wait, err
 }
 
 // claimLane is one lane a claim takes from: a queue, a type, and the rank
@@ -47,16 +54,17 @@ func lanesOf(queues, types []string) []claimLane {
 // claimLanes is claim over explicit lanes (in rank order), each run token
 // ending in tokenSuffix. seen reports that it found jobs it could not
 // take: their type is at its running limit, or (sharded) other claimers
-// took them meanwhile.
-func (c *Client) claimLanes(ctx context.Context, workerID string, lanes []claimLane, n int, lease time.Duration, tokenSuffix string) (jobs []*Job, seen bool, err error) {
+// took them meanwhile. wait, when not 0, is how long until a type its
+// rate limit held back may start a job again.
+func (c *Client) claimLanes(ctx context.Context, workerID string, lanes []claimLane, n int, lease time.Duration, tokenSuffix string) (jobs []*Job, seen bool, wait time.Duration, err error) {
 	if len(lanes) == 0 || n <= 0 {
-		return nil, false, nil
+		return nil, false, 0, nil
 	}
 	calls := []claimCall{{shard: 0, want: n}}
 	var cands []candidate
 	if len(c.shards) > 1 {
 		if cands, err = c.peekCandidates(ctx, lanes, n); err != nil || len(cands) == 0 {
-			return nil, false, err
+			return nil, false, 0, err
 		}
 		rankCandidates(cands)
 		calls = claimCalls(cands, n, len(c.shards))
@@ -71,9 +79,12 @@ func (c *Client) claimLanes(ctx context.Context, workerID string, lanes []claimL
 		}
 		jobs = append(jobs, replies[i].jobs...)
 		seen = seen || replies[i].blocked
+		if w := replies[i].wait; w > 0 && (wait == 0 || w < wait) {
+			wait = w
+		}
 	}
 	if len(jobs) == 0 && firstErr != nil {
-		return nil, seen, firstErr
+		return nil, seen, wait, firstErr
 	}
 	if len(calls) > 1 { // in rank order, as one shard's script returns them
 		rank := make(map[string]int, len(cands))
@@ -88,7 +99,7 @@ func (c *Client) claimLanes(ctx context.Context, workerID string, lanes []claimL
 		}
 		slices.SortStableFunc(jobs, func(a, b *Job) int { return cmp.Compare(at(a.ID), at(b.ID)) })
 	}
-	return jobs, seen, nil
+	return jobs, seen, wait, nil
 }
 
 // candidate is a pending job a claim may take, with what ranks it.

@@ -58,6 +58,12 @@ type Config struct {
 	// process of a deployment must use the same number. Default 1: one tag,
 	// {P}, the unsharded layout. At most MaxShards.
 	Shards int
+	// LogLines bounds each job's log: its newest lines are kept, the
+	// others counted as dropped (log.go). Default DefaultLogLines.
+	LogLines int
+	// LogLineBytes bounds a log line's message; a longer one is cut.
+	// Default DefaultLogLineBytes.
+	LogLineBytes int
 	// Tracer, when set, traces submissions and runs (tracing.go): spans
 	// of the submission and of each run's claim, handler and completion,
 	// joined to the trace of the request that submitted the job. Nil
@@ -81,6 +87,8 @@ type Client struct {
 	// waitReplicas and waitTimeout: Config.WaitReplicas and WaitTimeout.
 	waitReplicas int
 	waitTimeout  time.Duration
+	// logLines and logLineBytes: Config.LogLines and LogLineBytes.
+	logLines, logLineBytes int
 
 	coalesce coalescer
 	// leaseCompleter shares the round trips of concurrent CompleteLease calls.
@@ -105,6 +113,9 @@ func NewClient(ctx context.Context, rdb redis.UniversalClient, cfg *Config) (*Cl
 	if cfg.Shards < 0 || cfg.Shards > MaxShards {
 		return nil, invalidf("shards %d: want 1-%d", cfg.Shards, MaxShards)
 	}
+	if cfg.LogLines < 0 || cfg.LogLineBytes < 0 {
+		return nil, invalidf("log lines %d, line bytes %d: must not be negative", cfg.LogLines, cfg.LogLineBytes)
+	}
 	if cfg.WaitReplicas < 0 || cfg.WaitTimeout < 0 {
 		return nil, invalidf("wait replicas %d, timeout %s: must not be negative", cfg.WaitReplicas, cfg.WaitTimeout)
 	}
@@ -118,6 +129,8 @@ func NewClient(ctx context.Context, rdb redis.UniversalClient, cfg *Config) (*Cl
 		maxSchedules: max(cmp.Or(cfg.MaxSchedules, DefaultMaxSchedules), 0),
 		waitReplicas: cfg.WaitReplicas,
 		waitTimeout:  cmp.Or(cfg.WaitTimeout, DefaultWaitTimeout),
+		logLines:     cmp.Or(cfg.LogLines, DefaultLogLines),
+		logLineBytes: cmp.Or(cfg.LogLineBytes, DefaultLogLineBytes),
 	}
 	if cfg.Tracer != nil {
 		c.tracer = cfg.Tracer.Tracer(tracerName)

@@ -23,6 +23,8 @@
 //
 //	per shard:
 //	{T}:job:<id>             hash   the job (fields: job.go)
+//	{T}:jobevents:<id>       list   the job's events from its first claim on, newest MaxEventHistory (jobevents.go)
+//	{T}:log:<id>             list   the job's log lines, newest Config.LogLines (log.go)
 //	{T}:q:<queue>:t:<type>:pending  zset  a lane: runnable jobs of one type; score (100-priority)·1e12 + seq
 //	{T}:q:<queue>:t:<type>:wake     list  tokens the lane's idle workers block on (BLPOP), capped
 //	{T}:q:<queue>:types      set    the types of the queue's lanes (empty ones forgotten)
@@ -33,8 +35,12 @@
 //	{T}:counts               hash   state → number of jobs (O(1) stats)
 //	{T}:queues               set    queue names (at most Config.MaxQueues; empty ones forgotten)
 //	{T}:seq                  string FIFO sequence for pending scores (shared by the lanes)
+//	{T}:deadlines            zset   jobs submitted with a deadline; score deadline ms
+//	{T}:tallies              hash   deadline_exceeded, timed_out → jobs that ended so
 //	{T}:types:running        hash   type → running jobs
-//	{T}:types:limits         hash   type → running limit (a copy; claims read it)
+//	{T}:types:limits         hash   type → running limit, and the claim controls: "|paused|<queue>" → 1,
+//	                                "|rate|<type>" → "n:period ms" (a copy; claims read it)
+//	{T}:types:starts:<type>  zset   a rate-limited type's run starts in its last period: run token → start ms
 //	{T}:waiting              zset   jobs of pipelines waiting for their parents; score since ms
 //	{T}:pipeline:<id>        hash   a pipeline: status, counters, its graph (pipeline.go)
 //	{T}:pipelines:done       zset   ended pipelines; score end ms (retention)
@@ -48,7 +54,7 @@
 //	{T}:h:sampled            hash   minute → the process that sampled its depths (the claim), 48 h
 //	global:
 //	{P}:shards               string the shard count the queue was created with
-//	{P}:types:limits         hash   type → fleet-wide running limit (the source)
+//	{P}:types:limits         hash   type → fleet-wide running limit, and the claim controls (the source)
 //	{P}:rate:<caller>        string an API caller's rate-limit state
 //	{P}:block:<subject>      string a subject barred until the key expires (failed authentications)
 //	{P}:owned:<owner>        zset   jobs a submitter created, not yet seen finished; score submit ms (quotas)
@@ -150,6 +156,9 @@
 //	schedule.go     Schedule: periodic jobs, their specs and records
 //	scheduler.go    the Scheduler service that fires the due schedules
 //	queues.go       the queue registry: Config.MaxQueues, ForgetEmptyQueues
+//	pause.go        PauseQueue, ResumeQueue and Queues: the queues as operators see them
+//	deadline.go     deadlines: FailPastDeadlines, run by the Maintenance
+//	typerate.go     rate limits per job type: SetTypeRate, ClearTypeRate, TypeRates
 //	quota.go        CheckQuota: a submitter's quota of unfinished jobs
 //	block.go        Block and BlockedFor: subjects barred for a while
 //	stats.go        Stats: the counters and the per-queue breakdown
@@ -160,6 +169,8 @@
 //	check.go        CheckInvariants, the data model's consistency check
 //	ratelimit.go    Allow: an API caller's request budget
 //	events.go       Event, the pub/sub listener and the Hub
+//	jobevents.go    Events: a job's kept events, read after an event id
+//	log.go          LogLine, AppendLog: a job's log and its bounds
 //	lanewatch.go    LaneWatch: a waiting lease call told of work on its lanes
 //	registry.go     WorkerInfo and Workers: the registry of live workers
 //	lease.go        the lease protocol of workers in any language: Lease,
@@ -176,6 +187,7 @@
 //	run.go          one run of a handler and its final writes (fail, requeue)
 //	stop.go         RunStopped: why the worker ended a handler's context
 //	progress.go     a run's coalesced progress writes
+//	logwriter.go    a run's log lines (ActiveJob.Log), written in batches
 //	complete.go     the completer service: completions acknowledged in batches
 //	heartbeat.go    the heartbeat service: registry entry and leases kept alive
 //	sampler.go      the sampler service: CPU and memory, throttling

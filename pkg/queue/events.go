@@ -14,8 +14,9 @@ import (
 )
 
 // Event is one change of a job, as published by the script that made it.
-// Every event carries the job's whole visible state, so a consumer that
-// misses some still knows the latest state from the next one.
+// Every state event carries the job's whole visible state, so a consumer
+// that misses some still knows the latest state from the next one; a
+// log line's event (Log set) carries the line. jobevents.go keeps them.
 type Event struct {
 	JobID       string
 	Status      State
@@ -32,6 +33,9 @@ type Event struct {
 	// receives it), Status the pipeline's status (a PipelineStatus), and
 	// Version the pipeline's.
 	PipelineID string
+	// Log is set on a log line's event (log.go), and Status is not: the
+	// line was added to the job's log; Version is the line's event id.
+	Log *LogLine
 
 	// Resync is set (and nothing else) on an event the Hub sends when its
 	// subscription was re-established after a connection loss: events may
@@ -56,6 +60,10 @@ type eventWire struct {
 	Type        string  `json:"type"`
 	Queue       string  `json:"queue"`
 	PipelineID  string  `json:"pipeline_id"`
+	// A log line's (lua/log.lua): set instead of the state's fields.
+	Level   string `json:"level"`
+	Message string `json:"message"`
+	TimeMS  int64  `json:"time"`
 }
 
 // UpdatedAt is the change's time.
@@ -193,7 +201,15 @@ type Subscription struct {
 	// more are the other ids of a SubscribeMany subscription.
 	more []string
 	once sync.Once
+	// missed is set when an event was dropped for this subscriber.
+	missed atomic.Bool
 }
+
+// Missed reports whether events were dropped for this subscriber (its
+// buffer was full) since the last call. State events carry the whole
+// state, so most subscribers need not care; one that must see every
+// event (a log follower) reads what it missed from the job's history.
+func (s *Subscription) Missed() bool { return s.missed.Swap(false) }
 
 // SubscriptionBuffer is how many events a slow subscriber may fall behind
 // before the oldest are dropped (the newest, which carries the latest
@@ -348,6 +364,9 @@ func (h *Hub) dispatch(payload string) {
 	for i, w := range wire {
 		evs[i] = Event{JobID: w.JobID, Status: w.Status, Progress: w.Progress, CurrentStep: w.CurrentStep,
 			Version: w.Version, UpdatedAtMS: w.UpdatedAtMS, Type: w.Type, Queue: w.Queue, PipelineID: w.PipelineID}
+		if w.Level != "" {
+			evs[i].Log = &LogLine{Level: w.Level, Message: w.Message, TimeMS: w.TimeMS}
+		}
 	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -436,6 +455,7 @@ func (h *Hub) deliver(s *Subscription, ev Event) {
 		select {
 		case <-s.c:
 			h.dropped.Add(1)
+			s.missed.Store(true)
 		default:
 		}
 	}

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math"
@@ -33,7 +34,7 @@ func (w *Worker) fetchLoop(ctx context.Context) {
 			}
 			continue
 		}
-		n, err := w.claimAndRun(ctx, free)
+		n, wait, err := w.claimAndRun(ctx, free)
 		if err != nil {
 			if ctx.Err() == nil {
 				w.log.Warn("claim failed; backing off", "err", err, "backoff", backoff)
@@ -43,8 +44,14 @@ func (w *Worker) fetchLoop(ctx context.Context) {
 			continue
 		}
 		backoff = 50 * time.Millisecond
-		if n < free {
-			if err := w.waitForWork(ctx); err != nil && ctx.Err() == nil {
+		switch {
+		case n >= free:
+		case wait > 0 && wait < time.Second:
+			// A type's rate limit holds jobs back for less than a BLPOP
+			// can wait (whole seconds): try again then.
+			sleepCtx(ctx, wait)
+		default:
+			if err := w.waitForWork(ctx, min(cmp.Or(wait, idleBlock), idleBlock)); err != nil && ctx.Err() == nil {
 				sleepCtx(ctx, backoff)
 			}
 		}
@@ -104,18 +111,18 @@ func (w *Worker) waitGroups() []waitGroup {
 }
 
 // waitForWork blocks until a wake token arrives on one of the worker's
-// queues (or its private wake list), or idleBlock passes. On a sharded
+// queues (or its private wake list), or block passes. On a sharded
 // cluster it waits on every shard at once, one BLPOP each; the first to
 // return ends the others through their private wake lists, and the queue
 // tokens the others took meanwhile go back for other idle workers.
-func (w *Worker) waitForWork(ctx context.Context) error {
+func (w *Worker) waitForWork(ctx context.Context, block time.Duration) error {
 	if w.testIdle != nil {
 		w.testIdle(true)
 		defer w.testIdle(false)
 	}
 	groups := w.waitGroups()
 	if len(groups) == 1 {
-		err := w.c.rdb.BLPop(ctx, idleBlock, groups[0].keys...).Err()
+		err := w.c.rdb.BLPop(ctx, block, groups[0].keys...).Err()
 		if errors.Is(err, redis.Nil) {
 			return nil
 		}
@@ -129,7 +136,7 @@ func (w *Worker) waitForWork(ctx context.Context) error {
 	results := make(chan popped, len(groups))
 	for i, g := range groups {
 		go func() {
-			kv, err := w.c.rdb.BLPop(ctx, idleBlock, g.keys...).Result()
+			kv, err := w.c.rdb.BLPop(ctx, block, g.keys...).Result()
 			results <- popped{i, kv, err}
 		}()
 	}
@@ -193,16 +200,16 @@ func (w *Worker) queueOrder() []string {
 
 // claimAndRun claims up to n jobs of the types it has handlers for (one
 // round trip on one shard) and starts them.
-func (w *Worker) claimAndRun(ctx context.Context, n int) (int, error) {
+func (w *Worker) claimAndRun(ctx context.Context, n int) (int, time.Duration, error) {
 	start := time.Now()
-	jobs, err := w.c.claim(ctx, w.cfg.ID, w.queueOrder(), w.mux.Types(), n, w.cfg.LeaseTTL)
+	jobs, wait, err := w.c.claimWait(ctx, w.cfg.ID, w.queueOrder(), w.mux.Types(), n, w.cfg.LeaseTTL)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	for _, j := range jobs {
 		w.startRun(j, start)
 	}
-	return len(jobs), nil
+	return len(jobs), wait, nil
 }
 
 // wakeSelf ends the fetch loop's blocking wait at once.

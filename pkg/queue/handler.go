@@ -72,7 +72,7 @@ func (m *Mux) Types() []string {
 }
 
 // ActiveJob is a job as its handler sees it: the record as claimed, plus
-// the run's progress reporting.
+// the run's progress reporting and its log.
 type ActiveJob struct {
 	*Job
 	// Inputs are the results of the job's parents in its pipeline, by
@@ -81,6 +81,7 @@ type ActiveJob struct {
 	Inputs   map[string]json.RawMessage
 	progress func(percent float64, step string)
 	log      *slog.Logger
+	run      *run // nil outside a worker
 }
 
 // NewActiveJob builds an ActiveJob outside a worker, for testing handlers:
@@ -92,14 +93,22 @@ func NewActiveJob(job *Job, onProgress func(percent float64, step string)) *Acti
 	return &ActiveJob{Job: job, progress: onProgress}
 }
 
-// Log is the logger for the handler's own lines: the worker's, with the
-// job's id, type and attempt on every line.
+// Log is the logger for the handler's own lines. Each line goes to the
+// worker's logger, with the job's id, type and attempt, and — at Info and
+// above, or any level the worker's logger takes — to the job's log, kept
+// with the job (level, message with its attributes as key=value, time;
+// log.go). Like Progress it never blocks on Redis: lines are written in
+// batches, and all of a run's are written before its final state.
 func (a *ActiveJob) Log() *slog.Logger {
 	l := a.log
 	if l == nil {
 		l = slog.Default()
 	}
-	return l.With("job_id", a.ID, "type", a.Type, "attempt", a.Attempts)
+	l = l.With("job_id", a.ID, "type", a.Type, "attempt", a.Attempts)
+	if a.run == nil {
+		return l
+	}
+	return slog.New(&jobLogHandler{inner: l.Handler(), r: a.run})
 }
 
 // Progress reports the run's progress (percent, clamped to 0-100) and

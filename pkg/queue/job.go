@@ -27,7 +27,10 @@ type Job struct {
 	// MaxRetries is how many runs may follow a failed first run.
 	MaxRetries int
 	// Timeout bounds one run (the handler's context deadline); 0 is none.
-	Timeout     time.Duration
+	Timeout time.Duration
+	// Deadline, when set, is when the job fails with DeadlineExceeded
+	// unless it started; no claim takes it after it.
+	Deadline    time.Time
 	RunAt       time.Time
 	CreatedAt   time.Time
 	StartedAt   time.Time
@@ -73,6 +76,7 @@ const (
 	fAttempts   = "attempts"
 	fMaxRetries = "max_retries"
 	fTimeout    = "timeout_ms"
+	fDeadline   = "deadline"
 	fRunAt      = "run_at"
 	fCreatedAt  = "created_at"
 	fStartedAt  = "started_at"
@@ -136,6 +140,8 @@ func jobFromHash(id string, h map[string]string) *Job {
 		case fTimeout:
 			ms, _ := strconv.ParseInt(v, 10, 64)
 			j.Timeout = time.Duration(ms) * time.Millisecond
+		case fDeadline:
+			j.Deadline = msTime(v)
 		case fRunAt:
 			j.RunAt = msTime(v)
 		case fCreatedAt:

@@ -40,6 +40,14 @@ func (k keyspace) key(parts ...string) string {
 // job is the hash holding one job's fields.
 func (k keyspace) job(id string) string { return k.key("job", id) }
 
+// jobEvents is the list of a job's events, oldest first, bounded
+// (jobevents.go): written from its first claim on, removed with the job.
+func (k keyspace) jobEvents(id string) string { return k.key("jobevents", id) }
+
+// log is the list of a job's log lines, oldest first, bounded (log.go);
+// removed with the job.
+func (k keyspace) log(id string) string { return k.key("log", id) }
+
 // lane is the sorted set of the runnable jobs of one type in one queue,
 // scored by priority then submission sequence (lowest score runs first).
 // A worker claims from the lanes of the types it runs, so jobs of a type
@@ -75,6 +83,19 @@ func (k keyspace) counts() string { return k.key("counts") }
 // queues is the set of every queue name a job was ever submitted to.
 func (k keyspace) queues() string { return k.key("queues") }
 
+// tallies is the hash counting jobs that ended in ways no state
+// tells: past their deadline (deadline_exceeded), runs over their
+// timeout reaped (timed_out). Only those paths write it.
+func (k keyspace) tallies() string { return k.key("tallies") }
+
+// typeStarts is the log of a rate-limited type's recent run starts:
+// run token → start ms, those older than its period dropped by claims.
+func (k keyspace) typeStarts(typ string) string { return k.key("types", "starts", typ) }
+
+// deadlines is the sorted set of the jobs submitted with a deadline,
+// scored by it (ms): the maintenance fails those not started by then.
+func (k keyspace) deadlines() string { return k.key("deadlines") }
+
 // seq is the counter that orders pending jobs of equal priority (FIFO).
 func (k keyspace) seq() string { return k.key("seq") }
 
@@ -97,6 +118,22 @@ func (k keyspace) pipeline(id string) string { return k.key("pipeline", id) }
 // pipelinesDone is the sorted set of ended pipelines, scored by end time
 // (ms): retention removes them, with their jobs, from its oldest end.
 func (k keyspace) pipelinesDone() string { return k.key("pipelines", "done") }
+
+// The claim controls beside the type limits, in the same hashes (and
+// copies), so that a claim reads them with the limit it reads anyway: a
+// paused queue's field, and a type's rate limit's. Their names hold a
+// '|', which no type name does.
+const (
+	pausedPrefix = "|paused|"
+	ratePrefix   = "|rate|"
+)
+
+// rateField is the field of the type limits hashes holding typ's rate
+// limit, "n:period ms" (n starts per period).
+func rateField(typ string) string { return ratePrefix + typ }
+
+// pausedField is the field of the type limits hashes set while queue is paused.
+func pausedField(queue string) string { return pausedPrefix + queue }
 
 // unique maps a submission's unique key to the job that holds it.
 func (k keyspace) unique(uniqueKey string) string { return k.key("unique", uniqueKey) }

@@ -89,6 +89,9 @@ type LeaseResult struct {
 	// took them first, or their type is at its running limit, so a run
 	// of the type ending may free one.
 	Blocked bool
+	// RetryAfter, when not 0, is how long until a type its rate limit
+	// held back may start a job again: a waiting caller tries then.
+	RetryAfter time.Duration
 }
 
 // Lease takes up to p.Max runnable jobs of p.Types for worker p.WorkerID,
@@ -115,11 +118,11 @@ func (c *Client) Lease(ctx context.Context, p LeaseParams) (*LeaseResult, error)
 		lanes = lanesOf(p.Queues, p.Types)
 	}
 	suffix := "." + strconv.Itoa(int(p.Lease/time.Second))
-	jobs, seen, err := c.claimLanes(ctx, p.WorkerID, lanes, p.Max, p.Lease, suffix)
+	jobs, seen, wait, err := c.claimLanes(ctx, p.WorkerID, lanes, p.Max, p.Lease, suffix)
 	if err != nil {
 		return nil, err
 	}
-	out := &LeaseResult{Jobs: make([]Leased, len(jobs)), Blocked: seen && len(jobs) == 0}
+	out := &LeaseResult{Jobs: make([]Leased, len(jobs)), Blocked: seen && len(jobs) == 0, RetryAfter: wait}
 	// The jobs are taken: should their parents' results not be read, the
 	// worker is told the error and the lease expires (and is recovered).
 	inputs, err := c.inputsOf(ctx, jobs)

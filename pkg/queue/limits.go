@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 )
@@ -85,7 +86,7 @@ func (c *Client) isLimited(ctx context.Context, jobType string) (bool, error) {
 		}
 		l.types = make(map[string]bool, len(names))
 		for _, n := range names {
-			l.types[n] = true
+			l.types[strings.TrimPrefix(n, ratePrefix)] = true // a rate limit homes a type too
 		}
 		l.at = time.Now()
 	}

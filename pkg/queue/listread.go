@@ -19,7 +19,7 @@ const DefaultListBytes = 1 << 20
 // and the result: every field a job view shows but those two (the run
 // token is the worker's business).
 var summaryFields = []string{fType, fQueue, fPriority, fStatus, fProgress, fStep, fError,
-	fAttempts, fMaxRetries, fTimeout, fRunAt, fCreatedAt, fStartedAt, fDoneAt, fUpdatedAt,
+	fAttempts, fMaxRetries, fTimeout, fDeadline, fRunAt, fCreatedAt, fStartedAt, fDoneAt, fUpdatedAt,
 	fWorker, fRestarts, fVersion, fUnique, fPipeline, fPipeKey}
 
 // listed is one job as List read it: its summary and what its payload and

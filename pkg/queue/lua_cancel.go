@@ -16,7 +16,7 @@ func (c *Client) luaCancel(ctx context.Context, jobs []jobRef) []error {
 		calls[i] = &luaCall{script: c.scripts.cancel,
 			keys: []string{k.job(j.id), k.counts(), k.lane(q, j.typ), k.scheduled(q),
 				k.retrying(q), k.leases(), k.typeRunning(), k.typeLimits(),
-				k.laneWake(q, j.typ), k.done(StateCancelled), k.history(), k.hooks()},
+				k.laneWake(q, j.typ), k.done(StateCancelled), k.history(), k.hooks(), k.jobEvents(j.id)},
 			args: []any{j.id, q, c.keys.eventsChannel(), c.keys.cancelChannel(), c.wakeCap}}
 	}
 	c.runScripts(ctx, false, calls...)

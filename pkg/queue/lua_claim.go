@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -19,11 +20,15 @@ type claimCall struct {
 type claimReply struct {
 	jobs    []*Job
 	blocked bool
+	// wait, when not 0, is how long until a type its rate limit held back
+	// may start a job again.
+	wait time.Duration
 }
 
 // luaClaim runs lua/claim.lua, one call per claimCall, in one round trip:
 // each call takes (pending → running) up to want jobs from the heads of
-// lanes (in rank order) in its shard, of types under their limits, for
+// lanes (in rank order) in its shard, of types under their limits and
+// queues not paused (a job past its deadline fails instead), for
 // worker with a lease of lease and run tokens ending in tokenSuffix. It
 // returns, by call, what it took or the call's error.
 func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duration, tokenSuffix string, lanes []claimLane, calls []claimCall) ([]claimReply, []error) {
@@ -31,9 +36,10 @@ func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duratio
 	tokens := make([][]string, len(calls)) // by call: the run token of each job it may take
 	for i, cl := range calls {
 		k := c.shards[cl.shard]
-		keys := make([]string, 0, 5+2*len(lanes))
+		types := laneTypeOrder(lanes)
+		keys := make([]string, 0, 8+2*len(lanes)+len(types))
 		keys = append(keys, k.leases(), k.counts(), k.typeRunning(), k.typeLimits())
-		args := make([]any, 0, 6+3*len(lanes)+cl.want)
+		args := make([]any, 0, 7+4*len(lanes)+cl.want)
 		args = append(args, worker, cl.want, lease.Milliseconds(), c.keys.eventsChannel(), len(lanes), k.job(""))
 		sets := laneSets(lanes)
 		setKeys := make([]string, 0, len(sets))
@@ -46,12 +52,20 @@ func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duratio
 			args = append(args, l.typ, strconv.Itoa(l.rank), strconv.Itoa(s))
 		}
 		keys = append(keys, setKeys...)
+		keys = append(keys, k.hooks(), k.done(StateFailed), k.tallies())
+		for _, t := range types {
+			keys = append(keys, k.typeStarts(t))
+		}
 		keys = append(keys, k.history())
 		tokens[i] = make([]string, cl.want)
 		for n := range tokens[i] {
 			tokens[i][n] = randomHex(8) + tokenSuffix
 			args = append(args, tokens[i][n])
 		}
+		for _, l := range lanes {
+			args = append(args, l.queue)
+		}
+		args = append(args, k.jobEvents(""))
 		lcs[i] = &luaCall{script: c.scripts.claim, keys: keys, args: args}
 	}
 	c.runScripts(ctx, false, lcs...)
@@ -60,12 +74,16 @@ func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duratio
 		if errs[i] = lc.err; lc.err != nil {
 			continue
 		}
-		// {OK, now, blocked, id, row, ...}: each row is the job before
+		// {OK, now, blocked, wait ms, id, row, ...}: each row is the job before
 		// the claim, in the order taken, which is the tokens' order.
 		now, _ := lc.reply[1].(string)
 		blocked, _ := lc.reply[2].(int64)
 		replies[i].blocked = blocked == 1
-		for k := 3; k+1 < len(lc.reply); k += 2 {
+		wait, _ := lc.reply[3].(string)
+		if ms, _ := strconv.ParseInt(wait, 10, 64); ms > 0 {
+			replies[i].wait = time.Duration(ms) * time.Millisecond
+		}
+		for k := 4; k+1 < len(lc.reply); k += 2 {
 			id, _ := lc.reply[k].(string)
 			pairs, _ := lc.reply[k+1].([]any)
 			token := tokens[i][len(replies[i].jobs)]
@@ -96,4 +114,16 @@ func laneSets(lanes []claimLane) map[string]int {
 		}
 	}
 	return sets
+}
+
+// laneTypeOrder is the types of lanes, each once, in the order the lanes
+// first name them: claim.lua's order of the types' starts logs.
+func laneTypeOrder(lanes []claimLane) []string {
+	var types []string
+	for _, l := range lanes {
+		if !slices.Contains(types, l.typ) {
+			types = append(types, l.typ)
+		}
+	}
+	return types
 }

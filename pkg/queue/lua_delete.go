@@ -19,7 +19,7 @@ func (c *Client) luaDelete(ctx context.Context, jobs []jobRef) []error {
 		}
 		calls[i] = &luaCall{script: c.scripts.delete,
 			keys: []string{k.job(j.id), k.counts(), k.done(StateCompleted),
-				k.done(StateFailed), k.done(StateCancelled), uk},
+				k.done(StateFailed), k.done(StateCancelled), uk, k.jobEvents(j.id), k.log(j.id)},
 			args: []any{j.id}}
 	}
 	c.runScripts(ctx, false, calls...)

@@ -11,7 +11,7 @@ import (
 // ("" for none), those finished longer than keep ago by the Redis clock
 // are removed. It returns how many were.
 func (c *Client) luaExpire(ctx context.Context, k keyspace, state State, keep time.Duration, ids, uniques []string) (int, error) {
-	keys := make([]string, 0, 2+2*len(ids))
+	keys := make([]string, 0, 2+4*len(ids))
 	keys = append(keys, k.counts(), k.done(state))
 	args := make([]any, 0, 2+len(ids))
 	args = append(args, string(state), keep.Milliseconds())
@@ -22,6 +22,9 @@ func (c *Client) luaExpire(ctx context.Context, k keyspace, state State, keep ti
 		}
 		keys = append(keys, k.job(id), uk)
 		args = append(args, id)
+	}
+	for _, id := range ids {
+		keys = append(keys, k.jobEvents(id), k.log(id))
 	}
 	res, err := c.runScript(ctx, c.scripts.expire, keys, args...)
 	if err != nil {

@@ -18,7 +18,7 @@ func (c *Client) luaFail(ctx context.Context, j *Job, token, message string, per
 	res, err := c.runScript(ctx, c.scripts.fail,
 		[]string{k.job(j.ID), k.leases(), k.counts(), k.typeRunning(),
 			k.typeLimits(), k.laneWake(j.Queue, j.Type), k.done(StateFailed), k.retrying(j.Queue), k.queues(),
-			k.history(), k.hooks()},
+			k.history(), k.hooks(), k.jobEvents(j.ID)},
 		j.ID, token, message, perm, backoff.Milliseconds(), c.keys.eventsChannel(), c.wakeCap, j.Queue)
 	if err != nil {
 		return "", err

@@ -23,7 +23,7 @@ func (c *Client) luaProgress(ctx context.Context, reports []progressReport, leas
 	calls := make([]*luaCall, len(groups))
 	for gi, g := range groups {
 		k := c.shards[g.shard]
-		keys := make([]string, 0, 1+len(g.idx))
+		keys := make([]string, 0, 1+2*len(g.idx))
 		keys = append(keys, k.leases())
 		args := make([]any, 0, 2+4*len(g.idx))
 		args = append(args, lease.Milliseconds(), c.keys.eventsChannel())
@@ -31,6 +31,9 @@ func (c *Client) luaProgress(ctx context.Context, reports []progressReport, leas
 			r := &reports[i]
 			keys = append(keys, k.job(r.id))
 			args = append(args, r.id, r.token, r.percent, r.step)
+		}
+		for _, i := range g.idx {
+			keys = append(keys, k.jobEvents(reports[i].id))
 		}
 		calls[gi] = &luaCall{script: c.scripts.progress, keys: keys, args: args}
 	}

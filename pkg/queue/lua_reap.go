@@ -11,9 +11,9 @@ import (
 // by the Redis clock → pending (in their lanes), or failed when out of
 // attempts.
 func (c *Client) luaReap(ctx context.Context, k keyspace, ids, queues, types []string) (ReapResult, error) {
-	keys := make([]string, 0, 9+4*len(ids))
+	keys := make([]string, 0, 10+5*len(ids))
 	keys = append(keys, k.leases(), k.counts(), k.typeRunning(),
-		k.typeLimits(), k.done(StateFailed), k.seq(), k.queues(), k.hooks())
+		k.typeLimits(), k.done(StateFailed), k.seq(), k.queues(), k.hooks(), k.tallies())
 	args := make([]any, 0, 2+2*len(ids))
 	args = append(args, c.keys.eventsChannel(), c.wakeCap)
 	for i, id := range ids {
@@ -22,6 +22,9 @@ func (c *Client) luaReap(ctx context.Context, k keyspace, ids, queues, types []s
 		q, t := cmp.Or(queues[i], DefaultQueue), cmp.Or(types[i], "none")
 		keys = append(keys, k.job(id), k.lane(q, t), k.laneWake(q, t), k.laneTypes(q))
 		args = append(args, id, t)
+	}
+	for _, id := range ids {
+		keys = append(keys, k.jobEvents(id))
 	}
 	keys = append(keys, k.history())
 	res, err := c.runScript(ctx, c.scripts.reap, keys, args...)

@@ -16,7 +16,7 @@ func (c *Client) luaRestart(ctx context.Context, jobs []jobRef) []error {
 		calls[i] = &luaCall{script: c.scripts.restart,
 			keys: []string{k.job(j.id), k.counts(), k.done(StateFailed),
 				k.done(StateCancelled), k.lane(q, j.typ), k.seq(), k.laneWake(q, j.typ), k.queues(),
-				k.laneTypes(q)},
+				k.laneTypes(q), k.jobEvents(j.id)},
 			args: []any{j.id, q, c.keys.eventsChannel(), c.wakeCap, j.typ}}
 	}
 	c.runScripts(ctx, false, calls...)

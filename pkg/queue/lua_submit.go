@@ -37,7 +37,7 @@ func (c *Client) luaSubmit(ctx context.Context, calls []*submitCall, owned map[s
 	for i, sc := range calls {
 		k, q := c.shards[sc.shard], sc.queue
 		types := laneTypesOf(sc.jobs)
-		keys := make([]string, 0, 6+2*len(types)+2*len(sc.jobs))
+		keys := make([]string, 0, 7+2*len(types)+2*len(sc.jobs))
 		keys = append(keys, k.scheduled(q), k.counts(), k.queues(), k.seq(), k.laneTypes(q))
 		args := make([]any, 0, 5+len(types)+9*len(sc.jobs))
 		args = append(args, q, c.keys.eventsChannel(), c.wakeCap, c.maxQueues, len(types))
@@ -55,10 +55,15 @@ func (c *Client) luaSubmit(ctx context.Context, calls []*submitCall, owned map[s
 			if p.UniqueKey != "" {
 				uk = k.unique(p.UniqueKey)
 			}
+			deadline := int64(0)
+			if !p.Deadline.IsZero() {
+				deadline = p.Deadline.UnixMilli()
+			}
 			keys = append(keys, k.job(j.id), uk)
 			args = append(args, j.id, p.Type, string(p.Payload), p.Priority, *p.MaxRetries,
-				p.Timeout.Milliseconds(), runAt, p.UniqueKey, p.moreFields())
+				p.Timeout.Milliseconds(), runAt, p.UniqueKey, p.moreFields(), deadline)
 		}
+		keys = append(keys, k.deadlines())
 		keys = append(keys, k.history())
 		lcs[i] = &luaCall{script: c.scripts.submit, keys: keys, args: args}
 	}

@@ -444,7 +444,7 @@ type MaintenanceConfig struct {
 }
 
 // Maintenance keeps a queue healthy: it promotes due scheduled and
-// retrying jobs, reaps expired leases (the jobs of dead workers), expires
+// retrying jobs, fails the waiting jobs past their deadline, reaps expired leases (the jobs of dead workers), expires
 // old finished jobs and forgets empty queues. Every Worker runs one for its queues unless
 // told not to; one can also run on its own, in a process that runs no
 // jobs. Any number may run at once: the scripts re-check
@@ -497,6 +497,7 @@ func (m *Maintenance) loop(ctx context.Context) {
 	for {
 		now := time.Now()
 		if !now.Before(promoteAt) {
+			m.failPastDeadlines(ctx) // before a promotion would make them runnable
 			promoteAt = m.promote(ctx, now.Add(jitter(m.cfg.PromoteInterval)))
 		}
 		if !now.Before(reapAt) {
@@ -549,6 +550,15 @@ func (m *Maintenance) promote(ctx context.Context, next time.Time) time.Time {
 		}
 	}
 	return next
+}
+
+// failPastDeadlines fails the waiting jobs whose deadline passed.
+func (m *Maintenance) failPastDeadlines(ctx context.Context) {
+	if n, err := m.c.FailPastDeadlines(ctx); err != nil {
+		m.log.Warn("failing jobs past their deadline failed", "err", err)
+	} else if n > 0 {
+		m.log.Info("jobs failed past their deadline", "count", n)
+	}
 }
 
 func (m *Maintenance) reap(ctx context.Context) {

@@ -81,7 +81,10 @@ func (c *Client) checkPipeline(ctx context.Context, k keyspace, p *Pipeline) []s
 				p.ID, m.Key, st, open))
 		}
 	}
-	h := c.rdb.HMGet(ctx, k.pipeline(p.ID), "completed", "failed", "cancelled").Val()
+	h, err := c.rdb.HMGet(ctx, k.pipeline(p.ID), "completed", "failed", "cancelled").Result()
+	if err != nil {
+		return append(problems, fmt.Sprintf("pipeline %s: read its counters: %v", p.ID, err))
+	}
 	for i, st := range []State{StateCompleted, StateFailed, StateCancelled} {
 		s, _ := h[i].(string)
 		if n, _ := strconv.Atoi(s); n != ended[st] {
@@ -102,7 +105,7 @@ func (c *Client) checkPipeline(ctx context.Context, k keyspace, p *Pipeline) []s
 	if p.Status != want {
 		problems = append(problems, fmt.Sprintf("pipeline %s is %s, its jobs say %s", p.ID, p.Status, want))
 	}
-	_, err := c.rdb.ZScore(ctx, k.pipelinesDone(), p.ID).Result()
+	_, err = c.rdb.ZScore(ctx, k.pipelinesDone(), p.ID).Result()
 	if indexed := err == nil; indexed != p.Status.Ended() {
 		problems = append(problems, fmt.Sprintf("pipeline %s (%s) in the set of ended ones: %v", p.ID, p.Status, indexed))
 	}

@@ -19,6 +19,7 @@ func testWorker(c *Client) *Worker {
 			RetryMaxDelay: 2 * time.Millisecond, ProgressInterval: time.Millisecond}}
 	w.completer = newCompleter(w.completeBatch)
 	w.progress = newProgressWriter(w)
+	w.logs = newLogWriter(w)
 	return w
 }
 

@@ -29,6 +29,9 @@ type run struct {
 	timer     *time.Timer
 	queued    bool
 	lastWrite time.Time
+
+	// logs are its log lines not yet written (logwriter.go).
+	logs runLog
 }
 
 // startRun runs j, claimed from claimedAt on, in a goroutine of its own.
@@ -70,6 +73,7 @@ func (w *Worker) execute(r *run) {
 	hctx, endHandler := w.startRunSpan(ctx, r, spanHandler)
 	result, err := w.call(hctx, r)
 	endHandler(err)
+	r.flushLogs()
 	if err == nil {
 		r.dropProgress() // the completion writes the final progress
 	} else {
@@ -134,7 +138,7 @@ func (w *Worker) call(ctx context.Context, r *run) (result any, err error) {
 			err = fmt.Errorf("handler panicked: %v", p)
 		}
 	}()
-	aj := &ActiveJob{Job: r.job, progress: r.reportProgress, log: w.log}
+	aj := &ActiveJob{Job: r.job, progress: r.reportProgress, log: w.log, run: r}
 	if len(r.job.parents) > 0 {
 		inputs, err := w.c.inputsOf(ctx, []*Job{r.job})
 		if err != nil {

@@ -35,7 +35,7 @@ type scripts struct {
 	submit, claim, extend, progress, complete, fail, cancel, restart,
 	promote, reap, requeue, expire, delete, register, ratelimit, forget,
 	hookclaim, hookack,
-	scheduleCreate, schedulePause, scheduleDelete, scheduleTick *redis.Script
+	scheduleCreate, schedulePause, scheduleDelete, scheduleTick, deadline, log *redis.Script
 	// The pipeline scripts, which have pipeline_lib.lua after lib.lua.
 	pipelineSubmit, pipelineComplete, pipelineFail, pipelineCancel, pipelineRestart,
 	pipelineExpire *redis.Script
@@ -53,7 +53,8 @@ func loadScripts() *scripts {
 		"delete": &s.delete, "register": &s.register, "ratelimit": &s.ratelimit,
 		"forget": &s.forget, "schedule_create": &s.scheduleCreate, "schedule_pause": &s.schedulePause,
 		"schedule_delete": &s.scheduleDelete, "schedule_tick": &s.scheduleTick,
-		"hookclaim": &s.hookclaim, "hookack": &s.hookack,
+		"deadline":  &s.deadline,
+		"hookclaim": &s.hookclaim, "hookack": &s.hookack, "log": &s.log,
 	} {
 		*dst = redis.NewScript(lib + "\n" + mustRead(name+".lua"))
 		s.all = append(s.all, *dst)

@@ -39,6 +39,10 @@ type QueueStats struct {
 	// lanes: highest priority, then first submitted) has waited
 	// since it became runnable, in seconds; 0 when none is pending.
 	OldestPendingAge float64
+	// Paused: no worker takes the queue's jobs (PauseQueue).
+	Paused bool
+	// PendingByType breaks Pending down by type (its lanes).
+	PendingByType map[string]int64
 }
 
 // Stats is the queue's state, read in O(queues) without scanning jobs.
@@ -49,18 +53,28 @@ type Stats struct {
 	Queues []QueueStats
 	// Running counts running jobs per type.
 	RunningByType map[string]int64
+	// DeadlineExceeded counts the jobs failed because their deadline
+	// passed before they started; TimedOut the runs the reaper ended at
+	// their job's timeout (lease runs; a Go worker fails its own). Since
+	// the queue was created, fleet-wide.
+	DeadlineExceeded, TimedOut int64
+	// RateLimits are the types' rate limits and how they stand, by type.
+	RateLimits []RateState
 }
 
 // Stats reads the per-state counters and the per-queue breakdown, summed
-// over the shards: three pipelined round trips (plus one for the heads'
-// ages), O(lanes).
+// over the shards, and the claim controls (paused queues): three
+// pipelined round trips (plus one for the heads' ages), O(lanes).
 func (c *Client) Stats(ctx context.Context) (*Stats, error) {
 	pipe := c.rdb.Pipeline()
 	counts := make([]*redis.MapStringStringCmd, len(c.shards))
 	queues := make([]*redis.StringSliceCmd, len(c.shards))
 	types := make([]*redis.MapStringStringCmd, len(c.shards))
+	tallies := make([]*redis.SliceCmd, len(c.shards))
+	controls := pipe.HGetAll(ctx, c.keys.typeLimits())
 	for i, k := range c.shards {
 		counts[i] = pipe.HGetAll(ctx, k.counts())
+		tallies[i] = pipe.HMGet(ctx, k.tallies(), "deadline_exceeded", "timed_out")
 		queues[i] = pipe.SMembers(ctx, k.queues())
 		types[i] = pipe.HGetAll(ctx, k.typeRunning())
 	}
@@ -84,14 +98,29 @@ func (c *Client) Stats(ctx context.Context) (*Stats, error) {
 			}
 		}
 		names = append(names, queues[i].Val()...)
+		vals := tallies[i].Val()
+		st.DeadlineExceeded += intOf(vals, 0)
+		st.TimedOut += intOf(vals, 1)
 	}
+	ctl := controlsOf(controls.Val())
+	names = append(names, ctl.paused...)
 	slices.Sort(names)
 	names = slices.Compact(names)
 	qstats, heads, err := c.queueBreakdown(ctx, names)
 	if err != nil {
 		return nil, err
 	}
+	pendingByType := map[string]int64{}
+	for i := range qstats {
+		qstats[i].Paused = slices.Contains(ctl.paused, qstats[i].Name)
+		for t, n := range qstats[i].PendingByType {
+			pendingByType[t] += n
+		}
+	}
 	st.Queues = qstats
+	if st.RateLimits, err = c.rateStates(ctx, ratesOf(controls.Val()), pendingByType); err != nil {
+		return nil, err
+	}
 	if err := c.headAges(ctx, st.Queues, heads); err != nil {
 		return nil, err
 	}
@@ -124,6 +153,7 @@ func (c *Client) queueBreakdown(ctx context.Context, names []string) ([]QueueSta
 	}
 	pipe = c.rdb.Pipeline()
 	type laneCmds struct {
+		typ  string
 		card *redis.IntCmd
 		head *redis.ZSliceCmd
 	}
@@ -132,7 +162,7 @@ func (c *Client) queueBreakdown(ctx context.Context, names []string) ([]QueueSta
 		lanes[i] = make([][]laneCmds, len(c.shards))
 		for n, k := range c.shards {
 			for _, t := range cmds[i][n].lanes.Val() {
-				lanes[i][n] = append(lanes[i][n], laneCmds{card: pipe.ZCard(ctx, k.lane(q, t)),
+				lanes[i][n] = append(lanes[i][n], laneCmds{typ: t, card: pipe.ZCard(ctx, k.lane(q, t)),
 					head: pipe.ZRangeWithScores(ctx, k.lane(q, t), 0, 0)})
 			}
 		}
@@ -145,13 +175,16 @@ func (c *Client) queueBreakdown(ctx context.Context, names []string) ([]QueueSta
 	var out []QueueStats
 	var heads []string // every shard's next in line of every queue
 	for i, q := range names {
-		qs := QueueStats{Name: q}
+		qs := QueueStats{Name: q, PendingByType: map[string]int64{}}
 		for n := range c.shards {
 			qs.Scheduled += cmds[i][n].cards[0].Val()
 			qs.Retrying += cmds[i][n].cards[1].Val()
 			var head *redis.Z
 			for _, l := range lanes[i][n] {
 				qs.Pending += l.card.Val()
+				if l.card.Val() > 0 {
+					qs.PendingByType[l.typ] += l.card.Val()
+				}
 				if zs := l.head.Val(); len(zs) == 1 && (head == nil || zs[0].Score < head.Score) {
 					head = &zs[0]
 				}
@@ -205,4 +238,14 @@ func (c *Client) headAges(ctx context.Context, qs []QueueStats, heads []string) 
 		qs[i].OldestPendingAge = oldest[qs[i].Name]
 	}
 	return nil
+}
+
+// intOf is the integer at vals[i] of an HMGET reply; 0 when absent.
+func intOf(vals []any, i int) int64 {
+	if i >= len(vals) {
+		return 0
+	}
+	s, _ := vals[i].(string)
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
 }

@@ -36,6 +36,10 @@ type EnqueueParams struct {
 	Timeout time.Duration
 	// RunAt schedules the job; zero or past means now.
 	RunAt time.Time
+	// Deadline, when set, is when the job ends failed with
+	// DeadlineExceeded unless it started: no claim takes it after it.
+	// It must be ahead of now (and of RunAt).
+	Deadline time.Time
 	// UniqueKey, when set, refuses a second job with the same key while the
 	// first one's record exists (ErrDuplicate).
 	UniqueKey string
@@ -81,6 +85,13 @@ func (p *EnqueueParams) Validate() error {
 	}
 	if p.Timeout < 0 || p.Timeout > MaxTimeout {
 		return invalidf("timeout %s: want 0-%s", p.Timeout, MaxTimeout)
+	}
+	if !p.Deadline.IsZero() && !p.Deadline.After(time.Now()) {
+		return invalidf("deadline %s has passed", p.Deadline.UTC().Format(time.RFC3339Nano))
+	}
+	if !p.Deadline.IsZero() && !p.RunAt.IsZero() && !p.Deadline.After(p.RunAt) {
+		return invalidf("deadline %s is not after run_at %s: the job could never start",
+			p.Deadline.UTC().Format(time.RFC3339Nano), p.RunAt.UTC().Format(time.RFC3339Nano))
 	}
 	if len(p.UniqueKey) > MaxUniqueKeyLen {
 		return invalidf("unique_key longer than %d bytes", MaxUniqueKeyLen)

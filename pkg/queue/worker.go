@@ -63,6 +63,9 @@ type WorkerConfig struct {
 	// TypeLimits sets fleet-wide limits of running jobs per type (written
 	// to Redis at start; the last worker started wins).
 	TypeLimits map[string]int
+	// RateLimits sets fleet-wide rate limits per type (written to Redis
+	// at start, as TypeLimits).
+	RateLimits []TypeRate
 	// MaxCPUPercent (host) and MaxMemoryMB (this process's RSS): while
 	// either is exceeded the worker takes no new jobs. 0 disables.
 	MaxCPUPercent float64
@@ -156,6 +159,7 @@ type Worker struct {
 	fetch       service
 	completer   *completer
 	progress    *progressWriter
+	logs        *logWriter
 	heartbeat   *heartbeat
 	sampler     *sampler
 	maintenance *Maintenance
@@ -184,6 +188,7 @@ func NewWorker(c *Client, mux *Mux, cfg WorkerConfig) (*Worker, error) {
 		sampler: &sampler{maxCPU: full.MaxCPUPercent, maxMemMB: full.MaxMemoryMB, log: full.Logger}}
 	w.completer = newCompleter(w.completeBatch)
 	w.progress = newProgressWriter(w)
+	w.logs = newLogWriter(w)
 	w.heartbeat = newHeartbeat(w)
 	w.cancels = channelListener{rdb: c.rdb, channel: c.keys.cancelChannel(),
 		onMessage: func(id string) { w.cancelRun(id, errCancelledByUser) },
@@ -230,6 +235,11 @@ func (w *Worker) Start(ctx context.Context) error {
 			return fmt.Errorf("set type limit: %w", err)
 		}
 	}
+	for _, r := range w.cfg.RateLimits {
+		if err := w.c.SetTypeRate(ctx, r); err != nil {
+			return fmt.Errorf("set rate limit: %w", err)
+		}
+	}
 	w.runCtx, w.runCancel = context.WithCancel(context.WithoutCancel(ctx))
 	if err := w.startServices(ctx); err != nil {
 		w.stopServices()
@@ -261,6 +271,9 @@ func (w *Worker) startServices(ctx context.Context) error {
 	if err := w.progress.Start(ctx); err != nil {
 		return err
 	}
+	if err := w.logs.Start(ctx); err != nil {
+		return err
+	}
 	if w.maintenance != nil {
 		if err := w.maintenance.Start(ctx); err != nil {
 			return err
@@ -279,6 +292,7 @@ func (w *Worker) stopServices() {
 		w.scheduler.Stop()
 		w.maintenance.Stop()
 	}
+	w.logs.Stop()
 	w.progress.Stop()
 	w.completer.Stop()
 	w.cancels.stop()

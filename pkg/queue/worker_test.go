@@ -321,7 +321,7 @@ func TestCancelRunningJobStopsHandler(t *testing.T) {
 				res, err := c.runScript(ctx, c.scripts.cancel,
 					[]string{k.job(id), k.counts(), k.lane(DefaultQueue, "block"), k.scheduled(DefaultQueue),
 						k.retrying(DefaultQueue), k.leases(), k.typeRunning(), k.typeLimits(),
-						k.laneWake(DefaultQueue, "block"), k.done(StateCancelled), k.history()},
+						k.laneWake(DefaultQueue, "block"), k.done(StateCancelled), k.history(), k.hooks(), k.jobEvents(id)},
 					id, DefaultQueue, c.keys.eventsChannel(), "nobody-listens", c.wakeCap)
 				if err != nil || scriptError(res, id, StateCancelled) != nil {
 					t.Fatal(err, res)

@@ -1,5 +1,5 @@
-// A job's page: its record, and a progress bar that follows the job's SSE
-// stream until the job finishes. The stream's URL carries a short-lived
+// A job's page: its record, a progress bar that follows the job's SSE
+// stream until the job finishes, and its log (joblog.js). The stream's URL carries a short-lived
 // stream token, never the key. EventSource reconnects by itself, with
 // Last-Event-ID, when a stream drops (an apiserver shutting down sends
 // "retry: 1000"), so the page resumes without a gap or a duplicate; once
@@ -11,6 +11,7 @@ import { byId, el, explain, fmtPercent, fmtTime, notify } from './dom.js';
 import { pipelineLink } from './pipeline.js';
 import { applyRole, learnRole } from './session.js';
 import { JSONBox } from './view.js';
+import { hideLog, showLog } from './joblog.js';
 
 /** The id of the job shown, or null when the view is hidden. */
 let current = null;
@@ -51,12 +52,14 @@ export async function show(id) {
   setState('…', 0, '');
   setLive('');
   await load();
+  if (current === id && job) showLog(id, terminal.has(job.status));
   if (current === id && job && !terminal.has(job.status)) follow(id);
 }
 
 /** Stops following the job; the view is hidden. */
 export function hide() {
   stopStream();
+  hideLog();
   current = null;
   job = null;
   byId('job-view').hidden = true;
@@ -67,6 +70,7 @@ export async function reload() {
   if (current === null) return;
   const id = current;
   await load();
+  if (current === id && job) showLog(id, terminal.has(job.status));
   if (current === id && job && !terminal.has(job.status)) follow(id);
 }
 
@@ -95,6 +99,7 @@ function render() {
     ['run at', fmtTime(job.run_at)], ['started', fmtTime(job.started_at)],
     ['finished', fmtTime(job.completed_at)], ['updated', fmtTime(job.updated_at)],
     ['timeout', job.timeout_seconds ? job.timeout_seconds + ' s' : 'none'],
+    ['deadline', job.deadline ? fmtTime(job.deadline) : 'none'],
     ['unique key', job.unique_key || '–'],
     ['pipeline', job.pipeline_id ? pipelineLink(job.pipeline_id) : '–'],
   ];
@@ -203,7 +208,10 @@ async function act(action) {
     await call('POST', `/api/v1/jobs/${action}/${encodeURIComponent(id)}`);
     notify('');
     await load();
-    if (action === 'restart' && current === id) follow(id);
+    if (action === 'restart' && current === id) {
+      showLog(id, false);
+      follow(id);
+    }
   } catch (e) {
     notify(explain(e));
     if (e.status === 401 || e.status === 403) await learnRole();

@@ -6,6 +6,7 @@
 import { call, withQuery } from './api.js';
 import * as charts from './charts.js';
 import * as schedules from './schedules.js';
+import { applyRole } from './session.js';
 import { byId, el, explain, fill, fmtAge, fmtPercent, fmtTime, notify, statusBadge } from './dom.js';
 
 /** How often the stats, workers and the jobs page are read again. */
@@ -39,6 +40,11 @@ const examplePayloads = {
 export function init() {
   charts.init();
   schedules.init();
+  byId('queues').addEventListener('click', async (ev) => {
+    const b = ev.target.closest('button[data-act]');
+    if (!b) return;
+    await queueAct(b.dataset.act, b.closest('tr').dataset.queue);
+  });
   byId('filters').addEventListener('submit', (ev) => {
     ev.preventDefault();
     const f = new FormData(ev.target);
@@ -128,7 +134,7 @@ async function loadStats() {
     notify(explain(e), 'load');
     if (!statsShown) {
       byId('health').textContent = 'not loaded';
-      fill(byId('queues'), [notLoaded(5, e)]);
+      fill(byId('queues'), [notLoaded(6, e)]);
     }
     return;
   }
@@ -138,6 +144,7 @@ async function loadStats() {
   }
   showHealth(s.queue_health || {}, s.health_reasons || {});
   fillQueues(s.queues || []);
+  fillRates(s.rate_limits || []);
   charts.addSample(s);
   byId('stats-updated').textContent = 'updated ' + new Date().toLocaleTimeString();
   notify('', 'load');
@@ -164,12 +171,38 @@ function showHealth(health, why) {
 }
 
 function fillQueues(queues) {
-  fill(byId('queues'), queues.map((q) => el('tr', {},
+  fill(byId('queues'), queues.map((q) => el('tr', { 'data-queue': q.name },
     el('td', {}, q.name), el('td', { class: 'num' }, q.pending), el('td', { class: 'num' }, q.scheduled),
-    el('td', { class: 'num' }, q.retrying), el('td', { class: 'num' }, fmtAge(q.oldest_pending_age_seconds)))));
+    el('td', { class: 'num' }, q.retrying), el('td', { class: 'num' }, fmtAge(q.oldest_pending_age_seconds)),
+    el('td', { class: 'row-actions' },
+      q.paused ? el('span', { class: 'badge warn' }, 'paused') : null,
+      q.paused
+        ? el('button', { type: 'button', class: 'quiet small', 'data-act': 'resume', 'data-needs': 'admin' }, 'Resume')
+        : el('button', { type: 'button', class: 'quiet small', 'data-act': 'pause', 'data-needs': 'admin' }, 'Pause')))));
   if (queues.length === 0) {
-    fill(byId('queues'), [el('tr', {}, el('td', { colspan: 5, class: 'muted' }, 'no queue has waiting jobs'))]);
+    fill(byId('queues'), [el('tr', {}, el('td', { colspan: 6, class: 'muted' }, 'no queue has waiting jobs'))]);
   }
+  applyRole(byId('queues'));
+}
+
+/** Shows each rate-limited type, and whether its jobs wait on the limit. */
+function fillRates(rates) {
+  byId('rate-limits-table').hidden = rates.length === 0;
+  fill(byId('rate-limits'), rates.map((r) => el('tr', { 'data-type': r.type },
+    el('td', {}, r.type), el('td', { class: 'num' }, `${r.rate} per ${r.per_seconds} s`),
+    el('td', { class: 'num' }, r.started), el('td', { class: 'num' }, r.pending),
+    el('td', {}, r.waiting ? el('span', { class: 'badge warn', title: 'its period\'s starts are used up: jobs wait for the window to slide' }, 'jobs wait') : 'open'))));
+}
+
+/** Pauses or resumes the queue name, then reads the stats again. */
+async function queueAct(what, name) {
+  try {
+    await call('POST', '/api/v1/queues/' + encodeURIComponent(name) + '/' + what);
+    notify('');
+  } catch (e) {
+    notify(explain(e));
+  }
+  await loadStats();
 }
 
 async function loadWorkers() {

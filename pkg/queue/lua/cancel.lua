@@ -6,7 +6,7 @@
 -- KEYS[1] job hash  KEYS[2] counts  KEYS[3] lane (pending zset)  KEYS[4] scheduled zset
 -- KEYS[5] retrying zset  KEYS[6] leases  KEYS[7] type running  KEYS[8] type limits
 -- KEYS[9] wake list of the lane  KEYS[10] cancelled zset   (the job's queue and type)
--- KEYS[11] the history index  KEYS[12] hooks zset
+-- KEYS[11] the history index  KEYS[12] hooks zset  KEYS[13] the job's events (jobevents.go)
 -- ARGV[1] id  ARGV[2] queue the caller read  ARGV[3] events channel
 -- ARGV[4] cancel channel  ARGV[5] wake cap
 -- Returns {OK, previous status} | {NOT_FOUND} | {WRONG_STATE, status}
@@ -36,5 +36,5 @@ hist_add(hist, ARGV[2], f[3], 'x')
 hist_write(hist, KEYS[11], now)
 local version = touch(KEYS[1], now)
 if f[4] then set_hook(KEYS[1], KEYS[12], ARGV[1], version, now) end
-publish(ARGV[3], ARGV[1], KEYS[1])
+publish_kept(ARGV[3], ARGV[1], KEYS[1], KEYS[13])
 return {OK, from}

@@ -5,10 +5,19 @@
 -- The script chooses the jobs itself, atomically, so concurrent claimers
 -- never take one job twice and never collide on a candidate. A type at its
 -- fleet-wide concurrency limit costs nothing more: its lanes are not read.
+-- Nor are a paused queue's (claim controls: fields of the type limits
+-- hash, read with the limits). A type with a rate limit starts no more
+-- than its starts log leaves. A job past its deadline is not taken: it
+-- fails (deadline_exceeded) here. A job with a timeout gets a lease no
+-- longer than it.
 -- (Hot path: each job is read once and written once; the limits, the
 -- leases, the lanes, the counters and the events once per call.)
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
 -- KEYS[4+i] lane i (lanes in rank order)  KEYS[4+L+s] lane types set s
+-- KEYS[#KEYS-T-3] callback deliveries (hooks)  KEYS[#KEYS-T-2] failed zset
+-- KEYS[#KEYS-T-1] tallies  KEYS[#KEYS-T-1+k] the
+-- starts log of the k-th type of the lanes (T of them, in the order the
+-- lanes first name them; read only for a type with a rate limit)
 -- KEYS[#KEYS] the history index (lib.lua: hist_write)
 -- ARGV[1] worker id  ARGV[2] max jobs  ARGV[3] lease ms  ARGV[4] events channel
 -- ARGV[5] number of lanes L  ARGV[6] the job hash key without the id
@@ -20,11 +29,16 @@
 --   is empty and not read (a claim of many types, most of them idle,
 --   checks them all in one SMISMEMBER)
 -- ARGV[6+3L+j] run token of the j-th job taken (one per max job)
--- Returns {OK, now ms, blocked, id, row, id, row, ...}, for each job taken
+-- ARGV[6+3L+W+i] lane i's queue (W = max jobs)
+-- ARGV[#ARGV] the history key without the id (keyspace.jobEvents(""): a
+-- job's history shares its hash's slot, as undeclared as the hash)
+-- Returns {OK, now ms, blocked, wait ms, id, row, id, row, ...}, for each job taken
 -- its id and its hash as it was before the claim (HGETALL order): the
 -- caller applies the claim's own writes to it (claimedJob in job.go),
 -- which saves copying each row into a table and back. blocked is 1 when
 -- nothing was taken though a lane held jobs: their type is at its limit.
+-- wait, when not 0, is how long until a type held back by its rate limit
+-- may start a job again.
 local want = tonumber(ARGV[2])
 local nlanes = tonumber(ARGV[5])
 local ltype, lrank, lset = {}, {}, {} -- per lane
@@ -47,7 +61,22 @@ for i = 1, nlanes do
     tlist[#tlist + 1] = t
   end
 end
-local limits = redis.call('HMGET', KEYS[4], unpack(tlist))
+-- Claim controls: after the types' limits, in the same read, the pause
+-- fields of the lanes' queues, then the types' rate limits.
+local fields, qfield = {unpack(tlist)}, {}
+for i = 1, nlanes do
+  local q = ARGV[6 + 3 * nlanes + want + i]
+  if not qfield[q] then
+    fields[#fields + 1] = '|paused|' .. q
+    qfield[q] = #fields
+  end
+end
+local rfield0 = #fields
+for _, t in ipairs(tlist) do fields[#fields + 1] = '|rate|' .. t end
+local limits = redis.call('HMGET', KEYS[4], unpack(fields))
+local paused = {} -- per lane
+for i = 1, nlanes do paused[i] = limits[qfield[ARGV[6 + 3 * nlanes + want + i]]] ~= false end
+local khooks, kfailed, ktallies = KEYS[#KEYS - #tlist - 3], KEYS[#KEYS - #tlist - 2], KEYS[#KEYS - #tlist - 1]
 local limited = false
 for k, t in ipairs(tlist) do
   if limits[k] then limited = true end
@@ -63,10 +92,26 @@ if limited then
 end
 
 local now_s, deadline, now
-local out = {OK, 0, 0}
+-- A type with a rate limit ("n:period ms") may start n jobs in any
+-- period: its starts log holds the run tokens of its starts in the last
+-- one, scored by start time; room is at most what the log leaves.
+local rated = {} -- type → {starts log, period ms, run tokens started here}
+for k, t in ipairs(tlist) do
+  local r, cap, per = limits[rfield0 + k]
+  if r then cap, per = string.match(r, '^(%d+):(%d+)$') end
+  if cap then
+    now = now or now_ms()
+    local starts = KEYS[#KEYS - #tlist - 1 + k]
+    redis.call('ZREMRANGEBYSCORE', starts, '-inf', int(now - tonumber(per)))
+    room[t] = math.max(0, math.min(room[t], tonumber(cap) - redis.call('ZCARD', starts)))
+    rated[t] = {starts, tonumber(per), {}}
+  end
+end
+local out = {OK, 0, 0, 0}
 local n = 0
 local leases, events, taken_t, hist = {}, {}, {}, {}
 local taken, skipped = {}, {} -- per lane: ids taken, whether one was passed over
+local expired = 0 -- past their deadline: failed
 local stale = {} -- per lane: ids of entries that are no pending job
 
 -- absent tells whether lane i is known empty: its type is not in its
@@ -91,7 +136,7 @@ end
 local function take(i, id)
   local jk = ARGV[6] .. id
   local row = redis.call('HGETALL', jk)
-  local status, typ, queue, version, attempts, dirty, since
+  local status, typ, queue, version, attempts, dirty, since, due, timeout, hook
   for k = 1, #row, 2 do
     local f = row[k]
     if f == 'status' then status = row[k + 1]
@@ -101,6 +146,9 @@ local function take(i, id)
     elseif f == 'queue' then queue = row[k + 1]
     elseif f == 'updated_at' or (f == 'created_at' and not since) then since = row[k + 1]
     elseif f == 'progress' or f == 'step' then dirty = true
+    elseif f == 'deadline' then due = row[k + 1]
+    elseif f == 'timeout_ms' then timeout = row[k + 1]
+    elseif f == 'callback_url' then hook = true
     end
   end
   if status ~= 'pending' or typ ~= ltype[i] then
@@ -112,9 +160,23 @@ local function take(i, id)
     return
   end
   if not now_s then
-    now = now_ms()
+    now = now or now_ms()
     now_s = int(now)
     deadline = int(now + tonumber(ARGV[3]))
+  end
+  taken[i] = taken[i] or {}
+  if due and tonumber(due) <= now then
+    -- Past its deadline: failed, never started.
+    version = int(version + 1)
+    redis.call('HSET', jk, 'status', 'failed', 'error', 'deadline_exceeded', 'step', 'Job failed',
+      'completed_at', now_s, 'updated_at', now_s, 'version', version)
+    redis.call('ZADD', kfailed, now_s, id)
+    table.insert(taken[i], id) -- out of the lane with the taken ones
+    add_event(events, id, 'failed', '0', '"Job failed"', version, now_s, typ, queue or DEFAULT_QUEUE)
+    hist_add(hist, queue or DEFAULT_QUEUE, typ, 'f')
+    if hook then set_hook(jk, khooks, id, version, now) end
+    expired = expired + 1
+    return
   end
   n = n + 1
   room[typ] = room[typ] - 1
@@ -124,11 +186,16 @@ local function take(i, id)
     'worker', ARGV[1], 'started_at', now_s, 'attempts', (attempts or 0) + 1,
     'updated_at', now_s, 'version', version)
   if dirty then redis.call('HDEL', jk, 'progress', 'step') end
-  leases[#leases + 1] = deadline
+  leases[#leases + 1] = timeout and int(math.min(tonumber(deadline), now + tonumber(timeout))) or deadline
   leases[#leases + 1] = id
-  taken[i] = taken[i] or {}
+  if rated[typ] then
+    local log = rated[typ][3]
+    log[#log + 1] = now_s
+    log[#log + 1] = ARGV[6 + 3 * nlanes + n]
+  end
   table.insert(taken[i], id)
   add_event(events, id, 'running', '0', '""', version, now_s, typ, queue or DEFAULT_QUEUE)
+  add_history(ARGV[#ARGV] .. id, true, version, 'running', '0', '""', now_s)
   -- The wait: since the job last became pending (submitted, due, put back).
   hist_add(hist, queue or DEFAULT_QUEUE, typ, 'b', 1, 'W', now - tonumber(since or now))
   out[#out + 1] = id
@@ -136,24 +203,31 @@ local function take(i, id)
 end
 
 -- Each rank's lanes in turn: read as many of each lane's head as it could
--- give, merge them by score, take in that order.
+-- give, merge them by score, take in that order. (A rank whose read held
+-- jobs past their deadline, failed instead of taken, is read on from
+-- where it stopped: off, per lane, counts what was read.)
 local first = 1
+local off = {}
+for i = 1, nlanes do off[i] = 0 end
 while first <= nlanes and n < want do
   local last = first
   while last < nlanes and lrank[last + 1] == lrank[first] do last = last + 1 end
+  local before = expired
   local cands = {}
   for i = first, last do
     local k = math.min(want - n, room[ltype[i]])
-    if k > 0 and not absent(i) then
+    if k > 0 and not paused[i] and not absent(i) then
       if first == last then -- one lane: already in run order
-        for p, id in ipairs(redis.call('ZRANGE', KEYS[4 + i], 0, k - 1)) do
+        for p, id in ipairs(redis.call('ZRANGE', KEYS[4 + i], off[i], off[i] + k - 1)) do
           cands[p] = {0, i, p, id}
+          off[i] = off[i] + 1
         end
       else
-        local r = redis.call('ZRANGE', KEYS[4 + i], 0, k - 1, 'WITHSCORES')
+        local r = redis.call('ZRANGE', KEYS[4 + i], off[i], off[i] + k - 1, 'WITHSCORES')
         for p = 1, #r, 2 do
           cands[#cands + 1] = {tonumber(r[p + 1]), i, p, r[p]}
         end
+        off[i] = off[i] + #r / 2
       end
     end
   end
@@ -168,11 +242,11 @@ while first <= nlanes and n < want do
     if n >= want then break end
     if room[ltype[c[2]]] > 0 then take(c[2], c[4]) end
   end
-  first = last + 1
+  if expired == before then first = last + 1 end
 end
 
-if n > 0 then
-  redis.call('ZADD', KEYS[1], unpack(leases))
+if n + expired > 0 then
+  if n > 0 then redis.call('ZADD', KEYS[1], unpack(leases)) end
   for i, ids in pairs(taken) do
     if skipped[i] then
       redis.call('ZREM', KEYS[4 + i], unpack(ids))
@@ -181,8 +255,15 @@ if n > 0 then
     end
   end
   for typ, k in pairs(taken_t) do redis.call('HINCRBY', KEYS[3], typ, k) end
-  redis.call('HINCRBY', KEYS[2], 'pending', -n)
-  redis.call('HINCRBY', KEYS[2], 'running', n)
+  redis.call('HINCRBY', KEYS[2], 'pending', -n - expired)
+  if n > 0 then redis.call('HINCRBY', KEYS[2], 'running', n) end
+  if expired > 0 then
+    redis.call('HINCRBY', KEYS[2], 'failed', expired)
+    redis.call('HINCRBY', ktallies, 'deadline_exceeded', expired)
+  end
+  for _, r in pairs(rated) do
+    if #r[3] > 0 then redis.call('ZADD', r[1], unpack(r[3])) end
+  end
   publish_events(ARGV[4], events)
   hist_write(hist, KEYS[#KEYS], now)
   out[2] = now_s
@@ -196,4 +277,13 @@ if n == 0 and limited then
     end
   end
 end
+local wait
+for t, r in pairs(rated) do
+  if room[t] == 0 then -- held back: until the oldest start leaves the window
+    local oldest = redis.call('ZRANGE', r[1], 0, 0, 'WITHSCORES')
+    local w = oldest[2] and math.max(1, tonumber(oldest[2]) + r[2] - now) or 1
+    if not wait or w < wait then wait = w end
+  end
+end
+if wait then out[4] = int(wait) end
 return out

@@ -6,7 +6,7 @@
 -- KEYS[1] job hash  KEYS[2] leases  KEYS[3] counts  KEYS[4] type running
 -- KEYS[5] type limits  KEYS[6] wake list of the job's lane  KEYS[7] failed zset
 -- KEYS[8] retrying zset of the queue  KEYS[9] queues set  KEYS[10] the history index
--- KEYS[11] hooks zset
+-- KEYS[11] hooks zset  KEYS[12] the job's events
 -- ARGV[1] id  ARGV[2] run token  ARGV[3] error text  ARGV[4] permanent ('1'/'0')
 -- ARGV[5] backoff ms  ARGV[6] events channel  ARGV[7] wake cap  ARGV[8] the job's queue
 -- Returns {OK, new status} | {NOT_FOUND} | {LEASE_LOST, status}
@@ -38,5 +38,5 @@ hist_add(hist, ARGV[8], f[3], to == 'failed' and 'f' or 'r', 1, 'R', now - tonum
 hist_write(hist, KEYS[10], now)
 local version = touch(KEYS[1], now)
 if to == 'failed' and f[5] then set_hook(KEYS[1], KEYS[11], ARGV[1], version, now) end
-publish(ARGV[6], ARGV[1], KEYS[1])
+publish_kept(ARGV[6], ARGV[1], KEYS[1], KEYS[12])
 return {OK, to}

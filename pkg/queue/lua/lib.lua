@@ -186,6 +186,52 @@ local function end_run(jobkey, id, leases, typerun, limits, wakekey, cap, keep_t
   release_type(redis.call('HGET', jobkey, 'type'), 1, typerun, limits, {[wakekey] = true}, cap)
 end
 
+-- run_lease is the lease deadline deadline (ms, formatted) of a run
+-- started at started (ms, formatted) of a job with timeout timeout (ms,
+-- or nil for none): never past the timeout, so that a run over its
+-- timeout loses its lease and the reaper fails it.
+local function run_lease(deadline, started, timeout)
+  if not timeout or not started then return deadline end
+  return int(math.min(tonumber(deadline), tonumber(started) + tonumber(timeout)))
+end
+
+-- ---- A job's events (jobevents.go) -------------------------------------
+-- A job's history is a list of its events, oldest first, bounded to the
+-- newest HISTORY_LIMIT (MaxEventHistory in jobevents.go; a test keeps them
+-- equal). Each entry is "<version> <status> <progress> <updated_at> <step
+-- JSON>": the event without what the job's record already says (id, type,
+-- queue). A claim starts the history; every later transition appends only
+-- to a history that exists (RPUSHX), so a job that never ran has none: a
+-- pending job pays nothing. Log lines have their own list (log.lua).
+local HISTORY_LIMIT = 1000
+
+-- add_history appends one event to the history histkey (create: start it
+-- if missing). version, progress and now are formatted numbers, step a
+-- JSON string, as add_event takes them.
+local function add_history(histkey, create, version, status, progress, step, now)
+  local entry = version .. ' ' .. status .. ' ' .. progress .. ' ' .. now .. ' ' .. step
+  local n = redis.call(create and 'RPUSH' or 'RPUSHX', histkey, entry)
+  if n > HISTORY_LIMIT then redis.call('LTRIM', histkey, -HISTORY_LIMIT, -1) end
+end
+
+-- add_job_event_kept is add_job_event that also appends the event to
+-- the job's history histkey (when it has one): the hash is read once.
+local function add_job_event_kept(buf, id, jobkey, histkey)
+  local f = redis.call('HMGET', jobkey, 'status', 'progress', 'step', 'version',
+    'updated_at', 'type', 'queue')
+  local progress, step, version, now = f[2] or '0', cjson.encode(f[3] or ''), f[4] or '0', f[5] or '0'
+  add_event(buf, id, f[1], progress, step, version, now, f[6] or '', f[7] or DEFAULT_QUEUE)
+  add_history(histkey, false, version, f[1], progress, step, now)
+end
+
+-- publish_kept is publish that also appends the event to the job's
+-- history histkey (when it has one).
+local function publish_kept(channel, id, jobkey, histkey)
+  local buf = {}
+  add_job_event_kept(buf, id, jobkey, histkey)
+  publish_events(channel, buf)
+end
+-- ---- end of event history ---------------------------------------------
 -- History (history.go reads it back; keys.go documents the keys). A
 -- script gathers what its call did in a table h, by queue then type then
 -- field (hist_add), and writes it once at its end (hist_write): one

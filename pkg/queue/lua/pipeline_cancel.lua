@@ -53,7 +53,7 @@ for i = 1, (#KEYS - 9) / 5 do
     redis.call('ZADD', KEYS[5], int(now), id)
     move_count(KEYS[1], from, 'cancelled')
     touch(jk, now)
-    add_job_event(events, id, jk)
+    add_job_event_kept(events, id, jk, job_list(jk, id, 'jobevents'))
     local b = redis.call('HMGET', jk, 'queue', 'type')
     hist_add(hist, b[1] or DEFAULT_QUEUE, b[2], 'x')
     n = n + 1

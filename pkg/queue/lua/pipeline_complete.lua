@@ -56,6 +56,8 @@ while a < #ARGV do
     types[f[3]] = t
     add_event(events, id, 'completed', '100', '"Job completed successfully"',
       version, now_s, f[3], f[4] or DEFAULT_QUEUE)
+    add_history(job_list(jk, id, 'jobevents'), false, version, 'completed', '100',
+      '"Job completed successfully"', now_s)
     hist_add(hist, f[4] or DEFAULT_QUEUE, f[3], 'c', 1, 'R', now - tonumber(f[7] or now))
     local p = pipes[pid]
     if not p then
@@ -83,6 +85,7 @@ while a < #ARGV do
           l.prios[#l.prios + 1] = tonumber(g[3] or '0')
           queues[cqueue] = true
           add_event(events, cid, 'pending', '0', '""', cv, now_s, ctyp, cqueue)
+          add_history(job_list(ck, cid, 'jobevents'), false, cv, 'pending', '0', '""', now_s)
         end
       end
     end

@@ -13,7 +13,8 @@ local n = 0
 for i = 1, #KEYS - 7 do
   local st = redis.call('HGET', KEYS[7 + i], 'status')
   if sets[st] then
-    redis.call('DEL', KEYS[7 + i])
+    redis.call('DEL', KEYS[7 + i], job_list(KEYS[7 + i], ARGV[2 + i], 'jobevents'),
+      job_list(KEYS[7 + i], ARGV[2 + i], 'log'))
     redis.call('ZREM', sets[st], ARGV[2 + i])
     move_count(KEYS[3], st, nil)
     n = n + 1

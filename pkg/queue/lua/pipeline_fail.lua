@@ -59,7 +59,7 @@ local g = redis.call('HMGET', jk, 'type', 'started_at')
 local hist = {}
 hist_add(hist, ARGV[8], g[1], to == 'failed' and 'f' or 'r', 1, 'R', now - tonumber(g[2] or now))
 touch(jk, now)
-add_job_event(events, id, jk)
+add_job_event_kept(events, id, jk, job_list(jk, id, 'jobevents'))
 if to == 'failed' then
   local below = 'cancelled: job ' .. ARGV[10] .. ' (' .. id .. ') failed'
   local n = 0

@@ -7,6 +7,14 @@
 -- restarts a job of a pipeline moves these counters in the same step,
 -- then settles the pipeline's status on them (pipe_settle).
 
+-- job_list is the key of a pipeline job's events list (what =
+-- 'jobevents') or log list ('log'), named from its hash's key as keys.go
+-- names them (tag:job:<id>, tag:jobevents:<id>, tag:log:<id>): a pipeline
+-- script takes many jobs' hashes at once, and their lists share their slot.
+local function job_list(jobkey, id, what)
+  return jobkey:sub(1, #jobkey - #id - 4) .. what .. ':' .. id
+end
+
 -- pipe_settle derives the pipeline's status from its counters: running
 -- while a job has not ended, then failed if any failed, else cancelled if
 -- any was cancelled, else completed. A change is stamped (version,
@@ -52,6 +60,6 @@ local function cancel_below(jk, id, waitkey, cancelled, counts, why, now, events
   redis.call('ZADD', cancelled, int(now), id)
   move_count(counts, 'waiting', 'cancelled')
   touch(jk, now)
-  add_job_event(events, id, jk)
+  add_job_event_kept(events, id, jk, job_list(jk, id, 'jobevents'))
   return 1
 end

@@ -58,7 +58,7 @@ while a < #ARGV do
     end
     ended[from] = ended[from] + 1
     touch(jk, now)
-    add_job_event(events, id, jk)
+    add_job_event_kept(events, id, jk, job_list(jk, id, 'jobevents'))
     n = n + 1
   end
   first = false

@@ -1,26 +1,27 @@
 -- progress.lua: the progress and current step of several running jobs at
 -- once; each write also extends its run's lease, and is refused
 -- (LEASE_LOST) once the run no longer holds the job, which tells the
--- worker to stop the handler.
+-- worker to stop the handler. A lease never goes past the job's timeout.
 -- (Hot path: a worker writes every report that came in meanwhile in one
 -- call; each job is read once and written once, and the leases and the
 -- events are written once per call.)
 -- KEYS[1] leases
--- KEYS[1+i] job hash of report i
+-- KEYS[1+i] job hash of report i  KEYS[1+n+i] its job's history (n reports)
 -- ARGV[1] lease ms  ARGV[2] events channel
 -- ARGV[4i-1] id of report i  ARGV[4i] its run token  ARGV[4i+1] percent
 --   (a JSON number)  ARGV[4i+2] step
 -- Returns {OK, r1, r2, ...} where ri is {OK} | {NOT_FOUND} | {LEASE_LOST, status}.
 local out = {OK}
+local reports = (#ARGV - 2) / 4
 local ok_row = {OK}
 local now = now_ms()
 local now_s = int(now)
 local deadline = int(now + tonumber(ARGV[1]))
 local leases, events = {}, {}
-for i = 1, #KEYS - 1 do
+for i = 1, reports do
   local jk = KEYS[1 + i]
   local id, token, percent, step = ARGV[4 * i - 1], ARGV[4 * i], ARGV[4 * i + 1], ARGV[4 * i + 2]
-  local f = redis.call('HMGET', jk, 'status', 'token', 'version', 'type', 'queue')
+  local f = redis.call('HMGET', jk, 'status', 'token', 'version', 'type', 'queue', 'started_at', 'timeout_ms')
   if not f[1] then
     out[#out + 1] = {NOT_FOUND}
   elseif f[1] ~= 'running' or f[2] ~= token then
@@ -28,10 +29,11 @@ for i = 1, #KEYS - 1 do
   else
     local version = int(f[3] + 1)
     redis.call('HSET', jk, 'progress', percent, 'step', step, 'updated_at', now_s, 'version', version)
-    leases[#leases + 1] = deadline
+    leases[#leases + 1] = run_lease(deadline, f[6], f[7])
     leases[#leases + 1] = id
     add_event(events, id, 'running', percent, cjson.encode(step), version, now_s, f[4],
       f[5] or DEFAULT_QUEUE)
+    add_history(KEYS[1 + reports + i], false, version, 'running', percent, cjson.encode(step), now_s)
     out[#out + 1] = ok_row
   end
 end

@@ -2,7 +2,7 @@
 -- its worker stopped on graceful shutdown.
 -- KEYS[1] job hash  KEYS[2] leases  KEYS[3] counts  KEYS[4] type running
 -- KEYS[5] type limits  KEYS[6] wake list of the lane  KEYS[7] the job's lane  KEYS[8] seq
--- KEYS[9] queues set  KEYS[10] the queue's lane types set
+-- KEYS[9] queues set  KEYS[10] the queue's lane types set  KEYS[11] history
 -- ARGV[1] id  ARGV[2] run token  ARGV[3] events channel  ARGV[4] wake cap
 -- ARGV[5] the job's queue  ARGV[6] its type
 -- Returns {OK} | {NOT_FOUND} | {LEASE_LOST, status}
@@ -16,5 +16,5 @@ enqueue(KEYS[7], KEYS[10], ARGV[6], KEYS[8], KEYS[6], ARGV[4], KEYS[1], ARGV[1],
 redis.call('SADD', KEYS[9], ARGV[5]) -- forgotten while the job ran, maybe
 move_count(KEYS[3], 'running', 'pending')
 touch(KEYS[1], now_ms())
-publish(ARGV[3], ARGV[1], KEYS[1])
+publish_kept(ARGV[3], ARGV[1], KEYS[1], KEYS[11])
 return {OK}

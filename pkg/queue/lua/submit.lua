@@ -13,14 +13,16 @@
 -- KEYS[5] the queue's lane types set
 -- KEYS[4+2l] lane l (pending zset)  KEYS[5+2l] its wake list, l = 1..L (L = ARGV[5])
 -- KEYS[4+2L+2i] job hash of job i   KEYS[5+2L+2i] its unique key (its job hash when it has none)
+-- KEYS[#KEYS-1] the deadlines zset
 -- KEYS[#KEYS] the history index (lib.lua: hist_write)
 -- ARGV[1] queue  ARGV[2] events channel (the lane notices)  ARGV[3] wake cap
 -- ARGV[4] the most queue names the queues set may hold (0: no bound)
 -- ARGV[5] L, the number of lanes  ARGV[5+l] the type of lane l
--- ARGV[-3+L+9i..5+L+9i], for job i: id, type, payload JSON, priority, max_retries,
+-- ARGV[-4+L+10i..5+L+10i], for job i: id, type, payload JSON, priority, max_retries,
 --   timeout ms, run_at ms (0: now), unique key value ('' for none),
 --   more fields: a JSON object of further hash fields, all strings, such as
---   callback_url and trace ('' for none: the common job decodes nothing)
+--   callback_url and trace ('' for none: the common job decodes nothing),
+--   deadline ms (0: none)
 -- Returns {OK, created_at ms, r1, r2, ...} where ri is {OK, status} or
 -- {DUPLICATE, id of the job holding the key}; or {QUEUE_LIMIT, bound}, and
 -- nothing created, when the queue is new and the set holds its most names.
@@ -46,12 +48,12 @@ local pending, prios, lanes, scheduled = {}, {}, {}, 0
 local fresh = false
 local jk0, a0 = 5 + 2 * nlanes, 5 + nlanes -- the keys and arguments before the jobs
 local hist = {}
-for i = 1, (#KEYS - 1 - jk0) / 2 do
+for i = 1, (#KEYS - 2 - jk0) / 2 do
   local jk, uk = KEYS[jk0 + 2 * i - 1], KEYS[jk0 + 2 * i]
-  local a = a0 + 9 * i - 8
-  local id, typ, payload, prio, retries, timeout, run_at, unique, more =
+  local a = a0 + 10 * i - 9
+  local id, typ, payload, prio, retries, timeout, run_at, unique, more, deadline =
     ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7],
-    ARGV[a + 8]
+    ARGV[a + 8], ARGV[a + 9]
   local holder = unique ~= '' and redis.call('GET', uk)
   if holder then
     out[#out + 1] = {DUPLICATE, holder}
@@ -65,7 +67,7 @@ for i = 1, (#KEYS - 1 - jk0) / 2 do
     -- created_at until the first change: a pending job stays small. (The
     -- common shapes skip building the argument table.)
     local plain = status == 'pending' and prio == '0' and timeout == '0' and unique == ''
-      and retries == DEFAULT_MAX_RETRIES and more == ''
+      and retries == DEFAULT_MAX_RETRIES and more == '' and deadline == '0'
     if plain and queue == DEFAULT_QUEUE then
       redis.call('HSET', jk, 'type', typ, 'payload', payload, 'status', status,
         'created_at', now_s, 'version', '1')
@@ -78,6 +80,10 @@ for i = 1, (#KEYS - 1 - jk0) / 2 do
       if retries ~= DEFAULT_MAX_RETRIES then h[#h + 1] = 'max_retries'; h[#h + 1] = retries end
       if prio ~= '0' then h[#h + 1] = 'priority'; h[#h + 1] = prio end
       if timeout ~= '0' then h[#h + 1] = 'timeout_ms'; h[#h + 1] = timeout end
+      if deadline ~= '0' then -- the maintenance fails it there if it has not started
+        h[#h + 1] = 'deadline'; h[#h + 1] = deadline
+        redis.call('ZADD', KEYS[#KEYS - 1], deadline, id)
+      end
       if unique ~= '' then
         h[#h + 1] = 'unique_key'; h[#h + 1] = unique
         redis.call('SET', uk, id)

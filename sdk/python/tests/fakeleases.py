@@ -20,7 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 _WORKER_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_ROUTE = re.compile(r"^/api/v1/leases/([^/]+)/(heartbeat|complete|fail)$")
+_ROUTE = re.compile(r"^/api/v1/leases/([^/]+)/(heartbeat|complete|fail|log)$")
+_LEVELS = ("debug", "info", "warn", "error")
 
 
 class HTTPError(Exception):
@@ -78,12 +79,14 @@ class FakeJob:
         self.error = None
         self.history = ["pending"]  # every status, in order
         self.progress_seen = []  # (progress, current_step) per heartbeat carrying progress
+        self.log = []  # (level, message, time) of every line written
 
     def view(self):
         """A copy of the record, as a dict."""
         d = dict(self.__dict__)
         d["history"] = list(self.history)
         d["progress_seen"] = list(self.progress_seen)
+        d["log"] = list(self.log)
         return d
 
     def set_status(self, status):
@@ -340,6 +343,21 @@ class FakeLeaseServer:
                 job.progress_seen.append((progress, step))
             self.cond.notify_all()
             return {"lease_seconds": job.lease_seconds}
+
+    def _log(self, job_id, body):
+        _strict(body, ("lease_token", "lines"), ("lease_token", "lines"))
+        lines = body["lines"]
+        if not isinstance(lines, list) or not 1 <= len(lines) <= 1000:
+            raise _bad("lines: want 1-1000")
+        for line in lines:
+            _strict(line, ("level", "message", "time"), ("message",))
+            if line.get("level", "info") not in _LEVELS or not isinstance(line["message"], str):
+                raise _bad("a line: want a level of %s and a message string" % (_LEVELS,))
+        with self.cond:
+            job = self._held(job_id, body)
+            job.log.extend((line.get("level", "info"), line["message"], line.get("time")) for line in lines)
+            self.cond.notify_all()
+            return {"lines": len(lines)}
 
     def _complete(self, job_id, body):
         _strict(body, ("lease_token", "result"), ("lease_token",))

@@ -150,6 +150,60 @@ class TestProgress(WorkerTestCase):
         self.assertEqual(errors, [ValueError] * 5)
 
 
+class TestLog(WorkerTestCase):
+    def test_lines_reach_the_job_log_in_order_before_the_result(self):
+        w = self.worker()
+
+        @w.handler("chatty")
+        def chatty(job):
+            for i in range(250):
+                job.log("line %d" % i)
+            job.log("careful", level="warn")
+            return "done"
+
+        job_id = self.fake.submit("chatty")
+        self.start(w)
+        done = self.fake.wait_status(job_id, "completed")
+        self.assertEqual([m for _, m, _ in done["log"]], ["line %d" % i for i in range(250)] + ["careful"])
+        self.assertEqual(done["log"][-1][0], "warn")
+        self.assertTrue(all(t and t.endswith("+00:00") for _, _, t in done["log"]))
+        # Every line went out before the result.
+        calls = [c[1] for c in self.fake.calls if c[1].startswith("/api/v1/leases/" + job_id)]
+        self.assertEqual(calls[-1], "/api/v1/leases/%s/complete" % job_id)
+        self.assertLess(len(self.fake.calls_to("/log", job_id)), 250, "lines are sent in batches")
+
+    def test_lines_of_a_failing_handler_are_sent_before_the_failure(self):
+        w = self.worker()
+
+        @w.handler("doomed")
+        def doomed(job):
+            job.log("about to fail", level="error")
+            raise jobqueue.Permanent("no")
+
+        job_id = self.fake.submit("doomed")
+        self.start(w)
+        failed = self.fake.wait_status(job_id, "failed")
+        self.assertEqual([(lv, m) for lv, m, _ in failed["log"]], [("error", "about to fail")])
+
+    def test_bad_lines_are_refused_in_the_handler(self):
+        w = self.worker()
+        errors = []
+
+        @w.handler("bad")
+        def bad(job):
+            for args in (("x", "loud"), (3, "info")):
+                try:
+                    job.log(*args)
+                except (ValueError, TypeError) as e:
+                    errors.append(type(e))
+            return "ok"
+
+        job_id = self.fake.submit("bad")
+        self.start(w)
+        self.assertEqual(self.fake.wait_status(job_id, "completed")["log"], [])
+        self.assertEqual(errors, [ValueError, TypeError])
+
+
 class TestCancel(WorkerTestCase):
     def test_a_cancel_is_seen_at_the_next_heartbeat_and_the_result_dropped(self):
         w = self.worker(lease_seconds=5)  # a heartbeat every 5/3 s

@@ -74,6 +74,7 @@ class TestLiveWorker(LiveWorkerTestCase):
         @w.handler(typ)
         def double(job):
             job.progress(50, "Halfway")
+            job.log("halfway there", level="warn")
             go.wait(30)
             return {"n": job.payload["n"] * 2, "attempt": job.attempt}
 
@@ -89,6 +90,9 @@ class TestLiveWorker(LiveWorkerTestCase):
         rec = self.client.get(job_id)
         self.assertEqual(rec["result"], {"n": 42, "attempt": 1})
         self.assertEqual(rec["worker_id"], w.worker_id)
+        logs = self.client.logs(job_id)
+        self.assertEqual([(x["level"], x["message"]) for x in logs["lines"]], [("warn", "halfway there")])
+        self.assertEqual(logs["dropped"], 0)
         workers = {x["id"]: x for x in self.client.workers()}
         self.assertEqual(workers[w.worker_id]["protocol"], "http")
         self.assertIn(typ, workers[w.worker_id]["types"])

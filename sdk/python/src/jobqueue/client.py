@@ -149,6 +149,13 @@ class Client:
         worker_id, restarts, version, ..."""
         return self._get(job_path("/api/v1/jobs/", job_id))
 
+    def logs(self, job_id, after=0):
+        """The job's kept log lines (GET /api/v1/jobs/{id}/logs): a dict
+        with "lines" (each "id", "level", "message", "timestamp"), the
+        lines after the line id after, and "dropped", the lines let go."""
+        query = {"after": str(int(after))} if after else None
+        return self._get(job_path("/api/v1/jobs/", job_id) + "/logs", query=query)
+
     def poll(self, job_id, current_status=None, timeout=30):
         """One long poll: the job's status as soon as it differs from
         current_status (without one: from the status the job has when the

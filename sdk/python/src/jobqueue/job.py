@@ -4,12 +4,14 @@ the final complete or fail, retried until the lease would expire.
 
 The wire protocol (docs/api.md, "Workers over HTTP"): a heartbeat
 (POST /api/v1/leases/{id}/heartbeat) extends the lease and may carry
-``progress`` and ``current_step``; 409 lease_lost means the token no
+``progress`` and ``current_step``; log lines go in batches to
+POST /api/v1/leases/{id}/log; 409 lease_lost means the token no
 longer holds the job (cancelled, deleted, restarted, or recovered after
 the lease expired). ``complete`` is idempotent for its token, so it is
 safe to retry after a timeout, through any apiserver.
 """
 
+import datetime
 import json
 import logging
 import math
@@ -23,6 +25,12 @@ log = logging.getLogger("jobqueue.worker")
 
 # The longest error message sent with fail; the rest is cut off.
 MAX_ERROR_LEN = 4000
+
+# Log lines: the levels, the most lines one call sends, and the most kept
+# unsent (the oldest beyond it are dropped: the job's log keeps no more).
+LOG_LEVELS = ("debug", "info", "warn", "error")
+MAX_LOG_BATCH = 1000
+MAX_LOG_PENDING = 1000
 
 
 class Permanent(Exception):
@@ -67,6 +75,19 @@ class Job:
             raise TypeError("progress: step must be a string or None, not %r" % (step,))
         self._run.report(pct, step)
 
+    def log(self, message, level="info"):
+        """Writes a line to the job's log, kept with the job on the server
+        (GET /api/v1/jobs/{id}/logs, live with ?follow=1; the dashboard's
+        job page). level is "debug", "info", "warn" or "error". Never
+        blocks on the network: lines go out in batches, and every line is
+        sent before the job's result. Does nothing once the job is
+        cancelled."""
+        if level not in LOG_LEVELS:
+            raise ValueError("log: level %r: want one of %s" % (level, ", ".join(LOG_LEVELS)))
+        if not isinstance(message, str):
+            raise TypeError("log: message must be a string, not %r" % (message,))
+        self._run.add_log(level, message)
+
     def __repr__(self):
         return "Job(id=%r, type=%r, attempt=%r)" % (self.id, self.type, self.attempt)
 
@@ -90,6 +111,10 @@ class _Lease:
         self.done = False  # the handler returned: no more heartbeats
         self.abandoned = False  # the worker gave up on it at shutdown
         self.path = job_path("/api/v1/leases/", self.job.id)
+        self.log_lines = []  # log lines not yet sent
+        self.log_dropped = 0  # lines dropped for want of room
+        self.log_cv = threading.Condition()
+        self.log_closed = False  # the handler returned: the sender sends what is left and ends
 
     # --- progress and heartbeats -----------------------------------------
 
@@ -159,6 +184,61 @@ class _Lease:
                 self.last_sent = sent_at
             next_due = sent_at + interval
 
+    # --- log lines --------------------------------------------------------
+
+    def add_log(self, level, message):
+        now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+        with self.log_cv:
+            if self.log_closed or self.job.cancelled.is_set():
+                return
+            if len(self.log_lines) >= MAX_LOG_PENDING:
+                del self.log_lines[0]
+                self.log_dropped += 1
+            self.log_lines.append({"level": level, "message": message, "time": now})
+            self.log_cv.notify()
+
+    def log_sender(self):
+        """Sends the lines as they come, in batches, until the handler
+        returned and every line is out (or the lease is lost). A failed
+        call is tried again, with backoff, with the lines that came since."""
+        backoff = Backoff(retries=1 << 30, base=0.2, cap=5.0)
+        while True:
+            with self.log_cv:
+                while not self.log_lines and not self.log_closed:
+                    self.log_cv.wait()
+                if not self.log_lines:
+                    return
+                batch = self.log_lines[:MAX_LOG_BATCH]
+            try:
+                self.transport.call("POST", self.path + "/log", body={"lease_token": self.token, "lines": batch})
+            except (LeaseLost, NotFound) as e:
+                with self.log_cv:
+                    self.log_lines = []
+                self._lost(e)
+                return
+            except JobQueueError as e:
+                with self.log_cv:
+                    closed = self.log_closed
+                delay = backoff.delay(e) or backoff.cap
+                if closed and time.monotonic() + delay >= self.expires:
+                    log.warning("job %s: %d log lines not sent: %s", self.job.id, len(self.log_lines), e)
+                    return
+                time.sleep(delay)
+                continue
+            backoff.reset()
+            with self.log_cv:
+                del self.log_lines[:len(batch)]
+
+    def _close_log(self, sender):
+        """Ends the log: waits for the sender to send what is left."""
+        with self.log_cv:
+            self.log_closed = True
+            self.log_cv.notify()
+        sender.join()
+        if self.log_dropped:
+            log.warning("job %s: %d log lines dropped: more came than the server took", self.job.id,
+                        self.log_dropped)
+
     def _lost(self, err):
         with self.cv:
             if self.done:
@@ -225,19 +305,25 @@ class _Lease:
             return
 
     def run(self, handler):
-        """Runs the handler with heartbeats beside it, then reports."""
+        """Runs the handler with heartbeats and the log's sender beside it,
+        then, once every log line is out, reports."""
         beat = threading.Thread(target=self.heartbeats, name="jobqueue-heartbeat-" + self.job.id, daemon=True)
         beat.start()
+        sender = threading.Thread(target=self.log_sender, name="jobqueue-log-" + self.job.id, daemon=True)
+        sender.start()
         try:
             result = handler(self.job)
         except Permanent as e:
+            self._close_log(sender)
             log.warning("job %s: failed permanently: %s", self.job.id, _message(e))
             self.finish("fail", {"error": _message(e), "retryable": False})
             return
         except Exception as e:  # the handler's failure is the job's, not the worker's
+            self._close_log(sender)
             log.warning("job %s: attempt %s failed: %s", self.job.id, self.job.attempt, _message(e), exc_info=True)
             self.finish("fail", {"error": _message(e), "retryable": True})
             return
+        self._close_log(sender)
         try:
             json.dumps(result, allow_nan=False)
         except (TypeError, ValueError) as e:
