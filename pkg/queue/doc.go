@@ -191,7 +191,9 @@
 //	complete.go     the completer service: completions acknowledged in batches
 //	heartbeat.go    the heartbeat service: registry entry and leases kept alive
 //	sampler.go      the sampler service: CPU and memory, throttling
-//	maintenance.go  Promote, Reap, Expire and the Maintenance service that
-//	                runs them and ForgetEmptyQueues (in every worker, or on
-//	                its own)
+//	maintenance.go  Promote, and the Maintenance service that runs it, Reap,
+//	                Expire, the deadlines, the history samples and
+//	                ForgetEmptyQueues (in every worker, or on its own)
+//	reap.go         Reap: the runs of dead workers recovered
+//	retention.go    Expire: finished jobs and ended pipelines removed
 package queue
