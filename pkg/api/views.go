@@ -244,45 +244,21 @@ func nonNil[T any](s []T) []T {
 // request asked for them (include=payload,result). A summary stays small
 // however large the job's payload, so a page costs its reader little.
 type listItemView struct {
-	JobID          string           `json:"job_id"`
-	Type           string           `json:"type"`
-	Queue          string           `json:"queue"`
-	Payload        *json.RawMessage `json:"payload,omitempty"`
-	Priority       int              `json:"priority"`
-	Status         queue.State      `json:"status"`
-	Progress       float64          `json:"progress"`
-	CurrentStep    string           `json:"current_step"`
-	Result         *json.RawMessage `json:"result,omitempty"`
-	Error          *string          `json:"error"`
-	Attempts       int              `json:"attempts"`
-	MaxRetries     int              `json:"max_retries"`
-	TimeoutSeconds float64          `json:"timeout_seconds"`
-	Deadline       timestamp        `json:"deadline"`
-	RunAt          timestamp        `json:"run_at"`
-	CreatedAt      timestamp        `json:"created_at"`
-	StartedAt      timestamp        `json:"started_at"`
-	CompletedAt    timestamp        `json:"completed_at"`
-	UpdatedAt      timestamp        `json:"updated_at"`
-	WorkerID       *string          `json:"worker_id"`
-	Restarts       int              `json:"restarts"`
-	Version        int64            `json:"version"`
-	UniqueKey      *string          `json:"unique_key"`
-	PipelineID     *string          `json:"pipeline_id"`
+	jobView
+	// These hide jobView's fields of the same names (encoding/json takes
+	// the shallower): set only when asked for; a page shows no callback.
+	Payload  *json.RawMessage `json:"payload,omitempty"`
+	Result   *json.RawMessage `json:"result,omitempty"`
+	Callback *callbackView    `json:"callback,omitempty"`
 }
 
 func listItemOf(j *queue.Job, p queue.ListParams) listItemView {
-	v := jobOf(j)
-	item := listItemView{JobID: v.JobID, Type: v.Type, Queue: v.Queue, Priority: v.Priority,
-		Status: v.Status, Progress: v.Progress, CurrentStep: v.CurrentStep, Error: v.Error,
-		Attempts: v.Attempts, MaxRetries: v.MaxRetries, TimeoutSeconds: v.TimeoutSeconds,
-		Deadline: v.Deadline, RunAt: v.RunAt, CreatedAt: v.CreatedAt, StartedAt: v.StartedAt, CompletedAt: v.CompletedAt,
-		UpdatedAt: v.UpdatedAt, WorkerID: v.WorkerID, Restarts: v.Restarts, Version: v.Version,
-		UniqueKey: v.UniqueKey, PipelineID: v.PipelineID}
+	item := listItemView{jobView: jobOf(j)}
 	if p.WithPayload {
-		item.Payload = &v.Payload
+		item.Payload = &item.jobView.Payload
 	}
 	if p.WithResult {
-		item.Result = &v.Result
+		item.Result = &item.jobView.Result
 	}
 	return item
 }
