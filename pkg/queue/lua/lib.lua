@@ -125,6 +125,29 @@ local function add_event(buf, id, status, progress, step, version, now, typ, que
   buf[n + 17] = '"}'
 end
 
+-- add_log_event adds a log line's event (log.lua) to buf, in add_event's
+-- 17 pieces (the last ones empty): publish_events tells one event from
+-- several by the count of pieces. msg is a JSON string.
+local function add_log_event(buf, id, version, level, t, msg)
+  local n = #buf
+  if n == 0 then
+    buf[1] = ''
+    n = 1
+  end
+  buf[n + 1] = n == 1 and '{"job_id":"' or ',{"job_id":"'
+  buf[n + 2] = id
+  buf[n + 3] = '","version":'
+  buf[n + 4] = version
+  buf[n + 5] = ',"level":"'
+  buf[n + 6] = level
+  buf[n + 7] = '","time":'
+  buf[n + 8] = t
+  buf[n + 9] = ',"message":'
+  buf[n + 10] = msg
+  buf[n + 11] = '}'
+  for p = 12, 17 do buf[n + p] = '' end
+end
+
 -- publish_events sends the events add_event gathered in buf: one PUBLISH
 -- per call instead of one per job; several events go as a JSON array
 -- (the Hub splits it).

@@ -36,24 +36,7 @@ for i = 1, n do
       local level, t, msg = ARGV[first + 3 * j], ARGV[first + 3 * j + 1], ARGV[first + 3 * j + 2]
       local version = int(v + j + 1)
       entries[j + 1] = version .. ' ' .. level .. ' ' .. t .. ' ' .. msg
-      -- 17 pieces, as add_event makes: publish_events counts events by pieces.
-      local m = #events
-      if m == 0 then
-        events[1] = ''
-        m = 1
-      end
-      events[m + 1] = m == 1 and '{"job_id":"' or ',{"job_id":"'
-      events[m + 2] = id
-      events[m + 3] = '","version":'
-      events[m + 4] = version
-      events[m + 5] = ',"level":"'
-      events[m + 6] = level
-      events[m + 7] = '","time":'
-      events[m + 8] = t
-      events[m + 9] = ',"message":'
-      events[m + 10] = msg
-      events[m + 11] = '}'
-      for p = 12, 17 do events[m + p] = '' end
+      add_log_event(events, id, version, level, t, msg)
     end
     local len = k > 0 and redis.call('RPUSH', lk, unpack(entries)) or 0
     if len > bound then
