@@ -228,9 +228,15 @@ func (m *Maintenance) Stop() { m.stop(nil) }
 // loop runs each task when its time comes. Each timer is jittered so a
 // fleet started together does not run them in lockstep.
 func (m *Maintenance) loop(ctx context.Context) {
-	jitter := func(d time.Duration) time.Duration { return d/2 + time.Duration(rand.Int64N(int64(d)+1)) }
+	// Recovery keeps its own pace: no slow pass of the other tasks (a big
+	// expiry, the history's upkeep) may hold back a dead worker's jobs.
+	reaped := make(chan struct{})
+	go func() {
+		defer close(reaped)
+		m.reapLoop(ctx)
+	}()
+	defer func() { <-reaped }()
 	promoteAt := time.Now()
-	reapAt := time.Now().Add(jitter(m.cfg.ReapInterval))
 	janitorAt := time.Now().Add(jitter(m.cfg.JanitorInterval))
 	historyAt := time.Now()
 	for {
@@ -238,10 +244,6 @@ func (m *Maintenance) loop(ctx context.Context) {
 		if !now.Before(promoteAt) {
 			m.failPastDeadlines(ctx) // before a promotion would make them runnable
 			promoteAt = m.promote(ctx, now.Add(jitter(m.cfg.PromoteInterval)))
-		}
-		if !now.Before(reapAt) {
-			m.reap(ctx)
-			reapAt = now.Add(jitter(m.cfg.ReapInterval))
 		}
 		if !now.Before(janitorAt) {
 			m.expire(ctx)
@@ -252,7 +254,7 @@ func (m *Maintenance) loop(ctx context.Context) {
 			historyAt = now.Add(jitter(m.cfg.HistoryInterval))
 		}
 		next := promoteAt
-		for _, at := range []time.Time{reapAt, janitorAt, historyAt} {
+		for _, at := range []time.Time{janitorAt, historyAt} {
 			if at.Before(next) {
 				next = at
 			}
@@ -262,6 +264,23 @@ func (m *Maintenance) loop(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// reapLoop reaps every ReapInterval (jittered) until ctx ends.
+func (m *Maintenance) reapLoop(ctx context.Context) {
+	for {
+		sleepCtx(ctx, jitter(m.cfg.ReapInterval))
+		if ctx.Err() != nil {
+			return
+		}
+		m.reap(ctx)
+	}
+}
+
+// jitter is d spread over [d/2, 3d/2], so that a fleet's passes do not
+// fall together.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + time.Duration(rand.Int64N(int64(d)+1))
 }
 
 // promote promotes the due jobs of the queues and returns when to promote
