@@ -22,7 +22,7 @@ func (c *Client) luaPipelineComplete(ctx context.Context, runs []completeRun) []
 			args = append(args, r.id, r.token, r.result, r.pipeline, len(r.children))
 			for _, ch := range r.children {
 				keys = append(keys, k.job(ch.id), k.lane(ch.queue, ch.typ), k.laneWake(ch.queue, ch.typ), k.laneTypes(ch.queue))
-				args = append(args, ch.id, ch.typ, ch.queue)
+				args = append(args, ch.id, ch.typ, ch.queue, ch.parents)
 			}
 		}
 		keys = append(keys, k.history())

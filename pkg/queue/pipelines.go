@@ -48,7 +48,8 @@ func (c *Client) SubmitPipeline(ctx context.Context, p PipelineParams) (*Pipelin
 	for i, j := range p.Jobs {
 		nodes[i] = pipeNode{Key: j.Key, ID: ids[j.Key], Type: j.Type, Queue: j.Queue, DependsOn: j.DependsOn}
 		for _, d := range j.DependsOn {
-			children[d] = append(children[d], pipeChild{id: ids[j.Key], queue: j.Queue, typ: j.Type})
+			children[d] = append(children[d], pipeChild{id: ids[j.Key], queue: j.Queue, typ: j.Type,
+				parents: len(j.DependsOn)})
 		}
 	}
 	graph, err := json.Marshal(nodes)

@@ -1,14 +1,14 @@
 -- pipeline_complete.lua: running → completed for several runs of jobs of
 -- pipelines at once, each only if its run still holds the lease, and in
 -- the same step each child whose last unfinished parent one of them was:
--- waiting → pending (in its lane). A child's count of parents it waits
--- for drops once per completion that changes its parent (a repeated
--- completion by the same run is answered OK and changes nothing, as in
--- complete.lua): it becomes pending exactly once, never before its last
--- parent completed, and no crash can come between the two.
--- (Hot path, as complete.lua: each job and child is read once and
--- written once; the leases, lanes, counters, pipelines and events are
--- written once per call.)
+-- waiting → pending (in its lane). A child becomes pending exactly once,
+-- never before its last parent completed, and no crash can come between
+-- the two. A repeated completion by the same run is answered OK and
+-- changes nothing, as in complete.lua.
+-- (Hot path, as complete.lua: each job is read once and written once;
+-- each child once per call, whatever number of its parents the call
+-- completes; the leases, lanes, counters, pipelines and events are
+-- written once per call, and the events go out as one message.)
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
 -- KEYS[5] completed zset  KEYS[6] seq  KEYS[7] waiting zset  KEYS[8] queues set
 -- KEYS[9] ended pipelines zset  KEYS[#KEYS] the history index (lib.lua: hist_write)
@@ -17,8 +17,70 @@
 -- hash, its lane, the lane's wake list, its queue's lane types set
 -- ARGV[1] events channel  ARGV[2] wake cap
 -- then, for each run in turn: id, run token, result JSON ('' for none),
--- pipeline id, C; and for each child: id, type, queue
+-- pipeline id, C; and for each child: id, type, queue, its number of
+-- parents ('0' when not known)
 -- Returns {OK, r1, r2, ...} where ri is {OK} | {NOT_FOUND} | {LEASE_LOST, status}.
+-- release_children moves each child (kids, by id, in order) of the runs
+-- this call completed whose parents have now all completed: waiting →
+-- pending, in its lane. kid.d counts its parents completed by this call:
+-- when that is all of them (kid.np, when known), none had completed
+-- before, so it is released without counting down; otherwise its count
+-- of parents it waits for drops by d, once, and it is released at zero.
+-- Only a waiting child moves (one cancelled below a failed parent stays).
+local function release_children(order, kids, seqkey, waitkey, queueskey, counts, cap, events, now)
+  local now_s = int(now)
+  local lanes, lane_order, unblocked, queues = {}, {}, {}, {}
+  for _, cid in ipairs(order) do
+    local kid = kids[cid]
+    local last = kid.np > 0 and kid.d >= kid.np
+    if not last then last = redis.call('HINCRBY', kid.key, 'waits', -kid.d) <= 0 end
+    local g = last and redis.call('HMGET', kid.key, 'status', 'version', 'priority', 'attempts', 'restarts')
+    if g and g[1] == 'waiting' then
+      local cv = int(g[2] + 1)
+      redis.call('HSET', kid.key, 'status', 'pending', 'waits', '0', 'updated_at', now_s, 'version', cv)
+      unblocked[#unblocked + 1] = cid
+      local l = lanes[kid.lane]
+      if not l then
+        l = {wake = kid.wake, types = kid.types, typ = kid.typ, ids = {}, prios = {}}
+        lanes[kid.lane] = l
+        lane_order[#lane_order + 1] = kid.lane
+      end
+      l.ids[#l.ids + 1] = cid
+      l.prios[#l.prios + 1] = tonumber(g[3] or '0')
+      queues[kid.queue] = true
+      add_event(events, cid, 'pending', '0', '""', cv, now_s, kid.typ, kid.queue)
+      -- A history starts at a job's first claim (lib.lua): a child never
+      -- claimed (no attempts) nor restarted has none to append to.
+      if g[4] or g[5] then
+        add_history(job_list(kid.key, cid, 'jobevents'), false, cv, 'pending', '0', '""', now_s)
+      end
+    end
+  end
+  if #unblocked == 0 then return end
+  -- The sequence orders jobs of equal priority (FIFO): one number each.
+  local seq = redis.call('INCRBY', seqkey, #unblocked) - #unblocked
+  for _, lk in ipairs(lane_order) do
+    local l = lanes[lk]
+    for i = 1, #l.ids, 1000 do -- unpack takes a few thousand arguments at most
+      local z = {}
+      for j = i, math.min(i + 999, #l.ids) do
+        seq = seq + 1
+        z[#z + 1] = int(pending_score(l.prios[j], seq))
+        z[#z + 1] = l.ids[j]
+      end
+      redis.call('ZADD', lk, unpack(z))
+    end
+    redis.call('SADD', l.types, l.typ)
+    wake(l.wake, cap, #l.ids)
+  end
+  for i = 1, #unblocked, 1000 do
+    redis.call('ZREM', waitkey, unpack(unblocked, i, math.min(i + 999, #unblocked)))
+  end
+  for q in pairs(queues) do redis.call('SADD', queueskey, q) end -- forgotten while they waited, maybe
+  redis.call('HINCRBY', counts, 'waiting', -#unblocked)
+  redis.call('HINCRBY', counts, 'pending', #unblocked)
+end
+
 local out = {OK}
 local ok_row = {OK}
 local now = now_ms()
@@ -26,8 +88,8 @@ local now_s = int(now)
 local done, finished, events = {}, {}, {}
 local types = {} -- type → {n = runs ended, wake = {wake list = true}}
 local pipes, pipe_order = {}, {} -- pipeline id → {key, n completed}
-local lanes, lane_order = {}, {} -- lane key → {wake, types, typ, ids, prios}
-local unblocked, queues, hist = {}, {}, {}
+local kids, kid_order = {}, {} -- child id → its keys, and its parents completed now (d)
+local hist = {}
 local k, a = 9, 2 -- the keys and arguments read so far
 while a < #ARGV do
   local jk, wk, pk = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
@@ -67,31 +129,20 @@ while a < #ARGV do
     end
     p.n = p.n + 1
     for c = 1, nc do
-      local ck, lk = KEYS[k + 4 * c], KEYS[k + 4 * c + 1]
-      local cid, ctyp, cqueue = ARGV[a + 3 * c + 3], ARGV[a + 3 * c + 4], ARGV[a + 3 * c + 5]
-      if redis.call('HINCRBY', ck, 'waits', -1) <= 0 then
-        local g = redis.call('HMGET', ck, 'status', 'version', 'priority')
-        if g[1] == 'waiting' then
-          local cv = int(g[2] + 1)
-          redis.call('HSET', ck, 'status', 'pending', 'updated_at', now_s, 'version', cv)
-          unblocked[#unblocked + 1] = cid
-          local l = lanes[lk]
-          if not l then
-            l = {wake = KEYS[k + 4 * c + 2], types = KEYS[k + 4 * c + 3], typ = ctyp, ids = {}, prios = {}}
-            lanes[lk] = l
-            lane_order[#lane_order + 1] = lk
-          end
-          l.ids[#l.ids + 1] = cid
-          l.prios[#l.prios + 1] = tonumber(g[3] or '0')
-          queues[cqueue] = true
-          add_event(events, cid, 'pending', '0', '""', cv, now_s, ctyp, cqueue)
-          add_history(job_list(ck, cid, 'jobevents'), false, cv, 'pending', '0', '""', now_s)
-        end
+      local cid = ARGV[a + 4 * c + 2]
+      local kid = kids[cid]
+      if not kid then
+        local ck = k + 4 * c
+        kid = {key = KEYS[ck], lane = KEYS[ck + 1], wake = KEYS[ck + 2], types = KEYS[ck + 3],
+          typ = ARGV[a + 4 * c + 3], queue = ARGV[a + 4 * c + 4], np = tonumber(ARGV[a + 4 * c + 5]), d = 0}
+        kids[cid] = kid
+        kid_order[#kid_order + 1] = cid
       end
+      kid.d = kid.d + 1
     end
     out[#out + 1] = ok_row
   end
-  k, a = k + 3 + 4 * nc, a + 5 + 3 * nc
+  k, a = k + 3 + 4 * nc, a + 5 + 4 * nc
 end
 if #done > 0 then
   redis.call('ZREM', KEYS[1], unpack(done))
@@ -102,35 +153,12 @@ if #done > 0 then
   redis.call('HINCRBY', KEYS[2], 'running', -#done)
   redis.call('HINCRBY', KEYS[2], 'completed', #done)
 end
-if #unblocked > 0 then
-  -- The sequence orders jobs of equal priority (FIFO): one number each.
-  local seq = redis.call('INCRBY', KEYS[6], #unblocked) - #unblocked
-  for _, lk in ipairs(lane_order) do
-    local l = lanes[lk]
-    for i = 1, #l.ids, 1000 do -- unpack takes a few thousand arguments at most
-      local z = {}
-      for j = i, math.min(i + 999, #l.ids) do
-        seq = seq + 1
-        z[#z + 1] = int(pending_score(l.prios[j], seq))
-        z[#z + 1] = l.ids[j]
-      end
-      redis.call('ZADD', lk, unpack(z))
-    end
-    redis.call('SADD', l.types, l.typ)
-    wake(l.wake, ARGV[2], #l.ids)
-  end
-  for i = 1, #unblocked, 1000 do
-    redis.call('ZREM', KEYS[7], unpack(unblocked, i, math.min(i + 999, #unblocked)))
-  end
-  for q in pairs(queues) do redis.call('SADD', KEYS[8], q) end -- forgotten while they waited, maybe
-  redis.call('HINCRBY', KEYS[2], 'waiting', -#unblocked)
-  redis.call('HINCRBY', KEYS[2], 'pending', #unblocked)
-end
-publish_events(ARGV[1], events)
+release_children(kid_order, kids, KEYS[6], KEYS[7], KEYS[8], KEYS[2], ARGV[2], events, now)
 hist_write(hist, KEYS[#KEYS], now)
 for _, pid in ipairs(pipe_order) do
   local p = pipes[pid]
   redis.call('HINCRBY', p.key, 'completed', p.n)
-  pipe_settle(p.key, KEYS[9], ARGV[1], pid, now)
+  pipe_settle(p.key, KEYS[9], ARGV[1], pid, now, events)
 end
+publish_events(ARGV[1], events)
 return out
