@@ -79,39 +79,78 @@ func (c *Client) expirePipelines(ctx context.Context, r Retention) (int, error) 
 	}
 	total := 0
 	for _, k := range due {
-		now, err := c.redisNow(ctx, k)
+		n, err := c.expirePipelinesOf(ctx, k, keep, least)
+		total += n
 		if err != nil {
 			return total, err
 		}
-		pids, err := c.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: k.pipelinesDone(), ByScore: true,
-			Start: "-inf", Stop: strconv.FormatInt(now.Add(-least).UnixMilli(), 10), Count: maintenanceBatch}).Result()
+	}
+	return total, nil
+}
+
+// expirePipelinesOf removes the pipelines of shard k that ended at least
+// least ago and whose status's retention (keep) ran out. The ended
+// pipelines are one index of every status, so it pages past those kept
+// (forever, or longer than least) instead of stopping at them: they must
+// not hold back those behind them. Only the statuses of a page are read;
+// a pipeline's graph only when it goes.
+func (c *Client) expirePipelinesOf(ctx context.Context, k keyspace, keep map[PipelineStatus]time.Duration, least time.Duration) (int, error) {
+	now, err := c.redisNow(ctx, k)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for skip := int64(0); ; {
+		zs, err := c.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: k.pipelinesDone(), ByScore: true,
+			Start: "-inf", Stop: strconv.FormatInt(now.Add(-least).UnixMilli(), 10),
+			Offset: skip, Count: maintenanceBatch}).Result()
 		if err != nil {
 			return total, storageErr(err)
 		}
-		for _, pid := range pids {
-			p, _, err := c.readPipeline(ctx, pid)
-			if errors.Is(err, ErrPipelineNotFound) {
+		pipe := c.rdb.Pipeline()
+		statuses := make([]*redis.StringCmd, len(zs))
+		for i, z := range zs {
+			statuses[i] = pipe.HGet(ctx, k.pipeline(z.Member.(string)), "status")
+		}
+		if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+			return total, storageErr(err)
+		}
+		for i, z := range zs {
+			d := keep[PipelineStatus(statuses[i].Val())]
+			if d <= 0 || int64(z.Score) > now.Add(-d).UnixMilli() {
+				skip++ // kept (gone already: the next page no longer holds it)
 				continue
 			}
+			n, err := c.expirePipeline(ctx, z.Member.(string), d)
 			if err != nil {
 				return total, err
 			}
-			d := keep[p.Status]
-			if d <= 0 {
-				continue // kept forever
-			}
-			ids := make([]string, len(p.Jobs))
-			for i, m := range p.Jobs {
-				ids[i] = m.ID
-			}
-			n, err := c.luaPipelineExpire(ctx, pid, p.UniqueKey, d, ids)
-			if err != nil {
-				return total, err
+			if n < 0 {
+				skip++ // it ended again meanwhile: kept
 			}
 			total += max(n, 0)
 		}
+		if len(zs) < maintenanceBatch {
+			return total, nil
+		}
 	}
-	return total, nil
+}
+
+// expirePipeline removes pipeline pid, ended at least d ago, with its
+// jobs; it returns how many jobs went (-1: it did not go).
+func (c *Client) expirePipeline(ctx context.Context, pid string, d time.Duration) (int, error) {
+	p, _, err := c.readPipeline(ctx, pid)
+	if errors.Is(err, ErrPipelineNotFound) {
+		return -1, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	ids := make([]string, len(p.Jobs))
+	for i, m := range p.Jobs {
+		ids[i] = m.ID
+	}
+	return c.luaPipelineExpire(ctx, pid, p.UniqueKey, d, ids)
 }
 
 func (c *Client) expireShard(ctx context.Context, k keyspace, state State, keep time.Duration) (int, error) {
