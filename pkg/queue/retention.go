@@ -18,19 +18,35 @@ type Retention struct {
 	Completed time.Duration
 	Failed    time.Duration
 	Cancelled time.Duration
+	// CallbackWindow holds back a job whose callback is still being
+	// delivered: it is kept past its retention until the callback is
+	// delivered or given up, at most this plus CallbackSlack after its end
+	// (the deliverers' retry window; 0: no hold). A retention shorter
+	// than the window would otherwise take the delivery with the job.
+	CallbackWindow time.Duration
 }
+
+// CallbackSlack is how long past the callback window a job with a
+// callback not yet given up is still kept: the last attempt is taken at
+// most one retry delay (an hour at most) before the window ends.
+const CallbackSlack = time.Hour
 
 // Default retention periods.
 const (
 	DefaultRetentionCompleted = 24 * time.Hour
 	DefaultRetentionFailed    = 7 * 24 * time.Hour
 	DefaultRetentionCancelled = 7 * 24 * time.Hour
+	// DefaultCallbackWindow is how long after a job's end its callback
+	// is retried by default (WEBHOOK_RETRY_WINDOW).
+	DefaultCallbackWindow = 24 * time.Hour
 )
 
-// DefaultRetention keeps completed jobs a day, failed and cancelled a week.
+// DefaultRetention keeps completed jobs a day, failed and cancelled a
+// week, and a job whose callback is still being delivered up to a day
+// (and an hour) after its end.
 func DefaultRetention() Retention {
 	return Retention{Completed: DefaultRetentionCompleted, Failed: DefaultRetentionFailed,
-		Cancelled: DefaultRetentionCancelled}
+		Cancelled: DefaultRetentionCancelled, CallbackWindow: DefaultCallbackWindow}
 }
 
 // Expire removes finished jobs whose retention ran out, keeping the
@@ -47,7 +63,7 @@ func (c *Client) Expire(ctx context.Context, r Retention) (int, error) {
 			return total, err
 		}
 		for _, k := range due {
-			n, err := c.expireShard(ctx, k, state, keep)
+			n, err := c.expireShard(ctx, k, state, keep, r.CallbackWindow)
 			total += n
 			if err != nil {
 				return total, err
@@ -153,9 +169,11 @@ func (c *Client) expirePipeline(ctx context.Context, pid string, d time.Duration
 	return c.luaPipelineExpire(ctx, pid, p.UniqueKey, d, ids)
 }
 
-func (c *Client) expireShard(ctx context.Context, k keyspace, state State, keep time.Duration) (int, error) {
+func (c *Client) expireShard(ctx context.Context, k keyspace, state State, keep, hold time.Duration) (int, error) {
 	total := 0
-	skip := int64(0) // jobs of pipelines seen: retention removes them with their pipeline
+	// Jobs seen and kept: those of pipelines (removed with their
+	// pipeline) and those whose callback is still being delivered.
+	skip := int64(0)
 	for {
 		now, err := c.redisNow(ctx, k)
 		if err != nil {
@@ -184,12 +202,13 @@ func (c *Client) expireShard(ctx context.Context, k keyspace, state State, keep 
 		}
 		n := 0
 		if len(plain) > 0 {
-			if n, err = c.luaExpire(ctx, k, state, keep, plain, uniques); err != nil {
+			if n, err = c.luaExpire(ctx, k, state, keep, hold, plain, uniques); err != nil {
 				return total, err
 			}
 		}
 		total += n
-		if len(ids) < maintenanceBatch || (n == 0 && len(plain) > 0) {
+		skip += int64(len(plain) - n)
+		if len(ids) < maintenanceBatch {
 			break
 		}
 	}
