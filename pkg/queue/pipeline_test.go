@@ -310,6 +310,7 @@ func TestPipelineJobCancelAndRestart(t *testing.T) {
 	checkInvariants(t, c)
 }
 
+// A job of a pipeline reaped out of attempts fails with what is below it.
 func TestPipelineReapedOutOfAttemptsFailsWhatIsBelow(t *testing.T) {
 	t.Parallel()
 	c, _ := setup(t)
@@ -320,41 +321,18 @@ func TestPipelineReapedOutOfAttemptsFailsWhatIsBelow(t *testing.T) {
 	s := mustSubmitPipeline(t, c, p)
 	runOne(t, c, s, "a", nil) // claimed with a short lease below instead
 	// The run above holds a minute's lease: let a second claim-less expiry happen by hand.
-	c.rdb.ZAdd(ctx, c.shards.of(s.Jobs["a"]).leases(), redis.Z{Score: 1, Member: s.Jobs["a"]})
-	r, err := c.Reap(ctx)
-	if err != nil || r.Failed != 1 {
-		t.Fatalf("reap: %+v %v", r, err)
-	}
-	wantStatuses(t, c, s, map[string]State{"a": StateFailed, "b": StateCancelled, "c": StateCancelled, "d": StateCancelled})
-	wantPipeline(t, c, s.ID, PipelineFailed)
-	checkInvariants(t, c)
-}
-
-// reap.lua never fails a job of a pipeline out of attempts on its own
-// (the jobs below it would wait forever): should one reach it, it is left
-// for the pipeline path, which fails it with what is below.
-func TestReapScriptLeavesPipelineJobsToThePipelinePath(t *testing.T) {
-	t.Parallel()
-	c, _ := setup(t)
-	ctx := ctxT(t)
-	p := diamond()
-	zero := 0
-	p.Jobs[0].MaxRetries = &zero
-	s := mustSubmitPipeline(t, c, p)
-	runOne(t, c, s, "a", nil)
 	id := s.Jobs["a"]
 	k := c.shards.of(id)
 	c.rdb.ZAdd(ctx, k.leases(), redis.Z{Score: 1, Member: id})
-	j, err := c.Get(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := c.luaReap(ctx, k, []string{id}, []string{j.Queue}, []string{j.Type})
+	// reap.lua alone never fails it (what is below would wait forever):
+	// the reaper's pipeline path does, with what is below.
+	r, err := c.luaReap(ctx, k, []string{id}, []string{DefaultQueue}, []string{"t"})
 	if err != nil || r.Failed != 0 || r.Recovered != 0 {
 		t.Fatalf("reap.lua alone: %+v %v", r, err)
 	}
 	wantStatuses(t, c, s, map[string]State{"a": StateRunning, "b": StateWaiting})
-	if r, err := c.Reap(ctx); err != nil || r.Failed != 1 {
+	r, err = c.Reap(ctx)
+	if err != nil || r.Failed != 1 {
 		t.Fatalf("reap: %+v %v", r, err)
 	}
 	wantStatuses(t, c, s, map[string]State{"a": StateFailed, "b": StateCancelled, "c": StateCancelled, "d": StateCancelled})
