@@ -12,55 +12,57 @@
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
 -- KEYS[5] completed zset  KEYS[6] seq  KEYS[7] waiting zset  KEYS[8] queues set
 -- KEYS[9] ended pipelines zset  KEYS[#KEYS] the history index (lib.lua: hist_write)
+-- KEYS[7+3l..9+3l], l = 1..L: the lane of the children's lane l, its wake
+-- list, its queue's lane types set (each lane once, whatever its children)
 -- then, for each run in turn: its job hash, the wake list of its lane,
--- its pipeline's hash, and for each of its C children: the child's job
--- hash, its lane, the lane's wake list, its queue's lane types set
--- ARGV[1] events channel  ARGV[2] wake cap
+-- its pipeline's hash, and the job hash of each of its C children
+-- ARGV[1] events channel  ARGV[2] wake cap  ARGV[3] L
+-- ARGV[2+2l..3+2l]: the type and queue of lane l
 -- then, for each run in turn: id, run token, result JSON ('' for none),
--- pipeline id, C; and for each child: id, type, queue, its number of
+-- pipeline id, C; and for each child: id, its lane l, its number of
 -- parents ('0' when not known)
 -- Returns {OK, r1, r2, ...} where ri is {OK} | {NOT_FOUND} | {LEASE_LOST, status}.
--- release_children moves each child (kids, by id, in order) of the runs
--- this call completed whose parents have now all completed: waiting →
--- pending, in its lane. kid.d counts its parents completed by this call:
--- when that is all of them (kid.np, when known), none had completed
--- before, so it is released without counting down; otherwise its count
--- of parents it waits for drops by d, once, and it is released at zero.
--- Only a waiting child moves (one cancelled below a failed parent stays).
-local function release_children(order, kids, seqkey, waitkey, queueskey, counts, cap, events, now)
+-- release_children moves each child (kids: id → {job hash, lane, number
+-- of parents, parents completed by this call}, order: their ids) of the
+-- runs this call completed whose parents have now all completed: waiting
+-- → pending, in its lane (lanes: l → {key, wake, types, type, queue}).
+-- When the call completed all its parents (their number known), none had
+-- completed before, so it is released without counting down; otherwise
+-- its count of parents it waits for drops once by those this call
+-- completed, and it is released at zero. Only a waiting child moves (one
+-- cancelled below a failed parent, or by a user, stays).
+local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, counts, cap, events, now)
   local now_s = int(now)
-  local lanes, lane_order, unblocked, queues = {}, {}, {}, {}
+  local lane_order, unblocked, queues = {}, {}, {}
   for _, cid in ipairs(order) do
     local kid = kids[cid]
-    local last = kid.np > 0 and kid.d >= kid.np
-    if not last then last = redis.call('HINCRBY', kid.key, 'waits', -kid.d) <= 0 end
-    local g = last and redis.call('HMGET', kid.key, 'status', 'version', 'priority', 'attempts', 'restarts')
+    local ck, l = kid[1], lanes[kid[2]]
+    local last = kid[3] > 0 and kid[4] >= kid[3]
+    if not last then last = redis.call('HINCRBY', ck, 'waits', -kid[4]) <= 0 end
+    local g = last and redis.call('HMGET', ck, 'status', 'version', 'priority', 'attempts', 'restarts')
     if g and g[1] == 'waiting' then
       local cv = int(g[2] + 1)
-      redis.call('HSET', kid.key, 'status', 'pending', 'waits', '0', 'updated_at', now_s, 'version', cv)
+      redis.call('HSET', ck, 'status', 'pending', 'waits', '0', 'updated_at', now_s, 'version', cv)
       unblocked[#unblocked + 1] = cid
-      local l = lanes[kid.lane]
-      if not l then
-        l = {wake = kid.wake, types = kid.types, typ = kid.typ, ids = {}, prios = {}}
-        lanes[kid.lane] = l
-        lane_order[#lane_order + 1] = kid.lane
+      if not l.ids then
+        l.ids, l.prios = {}, {}
+        lane_order[#lane_order + 1] = l
       end
       l.ids[#l.ids + 1] = cid
       l.prios[#l.prios + 1] = tonumber(g[3] or '0')
-      queues[kid.queue] = true
-      add_event(events, cid, 'pending', '0', '""', cv, now_s, kid.typ, kid.queue)
+      queues[l.queue] = true
+      add_event(events, cid, 'pending', '0', '""', cv, now_s, l.typ, l.queue)
       -- A history starts at a job's first claim (lib.lua): a child never
       -- claimed (no attempts) nor restarted has none to append to.
       if g[4] or g[5] then
-        add_history(job_list(kid.key, cid, 'jobevents'), false, cv, 'pending', '0', '""', now_s)
+        add_history(job_list(ck, cid, 'jobevents'), false, cv, 'pending', '0', '""', now_s)
       end
     end
   end
   if #unblocked == 0 then return end
   -- The sequence orders jobs of equal priority (FIFO): one number each.
   local seq = redis.call('INCRBY', seqkey, #unblocked) - #unblocked
-  for _, lk in ipairs(lane_order) do
-    local l = lanes[lk]
+  for _, l in ipairs(lane_order) do
     for i = 1, #l.ids, 1000 do -- unpack takes a few thousand arguments at most
       local z = {}
       for j = i, math.min(i + 999, #l.ids) do
@@ -68,7 +70,7 @@ local function release_children(order, kids, seqkey, waitkey, queueskey, counts,
         z[#z + 1] = int(pending_score(l.prios[j], seq))
         z[#z + 1] = l.ids[j]
       end
-      redis.call('ZADD', lk, unpack(z))
+      redis.call('ZADD', l.key, unpack(z))
     end
     redis.call('SADD', l.types, l.typ)
     wake(l.wake, cap, #l.ids)
@@ -88,9 +90,14 @@ local now_s = int(now)
 local done, finished, events = {}, {}, {}
 local types = {} -- type → {n = runs ended, wake = {wake list = true}}
 local pipes, pipe_order = {}, {} -- pipeline id → {key, n completed}
-local kids, kid_order = {}, {} -- child id → its keys, and its parents completed now (d)
+local kids, kid_order = {}, {} -- child id → (release_children)
 local hist = {}
-local k, a = 9, 2 -- the keys and arguments read so far
+local lanes = {}
+for l = 1, tonumber(ARGV[3]) do
+  lanes[l] = {key = KEYS[7 + 3 * l], wake = KEYS[8 + 3 * l], types = KEYS[9 + 3 * l],
+    typ = ARGV[2 + 2 * l], queue = ARGV[3 + 2 * l]}
+end
+local k, a = 9 + 3 * #lanes, 3 + 2 * #lanes -- the keys and arguments read so far
 while a < #ARGV do
   local jk, wk, pk = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
   local id, token, result, pid = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
@@ -129,20 +136,18 @@ while a < #ARGV do
     end
     p.n = p.n + 1
     for c = 1, nc do
-      local cid = ARGV[a + 4 * c + 2]
+      local cid = ARGV[a + 3 * c + 3]
       local kid = kids[cid]
       if not kid then
-        local ck = k + 4 * c
-        kid = {key = KEYS[ck], lane = KEYS[ck + 1], wake = KEYS[ck + 2], types = KEYS[ck + 3],
-          typ = ARGV[a + 4 * c + 3], queue = ARGV[a + 4 * c + 4], np = tonumber(ARGV[a + 4 * c + 5]), d = 0}
+        kid = {KEYS[k + 3 + c], tonumber(ARGV[a + 3 * c + 4]), tonumber(ARGV[a + 3 * c + 5]), 0}
         kids[cid] = kid
         kid_order[#kid_order + 1] = cid
       end
-      kid.d = kid.d + 1
+      kid[4] = kid[4] + 1
     end
     out[#out + 1] = ok_row
   end
-  k, a = k + 3 + 4 * nc, a + 5 + 4 * nc
+  k, a = k + 3 + nc, a + 5 + 3 * nc
 end
 if #done > 0 then
   redis.call('ZREM', KEYS[1], unpack(done))
@@ -153,7 +158,7 @@ if #done > 0 then
   redis.call('HINCRBY', KEYS[2], 'running', -#done)
   redis.call('HINCRBY', KEYS[2], 'completed', #done)
 end
-release_children(kid_order, kids, KEYS[6], KEYS[7], KEYS[8], KEYS[2], ARGV[2], events, now)
+release_children(kid_order, kids, lanes, KEYS[6], KEYS[7], KEYS[8], KEYS[2], ARGV[2], events, now)
 hist_write(hist, KEYS[#KEYS], now)
 for _, pid in ipairs(pipe_order) do
   local p = pipes[pid]
