@@ -38,6 +38,11 @@ func TestPipelineParentsCompletingTogether(t *testing.T) {
 	if len(runs) != 2 {
 		t.Fatalf("claimed %d, want b and c", len(runs))
 	}
+	// Read together, the children of a share its result (read once).
+	in, err := c.inputsOf(ctxT(t), []*Job{runs[0].job, runs[1].job})
+	if err != nil || string(in[0]["a"]) != `{"a":1}` || string(in[1]["a"]) != `{"a":1}` {
+		t.Fatalf("inputs of b and c: %v %v", in, err)
+	}
 	// A repeated completion in the same call counts once.
 	completeTogether(t, c, runs[0], runs[1], runs[0])
 	wantStatuses(t, c, s, map[string]State{"b": StateCompleted, "c": StateCompleted, "d": StatePending})
@@ -47,7 +52,7 @@ func TestPipelineParentsCompletingTogether(t *testing.T) {
 	}
 	checkInvariants(t, c)
 	d := runOne(t, c, s, "d", nil)
-	in, err := c.inputsOf(ctxT(t), []*Job{d.job})
+	in, err = c.inputsOf(ctxT(t), []*Job{d.job})
 	if err != nil || string(in[0]["b"]) != `{"k":"b"}` || string(in[0]["c"]) != `{"k":"c"}` {
 		t.Fatalf("inputs of d: %s %s %v", in[0]["b"], in[0]["c"], err)
 	}
