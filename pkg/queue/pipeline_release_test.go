@@ -1,8 +1,13 @@
 package queue
 
 import (
+	"errors"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/compileo/jobqueue/internal/redistest"
+	"github.com/redis/go-redis/v9"
 )
 
 // completeTogether completes runs in one call of the completion scripts,
@@ -116,5 +121,42 @@ func TestPipelineChildrenOfThreeColumnsCountDown(t *testing.T) {
 	checkInvariants(t, c)
 	completeTogether(t, c, runs[1])
 	wantStatuses(t, c, s, map[string]State{"d": StatePending})
+	checkInvariants(t, c)
+}
+
+// A pipeline whose jobs would take the queue registry past its bound is
+// refused whole, the registry left as it was; one of known queues (and at
+// most the bound's new ones) is created.
+func TestPipelineQueueRegistryIsBounded(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: redistest.Shared(t).Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	c, err := NewClient(ctx, rdb, &Config{Prefix: redistest.Prefix(t), MaxQueues: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustEnqueue(t, c, EnqueueParams{Type: "x", Queue: "q1"})
+	jobs := func(queues ...string) PipelineParams {
+		var p PipelineParams
+		for i, q := range queues {
+			j := PipelineJob{Key: "j" + string(rune('a'+i)), EnqueueParams: EnqueueParams{Type: "x", Queue: q}}
+			if i > 0 {
+				j.DependsOn = []string{"ja"}
+			}
+			p.Jobs = append(p.Jobs, j)
+		}
+		return p
+	}
+	if _, err := c.SubmitPipeline(ctx, jobs("q1", "q2", "q3", "q4")); !errors.Is(err, ErrQueueLimit) {
+		t.Fatalf("past the bound: %v", err)
+	}
+	if got := queueNamesOf(t, c); !slices.Equal(got, []string{"q1"}) {
+		t.Fatalf("queues %v after a refused pipeline", got)
+	}
+	mustSubmitPipeline(t, c, jobs("q1", "q2", "q1", "q3"))
+	if got := queueNamesOf(t, c); !slices.Equal(got, []string{"q1", "q2", "q3"}) {
+		t.Fatalf("queues %v", got)
+	}
 	checkInvariants(t, c)
 }
