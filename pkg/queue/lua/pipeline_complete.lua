@@ -23,7 +23,8 @@
 -- parents ('0' when not known)
 -- Returns {OK, r1, r2, ...} where ri is {OK} | {NOT_FOUND} | {LEASE_LOST, status}.
 -- release_children moves each child (kids: id → {job hash, lane, number
--- of parents, parents completed by this call}, order: their ids) of the
+-- of parents, parents completed by this call, its pipeline (marked
+-- alive: it has a pending job)}, order: their ids) of the
 -- runs this call completed whose parents have now all completed: waiting
 -- → pending, in its lane (lanes: l → {key, wake, types, type, queue}).
 -- When the call completed all its parents (their number known), none had
@@ -44,6 +45,7 @@ local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, 
       local cv = int(g[2] + 1)
       redis.call('HSET', ck, 'status', 'pending', 'waits', '0', 'updated_at', now_s, 'version', cv)
       unblocked[#unblocked + 1] = cid
+      kid[5].alive = true
       if not l.ids then
         l.ids, l.prios = {}, {}
         lane_order[#lane_order + 1] = l
@@ -139,7 +141,7 @@ while a < #ARGV do
       local cid = ARGV[a + 3 * c + 3]
       local kid = kids[cid]
       if not kid then
-        kid = {KEYS[k + 3 + c], tonumber(ARGV[a + 3 * c + 4]), tonumber(ARGV[a + 3 * c + 5]), 0}
+        kid = {KEYS[k + 3 + c], tonumber(ARGV[a + 3 * c + 4]), tonumber(ARGV[a + 3 * c + 5]), 0, p}
         kids[cid] = kid
         kid_order[#kid_order + 1] = cid
       end
@@ -163,7 +165,8 @@ hist_write(hist, KEYS[#KEYS], now)
 for _, pid in ipairs(pipe_order) do
   local p = pipes[pid]
   redis.call('HINCRBY', p.key, 'completed', p.n)
-  pipe_settle(p.key, KEYS[9], ARGV[1], pid, now, events)
+  -- A pipeline that has a job just made pending is running, as it was.
+  if not p.alive then pipe_settle(p.key, KEYS[9], ARGV[1], pid, now, events) end
 end
 publish_events(ARGV[1], events)
 return out
