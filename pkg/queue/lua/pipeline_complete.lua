@@ -12,8 +12,8 @@
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
 -- KEYS[5] completed zset  KEYS[6] seq  KEYS[7] waiting zset  KEYS[8] queues set
 -- KEYS[9] ended pipelines zset  KEYS[#KEYS] the history index (lib.lua: hist_write)
--- KEYS[7+3l..9+3l], l = 1..L: the lane of the children's lane l, its wake
--- list, its queue's lane types set (each lane once, whatever its children)
+-- KEYS[7+3l..9+3l], l = 1..L: the children's lane l, its wake list, its
+-- queue's lane types set (each lane once, whatever number of children)
 -- then, for each run in turn: its job hash, the wake list of its lane,
 -- its pipeline's hash, and the job hash of each of its C children
 -- ARGV[1] events channel  ARGV[2] wake cap  ARGV[3] L
@@ -22,6 +22,7 @@
 -- pipeline id, C; and for each child: id, its lane l, its number of
 -- parents ('0' when not known)
 -- Returns {OK, r1, r2, ...} where ri is {OK} | {NOT_FOUND} | {LEASE_LOST, status}.
+
 -- release_children moves each child (kids: id → {job hash, lane, number
 -- of parents, parents completed by this call, its pipeline (marked
 -- alive: it has a pending job)}, order: their ids) of the
