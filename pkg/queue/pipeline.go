@@ -110,7 +110,7 @@ func (p *PipelineParams) Validate() ([]int, error) {
 	if len(p.UniqueKey) > MaxUniqueKeyLen {
 		return nil, invalidf("unique_key longer than %d bytes", MaxUniqueKeyLen)
 	}
-	if err := (&EnqueueParams{CallbackURL: p.CallbackURL}).validateCallback(); err != nil {
+	if err := ValidateCallbackURL(p.CallbackURL); err != nil {
 		return nil, err
 	}
 	at := make(map[string]int, len(p.Jobs))
