@@ -65,8 +65,8 @@ func TestPipelineWebhookSurvivesCrashes(t *testing.T) {
 	clustertest.WaitReady(t, apiB.URL, 20*time.Second)
 	waitArrival(t, rc, 2)
 	var rec struct {
-		Status   string      `json:"status"`
-		CB       struct {
+		Status string `json:"status"`
+		CB     struct {
 			DeliveryID string `json:"delivery_id"`
 			State      string `json:"state"`
 			Tries      int    `json:"tries"`
