@@ -3,6 +3,7 @@ package queue
 import (
 	"errors"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -132,6 +133,17 @@ func TestPipelineCancelDelivers(t *testing.T) {
 		t.Fatalf("a pipeline without callbacks delivered %v", ids)
 	}
 	checkInvariants(t, c)
+
+	// A pending delivery of an ended pipeline lost from the hooks set is
+	// found by the checks.
+	lost := mustSubmitPipeline(t, c, withCallbacks(diamond()))
+	if err := c.CancelPipeline(ctx, lost.ID); err != nil {
+		t.Fatal(err)
+	}
+	c.rdb.ZRem(ctx, c.shards.of(lost.ID).hooks(), pipelineHookPrefix+lost.ID)
+	if err := c.CheckInvariants(ctx); err == nil || !strings.Contains(err.Error(), "pipeline "+lost.ID+": callback") {
+		t.Fatalf("checks after the loss: %v", err)
+	}
 }
 
 // A pipeline's callback URL is checked as a job's is.
