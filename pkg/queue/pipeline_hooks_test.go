@@ -156,3 +156,41 @@ func TestPipelineCallbackURLChecked(t *testing.T) {
 		t.Fatalf("ftp callback: %v", err)
 	}
 }
+
+// Retention keeps an ended pipeline, with all its jobs, while a callback
+// of it (the pipeline's, or a job's) is still being delivered, and
+// removes it once they are delivered.
+func TestPipelineRetentionHoldsUntilCallbacksAreDone(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	ctx := ctxT(t)
+	p := diamond()
+	p.CallbackURL = "https://hooks.example.com/pipeline"
+	p.Jobs[1].CallbackURL = "https://hooks.example.com/job"
+	s := mustSubmitPipeline(t, c, p)
+	if err := c.CancelPipeline(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitRedisClock(t, c, 5*time.Millisecond)
+	keep := Retention{Cancelled: time.Millisecond, CallbackWindow: time.Hour}
+	if n, err := c.Expire(ctx, keep); err != nil || n != 0 {
+		t.Fatalf("expire: %d %v, want the pipeline kept while its callbacks are pending", n, err)
+	}
+	jobs, err := c.ClaimDeliveries(ctx, 10, time.Minute)
+	if err != nil || len(jobs) != 2 {
+		t.Fatalf("claim: %v %v", jobs, err)
+	}
+	for i, j := range jobs {
+		if err := c.AckDelivery(ctx, j, DeliveryAttempt{At: time.Now(), StatusCode: 204}, DeliveryDelivered, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		n, err := c.Expire(ctx, keep)
+		if want := map[bool]int{false: 0, true: 4}[i == len(jobs)-1]; err != nil || n != want {
+			t.Fatalf("expire after %d delivered: %d %v, want %d", i+1, n, err, want)
+		}
+	}
+	if _, err := c.GetPipeline(ctx, s.ID); !errors.Is(err, ErrPipelineNotFound) {
+		t.Fatalf("the pipeline after its callbacks: %v", err)
+	}
+	checkInvariants(t, c)
+}
