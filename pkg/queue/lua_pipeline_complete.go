@@ -104,6 +104,6 @@ func (c *Client) pipelineCompleteCall(k keyspace, runs []completeRun, idx []int)
 			args = append(args, ch.id, at[lane{ch.queue, ch.typ}], ch.parents)
 		}
 	}
-	keys = append(keys, k.history())
+	keys = append(keys, k.hooks(), k.history())
 	return &luaCall{script: c.scripts.pipelineComplete, keys: keys, args: args}
 }

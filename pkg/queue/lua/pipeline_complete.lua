@@ -11,7 +11,8 @@
 -- written once per call, and the events go out as one message.)
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
 -- KEYS[5] completed zset  KEYS[6] seq  KEYS[7] waiting zset  KEYS[8] queues set
--- KEYS[9] ended pipelines zset  KEYS[#KEYS] the history index (lib.lua: hist_write)
+-- KEYS[9] ended pipelines zset  KEYS[#KEYS - 1] hooks zset (callbacks to deliver)
+-- KEYS[#KEYS] the history index (lib.lua: hist_write)
 -- KEYS[7+3l..9+3l], l = 1..L: the children's lane l, its wake list, its
 -- queue's lane types set (each lane once, whatever number of children)
 -- then, for each run in turn: its job hash, the wake list of its lane,
@@ -105,7 +106,8 @@ while a < #ARGV do
   local jk, wk, pk = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
   local id, token, result, pid = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   local nc = tonumber(ARGV[a + 5])
-  local f = redis.call('HMGET', jk, 'status', 'token', 'type', 'queue', 'version', 'error', 'started_at')
+  local f = redis.call('HMGET', jk, 'status', 'token', 'type', 'queue', 'version', 'error', 'started_at',
+    'callback_url')
   if not f[1] then
     out[#out + 1] = {NOT_FOUND}
   elseif f[1] == 'completed' and f[2] == token then
@@ -119,6 +121,7 @@ while a < #ARGV do
     if result ~= '' then h[#h + 1] = 'result'; h[#h + 1] = result end
     redis.call('HSET', jk, unpack(h))
     if f[6] then redis.call('HDEL', jk, 'error') end
+    if f[8] then set_hook(jk, KEYS[#KEYS - 1], id, version, now) end
     done[#done + 1] = id
     finished[#finished + 1] = now_s
     finished[#finished + 1] = id
@@ -167,7 +170,7 @@ for _, pid in ipairs(pipe_order) do
   local p = pipes[pid]
   redis.call('HINCRBY', p.key, 'completed', p.n)
   -- A pipeline that has a job just made pending is running, as it was.
-  if not p.alive then pipe_settle(p.key, KEYS[9], ARGV[1], pid, now, events) end
+  if not p.alive then pipe_settle(p.key, KEYS[9], ARGV[1], pid, now, KEYS[#KEYS - 1], events) end
 end
 publish_events(ARGV[1], events)
 return out
