@@ -14,9 +14,10 @@ import (
 // transitions — submit, then in three waves claim, read of the parents'
 // results, complete, in batches of 32 — on a redis-server of its own, and
 // reports what each cost Redis per job, as BenchmarkTransitions does for
-// plain jobs:
+// plain jobs (with -v, also each wave's completions alone: the roots, the
+// jobs below them, the joins):
 //
-//	go test ./pkg/queue -run XXX -bench PipelineTransitions -benchtime 4000x
+//	go test ./pkg/queue -run XXX -bench PipelineTransitions -benchtime 8000x -v
 func BenchmarkPipelineTransitions(b *testing.B) {
 	srv := redistest.New(b, nil)
 	c, bu := setupOn(b, srv)
