@@ -204,7 +204,11 @@ func (c *Client) HeartbeatLease(ctx context.Context, id, token string, lease tim
 // *LeaseLostError. Concurrent calls share their round trips and script
 // calls (leasecomplete.go).
 func (c *Client) CompleteLease(ctx context.Context, id, token, result string) error {
-	return c.completeCoalesced(ctx, completeRun{id: id, token: token, result: result})
+	errs, err := c.leaseCompletions.do(ctx, []completeRun{{id: id, token: token, result: result}})
+	if err != nil {
+		return err
+	}
+	return errs[0]
 }
 
 // FailLease fails the run holding job id (token) with message: the job
