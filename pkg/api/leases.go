@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -16,7 +15,8 @@ import (
 
 // The lease protocol: workers in any language take jobs over HTTP
 // (POST /api/v1/leases), extend, complete or fail them
-// (/api/v1/leases/{job_id}/heartbeat|complete|fail) and write their logs
+// (/api/v1/leases/{job_id}/heartbeat|complete|fail; many completions in
+// one call: /api/v1/leases/complete, leasebatch.go) and write their logs
 // (/api/v1/leases/{job_id}/log), riding the engine's
 // transitions and run tokens: any instance may serve any call of any
 // lease. docs/api.md, "Workers over HTTP", is the contract.
@@ -28,6 +28,7 @@ type Leaser interface {
 	Announce(ctx context.Context, id, protocol string, types, queues []string, concurrency int, ttl time.Duration) error
 	HeartbeatLease(ctx context.Context, id, token string, lease time.Duration, progress *float64, step string, ttl time.Duration) error
 	CompleteLease(ctx context.Context, id, token, result string) error
+	CompleteLeases(ctx context.Context, runs []queue.LeaseCompletion) ([]error, error)
 	FailLease(ctx context.Context, id, token, message string, retryable bool) (queue.State, error)
 	AppendLog(ctx context.Context, id, token string, lines []queue.LogLine) error
 }
@@ -335,15 +336,9 @@ func (s *server) complete(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	result := ""
-	if len(req.Result) > 0 && string(req.Result) != "null" {
-		var buf bytes.Buffer
-		_ = json.Compact(&buf, req.Result) // valid: it was decoded
-		result = buf.String()
-	}
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
-	if err := s.leaser.CompleteLease(ctx, id, token, result); err != nil {
+	if err := s.leaser.CompleteLease(ctx, id, token, compactResult(req.Result)); err != nil {
 		s.writeError(c, err)
 		return
 	}
