@@ -94,6 +94,8 @@ type Client struct {
 	// leaseCompletions those of concurrent lease completions (coalesce.go).
 	submits          coalescer[EnqueueParams, BatchResult]
 	leaseCompletions coalescer[completeRun, error]
+	// leased remembers the lanes of the jobs Lease took (leasedjobs.go).
+	leased leasedJobs
 	// nextShard spreads submissions over the shards in turn; limited
 	// caches which types have a concurrency limit (limits.go).
 	nextShard atomic.Uint32

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -75,5 +76,32 @@ func waitUntil(t *testing.T, cond func() bool) {
 			t.Fatal("timed out")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// leasedJobs forgets a job once taken, and holds at most two generations.
+func TestLeasedJobsBounded(t *testing.T) {
+	t.Parallel()
+	var l leasedJobs
+	jobs := make([]*Job, 2*leasedJobsGeneration+1)
+	for i := range jobs {
+		jobs[i] = &Job{ID: fmt.Sprint(i), Queue: "q", Type: "t"}
+	}
+	l.add(jobs[:1])
+	if j, ok := l.take("0"); !ok || j.queue != "q" || j.typ != "t" {
+		t.Fatalf("take: %+v %v", j, ok)
+	}
+	if _, ok := l.take("0"); ok {
+		t.Fatal("taken twice")
+	}
+	l.add(jobs)
+	if n := len(l.cur) + len(l.old); n > 2*leasedJobsGeneration {
+		t.Fatalf("%d remembered", n)
+	}
+	if _, ok := l.take("1"); ok {
+		t.Fatal("the oldest generation was kept")
+	}
+	if _, ok := l.take(fmt.Sprint(len(jobs) - 1)); !ok {
+		t.Fatal("the newest was forgotten")
 	}
 }

@@ -176,6 +176,7 @@
 //	lease.go        the lease protocol of workers in any language: Lease,
 //	                Announce, HeartbeatLease, CompleteLease, FailLease
 //	leasecomplete.go CompleteLease(s): completions coalesced into one batch
+//	leasedjobs.go   the lanes of leased jobs, kept for their completions
 //	deliveries.go   callbacks of ended jobs: Delivery, ClaimDeliveries,
 //	                AckDelivery (package webhook sends them)
 //

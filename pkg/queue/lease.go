@@ -122,6 +122,7 @@ func (c *Client) Lease(ctx context.Context, p LeaseParams) (*LeaseResult, error)
 	if err != nil {
 		return nil, err
 	}
+	c.leased.add(jobs)
 	out := &LeaseResult{Jobs: make([]Leased, len(jobs)), Blocked: seen && len(jobs) == 0, RetryAfter: wait}
 	// The jobs are taken: should their parents' results not be read, the
 	// worker is told the error and the lease expires (and is recovered).

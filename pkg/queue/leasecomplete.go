@@ -41,16 +41,20 @@ func (c *Client) CompleteLeases(ctx context.Context, runs []LeaseCompletion) ([]
 
 // completeLeaseBatch is the leaseCompletions coalescer's batch: it reads
 // the lanes of runs' jobs (their queue and type name the wake list a freed
-// slot of a limited type is announced on) in one round trip, and completes
-// those found in another.
+// slot of a limited type is announced on) in one round trip, unless this
+// Client leased them (leasedJobs), and completes those found in another.
 func (c *Client) completeLeaseBatch(ctx context.Context, runs []completeRun) []error {
 	out := make([]error, len(runs))
-	ids := make([]string, len(runs))
+	var unknown []int // runs whose lanes must be read
 	for i := range runs {
-		ids[i] = runs[i].id
+		r := &runs[i]
+		if j, ok := c.leased.take(r.id); ok {
+			r.queue, r.typ, r.pipeline, r.children = j.queue, j.typ, j.pipeline, j.children
+		} else {
+			unknown = append(unknown, i)
+		}
 	}
-	f, err := c.fieldsOfMany(ctx, ids, fStatus, fQueue, fType, fPipeline, fChildren)
-	if err != nil {
+	if err := c.readLanes(ctx, runs, unknown, out); err != nil {
 		for i := range out {
 			out[i] = err
 		}
@@ -59,17 +63,10 @@ func (c *Client) completeLeaseBatch(ctx context.Context, runs []completeRun) []e
 	var found []completeRun
 	var at []int
 	for i := range runs {
-		r := runs[i]
-		if f[0][i] == "" {
-			out[i] = fmt.Errorf("job %s: %w", r.id, ErrJobNotFound)
-			continue
+		if out[i] == nil {
+			found = append(found, runs[i])
+			at = append(at, i)
 		}
-		r.queue, r.typ = cmp.Or(f[1][i], DefaultQueue), f[2][i]
-		if r.pipeline = f[3][i]; r.pipeline != "" {
-			r.children = decodeChildren(f[4][i])
-		}
-		found = append(found, r)
-		at = append(at, i)
 	}
 	if len(found) == 0 {
 		return out
@@ -83,4 +80,32 @@ func (c *Client) completeLeaseBatch(ctx context.Context, runs []completeRun) []e
 		}
 	}
 	return out
+}
+
+// readLanes reads the lanes and pipelines of runs[idx] in one round trip;
+// out[i] is set for a job that is gone.
+func (c *Client) readLanes(ctx context.Context, runs []completeRun, idx []int, out []error) error {
+	if len(idx) == 0 {
+		return nil
+	}
+	ids := make([]string, len(idx))
+	for k, i := range idx {
+		ids[k] = runs[i].id
+	}
+	f, err := c.fieldsOfMany(ctx, ids, fStatus, fQueue, fType, fPipeline, fChildren)
+	if err != nil {
+		return err
+	}
+	for k, i := range idx {
+		r := &runs[i]
+		if f[0][k] == "" {
+			out[i] = fmt.Errorf("job %s: %w", r.id, ErrJobNotFound)
+			continue
+		}
+		r.queue, r.typ = cmp.Or(f[1][k], DefaultQueue), f[2][k]
+		if r.pipeline = f[3][k]; r.pipeline != "" {
+			r.children = decodeChildren(f[4][k])
+		}
+	}
+	return nil
 }
