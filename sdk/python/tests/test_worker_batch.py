@@ -77,6 +77,29 @@ class TestBatchedCompletions(BatchTestCase):
         self.assertEqual(len(self.fake.calls_to("/complete", ids[0])) + sum(
             1 for c in self.batches() for item in c[2]["completions"] if item["job_id"] == ids[0]), 1)
 
+    def test_a_traced_job_completes_alone_with_its_trace(self):
+        tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        w = self.worker(concurrency=4, lease_seconds=300)
+        gate = threading.Event()
+
+        @w.handler("gated")
+        def handler(job):
+            gate.wait(30)
+            return {"id": job.id}
+
+        traced = self.fake.submit("gated", traceparent=tp)
+        plain = [self.fake.submit("gated") for _ in range(3)]
+        self.start(w)
+        for job_id in plain + [traced]:
+            self.fake.wait_status(job_id, "running")
+        gate.set()
+        self.wait_done(plain + [traced], w)
+        self.assertEqual([c[3] for c in self.singles(traced)], [200])
+        with self.fake.cond:
+            sent = list(self.fake.traceparents)
+        self.assertIn(("/api/v1/leases/%s/complete" % traced, tp), sent)
+        self.assertFalse(any(item["job_id"] == traced for c in self.batches() for item in c[2]["completions"]))
+
     def test_a_failed_batch_is_sent_alone(self):
         self.fake.inject(BATCH, 503, times=1)
         w = self.worker(concurrency=6, lease_seconds=300)
