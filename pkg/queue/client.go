@@ -96,6 +96,8 @@ type Client struct {
 	leaseCompletions coalescer[completeRun, error]
 	// leased remembers the lanes of the jobs Lease took (leasedjobs.go).
 	leased leasedJobs
+	// leaseQueues remembers the queue registry for Lease (leasequeues.go).
+	leaseQueues leaseQueues
 	// nextShard spreads submissions over the shards in turn; limited
 	// caches which types have a concurrency limit (limits.go).
 	nextShard atomic.Uint32

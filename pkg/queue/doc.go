@@ -177,6 +177,7 @@
 //	                Announce, HeartbeatLease, CompleteLease, FailLease
 //	leasecomplete.go CompleteLease(s): completions coalesced into one batch
 //	leasedjobs.go   the lanes of leased jobs, kept for their completions
+//	leasequeues.go  the queue registry, remembered for leases of every queue
 //	deliveries.go   callbacks of ended jobs: Delivery, ClaimDeliveries,
 //	                AckDelivery (package webhook sends them)
 //

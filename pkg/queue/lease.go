@@ -108,22 +108,17 @@ func (c *Client) Lease(ctx context.Context, p LeaseParams) (*LeaseResult, error)
 		return nil, err
 	}
 	p.Lease = p.Lease.Truncate(time.Second)
-	var lanes []claimLane
-	if p.Queues == nil {
-		names, err := c.queueNames(ctx)
-		if err != nil {
-			return nil, err
-		}
-		lanes = lanesOf(names, p.Types)
-		for i := range lanes {
-			lanes[i].rank = 0 // one group: priority, then submission order
-		}
-	} else {
-		lanes = lanesOf(p.Queues, p.Types)
-	}
 	suffix := "." + strconv.Itoa(int(p.Lease/time.Second))
 	start := time.Now()
-	jobs, seen, wait, err := c.claimLanes(ctx, p.WorkerID, lanes, p.Max, p.Lease, suffix)
+	var jobs []*Job
+	var seen bool
+	var wait time.Duration
+	var err error
+	if p.Queues == nil {
+		jobs, seen, wait, err = c.claimAllQueues(ctx, p, suffix)
+	} else {
+		jobs, seen, wait, err = c.claimLanes(ctx, p.WorkerID, lanesOf(p.Queues, p.Types), p.Max, p.Lease, suffix)
+	}
 	if err != nil {
 		return nil, err
 	}
