@@ -54,6 +54,9 @@ type coalescedRequest struct {
 // do hands ins over and returns their outcomes, in order, once every one
 // is done; they may go out in several batches, beside other callers'.
 func (co *coalescer[In, Out]) do(ctx context.Context, ins []In) ([]Out, error) {
+	if len(ins) == 0 {
+		return nil, nil
+	}
 	req := &coalescedRequest{done: make(chan struct{})}
 	req.left.Store(int32(len(ins)))
 	calls := make([]coalescedCall[In, Out], len(ins))

@@ -61,6 +61,9 @@ func TestCoalescerMergesWaitingCalls(t *testing.T) {
 	if !slices.Equal(sizes, []int{1, 8, 3}) {
 		t.Fatalf("batches of %v, want [1 8 3]", sizes)
 	}
+	if out, err := co.do(ctx, nil); out != nil || err != nil {
+		t.Fatalf("nothing: %v %v", out, err)
+	}
 	// A caller whose context ends stops waiting; its inputs still go out.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()

@@ -80,6 +80,8 @@ class Completer:
             try:
                 if len(batch) > 1 and self.supported:
                     self._send(batch)
+            except Exception:  # noqa: BLE001 - a bug here must not strand the completions
+                log.exception("a batch of %d completions failed; each is sent alone", len(batch))
             finally:
                 for item in batch:
                     item.done.set()
@@ -95,7 +97,7 @@ class Completer:
         except JobQueueError as e:
             log.warning("a batch of %d completions failed (%s); each is sent alone", len(batch), e)
             return
-        results = answer.get("results")
+        results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list) or len(results) != len(batch):
             log.warning("a batch of %d completions got a malformed answer; each is sent alone", len(batch))
             return
