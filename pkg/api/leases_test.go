@@ -84,19 +84,14 @@ func TestLeaseContractAcrossInstances(t *testing.T) {
 	if hb["lease_seconds"] != 20.0 {
 		t.Fatalf("heartbeat %v", hb)
 	}
-	for seen := false; !seen; {
-		select {
-		case ev := <-sub.C:
-			if ev.Version == j.Version && ev.Progress == 0 {
-				continue // the lease's own event, published before the subscription and delivered after it
-			}
-			if ev.Progress != 40 || ev.CurrentStep != "OCR" || ev.Status != queue.StateRunning {
-				t.Fatalf("progress event %+v", ev)
-			}
-			seen = true
-		case <-time.After(10 * time.Second):
-			t.Fatal("no progress event")
+	for ev := range waitEvents(t, sub.C, 10*time.Second) {
+		if ev.Version <= j.Version {
+			continue // the lease's own event, still on its way when sub began
 		}
+		if ev.Progress != 40 || ev.CurrentStep != "OCR" || ev.Status != queue.StateRunning {
+			t.Fatalf("progress event %+v", ev)
+		}
+		break
 	}
 	a.call(t, "POST", path+"/heartbeat", `{"lease_token": "`+tok+`"}`, 200)
 	other := "0123456789abcdef.20"
@@ -259,6 +254,25 @@ func TestAnnouncementsDue(t *testing.T) {
 	} {
 		if most, ok := a.due("w", c.types, nil, c.asked, c.every); most != c.most || ok != c.wantOK {
 			t.Fatalf("call %d: %d %v, want %d %v", i, most, ok, c.most, c.wantOK)
+		}
+	}
+}
+
+// waitEvents yields the events of c until d passes, then fails t.
+func waitEvents(t *testing.T, c <-chan queue.Event, d time.Duration) func(func(queue.Event) bool) {
+	t.Helper()
+	return func(yield func(queue.Event) bool) {
+		timeout := time.After(d)
+		for {
+			select {
+			case ev := <-c:
+				if !yield(ev) {
+					return
+				}
+			case <-timeout:
+				t.Fatal("no event within", d)
+				return
+			}
 		}
 	}
 }
