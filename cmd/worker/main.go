@@ -111,7 +111,8 @@ func parseConfig(args []string) (*config, error) {
 		Worker: queue.WorkerConfig{ID: *id, Queues: weights, StrictPriority: *strict,
 			Concurrency: *concurrency, LeaseTTL: *lease, ShutdownTimeout: *shutdown,
 			ProgressInterval: *progress, RetryBaseDelay: *retryBase, RetryMaxDelay: *retryMax,
-			Retention:  &queue.Retention{Completed: *keepDone, Failed: *keepFailed, Cancelled: *keepCancelled},
+			Retention: &queue.Retention{Completed: *keepDone, Failed: *keepFailed, Cancelled: *keepCancelled,
+				CallbackWindow: hooks.Deliverer.RetryWindow},
 			TypeLimits: limits, RateLimits: rates, MaxCPUPercent: *maxCPU, MaxMemoryMB: *maxMem,
 			DisableMaintenance: *noMaint, JanitorInterval: *janitor}}, nil
 }

@@ -77,6 +77,10 @@ type leaseView struct {
 	// TimeoutSeconds bounds the run: its lease is never extended past
 	// it (0: no timeout).
 	TimeoutSeconds float64 `json:"timeout_seconds"`
+	// TraceParent is the W3C trace context of the job's trace, for the
+	// worker to continue and to send back as the traceparent header of
+	// its calls about the job; left out for an untraced job.
+	TraceParent string `json:"traceparent,omitempty"`
 }
 
 // parseLease decodes and checks a lease call.
@@ -174,7 +178,7 @@ func leaseViews(jobs []queue.Leased, lease time.Duration) []leaseView {
 		out[i] = leaseView{JobID: j.ID, Type: j.Type, Queue: j.Queue, Payload: payload,
 			Attempt: j.Attempts, MaxRetries: j.MaxRetries, LeaseToken: l.Token,
 			LeaseSeconds: int(lease / time.Second), Inputs: l.Inputs,
-			TimeoutSeconds: j.Timeout.Seconds()}
+			TimeoutSeconds: j.Timeout.Seconds(), TraceParent: l.TraceParent}
 		if out[i].Inputs == nil {
 			out[i].Inputs = map[string]json.RawMessage{}
 		}

@@ -22,6 +22,7 @@ type leased struct {
 	LeaseToken   string                     `json:"lease_token"`
 	LeaseSeconds int                        `json:"lease_seconds"`
 	Inputs       map[string]json.RawMessage `json:"inputs"`
+	TraceParent  string                     `json:"traceparent"`
 }
 
 // lease takes jobs through the API with body and returns them.

@@ -186,3 +186,50 @@ func TestDeliveryOfAReapedJob(t *testing.T) {
 	}
 	checkInvariants(t, c)
 }
+
+// Retention keeps a finished job while its callback is still being
+// delivered (within the callback window), and removes it once delivered;
+// such jobs do not hold back the others behind them.
+func TestRetentionHoldsAJobUntilItsCallbackIsDone(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	ctx := ctxT(t)
+	var held []string
+	for range maintenanceBatch + 10 {
+		id := mustEnqueue(t, c, EnqueueParams{Type: "ocr", CallbackURL: "https://hooks.example.com/x"})
+		if err := c.Cancel(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, id)
+	}
+	plain := mustEnqueue(t, c, EnqueueParams{Type: "ocr"})
+	if err := c.Cancel(ctx, plain); err != nil {
+		t.Fatal(err)
+	}
+	waitRedisClock(t, c, 5*time.Millisecond)
+	keep := Retention{Cancelled: time.Millisecond, CallbackWindow: time.Hour}
+	if n, err := c.Expire(ctx, keep); err != nil || n != 1 {
+		t.Fatalf("expire: %d %v, want only the job without a callback removed", n, err)
+	}
+	if _, err := c.Get(ctx, plain); !errors.Is(err, ErrJobNotFound) {
+		t.Fatalf("the job without a callback: %v", err)
+	}
+	got, err := c.ClaimDeliveries(ctx, 1, time.Minute)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("claim: %v %v", got, err)
+	}
+	if err := c.AckDelivery(ctx, got[0], DeliveryAttempt{At: time.Now(), StatusCode: 204}, DeliveryDelivered, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Expire(ctx, keep); err != nil || n != 1 {
+		t.Fatalf("expire: %d %v, want the delivered one removed", n, err)
+	}
+	if _, err := c.Get(ctx, got[0].ID); !errors.Is(err, ErrJobNotFound) {
+		t.Fatalf("the delivered job: %v", err)
+	}
+	keep.CallbackWindow = 0 // no hold: every one goes
+	if n, err := c.Expire(ctx, keep); err != nil || n != len(held)-1 {
+		t.Fatalf("expire without a hold: %d %v, want %d", n, err, len(held)-1)
+	}
+	checkInvariants(t, c)
+}

@@ -80,6 +80,10 @@ type Leased struct {
 	// Inputs are the results of the job's parents in its pipeline, by
 	// their keys; nil for a job without parents.
 	Inputs map[string]json.RawMessage
+	// TraceParent is the W3C trace context the worker continues: that of
+	// this claim's span when the client traces, else the one stored with
+	// the job; "" for an untraced job.
+	TraceParent string
 }
 
 // LeaseResult is what one Lease call took.
@@ -118,6 +122,7 @@ func (c *Client) Lease(ctx context.Context, p LeaseParams) (*LeaseResult, error)
 		lanes = lanesOf(p.Queues, p.Types)
 	}
 	suffix := "." + strconv.Itoa(int(p.Lease/time.Second))
+	start := time.Now()
 	jobs, seen, wait, err := c.claimLanes(ctx, p.WorkerID, lanes, p.Max, p.Lease, suffix)
 	if err != nil {
 		return nil, err
@@ -130,7 +135,8 @@ func (c *Client) Lease(ctx context.Context, p LeaseParams) (*LeaseResult, error)
 		return nil, err
 	}
 	for i, j := range jobs {
-		out.Jobs[i] = Leased{Job: j, Token: j.token, Inputs: inputs[i]}
+		out.Jobs[i] = Leased{Job: j, Token: j.token, Inputs: inputs[i],
+			TraceParent: c.leaseTrace(ctx, j, p.WorkerID, start)}
 	}
 	return out, nil
 }
@@ -203,7 +209,9 @@ func (c *Client) HeartbeatLease(ctx context.Context, id, token string, lease tim
 // succeeded succeeds again and changes nothing; any other token gets
 // *LeaseLostError. Concurrent calls share their round trips and script
 // calls (leasecomplete.go).
-func (c *Client) CompleteLease(ctx context.Context, id, token, result string) error {
+func (c *Client) CompleteLease(ctx context.Context, id, token, result string) (err error) {
+	ctx, end := c.startLeaseSpan(ctx, spanComplete, id)
+	defer func() { end(err) }()
 	return c.completeCoalesced(ctx, completeRun{id: id, token: token, result: result})
 }
 
@@ -212,7 +220,9 @@ func (c *Client) CompleteLease(ctx context.Context, id, token, result string) er
 // delays) while it has attempts left and retryable is set, and fails
 // otherwise. It returns the job's status after it; repeating it with the
 // same token returns the job's status as it now is and changes nothing.
-func (c *Client) FailLease(ctx context.Context, id, token, message string, retryable bool) (State, error) {
+func (c *Client) FailLease(ctx context.Context, id, token, message string, retryable bool) (_ State, err error) {
+	ctx, end := c.startLeaseSpan(ctx, spanFail, id)
+	defer func() { end(err) }()
 	f, err := c.jobFields(ctx, id, fStatus, fQueue, fType, fAttempts, fPipeline, fPipeKey)
 	if err != nil {
 		return "", err

@@ -9,12 +9,16 @@ import (
 // luaExpire runs lua/expire.lua on shard k: of the candidates ids
 // (peeked from the finished set of state), whose unique keys are uniques
 // ("" for none), those finished longer than keep ago by the Redis clock
-// are removed. It returns how many were.
-func (c *Client) luaExpire(ctx context.Context, k keyspace, state State, keep time.Duration, ids, uniques []string) (int, error) {
+// are removed — those with a callback still being delivered only once
+// hold (and CallbackSlack) passed too. It returns how many were.
+func (c *Client) luaExpire(ctx context.Context, k keyspace, state State, keep, hold time.Duration, ids, uniques []string) (int, error) {
 	keys := make([]string, 0, 2+4*len(ids))
 	keys = append(keys, k.counts(), k.done(state))
-	args := make([]any, 0, 2+len(ids))
-	args = append(args, string(state), keep.Milliseconds())
+	if hold > 0 {
+		hold += CallbackSlack
+	}
+	args := make([]any, 0, 3+len(ids))
+	args = append(args, string(state), keep.Milliseconds(), hold.Milliseconds())
 	for i, id := range ids {
 		uk := k.job(id) // the script's "no unique key"
 		if uniques[i] != "" {

@@ -310,6 +310,7 @@ func TestPipelineJobCancelAndRestart(t *testing.T) {
 	checkInvariants(t, c)
 }
 
+// A job of a pipeline reaped out of attempts fails with what is below it.
 func TestPipelineReapedOutOfAttemptsFailsWhatIsBelow(t *testing.T) {
 	t.Parallel()
 	c, _ := setup(t)
@@ -320,8 +321,17 @@ func TestPipelineReapedOutOfAttemptsFailsWhatIsBelow(t *testing.T) {
 	s := mustSubmitPipeline(t, c, p)
 	runOne(t, c, s, "a", nil) // claimed with a short lease below instead
 	// The run above holds a minute's lease: let a second claim-less expiry happen by hand.
-	c.rdb.ZAdd(ctx, c.shards.of(s.Jobs["a"]).leases(), redis.Z{Score: 1, Member: s.Jobs["a"]})
-	r, err := c.Reap(ctx)
+	id := s.Jobs["a"]
+	k := c.shards.of(id)
+	c.rdb.ZAdd(ctx, k.leases(), redis.Z{Score: 1, Member: id})
+	// reap.lua alone never fails it (what is below would wait forever):
+	// the reaper's pipeline path does, with what is below.
+	r, err := c.luaReap(ctx, k, []string{id}, []string{DefaultQueue}, []string{"t"})
+	if err != nil || r.Failed != 0 || r.Recovered != 0 {
+		t.Fatalf("reap.lua alone: %+v %v", r, err)
+	}
+	wantStatuses(t, c, s, map[string]State{"a": StateRunning, "b": StateWaiting})
+	r, err = c.Reap(ctx)
 	if err != nil || r.Failed != 1 {
 		t.Fatalf("reap: %+v %v", r, err)
 	}

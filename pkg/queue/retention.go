@@ -18,19 +18,35 @@ type Retention struct {
 	Completed time.Duration
 	Failed    time.Duration
 	Cancelled time.Duration
+	// CallbackWindow holds back a job whose callback is still being
+	// delivered: it is kept past its retention until the callback is
+	// delivered or given up, at most this plus CallbackSlack after its end
+	// (the deliverers' retry window; 0: no hold). A retention shorter
+	// than the window would otherwise take the delivery with the job.
+	CallbackWindow time.Duration
 }
+
+// CallbackSlack is how long past the callback window a job with a
+// callback not yet given up is still kept: the last attempt is taken at
+// most one retry delay (an hour at most) before the window ends.
+const CallbackSlack = time.Hour
 
 // Default retention periods.
 const (
 	DefaultRetentionCompleted = 24 * time.Hour
 	DefaultRetentionFailed    = 7 * 24 * time.Hour
 	DefaultRetentionCancelled = 7 * 24 * time.Hour
+	// DefaultCallbackWindow is how long after a job's end its callback
+	// is retried by default (WEBHOOK_RETRY_WINDOW).
+	DefaultCallbackWindow = 24 * time.Hour
 )
 
-// DefaultRetention keeps completed jobs a day, failed and cancelled a week.
+// DefaultRetention keeps completed jobs a day, failed and cancelled a
+// week, and a job whose callback is still being delivered up to a day
+// (and an hour) after its end.
 func DefaultRetention() Retention {
 	return Retention{Completed: DefaultRetentionCompleted, Failed: DefaultRetentionFailed,
-		Cancelled: DefaultRetentionCancelled}
+		Cancelled: DefaultRetentionCancelled, CallbackWindow: DefaultCallbackWindow}
 }
 
 // Expire removes finished jobs whose retention ran out, keeping the
@@ -47,7 +63,7 @@ func (c *Client) Expire(ctx context.Context, r Retention) (int, error) {
 			return total, err
 		}
 		for _, k := range due {
-			n, err := c.expireShard(ctx, k, state, keep)
+			n, err := c.expireShard(ctx, k, state, keep, r.CallbackWindow)
 			total += n
 			if err != nil {
 				return total, err
@@ -79,44 +95,85 @@ func (c *Client) expirePipelines(ctx context.Context, r Retention) (int, error) 
 	}
 	total := 0
 	for _, k := range due {
-		now, err := c.redisNow(ctx, k)
+		n, err := c.expirePipelinesOf(ctx, k, keep, least)
+		total += n
 		if err != nil {
 			return total, err
-		}
-		pids, err := c.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: k.pipelinesDone(), ByScore: true,
-			Start: "-inf", Stop: strconv.FormatInt(now.Add(-least).UnixMilli(), 10), Count: maintenanceBatch}).Result()
-		if err != nil {
-			return total, storageErr(err)
-		}
-		for _, pid := range pids {
-			p, _, err := c.readPipeline(ctx, pid)
-			if errors.Is(err, ErrPipelineNotFound) {
-				continue
-			}
-			if err != nil {
-				return total, err
-			}
-			d := keep[p.Status]
-			if d <= 0 {
-				continue // kept forever
-			}
-			ids := make([]string, len(p.Jobs))
-			for i, m := range p.Jobs {
-				ids[i] = m.ID
-			}
-			n, err := c.luaPipelineExpire(ctx, pid, p.UniqueKey, d, ids)
-			if err != nil {
-				return total, err
-			}
-			total += max(n, 0)
 		}
 	}
 	return total, nil
 }
 
-func (c *Client) expireShard(ctx context.Context, k keyspace, state State, keep time.Duration) (int, error) {
+// expirePipelinesOf removes the pipelines of shard k that ended at least
+// least ago and whose status's retention (keep) ran out. The ended
+// pipelines are one index of every status, so it pages past those kept
+// (forever, or longer than least) instead of stopping at them: they must
+// not hold back those behind them. Only the statuses of a page are read;
+// a pipeline's graph only when it goes.
+func (c *Client) expirePipelinesOf(ctx context.Context, k keyspace, keep map[PipelineStatus]time.Duration, least time.Duration) (int, error) {
+	now, err := c.redisNow(ctx, k)
+	if err != nil {
+		return 0, err
+	}
 	total := 0
-	skip := int64(0) // jobs of pipelines seen: retention removes them with their pipeline
+	for skip := int64(0); ; {
+		zs, err := c.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: k.pipelinesDone(), ByScore: true,
+			Start: "-inf", Stop: strconv.FormatInt(now.Add(-least).UnixMilli(), 10),
+			Offset: skip, Count: maintenanceBatch}).Result()
+		if err != nil {
+			return total, storageErr(err)
+		}
+		pipe := c.rdb.Pipeline()
+		statuses := make([]*redis.StringCmd, len(zs))
+		for i, z := range zs {
+			statuses[i] = pipe.HGet(ctx, k.pipeline(z.Member.(string)), "status")
+		}
+		if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+			return total, storageErr(err)
+		}
+		for i, z := range zs {
+			d := keep[PipelineStatus(statuses[i].Val())]
+			if d <= 0 || int64(z.Score) > now.Add(-d).UnixMilli() {
+				skip++ // kept (gone already: the next page no longer holds it)
+				continue
+			}
+			n, err := c.expirePipeline(ctx, z.Member.(string), d)
+			if err != nil {
+				return total, err
+			}
+			if n < 0 {
+				skip++ // it ended again meanwhile: kept
+			}
+			total += max(n, 0)
+		}
+		if len(zs) < maintenanceBatch {
+			return total, nil
+		}
+	}
+}
+
+// expirePipeline removes pipeline pid, ended at least d ago, with its
+// jobs; it returns how many jobs went (-1: it did not go).
+func (c *Client) expirePipeline(ctx context.Context, pid string, d time.Duration) (int, error) {
+	p, _, err := c.readPipeline(ctx, pid)
+	if errors.Is(err, ErrPipelineNotFound) {
+		return -1, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	ids := make([]string, len(p.Jobs))
+	for i, m := range p.Jobs {
+		ids[i] = m.ID
+	}
+	return c.luaPipelineExpire(ctx, pid, p.UniqueKey, d, ids)
+}
+
+func (c *Client) expireShard(ctx context.Context, k keyspace, state State, keep, hold time.Duration) (int, error) {
+	total := 0
+	// Jobs seen and kept: those of pipelines (removed with their
+	// pipeline) and those whose callback is still being delivered.
+	skip := int64(0)
 	for {
 		now, err := c.redisNow(ctx, k)
 		if err != nil {
@@ -145,12 +202,13 @@ func (c *Client) expireShard(ctx context.Context, k keyspace, state State, keep 
 		}
 		n := 0
 		if len(plain) > 0 {
-			if n, err = c.luaExpire(ctx, k, state, keep, plain, uniques); err != nil {
+			if n, err = c.luaExpire(ctx, k, state, keep, hold, plain, uniques); err != nil {
 				return total, err
 			}
 		}
 		total += n
-		if len(ids) < maintenanceBatch || (n == 0 && len(plain) > 0) {
+		skip += int64(len(plain) - n)
+		if len(ids) < maintenanceBatch {
 			break
 		}
 	}

@@ -33,6 +33,7 @@ const (
 	spanClaim    = "jobqueue.claim"
 	spanHandler  = "jobqueue.handler"
 	spanComplete = "jobqueue.complete"
+	spanFail     = "jobqueue.fail"
 )
 
 // traceContext is the propagation format a job's trace is stored in.
@@ -82,6 +83,27 @@ func (c *Client) claimSpan(ctx context.Context, j *Job, workerID string, start t
 		trace.WithAttributes(attribute.String("jobqueue.worker", workerID)))
 	span.End()
 	return trace.ContextWithSpanContext(ctx, span.SpanContext())
+}
+
+// leaseTrace is the trace context a worker of the lease protocol
+// continues for j: the span of its claim when this client traces (a
+// child of the trace stored with j), else the stored one as it is.
+func (c *Client) leaseTrace(ctx context.Context, j *Job, workerID string, start time.Time) string {
+	if c.tracer == nil || j.TraceParent == "" {
+		return j.TraceParent
+	}
+	return traceParentOf(c.claimSpan(ctx, j, workerID, start))
+}
+
+// startLeaseSpan starts span name of a call about leased job id when
+// this client traces and ctx carries a trace: the worker sent the job's
+// traceparent with its call, so the span joins the job's trace.
+func (c *Client) startLeaseSpan(ctx context.Context, name, id string) (context.Context, func(error)) {
+	if c.tracer == nil || !trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx, func(error) {}
+	}
+	ctx, span := c.tracer.Start(ctx, name, trace.WithAttributes(attribute.String("jobqueue.job_id", id)))
+	return ctx, func(err error) { endSpan(span, err) }
 }
 
 // startRunSpan starts a span named name of run r, a child of what ctx

@@ -32,7 +32,7 @@ const (
 	DefaultTimeout        = 10 * time.Second
 	DefaultRetryBaseDelay = 5 * time.Second
 	DefaultRetryMaxDelay  = time.Hour
-	DefaultRetryWindow    = 24 * time.Hour
+	DefaultRetryWindow    = queue.DefaultCallbackWindow
 	DefaultConcurrency    = 8
 )
 

@@ -10,9 +10,9 @@
 -- KEYS[9+4i] lane types set of candidate i's queue  KEYS[9+4n+i] its events (n candidates)
 -- KEYS[#KEYS] the history index
 -- ARGV[1] events channel  ARGV[2] wake cap  ARGV[1+2i] candidate i id  ARGV[2+2i] its type
--- Returns {OK, number recovered, number failed}
+-- Returns {OK, number recovered, number failed, number left for the pipeline path}
 local now = now_ms()
-local recovered, failed = 0, 0
+local recovered, failed, skipped = 0, 0, 0
 local events, hist = {}, {}
 local cands = (#ARGV - 2) / 2
 for i = 1, cands do
@@ -21,9 +21,14 @@ for i = 1, cands do
   local deadline = redis.call('ZSCORE', KEYS[1], id)
   if deadline and tonumber(deadline) <= now then
     local f = redis.call('HMGET', jk, 'status', 'worker', 'attempts', 'max_retries', 'queue', 'callback_url',
-      'started_at', 'timeout_ms')
+      'started_at', 'timeout_ms', 'pipeline')
+    local ended = tonumber(f[3] or '0') > tonumber(f[4] or DEFAULT_MAX_RETRIES)
     if f[1] ~= 'running' then
       redis.call('ZREM', KEYS[1], id) -- not a run: nothing else to undo
+    elseif ended and f[9] then
+      -- A job of a pipeline out of attempts fails with the jobs below it
+      -- (pipeline_fail.lua, chosen by the caller): never here alone.
+      skipped = skipped + 1
     else
       end_run(jk, id, KEYS[1], KEYS[3], KEYS[4], wk, ARGV[2])
       local why = 'lease expired: worker ' .. (f[2] or '?') .. ' stopped heartbeating'
@@ -32,7 +37,6 @@ for i = 1, cands do
         why = 'timed out after ' .. (tonumber(f[8]) / 1000) .. 's (no result from worker ' .. (f[2] or '?') .. ')'
         redis.call('HINCRBY', KEYS[9], 'timed_out', 1)
       end
-      local ended = tonumber(f[3] or '0') > tonumber(f[4] or DEFAULT_MAX_RETRIES)
       if ended then
         redis.call('HSET', jk, 'status', 'failed', 'error', why .. '; no attempts left',
           'step', 'Job failed', 'completed_at', int(now))
@@ -57,4 +61,4 @@ for i = 1, cands do
 end
 publish_events(ARGV[1], events)
 hist_write(hist, KEYS[#KEYS], now)
-return {OK, recovered, failed}
+return {OK, recovered, failed, skipped}

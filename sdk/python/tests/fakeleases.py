@@ -59,8 +59,9 @@ def _strict(body, allowed, required=()):
 class FakeJob:
     """One job of the fake."""
 
-    def __init__(self, job_type, payload, queue, max_retries, inputs):
+    def __init__(self, job_type, payload, queue, max_retries, inputs, traceparent=None):
         self.id = str(uuid.uuid4())
+        self.traceparent = traceparent
         self.type = job_type
         self.payload = payload
         self.queue = queue
@@ -112,6 +113,7 @@ class FakeLeaseServer:
         self.cond = threading.Condition()
         self.jobs = {}
         self.calls = []  # (monotonic time the call came, path, body, status)
+        self.traceparents = []  # (path, traceparent header or None) of every call
         self.faults = []
         self._closed = False
         fake = self
@@ -141,9 +143,9 @@ class FakeLeaseServer:
 
     # --- what tests do ---------------------------------------------------
 
-    def submit(self, job_type, payload=None, queue="default", max_retries=3, inputs=None):
+    def submit(self, job_type, payload=None, queue="default", max_retries=3, inputs=None, traceparent=None):
         """Adds a pending job and wakes waiting lease calls; returns its id."""
-        job = FakeJob(job_type, {} if payload is None else payload, queue, max_retries, inputs)
+        job = FakeJob(job_type, {} if payload is None else payload, queue, max_retries, inputs, traceparent)
         with self.cond:
             self.jobs[job.id] = job
             self.cond.notify_all()
@@ -210,6 +212,8 @@ class FakeLeaseServer:
         started = time.monotonic()
         try:
             raw = req.rfile.read(int(req.headers.get("Content-Length") or 0))
+            with self.cond:
+                self.traceparents.append((path, req.headers.get("traceparent")))
             self._authorize(req.headers.get("Authorization", ""))
             try:
                 body = json.loads(raw) if raw else None
@@ -309,6 +313,8 @@ class FakeLeaseServer:
                      "lease_seconds": lease_seconds}
             if job.inputs is not None:
                 lease["inputs"] = job.inputs
+            if job.traceparent is not None:
+                lease["traceparent"] = job.traceparent
             out.append(lease)
         return out
 

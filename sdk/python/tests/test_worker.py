@@ -75,6 +75,29 @@ class TestResults(WorkerTestCase):
         self.assertEqual(lease["types"], ["double"])
         self.assertEqual(lease["worker_id"], w.worker_id)
 
+    def test_calls_about_a_traced_job_carry_its_trace(self):
+        w = self.worker()
+        tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        seen = []
+
+        @w.handler("double")
+        def double(job):
+            seen.append(job.traceparent)
+            job.progress(50, "half")
+            return None
+
+        traced = self.fake.submit("double", traceparent=tp)
+        plain = self.fake.submit("double")
+        self.start(w)
+        self.fake.wait_status(traced, "completed")
+        self.fake.wait_status(plain, "completed")
+        self.assertCountEqual(seen, [None, tp])
+        with self.fake.cond:
+            sent = list(self.fake.traceparents)
+        self.assertIn(("/api/v1/leases/%s/complete" % traced, tp), sent)
+        self.assertIn(("/api/v1/leases/%s/complete" % plain, None), sent)
+        self.assertTrue(all(h == tp for p, h in sent if traced in p))
+
     def test_a_type_of_another_worker_is_left_alone(self):
         w = self.worker(types=["mine"])
         w.handler("mine")(lambda job: "ok")

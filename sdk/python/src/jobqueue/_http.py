@@ -78,11 +78,11 @@ class Transport:
             reason = getattr(e, "reason", None) or e
             raise NetworkError("%s: %s" % (what, reason or type(e).__name__)) from e
 
-    def call(self, method, path, query=None, body=None, timeout=None):
-        """Sends one request and returns its decoded JSON answer (None for
-        an empty one)."""
+    def call(self, method, path, query=None, body=None, timeout=None, headers=None):
+        """Sends one request (with extra headers, if any) and returns its
+        decoded JSON answer (None for an empty one)."""
         what = "%s %s" % (method, path)
-        resp = self.open(method, path, query=query, body=body, timeout=timeout)
+        resp = self.open(method, path, query=query, body=body, headers=headers, timeout=timeout)
         try:
             raw = resp.read()
         except _NETWORK_ERRORS as e:

@@ -44,8 +44,10 @@ class Job:
     """A job leased to this worker, as its handler sees it.
 
     ``id``, ``type``, ``queue``, ``payload``, ``attempt`` (1 on the first
-    run), ``max_retries``, and ``inputs`` (the lease's ``inputs``, else
-    {}). ``cancelled`` is a threading.Event, set when the worker learns
+    run), ``max_retries``, ``inputs`` (the lease's ``inputs``, else {}),
+    and ``traceparent`` (the W3C trace context of the job's trace, None
+    for an untraced job: a handler using OpenTelemetry can continue the
+    trace from it; the worker sends it with its calls about the job). ``cancelled`` is a threading.Event, set when the worker learns
     that it no longer holds the job (it was cancelled, deleted or
     restarted, or its lease expired and the job went to another run; also
     when the worker abandons it at shutdown): the handler should stop, and
@@ -59,6 +61,7 @@ class Job:
         self.attempt = lease.get("attempt")
         self.max_retries = lease.get("max_retries")
         self.inputs = lease.get("inputs") or {}
+        self.traceparent = lease.get("traceparent") or None
         self.cancelled = threading.Event()
         self._run = run
 
@@ -111,6 +114,9 @@ class _Lease:
         self.done = False  # the handler returned: no more heartbeats
         self.abandoned = False  # the worker gave up on it at shutdown
         self.path = job_path("/api/v1/leases/", self.job.id)
+        # Calls about the job carry its trace, so the server's spans of
+        # them join it.
+        self.headers = {"traceparent": self.job.traceparent} if self.job.traceparent else None
         self.log_lines = []  # log lines not yet sent
         self.log_dropped = 0  # lines dropped for want of room
         self.log_cv = threading.Condition()
@@ -160,7 +166,7 @@ class _Lease:
                     body["current_step"] = progress[1]
             sent_at = time.monotonic()
             try:
-                answer = self.transport.call("POST", self.path + "/heartbeat", body=body) or {}
+                answer = self.transport.call("POST", self.path + "/heartbeat", body=body, headers=self.headers) or {}
             except (LeaseLost, NotFound) as e:
                 self._lost(e)
                 return
@@ -210,7 +216,8 @@ class _Lease:
                     return
                 batch = self.log_lines[:MAX_LOG_BATCH]
             try:
-                self.transport.call("POST", self.path + "/log", body={"lease_token": self.token, "lines": batch})
+                self.transport.call("POST", self.path + "/log", body={"lease_token": self.token, "lines": batch},
+                                    headers=self.headers)
             except (LeaseLost, NotFound) as e:
                 with self.log_cv:
                     self.log_lines = []
@@ -277,7 +284,7 @@ class _Lease:
         while True:
             tries += 1
             try:
-                answer = self.transport.call("POST", self.path + "/" + action, body=body) or {}
+                answer = self.transport.call("POST", self.path + "/" + action, body=body, headers=self.headers) or {}
             except LeaseLost as e:
                 if tries > 1 and action == "fail":
                     # An earlier try most likely went through; its answer was lost.
