@@ -29,8 +29,10 @@ type pipelineFile struct {
 		MaxRetries     *int            `json:"max_retries"`
 		TimeoutSeconds int64           `json:"timeout_seconds"`
 		DependsOn      []string        `json:"depends_on"`
+		CallbackURL    string          `json:"callback_url"`
 	} `json:"jobs"`
-	UniqueKey string `json:"unique_key"`
+	UniqueKey   string `json:"unique_key"`
+	CallbackURL string `json:"callback_url"`
 }
 
 // pipelineCmd is `jobctl pipeline submit FILE [--watch] | get ID | cancel ID | restart ID`.
@@ -93,12 +95,13 @@ func (a *app) submitPipeline(ctx context.Context, file string) (string, error) {
 	jobs := make([]client.PipelineJob, len(f.Jobs))
 	for i, j := range f.Jobs {
 		jobs[i] = client.PipelineJob{Key: j.Key, DependsOn: j.DependsOn, Submission: client.Submission{Type: j.Type,
-			Queue: j.Queue, Priority: j.Priority, MaxRetries: j.MaxRetries, Timeout: time.Duration(j.TimeoutSeconds) * time.Second}}
+			Queue: j.Queue, Priority: j.Priority, MaxRetries: j.MaxRetries, Timeout: time.Duration(j.TimeoutSeconds) * time.Second,
+			CallbackURL: j.CallbackURL}}
 		if len(j.Payload) > 0 {
 			jobs[i].Payload = j.Payload
 		}
 	}
-	s, err := a.c.SubmitPipeline(ctx, jobs, f.UniqueKey)
+	s, err := a.c.SubmitPipelineWith(ctx, jobs, client.PipelineOptions{UniqueKey: f.UniqueKey, CallbackURL: f.CallbackURL})
 	if err != nil {
 		return "", err
 	}

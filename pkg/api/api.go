@@ -216,7 +216,8 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	pipes := r.Group("/api/v1/pipelines")
 	pipes.POST("", submit, s.requireJSON, s.submitPipeline)
 	get(pipes, "/:pipeline_id", read, s.getPipeline)
-	get(pipes, "/:pipeline_id/stream", read, s.pipelineStream)
+	get(pipes, "/:pipeline_id/stream", s.requireStream, s.pipelineStream)
+	pipes.POST("/:pipeline_id/stream-token", read, s.pipelineStreamToken)
 	pipes.POST("/:pipeline_id/cancel", admin, s.cancelPipeline)
 	pipes.POST("/:pipeline_id/restart", admin, s.restartPipeline)
 	get(r, "/api/v1/openapi.json", s.openAPI) // open to all: it describes, it reveals nothing

@@ -236,8 +236,9 @@ func (s *server) require(role Role) gin.HandlerFunc {
 	return func(c *gin.Context) { s.authorize(c, role, false) }
 }
 
-// requireStream is require(RoleRead) for a job's stream, which also takes
-// a stream token for that job in place of a key (tokens.go).
+// requireStream is require(RoleRead) for a job's stream (or a
+// pipeline's), which also takes a stream token for that job (or
+// pipeline) in place of a key (tokens.go).
 func (s *server) requireStream(c *gin.Context) { s.authorize(c, RoleRead, true) }
 
 // authorize is require (and requireStream, when tokens is set): it

@@ -152,13 +152,11 @@ func (s *server) followLogs(c *gin.Context, after int64) {
 		s.writeError(c, err)
 		return
 	}
-	done, ok := s.openWaiter(c)
+	done, ok := s.openStream(c)
 	if !ok {
 		return
 	}
 	defer done()
-	s.metrics.streams.Inc()
-	defer s.metrics.streams.Dec()
 	sub := s.events.Subscribe(c.Param("job_id"))
 	defer sub.Close()
 	h, ok := s.readHistory(c, after, queue.HistoryLogs)

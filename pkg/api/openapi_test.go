@@ -428,6 +428,13 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 	expect(k, 401, "POST", "/api/v1/jobs/status/"+kid+"/stream-token", "")
 	expect(k, 404, "POST", "/api/v1/jobs/status/"+unknownID+"/stream-token", "", "X-API-Key", readSecret)
 	expect(k, 400, "POST", "/api/v1/jobs/status/nope/stream-token", "", "X-API-Key", readSecret)
+	kp, _ := k.submitPipelineAs(t, submitSecret)
+	mustJSON(t, expect(k, 200, "POST", "/api/v1/pipelines/"+kp+"/stream-token", "", "X-API-Key", readSecret), &tok)
+	expect(k, 200, "HEAD", tok.StreamURL, "")
+	expect(k, 401, "GET", "/api/v1/pipelines/"+kp+"/stream?token=st1.eA.eA", "")
+	expect(k, 401, "POST", "/api/v1/pipelines/"+kp+"/stream-token", "")
+	expect(k, 404, "POST", "/api/v1/pipelines/"+unknownID+"/stream-token", "", "X-API-Key", readSecret)
+	expect(k, 400, "POST", "/api/v1/pipelines/nope/stream-token", "", "X-API-Key", readSecret)
 
 	// A rate limit of one request an hour.
 	r := check(setup(t, Config{RateLimit: queue.RateLimit{Rate: 1, Period: time.Hour, Burst: 1}}))
@@ -485,6 +492,9 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 		"POST /api/v1/pipelines/{pipeline_id}/cancel 404",
 		"POST /api/v1/pipelines/{pipeline_id}/restart 200", "POST /api/v1/pipelines/{pipeline_id}/restart 409",
 		"POST /api/v1/pipelines/{pipeline_id}/restart 400",
+		"POST /api/v1/pipelines/{pipeline_id}/stream-token 200", "POST /api/v1/pipelines/{pipeline_id}/stream-token 401",
+		"POST /api/v1/pipelines/{pipeline_id}/stream-token 404", "POST /api/v1/pipelines/{pipeline_id}/stream-token 400",
+		"GET /api/v1/pipelines/{pipeline_id}/stream 401",
 		"POST /api/v1/jobs/cancel 200", "POST /api/v1/jobs/cancel 400", "POST /api/v1/jobs/restart 200",
 		"POST /api/v1/jobs/restart 400", "DELETE /api/v1/jobs 200", "DELETE /api/v1/jobs 400",
 		"GET /api/v1/queues 200", "POST /api/v1/queues/{queue}/pause 200", "POST /api/v1/queues/{queue}/pause 400",

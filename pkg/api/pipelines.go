@@ -29,8 +29,9 @@ type pipelineItem struct {
 // pipelineRequest is a pipeline submission; each job is decoded on its
 // own, so an error names its job.
 type pipelineRequest struct {
-	Jobs      []json.RawMessage `json:"jobs"`
-	UniqueKey string            `json:"unique_key"`
+	Jobs        []json.RawMessage `json:"jobs"`
+	UniqueKey   string            `json:"unique_key"`
+	CallbackURL string            `json:"callback_url"`
 }
 
 // itemError names job i (key) of a pipeline submission in a 400.
@@ -55,14 +56,18 @@ func parsePipeline(body io.Reader, now time.Time, lim submitLimits) (queue.Pipel
 	if err := checkUniqueKey(req.UniqueKey); err != nil {
 		return queue.PipelineParams{}, err
 	}
-	p := queue.PipelineParams{UniqueKey: req.UniqueKey, Jobs: make([]queue.PipelineJob, len(req.Jobs))}
+	if err := queue.ValidateCallbackURL(req.CallbackURL); err != nil {
+		return queue.PipelineParams{}, err
+	}
+	p := queue.PipelineParams{UniqueKey: req.UniqueKey, CallbackURL: req.CallbackURL,
+		Jobs: make([]queue.PipelineJob, len(req.Jobs))}
 	for i, raw := range req.Jobs {
 		var it pipelineItem
 		if err := decodeStrict(bytes.NewReader(raw), &it); err != nil {
 			return p, itemError(i, it.Key, err)
 		}
-		if it.UniqueKey != "" || it.RunAt != nil || it.DelaySeconds != nil || it.CallbackURL != "" {
-			return p, itemError(i, it.Key, invalidArgf("unique_key, run_at, delay_seconds and callback_url are not for the jobs of a pipeline: a job runs when its parents complete; follow the pipeline's stream instead of a callback"))
+		if it.UniqueKey != "" || it.RunAt != nil || it.DelaySeconds != nil {
+			return p, itemError(i, it.Key, invalidArgf("unique_key, run_at and delay_seconds are not for the jobs of a pipeline: a job runs when its parents complete; give the pipeline its unique_key"))
 		}
 		params, err := it.params(now, lim)
 		if err != nil {
@@ -82,7 +87,8 @@ type pipelineCreated struct {
 }
 
 // submitPipeline answers POST /api/v1/pipelines: 201 with Location, or an
-// error naming the job at fault; nothing is created on an error.
+// error naming the job at fault; nothing is created on an error. The
+// pipeline's callback URL and its jobs' pass the same checks as a job's.
 func (s *server) submitPipeline(c *gin.Context) {
 	p, err := parsePipeline(c.Request.Body, time.Now(), s.limits())
 	if err != nil {
@@ -91,11 +97,18 @@ func (s *server) submitPipeline(c *gin.Context) {
 	}
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
+	if p.CallbackURL != "" {
+		if err := s.checkCallback(ctx, p.CallbackURL); err != nil {
+			s.writeError(c, err)
+			return
+		}
+	}
 	params := make([]queue.EnqueueParams, len(p.Jobs))
 	errs := make([]error, len(p.Jobs))
 	for i := range p.Jobs {
 		params[i] = p.Jobs[i].EnqueueParams
 	}
+	s.checkCallbacks(ctx, params, errs)
 	if err := s.admitWith(ctx, params, errs, s.pipelinePayloadCheck(p)); err != nil {
 		s.writeError(c, err)
 		return
@@ -160,12 +173,15 @@ type pipelineView struct {
 	CompletedAt timestamp            `json:"completed_at"`
 	UniqueKey   *string              `json:"unique_key"`
 	Jobs        []pipelineJobView    `json:"jobs"`
+	// Callback is the pipeline's callback, as a job's (callbackView).
+	Callback *callbackView `json:"callback,omitempty"`
 }
 
 func pipelineOf(p *queue.Pipeline) pipelineView {
 	v := pipelineView{PipelineID: p.ID, Status: p.Status, Progress: progressOf(p.Progress()),
 		CreatedAt: timestamp(p.CreatedAt), CompletedAt: timestamp(p.CompletedAt),
-		UniqueKey: nullable(p.UniqueKey), Jobs: make([]pipelineJobView, len(p.Jobs))}
+		UniqueKey: nullable(p.UniqueKey), Jobs: make([]pipelineJobView, len(p.Jobs)),
+		Callback: callbackOf(&queue.Job{CallbackURL: p.CallbackURL, Delivery: p.Delivery})}
 	for i, m := range p.Jobs {
 		jv := pipelineJobView{Key: m.Key, JobID: m.ID, Type: m.Type, DependsOn: m.DependsOn}
 		if jv.DependsOn == nil {

@@ -59,13 +59,11 @@ func (s *server) pipelineStream(c *gin.Context) {
 	if !ok {
 		return
 	}
-	done, ok := s.openWaiter(c)
+	done, ok := s.openStream(c)
 	if !ok {
 		return
 	}
 	defer done()
-	s.metrics.streams.Inc()
-	defer s.metrics.streams.Dec()
 	ids := []string{id}
 	for _, m := range first.Jobs {
 		ids = append(ids, m.ID)

@@ -17,8 +17,8 @@ import (
 // Stream tokens stand in for an API key where a client cannot send
 // headers: a browser's EventSource puts everything in the URL, and URLs
 // end up in proxy logs (nginx logs the whole request line of every
-// upstream error). A token opens one job's stream only, for a few
-// minutes, and names the key that asked for it (whose role and rate limit
+// upstream error). A token opens one job's stream (or one pipeline's)
+// only, for a few minutes, and names the key that asked for it (whose role and rate limit
 // apply). It is an HMAC the apiservers all check without asking anyone:
 // the secret is Config.TokenSecret, or one every instance derives from the
 // same API keys.
@@ -63,8 +63,9 @@ func (ts *tokenSigner) mac(claims string) []byte {
 	return m.Sum(nil)
 }
 
-// mint returns a token for job id's stream on behalf of key (its name;
-// "" without keys), and when it expires.
+// mint returns a token for the stream of subject (tokenSubject: a job's
+// id, or a pipeline's with pipelineSubject's prefix) on behalf of key
+// (its name; "" without keys), and when it expires.
 func (ts *tokenSigner) mint(id, key string) (string, time.Time) {
 	exp := ts.now().Add(ts.ttl).Truncate(time.Second)
 	claims := id + "|" + strconv.FormatInt(exp.Unix(), 10) + "|" + key
@@ -78,7 +79,7 @@ var (
 )
 
 // verify returns the name of the key a token was minted for, if it is
-// one of ours, unexpired, and for job id's stream.
+// one of ours, unexpired, and for the stream of subject id.
 func (ts *tokenSigner) verify(token, id string) (string, error) {
 	rest, ok := strings.CutPrefix(token, tokenPrefix)
 	c64, m64, ok2 := strings.Cut(rest, ".")
@@ -123,24 +124,54 @@ func (s *server) streamToken(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
+	s.writeStreamToken(c, id, "/api/v1/jobs/status/"+id+"/stream")
+}
+
+// pipelineStreamToken answers POST
+// /api/v1/pipelines/{pipeline_id}/stream-token: a token that opens the
+// pipeline's stream (and no job's) as streamToken's opens a job's. The
+// pipeline must exist.
+func (s *server) pipelineStreamToken(c *gin.Context) {
+	if _, ok := s.readPipeline(c); !ok {
+		return
+	}
+	id := c.Param("pipeline_id")
+	s.writeStreamToken(c, pipelineSubject+id, "/api/v1/pipelines/"+id+"/stream")
+}
+
+// writeStreamToken answers a token for subject's stream, at path, on
+// behalf of the caller's key.
+func (s *server) writeStreamToken(c *gin.Context, subject, path string) {
 	key := ""
 	if len(s.cfg.Keys) > 0 {
 		key = strings.TrimPrefix(callerOf(c), "key:")
 	}
-	tok, exp := s.tokens.mint(id, key)
+	tok, exp := s.tokens.mint(subject, key)
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, streamTokenView{Token: tok, ExpiresAt: timestamp(exp),
-		StreamURL: "/api/v1/jobs/status/" + id + "/stream?token=" + tok})
+	c.JSON(http.StatusOK, streamTokenView{Token: tok, ExpiresAt: timestamp(exp), StreamURL: path + "?token=" + tok})
+}
+
+// pipelineSubject starts the subject of a pipeline's stream token: a
+// job's is its bare id, so neither opens the other's stream.
+const pipelineSubject = "pipeline:"
+
+// tokenSubject is the subject a stream request's token must name: the
+// pipeline of a pipeline's stream, else the job of the path.
+func tokenSubject(c *gin.Context) string {
+	if id := c.Param("pipeline_id"); id != "" {
+		return pipelineSubject + id
+	}
+	return c.Param("job_id")
 }
 
 // tokenKey finds the key a stream request's token (the token query
 // parameter) was minted for, if the token is good, or answers the
-// refusal. A token for another job, forged, or of a key no longer
+// refusal. A token for another job or pipeline, forged, or of a key no longer
 // configured is a failed authentication; an expired one of ours is only
 // refused (EventSource reconnects with the token it has: that is no
 // guessing).
 func (s *server) tokenKey(c *gin.Context, token string) (Key, bool) {
-	name, err := s.tokens.verify(token, c.Param("job_id"))
+	name, err := s.tokens.verify(token, tokenSubject(c))
 	if errors.Is(err, errTokenExpired) {
 		c.Header("WWW-Authenticate", `Bearer realm="jobqueue", error="invalid_token"`)
 		s.writeError(c, errBadTokenAnswer)
@@ -158,4 +189,4 @@ func (s *server) tokenKey(c *gin.Context, token string) (Key, bool) {
 }
 
 var errBadTokenAnswer = &requestError{http.StatusUnauthorized, CodeUnauthenticated,
-	"the stream token is not valid for this job, or has expired: ask POST /api/v1/jobs/status/{job_id}/stream-token for a new one"}
+	"the stream token is not valid for this stream, or has expired: ask POST /api/v1/jobs/status/{job_id}/stream-token (or /api/v1/pipelines/{pipeline_id}/stream-token) for a new one"}

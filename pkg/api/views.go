@@ -159,8 +159,16 @@ func callbackOf(j *queue.Job) *callbackView {
 
 // JobRecord is the body of j's callback: its record as GET
 // /api/v1/jobs/{job_id} serves it, less the callback's delivery (which
-// changes from one attempt to the next, while the body must not).
+// changes from one attempt to the next, while the body must not). The
+// delivery of a pipeline's end (Delivery.Pipeline set) carries the
+// pipeline's record as GET /api/v1/pipelines/{pipeline_id} serves it,
+// likewise less its callback.
 func JobRecord(j *queue.Job) ([]byte, error) {
+	if j.Delivery != nil && j.Delivery.Pipeline != nil {
+		v := pipelineOf(j.Delivery.Pipeline)
+		v.Callback = nil
+		return json.Marshal(v)
+	}
 	v := jobOf(j)
 	v.Callback = nil
 	return json.Marshal(v)

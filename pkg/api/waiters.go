@@ -72,3 +72,14 @@ func (s *server) openWaiter(c *gin.Context) (done func(), ok bool) {
 	}
 	return func() { s.waiters.release(caller) }, true
 }
+
+// openStream admits a server-sent event stream as openWaiter does, and
+// counts it among the open streams (the metric) until done.
+func (s *server) openStream(c *gin.Context) (done func(), ok bool) {
+	release, ok := s.openWaiter(c)
+	if !ok {
+		return nil, false
+	}
+	s.metrics.streams.Inc()
+	return func() { s.metrics.streams.Dec(); release() }, true
+}

@@ -123,13 +123,11 @@ func (s *server) stream(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	done, ok := s.openWaiter(c)
+	done, ok := s.openStream(c)
 	if !ok {
 		return
 	}
 	defer done()
-	s.metrics.streams.Inc()
-	defer s.metrics.streams.Dec()
 	sub := s.events.Subscribe(id)
 	defer sub.Close()
 	var missed *queue.JobEvents

@@ -27,7 +27,8 @@ func (s PipelineStatus) Ended() bool { return s != PipelineRunning && s != "" }
 
 // PipelineJob is one job of a pipeline: a submission (without RunAt,
 // Delay or UniqueKey), its key in the pipeline and the keys of the jobs
-// it waits for, whose results it receives.
+// it waits for, whose results it receives. Its CallbackURL is POSTed the
+// job's record when the job ends, cancelled below a failure included.
 type PipelineJob struct {
 	Submission
 	Key       string
@@ -70,6 +71,8 @@ type Pipeline struct {
 	UniqueKey   string         `json:"unique_key,omitempty"`
 	// Jobs are its jobs in submission order.
 	Jobs []PipelineJobState `json:"jobs"`
+	// Callback is the pipeline's callback, when it was submitted with one.
+	Callback *Callback `json:"callback,omitempty"`
 }
 
 // PipelineJobState is one job of a Pipeline.
@@ -87,13 +90,28 @@ type PipelineJobState struct {
 // job at fault). uniqueKey ("" for none) refuses a second pipeline with
 // it while the first exists.
 func (c *Client) SubmitPipeline(ctx context.Context, jobs []PipelineJob, uniqueKey string) (*PipelineSubmitted, error) {
+	return c.SubmitPipelineWith(ctx, jobs, PipelineOptions{UniqueKey: uniqueKey})
+}
+
+// PipelineOptions are the optional fields of a pipeline submission.
+type PipelineOptions struct {
+	// UniqueKey refuses a second pipeline with it while the first exists.
+	UniqueKey string
+	// CallbackURL is POSTed the pipeline's record, signed, each time the
+	// pipeline ends (docs/api.md, "Callbacks"; VerifyCallback checks it).
+	CallbackURL string
+}
+
+// SubmitPipelineWith is SubmitPipeline with every optional field.
+func (c *Client) SubmitPipelineWith(ctx context.Context, jobs []PipelineJob, opts PipelineOptions) (*PipelineSubmitted, error) {
 	if len(jobs) == 0 {
 		return nil, errors.New("submit pipeline: no jobs")
 	}
 	body := struct {
-		Jobs      []PipelineJob `json:"jobs"`
-		UniqueKey string        `json:"unique_key,omitempty"`
-	}{jobs, uniqueKey}
+		Jobs        []PipelineJob `json:"jobs"`
+		UniqueKey   string        `json:"unique_key,omitempty"`
+		CallbackURL string        `json:"callback_url,omitempty"`
+	}{jobs, opts.UniqueKey, opts.CallbackURL}
 	var out PipelineSubmitted
 	if err := c.do(ctx, "POST", "/api/v1/pipelines", nil, body, &out); err != nil {
 		return nil, err

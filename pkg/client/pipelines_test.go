@@ -1,7 +1,10 @@
 package client_test
 
 import (
+	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/compileo/jobqueue/pkg/client"
@@ -45,5 +48,32 @@ func TestPipelineCalls(t *testing.T) {
 	}
 	if err := b.c.RestartPipeline(ctx, p.PipelineID); !errors.Is(err, client.ErrInvalidTransition) {
 		t.Fatalf("restart of a completed pipeline: %v", err)
+	}
+}
+
+// A pipeline's callback URL and its jobs' go in the body the API reads.
+func TestSubmitPipelineWithCallbacks(t *testing.T) {
+	t.Parallel()
+	got := make(chan map[string]any, 1)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		got <- body
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{"pipeline_id": "p", "status": "running", "jobs": {"a": "x"}}`))
+	}))
+	defer ts.Close()
+	c := newClient(t, client.Config{BaseURL: ts.URL})
+	_, err := c.SubmitPipelineWith(ctxT(t), []client.PipelineJob{{Key: "a",
+		Submission: client.Submission{Type: "demo", CallbackURL: "https://example.com/job"}}},
+		client.PipelineOptions{UniqueKey: "k", CallbackURL: "https://example.com/pipeline"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := <-got
+	job := body["jobs"].([]any)[0].(map[string]any)
+	if body["callback_url"] != "https://example.com/pipeline" || body["unique_key"] != "k" ||
+		job["callback_url"] != "https://example.com/job" || job["key"] != "a" {
+		t.Fatalf("body %v", body)
 	}
 }

@@ -583,7 +583,8 @@ func TestSchedulesPanelInBrowser(t *testing.T) {
 }
 
 // A pipeline's page draws its jobs as a graph whose colours follow them
-// live, links each box to its job, and each job of it links back.
+// live over the pipeline's stream (opened with a stream token: API keys
+// are on), links each box to its job, and each job of it links back.
 func TestPipelineGraphInBrowser(t *testing.T) {
 	t.Parallel()
 	b := startBrowser(t)
@@ -609,6 +610,7 @@ func TestPipelineGraphInBrowser(t *testing.T) {
 	b.waitFor("the graph's four jobs and four arrows", `document.querySelectorAll('#pipeline-graph a.node').length === 4`+
 		` && document.querySelectorAll('#pipeline-graph line.edge').length === 4`)
 	b.waitFor("a job waiting while the first runs", node("dataset")+`.dataset.status === 'waiting'`)
+	b.waitFor("the pipeline's stream followed", `byId('pipeline-live').textContent === '● live'`)
 	b.waitFor("every job completed, live", `[...document.querySelectorAll('#pipeline-graph a.node')].every((n) => n.dataset.status === 'completed')`+
 		` && byId('pipeline-status').textContent === 'completed' && byId('pipeline-percent').textContent === '100%'`)
 	b.do(chromedp.Click(chromedp.CSS(`#pipeline-graph a.node[data-key="taxonomy"]`)))

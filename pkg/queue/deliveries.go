@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,6 +24,26 @@ import (
 // mid-attempt leaves the delivery due again when its lease ends; an
 // acknowledgement (hookack.lua) records the attempt and sets the next
 // due time, or ends the delivery, only for the claim that holds it.
+//
+// A pipeline with a callback URL gets a delivery the same way each time
+// it ends (pipe_settle in pipeline_lib.lua): the delivery fields on the
+// pipeline's hash, and "pipeline:<id>" in the hooks set (pipelineHook),
+// which no job id can be. Its claim hands it out as a Job standing for
+// the pipeline, its record in Delivery.Pipeline.
+
+// pipelineHookPrefix starts a pipeline's entry in a hooks set
+// (pipeline_lib.lua spells it too).
+const pipelineHookPrefix = "pipeline:"
+
+// hookKeys is the entry in its shard's hooks set and the hash of the
+// delivery of member (a job's id, or pipelineHookPrefix and a
+// pipeline's), and the id of the job or pipeline.
+func (c *Client) hookKeys(member string) (hookKey, id string, pipeline bool) {
+	if pid, ok := strings.CutPrefix(member, pipelineHookPrefix); ok {
+		return c.shards.of(pid).pipeline(pid), pid, true
+	}
+	return c.shards.of(member).job(member), member, false
+}
 
 // DeliveryState is where a job's callback delivery stands.
 type DeliveryState string
@@ -56,6 +77,11 @@ type Delivery struct {
 	// Attempts are the last attempts (at most MaxDeliveryAttemptsKept),
 	// oldest first.
 	Attempts []DeliveryAttempt
+	// Pipeline, for the delivery of a pipeline's end only, is the
+	// pipeline's record (with its jobs'): the Job claimed with it stands
+	// for the pipeline (its ID, Status, CallbackURL, CreatedAt and
+	// CompletedAt are the pipeline's).
+	Pipeline *Pipeline
 
 	token string // the claim holding the delivery; "" when none
 }
@@ -69,12 +95,13 @@ type DeliveryAttempt struct {
 	Error string `json:"error,omitempty"`
 }
 
-// deliveryField sets one delivery field of j from its hash.
-func deliveryField(j *Job, f, v string) {
-	if j.Delivery == nil {
-		j.Delivery = &Delivery{}
+// deliveryField sets one delivery field, read from a job's (or
+// pipeline's) hash, in *dp, made when nil.
+func deliveryField(dp **Delivery, f, v string) {
+	if *dp == nil {
+		*dp = &Delivery{}
 	}
-	d := j.Delivery
+	d := *dp
 	switch f {
 	case fHookID:
 		d.ID = v

@@ -43,10 +43,10 @@
 //	                                "|rate|<type>" → "n:period ms" (a copy; claims read it)
 //	{T}:types:starts:<type>  zset   a rate-limited type's run starts in its last period: run token → start ms
 //	{T}:waiting              zset   jobs of pipelines waiting for their parents; score since ms
-//	{T}:pipeline:<id>        hash   a pipeline: status, counters, its graph (pipeline.go)
+//	{T}:pipeline:<id>        hash   a pipeline: status, counters, its graph, its callback's delivery (pipeline.go)
 //	{T}:pipelines:done       zset   ended pipelines; score end ms (retention)
 //	{T}:unique:<key>         string unique key → job id (or pipeline id)
-//	{T}:hooks                zset   callbacks to deliver: job id; score due ms (or its claim's lease deadline)
+//	{T}:hooks                zset   callbacks to deliver: job id, or pipeline:<id> for a pipeline's; score due ms (or its claim's lease deadline)
 //	{T}:worker:<id>:wake     list   a worker's private wake list (shutdown)
 //	{T}:h                    hash   the history index: "<queue>:<type>" → last minute written (Unix s / 60)
 //	{T}:h:m:<minute>:<queue>:<type>  hash  a minute's history (counters, run and wait buckets, sampled depths), 48 h

@@ -178,7 +178,7 @@ func jobFromHash(id string, h map[string]string) *Job {
 		case fTrace:
 			j.TraceParent = v
 		case fHookID, fHookState, fHookTries, fHookAttempts, fHookToken:
-			deliveryField(j, f, v)
+			deliveryField(&j.Delivery, f, v)
 		}
 	}
 	return j

@@ -22,7 +22,7 @@ func (c *Client) luaPipelineCancel(ctx context.Context, pid, mode, why string, j
 			k.laneWake(j.Queue, j.Type))
 		args = append(args, j.ID)
 	}
-	keys = append(keys, k.history())
+	keys = append(keys, k.hooks(), k.history())
 	res, err := c.runScript(ctx, c.scripts.pipelineCancel, keys, args...)
 	if err != nil {
 		return 0, fmt.Errorf("cancel in pipeline %s: %w", pid, err)

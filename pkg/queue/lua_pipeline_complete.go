@@ -25,7 +25,7 @@ func (c *Client) luaPipelineComplete(ctx context.Context, runs []completeRun) []
 				args = append(args, ch.id, ch.typ, ch.queue)
 			}
 		}
-		keys = append(keys, k.history())
+		keys = append(keys, k.hooks(), k.history())
 		calls[gi] = &luaCall{script: c.scripts.pipelineComplete, keys: keys, args: args}
 	}
 	c.runScripts(ctx, false, calls...)

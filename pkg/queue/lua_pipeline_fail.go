@@ -28,7 +28,7 @@ func (c *Client) luaPipelineFail(ctx context.Context, j *Job, token, message str
 		keys = append(keys, k.job(id))
 		args = append(args, id)
 	}
-	keys = append(keys, k.history())
+	keys = append(keys, k.hooks(), k.history())
 	res, err := c.runScript(ctx, c.scripts.pipelineFail, keys, args...)
 	if err != nil {
 		return "", fmt.Errorf("fail %s: %w", j.ID, err)

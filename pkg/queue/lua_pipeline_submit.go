@@ -19,8 +19,8 @@ type pipeSubmitJob struct {
 // (write.go): pipeline id and its jobs are created at once, or nothing is
 // (*DuplicateError for a unique key held, ErrQueueLimit). The owner's
 // owned set records the jobs in the same round trip. It returns the
-// creation time.
-func (c *Client) luaPipelineSubmit(ctx context.Context, n int, id, uniqueKey, graph string, jobs []pipeSubmitJob, owner string) (string, error) {
+// creation time. callback is the pipeline's callback URL ("" for none).
+func (c *Client) luaPipelineSubmit(ctx context.Context, n int, id, uniqueKey, graph, callback string, jobs []pipeSubmitJob, owner string) (string, error) {
 	k := c.shards[n]
 	uk := k.pipeline(id) // the script's "no unique key"
 	if uniqueKey != "" {
@@ -28,7 +28,7 @@ func (c *Client) luaPipelineSubmit(ctx context.Context, n int, id, uniqueKey, gr
 	}
 	keys := make([]string, 0, 6+4*len(jobs))
 	keys = append(keys, k.pipeline(id), uk, k.counts(), k.queues(), k.seq(), k.waiting())
-	args := make([]any, 0, 6+11*len(jobs))
+	args := make([]any, 0, 7+12*len(jobs))
 	args = append(args, id, uniqueKey, c.keys.eventsChannel(), c.wakeCap, c.maxQueues, graph)
 	ids := make([]string, len(jobs))
 	for i, j := range jobs {
@@ -37,6 +37,10 @@ func (c *Client) luaPipelineSubmit(ctx context.Context, n int, id, uniqueKey, gr
 		args = append(args, j.id, p.Type, p.Queue, string(p.Payload), p.Priority, *p.MaxRetries,
 			p.Timeout.Milliseconds(), j.p.Key, len(j.p.DependsOn), j.parents, j.children)
 		ids[i] = j.id
+	}
+	args = append(args, callback)
+	for _, j := range jobs {
+		args = append(args, j.p.CallbackURL)
 	}
 	keys = append(keys, k.history())
 	var record func(context.Context, *write) error

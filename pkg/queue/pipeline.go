@@ -30,7 +30,9 @@ import (
 //
 // and the pipeline's hash: status, created_at, completed_at, updated_at,
 // version, jobs (their number), completed, failed, cancelled (how many
-// ended so), unique_key, and graph (the jobs, JSON: pipeNode).
+// ended so), unique_key, graph (the jobs, JSON: pipeNode), and, with a
+// callback URL, callback_url and the delivery fields of its last end
+// (deliveries.go), as a job's hash holds them.
 
 // MaxPipelineJobs bounds the jobs of one pipeline.
 const MaxPipelineJobs = 1000
@@ -77,6 +79,10 @@ type PipelineParams struct {
 	UniqueKey string
 	// Owner, as EnqueueParams.Owner, for every job of the pipeline.
 	Owner string
+	// CallbackURL, when set, receives the pipeline's record each time
+	// the pipeline ends (deliveries.go), as a job's callback URL does
+	// its job's.
+	CallbackURL string
 }
 
 // PipelineItemError is an invalid job of a pipeline submission: the
@@ -104,6 +110,9 @@ func (p *PipelineParams) Validate() ([]int, error) {
 	if len(p.UniqueKey) > MaxUniqueKeyLen {
 		return nil, invalidf("unique_key longer than %d bytes", MaxUniqueKeyLen)
 	}
+	if err := ValidateCallbackURL(p.CallbackURL); err != nil {
+		return nil, err
+	}
 	at := make(map[string]int, len(p.Jobs))
 	for i := range p.Jobs {
 		j := &p.Jobs[i]
@@ -123,9 +132,6 @@ func (p *PipelineParams) Validate() ([]int, error) {
 		}
 		if j.UniqueKey != "" {
 			return nil, bad(invalidf("unique_key: give the pipeline one, not its jobs"))
-		}
-		if j.CallbackURL != "" {
-			return nil, bad(invalidf("callback_url: not for the jobs of a pipeline (follow the pipeline's stream)"))
 		}
 	}
 	for i, j := range p.Jobs {
@@ -310,6 +316,11 @@ type Pipeline struct {
 	// Version grows by one on every change of the pipeline's status.
 	Version   int64
 	UniqueKey string
+	// CallbackURL receives the pipeline's record when it ends; "" for none.
+	CallbackURL string
+	// Delivery is the callback of the pipeline's last end; nil before
+	// one (or without a callback URL).
+	Delivery *Delivery
 	// Jobs are its jobs in submission order.
 	Jobs []PipelineMember
 }
@@ -341,8 +352,14 @@ func (p *Pipeline) Progress() float64 {
 // pipelineFromHash builds a Pipeline (without its jobs' records) from its hash.
 func pipelineFromHash(id string, h map[string]string) (*Pipeline, *pipeGraph) {
 	p := &Pipeline{ID: id, Status: PipelineStatus(h["status"]), CreatedAt: msTime(h["created_at"]),
-		CompletedAt: msTime(h["completed_at"]), UpdatedAt: msTime(h["updated_at"]), UniqueKey: h["unique_key"]}
+		CompletedAt: msTime(h["completed_at"]), UpdatedAt: msTime(h["updated_at"]), UniqueKey: h["unique_key"],
+		CallbackURL: h[fCallback]}
 	p.Version, _ = strconv.ParseInt(h["version"], 10, 64)
+	for _, f := range []string{fHookID, fHookState, fHookTries, fHookAttempts, fHookToken} {
+		if v, ok := h[f]; ok {
+			deliveryField(&p.Delivery, f, v)
+		}
+	}
 	if p.UpdatedAt.IsZero() {
 		p.UpdatedAt = p.CreatedAt
 	}

@@ -109,5 +109,10 @@ func (c *Client) checkPipeline(ctx context.Context, k keyspace, p *Pipeline) []s
 	if indexed := err == nil; indexed != p.Status.Ended() {
 		problems = append(problems, fmt.Sprintf("pipeline %s (%s) in the set of ended ones: %v", p.ID, p.Status, indexed))
 	}
+	// An ended pipeline's pending delivery is in the hooks set (checkDeliveries).
+	if p.Status.Ended() && p.Delivery != nil && p.Delivery.State == DeliveryPending &&
+		c.rdb.ZScore(ctx, k.hooks(), pipelineHookPrefix+p.ID).Err() != nil {
+		problems = append(problems, fmt.Sprintf("pipeline %s: callback delivery pending but not in the hooks set", p.ID))
+	}
 	return problems
 }

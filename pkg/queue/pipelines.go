@@ -72,7 +72,7 @@ func (c *Client) SubmitPipeline(ctx context.Context, p PipelineParams) (*Pipelin
 		}
 		jobs[i] = sj
 	}
-	created, err := c.luaPipelineSubmit(ctx, n, id, p.UniqueKey, string(graph), jobs, p.Owner)
+	created, err := c.luaPipelineSubmit(ctx, n, id, p.UniqueKey, string(graph), p.CallbackURL, jobs, p.Owner)
 	if created == "" {
 		return nil, err
 	}

@@ -95,7 +95,7 @@ func (c *Client) expirePipelines(ctx context.Context, r Retention) (int, error) 
 	}
 	total := 0
 	for _, k := range due {
-		n, err := c.expirePipelinesOf(ctx, k, keep, least)
+		n, err := c.expirePipelinesOf(ctx, k, keep, least, r.CallbackWindow)
 		total += n
 		if err != nil {
 			return total, err
@@ -109,8 +109,10 @@ func (c *Client) expirePipelines(ctx context.Context, r Retention) (int, error) 
 // pipelines are one index of every status, so it pages past those kept
 // (forever, or longer than least) instead of stopping at them: they must
 // not hold back those behind them. Only the statuses of a page are read;
-// a pipeline's graph only when it goes.
-func (c *Client) expirePipelinesOf(ctx context.Context, k keyspace, keep map[PipelineStatus]time.Duration, least time.Duration) (int, error) {
+// a pipeline's graph only when it goes. A pipeline with a callback still
+// pending (its own or a job's) is held back as a job is (hold:
+// Retention.CallbackWindow).
+func (c *Client) expirePipelinesOf(ctx context.Context, k keyspace, keep map[PipelineStatus]time.Duration, least, hold time.Duration) (int, error) {
 	now, err := c.redisNow(ctx, k)
 	if err != nil {
 		return 0, err
@@ -137,7 +139,7 @@ func (c *Client) expirePipelinesOf(ctx context.Context, k keyspace, keep map[Pip
 				skip++ // kept (gone already: the next page no longer holds it)
 				continue
 			}
-			n, err := c.expirePipeline(ctx, z.Member.(string), d)
+			n, err := c.expirePipeline(ctx, z.Member.(string), d, hold)
 			if err != nil {
 				return total, err
 			}
@@ -153,8 +155,9 @@ func (c *Client) expirePipelinesOf(ctx context.Context, k keyspace, keep map[Pip
 }
 
 // expirePipeline removes pipeline pid, ended at least d ago, with its
-// jobs; it returns how many jobs went (-1: it did not go).
-func (c *Client) expirePipeline(ctx context.Context, pid string, d time.Duration) (int, error) {
+// jobs, unless held back by a pending callback (hold); it returns how
+// many jobs went (-1: it did not go).
+func (c *Client) expirePipeline(ctx context.Context, pid string, d, hold time.Duration) (int, error) {
 	p, _, err := c.readPipeline(ctx, pid)
 	if errors.Is(err, ErrPipelineNotFound) {
 		return -1, nil
@@ -166,7 +169,7 @@ func (c *Client) expirePipeline(ctx context.Context, pid string, d time.Duration
 	for i, m := range p.Jobs {
 		ids[i] = m.ID
 	}
-	return c.luaPipelineExpire(ctx, pid, p.UniqueKey, d, ids)
+	return c.luaPipelineExpire(ctx, pid, p.UniqueKey, d, hold, ids)
 }
 
 func (c *Client) expireShard(ctx context.Context, k keyspace, state State, keep, hold time.Duration) (int, error) {

@@ -99,18 +99,24 @@ func (p *EnqueueParams) Validate() error {
 	return p.validateCallback()
 }
 
-// validateCallback checks the callback URL's form: an absolute http or
-// https URL with a host, of at most MaxCallbackURLLen bytes.
+// validateCallback checks the callback URL's form (ValidateCallbackURL).
 func (p *EnqueueParams) validateCallback() error {
-	if p.CallbackURL == "" {
+	return ValidateCallbackURL(p.CallbackURL)
+}
+
+// ValidateCallbackURL checks a callback URL's form: "" (none), or an
+// absolute http or https URL with a host and no credentials, of at most
+// MaxCallbackURLLen bytes. An invalid one wraps ErrInvalid.
+func ValidateCallbackURL(callback string) error {
+	if callback == "" {
 		return nil
 	}
-	if len(p.CallbackURL) > MaxCallbackURLLen {
+	if len(callback) > MaxCallbackURLLen {
 		return invalidf("callback_url longer than %d bytes", MaxCallbackURLLen)
 	}
-	u, err := url.Parse(p.CallbackURL)
+	u, err := url.Parse(callback)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return invalidf("callback_url %q: want an absolute http:// or https:// URL without credentials", p.CallbackURL)
+		return invalidf("callback_url %q: want an absolute http:// or https:// URL without credentials", callback)
 	}
 	return nil
 }

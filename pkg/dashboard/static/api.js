@@ -71,8 +71,19 @@ export function withQuery(path, params) {
  * carries a stream token instead: it opens this job's stream only, for a
  * few minutes. An apiserver too old to mint one (404, mid rolling
  * deploy) gets the plain URL. */
-export async function streamURL(id) {
-  const path = `/api/v1/jobs/status/${encodeURIComponent(id)}`;
+export function streamURL(id) {
+  return tokenStreamURL(`/api/v1/jobs/status/${encodeURIComponent(id)}`);
+}
+
+/** The URL of a pipeline's event stream, with a token that opens it
+ * only, as streamURL's for a job. */
+export function pipelineStreamURL(id) {
+  return tokenStreamURL(`/api/v1/pipelines/${encodeURIComponent(id)}`);
+}
+
+/** The stream of the job or pipeline at path, with a token minted at
+ * path/stream-token. */
+async function tokenStreamURL(path) {
   try {
     return (await call('POST', path + '/stream-token')).stream_url;
   } catch (e) {

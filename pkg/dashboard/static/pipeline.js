@@ -1,20 +1,30 @@
 // A pipeline's page: its jobs drawn as a graph (each job a box in the
 // colour of its state, an arrow from each parent to its children, a job
 // in the column after its deepest parent), its status and progress, and
-// its cancel and restart. It reads the pipeline again every second while
-// the pipeline runs, so the colours follow the jobs live. A box links to
-// its job's page.
+// its cancel and restart. While the pipeline runs the page follows its
+// SSE stream (GET /api/v1/pipelines/{id}/stream, opened with a stream
+// token, never the key), so the colours follow the jobs live; only when
+// the stream cannot be had does it read the pipeline again every second
+// instead. A box links to its job's page.
 
-import { call } from './api.js';
+import { call, pipelineStreamURL } from './api.js';
 import { byId, el, explain, fmtPercent, fmtTime, notify } from './dom.js';
 import { applyRole, learnRole } from './session.js';
 
 /** The id of the pipeline shown, or null when the view is hidden. */
 let current = null;
-/** The pending next read. */
+/** The pipeline as last drawn. */
+let pipe = null;
+/** The pending next read, when polling. */
 let timer = null;
+/** The open EventSource, if any. */
+let source = null;
+/** Whether the stream failed, and the page reads the pipeline instead. */
+let polling = false;
+/** The streams refused in a row (a token expired: one more is minted). */
+let refused = 0;
 
-/** How often a running pipeline is read again. */
+/** How often a running pipeline is read again when there is no stream. */
 const refreshMs = 1000;
 
 /** The size of a job's box, and the gaps between them. */
@@ -48,32 +58,110 @@ export async function show(id) {
 
 /** Stops following the pipeline; the view is hidden. */
 export function hide() {
-  clearTimeout(timer);
-  timer = null;
+  stopFollowing();
   current = null;
+  pipe = null;
   byId('pipeline-view').hidden = true;
 }
 
-/** Reads the pipeline again after the key changed. */
+/** Reads the pipeline again after the key changed (a new token too). */
 export async function reload() {
-  if (current !== null) await load();
+  if (current === null) return;
+  stopFollowing();
+  await load();
 }
 
-/** Reads the pipeline, draws it, and reads it again soon while it runs. */
+function stopFollowing() {
+  clearTimeout(timer);
+  timer = null;
+  polling = false;
+  refused = 0;
+  if (source) source.close();
+  source = null;
+}
+
+/** Reads the pipeline and draws it; while it runs, follows its stream,
+ * or, once the stream failed, reads it again soon. */
 async function load() {
   const id = current;
   clearTimeout(timer);
+  timer = null;
   try {
     const p = await call('GET', '/api/v1/pipelines/' + encodeURIComponent(id));
     if (id !== current) return;
+    pipe = p;
     render(p);
     notify('', 'load');
-    if (p.status === 'running') timer = setTimeout(load, refreshMs);
+    if (p.status !== 'running') return;
+    if (polling) timer = setTimeout(load, refreshMs);
+    else if (!source) follow(id);
   } catch (e) {
     if (id !== current) return;
     notify(explain(e), 'load');
     timer = setTimeout(load, refreshMs * 3);
   }
+}
+
+/** Opens the pipeline's stream: every event redraws the job (or the
+ * pipeline) it names. The stream ends after the pipeline's end; a read
+ * then gets its end time. A stream the server refuses (EventSource gives
+ * up on any answer but a 200 stream; a reconnection with an expired
+ * token is refused) is opened again with a new token, once; one that
+ * cannot be had leaves the page polling. */
+async function follow(id) {
+  let url;
+  try {
+    url = await pipelineStreamURL(id);
+  } catch {
+    if (current === id) fallBack();
+    return;
+  }
+  if (current !== id || source || polling) return; // the view moved on meanwhile
+  const es = new EventSource(url);
+  source = es;
+  es.onopen = () => {
+    refused = 0;
+    if (source === es && pipe) render(pipe);
+  };
+  es.onmessage = (ev) => {
+    let d;
+    try {
+      d = JSON.parse(ev.data);
+    } catch {
+      return;
+    }
+    if (source !== es || !pipe) return;
+    if (d.pipeline_id === current && !d.job_id) {
+      pipe.status = d.status;
+      if (d.status !== 'running') {
+        // Close first, or EventSource would reconnect to a stream with
+        // no more to say.
+        es.close();
+        source = null;
+        load();
+        return;
+      }
+    } else {
+      const j = pipe.jobs.find((x) => x.job_id === d.job_id);
+      if (!j) return;
+      j.status = d.status;
+      j.progress = d.progress;
+    }
+    pipe.progress = pipe.jobs.reduce((sum, x) => sum + x.progress, 0) / pipe.jobs.length;
+    render(pipe);
+  };
+  es.onerror = () => {
+    if (source !== es || es.readyState !== EventSource.CLOSED) return; // EventSource retries by itself
+    source = null;
+    if (++refused < 2) follow(id);
+    else fallBack();
+  };
+}
+
+/** Reads the pipeline every refreshMs instead of following its stream. */
+function fallBack() {
+  polling = true;
+  if (!timer) timer = setTimeout(load, refreshMs);
 }
 
 function render(p) {
@@ -84,7 +172,8 @@ function render(p) {
   bar.value = p.progress;
   bar.dataset.status = p.status;
   byId('pipeline-percent').textContent = fmtPercent(p.progress);
-  byId('pipeline-live').textContent = p.status === 'running' ? '● live' : 'ended ' + fmtTime(p.completed_at);
+  byId('pipeline-live').textContent = p.status !== 'running' ? 'ended ' + fmtTime(p.completed_at)
+    : source ? '● live' : polling ? '↻ read every second' : '';
   byId('pipeline-cancel').hidden = p.status !== 'running';
   byId('pipeline-restart').hidden = p.status !== 'failed' && p.status !== 'cancelled';
   byId('pipeline-graph').replaceChildren(graph(p.jobs));
@@ -147,7 +236,7 @@ async function act(action) {
     if (e.status === 401 || e.status === 403) await learnRole();
   } finally {
     applyRole();
-    if (current === id) await load();
+    if (current === id) await load(); // a restarted pipeline is followed again
   }
 }
 

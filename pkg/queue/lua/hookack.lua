@@ -3,7 +3,7 @@
 -- job's last ones (at most ARGV[5]), and the delivery is due again at
 -- ARGV[4] (pending), or done (delivered, or failed: given up).
 -- KEYS[1] hooks zset  KEYS[2] job hash
--- ARGV[1] job id  ARGV[2] claim token  ARGV[3] new state: pending | delivered | failed
+-- ARGV[1] job id (a pipeline's: its hooks set entry)  ARGV[2] claim token  ARGV[3] new state: pending | delivered | failed
 -- ARGV[4] when a pending delivery is due again (ms)  ARGV[5] attempts kept
 -- ARGV[6] the attempt (a JSON object)
 -- Returns {OK} | {NOT_FOUND} | {LEASE_LOST, hook state}

@@ -5,6 +5,8 @@
 -- takes it. A candidate no longer due (another deliverer took it) is left
 -- alone; one whose job is gone, or no longer ended (restarted), is
 -- dropped from the set.
+-- (A candidate is a job's id with its job's hash, or a pipeline's entry,
+-- 'pipeline:<id>', with its pipeline's hash: both hold the same fields.)
 -- KEYS[1] hooks zset  KEYS[1+i] job hash of candidate i
 -- ARGV[1] lease ms  ARGV[2] claim token  ARGV[2+i] candidate i id
 -- Returns {OK, id, row, id, row, ...}: for each delivery taken its job id

@@ -356,9 +356,10 @@ end
 -- so that a restarted job's next end is another delivery — and its entry
 -- in the shard's hooks set, due now. Callers read callback_url with the
 -- fields they read anyway and call this only when it is set: a job
--- without a callback pays nothing.
-local function set_hook(jobkey, hooks, id, version, now)
+-- without a callback pays nothing. member, when given, is the entry in
+-- the hooks set instead of id (a pipeline's: pipe_settle).
+local function set_hook(jobkey, hooks, id, version, now, member)
   redis.call('HSET', jobkey, 'hook_id', id .. '.' .. version, 'hook_state', 'pending', 'hook_tries', '0')
   redis.call('HDEL', jobkey, 'hook_attempts', 'hook_token')
-  redis.call('ZADD', hooks, int(now), id)
+  redis.call('ZADD', hooks, int(now), member or id)
 end

@@ -10,7 +10,7 @@
 -- KEYS[8] ended pipelines zset
 -- KEYS[4+5i..8+5i], for job i: job hash, its lane, its queue's scheduled
 --   and retrying zsets, the lane's wake list
--- KEYS[#KEYS] the history index (lib.lua: hist_write)
+-- KEYS[#KEYS - 1] hooks zset (callbacks to deliver)  KEYS[#KEYS] the history index (lib.lua: hist_write)
 -- ARGV[1] events channel  ARGV[2] cancel channel  ARGV[3] wake cap
 -- ARGV[4] pipeline id  ARGV[5] mode ('job' | 'pipeline')
 -- ARGV[6] error of the jobs below the first (mode 'job'; '' in mode 'pipeline')
@@ -22,7 +22,7 @@ if not pst then return {NOT_FOUND} end
 if ARGV[5] == 'pipeline' and pst ~= 'running' then return {WRONG_STATE, pst} end
 local now = now_ms()
 local events, n, hist = {}, 0, {}
-for i = 1, (#KEYS - 9) / 5 do
+for i = 1, (#KEYS - 10) / 5 do
   local jk, lk, sk, rk, wk = KEYS[4 + 5 * i], KEYS[5 + 5 * i], KEYS[6 + 5 * i], KEYS[7 + 5 * i], KEYS[8 + 5 * i]
   local id = ARGV[6 + i]
   local from = redis.call('HGET', jk, 'status')
@@ -52,9 +52,10 @@ for i = 1, (#KEYS - 9) / 5 do
     redis.call('HSET', jk, unpack(h))
     redis.call('ZADD', KEYS[5], int(now), id)
     move_count(KEYS[1], from, 'cancelled')
-    touch(jk, now)
+    local version = touch(jk, now)
     add_job_event_kept(events, id, jk, job_list(jk, id, 'jobevents'))
-    local b = redis.call('HMGET', jk, 'queue', 'type')
+    local b = redis.call('HMGET', jk, 'queue', 'type', 'callback_url')
+    if b[3] then set_hook(jk, KEYS[#KEYS - 1], id, version, now) end
     hist_add(hist, b[1] or DEFAULT_QUEUE, b[2], 'x')
     n = n + 1
   end
@@ -62,5 +63,5 @@ end
 publish_events(ARGV[1], events)
 hist_write(hist, KEYS[#KEYS], now)
 if n > 0 then redis.call('HINCRBY', KEYS[7], 'cancelled', n) end
-pipe_settle(KEYS[7], KEYS[8], ARGV[1], ARGV[4], now)
+pipe_settle(KEYS[7], KEYS[8], ARGV[1], ARGV[4], now, KEYS[#KEYS - 1])
 return {OK, n}

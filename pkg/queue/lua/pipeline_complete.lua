@@ -11,7 +11,8 @@
 -- written once per call.)
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
 -- KEYS[5] completed zset  KEYS[6] seq  KEYS[7] waiting zset  KEYS[8] queues set
--- KEYS[9] ended pipelines zset  KEYS[#KEYS] the history index (lib.lua: hist_write)
+-- KEYS[9] ended pipelines zset  KEYS[#KEYS - 1] hooks zset (callbacks to deliver)
+-- KEYS[#KEYS] the history index (lib.lua: hist_write)
 -- then, for each run in turn: its job hash, the wake list of its lane,
 -- its pipeline's hash, and for each of its C children: the child's job
 -- hash, its lane, the lane's wake list, its queue's lane types set
@@ -33,7 +34,8 @@ while a < #ARGV do
   local jk, wk, pk = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
   local id, token, result, pid = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   local nc = tonumber(ARGV[a + 5])
-  local f = redis.call('HMGET', jk, 'status', 'token', 'type', 'queue', 'version', 'error', 'started_at')
+  local f = redis.call('HMGET', jk, 'status', 'token', 'type', 'queue', 'version', 'error', 'started_at',
+    'callback_url')
   if not f[1] then
     out[#out + 1] = {NOT_FOUND}
   elseif f[1] == 'completed' and f[2] == token then
@@ -47,6 +49,7 @@ while a < #ARGV do
     if result ~= '' then h[#h + 1] = 'result'; h[#h + 1] = result end
     redis.call('HSET', jk, unpack(h))
     if f[6] then redis.call('HDEL', jk, 'error') end
+    if f[8] then set_hook(jk, KEYS[#KEYS - 1], id, version, now) end
     done[#done + 1] = id
     finished[#finished + 1] = now_s
     finished[#finished + 1] = id
@@ -131,6 +134,6 @@ hist_write(hist, KEYS[#KEYS], now)
 for _, pid in ipairs(pipe_order) do
   local p = pipes[pid]
   redis.call('HINCRBY', p.key, 'completed', p.n)
-  pipe_settle(p.key, KEYS[9], ARGV[1], pid, now)
+  pipe_settle(p.key, KEYS[9], ARGV[1], pid, now, KEYS[#KEYS - 1])
 end
 return out

@@ -9,7 +9,8 @@
 -- KEYS[5] type limits  KEYS[6] wake list of the job's lane  KEYS[7] failed zset
 -- KEYS[8] retrying zset of the queue  KEYS[9] queues set  KEYS[10] pipeline hash
 -- KEYS[11] cancelled zset  KEYS[12] waiting zset  KEYS[13] ended pipelines zset
--- KEYS[13+d] job hash of the d-th job below it  KEYS[#KEYS] the history index (lib.lua: hist_write)
+-- KEYS[13+d] job hash of the d-th job below it  KEYS[#KEYS - 1] hooks zset
+-- KEYS[#KEYS] the history index (lib.lua: hist_write)
 -- ARGV[1] id  ARGV[2] run token ('': the reaper's)  ARGV[3] error text
 -- ARGV[4] permanent ('1'/'0')  ARGV[5] backoff ms  ARGV[6] events channel
 -- ARGV[7] wake cap  ARGV[8] the job's queue  ARGV[9] pipeline id  ARGV[10] the job's key
@@ -55,16 +56,18 @@ else
   redis.call('SADD', KEYS[9], ARGV[8]) -- forgotten while the job ran, maybe
 end
 move_count(KEYS[3], 'running', to)
-local g = redis.call('HMGET', jk, 'type', 'started_at')
+local g = redis.call('HMGET', jk, 'type', 'started_at', 'callback_url')
 local hist = {}
 hist_add(hist, ARGV[8], g[1], to == 'failed' and 'f' or 'r', 1, 'R', now - tonumber(g[2] or now))
-touch(jk, now)
+local version = touch(jk, now)
+if to == 'failed' and g[3] then set_hook(jk, KEYS[#KEYS - 1], id, version, now) end
 add_job_event_kept(events, id, jk, job_list(jk, id, 'jobevents'))
 if to == 'failed' then
   local below = 'cancelled: job ' .. ARGV[10] .. ' (' .. id .. ') failed'
   local n = 0
-  for d = 1, #KEYS - 14 do
-    local c = cancel_below(KEYS[13 + d], ARGV[10 + d], KEYS[12], KEYS[11], KEYS[3], below, now, events)
+  for d = 1, #KEYS - 15 do
+    local c = cancel_below(KEYS[13 + d], ARGV[10 + d], KEYS[12], KEYS[11], KEYS[3], below, now, events,
+      KEYS[#KEYS - 1])
     if c == 1 then
       local b = redis.call('HMGET', KEYS[13 + d], 'queue', 'type')
       hist_add(hist, b[1] or DEFAULT_QUEUE, b[2], 'x')
@@ -76,5 +79,5 @@ if to == 'failed' then
 end
 publish_events(ARGV[6], events)
 hist_write(hist, KEYS[#KEYS], now)
-if to == 'failed' then pipe_settle(KEYS[10], KEYS[13], ARGV[6], ARGV[9], now) end
+if to == 'failed' then pipe_settle(KEYS[10], KEYS[13], ARGV[6], ARGV[9], now, KEYS[#KEYS - 1]) end
 return {OK, to}

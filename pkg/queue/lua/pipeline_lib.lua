@@ -20,9 +20,12 @@ end
 -- any was cancelled, else completed. A change is stamped (version,
 -- completed_at), indexed in the set of ended pipelines (retention) and
 -- published as an event that names the pipeline as its job_id (so the
--- subscribers of the pipeline's id get it) and as its pipeline_id.
-local function pipe_settle(pk, pdone, channel, pid, now)
-  local f = redis.call('HMGET', pk, 'status', 'jobs', 'completed', 'failed', 'cancelled')
+-- subscribers of the pipeline's id get it) and as its pipeline_id. An
+-- end of a pipeline with a callback URL gives it its delivery (set_hook)
+-- in the hooks set hooks, as 'pipeline:<id>' (deliveries.go); hooks is
+-- nil where no end can come (a restart).
+local function pipe_settle(pk, pdone, channel, pid, now, hooks)
+  local f = redis.call('HMGET', pk, 'status', 'jobs', 'completed', 'failed', 'cancelled', 'callback_url')
   if not f[1] then return end
   local ended = tonumber(f[3] or '0') + tonumber(f[4] or '0') + tonumber(f[5] or '0')
   local st = 'running'
@@ -41,6 +44,7 @@ local function pipe_settle(pk, pdone, channel, pid, now)
   else
     redis.call('HSET', pk, 'status', st, 'completed_at', now_s, 'updated_at', now_s)
     redis.call('ZADD', pdone, now_s, pid)
+    if hooks and f[6] then set_hook(pk, hooks, pid, v, now, 'pipeline:' .. pid) end
   end
   redis.call('PUBLISH', channel, '{"job_id":"' .. pid .. '","pipeline_id":"' .. pid ..
     '","status":"' .. st .. '","progress":0,"current_step":"","version":' .. v ..
@@ -50,16 +54,19 @@ end
 -- cancel_below cancels a waiting job because an ancestor ended without
 -- completing (why names it). Only a waiting job can be below an
 -- unfinished one (a job leaves waiting when its last parent completes),
--- so any other state is left as it is. Returns 1 if it cancelled the job.
-local function cancel_below(jk, id, waitkey, cancelled, counts, why, now, events)
-  if redis.call('HGET', jk, 'status') ~= 'waiting' then return 0 end
+-- so any other state is left as it is; a callback URL gets its delivery
+-- (set_hook, in hooks). Returns 1 if it cancelled the job.
+local function cancel_below(jk, id, waitkey, cancelled, counts, why, now, events, hooks)
+  local f = redis.call('HMGET', jk, 'status', 'callback_url')
+  if f[1] ~= 'waiting' then return 0 end
   redis.call('ZREM', waitkey, id)
   redis.call('HDEL', jk, 'waits')
   redis.call('HSET', jk, 'status', 'cancelled', 'step', 'Job cancelled', 'error', why,
     'completed_at', int(now))
   redis.call('ZADD', cancelled, int(now), id)
   move_count(counts, 'waiting', 'cancelled')
-  touch(jk, now)
+  local version = touch(jk, now)
+  if f[2] then set_hook(jk, hooks, id, version, now) end
   add_job_event_kept(events, id, jk, job_list(jk, id, 'jobevents'))
   return 1
 end

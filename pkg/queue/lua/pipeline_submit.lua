@@ -12,6 +12,8 @@
 -- ARGV[-4+11i..6+11i], for job i: id, type, queue, payload JSON, priority,
 --   max_retries, timeout ms, key, number of parents, parents JSON ('' for
 --   none), children JSON ('' for none)
+-- ARGV[7+11n] the pipeline's callback URL ('' for none), then
+-- ARGV[7+11n+i] job i's callback URL ('' for none) (n jobs)
 -- Returns {OK, created_at ms} | {DUPLICATE, id holding the key} |
 -- {QUEUE_LIMIT, bound} when a new queue would pass the registry's bound.
 if ARGV[2] ~= '' then
@@ -53,6 +55,8 @@ for i = 1, n do
   if status == 'waiting' then h[#h + 1] = 'waits'; h[#h + 1] = nparents end
   if ARGV[a + 9] ~= '' then h[#h + 1] = 'parents'; h[#h + 1] = ARGV[a + 9] end
   if ARGV[a + 10] ~= '' then h[#h + 1] = 'children'; h[#h + 1] = ARGV[a + 10] end
+  local cb = ARGV[7 + 11 * n + i]
+  if cb ~= '' then h[#h + 1] = 'callback_url'; h[#h + 1] = cb end
   redis.call('HSET', jk, unpack(h))
   hist_add(hist, queue, typ, 's')
   queues[queue] = true
@@ -76,6 +80,7 @@ if ARGV[2] ~= '' then
   h[#h + 1] = 'unique_key'; h[#h + 1] = ARGV[2]
   redis.call('SET', KEYS[2], pid)
 end
+if ARGV[7 + 11 * n] ~= '' then h[#h + 1] = 'callback_url'; h[#h + 1] = ARGV[7 + 11 * n] end
 redis.call('HSET', KEYS[1], unpack(h))
 hist_write(hist, KEYS[#KEYS], now)
 -- Lane notices for the lease calls waiting on the lanes (as submit.lua).

@@ -140,6 +140,16 @@ class TestRequests(ScriptedTestCase):
         self.assertEqual(bodies[1], {"type": "demo", "run_at": "2030-01-02T03:05:06.789Z", "timeout_seconds": 7})
         self.assertEqual(bodies[2], {"type": "demo"})
 
+    def test_submit_pipeline_sends_its_callback_urls(self):
+        srv = self.serve(*[ok({"pipeline_id": JOB, "status": "running", "jobs": {"a": JOB}}, 201)] * 2)
+        c = self.client(srv)
+        jobs = [{"key": "a", "type": "demo", "callback_url": "https://example.com/job"}]
+        c.submit_pipeline(jobs, unique_key="u", callback_url="https://example.com/pipeline")
+        c.submit_pipeline(jobs)
+        bodies = [json.loads(r.body) for r in srv.requests]
+        self.assertEqual(bodies[0], {"jobs": jobs, "unique_key": "u", "callback_url": "https://example.com/pipeline"})
+        self.assertEqual(bodies[1], {"jobs": jobs})
+
     def test_submit_refuses_an_ambiguous_time(self):
         c = jobqueue.Client("http://127.0.0.1:1")
         with self.assertRaises(ValueError):

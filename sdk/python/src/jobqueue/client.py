@@ -100,20 +100,24 @@ class Client:
                 body[name] = value
         return self._post("/api/v1/jobs", body)["job_id"]
 
-    def submit_pipeline(self, jobs, unique_key=None):
+    def submit_pipeline(self, jobs, unique_key=None, callback_url=None):
         """Submits a pipeline (POST /api/v1/pipelines): jobs that wait on
         other jobs, all created at once or none. ``jobs`` is a list of
         dicts, each with the fields of a submission (``type``,
         ``payload``, ``queue``, ``priority``, ``max_retries``,
-        ``timeout_seconds``) plus ``key`` (its name in the pipeline) and
-        ``depends_on`` (the keys of its parents, whose results it
-        receives: a Worker's handler finds them in ``job.inputs``).
+        ``timeout_seconds``, ``callback_url``) plus ``key`` (its name in
+        the pipeline) and ``depends_on`` (the keys of its parents, whose
+        results it receives: a Worker's handler finds them in
+        ``job.inputs``). ``callback_url`` is POSTed the pipeline's record,
+        signed, each time the pipeline ends (verify_callback checks it).
         Returns {"pipeline_id", "status", "created_at", "jobs": {key: job
         id}}. A bad job raises BadRequest naming it, a unique_key held
         Duplicate."""
         body = {"jobs": list(jobs)}
         if unique_key is not None:
             body["unique_key"] = unique_key
+        if callback_url is not None:
+            body["callback_url"] = callback_url
         return self._post("/api/v1/pipelines", body)
 
     # --- reading ---------------------------------------------------------

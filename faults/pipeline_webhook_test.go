@@ -1,0 +1,98 @@
+package faults
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/compileo/jobqueue/internal/clustertest"
+	"github.com/compileo/jobqueue/internal/proctest"
+	"github.com/compileo/jobqueue/internal/redistest"
+)
+
+// A pipeline's callback survives the SIGKILL of the apiserver and the
+// worker, one of them in the middle of the attempt: it arrives again,
+// signed, with the same delivery id (the pipeline's, "<id>.<version>")
+// and the same body, the pipeline's record as it ended.
+func TestPipelineWebhookSurvivesCrashes(t *testing.T) {
+	cl := clustertest.Start(t, clustertest.Options{APIs: 1, Workers: 1,
+		APIEnv: hookEnv, WorkerEnv: hookEnv})
+	apiA, workerA := cl.APIs()[0], cl.Workers()[0]
+	rc := &receiver{arrived: make(chan int, 16)}
+	release := make(chan struct{})
+	rc.answerFn = func(n int, w http.ResponseWriter) {
+		if n == 1 {
+			<-release // the first POST hangs while its deliverer is killed
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
+	port, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: rc, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+
+	var created struct {
+		PipelineID string `json:"pipeline_id"`
+	}
+	code, _ := clustertest.PostJSON(t, apiA.URL+"/api/v1/pipelines", `{"callback_url": "http://127.0.0.1:`+
+		strconv.Itoa(port)+`/pipeline", "jobs": [{"key": "a", "type": "demo", "payload": {"steps": 1, "step_ms": 1}},
+		{"key": "b", "type": "demo", "payload": {"steps": 1, "step_ms": 1}, "depends_on": ["a"]}]}`, &created)
+	if code != http.StatusCreated {
+		t.Fatalf("submit pipeline: %d", code)
+	}
+	pid := created.PipelineID
+	waitArrival(t, rc, 1)
+	apiA.Proc.Kill()
+	workerA.Kill()
+	close(release)
+	apiB := cl.StartAPI()
+	cl.StartWorker()
+	clustertest.WaitReady(t, apiB.URL, 20*time.Second)
+	waitArrival(t, rc, 2)
+	var rec struct {
+		Status string `json:"status"`
+		CB     struct {
+			DeliveryID string `json:"delivery_id"`
+			State      string `json:"state"`
+			Tries      int    `json:"tries"`
+		} `json:"callback"`
+	}
+	proctest.WaitFor(t, 30*time.Second, "the pipeline's delivery recorded as delivered", func() bool {
+		clustertest.GetJSON(t, apiB.URL+"/api/v1/pipelines/"+pid, &rec)
+		return rec.CB.State == "delivered"
+	})
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for i, r := range rc.got {
+		if r.err != nil {
+			t.Errorf("POST %d: signature: %v", i+1, r.err)
+		}
+		if r.id != rec.CB.DeliveryID || !strings.HasPrefix(r.id, pid+".") {
+			t.Errorf("POST %d: delivery id %q, want %q", i+1, r.id, rec.CB.DeliveryID)
+		}
+		if r.body != rc.got[0].body || !strings.Contains(r.body, `"pipeline_id":"`+pid+`"`) ||
+			!strings.Contains(r.body, `"status":"completed"`) {
+			t.Errorf("POST %d: body %s", i+1, r.body)
+		}
+	}
+	t.Logf("pipeline callback: %d POSTs received, all with delivery id %s; %d attempts recorded",
+		len(rc.got), rec.CB.DeliveryID, rec.CB.Tries)
+	if rec.Status != "completed" || rec.CB.Tries < 1 {
+		t.Fatalf("pipeline %+v", rec)
+	}
+}
