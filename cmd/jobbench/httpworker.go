@@ -17,13 +17,14 @@ import (
 // be) drain jobs through an apiserver process, beside the native worker
 // of the process scenario.
 
-// httpLeaseBatch is the most jobs one lease call of the scenario takes.
-const httpLeaseBatch = 50
+// httpLeaseBatch is the most jobs one lease call of the scenario takes,
+// httpCompleteBatch the most one completion call completes.
+const httpLeaseBatch, httpCompleteBatch = 50, 100
 
 // httpWorker: ProcessN pre-submitted no-op jobs drained by Workers HTTP
-// workers, each leasing httpLeaseBatch at a time and completing them with
-// Concurrency requests at once, through one apiserver process; timed from
-// the workers' start until Redis counts every job completed. Its Redis
+// workers, each leasing httpLeaseBatch at a time and completing the jobs
+// that finished meanwhile together, through one apiserver process; timed
+// from the workers' start until Redis counts every job completed. Its Redis
 // CPU per job covers submission, lease and completion, as process's does.
 func (b *bench) httpWorker(ctx context.Context) ([]Result, error) {
 	if err := b.flush(ctx); err != nil {
@@ -85,22 +86,27 @@ func (b *bench) drainHTTP(ctx context.Context, base string, n int) (Result, erro
 	return r, nil
 }
 
+// httpLease is one job a lease call of the scenario took.
+type httpLease struct {
+	JobID      string `json:"job_id"`
+	LeaseToken string `json:"lease_token"`
+}
+
 // leaseLoop is one HTTP worker run as the Python SDK's worker runs: it
 // has concurrency slots, asks for as many jobs as there are free slots
-// (at most httpLeaseBatch a call) and completes each job in a slot of
-// its own, so that leasing overlaps the completions instead of waiting
-// for a whole batch to finish. It runs until ctx ends.
+// (at most httpLeaseBatch a call), runs each job in a slot of its own and
+// completes the jobs that finished meanwhile together
+// (POST /api/v1/leases/complete), so that leasing overlaps the
+// completions instead of waiting for a whole batch to finish. It runs
+// until ctx ends.
 func leaseLoop(ctx context.Context, hc *http.Client, base, id string, concurrency int) error {
-	type lease struct {
-		JobID      string `json:"job_id"`
-		LeaseToken string `json:"lease_token"`
-	}
 	free := make(chan struct{}, concurrency) // a token per free slot
 	for range concurrency {
 		free <- struct{}{}
 	}
-	jobs := make(chan lease, concurrency)
-	errc := make(chan error, concurrency+1)
+	jobs := make(chan httpLease, concurrency)
+	finished := make(chan httpLease, concurrency)
+	errc := make(chan error, 2)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for range concurrency {
@@ -108,16 +114,17 @@ func leaseLoop(ctx context.Context, hc *http.Client, base, id string, concurrenc
 		go func() {
 			defer wg.Done()
 			for l := range jobs {
-				err := postJSON(ctx, hc, base+"/api/v1/leases/"+l.JobID+"/complete",
-					`{"lease_token":"`+l.LeaseToken+`","result":{"ok":true}}`, nil)
-				free <- struct{}{}
-				if err != nil && ctx.Err() == nil {
-					errc <- err
-					return
-				}
+				finished <- l // a no-op job: done at once
 			}
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := completeLoop(ctx, hc, base, finished, free); err != nil && ctx.Err() == nil {
+			errc <- err
+		}
+	}()
 	defer close(jobs)
 	for ctx.Err() == nil {
 		n := takeSlots(ctx, free, min(concurrency, httpLeaseBatch))
@@ -127,7 +134,7 @@ func leaseLoop(ctx context.Context, hc *http.Client, base, id string, concurrenc
 		body := fmt.Sprintf(`{"worker_id":%q,"types":[%q],"max_jobs":%d,"wait_seconds":1,"lease_seconds":60}`,
 			id, typeNoop, n)
 		var got struct {
-			Leases []lease `json:"leases"`
+			Leases []httpLease `json:"leases"`
 		}
 		if err := postJSON(ctx, hc, base+"/api/v1/leases", body, &got); err != nil {
 			return err
@@ -145,6 +152,56 @@ func leaseLoop(ctx context.Context, hc *http.Client, base, id string, concurrenc
 		}
 	}
 	return nil
+}
+
+// completeLoop completes the finished jobs, each call taking every one
+// that finished meanwhile (up to httpCompleteBatch), and frees their slots once
+// answered. It runs until ctx ends.
+func completeLoop(ctx context.Context, hc *http.Client, base string, finished <-chan httpLease, free chan<- struct{}) error {
+	var body bytes.Buffer
+	for {
+		var first httpLease
+		select {
+		case first = <-finished:
+		case <-ctx.Done():
+			return nil
+		}
+		body.Reset()
+		body.WriteString(`{"completions":[`)
+		n := 0
+		for l := first; ; {
+			if n > 0 {
+				body.WriteByte(',')
+			}
+			body.WriteString(`{"job_id":"` + l.JobID + `","lease_token":"` + l.LeaseToken + `","result":{"ok":true}}`)
+			if n++; n == httpCompleteBatch {
+				break
+			}
+			select {
+			case l = <-finished:
+				continue
+			default:
+			}
+			break
+		}
+		body.WriteString(`]}`)
+		var got struct {
+			Results []struct {
+				Status string `json:"status"`
+			} `json:"results"`
+		}
+		if err := postJSON(ctx, hc, base+"/api/v1/leases/complete", body.String(), &got); err != nil {
+			return err
+		}
+		for _, r := range got.Results {
+			if r.Status != "completed" {
+				return fmt.Errorf("a completion was refused: %+v", got.Results)
+			}
+		}
+		for range n {
+			free <- struct{}{}
+		}
+	}
 }
 
 // takeSlots waits for one free slot, then takes as many more as are free

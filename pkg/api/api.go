@@ -208,6 +208,7 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 		worker := s.require(RoleWorker)
 		leases := r.Group("/api/v1/leases")
 		leases.POST("", worker, s.requireJSON, s.lease)
+		leases.POST("/complete", worker, s.requireJSON, s.completeBatch)
 		leases.POST("/:job_id/heartbeat", worker, s.requireJSON, s.heartbeat)
 		leases.POST("/:job_id/complete", worker, s.requireJSON, s.complete)
 		leases.POST("/:job_id/fail", worker, s.requireJSON, s.fail)

@@ -1,11 +1,9 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,7 +14,8 @@ import (
 
 // The lease protocol: workers in any language take jobs over HTTP
 // (POST /api/v1/leases), extend, complete or fail them
-// (/api/v1/leases/{job_id}/heartbeat|complete|fail) and write their logs
+// (/api/v1/leases/{job_id}/heartbeat|complete|fail; many completions in
+// one call: /api/v1/leases/complete, leasebatch.go) and write their logs
 // (/api/v1/leases/{job_id}/log), riding the engine's
 // transitions and run tokens: any instance may serve any call of any
 // lease. docs/api.md, "Workers over HTTP", is the contract.
@@ -28,6 +27,7 @@ type Leaser interface {
 	Announce(ctx context.Context, id, protocol string, types, queues []string, concurrency int, ttl time.Duration) error
 	HeartbeatLease(ctx context.Context, id, token string, lease time.Duration, progress *float64, step string, ttl time.Duration) error
 	CompleteLease(ctx context.Context, id, token, result string) error
+	CompleteLeases(ctx context.Context, runs []queue.LeaseCompletion) ([]error, error)
 	FailLease(ctx context.Context, id, token, message string, retryable bool) (queue.State, error)
 	AppendLog(ctx context.Context, id, token string, lines []queue.LogLine) error
 }
@@ -130,11 +130,8 @@ func (s *server) lease(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
+	watcher, canWait := s.events.(laneWatcher)
 	var watch *queue.LaneWatch
-	if w, ok := s.events.(laneWatcher); ok && wait > 0 {
-		watch = w.WatchLanes(p.Queues, p.Types) // before the first claim: nothing falls in between
-		defer watch.Close()
-	}
 	deadline := time.Now().Add(wait)
 	done := c.Request.Context().Done()
 	for {
@@ -149,9 +146,18 @@ func (s *server) lease(c *gin.Context) {
 			return
 		}
 		left := time.Until(deadline)
-		if len(res.Jobs) > 0 || watch == nil || left <= 0 {
+		if len(res.Jobs) > 0 || !canWait || left <= 0 {
 			c.JSON(http.StatusOK, gin.H{"leases": leaseViews(res.Jobs, p.Lease)})
 			return
+		}
+		if watch == nil {
+			// Watched only once the call may wait, so that a call taking
+			// jobs at once costs the Hub nothing (a watch makes it decode
+			// every event); claimed again once watched, so that nothing
+			// submitted before the watch began is missed.
+			watch = watcher.WatchLanes(p.Queues, p.Types)
+			defer watch.Close()
+			continue
 		}
 		watch.WakeOnRunEnds(res.Blocked)
 		if res.RetryAfter > 0 { // a rate limit holds jobs back until then
@@ -198,13 +204,14 @@ func leaseViews(jobs []queue.Leased, lease time.Duration) []leaseView {
 // once (other instances learn them from the registry).
 func (s *server) announce(c *gin.Context, p queue.LeaseParams, wait time.Duration) error {
 	ttl := p.Lease + wait + presenceSlack
-	if !s.announced.due(p.WorkerID, p.Types, p.Queues, p.Max, ttl/3) {
+	// Its concurrency, for the health rules, is the most jobs it asks for.
+	most, due := s.announced.due(p.WorkerID, p.Types, p.Queues, p.Max, ttl/3)
+	if !due {
 		return nil
 	}
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
-	// Its concurrency, for the health rules, is the most jobs it asks for.
-	if err := s.leaser.Announce(ctx, p.WorkerID, queue.ProtocolHTTP, p.Types, p.Queues, p.Max, ttl); err != nil {
+	if err := s.leaser.Announce(ctx, p.WorkerID, queue.ProtocolHTTP, p.Types, p.Queues, most, ttl); err != nil {
 		s.announced.forget(p.WorkerID)
 		return err
 	}
@@ -223,26 +230,33 @@ type announcements struct {
 type announced struct {
 	at   time.Time
 	what string // types and queues, as announced
+	most int    // the most jobs it asked for, as announced
 }
 
 // maxAnnouncements bounds the workers remembered; past it the memory starts over.
 const maxAnnouncements = 10000
 
-// due reports whether worker id must be announced now, and if so records
-// that it is.
-func (a *announcements) due(id string, types, queues []string, max int, every time.Duration) bool {
-	what := strings.Join(types, ",") + "|" + strings.Join(queues, ",") + "|" + strconv.Itoa(max)
+// due reports whether worker id, asking for asked jobs, must be announced
+// now, and if so records that it is, with the most jobs it asked for: a
+// worker asks for its free slots, fewer than its concurrency while busy,
+// and that is no news (a call per lease, were it announced).
+func (a *announcements) due(id string, types, queues []string, asked int, every time.Duration) (most int, ok bool) {
+	what := strings.Join(types, ",") + "|" + strings.Join(queues, ",")
 	now := time.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if prev, ok := a.last[id]; ok && prev.what == what && now.Sub(prev.at) < every {
-		return false
+	prev, seen := a.last[id]
+	if !seen || prev.what != what {
+		prev.most = 0
+	} else if asked <= prev.most && now.Sub(prev.at) < every {
+		return 0, false
 	}
 	if a.last == nil || len(a.last) >= maxAnnouncements {
 		a.last = map[string]announced{}
 	}
-	a.last[id] = announced{at: now, what: what}
-	return true
+	most = max(asked, prev.most)
+	a.last[id] = announced{at: now, what: what, most: most}
+	return most, true
 }
 
 func (a *announcements) forget(id string) {
@@ -339,15 +353,9 @@ func (s *server) complete(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	result := ""
-	if len(req.Result) > 0 && string(req.Result) != "null" {
-		var buf bytes.Buffer
-		_ = json.Compact(&buf, req.Result) // valid: it was decoded
-		result = buf.String()
-	}
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
-	if err := s.leaser.CompleteLease(ctx, id, token, result); err != nil {
+	if err := s.leaser.CompleteLease(ctx, id, token, compactResult(req.Result)); err != nil {
 		s.writeError(c, err)
 		return
 	}

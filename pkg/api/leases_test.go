@@ -231,6 +231,33 @@ func TestLeaseRoles(t *testing.T) {
 	b.wantError(t, "POST", "/api/v1/jobs/cancel/"+unknownID, "", 403, CodeForbidden, "X-API-Key", workerSecret)
 }
 
+// A worker is announced again when what it serves changes, when it asks
+// for more jobs than before, or when its announcement is due; asking for
+// fewer (its free slots while busy) is no news.
+func TestAnnouncementsDue(t *testing.T) {
+	t.Parallel()
+	var a announcements
+	ocr, pdf := []string{"ocr"}, []string{"pdf"}
+	for i, c := range []struct {
+		types  []string
+		asked  int
+		every  time.Duration
+		most   int
+		wantOK bool
+	}{
+		{ocr, 5, time.Hour, 5, true},
+		{ocr, 3, time.Hour, 0, false},
+		{ocr, 5, time.Hour, 0, false},
+		{ocr, 8, time.Hour, 8, true},
+		{ocr, 2, 0, 8, true}, // due: still the most it asked for
+		{pdf, 2, time.Hour, 2, true},
+	} {
+		if most, ok := a.due("w", c.types, nil, c.asked, c.every); most != c.most || ok != c.wantOK {
+			t.Fatalf("call %d: %d %v, want %d %v", i, most, ok, c.most, c.wantOK)
+		}
+	}
+}
+
 // waitEvents yields the events of c until d passes, then fails t.
 func waitEvents(t *testing.T, c <-chan queue.Event, d time.Duration) func(func(queue.Event) bool) {
 	t.Helper()

@@ -410,6 +410,9 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 	expect(b, 400, "POST", lp+"/complete", `{}`)
 	expect(b, 404, "POST", "/api/v1/leases/"+unknownID+"/complete", lt+`}`)
 	expect(b, 409, "POST", lp+"/complete", `{"lease_token": "0123456789abcdef.30"}`)
+	expect(b, 200, "POST", "/api/v1/leases/complete", `{"completions": [{"job_id": "`+l.JobID+`", "lease_token": "`+l.LeaseToken+
+		`"}, {"job_id": "`+unknownID+`", "lease_token": "0123456789abcdef.30"}, {"job_id": "`+l.JobID+`", "lease_token": "0123456789abcdef.30"}]}`)
+	expect(b, 400, "POST", "/api/v1/leases/complete", `{"completions": []}`)
 
 	// Keys: none, unknown, too weak.
 	k := check(setup(t, Config{Keys: testKeys(t)}))
@@ -509,6 +512,7 @@ func TestOpenAPIEveryRouteAnswersAsDocumented(t *testing.T) {
 		"POST /api/v1/leases 200", "POST /api/v1/leases 400",
 		"POST /api/v1/leases/{job_id}/heartbeat 200", "POST /api/v1/leases/{job_id}/heartbeat 400",
 		"POST /api/v1/leases/{job_id}/heartbeat 404", "POST /api/v1/leases/{job_id}/heartbeat 409",
+		"POST /api/v1/leases/complete 200", "POST /api/v1/leases/complete 400",
 		"POST /api/v1/leases/{job_id}/complete 200", "POST /api/v1/leases/{job_id}/complete 400",
 		"POST /api/v1/leases/{job_id}/complete 404", "POST /api/v1/leases/{job_id}/complete 409",
 		"POST /api/v1/leases/{job_id}/fail 200", "POST /api/v1/leases/{job_id}/fail 400",

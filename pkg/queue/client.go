@@ -90,9 +90,14 @@ type Client struct {
 	// logLines and logLineBytes: Config.LogLines and LogLineBytes.
 	logLines, logLineBytes int
 
-	coalesce coalescer
-	// leaseCompleter shares the round trips of concurrent CompleteLease calls.
-	leaseCompleter leaseCompleter
+	// submits shares the round trips of concurrent Enqueue calls,
+	// leaseCompletions those of concurrent lease completions (coalesce.go).
+	submits          coalescer[EnqueueParams, BatchResult]
+	leaseCompletions coalescer[completeRun, error]
+	// leased remembers the lanes of the jobs Lease took (leasedjobs.go).
+	leased leasedJobs
+	// leaseQueues remembers the queue registry for Lease (leasequeues.go).
+	leaseQueues leaseQueues
 	// nextShard spreads submissions over the shards in turn; limited
 	// caches which types have a concurrency limit (limits.go).
 	nextShard atomic.Uint32
@@ -132,6 +137,8 @@ func NewClient(ctx context.Context, rdb redis.UniversalClient, cfg *Config) (*Cl
 		logLines:     cmp.Or(cfg.LogLines, DefaultLogLines),
 		logLineBytes: cmp.Or(cfg.LogLineBytes, DefaultLogLineBytes),
 	}
+	c.submits.run, c.submits.chunk = c.submitBatch, submitChunk
+	c.leaseCompletions.run, c.leaseCompletions.chunk = c.completeLeaseBatch, completeLeaseChunk
 	if cfg.Tracer != nil {
 		c.tracer = cfg.Tracer.Tracer(tracerName)
 	}

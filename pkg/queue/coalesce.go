@@ -3,22 +3,30 @@ package queue
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// submitTimeout bounds one coalesced submission once it was handed to
-// Redis; a caller whose own context ends stops waiting earlier.
-const submitTimeout = 10 * time.Second
+// coalesceTimeout bounds one coalesced batch once it was handed to Redis;
+// a caller whose own context ends stops waiting earlier.
+const coalesceTimeout = 10 * time.Second
 
-// coalescer merges concurrent Enqueue calls into EnqueueBatch calls: while
-// one submission is in flight, the calls that arrive wait and then go out
-// together in one round trip and one submit.lua call. A lone call goes out
-// at once; under load N producers share one call instead of paying N.
-type coalescer struct {
+// coalescer merges concurrent calls of one kind into batches: while one
+// batch is in flight, the calls that arrive wait and then go out together
+// in one round trip and one script call per shard. A lone call goes out at
+// once; under load N callers share one call instead of paying N. Concurrent
+// Enqueue calls share submissions this way, concurrent CompleteLease and
+// CompleteLeases calls their completions.
+type coalescer[In, Out any] struct {
+	// run does one batch and returns one outcome per input, in order.
+	run func(ctx context.Context, in []In) []Out
+	// chunk bounds the inputs of one batch.
+	chunk int
+
 	mu      sync.Mutex
-	waiting []*enqueueCall
+	waiting []*coalescedCall[In, Out]
 	busy    bool          // a flush goroutine is running
-	last    int           // calls in the batch sent last
+	last    int           // inputs of the batch sent last
 	arrived chan struct{} // signalled, never blocking, when a call is added
 }
 
@@ -29,24 +37,40 @@ type coalescer struct {
 // never waits: its batch is never smaller than its last.
 const coalesceGather = 200 * time.Microsecond
 
-type enqueueCall struct {
-	p    EnqueueParams
-	res  BatchResult
+// coalescedCall is one input waiting for its outcome.
+type coalescedCall[In, Out any] struct {
+	in  In
+	out Out
+	req *coalescedRequest
+}
+
+// coalescedRequest is the inputs one do call handed over: done closes
+// once the last of them has its outcome.
+type coalescedRequest struct {
+	left atomic.Int32
 	done chan struct{}
 }
 
-// enqueueCoalesced submits p with whatever other calls are waiting.
-func (c *Client) enqueueCoalesced(ctx context.Context, p EnqueueParams) (*Enqueued, error) {
-	call := &enqueueCall{p: p, done: make(chan struct{})}
-	co := &c.coalesce
+// do hands ins over and returns their outcomes, in order, once every one
+// is done; they may go out in several batches, beside other callers'.
+func (co *coalescer[In, Out]) do(ctx context.Context, ins []In) ([]Out, error) {
+	if len(ins) == 0 {
+		return nil, nil
+	}
+	req := &coalescedRequest{done: make(chan struct{})}
+	req.left.Store(int32(len(ins)))
+	calls := make([]coalescedCall[In, Out], len(ins))
 	co.mu.Lock()
-	co.waiting = append(co.waiting, call)
+	for i, in := range ins {
+		calls[i] = coalescedCall[In, Out]{in: in, req: req}
+		co.waiting = append(co.waiting, &calls[i])
+	}
 	if co.arrived == nil {
 		co.arrived = make(chan struct{}, 1)
 	}
 	if !co.busy {
 		co.busy = true
-		go c.flushEnqueues()
+		go co.flush()
 	} else {
 		select {
 		case co.arrived <- struct{}{}:
@@ -55,26 +79,28 @@ func (c *Client) enqueueCoalesced(ctx context.Context, p EnqueueParams) (*Enqueu
 	}
 	co.mu.Unlock()
 	select {
-	case <-call.done:
-		return call.res.Job, call.res.Err
+	case <-req.done:
+		out := make([]Out, len(calls))
+		for i := range calls {
+			out[i] = calls[i].out
+		}
+		return out, nil
 	case <-ctx.Done():
-		// The job may still be submitted, as with any call cut short.
+		// The calls may still be made, as with any call cut short.
 		return nil, ctx.Err()
 	}
 }
 
-// flushEnqueues submits the waiting calls, a batch at a time, until none
-// is left.
-func (c *Client) flushEnqueues() {
-	co := &c.coalesce
+// flush sends the waiting calls, a batch at a time, until none is left.
+func (co *coalescer[In, Out]) flush() {
 	for {
 		co.mu.Lock()
 		if k := len(co.waiting); k > 0 && k < co.last {
 			co.mu.Unlock()
-			c.gatherEnqueues()
+			co.gather()
 			co.mu.Lock()
 		}
-		n := min(len(co.waiting), submitChunk)
+		n := min(len(co.waiting), co.chunk)
 		co.last = n
 		if n == 0 {
 			co.busy = false
@@ -85,28 +111,25 @@ func (c *Client) flushEnqueues() {
 		co.waiting = co.waiting[n:]
 		co.mu.Unlock()
 
-		params := make([]EnqueueParams, n)
+		ins := make([]In, n)
 		for i, call := range batch {
-			params[i] = call.p
+			ins[i] = call.in
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), submitTimeout)
-		res, err := c.EnqueueBatch(ctx, params)
+		ctx, cancel := context.WithTimeout(context.Background(), coalesceTimeout)
+		outs := co.run(ctx, ins)
 		cancel()
 		for i, call := range batch {
-			if err != nil {
-				call.res.Err = err
-			} else {
-				call.res = res[i]
+			call.out = outs[i]
+			if call.req.left.Add(-1) == 0 {
+				close(call.req.done)
 			}
-			close(call.done)
 		}
 	}
 }
 
-// gatherEnqueues waits up to coalesceGather for as many calls as the last
-// batch had.
-func (c *Client) gatherEnqueues() {
-	co := &c.coalesce
+// gather waits up to coalesceGather for as many inputs as the last batch
+// had.
+func (co *coalescer[In, Out]) gather() {
 	t := time.NewTimer(coalesceGather)
 	defer t.Stop()
 	for {
@@ -122,4 +145,25 @@ func (c *Client) gatherEnqueues() {
 			return
 		}
 	}
+}
+
+// enqueueCoalesced submits p with whatever other calls are waiting.
+func (c *Client) enqueueCoalesced(ctx context.Context, p EnqueueParams) (*Enqueued, error) {
+	res, err := c.submits.do(ctx, []EnqueueParams{p})
+	if err != nil {
+		return nil, err
+	}
+	return res[0].Job, res[0].Err
+}
+
+// submitBatch is the submits coalescer's batch: one EnqueueBatch.
+func (c *Client) submitBatch(ctx context.Context, params []EnqueueParams) []BatchResult {
+	res, err := c.EnqueueBatch(ctx, params)
+	if err != nil {
+		res = make([]BatchResult, len(params))
+		for i := range res {
+			res[i].Err = err
+		}
+	}
+	return res
 }

@@ -144,7 +144,7 @@
 //	write.go        the pipelines of one round trip, WAIT for durable writes
 //
 //	submit.go       EnqueueParams, Enqueue, EnqueueBatch (planSubmit)
-//	coalesce.go     concurrent Enqueue calls sharing one submission
+//	coalesce.go     concurrent calls sharing one batch (Enqueue, lease completions)
 //	limits.go       type limits and the shard a job is created in
 //	manage.go       a job's owner's transitions: Cancel, Restart, Delete
 //	pipeline.go     pipelines: the model, validation and graph of a DAG of jobs
@@ -176,7 +176,9 @@
 //	registry.go     WorkerInfo and Workers: the registry of live workers
 //	lease.go        the lease protocol of workers in any language: Lease,
 //	                Announce, HeartbeatLease, CompleteLease, FailLease
-//	leasecomplete.go concurrent CompleteLease calls sharing round trips
+//	leasecomplete.go CompleteLease(s): completions coalesced into one batch
+//	leasedjobs.go   the lanes of leased jobs, kept for their completions
+//	leasequeues.go  the queue registry, remembered for leases of every queue
 //	deliveries.go   callbacks of ended jobs: Delivery, ClaimDeliveries,
 //	                AckDelivery (package webhook sends them)
 //

@@ -108,25 +108,21 @@ func (c *Client) Lease(ctx context.Context, p LeaseParams) (*LeaseResult, error)
 		return nil, err
 	}
 	p.Lease = p.Lease.Truncate(time.Second)
-	var lanes []claimLane
-	if p.Queues == nil {
-		names, err := c.queueNames(ctx)
-		if err != nil {
-			return nil, err
-		}
-		lanes = lanesOf(names, p.Types)
-		for i := range lanes {
-			lanes[i].rank = 0 // one group: priority, then submission order
-		}
-	} else {
-		lanes = lanesOf(p.Queues, p.Types)
-	}
 	suffix := "." + strconv.Itoa(int(p.Lease/time.Second))
 	start := time.Now()
-	jobs, seen, wait, err := c.claimLanes(ctx, p.WorkerID, lanes, p.Max, p.Lease, suffix)
+	var jobs []*Job
+	var seen bool
+	var wait time.Duration
+	var err error
+	if p.Queues == nil {
+		jobs, seen, wait, err = c.claimAllQueues(ctx, p, suffix)
+	} else {
+		jobs, seen, wait, err = c.claimLanes(ctx, p.WorkerID, lanesOf(p.Queues, p.Types), p.Max, p.Lease, suffix)
+	}
 	if err != nil {
 		return nil, err
 	}
+	c.leased.add(jobs)
 	out := &LeaseResult{Jobs: make([]Leased, len(jobs)), Blocked: seen && len(jobs) == 0, RetryAfter: wait}
 	// The jobs are taken: should their parents' results not be read, the
 	// worker is told the error and the lease expires (and is recovered).
@@ -212,7 +208,11 @@ func (c *Client) HeartbeatLease(ctx context.Context, id, token string, lease tim
 func (c *Client) CompleteLease(ctx context.Context, id, token, result string) (err error) {
 	ctx, end := c.startLeaseSpan(ctx, spanComplete, id)
 	defer func() { end(err) }()
-	return c.completeCoalesced(ctx, completeRun{id: id, token: token, result: result})
+	errs, err := c.leaseCompletions.do(ctx, []completeRun{{id: id, token: token, result: result}})
+	if err != nil {
+		return err
+	}
+	return errs[0]
 }
 
 // FailLease fails the run holding job id (token) with message: the job

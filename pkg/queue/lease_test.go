@@ -50,3 +50,26 @@ func TestCompleteLeaseConcurrently(t *testing.T) {
 	}
 	checkInvariants(t, c)
 }
+
+// A lease of every queue finds the jobs of a queue new since it last
+// read the registry: the queues it remembers being empty, it reads again.
+func TestLeaseEveryQueueFindsANewQueue(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	ctx := ctxT(t)
+	p := LeaseParams{WorkerID: "w", Types: []string{"ocr"}, Max: 5, Lease: 10 * time.Second}
+	if _, err := c.Enqueue(ctx, EnqueueParams{Type: "ocr", Queue: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.Lease(ctx, p); err != nil || len(res.Jobs) != 1 {
+		t.Fatalf("lease: %+v %v", res, err)
+	}
+	e, err := c.Enqueue(ctx, EnqueueParams{Type: "ocr", Queue: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Lease(ctx, p) // within leaseQueuesAge of the first
+	if err != nil || len(res.Jobs) != 1 || res.Jobs[0].Job.ID != e.ID {
+		t.Fatalf("lease after a new queue: %+v %v", res, err)
+	}
+}

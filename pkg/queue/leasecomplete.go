@@ -4,112 +4,108 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"sync"
 )
 
-// leaseCompleter merges concurrent CompleteLease calls (an apiserver
-// serving many HTTP workers) into one round trip that reads their jobs'
-// lanes and one complete.lua call per shard, as a Go worker acknowledges
-// its finished runs together: while one batch is in flight, the calls
-// that arrive wait and then go out together. A lone call goes out at once.
-type leaseCompleter struct {
-	mu      sync.Mutex
-	waiting []*leaseCompletion
-	busy    bool // a flush goroutine is running
-}
-
-type leaseCompletion struct {
-	run  completeRun
-	err  error
-	done chan struct{}
-}
+// Concurrent CompleteLease and CompleteLeases calls (an apiserver serving
+// many HTTP workers) go out together through the Client's leaseCompletions
+// coalescer: one round trip reads their jobs' lanes and one complete.lua
+// call per shard completes them, as a Go worker acknowledges its finished
+// runs together.
 
 // completeLeaseChunk bounds the completions of one batch.
 const completeLeaseChunk = 500
 
-// completeCoalesced completes run with whatever other calls are waiting.
-func (c *Client) completeCoalesced(ctx context.Context, run completeRun) error {
-	call := &leaseCompletion{run: run, done: make(chan struct{})}
-	lc := &c.leaseCompleter
-	lc.mu.Lock()
-	lc.waiting = append(lc.waiting, call)
-	if !lc.busy {
-		lc.busy = true
-		go c.flushLeaseCompletions()
-	}
-	lc.mu.Unlock()
-	select {
-	case <-call.done:
-		return call.err
-	case <-ctx.Done():
-		// The completion may still be made, as with any call cut short:
-		// the client's retry is then answered by the idempotent repeat.
-		return ctx.Err()
-	}
+// MaxLeaseCompletions is the most completions one CompleteLeases call takes.
+const MaxLeaseCompletions = 100
+
+// LeaseCompletion is one run to complete through CompleteLeases: job ID
+// held by the run of Token, with Result (JSON; "" for none).
+type LeaseCompletion struct {
+	ID, Token, Result string
 }
 
-// flushLeaseCompletions completes the waiting calls, a batch at a time,
-// until none is left.
-func (c *Client) flushLeaseCompletions() {
-	lc := &c.leaseCompleter
-	for {
-		lc.mu.Lock()
-		n := min(len(lc.waiting), completeLeaseChunk)
-		if n == 0 {
-			lc.busy = false
-			lc.mu.Unlock()
-			return
-		}
-		batch := lc.waiting[:n:n]
-		lc.waiting = lc.waiting[n:]
-		lc.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), submitTimeout)
-		c.completeBatch(ctx, batch)
-		cancel()
-		for _, call := range batch {
-			close(call.done)
-		}
+// CompleteLeases completes each of runs as CompleteLease would, together,
+// and returns each one's outcome (nil, *LeaseLostError, ErrJobNotFound or
+// a storage error) in order. err is set only for the call as a whole
+// (too many runs, ctx ended).
+func (c *Client) CompleteLeases(ctx context.Context, runs []LeaseCompletion) ([]error, error) {
+	if len(runs) > MaxLeaseCompletions {
+		return nil, invalidf("completions: want at most %d", MaxLeaseCompletions)
 	}
+	in := make([]completeRun, len(runs))
+	for i, r := range runs {
+		in[i] = completeRun{id: r.ID, token: r.Token, result: r.Result}
+	}
+	return c.leaseCompletions.do(ctx, in)
 }
 
-// completeBatch reads the lanes of batch's jobs (their queue and type
-// name the wake list a freed slot of a limited type is announced on) in
-// one round trip, and completes those found in another.
-func (c *Client) completeBatch(ctx context.Context, batch []*leaseCompletion) {
-	ids := make([]string, len(batch))
-	for i, call := range batch {
-		ids[i] = call.run.id
+// completeLeaseBatch is the leaseCompletions coalescer's batch: it reads
+// the lanes of runs' jobs (their queue and type name the wake list a freed
+// slot of a limited type is announced on) in one round trip, unless this
+// Client leased them (leasedJobs), and completes those found in another.
+func (c *Client) completeLeaseBatch(ctx context.Context, runs []completeRun) []error {
+	out := make([]error, len(runs))
+	var unknown []int // runs whose lanes must be read
+	for i := range runs {
+		r := &runs[i]
+		if j, ok := c.leased.take(r.id); ok {
+			r.queue, r.typ, r.pipeline, r.children = j.queue, j.typ, j.pipeline, j.children
+		} else {
+			unknown = append(unknown, i)
+		}
+	}
+	if err := c.readLanes(ctx, runs, unknown, out); err != nil {
+		for i := range out {
+			out[i] = err
+		}
+		return out
+	}
+	var found []completeRun
+	var at []int
+	for i := range runs {
+		if out[i] == nil {
+			found = append(found, runs[i])
+			at = append(at, i)
+		}
+	}
+	if len(found) == 0 {
+		return out
+	}
+	outs, err := c.completeAny(ctx, found)
+	for k, i := range at {
+		if err != nil {
+			out[i] = err
+		} else {
+			out[i] = outs[k]
+		}
+	}
+	return out
+}
+
+// readLanes reads the lanes and pipelines of runs[idx] in one round trip;
+// out[i] is set for a job that is gone.
+func (c *Client) readLanes(ctx context.Context, runs []completeRun, idx []int, out []error) error {
+	if len(idx) == 0 {
+		return nil
+	}
+	ids := make([]string, len(idx))
+	for k, i := range idx {
+		ids[k] = runs[i].id
 	}
 	f, err := c.fieldsOfMany(ctx, ids, fStatus, fQueue, fType, fPipeline, fChildren)
 	if err != nil {
-		for _, call := range batch {
-			call.err = err
-		}
-		return
+		return err
 	}
-	var runs []completeRun
-	var calls []*leaseCompletion
-	for i, call := range batch {
-		if f[0][i] == "" {
-			call.err = fmt.Errorf("job %s: %w", call.run.id, ErrJobNotFound)
+	for k, i := range idx {
+		r := &runs[i]
+		if f[0][k] == "" {
+			out[i] = fmt.Errorf("job %s: %w", r.id, ErrJobNotFound)
 			continue
 		}
-		call.run.queue, call.run.typ = cmp.Or(f[1][i], DefaultQueue), f[2][i]
-		if call.run.pipeline = f[3][i]; call.run.pipeline != "" {
-			call.run.children = decodeChildren(f[4][i])
-		}
-		runs = append(runs, call.run)
-		calls = append(calls, call)
-	}
-	if len(runs) == 0 {
-		return
-	}
-	outs, err := c.completeAny(ctx, runs)
-	for i, call := range calls {
-		if err != nil {
-			call.err = err
-		} else {
-			call.err = outs[i]
+		r.queue, r.typ = cmp.Or(f[1][k], DefaultQueue), f[2][k]
+		if r.pipeline = f[3][k]; r.pipeline != "" {
+			r.children = decodeChildren(f[4][k])
 		}
 	}
+	return nil
 }

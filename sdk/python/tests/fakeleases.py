@@ -1,6 +1,7 @@
 """A fake of the job queue's HTTP lease protocol, in memory, for the
 worker's tests: POST /api/v1/leases and /api/v1/leases/{id}/heartbeat,
-/complete and /fail, with the contract's rules (docs/api.md, "Workers
+/complete and /fail (and many completions in one POST
+/api/v1/leases/complete), with the contract's rules (docs/api.md, "Workers
 over HTTP"): strict bodies and ranges, leases woken by submissions,
 heartbeats answering 409 lease_lost once the token no longer holds the
 job, complete idempotent for its token, fail retried within max_retries
@@ -107,9 +108,12 @@ class _Server(ThreadingHTTPServer):
 class FakeLeaseServer:
     """The fake, serving on a free loopback port until close()."""
 
-    def __init__(self, keys=None):
+    def __init__(self, keys=None, batch_complete=True):
         # keys: {api key: role}; None means no authentication.
+        # batch_complete: serve POST /api/v1/leases/complete (an older
+        # server answers it 404).
         self.keys = keys
+        self.batch_complete = batch_complete
         self.cond = threading.Condition()
         self.jobs = {}
         self.calls = []  # (monotonic time the call came, path, body, status)
@@ -261,6 +265,8 @@ class FakeLeaseServer:
     def _route(self, path, body):
         if path == "/api/v1/leases":
             return self._lease(body)
+        if path == "/api/v1/leases/complete" and self.batch_complete:
+            return self._complete_batch(body)
         m = _ROUTE.match(path)
         if not m:
             raise HTTPError(404, "not_found", "no such route")
@@ -378,6 +384,30 @@ class FakeLeaseServer:
             job.set_status("completed")
             self.cond.notify_all()
             return {"status": "completed"}
+
+    def _complete_batch(self, body):
+        """Every item checked first (400 names it, nothing applied), then
+        each answered as its single complete would be."""
+        _strict(body, ("completions",), ("completions",))
+        items = body["completions"]
+        if not isinstance(items, list) or not 1 <= len(items) <= 100:
+            raise _bad("completions: want 1-100 items")
+        for i, item in enumerate(items):
+            try:
+                _strict(item, ("job_id", "lease_token", "result"), ("job_id", "lease_token"))
+            except HTTPError as e:
+                raise _bad("completions[%d]: %s" % (i, e.message))
+            if not isinstance(item["job_id"], str) or not _UUID.match(item["job_id"]):
+                raise _bad("completions[%d].job_id: want a UUID" % i)
+        results = []
+        for item in items:
+            job_id = item["job_id"]
+            single = {k: v for k, v in item.items() if k != "job_id"}
+            try:
+                results.append(dict(self._complete(job_id, single), job_id=job_id))
+            except HTTPError as e:
+                results.append({"job_id": job_id, "error": dict({"code": e.code, "message": e.message}, **e.extra)})
+        return {"results": results}
 
     def _fail(self, job_id, body):
         _strict(body, ("lease_token", "error", "retryable"), ("lease_token", "error"))

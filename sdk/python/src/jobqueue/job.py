@@ -1,6 +1,7 @@
 """One leased job: what its handler sees (Job), and the lease behind it
 (_Lease): background heartbeats that extend it and carry progress, and
-the final complete or fail, retried until the lease would expire.
+the final complete or fail, retried until the lease would expire
+(completions that end together go out in one call: _completer.py).
 
 The wire protocol (docs/api.md, "Workers over HTTP"): a heartbeat
 (POST /api/v1/leases/{id}/heartbeat) extends the lease and may carry
@@ -99,8 +100,9 @@ class _Lease:
     """The lease of one job: its token, when it expires, the progress not
     yet sent, and the heartbeat loop that keeps it."""
 
-    def __init__(self, transport, lease, leased_at, progress_interval):
+    def __init__(self, transport, lease, leased_at, progress_interval, completer=None):
         self.transport = transport
+        self.completer = completer  # sends completions with others (_completer.py), or None
         self.job = Job(lease, self)
         self.token = lease["lease_token"]
         self.seconds = float(lease.get("lease_seconds") or 30)
@@ -279,6 +281,11 @@ class _Lease:
                 log.info("job %s: %s dropped: this worker no longer holds the job", self.job.id, action)
                 return
         body = dict(body, lease_token=self.token)
+        # A traced job's complete goes alone: its traceparent header puts
+        # the server's span of it in the job's trace.
+        if (action == "complete" and self.completer is not None and self.headers is None
+                and self.completer.complete(self.job.id, body)):
+            return
         backoff = Backoff(retries=1 << 30, base=0.2, cap=5.0)
         tries = 0
         while True:

@@ -1,6 +1,7 @@
 """Worker: runs Python handlers for jobs of the queue, over the HTTP lease
 protocol (POST /api/v1/leases and its heartbeat, complete and fail calls;
-docs/api.md). It needs nothing but the API's URL: no Redis, no Go.
+jobs that end together complete in one call; docs/api.md). It needs
+nothing but the API's URL: no Redis, no Go.
 
 One thread takes work: a lease call (a long poll of up to wait_seconds)
 for as many jobs as there are free slots. Each job runs its handler in a
@@ -17,6 +18,7 @@ import threading
 import time
 import uuid
 
+from ._completer import Completer
 from ._http import DEFAULT_BASE_URL, Backoff, Transport
 from .errors import JobQueueError
 from .job import _Lease
@@ -92,6 +94,9 @@ class Worker:
         if grace_period is None or grace_period < 0 or progress_interval is None or progress_interval < 0:
             raise ValueError("grace_period and progress_interval must be seconds >= 0")
         self._http = Transport(base_url, api_key, timeout)
+        # Handlers that end together complete their jobs in one call; a
+        # worker running one job at a time has nothing to gather.
+        self._completer = Completer(self._http) if concurrency > 1 else None
         self.types = types
         self.concurrency = concurrency
         self.queues = queues
@@ -277,7 +282,7 @@ class Worker:
 
     def _start(self, lease, leased_at):
         try:
-            run = _Lease(self._http, lease, leased_at, self.progress_interval)
+            run = _Lease(self._http, lease, leased_at, self.progress_interval, self._completer)
         except (KeyError, TypeError, ValueError, AttributeError):
             log.error("worker %s: a lease without job_id or lease_token: %.300r", self.worker_id, lease)
             return

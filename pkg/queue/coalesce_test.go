@@ -1,0 +1,110 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// While one batch is in flight, the calls that arrive wait and go out
+// together, chunk at a time; each gets its own outcomes, in order, even
+// when its inputs are split over batches.
+func TestCoalescerMergesWaitingCalls(t *testing.T) {
+	t.Parallel()
+	started, release := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	var sizes []int
+	co := &coalescer[int, int]{chunk: 8}
+	co.run = func(_ context.Context, in []int) []int {
+		mu.Lock()
+		sizes = append(sizes, len(in))
+		first := len(sizes) == 1
+		mu.Unlock()
+		if first {
+			close(started)
+			<-release
+		}
+		out := make([]int, len(in))
+		for i, x := range in {
+			out[i] = 2 * x
+		}
+		return out
+	}
+	ctx := ctxT(t)
+	var wg sync.WaitGroup
+	check := func(ins ...int) {
+		defer wg.Done()
+		out, err := co.do(ctx, ins)
+		want := make([]int, len(ins))
+		for i, x := range ins {
+			want[i] = 2 * x
+		}
+		if err != nil || !slices.Equal(out, want) {
+			t.Errorf("do(%v) = %v, %v", ins, out, err)
+		}
+	}
+	wg.Add(1)
+	go check(1)
+	<-started
+	for i := range 6 {
+		wg.Add(1)
+		go check(10 + i)
+	}
+	wg.Add(1)
+	go check(100, 101, 102, 103, 104) // split over two batches
+	waitUntil(t, func() bool { co.mu.Lock(); defer co.mu.Unlock(); return len(co.waiting) == 11 })
+	close(release)
+	wg.Wait()
+	if !slices.Equal(sizes, []int{1, 8, 3}) {
+		t.Fatalf("batches of %v, want [1 8 3]", sizes)
+	}
+	if out, err := co.do(ctx, nil); out != nil || err != nil {
+		t.Fatalf("nothing: %v %v", out, err)
+	}
+	// A caller whose context ends stops waiting; its inputs still go out.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := co.do(cctx, []int{7}); err != context.Canceled {
+		t.Fatalf("cancelled: %v", err)
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// leasedJobs forgets a job once taken, and holds at most two generations.
+func TestLeasedJobsBounded(t *testing.T) {
+	t.Parallel()
+	var l leasedJobs
+	jobs := make([]*Job, 2*leasedJobsGeneration+1)
+	for i := range jobs {
+		jobs[i] = &Job{ID: fmt.Sprint(i), Queue: "q", Type: "t"}
+	}
+	l.add(jobs[:1])
+	if j, ok := l.take("0"); !ok || j.queue != "q" || j.typ != "t" {
+		t.Fatalf("take: %+v %v", j, ok)
+	}
+	if _, ok := l.take("0"); ok {
+		t.Fatal("taken twice")
+	}
+	l.add(jobs)
+	if n := len(l.cur) + len(l.old); n > 2*leasedJobsGeneration {
+		t.Fatalf("%d remembered", n)
+	}
+	if _, ok := l.take("1"); ok {
+		t.Fatal("the oldest generation was kept")
+	}
+	if _, ok := l.take(fmt.Sprint(len(jobs) - 1)); !ok {
+		t.Fatal("the newest was forgotten")
+	}
+}
