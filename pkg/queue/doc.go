@@ -24,6 +24,7 @@
 //	per shard:
 //	{T}:job:<id>             hash   the job (fields: job.go)
 //	{T}:jobevents:<id>       list   the job's events from its first claim on, newest MaxEventHistory (jobevents.go)
+//	                                (a claim's event waits in the job's claim_event field; a completion's is the job)
 //	{T}:log:<id>             list   the job's log lines, newest Config.LogLines (log.go)
 //	{T}:q:<queue>:t:<type>:pending  zset  a lane: runnable jobs of one type; score (100-priority)·1e12 + seq
 //	{T}:q:<queue>:t:<type>:wake     list  tokens the lane's idle workers block on (BLPOP), capped

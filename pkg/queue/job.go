@@ -94,6 +94,9 @@ const (
 	fChildren   = "children"
 	fCallback   = "callback_url"
 	fTrace      = "trace"
+	// fClaimEvent holds the last claim's history entry until the next push
+	// to the job's history (jobevents.go, lua/lib.lua CLAIM_EVENT).
+	fClaimEvent = "claim_event"
 	// The delivery of a job's callback (deliveries.go).
 	fHookID       = "hook_id"
 	fHookState    = "hook_state"

@@ -1,9 +1,11 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -20,7 +22,11 @@ import (
 // The state events are kept in the job's history list ({T}:jobevents:<id>),
 // written by the transition scripts themselves (lua/lib.lua add_history)
 // from the job's first claim on: a job that never ran has none, its
-// record says all there is. The log lines are kept in their own list
+// record says all there is. Two events of each run are kept without a push
+// of their own, the hot path's claim and completion (lua/lib.lua
+// CLAIM_EVENT): the claim's entry waits in the job's record (fClaimEvent)
+// until the next push takes it into the list, and a completed job's record
+// is its last event (stateEvents puts them back in place). The log lines are kept in their own list
 // ({T}:log:<id>), so that a chatty handler cannot push the state changes
 // out of the history. Both are bounded (MaxEventHistory,
 // Config.LogLines) and removed with the job (delete.lua, expire.lua).
@@ -93,12 +99,13 @@ func (c *Client) Events(ctx context.Context, id string, after int64, kinds Histo
 	out.LogsDropped, _ = strconv.ParseInt(h[fLogsDropped], 10, 64)
 	var se, le []Event
 	if states != nil {
-		all := states.Val()
-		se = parseEntries(id, all, after, parseStateEntry)
+		all := stateEvents(id, states.Val(), h)
 		if n := len(all); n > 0 {
-			if ev, ok := parseStateEntry(all[n-1]); ok {
-				ev.JobID = id
-				out.LastState = &ev
+			out.LastState = &all[n-1]
+		}
+		for _, ev := range all {
+			if ev.Version > after {
+				se = append(se, ev)
 			}
 		}
 	}
@@ -119,6 +126,42 @@ func parseEntries(id string, entries []string, after int64, parse func(string) (
 			ev.JobID = id
 			out = append(out, ev)
 		}
+	}
+	return out
+}
+
+// stateEvents is a job's kept state events, oldest first, the newest
+// MaxEventHistory: its history list, then the entry its last claim keeps
+// in its record until the next push (fClaimEvent), then a completed job's
+// record, its completion's event (lua/lib.lua CLAIM_EVENT). They are put
+// in id order, each id once: a pipeline's completion pushes its event
+// too, after a claim's entry still in the record.
+func stateEvents(id string, list []string, h map[string]string) []Event {
+	out := parseEntries(id, list, 0, parseStateEntry)
+	if c := h[fClaimEvent]; c != "" {
+		out = parseAppend(out, id, c)
+	}
+	if h[fStatus] == string(StateCompleted) && len(out) > 0 {
+		ev := Event{JobID: id, Status: StateCompleted, CurrentStep: h[fStep]}
+		ev.Version, _ = strconv.ParseInt(h[fVersion], 10, 64)
+		ev.Progress, _ = strconv.ParseFloat(h[fProgress], 64)
+		ev.UpdatedAtMS, _ = strconv.ParseInt(h[fUpdatedAt], 10, 64)
+		out = append(out, ev)
+	}
+	slices.SortStableFunc(out, func(a, b Event) int { return cmp.Compare(a.Version, b.Version) })
+	out = slices.CompactFunc(out, func(a, b Event) bool { return a.Version == b.Version })
+	if len(out) > MaxEventHistory {
+		out = out[len(out)-MaxEventHistory:]
+	}
+	return out
+}
+
+// parseAppend appends the state entry e of job id to out (none should
+// fail to decode; one that does is skipped).
+func parseAppend(out []Event, id, e string) []Event {
+	if ev, ok := parseStateEntry(e); ok {
+		ev.JobID = id
+		out = append(out, ev)
 	}
 	return out
 }

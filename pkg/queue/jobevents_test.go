@@ -112,8 +112,14 @@ func TestExpireRemovesHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := c.shards.of(id)
-	if n := b.rdb.Exists(ctx, k.jobEvents(id), k.log(id)).Val(); n != 2 {
+	// Claimed and completed, nothing between: both state events are kept
+	// in the record, the log line in the log.
+	if n := b.rdb.Exists(ctx, k.jobEvents(id), k.log(id)).Val(); n != 1 {
 		t.Fatalf("%d of the history keys exist", n)
+	}
+	if h, err := c.Events(ctx, id, 0, HistoryAll); err != nil || len(h.Events) != 3 ||
+		h.Events[0].Status != StateRunning || h.Events[1].Log == nil || h.Events[2].Status != StateCompleted {
+		t.Fatalf("events %+v, %v", h, err)
 	}
 	waitFor(t, 5*time.Second, "the job expired", func() bool {
 		n, err := c.Expire(ctx, Retention{Completed: time.Millisecond})

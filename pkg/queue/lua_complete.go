@@ -21,7 +21,7 @@ func (c *Client) luaComplete(ctx context.Context, runs []completeRun) ([]error, 
 	calls := make([]*luaCall, len(groups))
 	for gi, g := range groups {
 		k := c.shards[g.shard]
-		keys := make([]string, 0, 7+3*len(g.idx))
+		keys := make([]string, 0, 7+2*len(g.idx))
 		keys = append(keys, k.leases(), k.counts(), k.typeRunning(), k.typeLimits(),
 			k.done(StateCompleted), k.hooks())
 		args := make([]any, 0, 2+3*len(g.idx))
@@ -30,9 +30,6 @@ func (c *Client) luaComplete(ctx context.Context, runs []completeRun) ([]error, 
 			r := &runs[i]
 			keys = append(keys, k.job(r.id), k.laneWake(r.queue, r.typ))
 			args = append(args, r.id, r.token, r.result)
-		}
-		for _, i := range g.idx {
-			keys = append(keys, k.jobEvents(runs[i].id))
 		}
 		keys = append(keys, k.history())
 		calls[gi] = &luaCall{script: c.scripts.complete, keys: keys, args: args}

@@ -31,7 +31,8 @@
 -- ARGV[6+3L+j] run token of the j-th job taken (one per max job)
 -- ARGV[6+3L+W+i] lane i's queue (W = max jobs)
 -- ARGV[#ARGV] the history key without the id (keyspace.jobEvents(""): a
--- job's history shares its hash's slot, as undeclared as the hash)
+-- job's history shares its hash's slot, as undeclared as the hash; pushed
+-- to only for a job whose last claim's event was not kept yet)
 -- Returns {OK, now ms, blocked, wait ms, id, row, id, row, ...}, for each job taken
 -- its id and its hash as it was before the claim (HGETALL order): the
 -- caller applies the claim's own writes to it (claimedJob in job.go),
@@ -136,7 +137,7 @@ end
 local function take(i, id)
   local jk = ARGV[6] .. id
   local row = redis.call('HGETALL', jk)
-  local status, typ, queue, version, attempts, dirty, since, due, timeout, hook
+  local status, typ, queue, version, attempts, dirty, since, due, timeout, hook, claimed
   for k = 1, #row, 2 do
     local f = row[k]
     if f == 'status' then status = row[k + 1]
@@ -149,6 +150,7 @@ local function take(i, id)
     elseif f == 'deadline' then due = row[k + 1]
     elseif f == 'timeout_ms' then timeout = row[k + 1]
     elseif f == 'callback_url' then hook = true
+    elseif f == CLAIM_EVENT then claimed = row[k + 1]
     end
   end
   if status ~= 'pending' or typ ~= ltype[i] then
@@ -165,11 +167,15 @@ local function take(i, id)
     deadline = int(now + tonumber(ARGV[3]))
   end
   taken[i] = taken[i] or {}
+  if claimed and claimed ~= '' then -- the last claim's event, not kept yet (lib.lua)
+    local hk = ARGV[#ARGV] .. id
+    if redis.call('RPUSH', hk, claimed) > HISTORY_LIMIT then redis.call('LTRIM', hk, -HISTORY_LIMIT, -1) end
+  end
   if due and tonumber(due) <= now then
     -- Past its deadline: failed, never started.
     version = int(version + 1)
     redis.call('HSET', jk, 'status', 'failed', 'error', 'deadline_exceeded', 'step', 'Job failed',
-      'completed_at', now_s, 'updated_at', now_s, 'version', version)
+      'completed_at', now_s, 'updated_at', now_s, 'version', version, CLAIM_EVENT, '')
     redis.call('ZADD', kfailed, now_s, id)
     table.insert(taken[i], id) -- out of the lane with the taken ones
     add_event(events, id, 'failed', '0', '"Job failed"', version, now_s, typ, queue or DEFAULT_QUEUE)
@@ -182,9 +188,12 @@ local function take(i, id)
   room[typ] = room[typ] - 1
   taken_t[typ] = (taken_t[typ] or 0) + 1
   version = int(version + 1)
+  -- The claim's event is kept in the job's record until the next push to
+  -- its history (lib.lua CLAIM_EVENT): no push per claimed job.
   redis.call('HSET', jk, 'status', 'running', 'token', ARGV[6 + 3 * nlanes + n],
     'worker', ARGV[1], 'started_at', now_s, 'attempts', (attempts or 0) + 1,
-    'updated_at', now_s, 'version', version)
+    'updated_at', now_s, 'version', version,
+    CLAIM_EVENT, history_entry(version, 'running', '0', '""', now_s))
   if dirty then redis.call('HDEL', jk, 'progress', 'step') end
   leases[#leases + 1] = timeout and int(math.min(tonumber(deadline), now + tonumber(timeout))) or deadline
   leases[#leases + 1] = id
@@ -195,7 +204,6 @@ local function take(i, id)
   end
   table.insert(taken[i], id)
   add_event(events, id, 'running', '0', '""', version, now_s, typ, queue or DEFAULT_QUEUE)
-  add_history(ARGV[#ARGV] .. id, true, version, 'running', '0', '""', now_s)
   -- The wait: since the job last became pending (submitted, due, put back).
   hist_add(hist, queue or DEFAULT_QUEUE, typ, 'b', 1, 'W', now - tonumber(since or now))
   out[#out + 1] = id

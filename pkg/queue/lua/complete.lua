@@ -9,7 +9,9 @@
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
 -- KEYS[5] completed zset  KEYS[6] hooks zset (callbacks to deliver)
 -- KEYS[5+2i] job hash of run i   KEYS[6+2i] wake list of its lane
--- KEYS[6+2n+i] the events of run i's job (n runs)  KEYS[#KEYS] the history index (lib.lua: hist_write)
+-- KEYS[#KEYS] the history index (lib.lua: hist_write)
+-- (No push to the job's kept events: a completed job's record is its
+-- last event, lib.lua CLAIM_EVENT.)
 -- ARGV[1] events channel  ARGV[2] wake cap
 -- ARGV[3i] id of run i  ARGV[3i+1] its run token  ARGV[3i+2] its result JSON ('' for none)
 -- Returns {OK, r1, r2, ...} where ri is {OK} | {NOT_FOUND} | {LEASE_LOST, status}.
@@ -48,8 +50,6 @@ for i = 1, runs do
     types[f[3]] = t
     add_event(events, id, 'completed', '100', '"Job completed successfully"',
       version, now_s, f[3], f[4] or DEFAULT_QUEUE)
-    add_history(KEYS[6 + 2 * runs + i], false, version, 'completed', '100',
-      '"Job completed successfully"', now_s)
     hist_add(hist, f[4] or DEFAULT_QUEUE, f[3], 'c', 1, 'R', now - tonumber(f[7] or now))
     out[#out + 1] = ok_row
   end

@@ -227,14 +227,39 @@ end
 -- queue). A claim starts the history; every later transition appends only
 -- to a history that exists (RPUSHX), so a job that never ran has none: a
 -- pending job pays nothing. Log lines have their own list (log.lua).
+--
+-- Two events are kept without a push of their own, since each is one per
+-- run on the hot path (claim, complete) and a push is a Redis call per
+-- job. The claim writes its entry into the job's CLAIM_EVENT field, in the
+-- HSET it makes anyway; the next push to the history (a progress report,
+-- a failure, a cancel, a reap, ...) pushes it first, with its own entry in
+-- the same RPUSH (which then creates the list), and empties the field. A
+-- completion pushes nothing: completed is final (a restart takes failed
+-- and cancelled jobs only), so its event is the job's record as it stays.
+-- Events (jobevents.go) reads the list, then the field, then the record of
+-- a completed job.
 local HISTORY_LIMIT = 1000
+local CLAIM_EVENT = 'claim_event'
+
+-- history_entry is one entry of a history, from formatted pieces as
+-- add_event takes them.
+local function history_entry(version, status, progress, step, now)
+  return version .. ' ' .. status .. ' ' .. progress .. ' ' .. now .. ' ' .. step
+end
 
 -- add_history appends one event to the history histkey (create: start it
 -- if missing). version, progress and now are formatted numbers, step a
--- JSON string, as add_event takes them.
-local function add_history(histkey, create, version, status, progress, step, now)
-  local entry = version .. ' ' .. status .. ' ' .. progress .. ' ' .. now .. ' ' .. step
-  local n = redis.call(create and 'RPUSH' or 'RPUSHX', histkey, entry)
+-- JSON string, as add_event takes them. claimed is the job's CLAIM_EVENT
+-- field as read: when not empty, it goes first and starts the list (the
+-- caller empties the field in its own write).
+local function add_history(histkey, create, version, status, progress, step, now, claimed)
+  local entry = history_entry(version, status, progress, step, now)
+  local n
+  if claimed and claimed ~= '' then
+    n = redis.call('RPUSH', histkey, claimed, entry)
+  else
+    n = redis.call(create and 'RPUSH' or 'RPUSHX', histkey, entry)
+  end
   if n > HISTORY_LIMIT then redis.call('LTRIM', histkey, -HISTORY_LIMIT, -1) end
 end
 
@@ -242,10 +267,11 @@ end
 -- the job's history histkey (when it has one): the hash is read once.
 local function add_job_event_kept(buf, id, jobkey, histkey)
   local f = redis.call('HMGET', jobkey, 'status', 'progress', 'step', 'version',
-    'updated_at', 'type', 'queue')
+    'updated_at', 'type', 'queue', CLAIM_EVENT)
   local progress, step, version, now = f[2] or '0', cjson.encode(f[3] or ''), f[4] or '0', f[5] or '0'
   add_event(buf, id, f[1], progress, step, version, now, f[6] or '', f[7] or DEFAULT_QUEUE)
-  add_history(histkey, false, version, f[1], progress, step, now)
+  add_history(histkey, false, version, f[1], progress, step, now, f[8])
+  if f[8] and f[8] ~= '' then redis.call('HSET', jobkey, CLAIM_EVENT, '') end
 end
 
 -- publish_kept is publish that also appends the event to the job's

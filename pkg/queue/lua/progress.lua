@@ -21,19 +21,24 @@ local leases, events = {}, {}
 for i = 1, reports do
   local jk = KEYS[1 + i]
   local id, token, percent, step = ARGV[4 * i - 1], ARGV[4 * i], ARGV[4 * i + 1], ARGV[4 * i + 2]
-  local f = redis.call('HMGET', jk, 'status', 'token', 'version', 'type', 'queue', 'started_at', 'timeout_ms')
+  local f = redis.call('HMGET', jk, 'status', 'token', 'version', 'type', 'queue', 'started_at', 'timeout_ms', CLAIM_EVENT)
   if not f[1] then
     out[#out + 1] = {NOT_FOUND}
   elseif f[1] ~= 'running' or f[2] ~= token then
     out[#out + 1] = {LEASE_LOST, f[1]}
   else
     local version = int(f[3] + 1)
-    redis.call('HSET', jk, 'progress', percent, 'step', step, 'updated_at', now_s, 'version', version)
+    if f[8] and f[8] ~= '' then -- the claim's event goes first (lib.lua CLAIM_EVENT)
+      redis.call('HSET', jk, 'progress', percent, 'step', step, 'updated_at', now_s, 'version', version,
+        CLAIM_EVENT, '')
+    else
+      redis.call('HSET', jk, 'progress', percent, 'step', step, 'updated_at', now_s, 'version', version)
+    end
     leases[#leases + 1] = run_lease(deadline, f[6], f[7])
     leases[#leases + 1] = id
-    add_event(events, id, 'running', percent, cjson.encode(step), version, now_s, f[4],
-      f[5] or DEFAULT_QUEUE)
-    add_history(KEYS[1 + reports + i], false, version, 'running', percent, cjson.encode(step), now_s)
+    local jstep = cjson.encode(step)
+    add_event(events, id, 'running', percent, jstep, version, now_s, f[4], f[5] or DEFAULT_QUEUE)
+    add_history(KEYS[1 + reports + i], false, version, 'running', percent, jstep, now_s, f[8])
     out[#out + 1] = ok_row
   end
 end
