@@ -23,6 +23,8 @@
 -- pipeline id, C; and for each child: id, its lane l, its number of
 -- parents ('0' when not known)
 -- Returns {OK, r1, r2, ...} where ri is {OK} | {NOT_FOUND} | {LEASE_LOST, status}.
+-- (No push to a completed job's kept events, as complete.lua: its record
+-- is its last event, lib.lua CLAIM_EVENT.)
 
 -- release_children moves each child (kids: id → {job hash, lane, number
 -- of parents, parents completed by this call, its pipeline (marked
@@ -131,8 +133,6 @@ while a < #ARGV do
     types[f[3]] = t
     add_event(events, id, 'completed', '100', '"Job completed successfully"',
       version, now_s, f[3], f[4] or DEFAULT_QUEUE)
-    add_history(job_list(jk, id, 'jobevents'), false, version, 'completed', '100',
-      '"Job completed successfully"', now_s)
     hist_add(hist, f[4] or DEFAULT_QUEUE, f[3], 'c', 1, 'R', now - tonumber(f[7] or now))
     local p = pipes[pid]
     if not p then
