@@ -3,6 +3,7 @@ package queue
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	mrand "math/rand/v2"
@@ -206,8 +207,16 @@ func (w *Worker) claimAndRun(ctx context.Context, n int) (int, time.Duration, er
 	if err != nil {
 		return 0, 0, err
 	}
-	for _, j := range jobs {
-		w.startRun(j, start)
+	// The parents' results of the claimed jobs of pipelines, in one round
+	// trip for the claim rather than one per job; should it fail, each
+	// of those runs reads its own (call).
+	inputs, err := w.c.inputsOf(ctx, jobs)
+	for i, j := range jobs {
+		var in map[string]json.RawMessage
+		if err == nil {
+			in = inputs[i]
+		}
+		w.startRun(j, in, start)
 	}
 	return len(jobs), wait, nil
 }

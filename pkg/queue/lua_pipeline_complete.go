@@ -12,21 +12,7 @@ func (c *Client) luaPipelineComplete(ctx context.Context, runs []completeRun) []
 	groups := c.shards.group(len(runs), func(i int) string { return runs[i].id })
 	calls := make([]*luaCall, len(groups))
 	for gi, g := range groups {
-		k := c.shards[g.shard]
-		keys := []string{k.leases(), k.counts(), k.typeRunning(), k.typeLimits(), k.done(StateCompleted),
-			k.seq(), k.waiting(), k.queues(), k.pipelinesDone()}
-		args := []any{c.keys.eventsChannel(), c.wakeCap}
-		for _, i := range g.idx {
-			r := &runs[i]
-			keys = append(keys, k.job(r.id), k.laneWake(r.queue, r.typ), k.pipeline(r.pipeline))
-			args = append(args, r.id, r.token, r.result, r.pipeline, len(r.children))
-			for _, ch := range r.children {
-				keys = append(keys, k.job(ch.id), k.lane(ch.queue, ch.typ), k.laneWake(ch.queue, ch.typ), k.laneTypes(ch.queue))
-				args = append(args, ch.id, ch.typ, ch.queue)
-			}
-		}
-		keys = append(keys, k.hooks(), k.history())
-		calls[gi] = &luaCall{script: c.scripts.pipelineComplete, keys: keys, args: args}
+		calls[gi] = c.pipelineCompleteCall(c.shards[g.shard], runs, g.idx)
 	}
 	c.runScripts(ctx, false, calls...)
 	out := make([]error, len(runs))
@@ -83,4 +69,41 @@ func (c *Client) completeAny(ctx context.Context, runs []completeRun) ([]error, 
 		out[piped[k]] = err
 	}
 	return out, nil
+}
+
+// pipelineCompleteCall is the pipeline_complete.lua call of runs[idx] in
+// shard k. The children's lanes are named once each (the children of a
+// job mostly share one): a child is its job hash, id, lane and number of
+// parents.
+func (c *Client) pipelineCompleteCall(k keyspace, runs []completeRun, idx []int) *luaCall {
+	type lane struct{ queue, typ string }
+	at := map[lane]int{}
+	var lanes []lane
+	for _, i := range idx {
+		for _, ch := range runs[i].children {
+			l := lane{ch.queue, ch.typ}
+			if _, ok := at[l]; !ok {
+				lanes = append(lanes, l)
+				at[l] = len(lanes)
+			}
+		}
+	}
+	keys := []string{k.leases(), k.counts(), k.typeRunning(), k.typeLimits(), k.done(StateCompleted),
+		k.seq(), k.waiting(), k.queues(), k.pipelinesDone()}
+	args := []any{c.keys.eventsChannel(), c.wakeCap, len(lanes)}
+	for _, l := range lanes {
+		keys = append(keys, k.lane(l.queue, l.typ), k.laneWake(l.queue, l.typ), k.laneTypes(l.queue))
+		args = append(args, l.typ, l.queue)
+	}
+	for _, i := range idx {
+		r := &runs[i]
+		keys = append(keys, k.job(r.id), k.laneWake(r.queue, r.typ), k.pipeline(r.pipeline))
+		args = append(args, r.id, r.token, r.result, r.pipeline, len(r.children))
+		for _, ch := range r.children {
+			keys = append(keys, k.job(ch.id))
+			args = append(args, ch.id, at[lane{ch.queue, ch.typ}], ch.parents)
+		}
+	}
+	keys = append(keys, k.hooks(), k.history())
+	return &luaCall{script: c.scripts.pipelineComplete, keys: keys, args: args}
 }

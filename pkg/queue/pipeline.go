@@ -26,7 +26,7 @@ import (
 //	pipeline_key  its key in the pipeline
 //	waits         how many of its parents have not completed (waiting only)
 //	parents       JSON {"<key>": "<job id>"}: whose results it receives
-//	children      JSON [["<id>", "<queue>", "<type>"], ...]: whom its completion may unblock
+//	children      JSON [["<id>", "<queue>", "<type>", "<its number of parents>"], ...]: whom its completion may unblock
 //
 // and the pipeline's hash: status, created_at, completed_at, updated_at,
 // version, jobs (their number), completed, failed, cancelled (how many
@@ -280,28 +280,36 @@ func (g *pipeGraph) parentIDs(i int) []string {
 }
 
 // pipeChild is a child of a job as its parent stores it: enough to name
-// the child's keys when the parent completes.
-type pipeChild struct{ id, queue, typ string }
+// the child's keys when the parent completes, and its number of parents
+// (0: not known, as stored before it was kept), which lets a completion
+// of all of them at once release it without counting down.
+type pipeChild struct {
+	id, queue, typ string
+	parents        int
+}
 
-// encodeChildren is the children field of a job: JSON [[id, queue, type], ...].
+// encodeChildren is the children field of a job: JSON [[id, queue, type,
+// parents], ...] (a reader of three columns takes the first three).
 func encodeChildren(cs []pipeChild) string {
-	rows := make([][3]string, len(cs))
+	rows := make([][4]string, len(cs))
 	for i, c := range cs {
-		rows[i] = [3]string{c.id, c.queue, c.typ}
+		rows[i] = [4]string{c.id, c.queue, c.typ, strconv.Itoa(c.parents)}
 	}
 	b, _ := json.Marshal(rows)
 	return string(b)
 }
 
-// decodeChildren reads encodeChildren's text; a damaged one reads as none.
+// decodeChildren reads encodeChildren's text, or the three columns kept
+// before the fourth; a damaged one reads as none.
 func decodeChildren(v string) []pipeChild {
-	var rows [][3]string
+	var rows [][4]string
 	if json.Unmarshal([]byte(v), &rows) != nil {
 		return nil
 	}
 	out := make([]pipeChild, len(rows))
 	for i, r := range rows {
-		out[i] = pipeChild{id: r[0], queue: r[1], typ: r[2]}
+		n, _ := strconv.Atoi(r[3])
+		out[i] = pipeChild{id: r[0], queue: r[1], typ: r[2], parents: max(n, 0)}
 	}
 	return out
 }

@@ -48,7 +48,8 @@ func (c *Client) SubmitPipeline(ctx context.Context, p PipelineParams) (*Pipelin
 	for i, j := range p.Jobs {
 		nodes[i] = pipeNode{Key: j.Key, ID: ids[j.Key], Type: j.Type, Queue: j.Queue, DependsOn: j.DependsOn}
 		for _, d := range j.DependsOn {
-			children[d] = append(children[d], pipeChild{id: ids[j.Key], queue: j.Queue, typ: j.Type})
+			children[d] = append(children[d], pipeChild{id: ids[j.Key], queue: j.Queue, typ: j.Type,
+				parents: len(j.DependsOn)})
 		}
 	}
 	graph, err := json.Marshal(nodes)
@@ -231,33 +232,32 @@ func (c *Client) reapInPipeline(ctx context.Context, id, queue, typ, pid string)
 
 // inputsOf reads the results of the parents of a job of a pipeline, by
 // their keys, in one round trip for all of jobs (nil maps for jobs
-// without parents).
+// without parents); a parent of several of them (the jobs below one job
+// are often claimed together) is read once.
 func (c *Client) inputsOf(ctx context.Context, jobs []*Job) ([]map[string]json.RawMessage, error) {
 	out := make([]map[string]json.RawMessage, len(jobs))
 	pipe := c.rdb.Pipeline()
-	cmds := make([]map[string]*redis.StringCmd, len(jobs))
-	for i, j := range jobs {
-		if len(j.parents) == 0 {
-			continue
-		}
-		cmds[i] = make(map[string]*redis.StringCmd, len(j.parents))
-		for key, id := range j.parents {
-			cmds[i][key] = pipe.HGet(ctx, c.shards.of(id).job(id), fResult)
+	cmds := map[string]*redis.StringCmd{}
+	for _, j := range jobs {
+		for _, id := range j.parents {
+			if cmds[id] == nil {
+				cmds[id] = pipe.HGet(ctx, c.shards.of(id).job(id), fResult)
+			}
 		}
 	}
-	if pipe.Len() == 0 {
+	if len(cmds) == 0 {
 		return out, nil
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, storageErr(err)
 	}
-	for i, m := range cmds {
-		if m == nil {
+	for i, j := range jobs {
+		if len(j.parents) == 0 {
 			continue
 		}
-		out[i] = make(map[string]json.RawMessage, len(m))
-		for key, cmd := range m {
-			v := strings.TrimSpace(cmd.Val())
+		out[i] = make(map[string]json.RawMessage, len(j.parents))
+		for key, id := range j.parents {
+			v := strings.TrimSpace(cmds[id].Val())
 			if v == "" {
 				v = "null" // a parent that returned nothing
 			}

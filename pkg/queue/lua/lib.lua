@@ -73,9 +73,10 @@ end
 -- head of its priority (front = true): it has waited its turn once, and
 -- the "runs again within 2x the lease" promise must hold under a backlog.
 -- At the front the score is 5e11 lower: still above the next higher
--- priority's while the sequence stays below 5e11.
-local function enqueue(lanekey, typeskey, typ, seqkey, wakekey, cap, jobkey, id, front)
-  local prio = tonumber(redis.call('HGET', jobkey, 'priority') or '0')
+-- priority's while the sequence stays below 5e11. prio: the job's
+-- priority when the caller knows it (else read from its hash).
+local function enqueue(lanekey, typeskey, typ, seqkey, wakekey, cap, jobkey, id, front, prio)
+  prio = prio or tonumber(redis.call('HGET', jobkey, 'priority') or '0')
   local score = pending_score(prio, redis.call('INCR', seqkey))
   if front then
     score = score - 5e11

@@ -1,25 +1,94 @@
 -- pipeline_complete.lua: running → completed for several runs of jobs of
 -- pipelines at once, each only if its run still holds the lease, and in
 -- the same step each child whose last unfinished parent one of them was:
--- waiting → pending (in its lane). A child's count of parents it waits
--- for drops once per completion that changes its parent (a repeated
--- completion by the same run is answered OK and changes nothing, as in
--- complete.lua): it becomes pending exactly once, never before its last
--- parent completed, and no crash can come between the two.
--- (Hot path, as complete.lua: each job and child is read once and
--- written once; the leases, lanes, counters, pipelines and events are
--- written once per call.)
+-- waiting → pending (in its lane). A child becomes pending exactly once,
+-- never before its last parent completed, and no crash can come between
+-- the two. A repeated completion by the same run is answered OK and
+-- changes nothing, as in complete.lua.
+-- (Hot path, as complete.lua: each job is read once and written once;
+-- each child once per call, whatever number of its parents the call
+-- completes; the leases, lanes, counters, pipelines and events are
+-- written once per call, and the events go out as one message.)
 -- KEYS[1] leases  KEYS[2] counts  KEYS[3] type running  KEYS[4] type limits
 -- KEYS[5] completed zset  KEYS[6] seq  KEYS[7] waiting zset  KEYS[8] queues set
 -- KEYS[9] ended pipelines zset  KEYS[#KEYS - 1] hooks zset (callbacks to deliver)
 -- KEYS[#KEYS] the history index (lib.lua: hist_write)
+-- KEYS[7+3l..9+3l], l = 1..L: the children's lane l, its wake list, its
+-- queue's lane types set (each lane once, whatever number of children)
 -- then, for each run in turn: its job hash, the wake list of its lane,
--- its pipeline's hash, and for each of its C children: the child's job
--- hash, its lane, the lane's wake list, its queue's lane types set
--- ARGV[1] events channel  ARGV[2] wake cap
+-- its pipeline's hash, and the job hash of each of its C children
+-- ARGV[1] events channel  ARGV[2] wake cap  ARGV[3] L
+-- ARGV[2+2l..3+2l]: the type and queue of lane l
 -- then, for each run in turn: id, run token, result JSON ('' for none),
--- pipeline id, C; and for each child: id, type, queue
+-- pipeline id, C; and for each child: id, its lane l, its number of
+-- parents ('0' when not known)
 -- Returns {OK, r1, r2, ...} where ri is {OK} | {NOT_FOUND} | {LEASE_LOST, status}.
+-- (No push to a completed job's kept events, as complete.lua: its record
+-- is its last event, lib.lua CLAIM_EVENT.)
+
+-- release_children moves each child (kids: id → {job hash, lane, number
+-- of parents, parents completed by this call, its pipeline (marked
+-- alive: it has a pending job)}, order: their ids) of the
+-- runs this call completed whose parents have now all completed: waiting
+-- → pending, in its lane (lanes: l → {key, wake, types, type, queue}).
+-- When the call completed all its parents (their number known), none had
+-- completed before, so it is released without counting down; otherwise
+-- its count of parents it waits for drops once by those this call
+-- completed, and it is released at zero. Only a waiting child moves (one
+-- cancelled below a failed parent, or by a user, stays).
+local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, counts, cap, events, now)
+  local now_s = int(now)
+  local lane_order, unblocked, queues = {}, {}, {}
+  for _, cid in ipairs(order) do
+    local kid = kids[cid]
+    local ck, l = kid[1], lanes[kid[2]]
+    local last = kid[3] > 0 and kid[4] >= kid[3]
+    if not last then last = redis.call('HINCRBY', ck, 'waits', -kid[4]) <= 0 end
+    local g = last and redis.call('HMGET', ck, 'status', 'version', 'priority', 'attempts', 'restarts')
+    if g and g[1] == 'waiting' then
+      local cv = int(g[2] + 1)
+      redis.call('HSET', ck, 'status', 'pending', 'waits', '0', 'updated_at', now_s, 'version', cv)
+      unblocked[#unblocked + 1] = cid
+      kid[5].alive = true
+      if not l.ids then
+        l.ids, l.prios = {}, {}
+        lane_order[#lane_order + 1] = l
+      end
+      l.ids[#l.ids + 1] = cid
+      l.prios[#l.prios + 1] = tonumber(g[3] or '0')
+      queues[l.queue] = true
+      add_event(events, cid, 'pending', '0', '""', cv, now_s, l.typ, l.queue)
+      -- A history starts at a job's first claim (lib.lua): a child never
+      -- claimed (no attempts) nor restarted has none to append to.
+      if g[4] or g[5] then
+        add_history(job_list(ck, cid, 'jobevents'), false, cv, 'pending', '0', '""', now_s)
+      end
+    end
+  end
+  if #unblocked == 0 then return end
+  -- The sequence orders jobs of equal priority (FIFO): one number each.
+  local seq = redis.call('INCRBY', seqkey, #unblocked) - #unblocked
+  for _, l in ipairs(lane_order) do
+    for i = 1, #l.ids, 1000 do -- unpack takes a few thousand arguments at most
+      local z = {}
+      for j = i, math.min(i + 999, #l.ids) do
+        seq = seq + 1
+        z[#z + 1] = int(pending_score(l.prios[j], seq))
+        z[#z + 1] = l.ids[j]
+      end
+      redis.call('ZADD', l.key, unpack(z))
+    end
+    redis.call('SADD', l.types, l.typ)
+    wake(l.wake, cap, #l.ids)
+  end
+  for i = 1, #unblocked, 1000 do
+    redis.call('ZREM', waitkey, unpack(unblocked, i, math.min(i + 999, #unblocked)))
+  end
+  for q in pairs(queues) do redis.call('SADD', queueskey, q) end -- forgotten while they waited, maybe
+  redis.call('HINCRBY', counts, 'waiting', -#unblocked)
+  redis.call('HINCRBY', counts, 'pending', #unblocked)
+end
+
 local out = {OK}
 local ok_row = {OK}
 local now = now_ms()
@@ -27,9 +96,14 @@ local now_s = int(now)
 local done, finished, events = {}, {}, {}
 local types = {} -- type → {n = runs ended, wake = {wake list = true}}
 local pipes, pipe_order = {}, {} -- pipeline id → {key, n completed}
-local lanes, lane_order = {}, {} -- lane key → {wake, types, typ, ids, prios}
-local unblocked, queues, hist = {}, {}, {}
-local k, a = 9, 2 -- the keys and arguments read so far
+local kids, kid_order = {}, {} -- child id → (release_children)
+local hist = {}
+local lanes = {}
+for l = 1, tonumber(ARGV[3]) do
+  lanes[l] = {key = KEYS[7 + 3 * l], wake = KEYS[8 + 3 * l], types = KEYS[9 + 3 * l],
+    typ = ARGV[2 + 2 * l], queue = ARGV[3 + 2 * l]}
+end
+local k, a = 9 + 3 * #lanes, 3 + 2 * #lanes -- the keys and arguments read so far
 while a < #ARGV do
   local jk, wk, pk = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
   local id, token, result, pid = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
@@ -59,8 +133,6 @@ while a < #ARGV do
     types[f[3]] = t
     add_event(events, id, 'completed', '100', '"Job completed successfully"',
       version, now_s, f[3], f[4] or DEFAULT_QUEUE)
-    add_history(job_list(jk, id, 'jobevents'), false, version, 'completed', '100',
-      '"Job completed successfully"', now_s)
     hist_add(hist, f[4] or DEFAULT_QUEUE, f[3], 'c', 1, 'R', now - tonumber(f[7] or now))
     local p = pipes[pid]
     if not p then
@@ -70,31 +142,18 @@ while a < #ARGV do
     end
     p.n = p.n + 1
     for c = 1, nc do
-      local ck, lk = KEYS[k + 4 * c], KEYS[k + 4 * c + 1]
-      local cid, ctyp, cqueue = ARGV[a + 3 * c + 3], ARGV[a + 3 * c + 4], ARGV[a + 3 * c + 5]
-      if redis.call('HINCRBY', ck, 'waits', -1) <= 0 then
-        local g = redis.call('HMGET', ck, 'status', 'version', 'priority')
-        if g[1] == 'waiting' then
-          local cv = int(g[2] + 1)
-          redis.call('HSET', ck, 'status', 'pending', 'updated_at', now_s, 'version', cv)
-          unblocked[#unblocked + 1] = cid
-          local l = lanes[lk]
-          if not l then
-            l = {wake = KEYS[k + 4 * c + 2], types = KEYS[k + 4 * c + 3], typ = ctyp, ids = {}, prios = {}}
-            lanes[lk] = l
-            lane_order[#lane_order + 1] = lk
-          end
-          l.ids[#l.ids + 1] = cid
-          l.prios[#l.prios + 1] = tonumber(g[3] or '0')
-          queues[cqueue] = true
-          add_event(events, cid, 'pending', '0', '""', cv, now_s, ctyp, cqueue)
-          add_history(job_list(ck, cid, 'jobevents'), false, cv, 'pending', '0', '""', now_s)
-        end
+      local cid = ARGV[a + 3 * c + 3]
+      local kid = kids[cid]
+      if not kid then
+        kid = {KEYS[k + 3 + c], tonumber(ARGV[a + 3 * c + 4]), tonumber(ARGV[a + 3 * c + 5]), 0, p}
+        kids[cid] = kid
+        kid_order[#kid_order + 1] = cid
       end
+      kid[4] = kid[4] + 1
     end
     out[#out + 1] = ok_row
   end
-  k, a = k + 3 + 4 * nc, a + 5 + 3 * nc
+  k, a = k + 3 + nc, a + 5 + 3 * nc
 end
 if #done > 0 then
   redis.call('ZREM', KEYS[1], unpack(done))
@@ -105,35 +164,13 @@ if #done > 0 then
   redis.call('HINCRBY', KEYS[2], 'running', -#done)
   redis.call('HINCRBY', KEYS[2], 'completed', #done)
 end
-if #unblocked > 0 then
-  -- The sequence orders jobs of equal priority (FIFO): one number each.
-  local seq = redis.call('INCRBY', KEYS[6], #unblocked) - #unblocked
-  for _, lk in ipairs(lane_order) do
-    local l = lanes[lk]
-    for i = 1, #l.ids, 1000 do -- unpack takes a few thousand arguments at most
-      local z = {}
-      for j = i, math.min(i + 999, #l.ids) do
-        seq = seq + 1
-        z[#z + 1] = int(pending_score(l.prios[j], seq))
-        z[#z + 1] = l.ids[j]
-      end
-      redis.call('ZADD', lk, unpack(z))
-    end
-    redis.call('SADD', l.types, l.typ)
-    wake(l.wake, ARGV[2], #l.ids)
-  end
-  for i = 1, #unblocked, 1000 do
-    redis.call('ZREM', KEYS[7], unpack(unblocked, i, math.min(i + 999, #unblocked)))
-  end
-  for q in pairs(queues) do redis.call('SADD', KEYS[8], q) end -- forgotten while they waited, maybe
-  redis.call('HINCRBY', KEYS[2], 'waiting', -#unblocked)
-  redis.call('HINCRBY', KEYS[2], 'pending', #unblocked)
-end
-publish_events(ARGV[1], events)
+release_children(kid_order, kids, lanes, KEYS[6], KEYS[7], KEYS[8], KEYS[2], ARGV[2], events, now)
 hist_write(hist, KEYS[#KEYS], now)
 for _, pid in ipairs(pipe_order) do
   local p = pipes[pid]
   redis.call('HINCRBY', p.key, 'completed', p.n)
-  pipe_settle(p.key, KEYS[9], ARGV[1], pid, now, KEYS[#KEYS - 1])
+  -- A pipeline that has a job just made pending is running, as it was.
+  if not p.alive then pipe_settle(p.key, KEYS[9], ARGV[1], pid, now, KEYS[#KEYS - 1], events) end
 end
+publish_events(ARGV[1], events)
 return out

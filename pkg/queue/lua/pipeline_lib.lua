@@ -20,11 +20,12 @@ end
 -- any was cancelled, else completed. A change is stamped (version,
 -- completed_at), indexed in the set of ended pipelines (retention) and
 -- published as an event that names the pipeline as its job_id (so the
--- subscribers of the pipeline's id get it) and as its pipeline_id. An
+-- subscribers of the pipeline's id get it) and as its pipeline_id; with
+-- buf (lib.lua: add_event's), added to the call's one message instead. An
 -- end of a pipeline with a callback URL gives it its delivery (set_hook)
 -- in the hooks set hooks, as 'pipeline:<id>' (deliveries.go); hooks is
 -- nil where no end can come (a restart).
-local function pipe_settle(pk, pdone, channel, pid, now, hooks)
+local function pipe_settle(pk, pdone, channel, pid, now, hooks, buf)
   local f = redis.call('HMGET', pk, 'status', 'jobs', 'completed', 'failed', 'cancelled', 'callback_url')
   if not f[1] then return end
   local ended = tonumber(f[3] or '0') + tonumber(f[4] or '0') + tonumber(f[5] or '0')
@@ -46,9 +47,13 @@ local function pipe_settle(pk, pdone, channel, pid, now, hooks)
     redis.call('ZADD', pdone, now_s, pid)
     if hooks and f[6] then set_hook(pk, hooks, pid, v, now, 'pipeline:' .. pid) end
   end
-  redis.call('PUBLISH', channel, '{"job_id":"' .. pid .. '","pipeline_id":"' .. pid ..
-    '","status":"' .. st .. '","progress":0,"current_step":"","version":' .. v ..
-    ',"updated_at":' .. now_s .. ',"type":"","queue":""}')
+  local ev = {}
+  add_event(ev, pid, st, '0', '""', v, now_s, '', '')
+  ev[4] = '","pipeline_id":"' .. pid .. '","status":"' -- in place of add_event's '","status":"'
+  if not buf then return publish_events(channel, ev) end
+  local from = 1
+  if #buf > 0 then from, ev[2] = 2, ',{"job_id":"' end
+  for i = from, #ev do buf[#buf + 1] = ev[i] end
 end
 
 -- cancel_below cancels a waiting job because an ancestor ended without

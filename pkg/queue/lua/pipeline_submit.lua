@@ -22,24 +22,26 @@ if ARGV[2] ~= '' then
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {DUPLICATE, ARGV[1]} end
 local n = (#KEYS - 7) / 4
-local bound = tonumber(ARGV[5])
-if bound > 0 then
-  local seen, size = {}, redis.call('SCARD', KEYS[4])
-  for i = 1, n do
-    local q = ARGV[-4 + 11 * i + 2]
-    if not seen[q] then -- each queue looked up once
-      seen[q] = true
-      if redis.call('SISMEMBER', KEYS[4], q) == 0 then
-        size = size + 1
-        if size > bound then return {QUEUE_LIMIT, ARGV[5]} end
-      end
-    end
+-- The queues set learns the jobs' queues first, each once (a known queue
+-- costs its SADD alone); should the new ones take it past the registry's
+-- bound, they are taken back and nothing is created.
+local queues, added = {}, {}
+for i = 1, n do
+  local q = ARGV[-4 + 11 * i + 2]
+  if not queues[q] then
+    queues[q] = true
+    if redis.call('SADD', KEYS[4], q) == 1 then added[#added + 1] = q end
   end
+end
+local bound = tonumber(ARGV[5])
+if #added > 0 and bound > 0 and redis.call('SCARD', KEYS[4]) > bound then
+  redis.call('SREM', KEYS[4], unpack(added))
+  return {QUEUE_LIMIT, ARGV[5]}
 end
 local now = now_ms()
 local now_s = int(now)
 local pid = ARGV[1]
-local pending, waiting, notice, queues, hist = 0, {}, {}, {}, {}
+local pending, waiting, notice, hist = 0, {}, {}, {}
 for i = 1, n do
   local a = -4 + 11 * i
   local jk, lk, wk, tk = KEYS[3 + 4 * i], KEYS[4 + 4 * i], KEYS[5 + 4 * i], KEYS[6 + 4 * i]
@@ -59,9 +61,8 @@ for i = 1, n do
   if cb ~= '' then h[#h + 1] = 'callback_url'; h[#h + 1] = cb end
   redis.call('HSET', jk, unpack(h))
   hist_add(hist, queue, typ, 's')
-  queues[queue] = true
   if status == 'pending' then
-    enqueue(lk, tk, typ, KEYS[5], wk, ARGV[4], jk, id)
+    enqueue(lk, tk, typ, KEYS[5], wk, ARGV[4], jk, id, false, tonumber(ARGV[a + 4]))
     pending = pending + 1
     notice[#notice + 1] = '{"status":"pending","type":"' .. typ .. '","queue":"' .. queue .. '"}'
   else
@@ -69,7 +70,6 @@ for i = 1, n do
     waiting[#waiting + 1] = id
   end
 end
-for q in pairs(queues) do redis.call('SADD', KEYS[4], q) end
 if #waiting > 0 then
   redis.call('ZADD', KEYS[6], unpack(waiting))
   redis.call('HINCRBY', KEYS[3], 'waiting', #waiting / 2)

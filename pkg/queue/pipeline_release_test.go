@@ -1,0 +1,162 @@
+package queue
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/compileo/jobqueue/internal/redistest"
+	"github.com/redis/go-redis/v9"
+)
+
+// completeTogether completes runs in one call of the completion scripts,
+// as a worker's batch does.
+func completeTogether(t *testing.T, c *Client, runs ...*run) {
+	t.Helper()
+	comps := make([]*completion, len(runs))
+	for i, r := range runs {
+		comps[i] = &completion{r: r, body: `{"k":"` + r.job.PipelineKey + `"}`}
+	}
+	errs, err := c.completeAny(ctxT(t), completeRuns(comps))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("complete %s: %v", runs[i].job.PipelineKey, err)
+		}
+	}
+}
+
+// Every parent of a job completing in one call releases it once, in that
+// call, without counting down; the events of the call, the pipeline's end
+// among them, go out as one message.
+func TestPipelineParentsCompletingTogether(t *testing.T) {
+	t.Parallel()
+	c, bu := setup(t)
+	hub := startHub(t, c)
+	s := mustSubmitPipeline(t, c, diamond())
+	sub := hub.SubscribeMany([]string{s.ID, s.Jobs["d"]})
+	runOne(t, c, s, "a", map[string]int{"a": 1})
+	runs := claimN(t, c, "w", 10, time.Minute)
+	if len(runs) != 2 {
+		t.Fatalf("claimed %d, want b and c", len(runs))
+	}
+	// Read together, the children of a share its result (read once).
+	in, err := c.inputsOf(ctxT(t), []*Job{runs[0].job, runs[1].job})
+	if err != nil || string(in[0]["a"]) != `{"a":1}` || string(in[1]["a"]) != `{"a":1}` {
+		t.Fatalf("inputs of b and c: %v %v", in, err)
+	}
+	// A repeated completion in the same call counts once.
+	completeTogether(t, c, runs[0], runs[1], runs[0])
+	wantStatuses(t, c, s, map[string]State{"b": StateCompleted, "c": StateCompleted, "d": StatePending})
+	k := c.shards.of(s.Jobs["d"]).job(s.Jobs["d"])
+	if w := bu.rdb.HGet(ctxT(t), k, "waits").Val(); w != "0" {
+		t.Fatalf("d waits %q once released", w)
+	}
+	checkInvariants(t, c)
+	d := runOne(t, c, s, "d", nil)
+	in, err = c.inputsOf(ctxT(t), []*Job{d.job})
+	if err != nil || string(in[0]["b"]) != `{"k":"b"}` || string(in[0]["c"]) != `{"k":"c"}` {
+		t.Fatalf("inputs of d: %s %s %v", in[0]["b"], in[0]["c"], err)
+	}
+	completeTogether(t, c, d)
+	wantPipeline(t, c, s.ID, PipelineCompleted)
+	checkInvariants(t, c)
+	var got []string
+	for len(got) < 4 {
+		select {
+		case ev := <-sub.C:
+			got = append(got, ev.JobID+" "+string(ev.Status))
+		case <-time.After(5 * time.Second):
+			t.Fatalf("events: %v", got)
+		}
+	}
+	want := []string{s.Jobs["d"] + " pending", s.Jobs["d"] + " running", s.Jobs["d"] + " completed", s.ID + " completed"}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("events: %v, want %v", got, want)
+		}
+	}
+}
+
+// A job cancelled while its parents run stays cancelled when they all
+// complete together.
+func TestPipelineCancelledChildStaysCancelled(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	s := mustSubmitPipeline(t, c, diamond())
+	runOne(t, c, s, "a", map[string]int{"a": 1})
+	runs := claimN(t, c, "w", 10, time.Minute)
+	if err := c.Cancel(ctxT(t), s.Jobs["d"]); err != nil {
+		t.Fatal(err)
+	}
+	completeTogether(t, c, runs...)
+	wantStatuses(t, c, s, map[string]State{"b": StateCompleted, "c": StateCompleted, "d": StateCancelled})
+	wantPipeline(t, c, s.ID, PipelineCancelled)
+	checkInvariants(t, c)
+}
+
+// Children stored without their number of parents (three columns) are
+// counted down, one completion at a time.
+func TestPipelineChildrenOfThreeColumnsCountDown(t *testing.T) {
+	t.Parallel()
+	c, bu := setup(t)
+	s := mustSubmitPipeline(t, c, diamond())
+	for _, key := range []string{"b", "c"} {
+		id := s.Jobs[key]
+		v := `[["` + s.Jobs["d"] + `","` + DefaultQueue + `","t"]]`
+		if err := bu.rdb.HSet(ctxT(t), c.shards.of(id).job(id), "children", v).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runOne(t, c, s, "a", map[string]int{"a": 1})
+	runs := claimN(t, c, "w", 10, time.Minute)
+	if len(runs) != 2 || runs[0].job.children[0].parents != 0 {
+		t.Fatalf("claimed %d, children %+v", len(runs), runs[0].job.children)
+	}
+	completeTogether(t, c, runs[0])
+	wantStatuses(t, c, s, map[string]State{"d": StateWaiting})
+	checkInvariants(t, c)
+	completeTogether(t, c, runs[1])
+	wantStatuses(t, c, s, map[string]State{"d": StatePending})
+	checkInvariants(t, c)
+}
+
+// A pipeline whose jobs would take the queue registry past its bound is
+// refused whole, the registry left as it was; one of known queues (and at
+// most the bound's new ones) is created.
+func TestPipelineQueueRegistryIsBounded(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: redistest.Shared(t).Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	c, err := NewClient(ctx, rdb, &Config{Prefix: redistest.Prefix(t), MaxQueues: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustEnqueue(t, c, EnqueueParams{Type: "x", Queue: "q1"})
+	jobs := func(queues ...string) PipelineParams {
+		var p PipelineParams
+		for i, q := range queues {
+			j := PipelineJob{Key: "j" + string(rune('a'+i)), EnqueueParams: EnqueueParams{Type: "x", Queue: q}}
+			if i > 0 {
+				j.DependsOn = []string{"ja"}
+			}
+			p.Jobs = append(p.Jobs, j)
+		}
+		return p
+	}
+	if _, err := c.SubmitPipeline(ctx, jobs("q1", "q2", "q3", "q4")); !errors.Is(err, ErrQueueLimit) {
+		t.Fatalf("past the bound: %v", err)
+	}
+	if got := queueNamesOf(t, c); !slices.Equal(got, []string{"q1"}) {
+		t.Fatalf("queues %v after a refused pipeline", got)
+	}
+	mustSubmitPipeline(t, c, jobs("q1", "q2", "q1", "q3"))
+	if got := queueNamesOf(t, c); !slices.Equal(got, []string{"q1", "q2", "q3"}) {
+		t.Fatalf("queues %v", got)
+	}
+	checkInvariants(t, c)
+}
