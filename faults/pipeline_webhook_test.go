@@ -1,8 +1,6 @@
 package faults
 
 import (
-	"context"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -34,17 +32,7 @@ func TestPipelineWebhookSurvivesCrashes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: rc, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
+	serveReceiver(t, rc, port)
 
 	var created struct {
 		PipelineID string `json:"pipeline_id"`

@@ -130,17 +130,7 @@ func TestWebhookSurvivesCrashes(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: rc, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
+	serveReceiver(t, rc, port)
 	waitArrival(t, rc, 1)
 	apiA.Proc.Kill()
 	workerA.Kill()
@@ -176,6 +166,22 @@ func TestWebhookSurvivesCrashes(t *testing.T) {
 }
 
 // waitArrival waits for the receiver's n-th POST.
+// serveReceiver serves rc on port of loopback until the test ends.
+func serveReceiver(t *testing.T, rc *receiver, port int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: rc, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+}
+
 func waitArrival(t *testing.T, rc *receiver, n int) {
 	t.Helper()
 	timeout := time.After(30 * time.Second)
