@@ -254,6 +254,19 @@ class TestPipelines(LiveTestCase):
         with self.assertRaises(jobqueue.InvalidTransition):
             self.client.cancel_pipeline(created["pipeline_id"])
 
+    def test_the_pipeline_stream_follows_it_to_its_end(self):
+        created = self.client.submit_pipeline([
+            {"key": "a", "type": "demo", "payload": {"steps": 2, "step_ms": 50}},
+            {"key": "b", "type": "demo", "payload": {"steps": 2, "step_ms": 50}, "depends_on": ["a"]},
+        ])
+        evs = list(self.client.stream_pipeline(created["pipeline_id"]))
+        self.assertEqual((evs[-1].job_id, evs[-1]["pipeline_id"], evs[-1].status),
+                         (None, created["pipeline_id"], "completed"))
+        done = {e.job_id for e in evs if e.status == "completed" and e.job_id}
+        self.assertEqual(done, set(created["jobs"].values()))
+        ids = [e.id for e in evs]
+        self.assertEqual(ids, sorted(set(ids)))
+
     def test_invalid_pipeline_names_the_job(self):
         with self.assertRaises(jobqueue.BadRequest) as cm:
             self.client.submit_pipeline([{"key": "a", "type": "demo", "depends_on": ["b"]},

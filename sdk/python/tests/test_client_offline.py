@@ -236,5 +236,33 @@ class TestStream(ScriptedTestCase):
         self.assertEqual(len(srv.requests), 1)
 
 
+PIPELINE = "9b2e4567-e89b-12d3-a456-426614174999"
+
+
+def pipeline_event(eid, status):
+    data = {"pipeline_id": PIPELINE, "status": status, "progress": 100 if status == "completed" else 0,
+            "timestamp": "2024-01-21T10:30:00.000Z"}
+    return "id: %d\ndata: %s\n\n" % (eid, json.dumps(data))
+
+
+class TestPipelineStream(ScriptedTestCase):
+    def test_jobs_events_then_the_pipelines_end(self):
+        # A job's terminal event does not end it; the pipeline's does.
+        srv = self.serve(sse(pipeline_event(10, "running"), event(11, "completed", 100), "retry: 10\n\n"),
+                         sse(event(11, "completed", 100), event(12, "running", 50),
+                             pipeline_event(13, "completed"), event(14, "running")))
+        evs = list(self.client(srv).stream_pipeline(PIPELINE))
+        self.assertEqual([e.id for e in evs], [10, 11, 12, 13])
+        self.assertEqual([e.job_id for e in evs], [None, JOB, JOB, None])
+        self.assertEqual(evs[-1]["pipeline_id"], PIPELINE)
+        self.assertEqual(srv.requests[0].path, "/api/v1/pipelines/%s/stream" % PIPELINE)
+        self.assertEqual(srv.requests[1].headers["Last-Event-ID"], "11")
+
+    def test_a_resumed_stream_of_an_ended_pipeline_ends_at_once(self):
+        srv = self.serve(sse(), ok({"pipeline_id": PIPELINE, "status": "failed", "jobs": []}))
+        self.assertEqual(list(self.client(srv).stream_pipeline(PIPELINE, last_event_id=13)), [])
+        self.assertEqual(srv.requests[1].path, "/api/v1/pipelines/" + PIPELINE)
+
+
 if __name__ == "__main__":
     unittest.main()

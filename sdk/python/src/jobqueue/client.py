@@ -9,7 +9,7 @@ import time
 
 from ._http import DEFAULT_BASE_URL, Backoff, Transport, job_path
 from .errors import JobQueueError
-from .sse import TERMINAL, follow
+from .sse import TERMINAL, follow, follow_pipeline
 
 log = logging.getLogger("jobqueue.client")
 
@@ -140,6 +140,17 @@ class Client:
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError("pipeline %s still running after %ss" % (pipeline_id, timeout))
             time.sleep(interval)
+
+    def stream_pipeline(self, pipeline_id, last_event_id=None):
+        """Yields the pipeline's events (jobqueue.Event) until it ends:
+        every event of each of its jobs (``.job_id`` names the job), and
+        the pipeline's own status changes (``.job_id`` is None and
+        ``["pipeline_id"]`` names it; the last is its terminal one).
+        Reconnects with Last-Event-ID as ``stream`` does; give
+        ``last_event_id`` (an Event.id seen before) to resume."""
+        return follow_pipeline(self._http, pipeline_id, last_event_id=last_event_id,
+                               retries=self.max_retries, base=self.backoff, cap=self.max_backoff,
+                               idle_timeout=self.stream_idle_timeout, get_pipeline=self.pipeline)
 
     def status(self, job_id):
         """The job's status (GET /api/v1/jobs/status/{id}): job_id, status,

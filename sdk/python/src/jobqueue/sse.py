@@ -141,10 +141,42 @@ def follow(transport, job_id, last_event_id=None, retries=5, base=0.2, cap=10.0,
     with Last-Event-ID when a connection ends early. Raises the last error
     after ``retries`` reconnections in a row that brought no event, or at
     once for an error that retrying cannot fix (404, 400, 401, 403)."""
-    path = job_path("/api/v1/jobs/status/", job_id, "/stream")
+    finished = None
+    if get_job is not None:
+        def finished(last):
+            return _finished(get_job, job_id, last)
+    return _follow(transport, job_path("/api/v1/jobs/status/", job_id, "/stream"), "job %s" % job_id,
+                   lambda ev: ev.terminal, finished, last_event_id, Backoff(retries, base, cap),
+                   idle_timeout, sleep)
+
+
+def follow_pipeline(transport, pipeline_id, last_event_id=None, retries=5, base=0.2, cap=10.0,
+                    idle_timeout=45.0, get_pipeline=None, sleep=time.sleep):
+    """Yields the events of a pipeline's stream (Event) until the
+    pipeline's own terminal one: every event of each of its jobs (its
+    data names the job's ``job_id``) and the pipeline's status changes
+    (their data names ``pipeline_id`` and no job), reconnecting with
+    Last-Event-ID as follow does."""
+    finished = None
+    if get_pipeline is not None:
+        def finished(last):
+            return _pipeline_finished(get_pipeline, pipeline_id, last)
+    return _follow(transport, job_path("/api/v1/pipelines/", pipeline_id, "/stream"),
+                   "pipeline %s" % pipeline_id, _pipeline_end, finished, last_event_id,
+                   Backoff(retries, base, cap), idle_timeout, sleep)
+
+
+def _pipeline_end(ev):
+    """Whether ev is the pipeline's own terminal event (a stream's last)."""
+    return "job_id" not in ev.data and ev.get("pipeline_id") is not None and ev.status in TERMINAL
+
+
+def _follow(transport, path, what, is_last, finished, last_event_id, backoff, idle_timeout, sleep):
+    """The stream at path (of what, a job or a pipeline) until is_last
+    says an event is its last; finished(last) says, after a connection
+    closed without an event, whether the stream is over all the same."""
     last = last_event_id
     hints = _Hints()
-    backoff = Backoff(retries, base, cap)
     while True:
         err = None
         resp = None
@@ -164,16 +196,16 @@ def follow(transport, job_id, last_event_id=None, retries=5, base=0.2, cap=10.0,
                 try:
                     data = json.loads(raw)
                 except ValueError:
-                    raise JobQueueError("stream %s: event data is not JSON: %.200r" % (job_id, raw)) from None
+                    raise JobQueueError("stream of %s: event data is not JSON: %.200r" % (what, raw)) from None
                 if event_id is not None:
                     last = event_id
                 backoff.reset()
                 events += 1
                 ev = Event(event_id, data)
                 yield ev
-                if ev.terminal:
+                if is_last(ev):
                     return
-            err = StreamEnded("stream %s: ended before the job finished" % job_id)
+            err = StreamEnded("stream of %s: ended before its end" % what)
         except JobQueueError as e:
             err = e
         finally:
@@ -181,7 +213,7 @@ def follow(transport, job_id, last_event_id=None, retries=5, base=0.2, cap=10.0,
                 resp.close()
         # A connection closed without an event may be a stream resumed after
         # its terminal event (the server then sends nothing): look once.
-        if isinstance(err, StreamEnded) and events == 0 and get_job is not None and _finished(get_job, job_id, last):
+        if isinstance(err, StreamEnded) and events == 0 and finished is not None and finished(last):
             return
         delay = backoff.delay(err)
         if delay is None:
@@ -205,3 +237,15 @@ def _finished(get_job, job_id, last):
     except JobQueueError:
         return False
     return job.get("status") in TERMINAL and last is not None and job.get("version", 0) <= last
+
+
+def _pipeline_finished(get_pipeline, pipeline_id, last):
+    """_finished for a pipeline: whether it has ended (its stream closes
+    once it has, having sent the end)."""
+    try:
+        p = get_pipeline(pipeline_id)
+    except NotFound:
+        raise
+    except JobQueueError:
+        return False
+    return p.get("status") != "running" and last is not None
