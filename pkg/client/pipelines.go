@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"iter"
 	"time"
 )
 
@@ -137,4 +138,52 @@ func (c *Client) CancelPipeline(ctx context.Context, id string) error {
 // cancelled pipeline again.
 func (c *Client) RestartPipeline(ctx context.Context, id string) error {
 	return c.do(ctx, "POST", jobPath("/api/v1/pipelines/", id, "/restart"), nil, nil, nil)
+}
+
+// PipelineEvent is one event of a pipeline's stream: a change of one of
+// its jobs (JobID names it), or of the pipeline itself (JobID empty,
+// PipelineID set, Status one of the PipelineStatus values).
+type PipelineEvent struct {
+	// ID is the SSE event id; IDs only grow along the stream.
+	ID          int64     `json:"id,omitempty"`
+	JobID       string    `json:"job_id,omitempty"`
+	PipelineID  string    `json:"pipeline_id,omitempty"`
+	Status      string    `json:"status"`
+	Progress    float64   `json:"progress"`
+	CurrentStep string    `json:"current_step,omitempty"`
+	Timestamp   time.Time `json:"timestamp,omitzero"`
+}
+
+// OfPipeline reports whether the event is the pipeline's own.
+func (e PipelineEvent) OfPipeline() bool { return e.JobID == "" && e.PipelineID != "" }
+
+// StreamPipeline follows a pipeline (GET /api/v1/pipelines/{id}/stream):
+// every event of each of its jobs and the pipeline's own status changes,
+// until the pipeline ends (its terminal event is the last). It ends, and
+// reconnects, as Stream does: a non-nil error is the last element.
+func (c *Client) StreamPipeline(ctx context.Context, id string, opts *StreamOptions) iter.Seq2[PipelineEvent, error] {
+	var from int64
+	if opts != nil {
+		from = opts.LastEventID
+	}
+	return func(yield func(PipelineEvent, error) bool) {
+		s := &stream[PipelineEvent]{c: c, id: id, path: jobPath("/api/v1/pipelines/", id, "/stream"), last: from,
+			yield: yield,
+			decode: func(_, raw string) (ev PipelineEvent, end bool, err error) {
+				err = json.Unmarshal([]byte(raw), &ev)
+				return ev, false, err
+			},
+			setID: func(ev *PipelineEvent, id int64) { ev.ID = id },
+			terminal: func(ev PipelineEvent) bool {
+				return ev.OfPipeline() && PipelineStatus(ev.Status).Ended()
+			},
+			over: func(ctx context.Context) (bool, error) {
+				p, err := c.GetPipeline(ctx, id)
+				if err != nil {
+					return false, err
+				}
+				return p.Status.Ended(), nil
+			}}
+		s.run(ctx)
+	}
 }

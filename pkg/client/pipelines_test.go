@@ -51,6 +51,55 @@ func TestPipelineCalls(t *testing.T) {
 	}
 }
 
+// StreamPipeline passes on every job's events and ends with the
+// pipeline's own terminal event, also when resumed after it.
+func TestStreamPipeline(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	ctx := ctxT(t)
+	demo := client.Submission{Type: "demo", Payload: map[string]int{"steps": 2, "step_ms": 20}}
+	p, err := b.c.SubmitPipeline(ctx, []client.PipelineJob{{Key: "a", Submission: demo},
+		{Key: "b", DependsOn: []string{"a"}, Submission: demo}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []client.PipelineEvent
+	for ev, err := range b.c.StreamPipeline(ctx, p.PipelineID, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	last := evs[len(evs)-1]
+	if !last.OfPipeline() || last.PipelineID != p.PipelineID || last.Status != string(client.PipelineCompleted) {
+		t.Fatalf("last event %+v", last)
+	}
+	done := map[string]bool{}
+	for i, ev := range evs {
+		if i > 0 && ev.ID <= evs[i-1].ID {
+			t.Fatalf("event ids not growing: %+v after %+v", ev, evs[i-1])
+		}
+		if ev.JobID != "" && ev.Status == string(client.StateCompleted) {
+			done[ev.JobID] = true
+		}
+	}
+	if !done[p.Jobs["a"]] || !done[p.Jobs["b"]] {
+		t.Fatalf("completions seen %v of %v", done, p.Jobs)
+	}
+	// Resumed after the end: what changed in the end's very millisecond
+	// may come again, with later ids, and the end closes it again.
+	var again []client.PipelineEvent
+	for ev, err := range b.c.StreamPipeline(ctx, p.PipelineID, &client.StreamOptions{LastEventID: last.ID}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		again = append(again, ev)
+	}
+	if len(again) == 0 || again[0].ID <= last.ID || !again[len(again)-1].OfPipeline() {
+		t.Fatalf("resumed after the end: %+v", again)
+	}
+}
+
 // A pipeline's callback URL and its jobs' go in the body the API reads.
 func TestSubmitPipelineWithCallbacks(t *testing.T) {
 	t.Parallel()

@@ -136,6 +136,10 @@ type stream[T any] struct {
 	decode   func(name, raw string) (ev T, end bool, err error)
 	setID    func(ev *T, id int64)
 	terminal func(ev T) bool // the last event of the stream
+	// over says, after a connection closed without an event, whether
+	// the stream is over all the same (resumed after its last event);
+	// nil: the job's record says so (jobOver).
+	over func(ctx context.Context) (bool, error)
 }
 
 // connect runs one connection: it passes its events on until it ends.
@@ -260,7 +264,11 @@ func (s *stream[T]) read(ctx context.Context, body io.Reader, idle *time.Timer) 
 // nothing), or it is gone (the error is yielded). On any other answer,
 // failures included, the stream reconnects.
 func (s *stream[T]) finished(ctx context.Context) bool {
-	job, err := s.c.Get(ctx, s.id)
+	over := s.over
+	if over == nil {
+		over = s.jobOver
+	}
+	ended, err := over(ctx)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		var zero T
@@ -269,7 +277,16 @@ func (s *stream[T]) finished(ctx context.Context) bool {
 	case err != nil:
 		return false
 	}
-	return job.Status.Terminal() && job.Version <= s.last
+	return ended
+}
+
+// jobOver: the job finished in an event already passed on.
+func (s *stream[T]) jobOver(ctx context.Context) (bool, error) {
+	job, err := s.c.Get(ctx, s.id)
+	if err != nil {
+		return false, err
+	}
+	return job.Status.Terminal() && job.Version <= s.last, nil
 }
 
 // fail yields err as the sequence's last element.
