@@ -197,12 +197,19 @@ func TestBoundedMemory(t *testing.T) {
 	}
 
 	// Once the flow stops, retention empties the finished indexes.
+	// A log job whose submission the flow's end cut short may be created
+	// after the flow's last lease, and one whose run the end cut short is
+	// recovered when its 5 s lease ends: the run takes them here.
 	var drained memorySample
-	deadline := time.Now().Add(memoryRetention + 10*time.Second)
+	batch, lines := logBatch()
+	deadline := time.Now().Add(memoryRetention + 20*time.Second)
 	for {
 		drained = sampleMemory(t, ctx, rdb, q, pids, time.Since(start))
 		if drained.finished == 0 && drained.waiting == 0 {
 			break
+		}
+		if drained.waiting > 0 {
+			runLogJobs(ctx, api.URL, batch, lines)
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("after the flow: %d finished jobs still kept, %d waiting", drained.finished, drained.waiting)
@@ -263,11 +270,7 @@ const memoryLogType = "soaklog"
 // second, each writing 200 log lines (twice the bound of a job's log)
 // before it completes. It returns the lines written.
 func logFlow(ctx context.Context, base string) int {
-	lines := make([]string, 50)
-	for i := range lines {
-		lines[i] = `{"level":"info","message":"line ` + strconv.Itoa(i) + ` of a chatty job"}`
-	}
-	batch := `,"lines":[` + strings.Join(lines, ",") + `]}`
+	batch, lines := logBatch()
 	written := 0
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
@@ -281,10 +284,19 @@ func logFlow(ctx context.Context, base string) int {
 		// A job submitted (even if its answer was lost to the flow's end)
 		// is run to its end: the run must leave nothing waiting.
 		runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		written += runLogJobs(runCtx, base, batch, len(lines))
+		written += runLogJobs(runCtx, base, batch, lines)
 		cancel()
 	}
 	return written
+}
+
+// logBatch is the tail of a log call's body with 50 lines, and its lines.
+func logBatch() (batch string, n int) {
+	lines := make([]string, 50)
+	for i := range lines {
+		lines[i] = `{"level":"info","message":"line ` + strconv.Itoa(i) + ` of a chatty job"}`
+	}
+	return `,"lines":[` + strings.Join(lines, ",") + `]}`, len(lines)
 }
 
 // runLogJobs leases the waiting jobs of logFlow, writes four batches of
@@ -299,7 +311,7 @@ func runLogJobs(ctx context.Context, base, batch string, lines int) int {
 			} `json:"leases"`
 		}
 		if _, _, err := clustertest.Do(ctx, http.MethodPost, base+"/api/v1/leases",
-			`{"worker_id":"soak-logger","types":["`+memoryLogType+`"],"max_jobs":8}`, &got); err != nil {
+			`{"worker_id":"soak-logger","types":["`+memoryLogType+`"],"max_jobs":8,"lease_seconds":5}`, &got); err != nil {
 			continue
 		}
 		if len(got.Leases) == 0 {
