@@ -364,3 +364,63 @@ local function set_hook(jobkey, hooks, id, version, now, member)
   redis.call('HDEL', jobkey, 'hook_attempts', 'hook_token')
   redis.call('ZADD', hooks, int(now), member or id)
 end
+
+-- ---- completion (complete.lua, pipeline_complete.lua) -------------------
+-- A completion call gathers what its runs did in c = {out, done, finished,
+-- types, events, hist, now, now_s} and writes the shared indexes once at
+-- its end (complete_end). out gets each run's row; done, finished and
+-- types what complete_end writes.
+local COMPLETED_ROW = {OK} -- one table for every run's {OK}: the reply is the same
+
+-- complete_run completes run (id, token) of job jk, whose lane's wake
+-- list is wk, with result ('' for none), only if the run still holds the
+-- lease; a repeat by the same run is answered OK and changes nothing. A
+-- callback URL gets its delivery in hooks. Returns the job's type and
+-- queue when this call completed it, nil otherwise.
+local function complete_run(c, jk, wk, id, token, result, hooks)
+  local f = redis.call('HMGET', jk, 'status', 'token', 'type', 'queue', 'version', 'error',
+    'started_at', 'callback_url')
+  if not f[1] then
+    c.out[#c.out + 1] = {NOT_FOUND}
+    return nil
+  elseif f[1] == 'completed' and f[2] == token then
+    c.out[#c.out + 1] = COMPLETED_ROW -- completed by this very run already
+    return nil
+  elseif f[1] ~= 'running' or f[2] ~= token then
+    c.out[#c.out + 1] = {LEASE_LOST, f[1]}
+    return nil
+  end
+  local version = int(f[5] + 1)
+  local h = {'status', 'completed', 'progress', '100', 'step', 'Job completed successfully',
+    'completed_at', c.now_s, 'updated_at', c.now_s, 'version', version}
+  if result ~= '' then h[#h + 1] = 'result'; h[#h + 1] = result end
+  redis.call('HSET', jk, unpack(h))
+  if f[6] then redis.call('HDEL', jk, 'error') end
+  if f[8] then set_hook(jk, hooks, id, version, c.now) end
+  c.done[#c.done + 1] = id
+  c.finished[#c.finished + 1] = c.now_s
+  c.finished[#c.finished + 1] = id
+  local t = c.types[f[3]] or {n = 0, wake = {}}
+  t.n = t.n + 1
+  t.wake[wk] = true
+  c.types[f[3]] = t
+  local queue = f[4] or DEFAULT_QUEUE
+  add_event(c.events, id, 'completed', '100', '"Job completed successfully"', version, c.now_s, f[3], queue)
+  hist_add(c.hist, queue, f[3], 'c', 1, 'R', c.now - tonumber(f[7] or c.now))
+  c.out[#c.out + 1] = COMPLETED_ROW
+  return f[3], queue
+end
+
+-- complete_end writes what the call's completed runs changed: out of the
+-- leases, into the completed set, their types' slots given back (waking
+-- their lanes), the counters moved.
+local function complete_end(c, leases, completed, typerun, limits, counts, cap)
+  if #c.done == 0 then return end
+  redis.call('ZREM', leases, unpack(c.done))
+  redis.call('ZADD', completed, unpack(c.finished))
+  for typ, t in pairs(c.types) do
+    release_type(typ, t.n, typerun, limits, t.wake, cap)
+  end
+  redis.call('HINCRBY', counts, 'running', -#c.done)
+  redis.call('HINCRBY', counts, 'completed', #c.done)
+end

@@ -89,15 +89,10 @@ local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, 
   redis.call('HINCRBY', counts, 'pending', #unblocked)
 end
 
-local out = {OK}
-local ok_row = {OK}
 local now = now_ms()
-local now_s = int(now)
-local done, finished, events = {}, {}, {}
-local types = {} -- type → {n = runs ended, wake = {wake list = true}}
+local c = {out = {OK}, done = {}, finished = {}, types = {}, events = {}, hist = {}, now = now, now_s = int(now)}
 local pipes, pipe_order = {}, {} -- pipeline id → {key, n completed}
 local kids, kid_order = {}, {} -- child id → (release_children)
-local hist = {}
 local lanes = {}
 for l = 1, tonumber(ARGV[3]) do
   lanes[l] = {key = KEYS[7 + 3 * l], wake = KEYS[8 + 3 * l], types = KEYS[9 + 3 * l],
@@ -106,34 +101,8 @@ end
 local k, a = 9 + 3 * #lanes, 3 + 2 * #lanes -- the keys and arguments read so far
 while a < #ARGV do
   local jk, wk, pk = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
-  local id, token, result, pid = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
-  local nc = tonumber(ARGV[a + 5])
-  local f = redis.call('HMGET', jk, 'status', 'token', 'type', 'queue', 'version', 'error', 'started_at',
-    'callback_url')
-  if not f[1] then
-    out[#out + 1] = {NOT_FOUND}
-  elseif f[1] == 'completed' and f[2] == token then
-    out[#out + 1] = ok_row -- completed by this very run already
-  elseif f[1] ~= 'running' or f[2] ~= token then
-    out[#out + 1] = {LEASE_LOST, f[1]}
-  else
-    local version = int(f[5] + 1)
-    local h = {'status', 'completed', 'progress', '100', 'step', 'Job completed successfully',
-      'completed_at', now_s, 'updated_at', now_s, 'version', version}
-    if result ~= '' then h[#h + 1] = 'result'; h[#h + 1] = result end
-    redis.call('HSET', jk, unpack(h))
-    if f[6] then redis.call('HDEL', jk, 'error') end
-    if f[8] then set_hook(jk, KEYS[#KEYS - 1], id, version, now) end
-    done[#done + 1] = id
-    finished[#finished + 1] = now_s
-    finished[#finished + 1] = id
-    local t = types[f[3]] or {n = 0, wake = {}}
-    t.n = t.n + 1
-    t.wake[wk] = true
-    types[f[3]] = t
-    add_event(events, id, 'completed', '100', '"Job completed successfully"',
-      version, now_s, f[3], f[4] or DEFAULT_QUEUE)
-    hist_add(hist, f[4] or DEFAULT_QUEUE, f[3], 'c', 1, 'R', now - tonumber(f[7] or now))
+  local pid, nc = ARGV[a + 4], tonumber(ARGV[a + 5])
+  if complete_run(c, jk, wk, ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], KEYS[#KEYS - 1]) then
     local p = pipes[pid]
     if not p then
       p = {key = pk, n = 0}
@@ -141,36 +110,27 @@ while a < #ARGV do
       pipe_order[#pipe_order + 1] = pid
     end
     p.n = p.n + 1
-    for c = 1, nc do
-      local cid = ARGV[a + 3 * c + 3]
+    for ch = 1, nc do
+      local cid = ARGV[a + 3 * ch + 3]
       local kid = kids[cid]
       if not kid then
-        kid = {KEYS[k + 3 + c], tonumber(ARGV[a + 3 * c + 4]), tonumber(ARGV[a + 3 * c + 5]), 0, p}
+        kid = {KEYS[k + 3 + ch], tonumber(ARGV[a + 3 * ch + 4]), tonumber(ARGV[a + 3 * ch + 5]), 0, p}
         kids[cid] = kid
         kid_order[#kid_order + 1] = cid
       end
       kid[4] = kid[4] + 1
     end
-    out[#out + 1] = ok_row
   end
   k, a = k + 3 + nc, a + 5 + 3 * nc
 end
-if #done > 0 then
-  redis.call('ZREM', KEYS[1], unpack(done))
-  redis.call('ZADD', KEYS[5], unpack(finished))
-  for typ, t in pairs(types) do
-    release_type(typ, t.n, KEYS[3], KEYS[4], t.wake, ARGV[2])
-  end
-  redis.call('HINCRBY', KEYS[2], 'running', -#done)
-  redis.call('HINCRBY', KEYS[2], 'completed', #done)
-end
-release_children(kid_order, kids, lanes, KEYS[6], KEYS[7], KEYS[8], KEYS[2], ARGV[2], events, now)
-hist_write(hist, KEYS[#KEYS], now)
+complete_end(c, KEYS[1], KEYS[5], KEYS[3], KEYS[4], KEYS[2], ARGV[2])
+release_children(kid_order, kids, lanes, KEYS[6], KEYS[7], KEYS[8], KEYS[2], ARGV[2], c.events, now)
+hist_write(c.hist, KEYS[#KEYS], now)
 for _, pid in ipairs(pipe_order) do
   local p = pipes[pid]
   redis.call('HINCRBY', p.key, 'completed', p.n)
   -- A pipeline that has a job just made pending is running, as it was.
-  if not p.alive then pipe_settle(p.key, KEYS[9], ARGV[1], pid, now, KEYS[#KEYS - 1], events) end
+  if not p.alive then pipe_settle(p.key, KEYS[9], ARGV[1], pid, now, KEYS[#KEYS - 1], c.events) end
 end
-publish_events(ARGV[1], events)
-return out
+publish_events(ARGV[1], c.events)
+return c.out
