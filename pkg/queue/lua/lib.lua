@@ -101,13 +101,20 @@ end
 -- in Redis's build), so the events are made (and hashed) once, as one
 -- message, instead of once each and again joined. buf[1] is kept for the
 -- '[' of an array.
-local function add_event(buf, id, status, progress, step, version, now, typ, queue)
+-- open_event starts one more event in buf (its '{"job_id":"', after a
+-- comma past the first) and returns the index its pieces count from.
+local function open_event(buf)
   local n = #buf
   if n == 0 then
     buf[1] = ''
     n = 1
   end
   buf[n + 1] = n == 1 and '{"job_id":"' or ',{"job_id":"'
+  return n
+end
+
+local function add_event(buf, id, status, progress, step, version, now, typ, queue)
+  local n = open_event(buf)
   buf[n + 2] = id
   buf[n + 3] = '","status":"'
   buf[n + 4] = status
@@ -130,12 +137,7 @@ end
 -- 17 pieces (the last ones empty): publish_events tells one event from
 -- several by the count of pieces. msg is a JSON string.
 local function add_log_event(buf, id, version, level, t, msg)
-  local n = #buf
-  if n == 0 then
-    buf[1] = ''
-    n = 1
-  end
-  buf[n + 1] = n == 1 and '{"job_id":"' or ',{"job_id":"'
+  local n = open_event(buf)
   buf[n + 2] = id
   buf[n + 3] = '","version":'
   buf[n + 4] = version
