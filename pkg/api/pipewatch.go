@@ -74,13 +74,7 @@ func (s *server) pipelineStream(c *gin.Context) {
 	if !ok {
 		return
 	}
-	h := c.Writer.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Connection", "keep-alive")
-	h.Set("X-Accel-Buffering", "no")
-	c.Status(http.StatusOK)
-	c.Writer.Flush()
+	startSSE(c)
 	if c.Request.Method == http.MethodHead {
 		return
 	}
