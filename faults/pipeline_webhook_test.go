@@ -20,14 +20,7 @@ func TestPipelineWebhookSurvivesCrashes(t *testing.T) {
 	cl := clustertest.Start(t, clustertest.Options{APIs: 1, Workers: 1,
 		APIEnv: hookEnv, WorkerEnv: hookEnv})
 	apiA, workerA := cl.APIs()[0], cl.Workers()[0]
-	rc := &receiver{arrived: make(chan int, 16)}
-	release := make(chan struct{})
-	rc.answerFn = func(n int, w http.ResponseWriter) {
-		if n == 1 {
-			<-release // the first POST hangs while its deliverer is killed
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}
+	rc, release := firstPostHangs()
 	port, err := redistest.FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -44,13 +37,7 @@ func TestPipelineWebhookSurvivesCrashes(t *testing.T) {
 		t.Fatalf("submit pipeline: %d", code)
 	}
 	pid := created.PipelineID
-	waitArrival(t, rc, 1)
-	apiA.Proc.Kill()
-	workerA.Kill()
-	close(release)
-	apiB := cl.StartAPI()
-	cl.StartWorker()
-	clustertest.WaitReady(t, apiB.URL, 20*time.Second)
+	apiB := killMidAttempt(t, cl, apiA, workerA, rc, release)
 	waitArrival(t, rc, 2)
 	var rec struct {
 		Status string `json:"status"`

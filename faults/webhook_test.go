@@ -122,22 +122,9 @@ func TestWebhookSurvivesCrashes(t *testing.T) {
 	// apiserver and the worker — one of them holds the delivery's lease,
 	// mid-attempt — are SIGKILLed. A new apiserver and worker take over
 	// once the lease ends; the second POST is answered 204.
-	rc := &receiver{arrived: make(chan int, 16)}
-	release := make(chan struct{})
-	rc.answerFn = func(n int, w http.ResponseWriter) {
-		if n == 1 {
-			<-release
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}
+	rc, release := firstPostHangs()
 	serveReceiver(t, rc, port)
-	waitArrival(t, rc, 1)
-	apiA.Proc.Kill()
-	workerA.Kill()
-	close(release)
-	apiB := cl.StartAPI()
-	cl.StartWorker()
-	clustertest.WaitReady(t, apiB.URL, 20*time.Second)
+	apiB := killMidAttempt(t, cl, apiA, workerA, rc, release)
 	waitArrival(t, rc, 2)
 	proctest.WaitFor(t, 30*time.Second, "the delivery recorded as delivered", func() bool {
 		return statusOf(t, apiB.URL, id).Callback.State == "delivered"
@@ -166,6 +153,38 @@ func TestWebhookSurvivesCrashes(t *testing.T) {
 }
 
 // waitArrival waits for the receiver's n-th POST.
+// firstPostHangs is a receiver whose first POST hangs until release is
+// closed (while its deliverer is killed); every POST is answered 204.
+func firstPostHangs() (rc *receiver, release chan struct{}) {
+	rc = &receiver{arrived: make(chan int, 16)}
+	release = make(chan struct{})
+	rc.answerFn = func(n int, w http.ResponseWriter) {
+		if n == 1 {
+			<-release
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
+	return rc, release
+}
+
+// killMidAttempt SIGKILLs the apiserver api and the worker once rc's
+// first POST arrived (one of them holds the delivery's lease, mid-attempt),
+// lets that POST go, and starts a new apiserver and worker, which take
+// the delivery over once the lease ends. It returns the new apiserver,
+// ready.
+func killMidAttempt(t *testing.T, cl *clustertest.Cluster, api *clustertest.API, worker *proctest.Proc,
+	rc *receiver, release chan struct{}) *clustertest.API {
+	t.Helper()
+	waitArrival(t, rc, 1)
+	api.Proc.Kill()
+	worker.Kill()
+	close(release)
+	next := cl.StartAPI()
+	cl.StartWorker()
+	clustertest.WaitReady(t, next.URL, 20*time.Second)
+	return next
+}
+
 // serveReceiver serves rc on port of loopback until the test ends.
 func serveReceiver(t *testing.T, rc *receiver, port int) {
 	t.Helper()
