@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // CheckInvariants verifies the data model: every per-state counter equals
@@ -174,14 +172,9 @@ func (c *Client) checkTypeCounts(ctx context.Context, k keyspace, st *shardState
 // checkOrphans scans the shard's job hashes for any in no index (seen),
 // and its histories and logs for any whose job is gone.
 func (c *Client) checkOrphans(ctx context.Context, k keyspace, seen map[string]State) ([]string, error) {
-	var scanner redis.Cmdable = c.rdb
-	if cc, ok := c.rdb.(*redis.ClusterClient); ok {
-		// SCAN reads one node: on a cluster, scan the master of the
-		// shard's slot, which holds every key of the shard.
-		var err error
-		if scanner, err = cc.MasterForKey(ctx, k.counts()); err != nil {
-			return nil, err
-		}
+	scanner, err := c.nodeOf(ctx, k) // SCAN reads one node: the shard's
+	if err != nil {
+		return nil, err
 	}
 	var problems []string
 	for _, s := range []struct {

@@ -20,16 +20,27 @@ const maintenanceBatch = 100
 // on a cluster, the clock of the node holding shard k, which its scripts
 // read too.
 func (c *Client) redisNow(ctx context.Context, k keyspace) (time.Time, error) {
-	if cc, ok := c.rdb.(*redis.ClusterClient); ok {
-		node, err := cc.MasterForKey(ctx, k.counts())
-		if err != nil {
-			return time.Time{}, storageErr(err)
-		}
-		t, err := node.Time(ctx).Result()
-		return t, storageErr(err)
+	node, err := c.nodeOf(ctx, k)
+	if err != nil {
+		return time.Time{}, err
 	}
-	t, err := c.rdb.Time(ctx).Result()
+	t, err := node.Time(ctx).Result()
 	return t, storageErr(err)
+}
+
+// nodeOf is where the commands about shard k that name none of its keys
+// go (TIME, SCAN): on a cluster, the master of the shard's slot, which
+// holds every key of the shard; otherwise the client itself.
+func (c *Client) nodeOf(ctx context.Context, k keyspace) (redis.Cmdable, error) {
+	cc, ok := c.rdb.(*redis.ClusterClient)
+	if !ok {
+		return c.rdb, nil
+	}
+	node, err := cc.MasterForKey(ctx, k.counts())
+	if err != nil {
+		return nil, storageErr(err)
+	}
+	return node, nil
 }
 
 // Promote moves the due scheduled and retrying jobs of one queue to pending.

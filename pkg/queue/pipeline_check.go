@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // checkPipelines checks every pipeline of shard k (CheckInvariants): a
@@ -15,12 +13,9 @@ import (
 // of ended jobs and its status match its jobs; an ended pipeline is in
 // the set of ended ones, a running one is not.
 func (c *Client) checkPipelines(ctx context.Context, k keyspace) ([]string, error) {
-	var scanner redis.Cmdable = c.rdb
-	if cc, ok := c.rdb.(*redis.ClusterClient); ok {
-		var err error
-		if scanner, err = cc.MasterForKey(ctx, k.counts()); err != nil {
-			return nil, err
-		}
+	scanner, err := c.nodeOf(ctx, k) // SCAN reads one node: the shard's
+	if err != nil {
+		return nil, err
 	}
 	var problems []string
 	var cursor uint64
