@@ -73,8 +73,8 @@ func (c *Client) completeAny(ctx context.Context, runs []completeRun) ([]error, 
 
 // pipelineCompleteCall is the pipeline_complete.lua call of runs[idx] in
 // shard k. The children's lanes are named once each (the children of a
-// job mostly share one): a child is its job hash, id, lane and number of
-// parents.
+// job mostly share one): a child is its job hash, id, lane, number of
+// parents and priority.
 func (c *Client) pipelineCompleteCall(k keyspace, runs []completeRun, idx []int) *luaCall {
 	type lane struct{ queue, typ string }
 	at := map[lane]int{}
@@ -101,7 +101,7 @@ func (c *Client) pipelineCompleteCall(k keyspace, runs []completeRun, idx []int)
 		args = append(args, r.id, r.token, r.result, r.pipeline, len(r.children))
 		for _, ch := range r.children {
 			keys = append(keys, k.job(ch.id))
-			args = append(args, ch.id, at[lane{ch.queue, ch.typ}], ch.parents)
+			args = append(args, ch.id, at[lane{ch.queue, ch.typ}], ch.parents, ch.priority)
 		}
 	}
 	keys = append(keys, k.hooks(), k.history())

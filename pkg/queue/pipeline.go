@@ -26,11 +26,13 @@ import (
 //	pipeline_key  its key in the pipeline
 //	waits         how many of its parents have not completed (waiting only)
 //	parents       JSON {"<key>": "<job id>"}: whose results it receives
-//	children      JSON [["<id>", "<queue>", "<type>", "<its number of parents>"], ...]: whom its completion may unblock
+//	children      JSON [["<id>", "<queue>", "<type>", "<its number of parents>", "<its priority>"], ...]: whom its completion may unblock
 //
 // and the pipeline's hash: status, created_at, completed_at, updated_at,
 // version, jobs (their number), completed, failed, cancelled (how many
-// ended so), unique_key, graph (the jobs, JSON: pipeNode), and, with a
+// ended so), altered (set once anything but a completion moved a job of
+// it: a cancel, a failure, a restart; until then each of its waiting jobs
+// is as submitted), unique_key, graph (the jobs, JSON: pipeNode), and, with a
 // callback URL, callback_url and the delivery fields of its last end
 // (deliveries.go), as a job's hash holds them.
 
@@ -280,36 +282,39 @@ func (g *pipeGraph) parentIDs(i int) []string {
 }
 
 // pipeChild is a child of a job as its parent stores it: enough to name
-// the child's keys when the parent completes, and its number of parents
-// (0: not known, as stored before it was kept), which lets a completion
-// of all of them at once release it without counting down.
+// the child's keys when the parent completes, its number of parents (0:
+// not known, as stored before it was kept), which lets a completion of
+// all of them at once release it without counting down, and its priority
+// ("" not known, as stored before it was kept), which lets a release in
+// a pipeline nothing has altered skip reading the child.
 type pipeChild struct {
 	id, queue, typ string
 	parents        int
+	priority       string
 }
 
 // encodeChildren is the children field of a job: JSON [[id, queue, type,
-// parents], ...] (a reader of three columns takes the first three).
+// parents, priority], ...] (a reader of fewer columns takes the first ones).
 func encodeChildren(cs []pipeChild) string {
-	rows := make([][4]string, len(cs))
+	rows := make([][5]string, len(cs))
 	for i, c := range cs {
-		rows[i] = [4]string{c.id, c.queue, c.typ, strconv.Itoa(c.parents)}
+		rows[i] = [5]string{c.id, c.queue, c.typ, strconv.Itoa(c.parents), c.priority}
 	}
 	b, _ := json.Marshal(rows)
 	return string(b)
 }
 
-// decodeChildren reads encodeChildren's text, or the three columns kept
-// before the fourth; a damaged one reads as none.
+// decodeChildren reads encodeChildren's text, or the three or four
+// columns kept before the fifth; a damaged one reads as none.
 func decodeChildren(v string) []pipeChild {
-	var rows [][4]string
+	var rows [][5]string
 	if json.Unmarshal([]byte(v), &rows) != nil {
 		return nil
 	}
 	out := make([]pipeChild, len(rows))
 	for i, r := range rows {
 		n, _ := strconv.Atoi(r[3])
-		out[i] = pipeChild{id: r[0], queue: r[1], typ: r[2], parents: max(n, 0)}
+		out[i] = pipeChild{id: r[0], queue: r[1], typ: r[2], parents: max(n, 0), priority: r[4]}
 	}
 	return out
 }

@@ -81,6 +81,33 @@ func TestPipelineParentsCompletingTogether(t *testing.T) {
 	}
 }
 
+// A release in a pipeline as submitted takes each child's priority from
+// its parent's list of children: the higher runs first.
+func TestPipelineReleaseKeepsPriorities(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	s := mustSubmitPipeline(t, c, PipelineParams{Jobs: []PipelineJob{
+		{Key: "root", EnqueueParams: EnqueueParams{Type: "t"}},
+		{Key: "low", DependsOn: []string{"root"}, EnqueueParams: EnqueueParams{Type: "t", Priority: 1}},
+		{Key: "high", DependsOn: []string{"root"}, EnqueueParams: EnqueueParams{Type: "t", Priority: 70}},
+		{Key: "mid", DependsOn: []string{"root"}, EnqueueParams: EnqueueParams{Type: "t", Priority: 30}},
+	}})
+	runOne(t, c, s, "root", "ok")
+	for _, key := range []string{"high", "mid", "low"} {
+		j, err := c.Get(ctxT(t), s.Jobs[key])
+		if err != nil || j.Version != 2 || j.Status != StatePending {
+			t.Fatalf("%s released as %+v (%v), want pending at version 2", key, j, err)
+		}
+		runs := claimN(t, c, "w", 1, time.Minute)
+		if len(runs) != 1 || runs[0].job.ID != s.Jobs[key] {
+			t.Fatalf("claimed %d jobs, want %s first", len(runs), key)
+		}
+		completeTogether(t, c, runs[0])
+	}
+	wantPipeline(t, c, s.ID, PipelineCompleted)
+	checkInvariants(t, c)
+}
+
 // A job cancelled while its parents run stays cancelled when they all
 // complete together.
 func TestPipelineCancelledChildStaysCancelled(t *testing.T) {

@@ -305,8 +305,17 @@ func TestPipelineJobCancelAndRestart(t *testing.T) {
 		t.Fatalf("restart of a waiting job: %v", err)
 	}
 	checkInvariants(t, c)
+	// Its counters back to none failed or cancelled, the pipeline is not
+	// as submitted: the release reads b, whose version goes on.
+	before, err := c.Get(ctx, s.Jobs["b"])
+	if err != nil {
+		t.Fatal(err)
+	}
 	runOne(t, c, s, "a", "ok")
 	wantStatuses(t, c, s, map[string]State{"b": StatePending, "c": StatePending, "d": StateWaiting})
+	if after, err := c.Get(ctx, s.Jobs["b"]); err != nil || after.Version != before.Version+1 {
+		t.Fatalf("b released at version %d (%v), want %d", after.Version, err, before.Version+1)
+	}
 	checkInvariants(t, c)
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,7 +50,7 @@ func (c *Client) SubmitPipeline(ctx context.Context, p PipelineParams) (*Pipelin
 		nodes[i] = pipeNode{Key: j.Key, ID: ids[j.Key], Type: j.Type, Queue: j.Queue, DependsOn: j.DependsOn}
 		for _, d := range j.DependsOn {
 			children[d] = append(children[d], pipeChild{id: ids[j.Key], queue: j.Queue, typ: j.Type,
-				parents: len(j.DependsOn)})
+				parents: len(j.DependsOn), priority: strconv.Itoa(j.Priority)})
 		}
 	}
 	graph, err := json.Marshal(nodes)

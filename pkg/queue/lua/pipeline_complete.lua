@@ -21,21 +21,23 @@
 -- ARGV[2+2l..3+2l]: the type and queue of lane l
 -- then, for each run in turn: id, run token, result JSON ('' for none),
 -- pipeline id, C; and for each child: id, its lane l, its number of
--- parents ('0' when not known)
+-- parents ('0' when not known), its priority ('' when not known)
 -- Returns {OK, r1, r2, ...} where ri is {OK} | {NOT_FOUND} | {LEASE_LOST, status}.
 -- (No push to a completed job's kept events, as complete.lua: its record
 -- is its last event, lib.lua CLAIM_EVENT.)
 
 -- release_children moves each child (kids: id → {job hash, lane, number
 -- of parents, parents completed by this call, its pipeline (marked
--- alive: it has a pending job)}, order: their ids) of the
+-- alive: it has a pending job), its priority}, order: their ids) of the
 -- runs this call completed whose parents have now all completed: waiting
 -- → pending, in its lane (lanes: l → {key, wake, types, type, queue}).
 -- When the call completed all its parents (their number known), none had
 -- completed before, so it is released without counting down; otherwise
 -- its count of parents it waits for drops once by those this call
 -- completed, and it is released at zero. Only a waiting child moves (one
--- cancelled below a failed parent, or by a user, stays).
+-- cancelled below a failed parent, or by a user, stays): it is read
+-- first, unless its pipeline is as submitted (pipe_as_submitted) and its
+-- priority known, when it is waiting at version 1 and never ran.
 local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, counts, cap, events, now)
   local now_s = int(now)
   local lane_order, unblocked, queues = {}, {}, {}
@@ -44,7 +46,8 @@ local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, 
     local ck, l = kid[1], lanes[kid[2]]
     local last = kid[3] > 0 and kid[4] >= kid[3]
     if not last then last = redis.call('HINCRBY', ck, 'waits', -kid[4]) <= 0 end
-    local g = last and redis.call('HMGET', ck, 'status', 'version', 'priority', 'attempts', 'restarts')
+    local g = last and (kid[5].as_submitted and kid[6] ~= '' and {'waiting', '1', kid[6]}
+      or redis.call('HMGET', ck, 'status', 'version', 'priority', 'attempts', 'restarts'))
     if g and g[1] == 'waiting' then
       local cv = int(g[2] + 1)
       redis.call('HSET', ck, 'status', 'pending', 'waits', '0', 'updated_at', now_s, 'version', cv)
@@ -91,7 +94,7 @@ end
 
 local now = now_ms()
 local c = {out = {OK}, done = {}, finished = {}, types = {}, events = {}, hist = {}, now = now, now_s = int(now)}
-local pipes, pipe_order = {}, {} -- pipeline id → {key, n completed}
+local pipes, pipe_order = {}, {} -- pipeline id → {key, n completed, its fields (pipe_read)}
 local kids, kid_order = {}, {} -- child id → (release_children)
 local lanes = {}
 for l = 1, tonumber(ARGV[3]) do
@@ -105,32 +108,41 @@ while a < #ARGV do
   if complete_run(c, jk, wk, ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], KEYS[#KEYS - 1]) then
     local p = pipes[pid]
     if not p then
-      p = {key = pk, n = 0}
+      p = {key = pk, n = 0, f = pipe_read(pk)}
+      p.as_submitted = pipe_as_submitted(p.f)
       pipes[pid] = p
       pipe_order[#pipe_order + 1] = pid
     end
     p.n = p.n + 1
     for ch = 1, nc do
-      local cid = ARGV[a + 3 * ch + 3]
+      local cid = ARGV[a + 4 * ch + 2]
       local kid = kids[cid]
       if not kid then
-        kid = {KEYS[k + 3 + ch], tonumber(ARGV[a + 3 * ch + 4]), tonumber(ARGV[a + 3 * ch + 5]), 0, p}
+        kid = {KEYS[k + 3 + ch], tonumber(ARGV[a + 4 * ch + 3]), tonumber(ARGV[a + 4 * ch + 4]), 0, p,
+          ARGV[a + 4 * ch + 5]}
         kids[cid] = kid
         kid_order[#kid_order + 1] = cid
       end
       kid[4] = kid[4] + 1
     end
   end
-  k, a = k + 3 + nc, a + 5 + 3 * nc
+  k, a = k + 3 + nc, a + 5 + 4 * nc
 end
 complete_end(c, KEYS[1], KEYS[5], KEYS[3], KEYS[4], KEYS[2], ARGV[2])
 release_children(kid_order, kids, lanes, KEYS[6], KEYS[7], KEYS[8], KEYS[2], ARGV[2], c.events, now)
 hist_write(c.hist, KEYS[#KEYS], now)
+-- A pipeline's completed jobs are counted with its end, or alone; one
+-- that has a job just made pending is running, as it was.
 for _, pid in ipairs(pipe_order) do
   local p = pipes[pid]
-  redis.call('HINCRBY', p.key, 'completed', p.n)
-  -- A pipeline that has a job just made pending is running, as it was.
-  if not p.alive then pipe_settle(p.key, KEYS[9], ARGV[1], pid, now, KEYS[#KEYS - 1], c.events) end
+  if p.f[1] then
+    local done = int(tonumber(p.f[3] or '0') + p.n)
+    p.f[3] = done
+    if p.alive or not pipe_settle(p.key, KEYS[9], ARGV[1], pid, now, KEYS[#KEYS - 1], c.events, p.f,
+        {'completed', done}) then
+      redis.call('HINCRBY', p.key, 'completed', p.n)
+    end
+  end
 end
 publish_events(ARGV[1], c.events)
 return c.out

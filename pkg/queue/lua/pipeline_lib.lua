@@ -5,7 +5,8 @@
 -- A pipeline's hash counts its jobs ('jobs') and those that ended
 -- ('completed', 'failed', 'cancelled'); every script that ends or
 -- restarts a job of a pipeline moves these counters in the same step,
--- then settles the pipeline's status on them (pipe_settle).
+-- then settles the pipeline's status on them (pipe_settle). 'restarts'
+-- counts the restarts of jobs of it (pipe_as_submitted).
 
 -- job_list is the key of a pipeline job's events list (what =
 -- 'jobevents') or log list ('log'), named from its hash's key as keys.go
@@ -13,6 +14,23 @@
 -- script takes many jobs' hashes at once, and their lists share their slot.
 local function job_list(jobkey, id, what)
   return jobkey:sub(1, #jobkey - #id - 4) .. what .. ':' .. id
+end
+
+-- pipe_read reads what pipe_settle and a release need of a pipeline's
+-- hash: status, jobs, completed, failed, cancelled, callback_url, version,
+-- restarts.
+local function pipe_read(pk)
+  return redis.call('HMGET', pk, 'status', 'jobs', 'completed', 'failed', 'cancelled', 'callback_url',
+    'version', 'restarts')
+end
+
+-- pipe_as_submitted tells from a pipeline's fields (pipe_read) that each
+-- of its waiting jobs is as pipeline_submit.lua made it (status waiting,
+-- version 1, its priority, never run): no job of it failed or was
+-- cancelled (the only ways out of waiting but a release) and none was
+-- restarted (the only way back).
+local function pipe_as_submitted(f)
+  return f[1] and not f[8] and (f[4] or '0') == '0' and (f[5] or '0') == '0'
 end
 
 -- pipe_settle derives the pipeline's status from its counters: running
@@ -24,10 +42,13 @@ end
 -- buf (lib.lua: add_event's), added to the call's one message instead. An
 -- end of a pipeline with a callback URL gives it its delivery (set_hook)
 -- in the hooks set hooks, as 'pipeline:<id>' (deliveries.go); hooks is
--- nil where no end can come (a restart).
-local function pipe_settle(pk, pdone, channel, pid, now, hooks, buf)
-  local f = redis.call('HMGET', pk, 'status', 'jobs', 'completed', 'failed', 'cancelled', 'callback_url')
-  if not f[1] then return end
+-- nil where no end can come (a restart). f is the pipeline's fields as
+-- pipe_read reads them, counters already moved by the caller (nil: read
+-- here), and more fields the caller writes with a change (a counter).
+-- Returns whether it changed the status (and wrote more).
+local function pipe_settle(pk, pdone, channel, pid, now, hooks, buf, f, more)
+  f = f or pipe_read(pk)
+  if not f[1] then return false end
   local ended = tonumber(f[3] or '0') + tonumber(f[4] or '0') + tonumber(f[5] or '0')
   local st = 'running'
   if ended >= tonumber(f[2]) then
@@ -35,25 +56,29 @@ local function pipe_settle(pk, pdone, channel, pid, now, hooks, buf)
     elseif tonumber(f[5] or '0') > 0 then st = 'cancelled'
     else st = 'completed' end
   end
-  if st == f[1] then return end
+  if st == f[1] then return false end
   local now_s = int(now)
-  local v = redis.call('HINCRBY', pk, 'version', 1)
+  local v = int(tonumber(f[7] or '0') + 1)
+  local h = more or {}
+  for _, x in ipairs({'status', st, 'updated_at', now_s, 'version', v}) do h[#h + 1] = x end
   if st == 'running' then
-    redis.call('HSET', pk, 'status', st, 'updated_at', now_s)
+    redis.call('HSET', pk, unpack(h))
     redis.call('HDEL', pk, 'completed_at')
     redis.call('ZREM', pdone, pid)
   else
-    redis.call('HSET', pk, 'status', st, 'completed_at', now_s, 'updated_at', now_s)
+    h[#h + 1] = 'completed_at'; h[#h + 1] = now_s
+    redis.call('HSET', pk, unpack(h))
     redis.call('ZADD', pdone, now_s, pid)
     if hooks and f[6] then set_hook(pk, hooks, pid, v, now, 'pipeline:' .. pid) end
   end
   local ev = {}
   add_event(ev, pid, st, '0', '""', v, now_s, '', '')
   ev[4] = '","pipeline_id":"' .. pid .. '","status":"' -- in place of add_event's '","status":"'
-  if not buf then return publish_events(channel, ev) end
+  if not buf then publish_events(channel, ev) return true end
   local from = 1
   if #buf > 0 then from, ev[2] = 2, ',{"job_id":"' end
   for i = from, #ev do buf[#buf + 1] = ev[i] end
+  return true
 end
 
 -- cancel_below cancels a waiting job because an ancestor ended without

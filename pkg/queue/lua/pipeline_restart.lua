@@ -68,5 +68,6 @@ publish_events(ARGV[1], events)
 for st, c in pairs(ended) do
   if c > 0 then redis.call('HINCRBY', KEYS[7], st, -c) end
 end
+if n > 0 then redis.call('HINCRBY', KEYS[7], 'restarts', 1) end -- (pipe_as_submitted)
 pipe_settle(KEYS[7], KEYS[8], ARGV[1], ARGV[3], now)
 return {OK, n}
