@@ -91,8 +91,10 @@ type Client struct {
 	logLines, logLineBytes int
 
 	// submits shares the round trips of concurrent Enqueue calls,
+	// pipeSubmits those of concurrent SubmitPipeline calls,
 	// leaseCompletions those of concurrent lease completions (coalesce.go).
 	submits          coalescer[EnqueueParams, BatchResult]
+	pipeSubmits      coalescer[*pipeSubmit, pipeCreated]
 	leaseCompletions coalescer[completeRun, error]
 	// leased remembers the lanes of the jobs Lease took (leasedjobs.go).
 	leased leasedJobs
@@ -138,6 +140,7 @@ func NewClient(ctx context.Context, rdb redis.UniversalClient, cfg *Config) (*Cl
 		logLineBytes: cmp.Or(cfg.LogLineBytes, DefaultLogLineBytes),
 	}
 	c.submits.run, c.submits.chunk = c.submitBatch, submitChunk
+	c.pipeSubmits.run, c.pipeSubmits.chunk = c.luaPipelineSubmit, pipelineSubmitChunk
 	c.leaseCompletions.run, c.leaseCompletions.chunk = c.completeLeaseBatch, completeLeaseChunk
 	if cfg.Tracer != nil {
 		c.tracer = cfg.Tracer.Tracer(tracerName)

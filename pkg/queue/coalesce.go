@@ -15,8 +15,9 @@ const coalesceTimeout = 10 * time.Second
 // batch is in flight, the calls that arrive wait and then go out together
 // in one round trip and one script call per shard. A lone call goes out at
 // once; under load N callers share one call instead of paying N. Concurrent
-// Enqueue calls share submissions this way, concurrent CompleteLease and
-// CompleteLeases calls their completions.
+// Enqueue calls share submissions this way, concurrent SubmitPipeline calls
+// theirs, concurrent CompleteLease and CompleteLeases calls their
+// completions.
 type coalescer[In, Out any] struct {
 	// run does one batch and returns one outcome per input, in order.
 	run func(ctx context.Context, in []In) []Out

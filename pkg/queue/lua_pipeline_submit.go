@@ -15,55 +15,106 @@ type pipeSubmitJob struct {
 	children string // encodeChildren, "" for none
 }
 
-// luaPipelineSubmit runs lua/pipeline_submit.lua in shard n, durably
-// (write.go): pipeline id and its jobs are created at once, or nothing is
-// (*DuplicateError for a unique key held, ErrQueueLimit). The owner's
-// owned set records the jobs in the same round trip. It returns the
-// creation time. callback is the pipeline's callback URL ("" for none).
-func (c *Client) luaPipelineSubmit(ctx context.Context, n int, id, uniqueKey, graph, callback string, jobs []pipeSubmitJob, owner string) (string, error) {
-	k := c.shards[n]
-	uk := k.pipeline(id) // the script's "no unique key"
-	if uniqueKey != "" {
-		uk = k.unique(uniqueKey)
+// pipeSubmit is one pipeline of a pipeline_submit.lua call, its jobs in
+// graph order.
+type pipeSubmit struct {
+	id, uniqueKey, graph string
+	callback, owner      string // "" for none
+	jobs                 []pipeSubmitJob
+}
+
+// pipeCreated is a pipeSubmit's outcome: its creation time, or why it was
+// not created (a created pipeline may still carry ErrNotReplicated).
+type pipeCreated struct {
+	created string
+	err     error
+}
+
+// luaPipelineSubmit runs lua/pipeline_submit.lua, one call per shard
+// holding some of ps (each pipeline's shard is its id's), durably
+// (write.go), in one round trip: each pipeline and its jobs are created
+// at once, or nothing of it is (*DuplicateError for a unique key held,
+// ErrQueueLimit). The owners' owned sets record the jobs in the same
+// round trip. It returns each pipeline's outcome, in order.
+func (c *Client) luaPipelineSubmit(ctx context.Context, ps []*pipeSubmit) []pipeCreated {
+	groups := c.shards.group(len(ps), func(i int) string { return ps[i].id })
+	calls := make([]*luaCall, len(groups))
+	for gi, g := range groups {
+		calls[gi] = c.pipelineSubmitCall(c.shards[g.shard], ps, g.idx)
 	}
-	keys := make([]string, 0, 6+4*len(jobs))
-	keys = append(keys, k.pipeline(id), uk, k.counts(), k.queues(), k.seq(), k.waiting())
-	args := make([]any, 0, 7+12*len(jobs))
-	args = append(args, id, uniqueKey, c.keys.eventsChannel(), c.wakeCap, c.maxQueues, graph)
-	ids := make([]string, len(jobs))
-	for i, j := range jobs {
-		p := &j.p.EnqueueParams
-		keys = append(keys, k.job(j.id), k.lane(p.Queue, p.Type), k.laneWake(p.Queue, p.Type), k.laneTypes(p.Queue))
-		args = append(args, j.id, p.Type, p.Queue, string(p.Payload), p.Priority, *p.MaxRetries,
-			p.Timeout.Milliseconds(), j.p.Key, len(j.p.DependsOn), j.parents, j.children)
-		ids[i] = j.id
+	owned := map[string][]string{}
+	for _, p := range ps {
+		for _, j := range p.jobs {
+			if p.owner != "" {
+				owned[p.owner] = append(owned[p.owner], j.id)
+			}
+		}
 	}
-	args = append(args, callback)
-	for _, j := range jobs {
-		args = append(args, j.p.CallbackURL)
-	}
-	keys = append(keys, k.history())
 	var record func(context.Context, *write) error
-	if owner != "" {
-		record = func(ctx context.Context, w *write) error {
-			return c.recordOwned(ctx, w, map[string][]string{owner: ids})
+	if len(owned) > 0 {
+		record = func(ctx context.Context, w *write) error { return c.recordOwned(ctx, w, owned) }
+	}
+	c.runScriptsWith(ctx, true, record, calls...)
+	out := make([]pipeCreated, len(ps))
+	for gi, g := range groups {
+		cl := calls[gi]
+		rows, err := cl.reply, cl.err
+		if err == nil {
+			rows, err = batchRows(rows, 1, len(g.idx), "pipeline submit")
+		}
+		if err != nil {
+			rows = nil
+		}
+		created := ""
+		if err == nil {
+			created, _ = cl.reply[0].(string)
+			err = c.replicated(cl.wait)
+		}
+		for k, i := range g.idx {
+			out[i] = pipeOutcome(ps[i], rows, k, created, err)
 		}
 	}
-	cl := &luaCall{script: c.scripts.pipelineSubmit, keys: keys, args: args}
-	c.runScriptsWith(ctx, true, record, cl)
-	if cl.err != nil {
-		return "", fmt.Errorf("submit pipeline %s: %w", id, cl.err)
+	return out
+}
+
+// pipeOutcome is p's outcome from its row k of its call's reply (rows),
+// the call's creation time and the call's error (a created pipeline's, if
+// rows were read).
+func pipeOutcome(p *pipeSubmit, rows []any, k int, created string, err error) pipeCreated {
+	if rows == nil {
+		return pipeCreated{err: fmt.Errorf("submit pipeline %s: %w", p.id, err)}
 	}
-	if err := scriptError(cl.reply, id, StatePending); err != nil {
+	if rerr := rowError(rows[k], p.id, StatePending); rerr != nil {
 		var dup *DuplicateError
-		if errors.As(err, &dup) {
-			dup.UniqueKey = uniqueKey
+		if errors.As(rerr, &dup) {
+			dup.UniqueKey = p.uniqueKey
 		}
-		return "", err
+		return pipeCreated{err: rerr}
 	}
-	created, _ := cl.reply[1].(string)
-	if err := c.replicated(cl.wait); err != nil {
-		return created, fmt.Errorf("submit pipeline %s: %w", id, err)
+	if err != nil {
+		err = fmt.Errorf("submit pipeline %s: %w", p.id, err)
 	}
-	return created, nil
+	return pipeCreated{created: created, err: err}
+}
+
+// pipelineSubmitCall is the pipeline_submit.lua call of ps[idx] in shard k.
+func (c *Client) pipelineSubmitCall(k keyspace, ps []*pipeSubmit, idx []int) *luaCall {
+	keys := []string{k.counts(), k.queues(), k.seq(), k.waiting(), k.history()}
+	args := []any{c.keys.eventsChannel(), c.wakeCap, c.maxQueues}
+	for _, i := range idx {
+		p := ps[i]
+		uk := k.pipeline(p.id) // the script's "no unique key"
+		if p.uniqueKey != "" {
+			uk = k.unique(p.uniqueKey)
+		}
+		keys = append(keys, k.pipeline(p.id), uk)
+		args = append(args, p.id, p.uniqueKey, p.graph, p.callback, len(p.jobs))
+		for _, j := range p.jobs {
+			e := &j.p.EnqueueParams
+			keys = append(keys, k.job(j.id), k.lane(e.Queue, e.Type), k.laneWake(e.Queue, e.Type), k.laneTypes(e.Queue))
+			args = append(args, j.id, e.Type, e.Queue, string(e.Payload), e.Priority, *e.MaxRetries,
+				e.Timeout.Milliseconds(), j.p.Key, len(j.p.DependsOn), j.parents, j.children, e.CallbackURL)
+		}
+	}
+	return &luaCall{script: c.scripts.pipelineSubmit, keys: keys, args: args}
 }

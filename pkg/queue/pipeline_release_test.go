@@ -187,3 +187,77 @@ func TestPipelineQueueRegistryIsBounded(t *testing.T) {
 	}
 	checkInvariants(t, c)
 }
+
+// Pipelines submitted in one call are each created whole or refused
+// alone: a unique key held by an earlier one of the call, or queues past
+// the registry's bound, refuse that pipeline and no other; the queues a
+// refused pipeline brought are taken back, those of a created one kept.
+func TestPipelinesSubmittedTogether(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: redistest.Shared(t).Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	c, err := NewClient(ctx, rdb, &Config{Prefix: redistest.Prefix(t), MaxQueues: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inQueues := func(unique string, queues ...string) PipelineParams {
+		p := diamond()
+		p.UniqueKey = unique
+		for i := range p.Jobs { // the jobs past the queues given take the last
+			p.Jobs[i].Queue = queues[min(i, len(queues)-1)]
+		}
+		return p
+	}
+	params := []PipelineParams{
+		inQueues("", "q1", "q2"),
+		inQueues("once", "q1"),
+		inQueues("once", "q1"),         // the key the one before took
+		inQueues("", "q3", "q4", "q5"), // two queues past the bound
+		inQueues("", "q2", "q3"),
+	}
+	var ps []*pipeSubmit
+	for i := range params {
+		p, _, err := c.preparePipeline(ctx, &params[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	out := c.luaPipelineSubmit(ctx, ps)
+	var dup *DuplicateError
+	for i, want := range []string{"", "", "duplicate", "limit", ""} {
+		got := out[i]
+		switch {
+		case want == "" && (got.err != nil || got.created == ""):
+			t.Fatalf("pipeline %d: %v, want created", i, got.err)
+		case want == "duplicate" && (!errors.As(got.err, &dup) || dup.JobID != ps[1].id || dup.UniqueKey != "once"):
+			t.Fatalf("pipeline %d: %v, want the key held by %s", i, got.err, ps[1].id)
+		case want == "limit" && !errors.Is(got.err, ErrQueueLimit):
+			t.Fatalf("pipeline %d: %v, want ErrQueueLimit", i, got.err)
+		}
+	}
+	for i, created := range []bool{true, true, false, false, true} {
+		_, err := c.GetPipeline(ctx, ps[i].id)
+		if created != (err == nil) {
+			t.Fatalf("pipeline %d: read %v, created %v", i, err, created)
+		}
+	}
+	if got := queueNamesOf(t, c); !slices.Equal(got, []string{"q1", "q2", "q3"}) {
+		t.Fatalf("queues %v", got)
+	}
+	checkInvariants(t, c)
+	// The three pipelines run to the end, their roots pending at once.
+	w := testWorker(c)
+	for range 3 * 4 {
+		js, err := c.claim(ctx, "w", []string{"q1", "q2", "q3"}, []string{"t"}, 1, time.Minute)
+		if err != nil || len(js) != 1 {
+			t.Fatalf("a job of the created pipelines is not runnable: %v", err)
+		}
+		completeTogether(t, c, &run{w: w, job: js[0], token: js[0].token, ctx: ctx, cancel: func(error) {}})
+	}
+	for _, i := range []int{0, 1, 4} {
+		wantPipeline(t, c, ps[i].id, PipelineCompleted)
+	}
+	checkInvariants(t, c)
+}

@@ -32,14 +32,31 @@ type PipelineSubmitted struct {
 // unique key's, else the shard of its first limited type (whose running
 // count is the fleet's, limits.go), else the next in turn.
 func (c *Client) SubmitPipeline(ctx context.Context, p PipelineParams) (*PipelineSubmitted, error) {
-	if _, err := p.Validate(); err != nil {
-		return nil, err
-	}
-	n, err := c.pipelineShard(ctx, &p)
+	ps, ids, err := c.preparePipeline(ctx, &p)
 	if err != nil {
 		return nil, err
 	}
-	id := c.shards.newID(n)
+	res, err := c.submitPipeline(ctx, ps)
+	if err != nil {
+		return nil, err
+	}
+	if res.created == "" {
+		return nil, res.err
+	}
+	return &PipelineSubmitted{ID: ps.id, Status: PipelineRunning, CreatedAt: msTime(res.created), Jobs: ids}, res.err
+}
+
+// preparePipeline checks p and lays it out for pipeline_submit.lua: ids
+// for the pipeline and its jobs (in its shard), its graph, and each job's
+// parents and children. It returns the ids of the jobs by key.
+func (c *Client) preparePipeline(ctx context.Context, p *PipelineParams) (*pipeSubmit, map[string]string, error) {
+	if _, err := p.Validate(); err != nil {
+		return nil, nil, err
+	}
+	n, err := c.pipelineShard(ctx, p)
+	if err != nil {
+		return nil, nil, err
+	}
 	ids := make(map[string]string, len(p.Jobs))
 	for _, j := range p.Jobs {
 		ids[j.Key] = c.shards.newID(n)
@@ -55,9 +72,10 @@ func (c *Client) SubmitPipeline(ctx context.Context, p PipelineParams) (*Pipelin
 	}
 	graph, err := json.Marshal(nodes)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	jobs := make([]pipeSubmitJob, len(p.Jobs))
+	ps := &pipeSubmit{id: c.shards.newID(n), uniqueKey: p.UniqueKey, graph: string(graph),
+		callback: p.CallbackURL, owner: p.Owner, jobs: make([]pipeSubmitJob, len(p.Jobs))}
 	for i := range p.Jobs {
 		j := &p.Jobs[i]
 		sj := pipeSubmitJob{id: ids[j.Key], p: j}
@@ -72,13 +90,30 @@ func (c *Client) SubmitPipeline(ctx context.Context, p PipelineParams) (*Pipelin
 		if cs := children[j.Key]; len(cs) > 0 {
 			sj.children = encodeChildren(cs)
 		}
-		jobs[i] = sj
+		ps.jobs[i] = sj
 	}
-	created, err := c.luaPipelineSubmit(ctx, n, id, p.UniqueKey, string(graph), p.CallbackURL, jobs, p.Owner)
-	if created == "" {
-		return nil, err
+	return ps, ids, nil
+}
+
+// coalescedPipelineJobs is the most jobs of a pipeline submitted with
+// whatever other submissions are waiting (pipeSubmits); a bigger one goes
+// alone, so that no script call holds Redis for long.
+const coalescedPipelineJobs = 100
+
+// pipelineSubmitChunk bounds the pipelines of one coalesced call.
+const pipelineSubmitChunk = 16
+
+// submitPipeline creates ps, with the other pipelines being submitted
+// when it is small.
+func (c *Client) submitPipeline(ctx context.Context, ps *pipeSubmit) (pipeCreated, error) {
+	if len(ps.jobs) > coalescedPipelineJobs {
+		return c.luaPipelineSubmit(ctx, []*pipeSubmit{ps})[0], nil
 	}
-	return &PipelineSubmitted{ID: id, Status: PipelineRunning, CreatedAt: msTime(created), Jobs: ids}, err
+	res, err := c.pipeSubmits.do(ctx, []*pipeSubmit{ps})
+	if err != nil {
+		return pipeCreated{}, err
+	}
+	return res[0], nil
 }
 
 // pipelineShard is the shard a pipeline is created in.

@@ -69,21 +69,7 @@ local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, 
     end
   end
   if #unblocked == 0 then return end
-  -- The sequence orders jobs of equal priority (FIFO): one number each.
-  local seq = redis.call('INCRBY', seqkey, #unblocked) - #unblocked
-  for _, l in ipairs(lane_order) do
-    for i = 1, #l.ids, 1000 do -- unpack takes a few thousand arguments at most
-      local z = {}
-      for j = i, math.min(i + 999, #l.ids) do
-        seq = seq + 1
-        z[#z + 1] = int(pending_score(l.prios[j], seq))
-        z[#z + 1] = l.ids[j]
-      end
-      redis.call('ZADD', l.key, unpack(z))
-    end
-    redis.call('SADD', l.types, l.typ)
-    wake(l.wake, cap, #l.ids)
-  end
+  lanes_put(lane_order, #unblocked, seqkey, cap)
   for i = 1, #unblocked, 1000 do
     redis.call('ZREM', waitkey, unpack(unblocked, i, math.min(i + 999, #unblocked)))
   end

@@ -81,6 +81,28 @@ local function pipe_settle(pk, pdone, channel, pid, now, hooks, buf, f, more)
   return true
 end
 
+-- lanes_put puts jobs in their lanes (lanes: a list of {key, wake,
+-- types, typ, ids, prios}, n jobs in all), each at its priority and with
+-- one number of the sequence, which orders jobs of equal priority (FIFO):
+-- one ZADD, SADD and wake per lane, whatever its number of jobs.
+local function lanes_put(lanes, n, seqkey, cap)
+  if n == 0 then return end
+  local seq = redis.call('INCRBY', seqkey, n) - n
+  for _, l in ipairs(lanes) do
+    for i = 1, #l.ids, 1000 do -- unpack takes a few thousand arguments at most
+      local z = {}
+      for j = i, math.min(i + 999, #l.ids) do
+        seq = seq + 1
+        z[#z + 1] = int(pending_score(l.prios[j], seq))
+        z[#z + 1] = l.ids[j]
+      end
+      redis.call('ZADD', l.key, unpack(z))
+    end
+    redis.call('SADD', l.types, l.typ)
+    wake(l.wake, cap, #l.ids)
+  end
+end
+
 -- cancel_below cancels a waiting job because an ancestor ended without
 -- completing (why names it). Only a waiting job can be below an
 -- unfinished one (a job leaves waiting when its last parent completes),

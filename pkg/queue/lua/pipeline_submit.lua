@@ -1,88 +1,126 @@
--- pipeline_submit.lua: creates a pipeline and all its jobs at once, or
--- nothing. A job without parents is pending (in its lane); the others
--- wait for their parents (waiting), each knowing how many it waits for,
--- its parents (for their results) and its children (to unblock them).
--- KEYS[1] pipeline hash  KEYS[2] its unique key (the pipeline hash when it has none)
--- KEYS[3] counts  KEYS[4] queues set  KEYS[5] seq  KEYS[6] waiting zset
--- KEYS[3+4i..6+4i], for job i: job hash, its lane, the lane's wake list, its queue's lane types set
--- KEYS[#KEYS] the history index (lib.lua: hist_write)
--- ARGV[1] pipeline id  ARGV[2] unique key ('' for none)  ARGV[3] events channel
--- ARGV[4] wake cap  ARGV[5] the most queue names the queues set may hold (0: no bound)
--- ARGV[6] the graph JSON (kept in the pipeline hash)
--- ARGV[-4+11i..6+11i], for job i: id, type, queue, payload JSON, priority,
---   max_retries, timeout ms, key, number of parents, parents JSON ('' for
---   none), children JSON ('' for none)
--- ARGV[7+11n] the pipeline's callback URL ('' for none), then
--- ARGV[7+11n+i] job i's callback URL ('' for none) (n jobs)
--- Returns {OK, created_at ms} | {DUPLICATE, id holding the key} |
--- {QUEUE_LIMIT, bound} when a new queue would pass the registry's bound.
-if ARGV[2] ~= '' then
-  local holder = redis.call('GET', KEYS[2])
-  if holder then return {DUPLICATE, holder} end
+-- pipeline_submit.lua: creates pipelines, each with all its jobs at once,
+-- or nothing of it: a pipeline refused (its unique key held, the queue
+-- registry full) leaves no trace and the others of the call are created.
+-- A job without parents is pending (in its lane); the others wait for
+-- their parents (waiting), each knowing how many it waits for, its
+-- parents (for their results) and its children (to unblock them).
+-- (Hot path when producers submit together: the lanes, counters, waiting
+-- set, history and lane notices are written once per call, not once per
+-- pipeline.)
+-- KEYS[1] counts  KEYS[2] queues set  KEYS[3] seq  KEYS[4] waiting zset
+-- KEYS[5] the history index (lib.lua: hist_write)
+-- then, for each pipeline in turn: its hash, its unique key (its hash
+-- when it has none), and for each of its jobs: job hash, its lane, the
+-- lane's wake list, its queue's lane types set
+-- ARGV[1] events channel  ARGV[2] wake cap
+-- ARGV[3] the most queue names the queues set may hold (0: no bound)
+-- then, for each pipeline in turn: id, unique key ('' for none), the
+-- graph JSON (kept in its hash), its callback URL ('' for none), its
+-- number of jobs n; then for each job: id, type, queue, payload JSON,
+-- priority, max_retries, timeout ms, key, number of parents, parents
+-- JSON ('' for none), children JSON ('' for none), callback URL ('' for none)
+-- Returns {created_at s, r1, r2, ...}, ri per pipeline: {OK} |
+-- {DUPLICATE, id holding the key} | {QUEUE_LIMIT, bound} when a new
+-- queue would pass the registry's bound.
+local JOB_ARGS = 12
+
+-- admit tells whether the pipeline may be created: its unique key free,
+-- its id unused, and its queues in the registry (each once; one known to
+-- the call costs nothing). Should its new queues take the registry past
+-- the bound, they are taken back and the pipeline refused.
+local function admit(pk, uk, pid, unique, a, n, known, bound)
+  if unique ~= '' then
+    local holder = redis.call('GET', uk)
+    if holder then return {DUPLICATE, holder} end
+  end
+  if redis.call('EXISTS', pk) == 1 then return {DUPLICATE, pid} end
+  local added = {}
+  for i = 1, n do
+    local q = ARGV[a + JOB_ARGS * (i - 1) + 3]
+    if not known[q] then
+      known[q] = true
+      if redis.call('SADD', KEYS[2], q) == 1 then added[#added + 1] = q end
+    end
+  end
+  if #added > 0 and bound > 0 and redis.call('SCARD', KEYS[2]) > bound then
+    redis.call('SREM', KEYS[2], unpack(added))
+    for _, q in ipairs(added) do known[q] = nil end
+    return {QUEUE_LIMIT, tostring(bound)}
+  end
+  return nil
 end
-if redis.call('EXISTS', KEYS[1]) == 1 then return {DUPLICATE, ARGV[1]} end
-local n = (#KEYS - 7) / 4
--- The queues set learns the jobs' queues first, each once (a known queue
--- costs its SADD alone); should the new ones take it past the registry's
--- bound, they are taken back and nothing is created.
-local queues, added = {}, {}
-for i = 1, n do
-  local q = ARGV[-4 + 11 * i + 2]
-  if not queues[q] then
-    queues[q] = true
-    if redis.call('SADD', KEYS[4], q) == 1 then added[#added + 1] = q end
+
+-- create_jobs writes a pipeline's n jobs (their arguments from a, their
+-- keys from k): each job's hash, and the pending ones into s's lanes and
+-- notices, the waiting ones into s's waiting set.
+local function create_jobs(s, pid, a, k, n)
+  for i = 1, n do
+    local b = a + JOB_ARGS * (i - 1)
+    local jk, lk = KEYS[k + 4 * i - 3], KEYS[k + 4 * i - 2]
+    local id, typ, queue = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
+    local nparents = ARGV[b + 9]
+    local status = nparents == '0' and 'pending' or 'waiting'
+    local h = {'type', typ, 'payload', ARGV[b + 4], 'status', status, 'created_at', s.now_s,
+      'version', '1', 'pipeline', pid, 'pipeline_key', ARGV[b + 8]}
+    if queue ~= DEFAULT_QUEUE then h[#h + 1] = 'queue'; h[#h + 1] = queue end
+    if ARGV[b + 5] ~= '0' then h[#h + 1] = 'priority'; h[#h + 1] = ARGV[b + 5] end
+    if ARGV[b + 6] ~= DEFAULT_MAX_RETRIES then h[#h + 1] = 'max_retries'; h[#h + 1] = ARGV[b + 6] end
+    if ARGV[b + 7] ~= '0' then h[#h + 1] = 'timeout_ms'; h[#h + 1] = ARGV[b + 7] end
+    if status == 'waiting' then h[#h + 1] = 'waits'; h[#h + 1] = nparents end
+    if ARGV[b + 10] ~= '' then h[#h + 1] = 'parents'; h[#h + 1] = ARGV[b + 10] end
+    if ARGV[b + 11] ~= '' then h[#h + 1] = 'children'; h[#h + 1] = ARGV[b + 11] end
+    if ARGV[b + 12] ~= '' then h[#h + 1] = 'callback_url'; h[#h + 1] = ARGV[b + 12] end
+    redis.call('HSET', jk, unpack(h))
+    hist_add(s.hist, queue, typ, 's')
+    if status == 'pending' then
+      local l = s.lanes[lk]
+      if not l then
+        l = {key = lk, wake = KEYS[k + 4 * i - 1], types = KEYS[k + 4 * i], typ = typ, ids = {}, prios = {}}
+        s.lanes[lk] = l
+        s.lane_order[#s.lane_order + 1] = l
+      end
+      l.ids[#l.ids + 1] = id
+      l.prios[#l.prios + 1] = tonumber(ARGV[b + 5])
+      s.pending = s.pending + 1
+      s.notice[#s.notice + 1] = '{"status":"pending","type":"' .. typ .. '","queue":"' .. queue .. '"}'
+    else
+      s.waiting[#s.waiting + 1] = s.now_s
+      s.waiting[#s.waiting + 1] = id
+    end
   end
 end
-local bound = tonumber(ARGV[5])
-if #added > 0 and bound > 0 and redis.call('SCARD', KEYS[4]) > bound then
-  redis.call('SREM', KEYS[4], unpack(added))
-  return {QUEUE_LIMIT, ARGV[5]}
-end
+
 local now = now_ms()
-local now_s = int(now)
-local pid = ARGV[1]
-local pending, waiting, notice, hist = 0, {}, {}, {}
-for i = 1, n do
-  local a = -4 + 11 * i
-  local jk, lk, wk, tk = KEYS[3 + 4 * i], KEYS[4 + 4 * i], KEYS[5 + 4 * i], KEYS[6 + 4 * i]
-  local id, typ, queue = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-  local nparents = ARGV[a + 8]
-  local status = nparents == '0' and 'pending' or 'waiting'
-  local h = {'type', typ, 'payload', ARGV[a + 3], 'status', status, 'created_at', now_s,
-    'version', '1', 'pipeline', pid, 'pipeline_key', ARGV[a + 7]}
-  if queue ~= DEFAULT_QUEUE then h[#h + 1] = 'queue'; h[#h + 1] = queue end
-  if ARGV[a + 4] ~= '0' then h[#h + 1] = 'priority'; h[#h + 1] = ARGV[a + 4] end
-  if ARGV[a + 5] ~= DEFAULT_MAX_RETRIES then h[#h + 1] = 'max_retries'; h[#h + 1] = ARGV[a + 5] end
-  if ARGV[a + 6] ~= '0' then h[#h + 1] = 'timeout_ms'; h[#h + 1] = ARGV[a + 6] end
-  if status == 'waiting' then h[#h + 1] = 'waits'; h[#h + 1] = nparents end
-  if ARGV[a + 9] ~= '' then h[#h + 1] = 'parents'; h[#h + 1] = ARGV[a + 9] end
-  if ARGV[a + 10] ~= '' then h[#h + 1] = 'children'; h[#h + 1] = ARGV[a + 10] end
-  local cb = ARGV[7 + 11 * n + i]
-  if cb ~= '' then h[#h + 1] = 'callback_url'; h[#h + 1] = cb end
-  redis.call('HSET', jk, unpack(h))
-  hist_add(hist, queue, typ, 's')
-  if status == 'pending' then
-    enqueue(lk, tk, typ, KEYS[5], wk, ARGV[4], jk, id, false, tonumber(ARGV[a + 4]))
-    pending = pending + 1
-    notice[#notice + 1] = '{"status":"pending","type":"' .. typ .. '","queue":"' .. queue .. '"}'
+local s = {now_s = int(now), hist = {}, lanes = {}, lane_order = {}, pending = 0, waiting = {}, notice = {}}
+local out = {s.now_s}
+local known, bound = {}, tonumber(ARGV[3])
+local k, a = 5, 3 -- the keys and arguments read so far
+while a < #ARGV do
+  local pk, uk = KEYS[k + 1], KEYS[k + 2]
+  local pid, unique, graph, callback, n = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], tonumber(ARGV[a + 5])
+  local refused = admit(pk, uk, pid, unique, a + 5, n, known, bound)
+  if refused then
+    out[#out + 1] = refused
   else
-    waiting[#waiting + 1] = now_s
-    waiting[#waiting + 1] = id
+    create_jobs(s, pid, a + 5, k + 2, n)
+    local h = {'status', 'running', 'created_at', s.now_s, 'version', '1', 'jobs', n, 'graph', graph}
+    if unique ~= '' then
+      h[#h + 1] = 'unique_key'; h[#h + 1] = unique
+      redis.call('SET', uk, pid)
+    end
+    if callback ~= '' then h[#h + 1] = 'callback_url'; h[#h + 1] = callback end
+    redis.call('HSET', pk, unpack(h))
+    out[#out + 1] = {OK}
   end
+  k, a = k + 2 + 4 * n, a + 5 + JOB_ARGS * n
 end
-if #waiting > 0 then
-  redis.call('ZADD', KEYS[6], unpack(waiting))
-  redis.call('HINCRBY', KEYS[3], 'waiting', #waiting / 2)
+lanes_put(s.lane_order, s.pending, KEYS[3], ARGV[2])
+for i = 1, #s.waiting, 1000 do -- unpack takes a few thousand arguments at most
+  redis.call('ZADD', KEYS[4], unpack(s.waiting, i, math.min(i + 999, #s.waiting)))
 end
-redis.call('HINCRBY', KEYS[3], 'pending', pending)
-local h = {'status', 'running', 'created_at', now_s, 'version', '1', 'jobs', n, 'graph', ARGV[6]}
-if ARGV[2] ~= '' then
-  h[#h + 1] = 'unique_key'; h[#h + 1] = ARGV[2]
-  redis.call('SET', KEYS[2], pid)
-end
-if ARGV[7 + 11 * n] ~= '' then h[#h + 1] = 'callback_url'; h[#h + 1] = ARGV[7 + 11 * n] end
-redis.call('HSET', KEYS[1], unpack(h))
-hist_write(hist, KEYS[#KEYS], now)
+if #s.waiting > 0 then redis.call('HINCRBY', KEYS[1], 'waiting', #s.waiting / 2) end
+if s.pending > 0 then redis.call('HINCRBY', KEYS[1], 'pending', s.pending) end
+hist_write(s.hist, KEYS[5], now)
 -- Lane notices for the lease calls waiting on the lanes (as submit.lua).
-if #notice > 0 then redis.call('PUBLISH', ARGV[3], '[' .. table.concat(notice, ',') .. ']') end
-return {OK, now_s}
+if #s.notice > 0 then redis.call('PUBLISH', ARGV[1], '[' .. table.concat(s.notice, ',') .. ']') end
+return out
