@@ -23,8 +23,12 @@ import (
 type redisMeter struct {
 	rdb   redis.UniversalClient
 	cpu   float64
-	calls map[string]int64
+	calls map[string]cmdStat
 }
+
+// cmdStat is one command's line of INFO commandstats: its calls and the
+// µs they took (for a script, its whole run, the calls inside it too).
+type cmdStat struct{ calls, usec int64 }
 
 // startMeter takes the first reading.
 func startMeter(ctx context.Context, rdb redis.UniversalClient) (*redisMeter, error) {
@@ -63,21 +67,17 @@ func (m *redisMeter) stop(ctx context.Context, n int) (redisCost, error) {
 		return redisCost{}, err
 	}
 	c := redisCost{Calls: map[string]int64{}}
+	usec := map[string]int64{}
 	var total int64
 	for name, v := range calls {
-		if d := v - m.calls[name]; d > 0 && name != "info" {
+		if d := v.calls - m.calls[name].calls; d > 0 && name != "info" {
 			c.Calls[name] = d
+			usec[name] = v.usec - m.calls[name].usec
 			total += d
 		}
 	}
 	if callsLog != nil && n > 0 {
-		names := slices.Sorted(maps.Keys(c.Calls))
-		slices.SortStableFunc(names, func(a, b string) int { return cmp.Compare(c.Calls[b], c.Calls[a]) })
-		parts := make([]string, len(names))
-		for i, name := range names {
-			parts[i] = fmt.Sprintf("%s %.2f", name, float64(c.Calls[name])/float64(n))
-		}
-		fmt.Fprintf(callsLog, "jobbench: Redis commands per job (%.1f µs/job): %s\n", (cpu-m.cpu)*1e6/float64(n), strings.Join(parts, ", "))
+		logCalls(c.Calls, usec, (cpu-m.cpu)*1e6/float64(n), n)
 	}
 	if n > 0 {
 		c.UsPerJob = math.Round(10*(cpu-m.cpu)*1e6/float64(n)) / 10
@@ -86,16 +86,29 @@ func (m *redisMeter) stop(ctx context.Context, n int) (redisCost, error) {
 	return c, nil
 }
 
+// logCalls writes a workload's commands per job to callsLog, the most
+// frequent first, each with the µs per job it took in Redis (a script's
+// include the calls inside it, which commandstats times on their own too).
+func logCalls(calls, usec map[string]int64, usPerJob float64, n int) {
+	names := slices.Sorted(maps.Keys(calls))
+	slices.SortStableFunc(names, func(a, b string) int { return cmp.Compare(calls[b], calls[a]) })
+	parts := make([]string, len(names))
+	for i, name := range names {
+		parts[i] = fmt.Sprintf("%s %.2f (%.1f µs)", name, float64(calls[name])/float64(n), float64(usec[name])/float64(n))
+	}
+	fmt.Fprintf(callsLog, "jobbench: Redis commands per job (%.1f µs/job): %s\n", usPerJob, strings.Join(parts, ", "))
+}
+
 // apply records the cost on a result.
 func (c redisCost) apply(r *Result) {
 	r.RedisUsPerJob = c.UsPerJob
 	r.RedisCallsPerJob = c.CallsPerJob
 }
 
-// commandCalls reads INFO commandstats: calls per command (summed over a
-// cluster's masters).
-func commandCalls(ctx context.Context, rdb redis.UniversalClient) (map[string]int64, error) {
-	out := map[string]int64{}
+// commandCalls reads INFO commandstats: calls and µs per command (summed
+// over a cluster's masters).
+func commandCalls(ctx context.Context, rdb redis.UniversalClient) (map[string]cmdStat, error) {
+	out := map[string]cmdStat{}
 	read := func(c redis.Cmdable) error {
 		info, err := c.Info(ctx, "commandstats").Result()
 		if err != nil {
@@ -107,9 +120,16 @@ func commandCalls(ctx context.Context, rdb redis.UniversalClient) (map[string]in
 				continue
 			}
 			n, err := strconv.ParseInt(rest[:strings.IndexByte(rest+",", ',')], 10, 64)
-			if err == nil {
-				out[name] += n
+			if err != nil {
+				continue
 			}
+			st := out[name]
+			st.calls += n
+			if _, u, ok := strings.Cut(rest, ",usec="); ok {
+				us, _ := strconv.ParseInt(u[:strings.IndexByte(u+",", ',')], 10, 64)
+				st.usec += us
+			}
+			out[name] = st
 		}
 		return nil
 	}

@@ -26,9 +26,18 @@
 -- (No push to a completed job's kept events, as complete.lua: its record
 -- is its last event, lib.lua CLAIM_EVENT.)
 
+-- pipe_fields is pipeline p's fields (pipe_read), read when first needed.
+local function pipe_fields(p)
+  if not p.f then
+    p.f = pipe_read(p.key)
+    p.as_submitted = pipe_as_submitted(p.f)
+  end
+  return p.f
+end
+
 -- release_children moves each child (kids: id → {job hash, lane, number
 -- of parents, parents completed by this call, its pipeline (marked
--- alive: it has a pending job), its priority}, order: their ids) of the
+-- alive: it has a job pending or waiting), its priority}, order: their ids) of the
 -- runs this call completed whose parents have now all completed: waiting
 -- → pending, in its lane (lanes: l → {key, wake, types, type, queue}).
 -- When the call completed all its parents (their number known), none had
@@ -45,9 +54,19 @@ local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, 
     local kid = kids[cid]
     local ck, l = kid[1], lanes[kid[2]]
     local last = kid[3] > 0 and kid[4] >= kid[3]
-    if not last then last = redis.call('HINCRBY', ck, 'waits', -kid[4]) <= 0 end
-    local g = last and (kid[5].as_submitted and kid[6] ~= '' and {'waiting', '1', kid[6]}
-      or redis.call('HMGET', ck, 'status', 'version', 'priority', 'attempts', 'restarts'))
+    if not last then
+      -- Only a waiting job counts parents (a release sets its count to 0,
+      -- a cancel drops it): one still counting keeps its pipeline running.
+      if redis.call('HINCRBY', ck, 'waits', -kid[4]) > 0 then kid[5].alive = true else last = true end
+    end
+    local g
+    if last then
+      if kid[6] ~= '' and pipe_fields(kid[5]) and kid[5].as_submitted then
+        g = {'waiting', '1', kid[6]}
+      else
+        g = redis.call('HMGET', ck, 'status', 'version', 'priority', 'attempts', 'restarts')
+      end
+    end
     if g and g[1] == 'waiting' then
       local cv = int(g[2] + 1)
       redis.call('HSET', ck, 'status', 'pending', 'waits', '0', 'updated_at', now_s, 'version', cv)
@@ -80,7 +99,7 @@ end
 
 local now = now_ms()
 local c = {out = {OK}, done = {}, finished = {}, types = {}, events = {}, hist = {}, now = now, now_s = int(now)}
-local pipes, pipe_order = {}, {} -- pipeline id → {key, n completed, its fields (pipe_read)}
+local pipes, pipe_order = {}, {} -- pipeline id → {key, n completed, its fields once read (pipe_fields)}
 local kids, kid_order = {}, {} -- child id → (release_children)
 local lanes = {}
 for l = 1, tonumber(ARGV[3]) do
@@ -94,8 +113,7 @@ while a < #ARGV do
   if complete_run(c, jk, wk, ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], KEYS[#KEYS - 1]) then
     local p = pipes[pid]
     if not p then
-      p = {key = pk, n = 0, f = pipe_read(pk)}
-      p.as_submitted = pipe_as_submitted(p.f)
+      p = {key = pk, n = 0}
       pipes[pid] = p
       pipe_order[#pipe_order + 1] = pid
     end
@@ -118,15 +136,21 @@ complete_end(c, KEYS[1], KEYS[5], KEYS[3], KEYS[4], KEYS[2], ARGV[2])
 release_children(kid_order, kids, lanes, KEYS[6], KEYS[7], KEYS[8], KEYS[2], ARGV[2], c.events, now)
 hist_write(c.hist, KEYS[#KEYS], now)
 -- A pipeline's completed jobs are counted with its end, or alone; one
--- that has a job just made pending is running, as it was.
+-- known to have a job waiting or just made pending is running, as it was,
+-- and is not read for it.
 for _, pid in ipairs(pipe_order) do
   local p = pipes[pid]
-  if p.f[1] then
-    local done = int(tonumber(p.f[3] or '0') + p.n)
-    p.f[3] = done
-    if p.alive or not pipe_settle(p.key, KEYS[9], ARGV[1], pid, now, KEYS[#KEYS - 1], c.events, p.f,
-        {'completed', done}) then
-      redis.call('HINCRBY', p.key, 'completed', p.n)
+  if p.alive then
+    redis.call('HINCRBY', p.key, 'completed', p.n)
+  else
+    local f = pipe_fields(p)
+    if f[1] then
+      local done = int(tonumber(f[3] or '0') + p.n)
+      f[3] = done
+      if not pipe_settle(p.key, KEYS[9], ARGV[1], pid, now, KEYS[#KEYS - 1], c.events, f,
+          {'completed', done}) then
+        redis.call('HINCRBY', p.key, 'completed', p.n)
+      end
     end
   end
 end
