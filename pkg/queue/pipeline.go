@@ -26,13 +26,12 @@ import (
 //	pipeline_key  its key in the pipeline
 //	waits         how many of its parents have not completed (waiting only)
 //	parents       JSON {"<key>": "<job id>"}: whose results it receives
-//	children      JSON [["<id>", "<queue>", "<type>", "<its number of parents>", "<its priority>"], ...]: whom its completion may unblock
+//	children      JSON [["<id>", "<queue>", "<type>", "<its number of parents>", "<its priority, if not 0>"], ...]: whom its completion may unblock
 //
 // and the pipeline's hash: status, created_at, completed_at, updated_at,
 // version, jobs (their number), completed, failed, cancelled (how many
-// ended so), altered (set once anything but a completion moved a job of
-// it: a cancel, a failure, a restart; until then each of its waiting jobs
-// is as submitted), unique_key, graph (the jobs, JSON: pipeNode), and, with a
+// ended so), restarts (of jobs of it), layout (2: its jobs' children give
+// their priority), unique_key, graph (the jobs, JSON: pipeNode), and, with a
 // callback URL, callback_url and the delivery fields of its last end
 // (deliveries.go), as a job's hash holds them.
 
@@ -284,9 +283,9 @@ func (g *pipeGraph) parentIDs(i int) []string {
 // pipeChild is a child of a job as its parent stores it: enough to name
 // the child's keys when the parent completes, its number of parents (0:
 // not known, as stored before it was kept), which lets a completion of
-// all of them at once release it without counting down, and its priority
-// ("" not known, as stored before it was kept), which lets a release in
-// a pipeline nothing has altered skip reading the child.
+// all of them at once release it without counting down, and its priority,
+// which lets a release in a pipeline nothing has altered skip reading the
+// child ("" for 0 in a pipeline of layout 2, not known in an older one).
 type pipeChild struct {
 	id, queue, typ string
 	parents        int
@@ -294,18 +293,24 @@ type pipeChild struct {
 }
 
 // encodeChildren is the children field of a job: JSON [[id, queue, type,
-// parents, priority], ...] (a reader of fewer columns takes the first ones).
+// parents, priority], ...], the priority left out when 0 (a reader of
+// fewer columns takes the first ones). Short rows keep a job with one
+// child of a short type in Redis's compact hash encoding (each value at
+// most 64 bytes).
 func encodeChildren(cs []pipeChild) string {
-	rows := make([][5]string, len(cs))
+	rows := make([][]string, len(cs))
 	for i, c := range cs {
-		rows[i] = [5]string{c.id, c.queue, c.typ, strconv.Itoa(c.parents), c.priority}
+		rows[i] = []string{c.id, c.queue, c.typ, strconv.Itoa(c.parents)}
+		if c.priority != "" && c.priority != "0" {
+			rows[i] = append(rows[i], c.priority)
+		}
 	}
 	b, _ := json.Marshal(rows)
 	return string(b)
 }
 
-// decodeChildren reads encodeChildren's text, or the three or four
-// columns kept before the fifth; a damaged one reads as none.
+// decodeChildren reads encodeChildren's text, or the three columns kept
+// before the fourth; a damaged one reads as none.
 func decodeChildren(v string) []pipeChild {
 	var rows [][5]string
 	if json.Unmarshal([]byte(v), &rows) != nil {

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
@@ -82,30 +83,52 @@ func TestPipelineParentsCompletingTogether(t *testing.T) {
 }
 
 // A release in a pipeline as submitted takes each child's priority from
-// its parent's list of children: the higher runs first.
+// its parent's list of children (the priority 0 left out); one in a
+// pipeline of an older layout reads it from the child: either way, the
+// higher runs first.
 func TestPipelineReleaseKeepsPriorities(t *testing.T) {
 	t.Parallel()
-	c, _ := setup(t)
-	s := mustSubmitPipeline(t, c, PipelineParams{Jobs: []PipelineJob{
-		{Key: "root", EnqueueParams: EnqueueParams{Type: "t"}},
-		{Key: "low", DependsOn: []string{"root"}, EnqueueParams: EnqueueParams{Type: "t", Priority: 1}},
-		{Key: "high", DependsOn: []string{"root"}, EnqueueParams: EnqueueParams{Type: "t", Priority: 70}},
-		{Key: "mid", DependsOn: []string{"root"}, EnqueueParams: EnqueueParams{Type: "t", Priority: 30}},
-	}})
-	runOne(t, c, s, "root", "ok")
-	for _, key := range []string{"high", "mid", "low"} {
-		j, err := c.Get(ctxT(t), s.Jobs[key])
-		if err != nil || j.Version != 2 || j.Status != StatePending {
-			t.Fatalf("%s released as %+v (%v), want pending at version 2", key, j, err)
+	for _, older := range []bool{false, true} {
+		c, bu := setup(t)
+		s := mustSubmitPipeline(t, c, PipelineParams{Jobs: []PipelineJob{
+			{Key: "root", EnqueueParams: EnqueueParams{Type: "t"}},
+			{Key: "low", DependsOn: []string{"root"}, EnqueueParams: EnqueueParams{Type: "t", Priority: 1}},
+			{Key: "high", DependsOn: []string{"root"}, EnqueueParams: EnqueueParams{Type: "t", Priority: 70}},
+			{Key: "mid", DependsOn: []string{"root"}, EnqueueParams: EnqueueParams{Type: "t", Priority: 30}},
+			{Key: "zero", DependsOn: []string{"root"}, EnqueueParams: EnqueueParams{Type: "t"}},
+		}})
+		if older { // children of four columns, whatever their priority
+			root := c.shards.of(s.ID).job(s.Jobs["root"])
+			var rows [][]string
+			if err := json.Unmarshal([]byte(bu.rdb.HGet(ctxT(t), root, "children").Val()), &rows); err != nil {
+				t.Fatal(err)
+			}
+			for i := range rows {
+				rows[i] = rows[i][:4]
+			}
+			four, _ := json.Marshal(rows)
+			if err := bu.rdb.HSet(ctxT(t), root, "children", four).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := bu.rdb.HDel(ctxT(t), c.shards.of(s.ID).pipeline(s.ID), "layout").Err(); err != nil {
+				t.Fatal(err)
+			}
 		}
-		runs := claimN(t, c, "w", 1, time.Minute)
-		if len(runs) != 1 || runs[0].job.ID != s.Jobs[key] {
-			t.Fatalf("claimed %d jobs, want %s first", len(runs), key)
+		runOne(t, c, s, "root", "ok")
+		for _, key := range []string{"high", "mid", "low", "zero"} {
+			j, err := c.Get(ctxT(t), s.Jobs[key])
+			if err != nil || j.Version != 2 || j.Status != StatePending {
+				t.Fatalf("older %v: %s released as %+v (%v), want pending at version 2", older, key, j, err)
+			}
+			runs := claimN(t, c, "w", 1, time.Minute)
+			if len(runs) != 1 || runs[0].job.ID != s.Jobs[key] {
+				t.Fatalf("older %v: claimed %d jobs, want %s first", older, len(runs), key)
+			}
+			completeTogether(t, c, runs[0])
 		}
-		completeTogether(t, c, runs[0])
+		wantPipeline(t, c, s.ID, PipelineCompleted)
+		checkInvariants(t, c)
 	}
-	wantPipeline(t, c, s.ID, PipelineCompleted)
-	checkInvariants(t, c)
 }
 
 // A job cancelled while its parents run stays cancelled when they all

@@ -21,7 +21,8 @@
 -- ARGV[2+2l..3+2l]: the type and queue of lane l
 -- then, for each run in turn: id, run token, result JSON ('' for none),
 -- pipeline id, C; and for each child: id, its lane l, its number of
--- parents ('0' when not known), its priority ('' when not known)
+-- parents ('0' when not known), its priority ('' for 0, or not known:
+-- pipe_as_submitted)
 -- Returns {OK, r1, r2, ...} where ri is {OK} | {NOT_FOUND} | {LEASE_LOST, status}.
 -- (No push to a completed job's kept events, as complete.lua: its record
 -- is its last event, lib.lua CLAIM_EVENT.)
@@ -45,8 +46,8 @@ end
 -- its count of parents it waits for drops once by those this call
 -- completed, and it is released at zero. Only a waiting child moves (one
 -- cancelled below a failed parent, or by a user, stays): it is read
--- first, unless its pipeline is as submitted (pipe_as_submitted) and its
--- priority known, when it is waiting at version 1 and never ran.
+-- first, unless its pipeline is as submitted (pipe_as_submitted), when
+-- it is waiting at version 1, never ran, and its priority is known.
 local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, counts, cap, events, now)
   local now_s = int(now)
   local lane_order, unblocked, queues = {}, {}, {}
@@ -61,8 +62,8 @@ local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, 
     end
     local g
     if last then
-      if kid[6] ~= '' and pipe_fields(kid[5]) and kid[5].as_submitted then
-        g = {'waiting', '1', kid[6]}
+      if pipe_fields(kid[5]) and kid[5].as_submitted then
+        g = {'waiting', '1', kid[6] ~= '' and kid[6] or '0'}
       else
         g = redis.call('HMGET', ck, 'status', 'version', 'priority', 'attempts', 'restarts')
       end

@@ -18,19 +18,20 @@ end
 
 -- pipe_read reads what pipe_settle and a release need of a pipeline's
 -- hash: status, jobs, completed, failed, cancelled, callback_url, version,
--- restarts.
+-- restarts, layout.
 local function pipe_read(pk)
   return redis.call('HMGET', pk, 'status', 'jobs', 'completed', 'failed', 'cancelled', 'callback_url',
-    'version', 'restarts')
+    'version', 'restarts', 'layout')
 end
 
 -- pipe_as_submitted tells from a pipeline's fields (pipe_read) that each
 -- of its waiting jobs is as pipeline_submit.lua made it (status waiting,
--- version 1, its priority, never run): no job of it failed or was
--- cancelled (the only ways out of waiting but a release) and none was
--- restarted (the only way back).
+-- version 1, never run) and that its parents' lists of children give its
+-- priority (layout 2): no job of it failed or was cancelled (the only
+-- ways out of waiting but a release) and none was restarted (the only way
+-- back).
 local function pipe_as_submitted(f)
-  return f[1] and not f[8] and (f[4] or '0') == '0' and (f[5] or '0') == '0'
+  return f[1] and f[9] == '2' and not f[8] and (f[4] or '0') == '0' and (f[5] or '0') == '0'
 end
 
 -- pipe_settle derives the pipeline's status from its counters: running

@@ -103,7 +103,8 @@ while a < #ARGV do
     out[#out + 1] = refused
   else
     create_jobs(s, pid, a + 5, k + 2, n)
-    local h = {'status', 'running', 'created_at', s.now_s, 'version', '1', 'jobs', n, 'graph', graph}
+    local h = {'status', 'running', 'created_at', s.now_s, 'version', '1', 'jobs', n, 'layout', '2',
+      'graph', graph}
     if unique ~= '' then
       h[#h + 1] = 'unique_key'; h[#h + 1] = unique
       redis.call('SET', uk, pid)
