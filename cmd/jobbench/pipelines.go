@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/compileo/jobqueue/pkg/queue"
@@ -33,7 +35,7 @@ func (b *bench) pipelines(ctx context.Context) ([]Result, error) {
 	if err := b.flush(ctx); err != nil {
 		return nil, err
 	}
-	plain, err := b.submitThenRun(ctx, n, func() error { return b.fill(ctx, typeNoop, n, 500) },
+	plain, err := b.submitThenRun(ctx, n, func() error { return b.fillWith(ctx, typeNoop, n, 500, b.pipelinePayload()) },
 		func() (Result, error) {
 			return b.drain(ctx, n, b.cfg.Workers, b.cfg.Concurrency, func(context.Context, *queue.ActiveJob) {})
 		})
@@ -51,19 +53,30 @@ func (b *bench) pipelines(ctx context.Context) ([]Result, error) {
 	return []Result{piped}, nil
 }
 
+// pipelinePayload is the payload of each job of the pipelines scenario:
+// PipelinesPayload bytes of JSON, or none.
+func (b *bench) pipelinePayload() json.RawMessage {
+	if b.cfg.PipelinesPayload <= 0 {
+		return nil
+	}
+	pad := max(b.cfg.PipelinesPayload-8, 0)
+	return json.RawMessage(`{"d":"` + strings.Repeat("x", pad) + `"}`)
+}
+
 // fillPipelines submits n pipelines with the configured producers.
 func (b *bench) fillPipelines(ctx context.Context, n int) error {
 	var next atomic.Int64
 	return parallel(b.cfg.Producers, func(int) error {
 		for next.Add(1) <= int64(n) {
-			p := queue.PipelineParams{Jobs: []queue.PipelineJob{{Key: "root", EnqueueParams: queue.EnqueueParams{Type: typeNoop}}}}
+			job := queue.EnqueueParams{Type: typeNoop, Payload: b.pipelinePayload()}
+			p := queue.PipelineParams{Jobs: []queue.PipelineJob{{Key: "root", EnqueueParams: job}}}
 			var mid []string
 			for i := range pipelineWidth - 2 {
 				k := "mid" + strconv.Itoa(i)
 				mid = append(mid, k)
-				p.Jobs = append(p.Jobs, queue.PipelineJob{Key: k, DependsOn: []string{"root"}, EnqueueParams: queue.EnqueueParams{Type: typeNoop}})
+				p.Jobs = append(p.Jobs, queue.PipelineJob{Key: k, DependsOn: []string{"root"}, EnqueueParams: job})
 			}
-			p.Jobs = append(p.Jobs, queue.PipelineJob{Key: "join", DependsOn: mid, EnqueueParams: queue.EnqueueParams{Type: typeNoop}})
+			p.Jobs = append(p.Jobs, queue.PipelineJob{Key: "join", DependsOn: mid, EnqueueParams: job})
 			if _, err := b.client.SubmitPipeline(ctx, p); err != nil {
 				return err
 			}

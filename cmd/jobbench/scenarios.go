@@ -71,6 +71,11 @@ func parallel(n int, f func(i int) error) error {
 
 // fill submits n no-op jobs in batches of size with the configured producers.
 func (b *bench) fill(ctx context.Context, typ string, n, size int) error {
+	return b.fillWith(ctx, typ, n, size, nil)
+}
+
+// fillWith is fill with a payload for every job (nil: none).
+func (b *bench) fillWith(ctx context.Context, typ string, n, size int, payload json.RawMessage) error {
 	var next atomic.Int64
 	return parallel(b.cfg.Producers, func(int) error {
 		batch := make([]queue.EnqueueParams, 0, size)
@@ -82,7 +87,7 @@ func (b *bench) fill(ctx context.Context, typ string, n, size int) error {
 			}
 			batch = batch[:0]
 			for range min(end, int64(n)) - start {
-				batch = append(batch, queue.EnqueueParams{Type: typ})
+				batch = append(batch, queue.EnqueueParams{Type: typ, Payload: payload})
 			}
 			res, err := b.client.EnqueueBatch(ctx, batch)
 			if err != nil {
