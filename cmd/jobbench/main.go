@@ -89,6 +89,7 @@ type config struct {
 
 	Markdown   bool
 	Calls      bool
+	PhaseCmd   string
 	CPUProfile string
 }
 
@@ -137,6 +138,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.Timeout, "timeout", 5*time.Minute, "bound of any one wait")
 	fs.BoolVar(&c.Markdown, "markdown", false, "also print the table as Markdown")
 	fs.BoolVar(&c.Calls, "calls", false, "log each measured workload's Redis commands per job, by command")
+	fs.StringVar(&c.PhaseCmd, "phase-cmd", "", "a shell command run as each measured workload starts and ends (e.g. callgrind_control --dump, to split a profile of Redis by workload)")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of this process to the file")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -236,6 +238,7 @@ func run(ctx context.Context, cfg *config, out, logw io.Writer) error {
 	if cfg.Calls {
 		callsLog = logw
 	}
+	phaseCmd = cfg.PhaseCmd
 	redisURL, stopRedis, err := benchRedis(cfg, logf)
 	if err != nil {
 		return err

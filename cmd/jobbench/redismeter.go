@@ -7,6 +7,8 @@ import (
 	"io"
 	"maps"
 	"math"
+	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,8 +32,27 @@ type redisMeter struct {
 // µs they took (for a script, its whole run, the calls inside it too).
 type cmdStat struct{ calls, usec int64 }
 
+// phaseCmd, when set (-phase-cmd), is run by sh as each measured workload
+// starts (PHASE=start) and ends (PHASE=end), before the readings: a
+// profiler of Redis (callgrind_control --dump) then splits its counts by
+// workload.
+var phaseCmd string
+
+// runPhaseCmd runs phaseCmd, if any, for phase; its failure is logged by
+// its own output only: a profile is a side show of the measure.
+func runPhaseCmd(ctx context.Context, phase string) {
+	if phaseCmd == "" {
+		return
+	}
+	cmd := exec.CommandContext(ctx, "sh", "-c", phaseCmd)
+	cmd.Env = append(os.Environ(), "PHASE="+phase)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	_ = cmd.Run()
+}
+
 // startMeter takes the first reading.
 func startMeter(ctx context.Context, rdb redis.UniversalClient) (*redisMeter, error) {
+	runPhaseCmd(ctx, "start")
 	m := &redisMeter{rdb: rdb}
 	var err error
 	if m.cpu, err = infoSum(ctx, rdb, "cpu", "used_cpu_sys", "used_cpu_user"); err != nil {
@@ -58,6 +79,7 @@ type redisCost struct {
 
 // stop takes the second reading and divides the difference by n jobs.
 func (m *redisMeter) stop(ctx context.Context, n int) (redisCost, error) {
+	runPhaseCmd(ctx, "end")
 	cpu, err := infoSum(ctx, m.rdb, "cpu", "used_cpu_sys", "used_cpu_user")
 	if err != nil {
 		return redisCost{}, err
