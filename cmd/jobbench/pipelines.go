@@ -47,6 +47,7 @@ func (b *bench) pipelines(ctx context.Context) ([]Result, error) {
 	if plain.RedisUsPerJob > 0 {
 		ratio = round2(piped.RedisUsPerJob / plain.RedisUsPerJob)
 	}
+	piped.CostRatio = ratio
 	piped.Note = fmt.Sprintf("%d pipelines of %d no-op jobs (root → 8 → join), %s; Redis µs/job %s vs %s for plain jobs (%.2fx), calls/job %s vs %s",
 		b.cfg.PipelinesN, pipelineWidth, piped.Note, num(piped.RedisUsPerJob), num(plain.RedisUsPerJob), ratio,
 		num(piped.RedisCallsPerJob), num(plain.RedisCallsPerJob))

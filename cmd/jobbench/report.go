@@ -42,6 +42,10 @@ type Result struct {
 	// calls inside them); see redisMeter.
 	RedisUsPerJob    float64 `json:"redis_us_per_job,omitempty"`
 	RedisCallsPerJob float64 `json:"redis_calls_per_job,omitempty"`
+	// CostRatio is, in the pipelines scenario, a pipeline job's Redis CPU
+	// over a plain job's in the same run (with -repeat, the median of the
+	// runs' ratios: each run's own pair is what the noise moves least).
+	CostRatio float64 `json:"cost_ratio,omitempty"`
 }
 
 func (r Result) latency() bool { return r.Unit == "ms" }
@@ -169,6 +173,12 @@ func ratioAndRedisCPU(x, us float64) target {
 func rateAndP99(rate, p99 float64) target {
 	return target{text: fmt.Sprintf("≥ %g jobs/s, p99 ≤ %g ms", rate, p99),
 		check: func(c Comparison) bool { return c.Ours.Value >= rate && c.Ours.P99Ms <= p99 }}
+}
+
+// costRatioAtMost: a job costs Redis at most x times a plain job's CPU.
+func costRatioAtMost(x float64) target {
+	return target{text: fmt.Sprintf("≤ %g× a plain job's Redis CPU", x),
+		check: func(c Comparison) bool { return c.Ours.CostRatio > 0 && c.Ours.CostRatio <= x }}
 }
 
 func p99AtMost(p99 float64) target {
