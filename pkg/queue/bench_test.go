@@ -1,11 +1,12 @@
 package queue
 
 import (
-	"strconv"
-	"strings"
-
 	"context"
 	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -195,9 +196,33 @@ type redisMeter struct {
 	calls int64
 }
 
-func (m *redisMeter) start() { m.cpu, m.calls = m.read() }
+func (m *redisMeter) start() {
+	m.edge("start")
+	m.cpu, m.calls = m.read()
+}
+
+// edge runs $BENCH_PHASE_CMD, when set, by sh with PHASE and REDIS_PID
+// (the server's process) in its environment, as a measured phase ends: a
+// profiler of Redis then splits its counts by phase, e.g.
+//
+//	REDIS_SERVER=callgrind-redis-server BENCH_PHASE_CMD='callgrind_control -d $PHASE $REDIS_PID' \
+//	  go test ./pkg/queue -run XXX -bench PipelineTransitions -benchtime 2000x
+func (m *redisMeter) edge(phase string) {
+	cmd := os.Getenv("BENCH_PHASE_CMD")
+	if cmd == "" {
+		return
+	}
+	pid := m.rdb.rdb.InfoMap(context.Background(), "server").Item("Server", "process_id")
+	c := exec.Command("sh", "-c", cmd)
+	c.Env = append(os.Environ(), "PHASE="+phase, "REDIS_PID="+pid)
+	c.Stdout, c.Stderr = os.Stderr, os.Stderr
+	if err := c.Run(); err != nil {
+		m.b.Logf("BENCH_PHASE_CMD: %v", err)
+	}
+}
 
 func (m *redisMeter) report(phase string) {
+	m.edge(phase)
 	cpu, calls := m.read()
 	m.b.ReportMetric((cpu-m.cpu)*1e6/float64(m.b.N), phase+"-redis-µs/job")
 	m.b.ReportMetric(float64(calls-m.calls)/float64(m.b.N), phase+"-calls/job")
