@@ -87,81 +87,45 @@ local function enqueue(lanekey, typeskey, typ, seqkey, wakekey, cap, jobkey, id,
 end
 
 -- add_event appends the event of a job whose new state the script already
--- knows (built without reading the hash again) to buf, as JSON text built
--- from pieces: cjson.encode of a table costs about 4 times as much.
--- progress, version and now are JSON numbers already formatted (strings),
--- step a JSON string (quoted: a literal, or cjson.encode of free text).
--- Ids (UUIDs made by the client), types and queue names (validated by
--- submit.go before submit.lua stores them) never need escaping, so they
--- are not checked: a pattern match per event would cost more than the
--- concatenation.
+-- knows (built without reading the hash again) to buf, as JSON text made
+-- by one concatenation: cjson.encode of a table costs about 4 times as
+-- much. progress, version and now are JSON numbers already formatted
+-- (strings), step a JSON string (quoted: a literal, or cjson.encode of
+-- free text). Ids (UUIDs made by the client), types and queue names
+-- (validated by submit.go before submit.lua stores them) never need
+-- escaping, so they are not checked: a pattern match per event would cost
+-- more than the concatenation.
 --
--- buf is a list of the JSON pieces of one script call's events, which
--- publish_events joins once: Lua hashes every string it makes (all of it,
--- in Redis's build), so the events are made (and hashed) once, as one
--- message, instead of once each and again joined. buf[1] is kept for the
--- '[' of an array.
--- open_event starts one more event in buf (its '{"job_id":"', after a
--- comma past the first) and returns the index its pieces count from.
-local function open_event(buf)
-  local n = #buf
-  if n == 0 then
-    buf[1] = ''
-    n = 1
-  end
-  buf[n + 1] = n == 1 and '{"job_id":"' or ',{"job_id":"'
-  return n
-end
-
+-- buf is a list of one script call's events, one string each, which
+-- publish_events joins once. (An event as one string, made by one
+-- concatenation of its pieces, costs less than its pieces left to the
+-- join: table.concat pays per piece, and past its 8 KB buffer it builds
+-- and hashes the message again as it grows. Measured under callgrind:
+-- a claim's and a completion's Redis instructions per job fell 3-5%.)
 local function add_event(buf, id, status, progress, step, version, now, typ, queue)
-  local n = open_event(buf)
-  buf[n + 2] = id
-  buf[n + 3] = '","status":"'
-  buf[n + 4] = status
-  buf[n + 5] = '","progress":'
-  buf[n + 6] = progress
-  buf[n + 7] = ',"current_step":'
-  buf[n + 8] = step
-  buf[n + 9] = ',"version":'
-  buf[n + 10] = version
-  buf[n + 11] = ',"updated_at":'
-  buf[n + 12] = now
-  buf[n + 13] = ',"type":"'
-  buf[n + 14] = typ
-  buf[n + 15] = '","queue":"'
-  buf[n + 16] = queue
-  buf[n + 17] = '"}'
+  buf[#buf + 1] = '{"job_id":"' .. id .. '","status":"' .. status .. '","progress":' .. progress ..
+    ',"current_step":' .. step .. ',"version":' .. version .. ',"updated_at":' .. now ..
+    ',"type":"' .. typ .. '","queue":"' .. queue .. '"}'
 end
 
--- add_log_event adds a log line's event (log.lua) to buf, in add_event's
--- 17 pieces (the last ones empty): publish_events tells one event from
--- several by the count of pieces. msg is a JSON string.
+-- add_log_event adds a log line's event (log.lua) to buf, as add_event
+-- adds a job's. msg is a JSON string.
 local function add_log_event(buf, id, version, level, t, msg)
-  local n = open_event(buf)
-  buf[n + 2] = id
-  buf[n + 3] = '","version":'
-  buf[n + 4] = version
-  buf[n + 5] = ',"level":"'
-  buf[n + 6] = level
-  buf[n + 7] = '","time":'
-  buf[n + 8] = t
-  buf[n + 9] = ',"message":'
-  buf[n + 10] = msg
-  buf[n + 11] = '}'
-  for p = 12, 17 do buf[n + p] = '' end
+  buf[#buf + 1] = '{"job_id":"' .. id .. '","version":' .. version .. ',"level":"' .. level ..
+    '","time":' .. t .. ',"message":' .. msg .. '}'
 end
 
--- publish_events sends the events add_event gathered in buf: one PUBLISH
--- per call instead of one per job; several events go as a JSON array
--- (the Hub splits it).
+-- publish_events sends the events gathered in buf: one PUBLISH per call
+-- instead of one per job; several events go as a JSON array (the Hub
+-- splits it).
 local function publish_events(channel, buf)
   local n = #buf
   if n == 0 then return end
-  if n > 18 then
-    buf[1] = '['
-    buf[n + 1] = ']'
+  if n > 1 then
+    buf[1] = '[' .. buf[1]
+    buf[n] = buf[n] .. ']'
   end
-  redis.call('PUBLISH', channel, table.concat(buf))
+  redis.call('PUBLISH', channel, table.concat(buf, ','))
 end
 
 -- add_job_event is add_event for a job whose new state the script does

@@ -72,13 +72,9 @@ local function pipe_settle(pk, pdone, channel, pid, now, hooks, buf, f, more)
     redis.call('ZADD', pdone, now_s, pid)
     if hooks and f[6] then set_hook(pk, hooks, pid, v, now, 'pipeline:' .. pid) end
   end
-  local ev = {}
-  add_event(ev, pid, st, '0', '""', v, now_s, '', '')
-  ev[4] = '","pipeline_id":"' .. pid .. '","status":"' -- in place of add_event's '","status":"'
-  if not buf then publish_events(channel, ev) return true end
-  local from = 1
-  if #buf > 0 then from, ev[2] = 2, ',{"job_id":"' end
-  for i = from, #ev do buf[#buf + 1] = ev[i] end
+  local ev = {'{"job_id":"' .. pid .. '","pipeline_id":"' .. pid .. '","status":"' .. st ..
+    '","progress":0,"current_step":"","version":' .. v .. ',"updated_at":' .. now_s .. ',"type":"","queue":""}'}
+  if buf then buf[#buf + 1] = ev[1] else publish_events(channel, ev) end
   return true
 end
 
