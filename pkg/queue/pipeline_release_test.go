@@ -284,3 +284,40 @@ func TestPipelinesSubmittedTogether(t *testing.T) {
 	}
 	checkInvariants(t, c)
 }
+
+// Pipelines of several owners submitted in one call record each owner's
+// jobs in its owned set (the quota's count), and no one else's.
+func TestPipelinesSubmittedTogetherRecordTheirOwners(t *testing.T) {
+	t.Parallel()
+	c, bu := setup(t)
+	ctx := ctxT(t)
+	var ps []*pipeSubmit
+	for _, owner := range []string{"ann", "bob", "ann", ""} {
+		p := diamond()
+		p.Owner = owner
+		s, _, err := c.preparePipeline(ctx, &p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, s)
+	}
+	for i, out := range c.luaPipelineSubmit(ctx, ps) {
+		if out.err != nil {
+			t.Fatalf("pipeline %d: %v", i, out.err)
+		}
+	}
+	for owner, of := range map[string][]int{"ann": {0, 2}, "bob": {1}} {
+		var want []string
+		for _, i := range of {
+			for _, j := range ps[i].jobs {
+				want = append(want, j.id)
+			}
+		}
+		got := bu.rdb.ZRange(ctx, c.keys.owned(owner), 0, -1).Val()
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("owner %s: owned %v, want %v", owner, got, want)
+		}
+	}
+}
