@@ -97,10 +97,28 @@ func pipeOutcome(p *pipeSubmit, rows []any, k int, created string, err error) pi
 	return pipeCreated{created: created, err: err}
 }
 
-// pipelineSubmitCall is the pipeline_submit.lua call of ps[idx] in shard k.
+// pipelineSubmitCall is the pipeline_submit.lua call of ps[idx] in shard
+// k. The lanes of the jobs are named once each (a pipeline's jobs mostly
+// share a few).
 func (c *Client) pipelineSubmitCall(k keyspace, ps []*pipeSubmit, idx []int) *luaCall {
+	type lane struct{ queue, typ string }
+	at := map[lane]int{}
+	var lanes []lane
+	for _, i := range idx {
+		for _, j := range ps[i].jobs {
+			l := lane{j.p.Queue, j.p.Type}
+			if _, ok := at[l]; !ok {
+				lanes = append(lanes, l)
+				at[l] = len(lanes)
+			}
+		}
+	}
 	keys := []string{k.counts(), k.queues(), k.seq(), k.waiting(), k.history()}
-	args := []any{c.keys.eventsChannel(), c.wakeCap, c.maxQueues}
+	args := []any{c.keys.eventsChannel(), c.wakeCap, c.maxQueues, len(lanes)}
+	for _, l := range lanes {
+		keys = append(keys, k.lane(l.queue, l.typ), k.laneWake(l.queue, l.typ), k.laneTypes(l.queue))
+		args = append(args, l.typ)
+	}
 	for _, i := range idx {
 		p := ps[i]
 		uk := k.pipeline(p.id) // the script's "no unique key"
@@ -111,9 +129,10 @@ func (c *Client) pipelineSubmitCall(k keyspace, ps []*pipeSubmit, idx []int) *lu
 		args = append(args, p.id, p.uniqueKey, p.graph, p.callback, len(p.jobs))
 		for _, j := range p.jobs {
 			e := &j.p.EnqueueParams
-			keys = append(keys, k.job(j.id), k.lane(e.Queue, e.Type), k.laneWake(e.Queue, e.Type), k.laneTypes(e.Queue))
+			keys = append(keys, k.job(j.id))
 			args = append(args, j.id, e.Type, e.Queue, string(e.Payload), e.Priority, *e.MaxRetries,
-				e.Timeout.Milliseconds(), j.p.Key, len(j.p.DependsOn), j.parents, j.children, e.CallbackURL)
+				e.Timeout.Milliseconds(), j.p.Key, len(j.p.DependsOn), j.parents, j.children, e.CallbackURL,
+				at[lane{e.Queue, e.Type}])
 		}
 	}
 	return &luaCall{script: c.scripts.pipelineSubmit, keys: keys, args: args}

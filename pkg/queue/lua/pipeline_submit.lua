@@ -9,20 +9,23 @@
 -- pipeline.)
 -- KEYS[1] counts  KEYS[2] queues set  KEYS[3] seq  KEYS[4] waiting zset
 -- KEYS[5] the history index (lib.lua: hist_write)
+-- KEYS[3+3l..5+3l], l = 1..L: lane l, its wake list, its queue's lane
+-- types set (each lane once, whatever number of jobs)
 -- then, for each pipeline in turn: its hash, its unique key (its hash
--- when it has none), and for each of its jobs: job hash, its lane, the
--- lane's wake list, its queue's lane types set
+-- when it has none), and the job hash of each of its jobs
 -- ARGV[1] events channel  ARGV[2] wake cap
 -- ARGV[3] the most queue names the queues set may hold (0: no bound)
+-- ARGV[4] L  ARGV[4+l] the type of lane l
 -- then, for each pipeline in turn: id, unique key ('' for none), the
 -- graph JSON (kept in its hash), its callback URL ('' for none), its
 -- number of jobs n; then for each job: id, type, queue, payload JSON,
 -- priority, max_retries, timeout ms, key, number of parents, parents
--- JSON ('' for none), children JSON ('' for none), callback URL ('' for none)
+-- JSON ('' for none), children JSON ('' for none), callback URL ('' for
+-- none), its lane l
 -- Returns {created_at s, r1, r2, ...}, ri per pipeline: {OK} |
 -- {DUPLICATE, id holding the key} | {QUEUE_LIMIT, bound} when a new
 -- queue would pass the registry's bound.
-local JOB_ARGS = 12
+local JOB_ARGS = 13
 
 -- admit tells whether the pipeline may be created: its unique key free,
 -- its id unused, and its queues in the registry (each once; one known to
@@ -56,7 +59,7 @@ end
 local function create_jobs(s, pid, a, k, n)
   for i = 1, n do
     local b = a + JOB_ARGS * (i - 1)
-    local jk, lk = KEYS[k + 4 * i - 3], KEYS[k + 4 * i - 2]
+    local jk = KEYS[k + i]
     local id, typ, queue = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
     local nparents = ARGV[b + 9]
     local status = nparents == '0' and 'pending' or 'waiting'
@@ -73,10 +76,9 @@ local function create_jobs(s, pid, a, k, n)
     redis.call('HSET', jk, unpack(h))
     hist_add(s.hist, queue, typ, 's')
     if status == 'pending' then
-      local l = s.lanes[lk]
-      if not l then
-        l = {key = lk, wake = KEYS[k + 4 * i - 1], types = KEYS[k + 4 * i], typ = typ, ids = {}, prios = {}}
-        s.lanes[lk] = l
+      local l = s.lanes[tonumber(ARGV[b + 13])]
+      if not l.ids then
+        l.ids, l.prios = {}, {}
         s.lane_order[#s.lane_order + 1] = l
       end
       l.ids[#l.ids + 1] = id
@@ -94,7 +96,10 @@ local now = now_ms()
 local s = {now_s = int(now), hist = {}, lanes = {}, lane_order = {}, pending = 0, waiting = {}, notice = {}}
 local out = {s.now_s}
 local known, bound = {}, tonumber(ARGV[3])
-local k, a = 5, 3 -- the keys and arguments read so far
+for l = 1, tonumber(ARGV[4]) do
+  s.lanes[l] = {key = KEYS[3 + 3 * l], wake = KEYS[4 + 3 * l], types = KEYS[5 + 3 * l], typ = ARGV[4 + l]}
+end
+local k, a = 5 + 3 * #s.lanes, 4 + #s.lanes -- the keys and arguments read so far
 while a < #ARGV do
   local pk, uk = KEYS[k + 1], KEYS[k + 2]
   local pid, unique, graph, callback, n = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], tonumber(ARGV[a + 5])
@@ -113,7 +118,7 @@ while a < #ARGV do
     redis.call('HSET', pk, unpack(h))
     out[#out + 1] = {OK}
   end
-  k, a = k + 2 + 4 * n, a + 5 + JOB_ARGS * n
+  k, a = k + 2 + n, a + 5 + JOB_ARGS * n
 end
 lanes_put(s.lane_order, s.pending, KEYS[3], ARGV[2])
 for i = 1, #s.waiting, 1000 do -- unpack takes a few thousand arguments at most
