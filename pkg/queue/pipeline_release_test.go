@@ -6,9 +6,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/compileo/jobqueue/internal/redistest"
-	"github.com/redis/go-redis/v9"
 )
 
 // completeTogether completes runs in one call of the completion scripts,
@@ -180,12 +177,7 @@ func TestPipelineChildrenOfThreeColumnsCountDown(t *testing.T) {
 func TestPipelineQueueRegistryIsBounded(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: redistest.Shared(t).Addr})
-	t.Cleanup(func() { _ = rdb.Close() })
-	c, err := NewClient(ctx, rdb, &Config{Prefix: redistest.Prefix(t), MaxQueues: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := setupBounded(t, 3)
 	mustEnqueue(t, c, EnqueueParams{Type: "x", Queue: "q1"})
 	jobs := func(queues ...string) PipelineParams {
 		var p PipelineParams
@@ -218,12 +210,7 @@ func TestPipelineQueueRegistryIsBounded(t *testing.T) {
 func TestPipelinesSubmittedTogether(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: redistest.Shared(t).Addr})
-	t.Cleanup(func() { _ = rdb.Close() })
-	c, err := NewClient(ctx, rdb, &Config{Prefix: redistest.Prefix(t), MaxQueues: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := setupBounded(t, 3)
 	inQueues := func(unique string, queues ...string) PipelineParams {
 		p := diamond()
 		p.UniqueKey = unique

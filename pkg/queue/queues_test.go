@@ -28,18 +28,26 @@ func queueNamesOf(t *testing.T, c *Client) []string {
 	return names
 }
 
+// setupBounded is a client on the shared server whose queue registry
+// holds at most maxQueues names.
+func setupBounded(t *testing.T, maxQueues int) *Client {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: redistest.Shared(t).Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	c, err := NewClient(ctxT(t), rdb, &Config{Prefix: redistest.Prefix(t), MaxQueues: maxQueues})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // The registry holds at most Config.MaxQueues names: a submission to one
 // more new queue fails with ErrQueueLimit and creates nothing, while the
 // known queues take jobs; forgetting an empty queue makes room.
 func TestQueueRegistryIsBounded(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: redistest.Shared(t).Addr})
-	t.Cleanup(func() { _ = rdb.Close() })
-	c, err := NewClient(ctx, rdb, &Config{Prefix: redistest.Prefix(t), MaxQueues: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := setupBounded(t, 3)
 	var q2 string
 	for i, q := range []string{"q1", "q2", "q3"} {
 		id := mustEnqueue(t, c, EnqueueParams{Type: "x", Queue: q})
