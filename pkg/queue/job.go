@@ -105,15 +105,23 @@ const (
 	fHookToken    = "hook_token"
 )
 
+// completedStep is the current step of every completed job.
+const completedStep = "Job completed successfully"
+
 // jobFromHash builds a Job from the field/value pairs of its hash. Absent
 // fields keep their zero value, but for the queue and max_retries, absent
 // when they are the defaults, and updated_at, absent until the first
 // change: scripts store only what is set, which keeps a pending job small.
+// A completed job's progress is 100 and its step completedStep, whatever
+// a progress report left in the hash: a completion does not write them.
 func jobFromHash(id string, h map[string]string) *Job {
 	j := &Job{ID: id, Queue: DefaultQueue, MaxRetries: DefaultMaxRetries}
 	defer func() {
 		if j.UpdatedAt.IsZero() {
 			j.UpdatedAt = j.CreatedAt
+		}
+		if j.Status == StateCompleted {
+			j.Progress, j.CurrentStep = 100, completedStep
 		}
 	}()
 	for f, v := range h {

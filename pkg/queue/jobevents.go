@@ -142,9 +142,8 @@ func stateEvents(id string, list []string, h map[string]string) []Event {
 		out = parseAppend(out, id, c)
 	}
 	if h[fStatus] == string(StateCompleted) && len(out) > 0 {
-		ev := Event{JobID: id, Status: StateCompleted, CurrentStep: h[fStep]}
+		ev := Event{JobID: id, Status: StateCompleted, Progress: 100, CurrentStep: completedStep}
 		ev.Version, _ = strconv.ParseInt(h[fVersion], 10, 64)
-		ev.Progress, _ = strconv.ParseFloat(h[fProgress], 64)
 		ev.UpdatedAtMS, _ = strconv.ParseInt(h[fUpdatedAt], 10, 64)
 		out = append(out, ev)
 	}

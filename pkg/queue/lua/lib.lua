@@ -357,8 +357,10 @@ local function complete_run(c, jk, wk, id, token, result, hooks)
     return nil
   end
   local version = int(f[5] + 1)
-  local h = {'status', 'completed', 'progress', '100', 'step', 'Job completed successfully',
-    'completed_at', c.now_s, 'updated_at', c.now_s, 'version', version}
+  -- A completed job's progress (100) and step go with its status (job.go
+  -- reads them so): they are not written, and a progress report's stay
+  -- behind, superseded.
+  local h = {'status', 'completed', 'completed_at', c.now_s, 'updated_at', c.now_s, 'version', version}
   if result ~= '' then h[#h + 1] = 'result'; h[#h + 1] = result end
   redis.call('HSET', jk, unpack(h))
   if f[6] then redis.call('HDEL', jk, 'error') end
