@@ -155,7 +155,12 @@ func TestLeaseCompleteSurvivesAPIKillBehindNginx(t *testing.T) {
 	typ := "py_hold"
 	w := pyWorker(t, "py-worker", lb, typ, 10, gate)
 	id := submitKnown(t, lb, typ)
-	waitStatus(t, q, id, 20*time.Second, queue.StateRunning)
+	// Running in Redis is not enough: the lease's answer may still be on
+	// its way through the apiserver about to be frozen. The handler holds
+	// the job once it says so.
+	proctest.WaitFor(t, 20*time.Second, "the worker runs the job", func() bool {
+		return strings.Contains(w.Output(), "STARTED "+id+" 1")
+	})
 
 	// Freeze one apiserver, let the handler return (its completion goes
 	// through nginx, to either instance), then kill the frozen one: a
