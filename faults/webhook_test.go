@@ -54,6 +54,31 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.answerFn(n, w)
 }
 
+// wantOneDelivery checks that every POST the receiver got is the same
+// delivery, signed: delivery id deliveryID (of owner's: "<owner>.<n>"),
+// the same body each time, holding each of has.
+func (rc *receiver) wantOneDelivery(t *testing.T, deliveryID, owner string, has ...string) {
+	t.Helper()
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for i, r := range rc.got {
+		if r.err != nil {
+			t.Errorf("POST %d: signature: %v", i+1, r.err)
+		}
+		if r.id != deliveryID || !strings.HasPrefix(r.id, owner+".") {
+			t.Errorf("POST %d: delivery id %q, want %q", i+1, r.id, deliveryID)
+		}
+		if r.body != rc.got[0].body {
+			t.Errorf("POST %d: body %s, unlike the first %s", i+1, r.body, rc.got[0].body)
+		}
+		for _, h := range has {
+			if !strings.Contains(r.body, h) {
+				t.Errorf("POST %d: body %s without %s", i+1, r.body, h)
+			}
+		}
+	}
+}
+
 // jobCallback is the callback part of a job's status.
 type jobCallback struct {
 	Status   string `json:"status"`
@@ -131,19 +156,9 @@ func TestWebhookSurvivesCrashes(t *testing.T) {
 	})
 
 	final := statusOf(t, apiB.URL, id)
+	rc.wantOneDelivery(t, final.Callback.DeliveryID, id, `"status":"completed"`)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	for i, r := range rc.got {
-		if r.err != nil {
-			t.Errorf("POST %d: signature: %v", i+1, r.err)
-		}
-		if r.id != final.Callback.DeliveryID || !strings.HasPrefix(r.id, id+".") {
-			t.Errorf("POST %d: delivery id %q, want %q", i+1, r.id, final.Callback.DeliveryID)
-		}
-		if r.body != rc.got[0].body || !strings.Contains(r.body, `"status":"completed"`) {
-			t.Errorf("POST %d: body %s", i+1, r.body)
-		}
-	}
 	last := final.Callback.Attempts[len(final.Callback.Attempts)-1]
 	t.Logf("callback: %d POSTs received, all with delivery id %s; %d attempts recorded (%d refused while down), last %+v",
 		len(rc.got), final.Callback.DeliveryID, final.Callback.Tries, down.Callback.Tries, last)
