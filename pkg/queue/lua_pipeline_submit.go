@@ -44,10 +44,11 @@ func (c *Client) luaPipelineSubmit(ctx context.Context, ps []*pipeSubmit) []pipe
 	}
 	owned := map[string][]string{}
 	for _, p := range ps {
+		if p.owner == "" {
+			continue
+		}
 		for _, j := range p.jobs {
-			if p.owner != "" {
-				owned[p.owner] = append(owned[p.owner], j.id)
-			}
+			owned[p.owner] = append(owned[p.owner], j.id)
 		}
 	}
 	var record func(context.Context, *write) error
@@ -62,39 +63,36 @@ func (c *Client) luaPipelineSubmit(ctx context.Context, ps []*pipeSubmit) []pipe
 		if err == nil {
 			rows, err = batchRows(rows, 1, len(g.idx), "pipeline submit")
 		}
-		if err != nil {
-			rows = nil
+		if err != nil { // the call failed: none of its pipelines is known created
+			for _, i := range g.idx {
+				out[i] = pipeCreated{err: fmt.Errorf("submit pipeline %s: %w", ps[i].id, err)}
+			}
+			continue
 		}
-		created := ""
-		if err == nil {
-			created, _ = cl.reply[0].(string)
-			err = c.replicated(cl.wait)
-		}
+		created, _ := cl.reply[0].(string)
+		replErr := c.replicated(cl.wait)
 		for k, i := range g.idx {
-			out[i] = pipeOutcome(ps[i], rows, k, created, err)
+			out[i] = pipeOutcome(ps[i], rows[k], created, replErr)
 		}
 	}
 	return out
 }
 
-// pipeOutcome is p's outcome from its row k of its call's reply (rows),
-// the call's creation time and the call's error (a created pipeline's, if
-// rows were read).
-func pipeOutcome(p *pipeSubmit, rows []any, k int, created string, err error) pipeCreated {
-	if rows == nil {
-		return pipeCreated{err: fmt.Errorf("submit pipeline %s: %w", p.id, err)}
-	}
-	if rerr := rowError(rows[k], p.id, StatePending); rerr != nil {
+// pipeOutcome is p's outcome from its row of its call's reply, the call's
+// creation time and, for a created pipeline, why its write may not be
+// replicated (nil when it is).
+func pipeOutcome(p *pipeSubmit, row any, created string, replErr error) pipeCreated {
+	if err := rowError(row, p.id, StatePending); err != nil {
 		var dup *DuplicateError
-		if errors.As(rerr, &dup) {
+		if errors.As(err, &dup) {
 			dup.UniqueKey = p.uniqueKey
 		}
-		return pipeCreated{err: rerr}
+		return pipeCreated{err: err}
 	}
-	if err != nil {
-		err = fmt.Errorf("submit pipeline %s: %w", p.id, err)
+	if replErr != nil {
+		replErr = fmt.Errorf("submit pipeline %s: %w", p.id, replErr)
 	}
-	return pipeCreated{created: created, err: err}
+	return pipeCreated{created: created, err: replErr}
 }
 
 // pipelineSubmitCall is the pipeline_submit.lua call of ps[idx] in shard

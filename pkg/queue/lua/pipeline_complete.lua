@@ -27,13 +27,14 @@
 -- (No push to a completed job's kept events, as complete.lua: its record
 -- is its last event, lib.lua CLAIM_EVENT.)
 
--- pipe_fields is pipeline p's fields (pipe_read), read when first needed.
+-- pipe_fields is pipeline p's fields (pipe_read), read when first needed,
+-- and whether it is as submitted (pipe_as_submitted).
 local function pipe_fields(p)
   if not p.f then
     p.f = pipe_read(p.key)
     p.as_submitted = pipe_as_submitted(p.f)
   end
-  return p.f
+  return p.f, p.as_submitted
 end
 
 -- release_children moves each child (kids: id → {job hash, lane, number
@@ -62,7 +63,8 @@ local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, 
     end
     local g
     if last then
-      if pipe_fields(kid[5]) and kid[5].as_submitted then
+      local _, as_submitted = pipe_fields(kid[5])
+      if as_submitted then
         g = {'waiting', '1', kid[6] ~= '' and kid[6] or '0'}
       else
         g = redis.call('HMGET', ck, 'status', 'version', 'priority', 'attempts', 'restarts')
