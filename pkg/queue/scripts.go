@@ -43,7 +43,7 @@ type scripts struct {
 }
 
 func loadScripts() *scripts {
-	lib := mustRead("lib.lua")
+	lib := parseLib(mustRead("lib.lua"))
 	s := &scripts{}
 	for name, dst := range map[string]**redis.Script{
 		"submit": &s.submit, "claim": &s.claim, "extend": &s.extend,
@@ -56,16 +56,16 @@ func loadScripts() *scripts {
 		"deadline":  &s.deadline,
 		"hookclaim": &s.hookclaim, "hookack": &s.hookack, "log": &s.log,
 	} {
-		*dst = redis.NewScript(lib + "\n" + mustRead(name+".lua"))
+		*dst = redis.NewScript(withLib(lib, mustRead(name+".lua")))
 		s.all = append(s.all, *dst)
 	}
-	plib := lib + "\n" + mustRead("pipeline_lib.lua")
+	plib := parseLib(mustRead("lib.lua") + "\n" + mustRead("pipeline_lib.lua"))
 	for name, dst := range map[string]**redis.Script{
 		"pipeline_submit": &s.pipelineSubmit, "pipeline_complete": &s.pipelineComplete,
 		"pipeline_fail": &s.pipelineFail, "pipeline_cancel": &s.pipelineCancel,
 		"pipeline_restart": &s.pipelineRestart, "pipeline_expire": &s.pipelineExpire,
 	} {
-		*dst = redis.NewScript(plib + "\n" + mustRead(name+".lua"))
+		*dst = redis.NewScript(withLib(plib, mustRead(name+".lua")))
 		s.all = append(s.all, *dst)
 	}
 	return s

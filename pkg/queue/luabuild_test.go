@@ -1,0 +1,77 @@
+package queue
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestLibSplitsIntoEveryDefinition: each top-level local of the libraries
+// is one definition, and the definitions hold every line of code.
+func TestLibSplitsIntoEveryDefinition(t *testing.T) {
+	for _, src := range []string{mustRead("lib.lua"), mustRead("pipeline_lib.lua")} {
+		defs := parseLib(src)
+		locals := 0
+		var all strings.Builder
+		for _, line := range strings.Split(src, "\n") {
+			if strings.HasPrefix(line, "local ") {
+				locals++
+			}
+		}
+		for _, d := range defs {
+			all.WriteString(d.text)
+		}
+		if len(defs) != locals {
+			t.Fatalf("%d definitions: want one per top-level local, %d", len(defs), locals)
+		}
+		for _, line := range strings.Split(src, "\n") {
+			if code := strings.TrimSpace(line); code != "" && !strings.HasPrefix(code, "--") &&
+				!strings.Contains(all.String(), line+"\n") {
+				t.Errorf("line %q is in no definition", line)
+			}
+		}
+	}
+}
+
+// TestScriptsDefineEveryLibNameTheyUse: a script that names a definition
+// of its library anywhere in its code, its own or a definition's it
+// took, has it (else it would fail at run time, on a global), and the
+// definitions keep the library's order.
+func TestScriptsDefineEveryLibNameTheyUse(t *testing.T) {
+	entries, err := luaFS.ReadDir("lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib := mustRead("lib.lua")
+	plib := lib + "\n" + mustRead("pipeline_lib.lua")
+	for _, e := range entries {
+		name := e.Name()
+		if name == "lib.lua" || name == "pipeline_lib.lua" {
+			continue
+		}
+		src := lib
+		if strings.HasPrefix(name, "pipeline_") {
+			src = plib
+		}
+		defs := parseLib(src)
+		script := withLib(defs, mustRead(name))
+		used := luaIdents(script)
+		last := -1
+		for _, d := range defs {
+			at := strings.Index(script, d.text)
+			for _, n := range d.defines {
+				if used[n] && at < 0 {
+					t.Errorf("%s uses %s but does not define it", name, n)
+				}
+			}
+			if at >= 0 {
+				if at < last {
+					t.Errorf("%s: %v out of the library's order", name, d.defines)
+				}
+				last = at
+			}
+		}
+		if strings.HasPrefix(name, "submit") && strings.Contains(script, "local function complete_run(") {
+			t.Errorf("%s takes complete_run, which it does not use", name)
+		}
+	}
+}
