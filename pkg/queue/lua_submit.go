@@ -37,31 +37,16 @@ func (c *Client) luaSubmit(ctx context.Context, calls []*submitCall, owned map[s
 	for i, sc := range calls {
 		k, q := c.shards[sc.shard], sc.queue
 		types := laneTypesOf(sc.jobs)
-		keys := make([]string, 0, 7+2*len(types)+2*len(sc.jobs))
+		keys := make([]string, 0, 7+2*len(types)+len(sc.jobs))
 		keys = append(keys, k.scheduled(q), k.counts(), k.queues(), k.seq(), k.laneTypes(q))
-		args := make([]any, 0, 5+len(types)+9*len(sc.jobs))
+		args := make([]any, 0, 5+len(types)+4*len(sc.jobs))
 		args = append(args, q, c.keys.eventsChannel(), c.wakeCap, c.maxQueues, len(types))
 		for _, t := range types {
 			keys = append(keys, k.lane(q, t), k.laneWake(q, t))
 			args = append(args, t)
 		}
 		for _, j := range sc.jobs {
-			p := j.p
-			runAt := int64(0)
-			if !p.RunAt.IsZero() {
-				runAt = p.RunAt.UnixMilli()
-			}
-			uk := k.job(j.id) // the script's "no unique key"
-			if p.UniqueKey != "" {
-				uk = k.unique(p.UniqueKey)
-			}
-			deadline := int64(0)
-			if !p.Deadline.IsZero() {
-				deadline = p.Deadline.UnixMilli()
-			}
-			keys = append(keys, k.job(j.id), uk)
-			args = append(args, j.id, p.Type, string(p.Payload), p.Priority, *p.MaxRetries,
-				p.Timeout.Milliseconds(), runAt, p.UniqueKey, p.moreFields(), deadline)
+			keys, args = submitJobArgs(k, j, keys, args)
 		}
 		keys = append(keys, k.deadlines())
 		keys = append(keys, k.history())
@@ -77,6 +62,33 @@ func (c *Client) luaSubmit(ctx context.Context, calls []*submitCall, owned map[s
 		out[i] = c.submitted(sc, lcs[i])
 	}
 	return out
+}
+
+// submitJobArgs appends job j's keys and arguments to a submit.lua
+// call's: its hash, and its unique key if it has one; its id, type and
+// payload, then an empty string for a job whose other parameters are
+// all defaults, or "1" and each of them.
+func submitJobArgs(k keyspace, j submitJob, keys []string, args []any) ([]string, []any) {
+	p := j.p
+	keys = append(keys, k.job(j.id))
+	args = append(args, j.id, p.Type, string(p.Payload))
+	more := p.moreFields()
+	if p.Priority == 0 && *p.MaxRetries == DefaultMaxRetries && p.Timeout == 0 && p.RunAt.IsZero() &&
+		p.UniqueKey == "" && more == "" && p.Deadline.IsZero() {
+		return keys, append(args, "")
+	}
+	var runAt, deadline int64
+	if !p.RunAt.IsZero() {
+		runAt = p.RunAt.UnixMilli()
+	}
+	if !p.Deadline.IsZero() {
+		deadline = p.Deadline.UnixMilli()
+	}
+	if p.UniqueKey != "" {
+		keys = append(keys, k.unique(p.UniqueKey))
+	}
+	return keys, append(args, "1", p.Priority, *p.MaxRetries, p.Timeout.Milliseconds(), runAt,
+		p.UniqueKey, more, deadline)
 }
 
 // laneTypesOf lists the types of jobs, each once, in the order they first

@@ -65,6 +65,51 @@ func TestSubmitOmitsDefaults(t *testing.T) {
 	checkInvariants(t, c)
 }
 
+// One call of plain jobs (a short argument list each) between jobs with
+// parameters of their own (the long one, a unique key among them): each
+// reads back as submitted.
+func TestSubmitMixesPlainAndFullJobs(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	ctx := ctxT(t)
+	later := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	res, err := c.EnqueueBatch(ctx, []EnqueueParams{
+		{Type: "a"},
+		{Type: "a", UniqueKey: "u1", Priority: 3},
+		{Type: "b", Payload: []byte(`{"n":2}`)},
+		{Type: "a", UniqueKey: "u1"},
+		{Type: "a", Timeout: time.Minute, CallbackURL: "http://127.0.0.1:1/hook"},
+		{Type: "b", RunAt: later},
+		{Type: "a", Payload: []byte(`{"n":6}`)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dup *DuplicateError
+	if !errors.As(res[3].Err, &dup) || dup.JobID != res[1].Job.ID {
+		t.Fatalf("second u1: %v, want a duplicate of %v", res[3].Err, res[1].Job)
+	}
+	want := []func(*Job) bool{
+		func(j *Job) bool { return j.Type == "a" && j.Priority == 0 && j.Status == StatePending },
+		func(j *Job) bool { return j.UniqueKey == "u1" && j.Priority == 3 },
+		func(j *Job) bool { return j.Type == "b" && string(j.Payload) == `{"n":2}` },
+		nil,
+		func(j *Job) bool { return j.Timeout == time.Minute && j.CallbackURL != "" },
+		func(j *Job) bool { return j.Status == StateScheduled && j.RunAt.Equal(later) },
+		func(j *Job) bool { return string(j.Payload) == `{"n":6}` && j.MaxRetries == DefaultMaxRetries },
+	}
+	for i, ok := range want {
+		if ok == nil {
+			continue
+		}
+		j, err := c.Get(ctx, res[i].Job.ID)
+		if err != nil || !ok(j) {
+			t.Errorf("job %d reads back as %+v, %v", i, j, err)
+		}
+	}
+	checkInvariants(t, c)
+}
+
 // One batch spanning queues and chunks, with a duplicate unique key
 // inside it: each job is decided on its own, results in order.
 func TestEnqueueBatchAcrossQueuesAndChunks(t *testing.T) {

@@ -12,17 +12,19 @@
 -- KEYS[1] scheduled zset  KEYS[2] counts  KEYS[3] queues set  KEYS[4] seq
 -- KEYS[5] the queue's lane types set
 -- KEYS[4+2l] lane l (pending zset)  KEYS[5+2l] its wake list, l = 1..L (L = ARGV[5])
--- KEYS[4+2L+2i] job hash of job i   KEYS[5+2L+2i] its unique key (its job hash when it has none)
+-- then, for each job in turn: its hash, and its unique key if it has one
 -- KEYS[#KEYS-1] the deadlines zset
 -- KEYS[#KEYS] the history index (lib.lua: hist_write)
 -- ARGV[1] queue  ARGV[2] events channel (the lane notices)  ARGV[3] wake cap
 -- ARGV[4] the most queue names the queues set may hold (0: no bound)
 -- ARGV[5] L, the number of lanes  ARGV[5+l] the type of lane l
--- ARGV[-4+L+10i..5+L+10i], for job i: id, type, payload JSON, priority, max_retries,
---   timeout ms, run_at ms (0: now), unique key value ('' for none),
---   more fields: a JSON object of further hash fields, all strings, such as
---   callback_url and trace ('' for none: the common job decodes nothing),
---   deadline ms (0: none)
+-- then, for each job in turn: id, type, payload JSON, and '' for a job
+--   whose other parameters are all at their defaults (the common job:
+--   each argument costs Redis a string to parse and one to make in Lua),
+--   else '1' followed by priority, max_retries, timeout ms, run_at ms (0:
+--   now), unique key value ('' for none), more fields (a JSON object of
+--   further hash fields, all strings, such as callback_url and trace; ''
+--   for none: the common job decodes nothing), deadline ms (0: none)
 -- Returns {OK, created_at ms, r1, r2, ...} where ri is {OK, status} or
 -- {DUPLICATE, id of the job holding the key}; or {QUEUE_LIMIT, bound}, and
 -- nothing created, when the queue is new and the set holds its most names.
@@ -46,14 +48,20 @@ local pending, prios, lanes, scheduled = {}, {}, {}, 0
 -- of the call is found new, the call is new and the others need no check
 -- (one EXISTS per call instead of one per job).
 local fresh = false
-local jk0, a0 = 5 + 2 * nlanes, 5 + nlanes -- the keys and arguments before the jobs
+local k, a = 5 + 2 * nlanes, 5 + nlanes -- the keys and arguments read so far
 local hist = {}
-for i = 1, (#KEYS - 2 - jk0) / 2 do
-  local jk, uk = KEYS[jk0 + 2 * i - 1], KEYS[jk0 + 2 * i]
-  local a = a0 + 10 * i - 9
-  local id, typ, payload, prio, retries, timeout, run_at, unique, more, deadline =
-    ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7],
-    ARGV[a + 8], ARGV[a + 9]
+while k < #KEYS - 2 do
+  local jk, uk = KEYS[k + 1], nil
+  local id, typ, payload = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local prio, retries, timeout, run_at, unique, more, deadline = '0', DEFAULT_MAX_RETRIES, '0', '0', '', '', '0'
+  if ARGV[a + 4] == '' then
+    k, a = k + 1, a + 4
+  else
+    prio, retries, timeout, run_at, unique, more, deadline =
+      ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], ARGV[a + 10], ARGV[a + 11]
+    if unique ~= '' then uk = KEYS[k + 2] end
+    k, a = k + (uk and 2 or 1), a + 11
+  end
   local holder = unique ~= '' and redis.call('GET', uk)
   if holder then
     out[#out + 1] = {DUPLICATE, holder}
