@@ -141,6 +141,7 @@
 //	                lost script cache, NOSCRIPT, is reloaded), status codes
 //	lua_<name>.go   the one Go function per lua/<name>.lua: KEYS and ARGV in
 //	                the order of the script's header, the reply decoded
+//	luabuild.go     each script with the library definitions it uses
 //	write.go        the pipelines of one round trip, WAIT for durable writes
 //
 //	submit.go       EnqueueParams, Enqueue, EnqueueBatch (planSubmit)

@@ -1,5 +1,8 @@
 -- lib.lua: shared helpers, prepended to every script in this folder by
--- scripts.go, so each transition file holds only its own logic.
+-- scripts.go, so each transition file holds only its own logic. Each
+-- script gets only the definitions it uses (luabuild.go): keep every
+-- definition a top-level `local function NAME(...)` ending with an `end`
+-- at the start of a line, or a `local NAME = ...`, below what it uses.
 --
 -- Return convention of every script: an array whose first element is a
 -- status code, mapped to Go errors in one place (scriptError in scripts.go):
