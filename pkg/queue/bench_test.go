@@ -47,6 +47,30 @@ func BenchmarkEnqueueBatch100(b *testing.B) {
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "jobs/s")
 }
 
+// BenchmarkSubmitBatches submits b.N plain jobs in calls of 1, then of
+// 8, then of 100 on a redis-server of its own, and reports what each
+// size cost Redis per job: the fixed cost of a script call against the
+// cost of a job in it.
+func BenchmarkSubmitBatches(b *testing.B) {
+	c, bu := setupOn(b, redistest.New(b, nil))
+	ctx := context.Background()
+	m := &redisMeter{b: b, rdb: bu}
+	b.ResetTimer()
+	m.start()
+	for _, size := range []int{1, 8, 100} {
+		params := make([]EnqueueParams, size)
+		for i := range params {
+			params[i] = EnqueueParams{Type: "x"}
+		}
+		for left := b.N; left > 0; left -= size {
+			if _, err := c.EnqueueBatch(ctx, params[:min(left, size)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		m.report("submit" + strconv.Itoa(size))
+	}
+}
+
 // BenchmarkProcess drains b.N pre-enqueued no-op jobs with one worker of
 // concurrency 32.
 func BenchmarkProcess(b *testing.B) {
