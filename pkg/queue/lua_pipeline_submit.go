@@ -115,7 +115,7 @@ func (c *Client) pipelineSubmitCall(k keyspace, ps []*pipeSubmit, idx []int) *lu
 	args := []any{c.keys.eventsChannel(), c.wakeCap, c.maxQueues, len(lanes)}
 	for _, l := range lanes {
 		keys = append(keys, k.lane(l.queue, l.typ), k.laneWake(l.queue, l.typ), k.laneTypes(l.queue))
-		args = append(args, l.typ)
+		args = append(args, l.typ, l.queue)
 	}
 	for _, i := range idx {
 		p := ps[i]
@@ -128,9 +128,12 @@ func (c *Client) pipelineSubmitCall(k keyspace, ps []*pipeSubmit, idx []int) *lu
 		for _, j := range p.jobs {
 			e := &j.p.EnqueueParams
 			keys = append(keys, k.job(j.id))
-			args = append(args, j.id, e.Type, e.Queue, string(e.Payload), e.Priority, *e.MaxRetries,
-				e.Timeout.Milliseconds(), j.p.Key, len(j.p.DependsOn), j.parents, j.children, e.CallbackURL,
-				at[lane{e.Queue, e.Type}])
+			opts := "" // the defaults
+			if e.Priority != 0 || *e.MaxRetries != DefaultMaxRetries || e.Timeout != 0 {
+				opts = fmt.Sprintf("%d:%d:%d", e.Priority, *e.MaxRetries, e.Timeout.Milliseconds())
+			}
+			args = append(args, j.id, string(e.Payload), j.p.Key, len(j.p.DependsOn), j.parents, j.children,
+				at[lane{e.Queue, e.Type}], opts, e.CallbackURL)
 		}
 	}
 	return &luaCall{script: c.scripts.pipelineSubmit, keys: keys, args: args}

@@ -128,6 +128,31 @@ func TestPipelineReleaseKeepsPriorities(t *testing.T) {
 	}
 }
 
+// A pipeline's jobs of two lanes, one at every default (the short
+// argument list) and one with parameters of its own, read back as
+// submitted.
+func TestPipelineJobsKeepTheirParameters(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	none := 0
+	s := mustSubmitPipeline(t, c, PipelineParams{Jobs: []PipelineJob{
+		{Key: "plain", EnqueueParams: EnqueueParams{Type: "t", Payload: []byte(`{"a":1}`)}},
+		{Key: "own", DependsOn: []string{"plain"}, EnqueueParams: EnqueueParams{Type: "u", Queue: "q2",
+			Priority: 9, MaxRetries: &none, Timeout: 30 * time.Second, CallbackURL: "http://127.0.0.1:1/h"}},
+	}})
+	plain, err := c.Get(ctxT(t), s.Jobs["plain"])
+	if err != nil || plain.Type != "t" || plain.Queue != DefaultQueue || string(plain.Payload) != `{"a":1}` ||
+		plain.Priority != 0 || plain.MaxRetries != DefaultMaxRetries || plain.Timeout != 0 || plain.Status != StatePending {
+		t.Fatalf("plain job reads back as %+v, %v", plain, err)
+	}
+	own, err := c.Get(ctxT(t), s.Jobs["own"])
+	if err != nil || own.Type != "u" || own.Queue != "q2" || own.Priority != 9 || own.MaxRetries != 0 ||
+		own.Timeout != 30*time.Second || own.CallbackURL == "" || own.Status != StateWaiting {
+		t.Fatalf("job with its own parameters reads back as %+v, %v", own, err)
+	}
+	checkInvariants(t, c)
+}
+
 // A job cancelled while its parents run stays cancelled when they all
 // complete together.
 func TestPipelineCancelledChildStaysCancelled(t *testing.T) {

@@ -15,23 +15,25 @@
 -- when it has none), and the job hash of each of its jobs
 -- ARGV[1] events channel  ARGV[2] wake cap
 -- ARGV[3] the most queue names the queues set may hold (0: no bound)
--- ARGV[4] L  ARGV[4+l] the type of lane l
+-- ARGV[4] L  ARGV[3+2l] the type of lane l  ARGV[4+2l] its queue
 -- then, for each pipeline in turn: id, unique key ('' for none), the
 -- graph JSON (kept in its hash), its callback URL ('' for none), its
--- number of jobs n; then for each job: id, type, queue, payload JSON,
--- priority, max_retries, timeout ms, key, number of parents, parents
--- JSON ('' for none), children JSON ('' for none), callback URL ('' for
--- none), its lane l
+-- number of jobs n; then for each job: id, payload JSON, key, number of
+-- parents, parents JSON ('' for none), children JSON ('' for none), its
+-- lane l (its type and queue), '' when its priority, max_retries and
+-- timeout are the defaults, else "<priority>:<max_retries>:<timeout ms>",
+-- and its callback URL ('' for none). (Each argument costs Redis a
+-- string to parse and one to make in Lua: the common job sends nine.)
 -- Returns {created_at s, r1, r2, ...}, ri per pipeline: {OK} |
 -- {DUPLICATE, id holding the key} | {QUEUE_LIMIT, bound} when a new
 -- queue would pass the registry's bound.
-local JOB_ARGS = 13
+local JOB_ARGS = 9
 
 -- admit tells whether the pipeline may be created: its unique key free,
 -- its id unused, and its queues in the registry (each once; one known to
 -- the call costs nothing). Should its new queues take the registry past
 -- the bound, they are taken back and the pipeline refused.
-local function admit(pk, uk, pid, unique, a, n, known, bound)
+local function admit(pk, uk, pid, unique, a, n, known, bound, lanes)
   if unique ~= '' then
     local holder = redis.call('GET', uk)
     if holder then return {DUPLICATE, holder} end
@@ -39,7 +41,7 @@ local function admit(pk, uk, pid, unique, a, n, known, bound)
   if redis.call('EXISTS', pk) == 1 then return {DUPLICATE, pid} end
   local added = {}
   for i = 1, n do
-    local q = ARGV[a + JOB_ARGS * (i - 1) + 3]
+    local q = lanes[tonumber(ARGV[a + JOB_ARGS * (i - 1) + 7])].queue
     if not known[q] then
       known[q] = true
       if redis.call('SADD', KEYS[2], q) == 1 then added[#added + 1] = q end
@@ -60,29 +62,31 @@ local function create_jobs(s, pid, a, k, n)
   for i = 1, n do
     local b = a + JOB_ARGS * (i - 1)
     local jk = KEYS[k + i]
-    local id, typ, queue = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
-    local nparents = ARGV[b + 9]
+    local id, nparents = ARGV[b + 1], ARGV[b + 4]
+    local l = s.lanes[tonumber(ARGV[b + 7])]
+    local typ, queue = l.typ, l.queue
+    local prio, retries, timeout = '0', DEFAULT_MAX_RETRIES, '0'
+    if ARGV[b + 8] ~= '' then prio, retries, timeout = string.match(ARGV[b + 8], '^(%d+):(%d+):(%d+)$') end
     local status = nparents == '0' and 'pending' or 'waiting'
-    local h = {'type', typ, 'payload', ARGV[b + 4], 'status', status, 'created_at', s.now_s,
-      'version', '1', 'pipeline', pid, 'pipeline_key', ARGV[b + 8]}
+    local h = {'type', typ, 'payload', ARGV[b + 2], 'status', status, 'created_at', s.now_s,
+      'version', '1', 'pipeline', pid, 'pipeline_key', ARGV[b + 3]}
     if queue ~= DEFAULT_QUEUE then h[#h + 1] = 'queue'; h[#h + 1] = queue end
-    if ARGV[b + 5] ~= '0' then h[#h + 1] = 'priority'; h[#h + 1] = ARGV[b + 5] end
-    if ARGV[b + 6] ~= DEFAULT_MAX_RETRIES then h[#h + 1] = 'max_retries'; h[#h + 1] = ARGV[b + 6] end
-    if ARGV[b + 7] ~= '0' then h[#h + 1] = 'timeout_ms'; h[#h + 1] = ARGV[b + 7] end
+    if prio ~= '0' then h[#h + 1] = 'priority'; h[#h + 1] = prio end
+    if retries ~= DEFAULT_MAX_RETRIES then h[#h + 1] = 'max_retries'; h[#h + 1] = retries end
+    if timeout ~= '0' then h[#h + 1] = 'timeout_ms'; h[#h + 1] = timeout end
     if status == 'waiting' then h[#h + 1] = 'waits'; h[#h + 1] = nparents end
-    if ARGV[b + 10] ~= '' then h[#h + 1] = 'parents'; h[#h + 1] = ARGV[b + 10] end
-    if ARGV[b + 11] ~= '' then h[#h + 1] = 'children'; h[#h + 1] = ARGV[b + 11] end
-    if ARGV[b + 12] ~= '' then h[#h + 1] = 'callback_url'; h[#h + 1] = ARGV[b + 12] end
+    if ARGV[b + 5] ~= '' then h[#h + 1] = 'parents'; h[#h + 1] = ARGV[b + 5] end
+    if ARGV[b + 6] ~= '' then h[#h + 1] = 'children'; h[#h + 1] = ARGV[b + 6] end
+    if ARGV[b + 9] ~= '' then h[#h + 1] = 'callback_url'; h[#h + 1] = ARGV[b + 9] end
     redis.call('HSET', jk, unpack(h))
     hist_add(s.hist, queue, typ, 's')
     if status == 'pending' then
-      local l = s.lanes[tonumber(ARGV[b + 13])]
       if not l.ids then
         l.ids, l.prios = {}, {}
         s.lane_order[#s.lane_order + 1] = l
       end
       l.ids[#l.ids + 1] = id
-      l.prios[#l.prios + 1] = tonumber(ARGV[b + 5])
+      l.prios[#l.prios + 1] = tonumber(prio)
       s.pending = s.pending + 1
       s.notice[#s.notice + 1] = '{"status":"pending","type":"' .. typ .. '","queue":"' .. queue .. '"}'
     else
@@ -97,13 +101,14 @@ local s = {now_s = int(now), hist = {}, lanes = {}, lane_order = {}, pending = 0
 local out = {s.now_s}
 local known, bound = {}, tonumber(ARGV[3])
 for l = 1, tonumber(ARGV[4]) do
-  s.lanes[l] = {key = KEYS[3 + 3 * l], wake = KEYS[4 + 3 * l], types = KEYS[5 + 3 * l], typ = ARGV[4 + l]}
+  s.lanes[l] = {key = KEYS[3 + 3 * l], wake = KEYS[4 + 3 * l], types = KEYS[5 + 3 * l], typ = ARGV[3 + 2 * l],
+    queue = ARGV[4 + 2 * l]}
 end
-local k, a = 5 + 3 * #s.lanes, 4 + #s.lanes -- the keys and arguments read so far
+local k, a = 5 + 3 * #s.lanes, 4 + 2 * #s.lanes -- the keys and arguments read so far
 while a < #ARGV do
   local pk, uk = KEYS[k + 1], KEYS[k + 2]
   local pid, unique, graph, callback, n = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], tonumber(ARGV[a + 5])
-  local refused = admit(pk, uk, pid, unique, a + 5, n, known, bound)
+  local refused = admit(pk, uk, pid, unique, a + 5, n, known, bound, s.lanes)
   if refused then
     out[#out + 1] = refused
   else
