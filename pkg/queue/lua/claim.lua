@@ -191,7 +191,7 @@ local function take(i, id)
   -- The claim's event is kept in the job's record until the next push to
   -- its history (lib.lua CLAIM_EVENT): no push per claimed job.
   redis.call('HSET', jk, 'status', 'running', 'token', ARGV[6 + 3 * nlanes + n],
-    'worker', ARGV[1], 'started_at', now_s, 'attempts', (attempts or 0) + 1,
+    'worker', ARGV[1], 'started_at', now_s, 'attempts', attempts and int(attempts + 1) or '1',
     'updated_at', now_s, 'version', version,
     CLAIM_EVENT, history_entry(version, 'running', '0', '""', now_s))
   if dirty then redis.call('HDEL', jk, 'progress', 'step') end

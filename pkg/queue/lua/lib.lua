@@ -363,9 +363,13 @@ local function complete_run(c, jk, wk, id, token, result, hooks)
   -- A completed job's progress (100) and step go with its status (job.go
   -- reads them so): they are not written, and a progress report's stay
   -- behind, superseded.
-  local h = {'status', 'completed', 'completed_at', c.now_s, 'updated_at', c.now_s, 'version', version}
-  if result ~= '' then h[#h + 1] = 'result'; h[#h + 1] = result end
-  redis.call('HSET', jk, unpack(h))
+  if result ~= '' then
+    redis.call('HSET', jk, 'status', 'completed', 'completed_at', c.now_s, 'updated_at', c.now_s,
+      'version', version, 'result', result)
+  else
+    redis.call('HSET', jk, 'status', 'completed', 'completed_at', c.now_s, 'updated_at', c.now_s,
+      'version', version)
+  end
   if f[6] then redis.call('HDEL', jk, 'error') end
   if f[8] then set_hook(jk, hooks, id, version, c.now) end
   c.done[#c.done + 1] = id
