@@ -225,11 +225,9 @@ while first <= nlanes and n < want do
   for i = first, last do
     local k = math.min(want - n, room[ltype[i]])
     if k > 0 and not paused[i] and not absent(i) then
-      if first == last then -- one lane: already in run order
-        for p, id in ipairs(redis.call('ZRANGE', KEYS[4 + i], off[i], off[i] + k - 1)) do
-          cands[p] = {0, i, p, id}
-          off[i] = off[i] + 1
-        end
+      if first == last then -- one lane: already in run order (its ids alone, no table each)
+        cands = redis.call('ZRANGE', KEYS[4 + i], off[i], off[i] + k - 1)
+        off[i] = off[i] + #cands
       else
         local r = redis.call('ZRANGE', KEYS[4 + i], off[i], off[i] + k - 1, 'WITHSCORES')
         for p = 1, #r, 2 do
@@ -248,7 +246,9 @@ while first <= nlanes and n < want do
   end
   for _, c in ipairs(cands) do
     if n >= want then break end
-    if room[ltype[c[2]]] > 0 then take(c[2], c[4]) end
+    local i, id = first, c
+    if first ~= last then i, id = c[2], c[4] end
+    if room[ltype[i]] > 0 then take(i, id) end
   end
   if expired == before then first = last + 1 end
 end
