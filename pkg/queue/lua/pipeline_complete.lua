@@ -61,17 +61,18 @@ local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, 
       -- a cancel drops it): one still counting keeps its pipeline running.
       if redis.call('HINCRBY', ck, 'waits', -kid[4]) > 0 then kid[5].alive = true else last = true end
     end
-    local g
+    local status, version, prio, ran -- the child as it waits
     if last then
       local _, as_submitted = pipe_fields(kid[5])
       if as_submitted then
-        g = {'waiting', '1', kid[6] ~= '' and kid[6] or '0'}
+        status, version, prio = 'waiting', '1', kid[6]
       else
-        g = redis.call('HMGET', ck, 'status', 'version', 'priority', 'attempts', 'restarts')
+        local g = redis.call('HMGET', ck, 'status', 'version', 'priority', 'attempts', 'restarts')
+        status, version, prio, ran = g[1], g[2], g[3], g[4] or g[5]
       end
     end
-    if g and g[1] == 'waiting' then
-      local cv = int(g[2] + 1)
+    if status == 'waiting' then
+      local cv = version == '1' and '2' or int(version + 1)
       redis.call('HSET', ck, 'status', 'pending', 'waits', '0', 'updated_at', now_s, 'version', cv)
       unblocked[#unblocked + 1] = cid
       kid[5].alive = true
@@ -80,12 +81,12 @@ local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, 
         lane_order[#lane_order + 1] = l
       end
       l.ids[#l.ids + 1] = cid
-      l.prios[#l.prios + 1] = tonumber(g[3] or '0')
+      l.prios[#l.prios + 1] = tonumber(prio or '') or 0
       queues[l.queue] = true
       add_event(events, cid, 'pending', '0', '""', cv, now_s, l.typ, l.queue)
       -- A history starts at a job's first claim (lib.lua): a child never
       -- claimed (no attempts) nor restarted has none to append to.
-      if g[4] or g[5] then
+      if ran then
         add_history(job_list(ck, cid, 'jobevents'), false, cv, 'pending', '0', '""', now_s)
       end
     end
