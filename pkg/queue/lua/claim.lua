@@ -187,7 +187,7 @@ local function take(i, id)
   n = n + 1
   room[typ] = room[typ] - 1
   taken_t[typ] = (taken_t[typ] or 0) + 1
-  version = int(version + 1)
+  version = next_version(version)
   -- The claim's event is kept in the job's record until the next push to
   -- its history (lib.lua CLAIM_EVENT): no push per claimed job.
   redis.call('HSET', jk, 'status', 'running', 'token', ARGV[6 + 3 * nlanes + n],

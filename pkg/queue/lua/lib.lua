@@ -29,6 +29,14 @@ local function int(n)
   return string.format('%d', math.floor(n + 0.5))
 end
 
+-- next_version is the version after v (a string), as a string: a table
+-- lookup for the first few (claim and completion take a job from 1 to
+-- 3) instead of formatting a number, 2.6k instructions each.
+local NEXT_VERSION = {['1'] = '2', ['2'] = '3', ['3'] = '4', ['4'] = '5', ['5'] = '6'}
+local function next_version(v)
+  return NEXT_VERSION[v] or int(v + 1)
+end
+
 -- move_count keeps the per-state counters equal to the sizes of the indexes.
 local function move_count(counts, from, to)
   if from then redis.call('HINCRBY', counts, from, -1) end
@@ -359,7 +367,7 @@ local function complete_run(c, jk, wk, id, token, result, hooks)
     c.out[#c.out + 1] = {LEASE_LOST, f[1]}
     return nil
   end
-  local version = int(f[5] + 1)
+  local version = next_version(f[5])
   -- A completed job's progress (100) and step go with its status (job.go
   -- reads them so): they are not written, and a progress report's stay
   -- behind, superseded.
