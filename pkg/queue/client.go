@@ -130,7 +130,7 @@ func NewClient(ctx context.Context, rdb redis.UniversalClient, cfg *Config) (*Cl
 		rdb:          rdb,
 		keys:         newKeyspace(prefix),
 		shards:       newShards(prefix, cfg.Shards),
-		scripts:      loadScripts(),
+		scripts:      sharedScripts(),
 		wakeCap:      cmp.Or(cfg.WakeCap, DefaultWakeCap),
 		maxQueues:    max(cmp.Or(cfg.MaxQueues, DefaultMaxQueues), 0),
 		maxSchedules: max(cmp.Or(cfg.MaxSchedules, DefaultMaxSchedules), 0),
