@@ -54,7 +54,10 @@ while k < #KEYS - 2 do
   local jk, uk = KEYS[k + 1], nil
   local id, typ, payload = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local prio, retries, timeout, run_at, unique, more, deadline = '0', DEFAULT_MAX_RETRIES, '0', '0', '', '', '0'
-  if ARGV[a + 4] == '' then
+  -- plain: every parameter at its default (the short form), so the job
+  -- is pending and stores only the fields every job has.
+  local plain = ARGV[a + 4] == ''
+  if plain then
     k, a = k + 1, a + 4
   else
     prio, retries, timeout, run_at, unique, more, deadline =
@@ -73,9 +76,7 @@ while k < #KEYS - 2 do
     if run_at ~= '0' and tonumber(run_at) > now then status = 'scheduled' end
     -- Fields at their default are not stored, and updated_at is
     -- created_at until the first change: a pending job stays small. (The
-    -- common shapes skip building the argument table.)
-    local plain = status == 'pending' and prio == '0' and timeout == '0' and unique == ''
-      and retries == DEFAULT_MAX_RETRIES and more == '' and deadline == '0'
+    -- plain shapes skip building the argument table.)
     if plain and queue == DEFAULT_QUEUE then
       redis.call('HSET', jk, 'type', typ, 'payload', payload, 'status', status,
         'created_at', now_s, 'version', '1')
