@@ -173,7 +173,7 @@ local function take(i, id)
   end
   if due and tonumber(due) <= now then
     -- Past its deadline: failed, never started.
-    version = int(version + 1)
+    version = plus_one(version)
     redis.call('HSET', jk, 'status', 'failed', 'error', 'deadline_exceeded', 'step', 'Job failed',
       'completed_at', now_s, 'updated_at', now_s, 'version', version, CLAIM_EVENT, '')
     redis.call('ZADD', kfailed, now_s, id)
@@ -187,11 +187,11 @@ local function take(i, id)
   n = n + 1
   room[typ] = room[typ] - 1
   taken_t[typ] = (taken_t[typ] or 0) + 1
-  version = next_version(version)
+  version = plus_one(version)
   -- The claim's event is kept in the job's record until the next push to
   -- its history (lib.lua CLAIM_EVENT): no push per claimed job.
   redis.call('HSET', jk, 'status', 'running', 'token', ARGV[6 + 3 * nlanes + n],
-    'worker', ARGV[1], 'started_at', now_s, 'attempts', attempts and int(attempts + 1) or '1',
+    'worker', ARGV[1], 'started_at', now_s, 'attempts', plus_one(attempts or '0'),
     'updated_at', now_s, 'version', version,
     CLAIM_EVENT, history_entry(version, 'running', '0', '""', now_s))
   if dirty then redis.call('HDEL', jk, 'progress', 'step') end

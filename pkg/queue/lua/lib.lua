@@ -29,12 +29,14 @@ local function int(n)
   return string.format('%d', math.floor(n + 0.5))
 end
 
--- next_version is the version after v (a string), as a string: a table
--- lookup for the first few (claim and completion take a job from 1 to
--- 3) instead of formatting a number, 2.6k instructions each.
-local NEXT_VERSION = {['1'] = '2', ['2'] = '3', ['3'] = '4', ['4'] = '5', ['5'] = '6'}
-local function next_version(v)
-  return NEXT_VERSION[v] or int(v + 1)
+-- plus_one is the integer after n (a count or a version, as a string),
+-- as a string: a table lookup for the first few (a claim and a
+-- completion take a job's version from 1 to 3, its first claim its
+-- attempts from none to 1) instead of formatting a number, 2.6k
+-- instructions each.
+local PLUS_ONE = {['0'] = '1', ['1'] = '2', ['2'] = '3', ['3'] = '4', ['4'] = '5', ['5'] = '6'}
+local function plus_one(n)
+  return PLUS_ONE[n] or int(n + 1)
 end
 
 -- move_count keeps the per-state counters equal to the sizes of the indexes.
@@ -367,7 +369,7 @@ local function complete_run(c, jk, wk, id, token, result, hooks)
     c.out[#c.out + 1] = {LEASE_LOST, f[1]}
     return nil
   end
-  local version = next_version(f[5])
+  local version = plus_one(f[5])
   -- A completed job's progress (100) and step go with its status (job.go
   -- reads them so): they are not written, and a progress report's stay
   -- behind, superseded.

@@ -72,7 +72,7 @@ local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, 
       end
     end
     if status == 'waiting' then
-      local cv = next_version(version)
+      local cv = plus_one(version)
       redis.call('HSET', ck, 'status', 'pending', 'waits', '0', 'updated_at', now_s, 'version', cv)
       unblocked[#unblocked + 1] = cid
       kid[5].alive = true

@@ -27,7 +27,7 @@ for i = 1, reports do
   elseif f[1] ~= 'running' or f[2] ~= token then
     out[#out + 1] = {LEASE_LOST, f[1]}
   else
-    local version = next_version(f[3])
+    local version = plus_one(f[3])
     if f[8] and f[8] ~= '' then -- the claim's event goes first (lib.lua CLAIM_EVENT)
       redis.call('HSET', jk, 'progress', percent, 'step', step, 'updated_at', now_s, 'version', version,
         CLAIM_EVENT, '')
