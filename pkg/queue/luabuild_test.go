@@ -41,19 +41,14 @@ func TestScriptsDefineEveryLibNameTheyUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lib := mustRead("lib.lua")
-	plib := lib + "\n" + mustRead("pipeline_lib.lua")
+	libs := parseLibraries()
 	for _, e := range entries {
-		name := e.Name()
-		if name == "lib.lua" || name == "pipeline_lib.lua" {
+		name := strings.TrimSuffix(e.Name(), ".lua")
+		if name == "lib" || name == "pipeline_lib" {
 			continue
 		}
-		src := lib
-		if strings.HasPrefix(name, "pipeline_") {
-			src = plib
-		}
-		defs := parseLib(src)
-		script := withLib(defs, mustRead(name))
+		defs := libs.of(name)
+		script := libs.source(name) // as loadScripts sends it
 		used := luaIdents(script)
 		last := -1
 		for _, d := range defs {

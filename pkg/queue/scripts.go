@@ -5,6 +5,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -49,8 +50,30 @@ type scripts struct {
 // under the race detector: too much to pay per Client.
 var sharedScripts = sync.OnceValue(loadScripts)
 
+// libraries are the parsed libraries (luabuild.go): lib.lua for every
+// script, lib.lua then pipeline_lib.lua for the pipeline scripts.
+type libraries struct{ lib, pipeline []libDef }
+
+func parseLibraries() libraries {
+	lib := mustRead("lib.lua")
+	return libraries{parseLib(lib), parseLib(lib + "\n" + mustRead("pipeline_lib.lua"))}
+}
+
+// of is the library of script name: the pipeline scripts' for theirs.
+func (l libraries) of(name string) []libDef {
+	if strings.HasPrefix(name, "pipeline_") {
+		return l.pipeline
+	}
+	return l.lib
+}
+
+// source is lua/<name>.lua with the definitions of its library it uses.
+func (l libraries) source(name string) string {
+	return withLib(l.of(name), mustRead(name+".lua"))
+}
+
 func loadScripts() *scripts {
-	lib := parseLib(mustRead("lib.lua"))
+	libs := parseLibraries()
 	s := &scripts{}
 	for name, dst := range map[string]**redis.Script{
 		"submit": &s.submit, "claim": &s.claim, "extend": &s.extend,
@@ -62,17 +85,11 @@ func loadScripts() *scripts {
 		"schedule_delete": &s.scheduleDelete, "schedule_tick": &s.scheduleTick,
 		"deadline":  &s.deadline,
 		"hookclaim": &s.hookclaim, "hookack": &s.hookack, "log": &s.log,
-	} {
-		*dst = redis.NewScript(withLib(lib, mustRead(name+".lua")))
-		s.all = append(s.all, *dst)
-	}
-	plib := parseLib(mustRead("lib.lua") + "\n" + mustRead("pipeline_lib.lua"))
-	for name, dst := range map[string]**redis.Script{
 		"pipeline_submit": &s.pipelineSubmit, "pipeline_complete": &s.pipelineComplete,
 		"pipeline_fail": &s.pipelineFail, "pipeline_cancel": &s.pipelineCancel,
 		"pipeline_restart": &s.pipelineRestart, "pipeline_expire": &s.pipelineExpire,
 	} {
-		*dst = redis.NewScript(withLib(plib, mustRead(name+".lua")))
+		*dst = redis.NewScript(libs.source(name))
 		s.all = append(s.all, *dst)
 	}
 	return s
