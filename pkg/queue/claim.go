@@ -86,6 +86,9 @@ func (c *Client) claimLanes(ctx context.Context, workerID string, lanes []claimL
 	if len(jobs) == 0 && firstErr != nil {
 		return nil, seen, wait, firstErr
 	}
+	// The edges of jobs of pipelines, for their inputs and completions;
+	// should the read fail, those read them again when they need them.
+	_ = c.withEdges(ctx, jobs)
 	if len(calls) > 1 { // in rank order, as one shard's script returns them
 		rank := make(map[string]int, len(cands))
 		for i, cd := range cands {

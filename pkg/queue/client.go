@@ -98,6 +98,8 @@ type Client struct {
 	leaseCompletions coalescer[completeRun, error]
 	// leased remembers the lanes of the jobs Lease took (leasedjobs.go).
 	leased leasedJobs
+	// graphs keeps the graphs of pipelines read (pipegraphs.go).
+	graphs pipeGraphs
 	// leaseQueues remembers the queue registry for Lease (leasequeues.go).
 	leaseQueues leaseQueues
 	// nextShard spreads submissions over the shards in turn; limited

@@ -120,7 +120,7 @@ func completeRuns(batch []*completion) []completeRun {
 	for i, c := range batch {
 		j := c.r.job
 		runs[i] = completeRun{id: j.ID, queue: j.Queue, typ: j.Type, token: c.r.token, result: c.body,
-			pipeline: j.Pipeline, children: j.children}
+			pipeline: j.Pipeline, children: j.children, edges: j.edges}
 	}
 	return runs
 }

@@ -42,7 +42,10 @@ type Job struct {
 	Version   int64
 	UniqueKey string
 	// Pipeline is the id of the pipeline the job belongs to ("" for
-	// none), PipelineKey its key in it.
+	// none), PipelineKey its key in it: known for a job claimed or leased
+	// (read from its pipeline's graph); a job read by Get or List has it
+	// only if its pipeline predates layout 3 (GetPipeline names every
+	// job's key).
 	Pipeline    string
 	PipelineKey string
 	// CallbackURL is where the job's end is POSTed (webhook); "" for none.
@@ -56,10 +59,12 @@ type Job struct {
 
 	// token identifies the run holding the lease; empty unless running.
 	token string
-	// A pipeline job's edges, as stored (pipeline.go): its parents (key →
-	// job id) and its children.
+	// A pipeline job's edges (pipegraphs.go): its parents (key → job id)
+	// and its children; edges tells that they are known (from its
+	// pipeline's graph, or stored in its hash before layout 3).
 	parents  map[string]string
 	children []pipeChild
+	edges    bool
 }
 
 // Hash field names of a job. Lua scripts use the same literals.
@@ -179,8 +184,10 @@ func jobFromHash(id string, h map[string]string) *Job {
 			j.PipelineKey = v
 		case fParents:
 			_ = json.Unmarshal([]byte(v), &j.parents) // written by pipeline_submit.lua's caller only
+			j.edges = true
 		case fChildren:
 			j.children = decodeChildren(v)
+			j.edges = true
 		case fCallback:
 			j.CallbackURL = v
 		case fTrace:

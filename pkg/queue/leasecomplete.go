@@ -49,7 +49,7 @@ func (c *Client) completeLeaseBatch(ctx context.Context, runs []completeRun) []e
 	for i := range runs {
 		r := &runs[i]
 		if j, ok := c.leased.take(r.id); ok {
-			r.queue, r.typ, r.pipeline, r.children = j.queue, j.typ, j.pipeline, j.children
+			r.queue, r.typ, r.pipeline, r.children, r.edges = j.queue, j.typ, j.pipeline, j.children, j.edges
 		} else {
 			unknown = append(unknown, i)
 		}
@@ -103,8 +103,8 @@ func (c *Client) readLanes(ctx context.Context, runs []completeRun, idx []int, o
 			continue
 		}
 		r.queue, r.typ = cmp.Or(f[1][k], DefaultQueue), f[2][k]
-		if r.pipeline = f[3][k]; r.pipeline != "" {
-			r.children = decodeChildren(f[4][k])
+		if r.pipeline = f[3][k]; r.pipeline != "" && f[4][k] != "" { // stored before layout 3
+			r.children, r.edges = decodeChildren(f[4][k]), true
 		}
 	}
 	return nil

@@ -19,6 +19,7 @@ type leasedJobs struct {
 type leasedJob struct {
 	queue, typ, pipeline string
 	children             []pipeChild
+	edges                bool // children known
 }
 
 // leasedJobsGeneration bounds each generation of leasedJobs.
@@ -32,7 +33,7 @@ func (l *leasedJobs) add(jobs []*Job) {
 		if len(l.cur) >= leasedJobsGeneration || l.cur == nil {
 			l.old, l.cur = l.cur, make(map[string]leasedJob, min(leasedJobsGeneration, 1024))
 		}
-		l.cur[j.ID] = leasedJob{queue: j.Queue, typ: j.Type, pipeline: j.Pipeline, children: j.children}
+		l.cur[j.ID] = leasedJob{queue: j.Queue, typ: j.Type, pipeline: j.Pipeline, children: j.children, edges: j.edges}
 	}
 }
 

@@ -5,11 +5,13 @@ import "context"
 // completeRun is one run to acknowledge as completed: its job (id, queue
 // and type), its run token and its result JSON ("" for none); for a job
 // of a pipeline, the pipeline's id and the job's children
-// (luaPipelineComplete completes those).
+// (luaPipelineComplete completes those), if known (edges: else runEdges
+// reads them).
 type completeRun struct {
 	id, queue, typ, token, result string
 	pipeline                      string
 	children                      []pipeChild
+	edges                         bool
 }
 
 // luaComplete runs lua/complete.lua, one call per shard holding some of

@@ -47,6 +47,9 @@ func (c *Client) completeAny(ctx context.Context, runs []completeRun) ([]error, 
 	if len(piped) == 0 {
 		return c.luaComplete(ctx, runs)
 	}
+	if err := c.runEdges(ctx, runs); err != nil {
+		return nil, err
+	}
 	out := make([]error, len(runs))
 	pick := func(idx []int) []completeRun {
 		rs := make([]completeRun, len(idx))

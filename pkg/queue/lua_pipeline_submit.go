@@ -6,13 +6,10 @@ import (
 	"fmt"
 )
 
-// pipeSubmitJob is one job of a pipeline_submit.lua call, with what it
-// stores beside a plain job's fields.
+// pipeSubmitJob is one job of a pipeline_submit.lua call.
 type pipeSubmitJob struct {
-	id       string
-	p        *PipelineJob
-	parents  string // JSON {"<key>": "<id>"}, "" for none
-	children string // encodeChildren, "" for none
+	id string
+	p  *PipelineJob
 }
 
 // pipeSubmit is one pipeline of a pipeline_submit.lua call, its jobs in
@@ -132,7 +129,7 @@ func (c *Client) pipelineSubmitCall(k keyspace, ps []*pipeSubmit, idx []int) *lu
 			if e.Priority != 0 || *e.MaxRetries != DefaultMaxRetries || e.Timeout != 0 {
 				opts = fmt.Sprintf("%d:%d:%d", e.Priority, *e.MaxRetries, e.Timeout.Milliseconds())
 			}
-			args = append(args, j.id, string(e.Payload), j.p.Key, len(j.p.DependsOn), j.parents, j.children,
+			args = append(args, j.id, string(e.Payload), len(j.p.DependsOn),
 				at[lane{e.Queue, e.Type}], opts, e.CallbackURL)
 		}
 	}

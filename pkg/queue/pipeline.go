@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"slices"
 	"strconv"
 	"time"
 )
@@ -22,18 +21,31 @@ import (
 //
 // What each job of a pipeline stores beside a plain job's fields:
 //
-//	pipeline      the pipeline's id
-//	pipeline_key  its key in the pipeline
-//	waits         how many of its parents have not completed (waiting only)
-//	parents       JSON {"<key>": "<job id>"}: whose results it receives
-//	children      JSON [["<id>", "<queue>", "<type>", "<its number of parents>", "<its priority, if not 0>"], ...]: whom its completion may unblock
+//	pipeline  the pipeline's id
+//	waits     how many of its parents have not completed (waiting only,
+//	          and only with several parents: one parent's completion is
+//	          always the last)
 //
 // and the pipeline's hash: status, created_at, completed_at, updated_at,
 // version, jobs (their number), completed, failed, cancelled (how many
-// ended so), restarts (of jobs of it), layout (2: its jobs' children give
-// their priority), unique_key, graph (the jobs, JSON: pipeNode), and, with a
-// callback URL, callback_url and the delivery fields of its last end
-// (deliveries.go), as a job's hash holds them.
+// ended so), restarts (of jobs of it), layout, unique_key, graph (the
+// jobs, JSON: pipeNode, each with its key, id, type, queue, parents and
+// priority), and, with a callback URL, callback_url and the delivery
+// fields of its last end (deliveries.go), as a job's hash holds them.
+//
+// A job's key and edges are in the graph only (layout 3): each process
+// reads a pipeline's graph once (pipegraphs.go) rather than every claim
+// reading them from the job's hash. Before layout 3, each job also
+// stored them, and they are still read from there:
+//
+//	pipeline_key  its key in the pipeline
+//	parents       JSON {"<key>": "<job id>"}: whose results it receives
+//	children      JSON [["<id>", "<queue>", "<type>", "<its number of parents>", "<its priority, if not 0>"], ...]: whom its completion may unblock
+//
+// (layout 2: the children's priorities are known; none before it.)
+// Workers read both layouts; upgrade them before the processes that
+// submit pipelines, since an older worker would complete a job of layout
+// 3 without releasing its children.
 
 // MaxPipelineJobs bounds the jobs of one pipeline.
 const MaxPipelineJobs = 1000
@@ -221,24 +233,31 @@ type pipeNode struct {
 	Type      string   `json:"type"`
 	Queue     string   `json:"queue"`
 	DependsOn []string `json:"depends_on,omitempty"`
+	// Priority is the job's priority as submitted (layout 3 on).
+	Priority int `json:"priority,omitempty"`
 }
 
 // pipeGraph is a pipeline's graph as stored, with its order.
 type pipeGraph struct {
 	nodes []pipeNode
 	byKey map[string]int
-	order []int // parents first
+	ids   map[string]int // node by job id
+	kids  [][]int        // each node's children, in submission order
+	order []int          // parents first
 }
 
 func newPipeGraph(nodes []pipeNode) *pipeGraph {
-	g := &pipeGraph{nodes: nodes, byKey: make(map[string]int, len(nodes))}
+	g := &pipeGraph{nodes: nodes, byKey: make(map[string]int, len(nodes)), ids: make(map[string]int, len(nodes)),
+		kids: make([][]int, len(nodes))}
 	for i, n := range nodes {
 		g.byKey[n.Key] = i
+		g.ids[n.ID] = i
 	}
 	parents := make([][]int, len(nodes))
 	for i, n := range nodes {
 		for _, d := range n.DependsOn {
 			parents[i] = append(parents[i], g.byKey[d])
+			g.kids[g.byKey[d]] = append(g.kids[g.byKey[d]], i)
 		}
 	}
 	g.order, _ = topoOrder(parents) // acyclic: checked at submission
@@ -247,7 +266,10 @@ func newPipeGraph(nodes []pipeNode) *pipeGraph {
 
 // byID is the index of job id in the graph, -1 when it is not there.
 func (g *pipeGraph) byID(id string) int {
-	return slices.IndexFunc(g.nodes, func(n pipeNode) bool { return n.ID == id })
+	if i, ok := g.ids[id]; ok {
+		return i
+	}
+	return -1
 }
 
 // below is the jobs below node i (its children, theirs, ...), parents

@@ -2,8 +2,11 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // checkPipelines checks every pipeline of shard k (CheckInvariants): a
@@ -66,7 +69,11 @@ func (c *Client) checkPipeline(ctx context.Context, k keyspace, p *Pipeline) []s
 		}
 		switch {
 		case st == StateWaiting:
-			waits, _ := strconv.Atoi(c.rdb.HGet(ctx, k.job(m.ID), fWaits).Val())
+			v, err := c.rdb.HGet(ctx, k.job(m.ID), fWaits).Result()
+			if errors.Is(err, redis.Nil) && len(m.DependsOn) == 1 {
+				v = "1" // one parent: no count kept
+			}
+			waits, _ := strconv.Atoi(v)
 			if waits != open || open == 0 {
 				problems = append(problems, fmt.Sprintf("pipeline %s: job %s waits for %d parents, %d not completed",
 					p.ID, m.Key, waits, open))

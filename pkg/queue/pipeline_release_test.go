@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -80,9 +81,8 @@ func TestPipelineParentsCompletingTogether(t *testing.T) {
 }
 
 // A release in a pipeline as submitted takes each child's priority from
-// its parent's list of children (the priority 0 left out); one in a
-// pipeline of an older layout reads it from the child: either way, the
-// higher runs first.
+// the graph (the priority 0 left out); one in a pipeline of an older
+// layout reads it from the child: either way, the higher runs first.
 func TestPipelineReleaseKeepsPriorities(t *testing.T) {
 	t.Parallel()
 	for _, older := range []bool{false, true} {
@@ -94,22 +94,8 @@ func TestPipelineReleaseKeepsPriorities(t *testing.T) {
 			{Key: "mid", DependsOn: []string{"root"}, EnqueueParams: EnqueueParams{Type: "t", Priority: 30}},
 			{Key: "zero", DependsOn: []string{"root"}, EnqueueParams: EnqueueParams{Type: "t"}},
 		}})
-		if older { // children of four columns, whatever their priority
-			root := c.shards.of(s.ID).job(s.Jobs["root"])
-			var rows [][]string
-			if err := json.Unmarshal([]byte(bu.rdb.HGet(ctxT(t), root, "children").Val()), &rows); err != nil {
-				t.Fatal(err)
-			}
-			for i := range rows {
-				rows[i] = rows[i][:4]
-			}
-			four, _ := json.Marshal(rows)
-			if err := bu.rdb.HSet(ctxT(t), root, "children", four).Err(); err != nil {
-				t.Fatal(err)
-			}
-			if err := bu.rdb.HDel(ctxT(t), c.shards.of(s.ID).pipeline(s.ID), "layout").Err(); err != nil {
-				t.Fatal(err)
-			}
+		if older { // children of four columns, whatever their priority, and no layout
+			storeEdgesInJobs(t, c, bu, s.ID, 4, "")
 		}
 		runOne(t, c, s, "root", "ok")
 		for _, key := range []string{"high", "mid", "low", "zero"} {
@@ -176,13 +162,7 @@ func TestPipelineChildrenOfThreeColumnsCountDown(t *testing.T) {
 	t.Parallel()
 	c, bu := setup(t)
 	s := mustSubmitPipeline(t, c, diamond())
-	for _, key := range []string{"b", "c"} {
-		id := s.Jobs[key]
-		v := `[["` + s.Jobs["d"] + `","` + DefaultQueue + `","t"]]`
-		if err := bu.rdb.HSet(ctxT(t), c.shards.of(id).job(id), "children", v).Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	storeEdgesInJobs(t, c, bu, s.ID, 3, "")
 	runOne(t, c, s, "a", map[string]int{"a": 1})
 	runs := claimN(t, c, "w", 10, time.Minute)
 	if len(runs) != 2 || runs[0].job.children[0].parents != 0 {
@@ -331,5 +311,45 @@ func TestPipelinesSubmittedTogetherRecordTheirOwners(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("owner %s: owned %v, want %v", owner, got, want)
 		}
+	}
+}
+
+// storeEdgesInJobs writes the edges of pipeline pid's jobs into their
+// hashes as pipelines stored them before layout 3: its key, parents, children of
+// the given number of columns (3 to 5: without their number of parents,
+// without their priority, all), a waiting job's count of its parents,
+// whatever their number; and sets the pipeline's layout ("": none).
+func storeEdgesInJobs(t *testing.T, c *Client, bu *bundle, pid string, columns int, layout string) {
+	t.Helper()
+	ctx := ctxT(t)
+	_, g, err := c.readPipeline(ctx, pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range g.nodes {
+		k := c.shards.of(n.ID).job(n.ID)
+		_, parents, children := g.edges(n.ID)
+		bu.rdb.HSet(ctx, k, "pipeline_key", n.Key)
+		if len(parents) > 0 {
+			b, _ := json.Marshal(parents)
+			bu.rdb.HSet(ctx, k, "parents", b)
+			if bu.rdb.HGet(ctx, k, "status").Val() == string(StateWaiting) {
+				bu.rdb.HSetNX(ctx, k, "waits", len(parents))
+			}
+		}
+		if len(children) > 0 {
+			rows := make([][]string, len(children))
+			for i, ch := range children {
+				rows[i] = []string{ch.id, ch.queue, ch.typ, strconv.Itoa(ch.parents), ch.priority}[:columns]
+			}
+			b, _ := json.Marshal(rows)
+			bu.rdb.HSet(ctx, k, "children", b)
+		}
+	}
+	pk := c.shards.of(pid).pipeline(pid)
+	if layout == "" {
+		bu.rdb.HDel(ctx, pk, "layout")
+	} else {
+		bu.rdb.HSet(ctx, pk, "layout", layout)
 	}
 }

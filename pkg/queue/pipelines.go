@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -47,8 +46,8 @@ func (c *Client) SubmitPipeline(ctx context.Context, p PipelineParams) (*Pipelin
 }
 
 // preparePipeline checks p and lays it out for pipeline_submit.lua: ids
-// for the pipeline and its jobs (in its shard), its graph, and each job's
-// parents and children. It returns the ids of the jobs by key.
+// for the pipeline and its jobs (in its shard) and its graph, which holds
+// every job's edges (pipegraphs.go). It returns the ids of the jobs by key.
 func (c *Client) preparePipeline(ctx context.Context, p *PipelineParams) (*pipeSubmit, map[string]string, error) {
 	if _, err := p.Validate(); err != nil {
 		return nil, nil, err
@@ -62,13 +61,9 @@ func (c *Client) preparePipeline(ctx context.Context, p *PipelineParams) (*pipeS
 		ids[j.Key] = c.shards.newID(n)
 	}
 	nodes := make([]pipeNode, len(p.Jobs))
-	children := make(map[string][]pipeChild, len(p.Jobs))
 	for i, j := range p.Jobs {
-		nodes[i] = pipeNode{Key: j.Key, ID: ids[j.Key], Type: j.Type, Queue: j.Queue, DependsOn: j.DependsOn}
-		for _, d := range j.DependsOn {
-			children[d] = append(children[d], pipeChild{id: ids[j.Key], queue: j.Queue, typ: j.Type,
-				parents: len(j.DependsOn), priority: strconv.Itoa(j.Priority)})
-		}
+		nodes[i] = pipeNode{Key: j.Key, ID: ids[j.Key], Type: j.Type, Queue: j.Queue, DependsOn: j.DependsOn,
+			Priority: j.Priority}
 	}
 	graph, err := json.Marshal(nodes)
 	if err != nil {
@@ -77,20 +72,7 @@ func (c *Client) preparePipeline(ctx context.Context, p *PipelineParams) (*pipeS
 	ps := &pipeSubmit{id: c.shards.newID(n), uniqueKey: p.UniqueKey, graph: string(graph),
 		callback: p.CallbackURL, owner: p.Owner, jobs: make([]pipeSubmitJob, len(p.Jobs))}
 	for i := range p.Jobs {
-		j := &p.Jobs[i]
-		sj := pipeSubmitJob{id: ids[j.Key], p: j}
-		if len(j.DependsOn) > 0 {
-			parents := make(map[string]string, len(j.DependsOn))
-			for _, d := range j.DependsOn {
-				parents[d] = ids[d]
-			}
-			b, _ := json.Marshal(parents)
-			sj.parents = string(b)
-		}
-		if cs := children[j.Key]; len(cs) > 0 {
-			sj.children = encodeChildren(cs)
-		}
-		ps.jobs[i] = sj
+		ps.jobs[i] = pipeSubmitJob{id: ids[p.Jobs[i].Key], p: &p.Jobs[i]}
 	}
 	return ps, ids, nil
 }
@@ -271,6 +253,9 @@ func (c *Client) reapInPipeline(ctx context.Context, id, queue, typ, pid string)
 // without parents); a parent of several of them (the jobs below one job
 // are often claimed together) is read once.
 func (c *Client) inputsOf(ctx context.Context, jobs []*Job) ([]map[string]json.RawMessage, error) {
+	if err := c.withEdges(ctx, jobs); err != nil {
+		return nil, err
+	}
 	out := make([]map[string]json.RawMessage, len(jobs))
 	pipe := c.rdb.Pipeline()
 	cmds := map[string]*redis.StringCmd{}

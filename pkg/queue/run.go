@@ -145,7 +145,7 @@ func (w *Worker) call(ctx context.Context, r *run) (result any, err error) {
 	}()
 	aj := &ActiveJob{Job: r.job, progress: r.reportProgress, log: w.log, run: r}
 	aj.Inputs = r.inputs
-	if len(r.job.parents) > 0 && aj.Inputs == nil {
+	if aj.Inputs == nil && (len(r.job.parents) > 0 || r.job.Pipeline != "" && !r.job.edges) {
 		inputs, err := w.c.inputsOf(ctx, []*Job{r.job})
 		if err != nil {
 			return nil, fmt.Errorf("read the results of its parents: %w", err)

@@ -73,7 +73,11 @@ local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, 
     end
     if status == 'waiting' then
       local cv = plus_one(version)
-      redis.call('HSET', ck, 'status', 'pending', 'waits', '0', 'updated_at', now_s, 'version', cv)
+      if kid[3] == 1 then -- no count kept (pipeline_submit.lua)
+        redis.call('HSET', ck, 'status', 'pending', 'updated_at', now_s, 'version', cv)
+      else
+        redis.call('HSET', ck, 'status', 'pending', 'waits', '0', 'updated_at', now_s, 'version', cv)
+      end
       unblocked[#unblocked + 1] = cid
       kid[5].alive = true
       if not l.ids then

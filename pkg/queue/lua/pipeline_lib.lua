@@ -26,12 +26,12 @@ end
 
 -- pipe_as_submitted tells from a pipeline's fields (pipe_read) that each
 -- of its waiting jobs is as pipeline_submit.lua made it (status waiting,
--- version 1, never run) and that its parents' lists of children give its
--- priority (layout 2): no job of it failed or was cancelled (the only
--- ways out of waiting but a release) and none was restarted (the only way
--- back).
+-- version 1, never run) and that a completion is told its children's
+-- priorities (layout 2: its parents' lists of children hold them; 3: its
+-- graph does): no job of it failed or was cancelled (the only ways out
+-- of waiting but a release) and none was restarted (the only way back).
 local function pipe_as_submitted(f)
-  return f[1] and f[9] == '2' and not f[8] and (f[4] or '0') == '0' and (f[5] or '0') == '0'
+  return f[1] and (f[9] == '2' or f[9] == '3') and not f[8] and (f[4] or '0') == '0' and (f[5] or '0') == '0'
 end
 
 -- pipe_settle derives the pipeline's status from its counters: running

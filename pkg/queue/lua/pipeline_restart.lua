@@ -1,7 +1,8 @@
 -- pipeline_restart.lua: failed | cancelled → pending or waiting for jobs
 -- of a pipeline, under their ids, as restart.lua does (run history reset,
 -- restart count + 1): a job whose parents all completed is pending, the
--- others wait again, counting the parents they wait for. Jobs come in
+-- others wait again, those of several parents counting the ones they
+-- wait for. Jobs come in
 -- graph order (parents before children), so a parent restarted in this
 -- step counts as unfinished for its children. Completed jobs are never
 -- touched: they keep their results and times. Mode 'job': the first job
@@ -44,7 +45,7 @@ while a < #ARGV do
     end
     redis.call('ZREM', from == 'failed' and KEYS[2] or KEYS[3], id)
     redis.call('HDEL', jk, 'attempts', 'progress', 'step', 'error', 'result',
-      'started_at', 'completed_at', 'run_at', 'token', 'worker')
+      'started_at', 'completed_at', 'run_at', 'token', 'worker', 'waits')
     redis.call('HINCRBY', jk, 'restarts', 1)
     if waits == 0 then
       redis.call('HSET', jk, 'status', 'pending')
@@ -52,7 +53,11 @@ while a < #ARGV do
       redis.call('SADD', KEYS[6], queue) -- forgotten since the job finished, maybe
       move_count(KEYS[1], from, 'pending')
     else
-      redis.call('HSET', jk, 'status', 'waiting', 'waits', waits)
+      if np > 1 then
+        redis.call('HSET', jk, 'status', 'waiting', 'waits', waits)
+      else -- one parent: no count (pipeline_submit.lua)
+        redis.call('HSET', jk, 'status', 'waiting')
+      end
       redis.call('ZADD', KEYS[5], int(now), id)
       move_count(KEYS[1], from, 'waiting')
     end

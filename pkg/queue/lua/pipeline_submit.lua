@@ -2,8 +2,9 @@
 -- or nothing of it: a pipeline refused (its unique key held, the queue
 -- registry full) leaves no trace and the others of the call are created.
 -- A job without parents is pending (in its lane); the others wait for
--- their parents (waiting), each knowing how many it waits for, its
--- parents (for their results) and its children (to unblock them).
+-- their parents (waiting), each of several parents counting those it
+-- waits for. A job's key and edges are in the pipeline's graph only
+-- (layout 3): the Go side reads them there, once per pipeline and process.
 -- (Hot path when producers submit together: the lanes, counters, waiting
 -- set, history and lane notices are written once per call, not once per
 -- pipeline.)
@@ -18,16 +19,15 @@
 -- ARGV[4] L  ARGV[3+2l] the type of lane l  ARGV[4+2l] its queue
 -- then, for each pipeline in turn: id, unique key ('' for none), the
 -- graph JSON (kept in its hash), its callback URL ('' for none), its
--- number of jobs n; then for each job: id, payload JSON, key, number of
--- parents, parents JSON ('' for none), children JSON ('' for none), its
--- lane l (its type and queue), '' when its priority, max_retries and
--- timeout are the defaults, else "<priority>:<max_retries>:<timeout ms>",
+-- number of jobs n; then for each job: id, payload JSON, number of
+-- parents, its lane l (its type and queue), '' when its priority,
+-- max_retries and timeout are the defaults, else "<priority>:<max_retries>:<timeout ms>",
 -- and its callback URL ('' for none). (Each argument costs Redis a
--- string to parse and one to make in Lua: the common job sends nine.)
+-- string to parse and one to make in Lua: the common job sends six.)
 -- Returns {created_at s, r1, r2, ...}, ri per pipeline: {OK} |
 -- {DUPLICATE, id holding the key} | {QUEUE_LIMIT, bound} when a new
 -- queue would pass the registry's bound.
-local JOB_ARGS = 9
+local JOB_ARGS = 6
 
 -- admit tells whether the pipeline may be created: its unique key free,
 -- its id unused, and its queues in the registry (each once; one known to
@@ -41,7 +41,7 @@ local function admit(pk, uk, pid, unique, a, n, known, bound, lanes)
   if redis.call('EXISTS', pk) == 1 then return {DUPLICATE, pid} end
   local added = {}
   for i = 1, n do
-    local q = lanes[tonumber(ARGV[a + JOB_ARGS * (i - 1) + 7])].queue
+    local q = lanes[tonumber(ARGV[a + JOB_ARGS * (i - 1) + 4])].queue
     if not known[q] then
       known[q] = true
       if redis.call('SADD', KEYS[2], q) == 1 then added[#added + 1] = q end
@@ -62,22 +62,21 @@ local function create_jobs(s, pid, a, k, n)
   for i = 1, n do
     local b = a + JOB_ARGS * (i - 1)
     local jk = KEYS[k + i]
-    local id, nparents = ARGV[b + 1], ARGV[b + 4]
-    local l = s.lanes[tonumber(ARGV[b + 7])]
+    local id, nparents = ARGV[b + 1], ARGV[b + 3]
+    local l = s.lanes[tonumber(ARGV[b + 4])]
     local typ, queue = l.typ, l.queue
     local prio, retries, timeout = '0', DEFAULT_MAX_RETRIES, '0'
-    if ARGV[b + 8] ~= '' then prio, retries, timeout = string.match(ARGV[b + 8], '^(%d+):(%d+):(%d+)$') end
+    if ARGV[b + 5] ~= '' then prio, retries, timeout = string.match(ARGV[b + 5], '^(%d+):(%d+):(%d+)$') end
     local status = nparents == '0' and 'pending' or 'waiting'
     local h = {'type', typ, 'payload', ARGV[b + 2], 'status', status, 'created_at', s.now_s,
-      'version', '1', 'pipeline', pid, 'pipeline_key', ARGV[b + 3]}
+      'version', '1', 'pipeline', pid}
     if queue ~= DEFAULT_QUEUE then h[#h + 1] = 'queue'; h[#h + 1] = queue end
     if prio ~= '0' then h[#h + 1] = 'priority'; h[#h + 1] = prio end
     if retries ~= DEFAULT_MAX_RETRIES then h[#h + 1] = 'max_retries'; h[#h + 1] = retries end
     if timeout ~= '0' then h[#h + 1] = 'timeout_ms'; h[#h + 1] = timeout end
-    if status == 'waiting' then h[#h + 1] = 'waits'; h[#h + 1] = nparents end
-    if ARGV[b + 5] ~= '' then h[#h + 1] = 'parents'; h[#h + 1] = ARGV[b + 5] end
-    if ARGV[b + 6] ~= '' then h[#h + 1] = 'children'; h[#h + 1] = ARGV[b + 6] end
-    if ARGV[b + 9] ~= '' then h[#h + 1] = 'callback_url'; h[#h + 1] = ARGV[b + 9] end
+    -- One parent needs no count: its completion is the last one.
+    if status == 'waiting' and nparents ~= '1' then h[#h + 1] = 'waits'; h[#h + 1] = nparents end
+    if ARGV[b + 6] ~= '' then h[#h + 1] = 'callback_url'; h[#h + 1] = ARGV[b + 6] end
     redis.call('HSET', jk, unpack(h))
     hist_add(s.hist, queue, typ, 's')
     if status == 'pending' then
@@ -113,7 +112,7 @@ while a < #ARGV do
     out[#out + 1] = refused
   else
     create_jobs(s, pid, a + 5, k + 2, n)
-    local h = {'status', 'running', 'created_at', s.now_s, 'version', '1', 'jobs', n, 'layout', '2',
+    local h = {'status', 'running', 'created_at', s.now_s, 'version', '1', 'jobs', n, 'layout', '3',
       'graph', graph}
     if unique ~= '' then
       h[#h + 1] = 'unique_key'; h[#h + 1] = unique
