@@ -76,8 +76,11 @@ func (c *Client) completeAny(ctx context.Context, runs []completeRun) ([]error, 
 
 // pipelineCompleteCall is the pipeline_complete.lua call of runs[idx] in
 // shard k. The children's lanes are named once each (the children of a
-// job mostly share one): a child is its job hash, id, lane, number of
-// parents and priority.
+// job mostly share one), and so is each child: its id, lane, number of
+// parents and priority at its first place in the call, its id alone at
+// the others (the jobs above a join often complete together). The
+// children's and pipelines' keys are made from their ids by the script:
+// each key named is a string for Redis to parse and Lua to make.
 func (c *Client) pipelineCompleteCall(k keyspace, runs []completeRun, idx []int) *luaCall {
 	type lane struct{ queue, typ string }
 	at := map[lane]int{}
@@ -93,17 +96,22 @@ func (c *Client) pipelineCompleteCall(k keyspace, runs []completeRun, idx []int)
 	}
 	keys := []string{k.leases(), k.counts(), k.typeRunning(), k.typeLimits(), k.done(StateCompleted),
 		k.seq(), k.waiting(), k.queues(), k.pipelinesDone()}
-	args := []any{c.keys.eventsChannel(), c.wakeCap, len(lanes)}
+	args := []any{c.keys.eventsChannel(), c.wakeCap, len(lanes), k.job(""), k.pipeline("")}
 	for _, l := range lanes {
 		keys = append(keys, k.lane(l.queue, l.typ), k.laneWake(l.queue, l.typ), k.laneTypes(l.queue))
 		args = append(args, l.typ, l.queue)
 	}
+	named := map[string]bool{}
 	for _, i := range idx {
 		r := &runs[i]
-		keys = append(keys, k.job(r.id), k.laneWake(r.queue, r.typ), k.pipeline(r.pipeline))
+		keys = append(keys, k.job(r.id), k.laneWake(r.queue, r.typ))
 		args = append(args, r.id, r.token, r.result, r.pipeline, len(r.children))
 		for _, ch := range r.children {
-			keys = append(keys, k.job(ch.id))
+			if named[ch.id] {
+				args = append(args, ch.id)
+				continue
+			}
+			named[ch.id] = true
 			args = append(args, ch.id, at[lane{ch.queue, ch.typ}], ch.parents, ch.priority)
 		}
 	}

@@ -353,3 +353,56 @@ func storeEdgesInJobs(t *testing.T, c *Client, bu *bundle, pid string, columns i
 		bu.rdb.HSet(ctx, pk, "layout", layout)
 	}
 }
+
+// A child named by several runs of one call is sent whole once, at its
+// first place: when that run no longer holds its job, the child still
+// counts the parents the call did complete, once each.
+func TestPipelineChildNamedFirstByALostRun(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	s := mustSubmitPipeline(t, c, diamond())
+	runOne(t, c, s, "a", map[string]int{"a": 1})
+	runs := claimN(t, c, "w", 10, time.Minute)
+	if len(runs) != 2 {
+		t.Fatalf("claimed %d, want b and c", len(runs))
+	}
+	lost := &run{w: runs[0].w, job: runs[0].job, token: "not-the-run", ctx: runs[0].ctx, cancel: runs[0].cancel}
+	comps := []*completion{{r: lost, body: `{}`}, {r: runs[1], body: `{}`}}
+	errs, err := c.completeAny(ctxT(t), completeRuns(comps))
+	if err != nil || !errors.Is(errs[0], ErrLeaseLost) || errs[1] != nil {
+		t.Fatalf("completions: %v, %v", errs, err)
+	}
+	wantStatuses(t, c, s, map[string]State{"d": StateWaiting})
+	checkInvariants(t, c)
+	completeTogether(t, c, runs[0])
+	wantStatuses(t, c, s, map[string]State{"d": StatePending})
+	checkInvariants(t, c)
+}
+
+// A child of a type and queue no submission made pending is claimable
+// once released, and its event names them (a release names its lane
+// types set and its event from its lane alone).
+func TestPipelineChildOfItsOwnLane(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	hub := startHub(t, c)
+	s := mustSubmitPipeline(t, c, PipelineParams{Jobs: []PipelineJob{
+		{Key: "a", EnqueueParams: EnqueueParams{Type: "t"}},
+		{Key: "b", DependsOn: []string{"a"}, EnqueueParams: EnqueueParams{Type: "own", Queue: "q-own"}},
+	}})
+	sub := hub.SubscribeMany([]string{s.Jobs["b"]})
+	runOne(t, c, s, "a", "ok")
+	select {
+	case ev := <-sub.C:
+		if ev.Status != StatePending || ev.Type != "own" || ev.Queue != "q-own" || ev.Version != 2 || ev.Progress != 0 {
+			t.Fatalf("release event %+v", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no release event")
+	}
+	jobs, err := c.claim(ctxT(t), "w", []string{"q-own"}, []string{"own"}, 10, time.Minute)
+	if err != nil || len(jobs) != 1 || jobs[0].ID != s.Jobs["b"] {
+		t.Fatalf("claimed %v, %v; want b", jobs, err)
+	}
+	checkInvariants(t, c)
+}

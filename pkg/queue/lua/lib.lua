@@ -121,6 +121,22 @@ local function add_event(buf, id, status, progress, step, version, now, typ, que
     ',"type":"' .. typ .. '","queue":"' .. queue .. '"}'
 end
 
+-- event_tail is the end of an event (add_pending_event) after its version:
+-- the same for the jobs of one type and queue changed in one call.
+local function event_tail(now, typ, queue)
+  return ',"updated_at":' .. now .. ',"type":"' .. typ .. '","queue":"' .. queue .. '"}'
+end
+
+-- add_pending_event appends the event of a job made pending, at progress
+-- 0 and with no step, to buf, as add_event does, with its tail
+-- (event_tail) made once for the jobs that share it, and without the
+-- progress and step: the Hub reads fields left out as 0 and "" (events.go).
+-- (A release makes many jobs pending at once, and each byte a script
+-- allocates costs Redis about ten instructions in Lua's collector.)
+local function add_pending_event(buf, id, version, tail)
+  buf[#buf + 1] = '{"job_id":"' .. id .. '","status":"pending","version":' .. version .. tail
+end
+
 -- add_log_event adds a log line's event (log.lua) to buf, as add_event
 -- adds a job's. msg is a JSON string.
 local function add_log_event(buf, id, version, level, t, msg)

@@ -15,14 +15,18 @@
 -- KEYS[#KEYS] the history index (lib.lua: hist_write)
 -- KEYS[7+3l..9+3l], l = 1..L: the children's lane l, its wake list, its
 -- queue's lane types set (each lane once, whatever number of children)
--- then, for each run in turn: its job hash, the wake list of its lane,
--- its pipeline's hash, and the job hash of each of its C children
+-- then, for each run in turn: its job hash and the wake list of its lane
 -- ARGV[1] events channel  ARGV[2] wake cap  ARGV[3] L
--- ARGV[2+2l..3+2l]: the type and queue of lane l
+-- ARGV[4] a job hash's key without the id, ARGV[5] a pipeline hash's
+-- (keyspace.job(""), keyspace.pipeline("")): the children's and the
+-- pipelines' keys, not declared, share the runs' hash tag, hence their
+-- Cluster slot, where a script may touch undeclared keys
+-- ARGV[4+2l..5+2l]: the type and queue of lane l
 -- then, for each run in turn: id, run token, result JSON ('' for none),
--- pipeline id, C; and for each child: id, its lane l, its number of
--- parents ('0' when not known), its priority ('' for 0, or not known:
--- pipe_as_submitted)
+-- pipeline id, C; and for each of its C children: its id, then, at the
+-- child's first place in the call only, its lane l, its number of
+-- parents ('0' when not known) and its priority ('' for 0, or not
+-- known: pipe_as_submitted)
 -- Returns {OK, r1, r2, ...} where ri is {OK} | {NOT_FOUND} | {LEASE_LOST, status}.
 -- (No push to a completed job's kept events, as complete.lua: its record
 -- is its last event, lib.lua CLAIM_EVENT.)
@@ -39,7 +43,8 @@ end
 
 -- release_children moves each child (kids: id → {job hash, lane, number
 -- of parents, parents completed by this call, its pipeline (marked
--- alive: it has a job pending or waiting), its priority}, order: their ids) of the
+-- alive: it has a job pending or waiting), its priority}, order: their
+-- ids; one no run of the call completed a parent of is left) of the
 -- runs this call completed whose parents have now all completed: waiting
 -- → pending, in its lane (lanes: l → {key, wake, types, type, queue}).
 -- When the call completed all its parents (their number known), none had
@@ -56,7 +61,9 @@ local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, 
     local kid = kids[cid]
     local ck, l = kid[1], lanes[kid[2]]
     local last = kid[3] > 0 and kid[4] >= kid[3]
-    if not last then
+    if kid[4] == 0 then
+      last = nil -- named by runs that did not complete
+    elseif not last then
       -- Only a waiting job counts parents (a release sets its count to 0,
       -- a cancel drops it): one still counting keeps its pipeline running.
       if redis.call('HINCRBY', ck, 'waits', -kid[4]) > 0 then kid[5].alive = true else last = true end
@@ -71,7 +78,7 @@ local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, 
         status, version, prio, ran = g[1], g[2], g[3], g[4] or g[5]
       end
     end
-    if status == 'waiting' then
+    if last and status == 'waiting' then
       local cv = plus_one(version)
       if kid[3] == 1 then -- no count kept (pipeline_submit.lua)
         redis.call('HSET', ck, 'status', 'pending', 'updated_at', now_s, 'version', cv)
@@ -87,7 +94,8 @@ local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, 
       l.ids[#l.ids + 1] = cid
       l.prios[#l.prios + 1] = tonumber(prio or '') or 0
       queues[l.queue] = true
-      add_event(events, cid, 'pending', '0', '""', cv, now_s, l.typ, l.queue)
+      l.tail = l.tail or event_tail(now_s, l.typ, l.queue)
+      add_pending_event(events, cid, cv, l.tail)
       -- A history starts at a job's first claim (lib.lua): a child never
       -- claimed (no attempts) nor restarted has none to append to.
       if ran then
@@ -112,33 +120,40 @@ local kids, kid_order = {}, {} -- child id → (release_children)
 local lanes = {}
 for l = 1, tonumber(ARGV[3]) do
   lanes[l] = {key = KEYS[7 + 3 * l], wake = KEYS[8 + 3 * l], types = KEYS[9 + 3 * l],
-    typ = ARGV[2 + 2 * l], queue = ARGV[3 + 2 * l]}
+    typ = ARGV[4 + 2 * l], queue = ARGV[5 + 2 * l]}
 end
-local k, a = 9 + 3 * #lanes, 3 + 2 * #lanes -- the keys and arguments read so far
+local k, a = 9 + 3 * #lanes, 5 + 2 * #lanes -- the keys and arguments read so far
 while a < #ARGV do
-  local jk, wk, pk = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
+  local jk, wk = KEYS[k + 1], KEYS[k + 2]
   local pid, nc = ARGV[a + 4], tonumber(ARGV[a + 5])
+  local p
   if complete_run(c, jk, wk, ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], KEYS[#KEYS - 1]) then
-    local p = pipes[pid]
+    p = pipes[pid]
     if not p then
-      p = {key = pk, n = 0}
+      p = {key = ARGV[5] .. pid, n = 0}
       pipes[pid] = p
       pipe_order[#pipe_order + 1] = pid
     end
     p.n = p.n + 1
-    for ch = 1, nc do
-      local cid = ARGV[a + 4 * ch + 2]
-      local kid = kids[cid]
-      if not kid then
-        kid = {KEYS[k + 3 + ch], tonumber(ARGV[a + 4 * ch + 3]), tonumber(ARGV[a + 4 * ch + 4]), 0, p,
-          ARGV[a + 4 * ch + 5]}
-        kids[cid] = kid
-        kid_order[#kid_order + 1] = cid
-      end
+  end
+  a = a + 5
+  for _ = 1, nc do
+    local cid = ARGV[a + 1]
+    local kid = kids[cid]
+    if kid then
+      a = a + 1
+    else
+      kid = {ARGV[4] .. cid, tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), 0, nil, ARGV[a + 4]}
+      kids[cid] = kid
+      kid_order[#kid_order + 1] = cid
+      a = a + 4
+    end
+    if p then
       kid[4] = kid[4] + 1
+      kid[5] = p
     end
   end
-  k, a = k + 3 + nc, a + 5 + 4 * nc
+  k = k + 2
 end
 complete_end(c, KEYS[1], KEYS[5], KEYS[3], KEYS[4], KEYS[2], ARGV[2])
 release_children(kid_order, kids, lanes, KEYS[6], KEYS[7], KEYS[8], KEYS[2], ARGV[2], c.events, now)
