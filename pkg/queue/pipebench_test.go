@@ -11,8 +11,9 @@ import (
 
 // BenchmarkPipelineTransitions moves b.N jobs of pipelines of ten (a
 // root, eight jobs below it, one joining them) through their hot
-// transitions — submit, then in three waves claim, read of the parents'
-// results, complete, in batches of 32 — on a redis-server of its own, and
+// transitions — submit (three pipelines per call), then in three waves
+// claim, read of the parents' results, complete, in batches of 32 — on a
+// redis-server of its own, and
 // reports what each cost Redis per job, as BenchmarkTransitions does for
 // plain jobs (with -v, also each wave's completions alone: the roots, the
 // jobs below them, the joins):
@@ -35,9 +36,23 @@ func BenchmarkPipelineTransitions(b *testing.B) {
 	n := max(b.N/width, 1) * width
 	b.ResetTimer()
 	m.start()
-	for range n / width {
-		if _, err := c.SubmitPipeline(ctx, p); err != nil {
-			b.Fatal(err)
+	// Three pipelines per call (30 jobs), as concurrent submissions are
+	// gathered (submitPipeline), beside BenchmarkTransitions' 32 plain
+	// jobs per call.
+	for left := n / width; left > 0; left -= 3 {
+		var ps []*pipeSubmit
+		for range min(left, 3) {
+			one := p
+			s, _, err := c.preparePipeline(ctx, &one)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ps = append(ps, s)
+		}
+		for _, r := range c.luaPipelineSubmit(ctx, ps) {
+			if r.err != nil {
+				b.Fatal(r.err)
+			}
 		}
 	}
 	m.report("submit")
