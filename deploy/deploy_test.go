@@ -68,7 +68,7 @@ func TestComposeTopology(t *testing.T) {
 
 	redis := c.Services["redis"]
 	cmd := strings.Join(redis.Command, " ")
-	for _, want := range []string{"--appendonly yes", "--maxmemory-policy noeviction"} {
+	for _, want := range []string{"--appendonly yes", "--maxmemory-policy noeviction", "--zset-max-listpack-entries 16"} {
 		if !strings.Contains(cmd, want) {
 			t.Errorf("redis command %q lacks %q (jobs must survive restarts and never be evicted)", cmd, want)
 		}

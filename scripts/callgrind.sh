@@ -14,6 +14,13 @@
 # each phase's count is divided by. Needs valgrind (apt-get install -y
 # valgrind). Under callgrind Redis runs some 50 times slower: compare such
 # runs with each other only.
+#
+# Where the instructions go, by function: CALLGRIND_TOP=N prints, after
+# each phase, its N costliest Redis and Lua functions (their own
+# instructions) and its commands with what they cost in all, per job
+# (scripts/callgrind_top.py). Debian's redis-server has no symbols; build
+# one of the same version with them (docs/benchmarks.md, "How it was
+# profiled") and name it in CALLGRIND_REDIS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench=${1:?usage: callgrind.sh BENCHMARK_REGEXP N}
@@ -24,7 +31,7 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cat >"$dir/redis-server" <<SH
 #!/bin/sh
-exec valgrind --tool=callgrind --callgrind-out-file=$dir/out.%p $(command -v redis-server) "\$@"
+exec valgrind --tool=callgrind --compress-strings=no --compress-pos=no --callgrind-out-file=$dir/out.%p ${CALLGRIND_REDIS:-$(command -v redis-server)} "\$@"
 SH
 chmod +x "$dir/redis-server"
 
@@ -49,5 +56,6 @@ for f in $(ls -tr "$dir"/out."$best".*); do
   phase=$(trigger "$f")
   [ "$phase" = start ] && continue
   awk -v p="$phase" -v t="$(total "$f")" -v n="$n" 'BEGIN { printf "%-12s %8.1fk instructions/job\n", p, t / n / 1000 }'
+  if [ -n "${CALLGRIND_TOP:-}" ]; then python3 scripts/callgrind_top.py "$f" "$n" "$CALLGRIND_TOP"; fi
 done
 awk -v t="$best_sum" -v n="$n" 'BEGIN { printf "%-12s %8.1fk instructions/job\n", "(sum)", t / n / 1000 }'

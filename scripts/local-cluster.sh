@@ -94,7 +94,7 @@ echo "local-cluster: building the binaries (the first build takes minutes on a s
 go build -o "$dir/bin/" ./cmd/apiserver ./cmd/worker
 
 start redis redis.log redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$dir/redis" \
-  --appendonly yes --maxmemory-policy noeviction --save ""
+  --appendonly yes --maxmemory-policy noeviction --zset-max-listpack-entries 16 --save ""
 wait_for "redis-server" redis-cli -p "$redis_port" ping
 redis_url="redis://127.0.0.1:$redis_port/0"
 

@@ -90,10 +90,18 @@ func Start(dir string, opt *Options) (*Server, error) {
 // startAttempts bounds Start's choices of a port.
 const startAttempts = 5
 
+// ZsetListpackEntries is the zset-max-listpack-entries the deployment
+// runs Redis with (docker-compose.yml, deploy/k8s/redis.yaml, README):
+// past 16 members a sorted set is a skip list, where an insert or removal
+// costs a lookup rather than a scan of the whole compact list. The leases
+// of a fleet (one member per running job) stay under Redis's default of
+// 128 and were scanned on every claim and completion (docs/benchmarks.md).
+const ZsetListpackEntries = "16"
+
 func serverArgs(dir string, port int, opt *Options) []string {
 	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
 		"--save", "", "--daemonize", "no", "--loglevel", "warning", "--protected-mode", "no",
-		"--logfile", filepath.Join(dir, "redis.log")}
+		"--logfile", filepath.Join(dir, "redis.log"), "--zset-max-listpack-entries", ZsetListpackEntries}
 	if opt.AOF {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "everysec")
 	} else {
