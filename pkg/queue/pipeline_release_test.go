@@ -169,11 +169,9 @@ func TestPipelineChildrenOfThreeColumnsCountDown(t *testing.T) {
 		t.Fatalf("claimed %d, children %+v", len(runs), runs[0].job.children)
 	}
 	completeTogether(t, c, runs[0])
-	wantStatuses(t, c, s, map[string]State{"d": StateWaiting})
-	checkInvariants(t, c)
+	wantChecked(t, c, s, "d", StateWaiting)
 	completeTogether(t, c, runs[1])
-	wantStatuses(t, c, s, map[string]State{"d": StatePending})
-	checkInvariants(t, c)
+	wantChecked(t, c, s, "d", StatePending)
 }
 
 // A pipeline whose jobs would take the queue registry past its bound is
@@ -372,11 +370,9 @@ func TestPipelineChildNamedFirstByALostRun(t *testing.T) {
 	if err != nil || !errors.Is(errs[0], ErrLeaseLost) || errs[1] != nil {
 		t.Fatalf("completions: %v, %v", errs, err)
 	}
-	wantStatuses(t, c, s, map[string]State{"d": StateWaiting})
-	checkInvariants(t, c)
+	wantChecked(t, c, s, "d", StateWaiting)
 	completeTogether(t, c, runs[0])
-	wantStatuses(t, c, s, map[string]State{"d": StatePending})
-	checkInvariants(t, c)
+	wantChecked(t, c, s, "d", StatePending)
 }
 
 // A child of a type and queue no submission made pending is claimable
@@ -404,5 +400,13 @@ func TestPipelineChildOfItsOwnLane(t *testing.T) {
 	if err != nil || len(jobs) != 1 || jobs[0].ID != s.Jobs["b"] {
 		t.Fatalf("claimed %v, %v; want b", jobs, err)
 	}
+	checkInvariants(t, c)
+}
+
+// wantChecked wants job key of pipeline s in state st, and every
+// invariant to hold.
+func wantChecked(t *testing.T, c *Client, s *PipelineSubmitted, key string, st State) {
+	t.Helper()
+	wantStatuses(t, c, s, map[string]State{key: st})
 	checkInvariants(t, c)
 }
