@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -156,7 +157,9 @@ func NewKey(name string, role Role, secret string) (Key, error) {
 // ParseKeys reads keys written "name:role:secret", separated by commas or
 // newlines (the API_KEYS variable, or the lines of API_KEYS_FILE). Blank
 // entries and lines starting with # are skipped. Names and secrets must
-// be unique. Errors never quote a secret.
+// be unique. Errors name an entry by its place (1 for the first key) and
+// quote nothing of it: an entry whose fields are out of order may hold a
+// secret where its name or role should be.
 func ParseKeys(spec string) ([]Key, error) {
 	var keys []Key
 	names := map[string]bool{}
@@ -166,25 +169,37 @@ func ParseKeys(spec string) ([]Key, error) {
 		if entry == "" || strings.HasPrefix(entry, "#") {
 			continue
 		}
-		parts := strings.SplitN(entry, ":", 3)
-		if len(parts) != 3 {
-			return nil, fmt.Errorf("api key entry %d: want name:role:secret", len(keys)+1)
-		}
-		role, err := ParseRole(parts[1])
+		k, err := parseKeyEntry(entry)
 		if err != nil {
-			return nil, fmt.Errorf("api key %s: %w", parts[0], err)
-		}
-		k, err := NewKey(parts[0], role, parts[2])
-		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("api key entry %d: %w", len(keys)+1, err)
 		}
 		if names[k.Name] || digests[k.digest] {
-			return nil, fmt.Errorf("api key %s: name or secret used twice", k.Name)
+			return nil, fmt.Errorf("api key entry %d: name or secret used twice", len(keys)+1)
 		}
 		names[k.Name], digests[k.digest] = true, true
 		keys = append(keys, k)
 	}
 	return keys, nil
+}
+
+// parseKeyEntry reads one "name:role:secret"; its errors quote nothing of
+// the entry (ParseKeys).
+func parseKeyEntry(entry string) (Key, error) {
+	parts := strings.SplitN(entry, ":", 3)
+	if len(parts) != 3 {
+		return Key{}, errors.New("want name:role:secret")
+	}
+	if parts[0] == "" || strings.ContainsAny(parts[0], ", \t") {
+		return Key{}, errors.New("want a non-empty name without ':', ',' or spaces")
+	}
+	role, err := ParseRole(parts[1])
+	if err != nil {
+		return Key{}, errors.New("unknown role: want read, submit, worker or admin")
+	}
+	if err := CheckSecret(parts[2]); err != nil {
+		return Key{}, err
+	}
+	return NewKey(parts[0], role, parts[2])
 }
 
 // callerKey and roleKey are the gin context keys under which require

@@ -39,6 +39,10 @@ func TestParseKeysRefusals(t *testing.T) {
 		":read:" + readSecret,
 		"a:read:" + readSecret + ",a:admin:" + adminSecret,
 		"a:read:" + readSecret + ",b:admin:" + readSecret,
+		// Fields out of order: a secret where the name or the role goes.
+		readSecret + ":read:name",
+		"name:" + readSecret + ":read",
+		"a:read:" + readSecret + "," + readSecret + "::",
 	} {
 		_, err := ParseKeys(spec)
 		if err == nil {
