@@ -302,37 +302,23 @@ func (g *pipeGraph) parentIDs(i int) []string {
 	return out
 }
 
-// pipeChild is a child of a job as its parent stores it: enough to name
-// the child's keys when the parent completes, its number of parents (0:
-// not known, as stored before it was kept), which lets a completion of
-// all of them at once release it without counting down, and its priority,
-// which lets a release in a pipeline nothing has altered skip reading the
-// child ("" for 0 in a pipeline of layout 2, not known in an older one).
+// pipeChild is a child of a job, as its pipeline's graph gives it
+// (pipeGraph.edges) or, before layout 3, as its parent stored it: enough
+// to name the child's keys when the parent completes, its number of
+// parents (0: not known, as stored before it was kept), which lets a
+// completion of all of them at once release it without counting down,
+// and its priority, which lets a release in a pipeline nothing has
+// altered skip reading the child ("" for 0, or not known before layout 2).
 type pipeChild struct {
 	id, queue, typ string
 	parents        int
 	priority       string
 }
 
-// encodeChildren is the children field of a job: JSON [[id, queue, type,
-// parents, priority], ...], the priority left out when 0 (a reader of
-// fewer columns takes the first ones). Short rows keep a job with one
-// child of a short type in Redis's compact hash encoding (each value at
-// most 64 bytes).
-func encodeChildren(cs []pipeChild) string {
-	rows := make([][]string, len(cs))
-	for i, c := range cs {
-		rows[i] = []string{c.id, c.queue, c.typ, strconv.Itoa(c.parents)}
-		if c.priority != "" && c.priority != "0" {
-			rows[i] = append(rows[i], c.priority)
-		}
-	}
-	b, _ := json.Marshal(rows)
-	return string(b)
-}
-
-// decodeChildren reads encodeChildren's text, or the three columns kept
-// before the fourth; a damaged one reads as none.
+// decodeChildren reads the children field a job stored before layout 3:
+// JSON [[id, queue, type, parents, priority], ...], the priority left out
+// when 0, and before layout 2 the first three or four columns only; a
+// damaged one reads as none.
 func decodeChildren(v string) []pipeChild {
 	var rows [][5]string
 	if json.Unmarshal([]byte(v), &rows) != nil {
