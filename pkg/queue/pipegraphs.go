@@ -111,36 +111,42 @@ func (c *Client) pipeGraphsOf(ctx context.Context, pids []string) (map[string]*p
 // pipeline's graph. A job missing from its graph (or whose pipeline is
 // gone) gets none.
 func (c *Client) withEdges(ctx context.Context, jobs []*Job) error {
-	var pids []string
-	for _, j := range jobs {
-		if j.Pipeline != "" && !j.edges {
-			pids = append(pids, j.Pipeline)
+	return c.fillEdges(ctx, len(jobs), func(i int) string {
+		if jobs[i].edges {
+			return ""
 		}
-	}
-	if len(pids) == 0 {
-		return nil
-	}
-	graphs, err := c.pipeGraphsOf(ctx, pids)
-	if err != nil {
-		return err
-	}
-	for _, j := range jobs {
-		if j.Pipeline != "" && !j.edges {
-			key, parents, children := graphs[j.Pipeline].edges(j.ID)
-			j.PipelineKey = cmp.Or(j.PipelineKey, key)
-			j.parents, j.children, j.edges = parents, children, true
-		}
-	}
-	return nil
+		return jobs[i].Pipeline
+	}, func(i int, g *pipeGraph) {
+		j := jobs[i]
+		key, parents, children := g.edges(j.ID)
+		j.PipelineKey = cmp.Or(j.PipelineKey, key)
+		j.parents, j.children, j.edges = parents, children, true
+	})
 }
 
 // runEdges is withEdges for completions: each run of a pipeline whose
 // children are not known gets them.
 func (c *Client) runEdges(ctx context.Context, runs []completeRun) error {
+	return c.fillEdges(ctx, len(runs), func(i int) string {
+		if runs[i].edges {
+			return ""
+		}
+		return runs[i].pipeline
+	}, func(i int, g *pipeGraph) {
+		_, _, runs[i].children = g.edges(runs[i].id)
+		runs[i].edges = true
+	})
+}
+
+// fillEdges hands each of n items that lacks its edges (lacking: its
+// pipeline's id, "" for an item that needs none) its pipeline's graph
+// (nil for a pipeline that is gone), the graphs read in one round trip
+// at most (pipeGraphsOf). Items that need none cost no read.
+func (c *Client) fillEdges(ctx context.Context, n int, lacking func(i int) string, fill func(i int, g *pipeGraph)) error {
 	var pids []string
-	for i := range runs {
-		if runs[i].pipeline != "" && !runs[i].edges {
-			pids = append(pids, runs[i].pipeline)
+	for i := range n {
+		if pid := lacking(i); pid != "" {
+			pids = append(pids, pid)
 		}
 	}
 	if len(pids) == 0 {
@@ -150,10 +156,9 @@ func (c *Client) runEdges(ctx context.Context, runs []completeRun) error {
 	if err != nil {
 		return err
 	}
-	for i := range runs {
-		if r := &runs[i]; r.pipeline != "" && !r.edges {
-			_, _, r.children = graphs[r.pipeline].edges(r.id)
-			r.edges = true
+	for i := range n {
+		if pid := lacking(i); pid != "" {
+			fill(i, graphs[pid])
 		}
 	}
 	return nil
