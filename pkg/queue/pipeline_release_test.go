@@ -144,9 +144,7 @@ func TestPipelineJobsKeepTheirParameters(t *testing.T) {
 func TestPipelineCancelledChildStaysCancelled(t *testing.T) {
 	t.Parallel()
 	c, _ := setup(t)
-	s := mustSubmitPipeline(t, c, diamond())
-	runOne(t, c, s, "a", map[string]int{"a": 1})
-	runs := claimN(t, c, "w", 10, time.Minute)
+	s, runs := diamondRunningBC(t, c)
 	if err := c.Cancel(ctxT(t), s.Jobs["d"]); err != nil {
 		t.Fatal(err)
 	}
@@ -358,12 +356,7 @@ func storeEdgesInJobs(t *testing.T, c *Client, bu *bundle, pid string, columns i
 func TestPipelineChildNamedFirstByALostRun(t *testing.T) {
 	t.Parallel()
 	c, _ := setup(t)
-	s := mustSubmitPipeline(t, c, diamond())
-	runOne(t, c, s, "a", map[string]int{"a": 1})
-	runs := claimN(t, c, "w", 10, time.Minute)
-	if len(runs) != 2 {
-		t.Fatalf("claimed %d, want b and c", len(runs))
-	}
+	s, runs := diamondRunningBC(t, c)
 	lost := &run{w: runs[0].w, job: runs[0].job, token: "not-the-run", ctx: runs[0].ctx, cancel: runs[0].cancel}
 	comps := []*completion{{r: lost, body: `{}`}, {r: runs[1], body: `{}`}}
 	errs, err := c.completeAny(ctxT(t), completeRuns(comps))
@@ -409,4 +402,16 @@ func wantChecked(t *testing.T, c *Client, s *PipelineSubmitted, key string, st S
 	t.Helper()
 	wantStatuses(t, c, s, map[string]State{key: st})
 	checkInvariants(t, c)
+}
+
+// diamondRunningBC submits a diamond, runs a, and claims b and c.
+func diamondRunningBC(t *testing.T, c *Client) (*PipelineSubmitted, []*run) {
+	t.Helper()
+	s := mustSubmitPipeline(t, c, diamond())
+	runOne(t, c, s, "a", map[string]int{"a": 1})
+	runs := claimN(t, c, "w", 10, time.Minute)
+	if len(runs) != 2 {
+		t.Fatalf("claimed %d, want b and c", len(runs))
+	}
+	return s, runs
 }
