@@ -60,17 +60,20 @@ type config struct {
 	// PipelinesPayload the bytes of each of its jobs' payloads (0: none).
 	PipelinesN       int
 	PipelinesPayload int
-	Workers          int
-	Concurrency      int
-	PickupN          int
-	AsynqPickupN     int
-	Streams          int
-	ProgressEvents   int
-	PollN            int
-	StatusClients    int
-	StatusDuration   time.Duration
-	StatsSizes       []int
-	StatsSamples     int
+	// PipelinesInputs makes each job of pipelines read its parents'
+	// results (ActiveJob.Inputs), as a real stage does.
+	PipelinesInputs bool
+	Workers         int
+	Concurrency     int
+	PickupN         int
+	AsynqPickupN    int
+	Streams         int
+	ProgressEvents  int
+	PollN           int
+	StatusClients   int
+	StatusDuration  time.Duration
+	StatsSizes      []int
+	StatsSamples    int
 	// ClusterShards is queue.Config.Shards in the cluster scenario;
 	// ClusterWideConcurrency its second processing variant's concurrency.
 	ClusterShards          int
@@ -114,6 +117,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.BatchN, "batch-n", 200_000, "jobs of enqueue_batch")
 	fs.IntVar(&c.ProcessN, "process-n", 50_000, "pre-submitted jobs of process")
 	fs.IntVar(&c.PipelinesN, "pipelines-n", 1000, "pipelines of 10 no-op jobs of pipelines (and 10 times as many plain jobs beside)")
+	fs.BoolVar(&c.PipelinesInputs, "pipelines-inputs", false, "each job of pipelines reads its parents' results, as a real stage does (plain jobs have none to read)")
 	fs.IntVar(&c.PipelinesPayload, "pipelines-payload", 0, "bytes of the payload of each job of pipelines, pipelines' and plain alike (0: none; a document's is a few hundred)")
 	fs.IntVar(&c.Workers, "workers", 2, "workers of process and pickup_idle")
 	fs.IntVar(&c.Concurrency, "concurrency", 32, "concurrency of each worker")

@@ -27,7 +27,7 @@ func (b *bench) pipelines(ctx context.Context) ([]Result, error) {
 	}
 	piped, err := b.submitThenRun(ctx, n, func() error { return b.fillPipelines(ctx, b.cfg.PipelinesN) },
 		func() (Result, error) {
-			return b.drain(ctx, n, b.cfg.Workers, b.cfg.Concurrency, func(context.Context, *queue.ActiveJob) {})
+			return b.drain(ctx, n, b.cfg.Workers, b.cfg.Concurrency, b.pipelineStage)
 		})
 	if err != nil {
 		return nil, err
@@ -48,10 +48,23 @@ func (b *bench) pipelines(ctx context.Context) ([]Result, error) {
 		ratio = round2(piped.RedisUsPerJob / plain.RedisUsPerJob)
 	}
 	piped.CostRatio = ratio
-	piped.Note = fmt.Sprintf("%d pipelines of %d no-op jobs (root → 8 → join), %s; Redis µs/job %s vs %s for plain jobs (%.2fx), calls/job %s vs %s",
-		b.cfg.PipelinesN, pipelineWidth, piped.Note, num(piped.RedisUsPerJob), num(plain.RedisUsPerJob), ratio,
+	what := "no-op jobs"
+	if b.cfg.PipelinesInputs {
+		what = "jobs reading their inputs"
+	}
+	piped.Note = fmt.Sprintf("%d pipelines of %d %s (root → 8 → join), %s; Redis µs/job %s vs %s for plain jobs (%.2fx), calls/job %s vs %s",
+		b.cfg.PipelinesN, pipelineWidth, what, piped.Note, num(piped.RedisUsPerJob), num(plain.RedisUsPerJob), ratio,
 		num(piped.RedisCallsPerJob), num(plain.RedisCallsPerJob))
 	return []Result{piped}, nil
+}
+
+// pipelineStage is the handler of the jobs of pipelines: nothing, or with
+// PipelinesInputs a read of the job's inputs (a failed read is counted
+// as any handler's error would be: the job is retried).
+func (b *bench) pipelineStage(ctx context.Context, j *queue.ActiveJob) {
+	if b.cfg.PipelinesInputs {
+		_, _ = j.Inputs(ctx)
+	}
 }
 
 // pipelinePayload is the payload of each job of the pipelines scenario:

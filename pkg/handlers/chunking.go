@@ -94,7 +94,11 @@ func parseChunkingPayload(raw json.RawMessage) (chunkingParams, error) {
 // each starting chunk_size-overlap units after the previous one; the last
 // chunk of a document ends at its end.
 func handleChunking(ctx context.Context, job *queue.ActiveJob) (any, error) {
-	p, err := parseChunkingPayload(payloadOf(job))
+	payload, _, err := payloadOf(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	p, err := parseChunkingPayload(payload)
 	if err != nil {
 		return nil, err
 	}

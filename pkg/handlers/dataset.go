@@ -101,11 +101,15 @@ func parseDatasetPayload(raw json.RawMessage) (datasetParams, error) {
 // handleDataset makes at most max_examples_per_document examples of each
 // document, one per sentence of 4-100 words, in sentence order.
 func handleDataset(ctx context.Context, job *queue.ActiveJob) (any, error) {
-	p, err := parseDatasetPayload(payloadOf(job))
+	payload, inputs, err := payloadOf(ctx, job)
 	if err != nil {
 		return nil, err
 	}
-	taxonomy := inputTaxonomy(job.Inputs)
+	p, err := parseDatasetPayload(payload)
+	if err != nil {
+		return nil, err
+	}
+	taxonomy := inputTaxonomy(inputs)
 	res := datasetResult{Format: p.format, Examples: []any{}, PerDocument: make(map[string]int, len(p.docs))}
 	var jsonl bytes.Buffer
 	enc := json.NewEncoder(&jsonl)

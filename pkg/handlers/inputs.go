@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"strconv"
@@ -115,12 +116,14 @@ func withDocuments(payload, docs json.RawMessage) json.RawMessage {
 }
 
 // payloadOf is the payload a built-in handler parses: the job's own, with
-// the documents of its parents' results when it leaves them out.
-func payloadOf(job *queue.ActiveJob) json.RawMessage {
-	if len(job.Inputs) == 0 {
-		return job.Payload
+// the documents of its parents' results (inputs, returned too) when it
+// leaves them out. An error is the inputs' read, worth a retry.
+func payloadOf(ctx context.Context, job *queue.ActiveJob) (json.RawMessage, map[string]json.RawMessage, error) {
+	inputs, err := job.Inputs(ctx)
+	if err != nil || len(inputs) == 0 {
+		return job.Payload, nil, err
 	}
-	return withDocuments(job.Payload, inputDocuments(job.Inputs))
+	return withDocuments(job.Payload, inputDocuments(inputs)), inputs, nil
 }
 
 // inputPlaceholder stands for the documents a job of a pipeline will take

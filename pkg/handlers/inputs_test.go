@@ -15,8 +15,7 @@ func runWithInputs(t *testing.T, typ, payload string, inputs map[string]json.Raw
 	mux := queue.NewMux()
 	Register(mux)
 	h, _ := mux.Lookup(typ)
-	job := queue.NewActiveJob(&queue.Job{ID: "job-1", Type: typ, Payload: json.RawMessage(payload), Attempts: 1}, nil)
-	job.Inputs = inputs
+	job := queue.NewActiveJob(&queue.Job{ID: "job-1", Type: typ, Payload: json.RawMessage(payload), Attempts: 1}, nil).WithInputs(inputs)
 	res, err := h.Handle(t.Context(), job)
 	if err != nil {
 		t.Fatalf("%s: %v", typ, err)

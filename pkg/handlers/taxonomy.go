@@ -109,7 +109,11 @@ type sentenceTerms struct {
 // most sentences with it (categories excepted), weighted by their idf.
 // Ties are broken by term, so the output is deterministic.
 func handleTaxonomy(ctx context.Context, job *queue.ActiveJob) (any, error) {
-	p, err := parseTaxonomyPayload(payloadOf(job))
+	payload, _, err := payloadOf(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	p, err := parseTaxonomyPayload(payload)
 	if err != nil {
 		return nil, err
 	}

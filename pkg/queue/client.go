@@ -92,10 +92,12 @@ type Client struct {
 
 	// submits shares the round trips of concurrent Enqueue calls,
 	// pipeSubmits those of concurrent SubmitPipeline calls,
-	// leaseCompletions those of concurrent lease completions (coalesce.go).
+	// leaseCompletions those of concurrent lease completions, inputReads
+	// those of concurrent ActiveJob.Inputs calls (coalesce.go).
 	submits          coalescer[EnqueueParams, BatchResult]
 	pipeSubmits      coalescer[*pipeSubmit, pipeCreated]
 	leaseCompletions coalescer[completeRun, error]
+	inputReads       coalescer[*Job, inputsRead]
 	// leased remembers the lanes of the jobs Lease took (leasedjobs.go).
 	leased leasedJobs
 	// graphs keeps the graphs of pipelines read (pipegraphs.go).
@@ -144,6 +146,7 @@ func NewClient(ctx context.Context, rdb redis.UniversalClient, cfg *Config) (*Cl
 	c.submits.run, c.submits.chunk = c.submitBatch, submitChunk
 	c.pipeSubmits.run, c.pipeSubmits.chunk = c.luaPipelineSubmit, pipelineSubmitChunk
 	c.leaseCompletions.run, c.leaseCompletions.chunk = c.completeLeaseBatch, completeLeaseChunk
+	c.inputReads.run, c.inputReads.chunk = c.readInputs, inputsChunk
 	if cfg.Tracer != nil {
 		c.tracer = cfg.Tracer.Tracer(tracerName)
 	}

@@ -3,7 +3,6 @@ package queue
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
 	mrand "math/rand/v2"
@@ -207,16 +206,8 @@ func (w *Worker) claimAndRun(ctx context.Context, n int) (int, time.Duration, er
 	if err != nil {
 		return 0, 0, err
 	}
-	// The parents' results of the claimed jobs of pipelines, in one round
-	// trip for the claim rather than one per job; should it fail, each
-	// of those runs reads its own (call).
-	inputs, err := w.c.inputsOf(ctx, jobs)
-	for i, j := range jobs {
-		var in map[string]json.RawMessage
-		if err == nil {
-			in = inputs[i]
-		}
-		w.startRun(j, in, start)
+	for _, j := range jobs {
+		w.startRun(j, start) // a job of a pipeline reads its inputs when its handler asks
 	}
 	return len(jobs), wait, nil
 }

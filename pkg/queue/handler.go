@@ -75,13 +75,15 @@ func (m *Mux) Types() []string {
 // the run's progress reporting and its log.
 type ActiveJob struct {
 	*Job
-	// Inputs are the results of the job's parents in its pipeline, by
-	// their keys (a parent that returned nothing: JSON null); nil for a
-	// job without parents.
-	Inputs   map[string]json.RawMessage
 	progress func(percent float64, step string)
 	log      *slog.Logger
 	run      *run // nil outside a worker
+
+	// inputs are the job's parents' results once read (Inputs), guarded
+	// by imu.
+	imu        sync.Mutex
+	inputs     map[string]json.RawMessage
+	inputsRead bool
 }
 
 // NewActiveJob builds an ActiveJob outside a worker, for testing handlers:
@@ -109,6 +111,41 @@ func (a *ActiveJob) Log() *slog.Logger {
 		return l
 	}
 	return slog.New(&jobLogHandler{inner: l.Handler(), r: a.run})
+}
+
+// Inputs returns the results of the job's parents in its pipeline, by
+// their keys (a parent that returned nothing: JSON null); nil for a job
+// without parents. They are read at the first call and kept: a handler
+// that never asks for them costs Redis nothing. Concurrent calls of a
+// worker's handlers (those of one claim start together) share a round
+// trip, and a parent of several of them is read once.
+func (a *ActiveJob) Inputs(ctx context.Context) (map[string]json.RawMessage, error) {
+	a.imu.Lock()
+	defer a.imu.Unlock()
+	if a.inputsRead || a.run == nil {
+		return a.inputs, nil
+	}
+	if j := a.Job; len(j.parents) > 0 || j.Pipeline != "" && !j.edges {
+		out, err := a.run.w.c.inputReads.do(ctx, []*Job{j})
+		if err == nil {
+			err = out[0].err
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read the results of its parents: %w", err)
+		}
+		a.inputs = out[0].inputs
+	}
+	a.inputsRead = true
+	return a.inputs, nil
+}
+
+// WithInputs sets what Inputs returns, for testing a handler outside a
+// worker (NewActiveJob), and returns a.
+func (a *ActiveJob) WithInputs(inputs map[string]json.RawMessage) *ActiveJob {
+	a.imu.Lock()
+	defer a.imu.Unlock()
+	a.inputs, a.inputsRead = inputs, true
+	return a
 }
 
 // Progress reports the run's progress (percent, clamped to 0-100) and

@@ -1,8 +1,12 @@
 package queue
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -99,5 +103,50 @@ func TestPipeGraphsBounded(t *testing.T) {
 	p.put("p4", graph(3)) // again: kept once
 	if p.nodes != 9 || len(p.order) != 3 {
 		t.Fatalf("kept %v (%d nodes) after putting a kept graph again", p.order, p.nodes)
+	}
+}
+
+// A Go handler of a job of a pipeline reads its parents' results when it
+// asks for them, from a real worker; asking twice reads them once.
+func TestPipelineHandlerAsksForItsInputs(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	var mu sync.Mutex
+	got := map[string]map[string]json.RawMessage{}
+	mux := NewMux()
+	mux.HandleFunc("t", func(ctx context.Context, j *ActiveJob) (any, error) {
+		in, err := j.Inputs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		again, _ := j.Inputs(ctx)
+		if fmt.Sprint(again) != fmt.Sprint(in) {
+			return nil, Permanent(fmt.Errorf("inputs changed: %v then %v", in, again))
+		}
+		mu.Lock()
+		got[j.PipelineKey] = in
+		mu.Unlock()
+		return map[string]string{"from": j.PipelineKey}, nil
+	})
+	s := mustSubmitPipeline(t, c, diamond())
+	startWorker(t, c, mux, WorkerConfig{Concurrency: 4})
+	waitFor(t, 10*time.Second, "the pipeline completed", func() bool {
+		p, err := c.GetPipeline(ctxT(t), s.ID)
+		return err == nil && p.Status == PipelineCompleted
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if got["a"] != nil {
+		t.Errorf("a, a root, got inputs %v", got["a"])
+	}
+	for key, want := range map[string][]string{"b": {"a"}, "c": {"a"}, "d": {"b", "c"}} {
+		if len(got[key]) != len(want) {
+			t.Errorf("%s got inputs %v, want those of %v", key, got[key], want)
+		}
+		for _, p := range want {
+			if string(got[key][p]) != `{"from":"`+p+`"}` {
+				t.Errorf("%s's input %s: %s", key, p, got[key][p])
+			}
+		}
 	}
 }

@@ -248,6 +248,30 @@ func (c *Client) reapInPipeline(ctx context.Context, id, queue, typ, pid string)
 	return err == nil, err
 }
 
+// inputsChunk bounds the jobs of one coalesced read of inputs.
+const inputsChunk = 256
+
+// inputsRead is one job's inputs as readInputs read them.
+type inputsRead struct {
+	inputs map[string]json.RawMessage
+	err    error
+}
+
+// readInputs is inputsOf for the inputReads coalescer: the inputs of
+// concurrent handlers (those of a claim start together) in one round trip.
+func (c *Client) readInputs(ctx context.Context, jobs []*Job) []inputsRead {
+	in, err := c.inputsOf(ctx, jobs)
+	out := make([]inputsRead, len(jobs))
+	for i := range out {
+		if err != nil {
+			out[i].err = err
+		} else {
+			out[i].inputs = in[i]
+		}
+	}
+	return out
+}
+
 // inputsOf reads the results of the parents of a job of a pipeline, by
 // their keys, in one round trip for all of jobs (nil maps for jobs
 // without parents); a parent of several of them (the jobs below one job

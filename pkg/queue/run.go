@@ -32,17 +32,12 @@ type run struct {
 
 	// logs are its log lines not yet written (logwriter.go).
 	logs runLog
-
-	// inputs are its parents' results when read with its claim (nil: the
-	// handler's call reads them).
-	inputs map[string]json.RawMessage
 }
 
-// startRun runs j, claimed from claimedAt on, in a goroutine of its own;
-// inputs are its parents' results if already read.
-func (w *Worker) startRun(j *Job, inputs map[string]json.RawMessage, claimedAt time.Time) {
+// startRun runs j, claimed from claimedAt on, in a goroutine of its own.
+func (w *Worker) startRun(j *Job, claimedAt time.Time) {
 	ctx, cancel := context.WithCancelCause(w.c.claimSpan(w.runCtx, j, w.cfg.ID, claimedAt))
-	r := &run{w: w, job: j, token: j.token, ctx: ctx, cancel: cancel, inputs: inputs}
+	r := &run{w: w, job: j, token: j.token, ctx: ctx, cancel: cancel}
 	w.mu.Lock()
 	w.runs[j.ID] = r
 	w.mu.Unlock()
@@ -144,14 +139,6 @@ func (w *Worker) call(ctx context.Context, r *run) (result any, err error) {
 		}
 	}()
 	aj := &ActiveJob{Job: r.job, progress: r.reportProgress, log: w.log, run: r}
-	aj.Inputs = r.inputs
-	if aj.Inputs == nil && (len(r.job.parents) > 0 || r.job.Pipeline != "" && !r.job.edges) {
-		inputs, err := w.c.inputsOf(ctx, []*Job{r.job})
-		if err != nil {
-			return nil, fmt.Errorf("read the results of its parents: %w", err)
-		}
-		aj.Inputs = inputs[0]
-	}
 	return h.Handle(ctx, aj)
 }
 
