@@ -51,15 +51,18 @@ type Event struct {
 
 // eventWire is an Event as the scripts publish it (lua/lib.lua add_event).
 type eventWire struct {
-	JobID       string  `json:"job_id"`
-	Status      State   `json:"status"`
-	Progress    float64 `json:"progress"`
-	CurrentStep string  `json:"current_step"`
-	Version     int64   `json:"version"`
-	UpdatedAtMS int64   `json:"updated_at"`
-	Type        string  `json:"type"`
-	Queue       string  `json:"queue"`
-	PipelineID  string  `json:"pipeline_id"`
+	JobID string `json:"job_id"`
+	// JobIDs, set instead of JobID, names jobs that made the same change
+	// at once (lua/lib.lua add_pending_events): an event of each.
+	JobIDs      []string `json:"job_ids"`
+	Status      State    `json:"status"`
+	Progress    float64  `json:"progress"`
+	CurrentStep string   `json:"current_step"`
+	Version     int64    `json:"version"`
+	UpdatedAtMS int64    `json:"updated_at"`
+	Type        string   `json:"type"`
+	Queue       string   `json:"queue"`
+	PipelineID  string   `json:"pipeline_id"`
 	// A log line's (lua/log.lua): set instead of the state's fields.
 	Level   string `json:"level"`
 	Message string `json:"message"`
@@ -360,12 +363,19 @@ func (h *Hub) dispatch(payload string) {
 			return
 		}
 	}
-	evs := make([]Event, len(wire))
-	for i, w := range wire {
-		evs[i] = Event{JobID: w.JobID, Status: w.Status, Progress: w.Progress, CurrentStep: w.CurrentStep,
+	evs := make([]Event, 0, len(wire))
+	for _, w := range wire {
+		ev := Event{JobID: w.JobID, Status: w.Status, Progress: w.Progress, CurrentStep: w.CurrentStep,
 			Version: w.Version, UpdatedAtMS: w.UpdatedAtMS, Type: w.Type, Queue: w.Queue, PipelineID: w.PipelineID}
 		if w.Level != "" {
-			evs[i].Log = &LogLine{Level: w.Level, Message: w.Message, TimeMS: w.TimeMS}
+			ev.Log = &LogLine{Level: w.Level, Message: w.Message, TimeMS: w.TimeMS}
+		}
+		if len(w.JobIDs) == 0 {
+			evs = append(evs, ev)
+		}
+		for _, id := range w.JobIDs {
+			ev.JobID = id
+			evs = append(evs, ev)
 		}
 	}
 	h.mu.RLock()
@@ -389,8 +399,9 @@ func (h *Hub) dispatch(payload string) {
 // wanted reports whether a message carries an event some subscriber
 // waits for, without decoding it: most events of a busy queue concern
 // jobs no one watches, and decoding each in every apiserver would cost
-// more than the watching. The job ids are found by their key (every event
-// names its job as "job_id":"<id>", lua/lib.lua add_event).
+// more than the watching. The job ids are found by their keys (every
+// event names its job as "job_id":"<id>", or its jobs as
+// "job_ids":["<id>",...], lua/lib.lua).
 func (h *Hub) wanted(payload string) bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -400,21 +411,48 @@ func (h *Hub) wanted(payload string) bool {
 	if len(h.byJob) == 0 {
 		return false
 	}
-	const key = `"job_id":"`
+	return eventJobIDs(payload, func(id string) bool {
+		_, ok := h.byJob[id]
+		return ok
+	})
+}
+
+// eventJobIDs calls found with each job id a message's events name, until
+// it returns true; it reports whether one did, or the message is
+// malformed (for the decoder to say so).
+func eventJobIDs(payload string, found func(id string) bool) bool {
+	const key = `"job_id`
 	for rest := payload; ; {
 		i := strings.Index(rest, key)
 		if i < 0 {
 			return false
 		}
 		rest = rest[i+len(key):]
-		end := strings.IndexByte(rest, '"')
-		if end < 0 {
-			return true // malformed: let the decoder say so
+		switch {
+		case strings.HasPrefix(rest, `":"`):
+			rest = rest[3:]
+			end := strings.IndexByte(rest, '"')
+			if end < 0 {
+				return true
+			}
+			if found(rest[:end]) {
+				return true
+			}
+			rest = rest[end:]
+		case strings.HasPrefix(rest, `s":[`):
+			end := strings.IndexByte(rest, ']')
+			if end < 0 {
+				return true
+			}
+			for list := rest[4:end]; list != ""; {
+				q, more, _ := strings.Cut(list, ",")
+				if found(strings.Trim(q, `"`)) {
+					return true
+				}
+				list = more
+			}
+			rest = rest[end:]
 		}
-		if _, ok := h.byJob[rest[:end]]; ok {
-			return true
-		}
-		rest = rest[end:]
 	}
 }
 

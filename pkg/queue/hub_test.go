@@ -103,3 +103,35 @@ func TestHubSkipsEventsNoOneWatches(t *testing.T) {
 	}
 	all.Close()
 }
+
+// An event naming several jobs (a release's, lua/lib.lua
+// add_pending_events) is wanted for any of them and reaches each as an
+// event of its own.
+func TestHubSplitsAnEventOfSeveralJobs(t *testing.T) {
+	h := &Hub{byJob: map[string]map[*Subscription]struct{}{}, all: map[*Subscription]struct{}{}}
+	batch := `[{"job_id":"a","status":"completed","version":3},` +
+		`{"job_ids":["b","c","d"],"status":"pending","version":2,"updated_at":7,"type":"t","queue":"q"}]`
+	if h.wanted(batch) {
+		t.Fatal("no subscriber, yet wanted")
+	}
+	c := h.Subscribe("c")
+	defer c.Close()
+	if !h.wanted(batch) || h.wanted(`{"job_ids":["b","d"],"status":"pending"}`) || !h.wanted(`{"job_ids":["c"`) {
+		t.Fatal("a subscriber of c: wanted must say yes for the batches naming c (or malformed) only")
+	}
+	d := h.Subscribe("d")
+	defer d.Close()
+	h.dispatch(batch)
+	for _, s := range []*Subscription{c, d} {
+		ev := <-s.C
+		if ev.JobID != s.jobID || ev.Status != StatePending || ev.Version != 2 || ev.UpdatedAtMS != 7 ||
+			ev.Type != "t" || ev.Queue != "q" || ev.Progress != 0 || ev.CurrentStep != "" {
+			t.Fatalf("%s got %+v", s.jobID, ev)
+		}
+		select {
+		case ev := <-s.C:
+			t.Fatalf("%s got a second event %+v", s.jobID, ev)
+		default:
+		}
+	}
+}

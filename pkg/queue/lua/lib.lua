@@ -121,22 +121,29 @@ local function add_event(buf, id, status, progress, step, version, now, typ, que
     ',"type":"' .. typ .. '","queue":"' .. queue .. '"}'
 end
 
--- event_tail is the end of an event (add_pending_event) after its version:
--- the same for the jobs of one type and queue changed in one call.
--- add_event writes the same end inline: one concatenation per event is
--- cheaper than two where the tail is not shared.
+-- event_tail is the end of an event (add_pending_events) after its
+-- version: the same for the jobs of one type and queue changed in one
+-- call. add_event writes the same end inline: one concatenation per event
+-- is cheaper than two where the tail is not shared.
 local function event_tail(now, typ, queue)
   return ',"updated_at":' .. now .. ',"type":"' .. typ .. '","queue":"' .. queue .. '"}'
 end
 
--- add_pending_event appends the event of a job made pending, at progress
--- 0 and with no step, to buf, as add_event does, with its tail
--- (event_tail) made once for the jobs that share it, and without the
--- progress and step: the Hub reads fields left out as 0 and "" (events.go).
--- (A release makes many jobs pending at once, and Redis's Lua hashes
--- every byte of every string it makes, about 14 instructions a byte.)
-local function add_pending_event(buf, id, version, tail)
-  buf[#buf + 1] = '{"job_id":"' .. id .. '","status":"pending","version":' .. version .. tail
+-- add_pending_events appends to buf, as add_event does, the event of the
+-- jobs ids made pending together at one version, progress 0 and no step:
+-- one event naming them all ("job_ids", a list; "job_id" for one), with
+-- its tail (event_tail) and without the progress and step. The Hub reads
+-- fields left out as 0 and "", and gives each job of the list its own
+-- event (events.go). (A release makes many jobs pending at once, and
+-- Redis's Lua hashes every byte of every string it makes, about 14
+-- instructions a byte: each job costs its id, not an event.)
+local function add_pending_events(buf, ids, version, tail)
+  if #ids == 1 then
+    buf[#buf + 1] = '{"job_id":"' .. ids[1] .. '","status":"pending","version":' .. version .. tail
+  else
+    buf[#buf + 1] = '{"job_ids":["' .. table.concat(ids, '","') .. '"],"status":"pending","version":' ..
+      version .. tail
+  end
 end
 
 -- add_log_event adds a log line's event (log.lua) to buf, as add_event

@@ -54,6 +54,8 @@ end
 -- cancelled below a failed parent, or by a user, stays): it is read
 -- first, unless its pipeline is as submitted (pipe_as_submitted), when
 -- it is waiting at version 1, never ran, and its priority is known.
+-- The children made pending in one lane at one version share one event
+-- (add_pending_events).
 local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, counts, cap, events, now)
   local now_s = int(now)
   local lane_order, unblocked, queues = {}, {}, {}
@@ -88,14 +90,19 @@ local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, 
       unblocked[#unblocked + 1] = cid
       kid[5].alive = true
       if not l.ids then
-        l.ids, l.prios = {}, {}
+        l.ids, l.prios, l.at, l.versions = {}, {}, {}, {}
         lane_order[#lane_order + 1] = l
       end
       l.ids[#l.ids + 1] = cid
       l.prios[#l.prios + 1] = tonumber(prio or '') or 0
       queues[l.queue] = true
-      l.tail = l.tail or event_tail(now_s, l.typ, l.queue)
-      add_pending_event(events, cid, cv, l.tail)
+      local g = l.at[cv] -- the lane's children made pending at version cv
+      if not g then
+        g = {}
+        l.at[cv] = g
+        l.versions[#l.versions + 1] = cv
+      end
+      g[#g + 1] = cid
       -- A history starts at a job's first claim (lib.lua): a child never
       -- claimed (no attempts) nor restarted has none to append to.
       if ran then
@@ -105,6 +112,10 @@ local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, 
   end
   if #unblocked == 0 then return end
   lanes_put(lane_order, #unblocked, seqkey, cap)
+  for _, l in ipairs(lane_order) do
+    local tail = event_tail(now_s, l.typ, l.queue)
+    for _, cv in ipairs(l.versions) do add_pending_events(events, l.at[cv], cv, tail) end
+  end
   for i = 1, #unblocked, 1000 do
     redis.call('ZREM', waitkey, unpack(unblocked, i, math.min(i + 999, #unblocked)))
   end
