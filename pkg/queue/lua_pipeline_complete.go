@@ -75,23 +75,48 @@ func (c *Client) completeAny(ctx context.Context, runs []completeRun) ([]error, 
 }
 
 // pipelineCompleteCall is the pipeline_complete.lua call of runs[idx] in
-// shard k. The children's lanes are named once each (the children of a
-// job mostly share one), and so is each child: its id, lane, number of
-// parents and priority at its first place in the call, its id alone at
-// the others (the jobs above a join often complete together). The
-// children's and pipelines' keys are made from their ids by the script:
-// each key named is a string for Redis to parse and Lua to make.
+// shard k. What a child's release needs besides its id — its lane, its
+// number of parents, its priority — is named once per call for all the
+// children that share it (a spec: the children of a job mostly share
+// one), and each child once: its id, preceded by its spec's index where
+// the spec changes. A child costs the call its id alone (the jobs below
+// one job, or above a join, mostly complete together). The children's and
+// pipelines' keys are made from their ids by the script: each key named
+// is a string for Redis to parse and Lua to make.
 func (c *Client) pipelineCompleteCall(k keyspace, runs []completeRun, idx []int) *luaCall {
 	type lane struct{ queue, typ string }
-	at := map[lane]int{}
+	type spec struct {
+		lane, parents int
+		priority      string
+	}
+	laneAt, specAt := map[lane]int{}, map[spec]int{}
 	var lanes []lane
-	for _, i := range idx {
+	var specs []spec
+	specOf := func(ch pipeChild) int {
+		l := lane{ch.queue, ch.typ}
+		if _, ok := laneAt[l]; !ok {
+			lanes = append(lanes, l)
+			laneAt[l] = len(lanes)
+		}
+		sp := spec{laneAt[l], ch.parents, ch.priority}
+		if _, ok := specAt[sp]; !ok {
+			specs = append(specs, sp)
+			specAt[sp] = len(specs)
+		}
+		return specAt[sp]
+	}
+	named, cur := map[string]bool{}, 0
+	children := make([][]any, len(idx)) // per run: its children's ids, spec changes before
+	for n, i := range idx {
 		for _, ch := range runs[i].children {
-			l := lane{ch.queue, ch.typ}
-			if _, ok := at[l]; !ok {
-				lanes = append(lanes, l)
-				at[l] = len(lanes)
+			if !named[ch.id] {
+				named[ch.id] = true
+				if s := specOf(ch); s != cur {
+					cur = s
+					children[n] = append(children[n], "", s)
+				}
 			}
+			children[n] = append(children[n], ch.id)
 		}
 	}
 	keys := []string{k.leases(), k.counts(), k.typeRunning(), k.typeLimits(), k.done(StateCompleted),
@@ -101,19 +126,15 @@ func (c *Client) pipelineCompleteCall(k keyspace, runs []completeRun, idx []int)
 		keys = append(keys, k.lane(l.queue, l.typ), k.laneWake(l.queue, l.typ), k.laneTypes(l.queue))
 		args = append(args, l.typ, l.queue)
 	}
-	named := map[string]bool{}
-	for _, i := range idx {
+	args = append(args, len(specs))
+	for _, sp := range specs {
+		args = append(args, sp.lane, sp.parents, sp.priority)
+	}
+	for n, i := range idx {
 		r := &runs[i]
 		keys = append(keys, k.job(r.id), k.laneWake(r.queue, r.typ))
-		args = append(args, r.id, r.token, r.result, r.pipeline, len(r.children))
-		for _, ch := range r.children {
-			if named[ch.id] {
-				args = append(args, ch.id)
-				continue
-			}
-			named[ch.id] = true
-			args = append(args, ch.id, at[lane{ch.queue, ch.typ}], ch.parents, ch.priority)
-		}
+		args = append(args, r.id, r.token, r.result, r.pipeline, len(children[n]))
+		args = append(args, children[n]...)
 	}
 	keys = append(keys, k.hooks(), k.history())
 	return &luaCall{script: c.scripts.pipelineComplete, keys: keys, args: args}

@@ -22,28 +22,28 @@
 -- pipelines' keys, not declared, share the runs' hash tag, hence their
 -- Cluster slot, where a script may touch undeclared keys
 -- ARGV[4+2l..5+2l]: the type and queue of lane l
+-- ARGV[6+2L] S, then for each spec s = 1..S (what the release of the
+-- children that share it needs): their lane l, their number of parents
+-- ('0' when not known) and their priority ('' for 0, or not known:
+-- pipe_as_submitted)
 -- then, for each run in turn: id, run token, result JSON ('' for none),
--- pipeline id, C; and for each of its C children: its id, then, at the
--- child's first place in the call only, its lane l, its number of
--- parents ('0' when not known) and its priority ('' for 0, or not
--- known: pipe_as_submitted)
+-- pipeline id, N, and N arguments naming its children: each child's id,
+-- preceded, where the spec of the children first named from there on
+-- changes, by '' and the spec's s (a child named before needs none)
 -- Returns {OK, r1, r2, ...} where ri is {OK} | {NOT_FOUND} | {LEASE_LOST, status}.
 -- (No push to a completed job's kept events, as complete.lua: its record
 -- is its last event, lib.lua CLAIM_EVENT.)
 
--- pipe_fields is pipeline p's fields (pipe_read), read when first needed,
--- and whether it is as submitted (pipe_as_submitted).
-local function pipe_fields(p)
-  if not p.f then
-    p.f = pipe_read(p.key)
-    p.as_submitted = pipe_as_submitted(p.f)
-  end
-  return p.f, p.as_submitted
+-- submitted tells whether pipeline p is as submitted (pipe_as_submitted),
+-- read when first needed.
+local function submitted(p)
+  if p.as_submitted == nil then p.as_submitted = pipe_as_submitted(p.key) end
+  return p.as_submitted
 end
 
--- release_children moves each child (kids: id → {job hash, lane, number
--- of parents, parents completed by this call, its pipeline (marked
--- alive: it has a job pending or waiting), its priority}, order: their
+-- release_children moves each child (kids: id → {job hash, spec {lane,
+-- number of parents, priority}, parents completed by this call, its
+-- pipeline (marked alive: it has a job pending or waiting)}, order: their
 -- ids; one no run of the call completed a parent of is left) of the
 -- runs this call completed whose parents have now all completed: waiting
 -- → pending, in its lane (lanes: l → {key, wake, types, type, queue}).
@@ -61,20 +61,20 @@ local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, 
   local lane_order, unblocked, queues = {}, {}, {}
   for _, cid in ipairs(order) do
     local kid = kids[cid]
-    local ck, l = kid[1], lanes[kid[2]]
-    local last = kid[3] > 0 and kid[4] >= kid[3]
-    if kid[4] == 0 then
+    local ck, sp = kid[1], kid[2]
+    local l, np = sp[1], sp[2]
+    local last = np > 0 and kid[3] >= np
+    if kid[3] == 0 then
       last = nil -- named by runs that did not complete
     elseif not last then
       -- Only a waiting job counts parents (a release sets its count to 0,
       -- a cancel drops it): one still counting keeps its pipeline running.
-      if redis.call('HINCRBY', ck, 'waits', -kid[4]) > 0 then kid[5].alive = true else last = true end
+      if redis.call('HINCRBY', ck, 'waits', -kid[3]) > 0 then kid[4].alive = true else last = true end
     end
     local status, version, prio, ran -- the child as it waits
     if last then
-      local _, as_submitted = pipe_fields(kid[5])
-      if as_submitted then
-        status, version, prio = 'waiting', '1', kid[6]
+      if submitted(kid[4]) then
+        status, version, prio = 'waiting', '1', sp[3]
       else
         local g = redis.call('HMGET', ck, 'status', 'version', 'priority', 'attempts', 'restarts')
         status, version, prio, ran = g[1], g[2], g[3], g[4] or g[5]
@@ -82,13 +82,13 @@ local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, 
     end
     if last and status == 'waiting' then
       local cv = plus_one(version)
-      if kid[3] == 1 then -- no count kept (pipeline_submit.lua)
+      if np == 1 then -- no count kept (pipeline_submit.lua)
         redis.call('HSET', ck, 'status', 'pending', 'updated_at', now_s, 'version', cv)
       else
         redis.call('HSET', ck, 'status', 'pending', 'waits', '0', 'updated_at', now_s, 'version', cv)
       end
       unblocked[#unblocked + 1] = cid
-      kid[5].alive = true
+      kid[4].alive = true
       if not l.ids then
         l.ids, l.prios, l.at, l.versions = {}, {}, {}, {}
         lane_order[#lane_order + 1] = l
@@ -126,17 +126,23 @@ end
 
 local now = now_ms()
 local c = {out = {OK}, done = {}, finished = {}, types = {}, events = {}, hist = {}, now = now, now_s = int(now)}
-local pipes, pipe_order = {}, {} -- pipeline id → {key, n completed, its fields once read (pipe_fields)}
+local pipes, pipe_order = {}, {} -- pipeline id → {key, n completed, whether as submitted once read}
 local kids, kid_order = {}, {} -- child id → (release_children)
 local lanes = {}
 for l = 1, tonumber(ARGV[3]) do
   lanes[l] = {key = KEYS[7 + 3 * l], wake = KEYS[8 + 3 * l], types = KEYS[9 + 3 * l],
     typ = ARGV[4 + 2 * l], queue = ARGV[5 + 2 * l]}
 end
-local k, a = 9 + 3 * #lanes, 5 + 2 * #lanes -- the keys and arguments read so far
+local specs = {}
+for s = 1, tonumber(ARGV[6 + 2 * #lanes]) do
+  local b = 4 + 2 * #lanes + 3 * s
+  specs[s] = {lanes[tonumber(ARGV[b])], tonumber(ARGV[b + 1]), ARGV[b + 2]}
+end
+local k, a = 9 + 3 * #lanes, 6 + 2 * #lanes + 3 * #specs -- the keys and arguments read so far
+local sp -- the spec of the children named next
 while a < #ARGV do
   local jk, wk = KEYS[k + 1], KEYS[k + 2]
-  local pid, nc = ARGV[a + 4], tonumber(ARGV[a + 5])
+  local pid, n = ARGV[a + 4], tonumber(ARGV[a + 5])
   local p
   if complete_run(c, jk, wk, ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], KEYS[#KEYS - 1]) then
     p = pipes[pid]
@@ -147,23 +153,27 @@ while a < #ARGV do
     end
     p.n = p.n + 1
   end
-  a = a + 5
-  for _ = 1, nc do
-    local cid = ARGV[a + 1]
-    local kid = kids[cid]
-    if kid then
-      a = a + 1
+  local j, last = a + 6, a + 5 + n
+  while j <= last do
+    local cid = ARGV[j]
+    if cid == '' then -- the children first named from here on share spec ARGV[j + 1]
+      sp = specs[tonumber(ARGV[j + 1])]
+      j = j + 2
     else
-      kid = {ARGV[4] .. cid, tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), 0, nil, ARGV[a + 4]}
-      kids[cid] = kid
-      kid_order[#kid_order + 1] = cid
-      a = a + 4
-    end
-    if p then
-      kid[4] = kid[4] + 1
-      kid[5] = p
+      local kid = kids[cid]
+      if not kid then
+        kid = {ARGV[4] .. cid, sp, 0}
+        kids[cid] = kid
+        kid_order[#kid_order + 1] = cid
+      end
+      if p then
+        kid[3] = kid[3] + 1
+        kid[4] = p
+      end
+      j = j + 1
     end
   end
+  a = last
   k = k + 2
 end
 complete_end(c, KEYS[1], KEYS[5], KEYS[3], KEYS[4], KEYS[2], ARGV[2])
@@ -177,7 +187,7 @@ for _, pid in ipairs(pipe_order) do
   if p.alive then
     redis.call('HINCRBY', p.key, 'completed', p.n)
   else
-    local f = pipe_fields(p)
+    local f = pipe_read(p.key)
     if f[1] then
       local done = int(tonumber(f[3] or '0') + p.n)
       f[3] = done

@@ -16,22 +16,24 @@ local function job_list(jobkey, id, what)
   return jobkey:sub(1, #jobkey - #id - 4) .. what .. ':' .. id
 end
 
--- pipe_read reads what pipe_settle and a release need of a pipeline's
--- hash: status, jobs, completed, failed, cancelled, callback_url, version,
--- restarts, layout.
+-- pipe_read reads what pipe_settle needs of a pipeline's hash: status,
+-- jobs, completed, failed, cancelled, callback_url, version.
 local function pipe_read(pk)
   return redis.call('HMGET', pk, 'status', 'jobs', 'completed', 'failed', 'cancelled', 'callback_url',
-    'version', 'restarts', 'layout')
+    'version')
 end
 
--- pipe_as_submitted tells from a pipeline's fields (pipe_read) that each
--- of its waiting jobs is as pipeline_submit.lua made it (status waiting,
--- version 1, never run) and that a completion is told its children's
--- priorities (layout 2: its parents' lists of children hold them; 3: its
--- graph does): no job of it failed or was cancelled (the only ways out
--- of waiting but a release) and none was restarted (the only way back).
-local function pipe_as_submitted(f)
-  return f[1] and (f[9] == '2' or f[9] == '3') and not f[8] and (f[4] or '0') == '0' and (f[5] or '0') == '0'
+-- pipe_as_submitted reads from a pipeline's hash whether each of its
+-- waiting jobs is as pipeline_submit.lua made it (status waiting, version
+-- 1, never run) and a completion is told its children's priorities
+-- (layout 2: its parents' lists of children hold them; 3: its graph
+-- does): no job of it failed or was cancelled (the only ways out of
+-- waiting but a release) and none was restarted (the only way back). A
+-- pipeline gone has no layout. (Four fields: each field a script reads
+-- costs it a string to make.)
+local function pipe_as_submitted(pk)
+  local f = redis.call('HMGET', pk, 'layout', 'restarts', 'failed', 'cancelled')
+  return (f[1] == '2' or f[1] == '3') and not f[2] and (f[3] or '0') == '0' and (f[4] or '0') == '0'
 end
 
 -- pipe_settle derives the pipeline's status from its counters: running
