@@ -211,9 +211,12 @@ local function take(i, id)
 end
 
 -- Each rank's lanes in turn: read as many of each lane's head as it could
--- give, merge them by score, take in that order. (A rank whose read held
--- jobs past their deadline, failed instead of taken, is read on from
--- where it stopped: off, per lane, counts what was read.)
+-- give, merge them by score, take in that order. A rank with one lane
+-- that may hold jobs (a worker of many types, one of them busy) reads
+-- that lane's ids alone, already in run order: no score to parse, no
+-- table per job, no sort. (A rank whose read held jobs past their
+-- deadline, failed instead of taken, is read on from where it stopped:
+-- off, per lane, counts what was read.)
 local first = 1
 local off = {}
 for i = 1, nlanes do off[i] = 0 end
@@ -221,23 +224,26 @@ while first <= nlanes and n < want do
   local last = first
   while last < nlanes and lrank[last + 1] == lrank[first] do last = last + 1 end
   local before = expired
-  local cands = {}
+  local live, give = {}, {} -- the rank's lanes that may give jobs; how many, by lane
   for i = first, last do
     local k = math.min(want - n, room[ltype[i]])
     if k > 0 and not paused[i] and not absent(i) then
-      if first == last then -- one lane: already in run order (its ids alone, no table each)
-        cands = redis.call('ZRANGE', KEYS[4 + i], off[i], off[i] + k - 1)
-        off[i] = off[i] + #cands
-      else
-        local r = redis.call('ZRANGE', KEYS[4 + i], off[i], off[i] + k - 1, 'WITHSCORES')
-        for p = 1, #r, 2 do
-          cands[#cands + 1] = {tonumber(r[p + 1]), i, p, r[p]}
-        end
-        off[i] = off[i] + #r / 2
-      end
+      live[#live + 1] = i
+      give[i] = k
     end
   end
-  if first ~= last then
+  local cands, one = {}, #live == 1 and live[1]
+  if one then
+    cands = redis.call('ZRANGE', KEYS[4 + one], off[one], off[one] + give[one] - 1)
+    off[one] = off[one] + #cands
+  else
+    for _, i in ipairs(live) do
+      local r = redis.call('ZRANGE', KEYS[4 + i], off[i], off[i] + give[i] - 1, 'WITHSCORES')
+      for p = 1, #r, 2 do
+        cands[#cands + 1] = {tonumber(r[p + 1]), i, p, r[p]}
+      end
+      off[i] = off[i] + #r / 2
+    end
     table.sort(cands, function(a, b)
       if a[1] ~= b[1] then return a[1] < b[1] end
       if a[2] ~= b[2] then return a[2] < b[2] end
@@ -246,8 +252,8 @@ while first <= nlanes and n < want do
   end
   for _, c in ipairs(cands) do
     if n >= want then break end
-    local i, id = first, c
-    if first ~= last then i, id = c[2], c[4] end
+    local i, id = one, c
+    if not one then i, id = c[2], c[4] end
     if room[ltype[i]] > 0 then take(i, id) end
   end
   if expired == before then first = last + 1 end
