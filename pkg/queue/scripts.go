@@ -105,8 +105,22 @@ func mustRead(name string) string {
 
 // preload loads every script into the server's script cache so that
 // EVALSHA works in pipelines, where go-redis cannot fall back to EVAL.
+// It asks first which are there already (one SCRIPT EXISTS): a process
+// that starts beside others, as a fleet's workers do, then sends none of
+// the scripts' text, which Redis would hash whole to find it has it.
 func (s *scripts) preload(ctx context.Context, rdb redis.Scripter) error {
-	for _, sc := range s.all {
+	hashes := make([]string, len(s.all))
+	for i, sc := range s.all {
+		hashes[i] = sc.Hash()
+	}
+	have, err := rdb.ScriptExists(ctx, hashes...).Result()
+	if err != nil || len(have) != len(s.all) {
+		have = nil // load them all: a load that fails says why
+	}
+	for i, sc := range s.all {
+		if have != nil && have[i] {
+			continue
+		}
 		if err := sc.Load(ctx, rdb).Err(); err != nil {
 			return fmt.Errorf("load lua scripts: %w", err)
 		}
