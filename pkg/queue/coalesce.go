@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"sync"
 	"sync/atomic"
@@ -21,21 +22,29 @@ const coalesceTimeout = 10 * time.Second
 type coalescer[In, Out any] struct {
 	// run does one batch and returns one outcome per input, in order.
 	run func(ctx context.Context, in []In) []Out
-	// chunk bounds the inputs of one batch.
-	chunk int
+	// chunk bounds the inputs of one batch; gatherFor, when not 0, stands
+	// for coalesceGather.
+	chunk     int
+	gatherFor time.Duration
 
 	mu      sync.Mutex
 	waiting []*coalescedCall[In, Out]
-	busy    bool          // a flush goroutine is running
-	last    int           // inputs of the batch sent last
+	busy    bool // a flush goroutine is running
+	// last is the callers of the last round: the inputs of the batch sent
+	// last and those that arrived while it was out (sent, 0 when none is).
+	last    int
+	sent    int
 	arrived chan struct{} // signalled, never blocking, when a call is added
 }
 
-// coalesceGather bounds how long a batch smaller than the one before it
+// coalesceGather bounds how long a batch smaller than the last round
 // waits for more calls: the callers of the batch before are likely about
 // to call again (N producers in a loop). Without it, N producers split
-// into two alternating batches (1 and N-1, 2 and N-2, ...). A lone caller
-// never waits: its batch is never smaller than its last.
+// into two alternating batches (1 and N-1, 2 and N-2, ...), which a
+// target of the last batch's size alone keeps apart for good: N HTTP
+// clients of one apiserver settle in two cohorts, each paying a script
+// call's fixed cost. A lone caller waits at most once, after a round of
+// more: its own round is itself.
 const coalesceGather = 200 * time.Microsecond
 
 // coalescedCall is one input waiting for its outcome.
@@ -65,6 +74,9 @@ func (co *coalescer[In, Out]) do(ctx context.Context, ins []In) ([]Out, error) {
 	for i, in := range ins {
 		calls[i] = coalescedCall[In, Out]{in: in, req: req}
 		co.waiting = append(co.waiting, &calls[i])
+	}
+	if co.sent > 0 {
+		co.last = min(max(co.last, co.sent+len(co.waiting)), co.chunk)
 	}
 	if co.arrived == nil {
 		co.arrived = make(chan struct{}, 1)
@@ -102,12 +114,12 @@ func (co *coalescer[In, Out]) flush() {
 			co.mu.Lock()
 		}
 		n := min(len(co.waiting), co.chunk)
-		co.last = n
-		if n == 0 {
+		if n == 0 { // (last stays: the round's callers are about to call again)
 			co.busy = false
 			co.mu.Unlock()
 			return
 		}
+		co.last, co.sent = n, n
 		batch := co.waiting[:n:n]
 		co.waiting = co.waiting[n:]
 		co.mu.Unlock()
@@ -119,6 +131,9 @@ func (co *coalescer[In, Out]) flush() {
 		ctx, cancel := context.WithTimeout(context.Background(), coalesceTimeout)
 		outs := co.run(ctx, ins)
 		cancel()
+		co.mu.Lock()
+		co.sent = 0
+		co.mu.Unlock()
 		for i, call := range batch {
 			call.out = outs[i]
 			if call.req.left.Add(-1) == 0 {
@@ -131,7 +146,7 @@ func (co *coalescer[In, Out]) flush() {
 // gather waits up to coalesceGather for as many inputs as the last batch
 // had.
 func (co *coalescer[In, Out]) gather() {
-	t := time.NewTimer(coalesceGather)
+	t := time.NewTimer(cmp.Or(co.gatherFor, coalesceGather))
 	defer t.Stop()
 	for {
 		co.mu.Lock()

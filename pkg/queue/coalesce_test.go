@@ -72,6 +72,53 @@ func TestCoalescerMergesWaitingCalls(t *testing.T) {
 	}
 }
 
+// The callers that arrive while a batch is out join its callers in the
+// next one: a caller of the first batch who calls again is waited for, so
+// N callers in a loop share one batch rather than settling in two.
+func TestCoalescerWaitsForTheWholeRound(t *testing.T) {
+	t.Parallel()
+	started, release := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	var sizes []int
+	co := &coalescer[int, int]{chunk: 16, gatherFor: time.Minute}
+	co.run = func(_ context.Context, in []int) []int {
+		mu.Lock()
+		sizes = append(sizes, len(in))
+		first := len(sizes) == 1
+		mu.Unlock()
+		if first {
+			close(started)
+			<-release
+		}
+		return make([]int, len(in))
+	}
+	ctx := ctxT(t)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // a caller in a loop: the first batch, then the second
+		defer wg.Done()
+		for range 2 {
+			if _, err := co.do(ctx, []int{1}); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	<-started
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = co.do(ctx, []int{2})
+		}()
+	}
+	waitUntil(t, func() bool { co.mu.Lock(); defer co.mu.Unlock(); return len(co.waiting) == 5 })
+	close(release)
+	wg.Wait()
+	if !slices.Equal(sizes, []int{1, 6}) {
+		t.Fatalf("batches of %v, want [1 6]", sizes)
+	}
+}
+
 func waitUntil(t *testing.T, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !cond(); {
