@@ -110,6 +110,11 @@ type Client struct {
 	limited   limitedTypes
 	// tracer is Config.Tracer's; nil when tracing is off.
 	tracer trace.Tracer
+	// watch is the channel whose subscribers tell the hot scripts that
+	// job events are watched (keys.go watchChannel); "" on a Redis
+	// Cluster, whose nodes count only their own subscribers: there the
+	// scripts always publish.
+	watch string
 }
 
 // NewClient builds a Client on rdb and loads the Lua scripts into Redis.
@@ -142,6 +147,9 @@ func NewClient(ctx context.Context, rdb redis.UniversalClient, cfg *Config) (*Cl
 		waitTimeout:  cmp.Or(cfg.WaitTimeout, DefaultWaitTimeout),
 		logLines:     cmp.Or(cfg.LogLines, DefaultLogLines),
 		logLineBytes: cmp.Or(cfg.LogLineBytes, DefaultLogLineBytes),
+	}
+	if _, cluster := rdb.(*redis.ClusterClient); !cluster {
+		c.watch = c.keys.watchChannel()
 	}
 	c.submits.run, c.submits.chunk = c.submitBatch, submitChunk
 	c.pipeSubmits.run, c.pipeSubmits.chunk = c.luaPipelineSubmit, pipelineSubmitChunk

@@ -88,6 +88,11 @@ type channelListener struct {
 	onMessage    func(payload string)
 	onSubscribed func(first bool)
 	onLost       func()
+	// watch, when set, is a channel the listener subscribes to while its
+	// Hub has subscribers (hubwatch.go), onWatch runs at each of its
+	// confirmations; the listener is on watch + ":hubs" all along.
+	watch   string
+	onWatch func()
 
 	ps     *redis.PubSub
 	cancel context.CancelFunc
@@ -97,8 +102,12 @@ type channelListener struct {
 // start subscribes and returns once the first subscription is confirmed,
 // so nothing published after start returns is missed.
 func (l *channelListener) start(ctx context.Context) error {
-	ps := l.rdb.Subscribe(ctx, l.channel)
-	if _, err := ps.Receive(ctx); err != nil { // the subscribe confirmation
+	channels := []string{l.channel}
+	if l.watch != "" {
+		channels = append(channels, hubsChannel(l.watch))
+	}
+	ps := l.rdb.Subscribe(ctx, channels...)
+	if _, err := ps.Receive(ctx); err != nil { // the subscribe confirmation (the first channel's)
 		_ = ps.Close()
 		return storageErr(err)
 	}
@@ -160,6 +169,12 @@ func (l *channelListener) receive(ctx context.Context) {
 		case *redis.Message:
 			l.onMessage(m.Payload)
 		case *redis.Subscription:
+			if m.Channel != l.channel { // the watch channels' (hubwatch.go)
+				if m.Channel == l.watch && m.Kind == "subscribe" && l.onWatch != nil {
+					l.onWatch()
+				}
+				break
+			}
 			// A resubscription go-redis made without an error reaching us
 			// (e.g. after a failed ping) lost messages all the same.
 			resync = resync || m.Kind == "subscribe"
@@ -190,6 +205,9 @@ type Hub struct {
 	// watches are the waiting lease calls' (lanewatch.go).
 	watches map[*LaneWatch]struct{}
 	closed  bool
+	// attention: whether the Hub listens on the watch channel, which it
+	// does while it has subscribers (hubwatch.go).
+	attention attention
 
 	dropped atomic.Int64
 }
@@ -229,7 +247,8 @@ func (c *Client) NewHub() *Hub {
 				h.broadcast(Event{Resync: true})
 			}
 		},
-		onLost: func() { h.broadcast(Event{Unavailable: true}) }}
+		onLost: func() { h.broadcast(Event{Unavailable: true}) },
+		watch:  c.watch, onWatch: h.watchConfirmed}
 	return h
 }
 
@@ -239,6 +258,7 @@ func (h *Hub) Start(ctx context.Context) error { return h.listener.start(ctx) }
 // Stop ends the subscription and closes every Subscription's channel.
 func (h *Hub) Stop() {
 	h.listener.stop()
+	h.unattend()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
@@ -265,21 +285,31 @@ func (h *Hub) Dropped() int64 { return h.dropped.Load() }
 func (h *Hub) Subscribe(jobID string) *Subscription {
 	s := &Subscription{c: make(chan Event, SubscriptionBuffer), hub: h, jobID: jobID}
 	s.C = s.c
+	if h.add(s) && !h.attend() {
+		h.mu.RLock()
+		h.deliver(s, Event{JobID: jobID, Unavailable: true})
+		h.mu.RUnlock()
+	}
+	return s
+}
+
+// add registers s, unless the Hub is closed (then s is closed).
+func (h *Hub) add(s *Subscription) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		close(s.c)
-		return s
+		return false
 	}
-	if jobID == "" {
+	if s.jobID == "" {
 		h.all[s] = struct{}{}
 	} else {
-		if h.byJob[jobID] == nil {
-			h.byJob[jobID] = make(map[*Subscription]struct{})
+		if h.byJob[s.jobID] == nil {
+			h.byJob[s.jobID] = make(map[*Subscription]struct{})
 		}
-		h.byJob[jobID][s] = struct{}{}
+		h.byJob[s.jobID][s] = struct{}{}
 	}
-	return s
+	return true
 }
 
 // SubscribeMany receives the events of every one of ids (at least one;
@@ -326,6 +356,7 @@ func (s *Subscription) Close() {
 		}
 		close(s.c)
 	})
+	s.hub.leave()
 }
 
 // Count is the number of open subscriptions.

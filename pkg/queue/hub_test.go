@@ -1,6 +1,10 @@
 package queue
 
 import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,7 +51,11 @@ func TestHubReportsLostAndRegainedSubscription(t *testing.T) {
 	if err := c.Cancel(ctxT(t), id); err != nil {
 		t.Fatal(err)
 	}
-	if ev := next(all, "cancel"); ev.JobID != id || ev.Status != StateCancelled {
+	ev := next(all, "cancel")
+	for ev.Resync { // the watch channel's resubscription sends one more (hubwatch.go)
+		ev = next(all, "cancel")
+	}
+	if ev.JobID != id || ev.Status != StateCancelled {
 		t.Fatalf("event after the resync: %+v", ev)
 	}
 }
@@ -133,5 +141,82 @@ func TestHubSplitsAnEventOfSeveralJobs(t *testing.T) {
 			t.Fatalf("%s got a second event %+v", s.jobID, ev)
 		default:
 		}
+	}
+}
+
+// The hot transitions (claim, progress, complete) publish job events only
+// while a Hub has a subscriber (hubwatch.go): none while no one watches,
+// each one once a subscription has returned, none again once the last
+// subscriber left and the Hub stopped listening; and each one while a
+// listener of the events channel that is no Hub (an older one) runs. The
+// test listens as a Hub does, on the hubs channel too; a cancel, which
+// always publishes, marks where each round's messages end.
+func TestJobEventsOnlyWhileWatched(t *testing.T) {
+	t.Parallel()
+	c, bu := setup(t)
+	ctx := ctxT(t)
+	raw := bu.rdb.Subscribe(ctx, c.keys.eventsChannel(), hubsChannel(c.watch))
+	defer raw.Close()
+	for range 2 {
+		if _, err := raw.Receive(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	round := func() []string { // the statuses published for one job's run
+		t.Helper()
+		id := mustEnqueue(t, c, EnqueueParams{Type: "x"})
+		runs := claimN(t, c, "w", 1, time.Minute)
+		if len(runs) != 1 || runs[0].job.ID != id {
+			t.Fatalf("claimed %d jobs", len(runs))
+		}
+		for _, err := range c.luaProgress(ctx, []progressReport{{id: id, token: runs[0].token, percent: 50, step: "half"}}, time.Minute) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := runs[0].w.complete(runs[0], nil); err != nil {
+			t.Fatal(err)
+		}
+		fence := mustEnqueue(t, c, EnqueueParams{Type: "fence"})
+		if err := c.Cancel(ctx, fence); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for {
+			select {
+			case m := <-raw.Channel():
+				if strings.Contains(m.Payload, fence) {
+					return got
+				}
+				if strings.Contains(m.Payload, id) {
+					var ev eventWire
+					_ = json.Unmarshal([]byte(m.Payload), &ev)
+					got = append(got, fmt.Sprint(ev.Status, " ", ev.Progress))
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the fence's event never came")
+			}
+		}
+	}
+	if got := round(); len(got) != 0 {
+		t.Fatalf("no one watching, yet published %v", got)
+	}
+	hub := startHub(t, c)
+	sub := hub.Subscribe("someone-else")
+	if got := round(); !slices.Equal(got, []string{"running 0", "running 50", "completed 100"}) {
+		t.Fatalf("watched: published %v", got)
+	}
+	sub.Close()
+	hub.unwatch() // as hubIdle after the last subscriber leaves
+	if got := round(); len(got) != 0 {
+		t.Fatalf("no one watching any more, yet published %v", got)
+	}
+	older := bu.rdb.Subscribe(ctx, c.keys.eventsChannel())
+	defer older.Close()
+	if _, err := older.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := round(); !slices.Equal(got, []string{"running 0", "running 50", "completed 100"}) {
+		t.Fatalf("beside a listener of the events alone: published %v", got)
 	}
 }

@@ -219,6 +219,17 @@ func (k keyspace) worker(id string) string { return k.key("worker", id) }
 // every node of a cluster, so one subscription per process hears all.
 func (k keyspace) eventsChannel() string { return k.key("events") }
 
+// watchChannel is the channel a Hub listens on while it has subscribers:
+// the scripts of the hot transitions publish job events only while some
+// process does (lua/lib.lua watched; events.go). Nothing is published on
+// it.
+func (k keyspace) watchChannel() string { return k.key("watching") }
+
+// hubsChannel is the channel every running Hub listens on, whose
+// subscribers the scripts take from the events channel's to count the
+// other listeners of events (lua/lib.lua watched makes its name so too).
+func hubsChannel(watch string) string { return watch + ":hubs" }
+
 // cancelChannel carries the id of every running job that was cancelled, so
 // the worker running it stops the handler at once.
 func (k keyspace) cancelChannel() string { return k.key("cancels") }

@@ -35,11 +35,14 @@ func (h *Hub) WatchLanes(queues, types []string) *LaneWatch {
 		}
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.watches == nil {
 		h.watches = map[*LaneWatch]struct{}{}
 	}
 	h.watches[w] = struct{}{}
+	h.mu.Unlock()
+	if !h.attend() {
+		w.notify(Event{Unavailable: true}) // events may be missed: claim again now
+	}
 	return w
 }
 
@@ -51,8 +54,9 @@ func (w *LaneWatch) WakeOnRunEnds(on bool) { w.ends.Store(on) }
 // Close stops the watch.
 func (w *LaneWatch) Close() {
 	w.hub.mu.Lock()
-	defer w.hub.mu.Unlock()
 	delete(w.hub.watches, w)
+	w.hub.mu.Unlock()
+	w.hub.leave()
 }
 
 // notify signals w if ev may have made one of its jobs claimable; a

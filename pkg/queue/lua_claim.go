@@ -65,7 +65,7 @@ func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duratio
 		for _, l := range lanes {
 			args = append(args, l.queue)
 		}
-		args = append(args, k.jobEvents(""))
+		args = append(args, k.jobEvents(""), c.watch)
 		lcs[i] = &luaCall{script: c.scripts.claim, keys: keys, args: args}
 	}
 	c.runScripts(ctx, false, lcs...)

@@ -26,8 +26,8 @@ func (c *Client) luaComplete(ctx context.Context, runs []completeRun) ([]error, 
 		keys := make([]string, 0, 7+2*len(g.idx))
 		keys = append(keys, k.leases(), k.counts(), k.typeRunning(), k.typeLimits(),
 			k.done(StateCompleted), k.hooks())
-		args := make([]any, 0, 2+3*len(g.idx))
-		args = append(args, c.keys.eventsChannel(), c.wakeCap)
+		args := make([]any, 0, 3+3*len(g.idx))
+		args = append(args, c.keys.eventsChannel(), c.wakeCap, c.watch)
 		for _, i := range g.idx {
 			r := &runs[i]
 			keys = append(keys, k.job(r.id), k.laneWake(r.queue, r.typ))

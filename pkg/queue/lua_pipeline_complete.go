@@ -121,7 +121,7 @@ func (c *Client) pipelineCompleteCall(k keyspace, runs []completeRun, idx []int)
 	}
 	keys := []string{k.leases(), k.counts(), k.typeRunning(), k.typeLimits(), k.done(StateCompleted),
 		k.seq(), k.waiting(), k.queues(), k.pipelinesDone()}
-	args := []any{c.keys.eventsChannel(), c.wakeCap, len(lanes), k.job(""), k.pipeline("")}
+	args := []any{c.keys.eventsChannel(), c.wakeCap, len(lanes), k.job(""), k.pipeline(""), c.watch}
 	for _, l := range lanes {
 		keys = append(keys, k.lane(l.queue, l.typ), k.laneWake(l.queue, l.typ), k.laneTypes(l.queue))
 		args = append(args, l.typ, l.queue)

@@ -25,8 +25,8 @@ func (c *Client) luaProgress(ctx context.Context, reports []progressReport, leas
 		k := c.shards[g.shard]
 		keys := make([]string, 0, 1+2*len(g.idx))
 		keys = append(keys, k.leases())
-		args := make([]any, 0, 2+4*len(g.idx))
-		args = append(args, lease.Milliseconds(), c.keys.eventsChannel())
+		args := make([]any, 0, 3+4*len(g.idx))
+		args = append(args, lease.Milliseconds(), c.keys.eventsChannel(), c.watch)
 		for _, i := range g.idx {
 			r := &reports[i]
 			keys = append(keys, k.job(r.id))

@@ -30,7 +30,8 @@
 --   checks them all in one SMISMEMBER)
 -- ARGV[6+3L+j] run token of the j-th job taken (one per max job)
 -- ARGV[6+3L+W+i] lane i's queue (W = max jobs)
--- ARGV[#ARGV] the history key without the id (keyspace.jobEvents(""): a
+-- ARGV[#ARGV] the watch channel (lib.lua watched)
+-- ARGV[#ARGV-1] the history key without the id (keyspace.jobEvents(""): a
 -- job's history shares its hash's slot, as undeclared as the hash; pushed
 -- to only for a job whose last claim's event was not kept yet)
 -- Returns {OK, now ms, blocked, wait ms, id, row, id, row, ...}, for each job taken
@@ -92,7 +93,7 @@ if limited then
   end
 end
 
-local now_s, deadline, now
+local now_s, deadline, now, seen -- seen: whether the claim's events are watched (lib.lua)
 -- A type with a rate limit ("n:period ms") may start n jobs in any
 -- period: its starts log holds the run tokens of its starts in the last
 -- one, scored by start time; room is at most what the log leaves.
@@ -165,10 +166,11 @@ local function take(i, id)
     now = now or now_ms()
     now_s = int(now)
     deadline = int(now + tonumber(ARGV[3]))
+    seen = watched(ARGV[4], ARGV[#ARGV])
   end
   taken[i] = taken[i] or {}
   if claimed and claimed ~= '' then -- the last claim's event, not kept yet (lib.lua)
-    local hk = ARGV[#ARGV] .. id
+    local hk = ARGV[#ARGV - 1] .. id
     if redis.call('RPUSH', hk, claimed) > HISTORY_LIMIT then redis.call('LTRIM', hk, -HISTORY_LIMIT, -1) end
   end
   if due and tonumber(due) <= now then
@@ -203,7 +205,7 @@ local function take(i, id)
     log[#log + 1] = ARGV[6 + 3 * nlanes + n]
   end
   table.insert(taken[i], id)
-  add_event(events, id, 'running', '0', '""', version, now_s, typ, queue or DEFAULT_QUEUE)
+  if seen then add_event(events, id, 'running', '0', '""', version, now_s, typ, queue or DEFAULT_QUEUE) end
   -- The wait: since the job last became pending (submitted, due, put back).
   hist_add(hist, queue or DEFAULT_QUEUE, typ, 'b', 1, 'W', now - tonumber(since or now))
   out[#out + 1] = id

@@ -12,13 +12,15 @@
 -- KEYS[#KEYS] the history index (lib.lua: hist_write)
 -- (No push to the job's kept events: a completed job's record is its
 -- last event, lib.lua CLAIM_EVENT.)
--- ARGV[1] events channel  ARGV[2] wake cap
--- ARGV[3i] id of run i  ARGV[3i+1] its run token  ARGV[3i+2] its result JSON ('' for none)
+-- ARGV[1] events channel  ARGV[2] wake cap  ARGV[3] the watch channel
+-- (lib.lua watched)
+-- ARGV[3i+1] id of run i  ARGV[3i+2] its run token  ARGV[3i+3] its result JSON ('' for none)
 -- Returns {OK, r1, r2, ...} where ri is {OK} | {NOT_FOUND} | {LEASE_LOST, status}.
 local now = now_ms()
-local c = {out = {OK}, done = {}, finished = {}, types = {}, events = {}, hist = {}, now = now, now_s = int(now)}
-for i = 1, (#ARGV - 2) / 3 do
-  complete_run(c, KEYS[5 + 2 * i], KEYS[6 + 2 * i], ARGV[3 * i], ARGV[3 * i + 1], ARGV[3 * i + 2], KEYS[6])
+local c = {out = {OK}, done = {}, finished = {}, types = {}, events = {}, hist = {}, now = now, now_s = int(now),
+  watched = watched(ARGV[1], ARGV[3])}
+for i = 1, (#ARGV - 3) / 3 do
+  complete_run(c, KEYS[5 + 2 * i], KEYS[6 + 2 * i], ARGV[3 * i + 1], ARGV[3 * i + 2], ARGV[3 * i + 3], KEYS[6])
 end
 if #c.done > 0 then
   complete_end(c, KEYS[1], KEYS[5], KEYS[3], KEYS[4], KEYS[2], ARGV[2])

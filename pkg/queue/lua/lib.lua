@@ -153,6 +153,22 @@ local function add_log_event(buf, id, version, level, t, msg)
     '","time":' .. t .. ',"message":' .. msg .. '}'
 end
 
+-- watched tells whether a job event published on channel now may reach
+-- anyone. A Hub (events.go) listens on channel and on watch .. ':hubs'
+-- while it runs, and on watch while it has subscribers (SSE streams, long
+-- polls, waiting lease calls; hubwatch.go): the transitions of jobs no
+-- one can be watching build no event. Any other listener on channel (a
+-- Hub from before the watch channel, a client of the channel's own)
+-- counts as watching all the time. watch is '' where subscribers cannot
+-- be counted (a Redis Cluster, whose nodes count their own): always then.
+-- A Hub listens before it returns a subscription, which reads the state
+-- it follows after, so no change it follows goes unpublished.
+local function watched(channel, watch)
+  if watch == '' then return true end
+  local n = redis.call('PUBSUB', 'NUMSUB', watch, channel, watch .. ':hubs')
+  return n[2] > 0 or n[4] > n[6]
+end
+
 -- publish_events sends the events gathered in buf: one PUBLISH per call
 -- instead of one per job; several events go as a JSON array (the Hub
 -- splits it).
@@ -415,7 +431,9 @@ local function complete_run(c, jk, wk, id, token, result, hooks)
   t.wake[wk] = true
   c.types[f[3]] = t
   local queue = f[4] or DEFAULT_QUEUE
-  add_event(c.events, id, 'completed', '100', '"Job completed successfully"', version, c.now_s, f[3], queue)
+  if c.watched then
+    add_event(c.events, id, 'completed', '100', '"Job completed successfully"', version, c.now_s, f[3], queue)
+  end
   hist_add(c.hist, queue, f[3], 'c', 1, 'R', c.now - tonumber(f[7] or c.now))
   c.out[#c.out + 1] = COMPLETED_ROW
   return f[3], queue

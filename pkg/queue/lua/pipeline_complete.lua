@@ -21,8 +21,9 @@
 -- (keyspace.job(""), keyspace.pipeline("")): the children's and the
 -- pipelines' keys, not declared, share the runs' hash tag, hence their
 -- Cluster slot, where a script may touch undeclared keys
--- ARGV[4+2l..5+2l]: the type and queue of lane l
--- ARGV[6+2L] S, then for each spec s = 1..S (what the release of the
+-- ARGV[6] the watch channel (lib.lua watched)
+-- ARGV[5+2l..6+2l]: the type and queue of lane l
+-- ARGV[7+2L] S, then for each spec s = 1..S (what the release of the
 -- children that share it needs): their lane l, their number of parents
 -- ('0' when not known) and their priority ('' for 0, or not known:
 -- pipe_as_submitted)
@@ -55,7 +56,7 @@ end
 -- first, unless its pipeline is as submitted (pipe_as_submitted), when
 -- it is waiting at version 1, never ran, and its priority is known.
 -- The children made pending in one lane at one version share one event
--- (add_pending_events).
+-- (add_pending_events), added to events (false: none is watched).
 local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, counts, cap, events, now)
   local now_s = int(now)
   local lane_order, unblocked, queues = {}, {}, {}
@@ -113,6 +114,7 @@ local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, 
   if #unblocked == 0 then return end
   lanes_put(lane_order, #unblocked, seqkey, cap)
   for _, l in ipairs(lane_order) do
+    if not events then break end -- not watched (lib.lua watched)
     local tail = event_tail(now_s, l.typ, l.queue)
     for _, cv in ipairs(l.versions) do add_pending_events(events, l.at[cv], cv, tail) end
   end
@@ -125,20 +127,21 @@ local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, 
 end
 
 local now = now_ms()
-local c = {out = {OK}, done = {}, finished = {}, types = {}, events = {}, hist = {}, now = now, now_s = int(now)}
+local c = {out = {OK}, done = {}, finished = {}, types = {}, events = {}, hist = {}, now = now, now_s = int(now),
+  watched = watched(ARGV[1], ARGV[6])}
 local pipes, pipe_order = {}, {} -- pipeline id → {key, n completed, whether as submitted once read}
 local kids, kid_order = {}, {} -- child id → (release_children)
 local lanes = {}
 for l = 1, tonumber(ARGV[3]) do
   lanes[l] = {key = KEYS[7 + 3 * l], wake = KEYS[8 + 3 * l], types = KEYS[9 + 3 * l],
-    typ = ARGV[4 + 2 * l], queue = ARGV[5 + 2 * l]}
+    typ = ARGV[5 + 2 * l], queue = ARGV[6 + 2 * l]}
 end
 local specs = {}
-for s = 1, tonumber(ARGV[6 + 2 * #lanes]) do
-  local b = 4 + 2 * #lanes + 3 * s
+for s = 1, tonumber(ARGV[7 + 2 * #lanes]) do
+  local b = 5 + 2 * #lanes + 3 * s
   specs[s] = {lanes[tonumber(ARGV[b])], tonumber(ARGV[b + 1]), ARGV[b + 2]}
 end
-local k, a = 9 + 3 * #lanes, 6 + 2 * #lanes + 3 * #specs -- the keys and arguments read so far
+local k, a = 9 + 3 * #lanes, 7 + 2 * #lanes + 3 * #specs -- the keys and arguments read so far
 local sp -- the spec of the children named next
 while a < #ARGV do
   local jk, wk = KEYS[k + 1], KEYS[k + 2]
@@ -177,7 +180,7 @@ while a < #ARGV do
   k = k + 2
 end
 complete_end(c, KEYS[1], KEYS[5], KEYS[3], KEYS[4], KEYS[2], ARGV[2])
-release_children(kid_order, kids, lanes, KEYS[6], KEYS[7], KEYS[8], KEYS[2], ARGV[2], c.events, now)
+release_children(kid_order, kids, lanes, KEYS[6], KEYS[7], KEYS[8], KEYS[2], ARGV[2], c.watched and c.events, now)
 hist_write(c.hist, KEYS[#KEYS], now)
 -- A pipeline's completed jobs are counted with its end, or alone; one
 -- known to have a job waiting or just made pending is running, as it was,
