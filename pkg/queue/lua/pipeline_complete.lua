@@ -194,7 +194,7 @@ for _, pid in ipairs(pipe_order) do
     if f[1] then
       local done = int(tonumber(f[3] or '0') + p.n)
       f[3] = done
-      if not pipe_settle(p.key, KEYS[9], ARGV[1], pid, now, KEYS[#KEYS - 1], c.events, f,
+      if not pipe_settle(p.key, KEYS[9], ARGV[1], pid, now, KEYS[#KEYS - 1], c.watched and c.events, f,
           {'completed', done}) then
         redis.call('HINCRBY', p.key, 'completed', p.n)
       end

@@ -42,7 +42,8 @@ end
 -- completed_at), indexed in the set of ended pipelines (retention) and
 -- published as an event that names the pipeline as its job_id (so the
 -- subscribers of the pipeline's id get it) and as its pipeline_id; with
--- buf (lib.lua: add_event's), added to the call's one message instead. An
+-- buf (lib.lua: add_event's), added to the call's one message instead;
+-- with buf false, not made (no one watches: lib.lua watched). An
 -- end of a pipeline with a callback URL gives it its delivery (set_hook)
 -- in the hooks set hooks, as 'pipeline:<id>' (deliveries.go); hooks is
 -- nil where no end can come (a restart). f is the pipeline's fields as
@@ -74,6 +75,7 @@ local function pipe_settle(pk, pdone, channel, pid, now, hooks, buf, f, more)
     redis.call('ZADD', pdone, now_s, pid)
     if hooks and f[6] then set_hook(pk, hooks, pid, v, now, 'pipeline:' .. pid) end
   end
+  if buf == false then return true end -- no one watches (lib.lua watched)
   local ev = {'{"job_id":"' .. pid .. '","pipeline_id":"' .. pid .. '","status":"' .. st ..
     '","progress":0,"current_step":"","version":' .. v .. ',"updated_at":' .. now_s .. ',"type":"","queue":""}'}
   if buf then buf[#buf + 1] = ev[1] else publish_events(channel, ev) end
