@@ -148,6 +148,8 @@ type Worker struct {
 	mu   sync.Mutex
 	runs map[string]*run // by job id
 	free chan struct{}   // signalled when a run ends
+	// runq hands a run to an idle runner goroutine (run.go runner).
+	runq chan *run
 
 	runCtx    context.Context // parent of every handler context
 	runCancel context.CancelFunc
@@ -184,7 +186,7 @@ func NewWorker(c *Client, mux *Mux, cfg WorkerConfig) (*Worker, error) {
 		return nil, err
 	}
 	w := &Worker{c: c, mux: mux, cfg: full, log: full.Logger,
-		runs: make(map[string]*run), free: make(chan struct{}, 1),
+		runs: make(map[string]*run), free: make(chan struct{}, 1), runq: make(chan *run),
 		sampler: &sampler{maxCPU: full.MaxCPUPercent, maxMemMB: full.MaxMemoryMB, log: full.Logger}}
 	w.completer = newCompleter(w.completeBatch)
 	w.progress = newProgressWriter(w)
