@@ -14,25 +14,9 @@ import (
 // when its inputs are split over batches.
 func TestCoalescerMergesWaitingCalls(t *testing.T) {
 	t.Parallel()
-	started, release := make(chan struct{}), make(chan struct{})
-	var mu sync.Mutex
-	var sizes []int
 	co := &coalescer[int, int]{chunk: 8}
-	co.run = func(_ context.Context, in []int) []int {
-		mu.Lock()
-		sizes = append(sizes, len(in))
-		first := len(sizes) == 1
-		mu.Unlock()
-		if first {
-			close(started)
-			<-release
-		}
-		out := make([]int, len(in))
-		for i, x := range in {
-			out[i] = 2 * x
-		}
-		return out
-	}
+	b := holdFirstBatch(co)
+	started, release := b.started, b.release
 	ctx := ctxT(t)
 	var wg sync.WaitGroup
 	check := func(ins ...int) {
@@ -58,7 +42,7 @@ func TestCoalescerMergesWaitingCalls(t *testing.T) {
 	waitUntil(t, func() bool { co.mu.Lock(); defer co.mu.Unlock(); return len(co.waiting) == 11 })
 	close(release)
 	wg.Wait()
-	if !slices.Equal(sizes, []int{1, 8, 3}) {
+	if sizes := b.sizes(); !slices.Equal(sizes, []int{1, 8, 3}) {
 		t.Fatalf("batches of %v, want [1 8 3]", sizes)
 	}
 	if out, err := co.do(ctx, nil); out != nil || err != nil {
@@ -77,21 +61,9 @@ func TestCoalescerMergesWaitingCalls(t *testing.T) {
 // N callers in a loop share one batch rather than settling in two.
 func TestCoalescerWaitsForTheWholeRound(t *testing.T) {
 	t.Parallel()
-	started, release := make(chan struct{}), make(chan struct{})
-	var mu sync.Mutex
-	var sizes []int
 	co := &coalescer[int, int]{chunk: 16, gatherFor: time.Minute}
-	co.run = func(_ context.Context, in []int) []int {
-		mu.Lock()
-		sizes = append(sizes, len(in))
-		first := len(sizes) == 1
-		mu.Unlock()
-		if first {
-			close(started)
-			<-release
-		}
-		return make([]int, len(in))
-	}
+	b := holdFirstBatch(co)
+	started, release := b.started, b.release
 	ctx := ctxT(t)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -114,9 +86,44 @@ func TestCoalescerWaitsForTheWholeRound(t *testing.T) {
 	waitUntil(t, func() bool { co.mu.Lock(); defer co.mu.Unlock(); return len(co.waiting) == 5 })
 	close(release)
 	wg.Wait()
-	if !slices.Equal(sizes, []int{1, 6}) {
+	if sizes := b.sizes(); !slices.Equal(sizes, []int{1, 6}) {
 		t.Fatalf("batches of %v, want [1 6]", sizes)
 	}
+}
+
+// heldBatches is a coalescer's run for tests: it doubles each input,
+// records the size of each batch, and holds the first one (started
+// closed) until release is closed.
+type heldBatches struct {
+	started, release chan struct{}
+	mu               sync.Mutex
+	batches          []int
+}
+
+func holdFirstBatch(co *coalescer[int, int]) *heldBatches {
+	b := &heldBatches{started: make(chan struct{}), release: make(chan struct{})}
+	co.run = func(_ context.Context, in []int) []int {
+		b.mu.Lock()
+		b.batches = append(b.batches, len(in))
+		first := len(b.batches) == 1
+		b.mu.Unlock()
+		if first {
+			close(b.started)
+			<-b.release
+		}
+		out := make([]int, len(in))
+		for i, x := range in {
+			out[i] = 2 * x
+		}
+		return out
+	}
+	return b
+}
+
+func (b *heldBatches) sizes() []int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.batches)
 }
 
 func waitUntil(t *testing.T, cond func() bool) {
