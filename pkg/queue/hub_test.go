@@ -220,3 +220,24 @@ func TestJobEventsOnlyWhileWatched(t *testing.T) {
 		t.Fatalf("beside a listener of the events alone: published %v", got)
 	}
 }
+
+// A subscriber the Hub cannot listen for (Redis unreachable: the watch
+// subscription is not confirmed) is told at once that events may be
+// missed, as the Hub's existing subscribers are when it loses Redis.
+func TestHubSubscribeWithoutRedisIsUnavailable(t *testing.T) {
+	t.Parallel()
+	srv := redistest.New(t, nil)
+	c, _ := setupOn(t, srv)
+	hub := startHub(t, c)
+	srv.Stop()
+	s := hub.Subscribe("job-1")
+	defer s.Close()
+	select {
+	case ev := <-s.C:
+		if !ev.Unavailable || ev.JobID != "job-1" {
+			t.Fatalf("first event without Redis: %+v", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event for a subscriber without Redis")
+	}
+}

@@ -132,9 +132,12 @@ func (h *Hub) unwatch() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), attendTimeout)
 	defer cancel()
-	if ps.Unsubscribe(ctx, h.listener.watch) == nil {
-		a.listening = false
-	}
+	// Not listening even if the command failed: go-redis forgets the
+	// channel first, and would not subscribe to it again on reconnecting.
+	// (Should Redis still count the Hub, events flow for nothing until the
+	// connection is renewed, which is harmless.)
+	_ = ps.Unsubscribe(ctx, h.listener.watch)
+	a.listening = false
 }
 
 // unattend forgets the watch subscription when the Hub stops.
