@@ -19,6 +19,9 @@ type run struct {
 	token  string
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	// slot: the run holds one of its worker's slots (its handler has not
+	// returned); guarded by the worker's mu.
+	slot bool
 
 	// Progress reports (progress.go), guarded by pmu: the newest not yet
 	// written, the timer of the next write when the interval holds it
@@ -38,9 +41,10 @@ type run struct {
 // idle one, else a new one.
 func (w *Worker) startRun(j *Job, claimedAt time.Time) {
 	ctx, cancel := context.WithCancelCause(w.c.claimSpan(w.runCtx, j, w.cfg.ID, claimedAt))
-	r := &run{w: w, job: j, token: j.token, ctx: ctx, cancel: cancel}
+	r := &run{w: w, job: j, token: j.token, ctx: ctx, cancel: cancel, slot: true}
 	w.mu.Lock()
 	w.runs[j.ID] = r
+	w.handlers++
 	w.mu.Unlock()
 	w.runWG.Add(1)
 	select {
@@ -73,17 +77,21 @@ func (w *Worker) runner(r *run) {
 	}
 }
 
-// finish executes r and frees its slot.
+// finish executes r and forgets it.
 func (w *Worker) finish(r *run) {
 	defer w.runWG.Done()
 	defer func() {
 		r.cancel(nil)
+		w.freeSlot(r) // (a panic out of execute)
 		w.mu.Lock()
 		delete(w.runs, r.job.ID)
+		over := len(w.runs) >= w.cfg.Concurrency // a claim may wait for runs writing outcomes
 		w.mu.Unlock()
-		select {
-		case w.free <- struct{}{}:
-		default:
+		if over {
+			select {
+			case w.free <- struct{}{}:
+			default:
+			}
 		}
 	}()
 	w.execute(r)
@@ -104,6 +112,7 @@ func (w *Worker) execute(r *run) {
 	hctx, endHandler := w.startRunSpan(ctx, r, spanHandler)
 	result, err := w.call(hctx, r)
 	endHandler(err)
+	w.freeSlot(r) // the next claim overlaps this run's final writes
 	r.flushLogs()
 	if err == nil {
 		r.dropProgress() // the completion writes the final progress

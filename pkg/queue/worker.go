@@ -42,7 +42,10 @@ type WorkerConfig struct {
 	// with StrictPriority). Default {"default": 1}.
 	Queues         map[string]int
 	StrictPriority bool
-	// Concurrency is how many jobs run at once. Default DefaultConcurrency.
+	// Concurrency is how many handlers run at once. Default
+	// DefaultConcurrency. A run's slot frees up when its handler returns:
+	// the next claim overlaps the writing of its outcome, so a worker may
+	// hold up to twice Concurrency jobs running in Redis for a moment.
 	Concurrency int
 	// LeaseTTL is how long a run holds its job without a heartbeat; a dead
 	// worker's jobs run again within about 1.25×LeaseTTL. Default 15 s, at most 30 s.
@@ -147,7 +150,9 @@ type Worker struct {
 
 	mu   sync.Mutex
 	runs map[string]*run // by job id
-	free chan struct{}   // signalled when a run ends
+	// handlers counts the runs whose handler has not returned (slots).
+	handlers int
+	free     chan struct{} // signalled when a slot frees up
 	// runq hands a run to an idle runner goroutine (run.go runner).
 	runq chan *run
 
@@ -350,10 +355,32 @@ func (w *Worker) drain() {
 	}
 }
 
+// running is the slots in use: the runs whose handler runs, or, when
+// more runs are writing their outcome than Concurrency, those beyond it
+// (a run's slot frees up when its handler returns, so that the next
+// claim overlaps its completion; a worker holds at most twice
+// Concurrency runs).
 func (w *Worker) running() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return len(w.runs)
+	return max(w.handlers, len(w.runs)-w.cfg.Concurrency)
+}
+
+// freeSlot gives r's slot back, once: its handler has returned.
+func (w *Worker) freeSlot(r *run) {
+	w.mu.Lock()
+	was := r.slot
+	r.slot = false
+	if was {
+		w.handlers--
+	}
+	w.mu.Unlock()
+	if was {
+		select {
+		case w.free <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (w *Worker) snapshotRuns() []*run {
