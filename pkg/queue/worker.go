@@ -342,7 +342,10 @@ func (w *Worker) drain() {
 		return
 	case <-timer.C:
 	}
-	w.log.Warn("shutdown timeout: cancelling running jobs", "running", w.running())
+	w.mu.Lock()
+	left := len(w.runs) // running() counts slots: not the runs writing their outcome
+	w.mu.Unlock()
+	w.log.Warn("shutdown timeout: cancelling running jobs", "running", left)
 	for _, r := range w.snapshotRuns() {
 		r.cancel(errShutdown)
 	}

@@ -113,8 +113,7 @@ local function release_children(order, kids, lanes, seqkey, waitkey, queueskey, 
   end
   if #unblocked == 0 then return end
   lanes_put(lane_order, #unblocked, seqkey, cap)
-  for _, l in ipairs(lane_order) do
-    if not events then break end -- not watched (lib.lua watched)
+  for _, l in ipairs(events and lane_order or {}) do -- (events false: not watched, lib.lua watched)
     local tail = event_tail(now_s, l.typ, l.queue)
     for _, cv in ipairs(l.versions) do add_pending_events(events, l.at[cv], cv, tail) end
   end
