@@ -144,6 +144,15 @@ func TestPipelineRunsAndStreamsAcrossInstances(t *testing.T) {
 	done := make(chan []pipeEvent, 1)
 	go func() { done <- b.readPipelineStream(t, created.PipelineID, "") }()
 	a.waitStatus(t, created.Jobs["gate"], queue.StateRunning)
+	// The jobs below the gate run once it is released: the stream must be
+	// on b's Hub, and the Hub listening on {P}:watching (the scripts build
+	// the events of claims only then), to see them run.
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	waitFor(t, "the stream to subscribe", func() bool {
+		n, err := rdb.PubSubNumSub(context.Background(), "{"+prefix+"}:watching").Result()
+		return b.hub.Count() == 1 && err == nil && n["{"+prefix+"}:watching"] > 0
+	})
 	a.release <- struct{}{}
 	evs := <-done
 	key := map[string]string{}
