@@ -70,3 +70,22 @@ func TestScriptsDefineEveryLibNameTheyUse(t *testing.T) {
 		}
 	}
 }
+
+// TestLuaIdentsSkipsFieldsAndCommentLines: what a script's line may name.
+func TestLuaIdentsSkipsFieldsAndCommentLines(t *testing.T) {
+	got := luaIdents("local x = math.floor(t.n) .. s:sub(1) .. y_2 .. 0x1f\n  -- hidden\nz = 'q' -- kept")
+	want := []string{"local", "x", "math", "t", "s", "y_2", "x1f", "z", "q", "kept"}
+	for _, n := range want {
+		if !got[n] {
+			t.Errorf("%s not found", n)
+		}
+	}
+	for _, n := range []string{"floor", "n", "sub", "hidden", "0x1f"} {
+		if got[n] {
+			t.Errorf("%s found", n)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
