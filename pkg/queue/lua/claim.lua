@@ -93,7 +93,7 @@ if limited then
   end
 end
 
-local now_s, deadline, now, seen -- seen: whether the claim's events are watched (lib.lua)
+local now_s, deadline, lease_ms, now, seen -- seen: whether the claim's events are watched (lib.lua)
 -- A type with a rate limit ("n:period ms") may start n jobs in any
 -- period: its starts log holds the run tokens of its starts in the last
 -- one, scored by start time; room is at most what the log leaves.
@@ -165,7 +165,8 @@ local function take(i, id)
   if not now_s then
     now = now or now_ms()
     now_s = int(now)
-    deadline = int(now + tonumber(ARGV[3]))
+    lease_ms = tonumber(ARGV[3])
+    deadline = int(now + lease_ms)
     seen = watched(ARGV[4], ARGV[#ARGV])
   end
   taken[i] = taken[i] or {}
@@ -197,7 +198,8 @@ local function take(i, id)
     'updated_at', now_s, 'version', version,
     CLAIM_EVENT, history_entry(version, 'running', '0', '""', now_s))
   if dirty then redis.call('HDEL', jk, 'progress', 'step') end
-  leases[#leases + 1] = timeout and int(math.min(tonumber(deadline), now + tonumber(timeout))) or deadline
+  -- (A timeout longer than the lease, as most are, leaves the lease as it is.)
+  leases[#leases + 1] = timeout and num(timeout) < lease_ms and int(now + num(timeout)) or deadline
   leases[#leases + 1] = id
   if rated[typ] then
     local log = rated[typ][3]
@@ -207,7 +209,7 @@ local function take(i, id)
   table.insert(taken[i], id)
   if seen then add_event(events, id, 'running', '0', '""', version, now_s, typ, queue or DEFAULT_QUEUE) end
   -- The wait: since the job last became pending (submitted, due, put back).
-  hist_add(hist, queue or DEFAULT_QUEUE, typ, 'b', 1, 'W', now - tonumber(since or now))
+  hist_add(hist, queue or DEFAULT_QUEUE, typ, 'b', 1, 'W', now - num(since or now))
   out[#out + 1] = id
   out[#out + 1] = row
 end
