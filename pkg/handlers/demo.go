@@ -63,13 +63,16 @@ func handleDemo(ctx context.Context, job *queue.ActiveJob) (any, error) {
 		return nil, err
 	}
 	step := time.Duration(p.stepMS) * time.Millisecond
-	timer := time.NewTimer(step)
-	defer timer.Stop()
+	var timer *time.Timer // none for steps of no time: nothing to wait for
+	if step > 0 {
+		timer = time.NewTimer(step)
+		defer timer.Stop()
+	}
 	for i := 1; i <= p.steps; i++ {
-		if i > 1 {
+		if timer != nil && i > 1 {
 			timer.Reset(step)
 		}
-		if ctx.Err() == nil {
+		if timer != nil && ctx.Err() == nil {
 			select {
 			case <-ctx.Done():
 			case <-timer.C:
