@@ -6,6 +6,7 @@ package runmetrics
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/compileo/jobqueue/internal/metriclabel"
@@ -94,24 +95,52 @@ func (m *Metrics) Instrument(mux *queue.Mux, queues ...string) {
 
 // wrap times and counts the runs of h, whose type's label is typ.
 func (m *Metrics) wrap(typ string, h queue.Handler) queue.Handler {
+	var byQueue sync.Map // queue label → *series
 	return queue.HandlerFunc(func(ctx context.Context, job *queue.ActiveJob) (any, error) {
 		start := time.Now()
-		q := m.queues.Value(job.Queue)
+		s := m.seriesOf(&byQueue, typ, m.queues.Value(job.Queue))
 		if ready, ok := readySince(job.Job); ok {
 			began := job.StartedAt // the claim's time, on the Redis clock like ready
 			if began.IsZero() {
 				began = start
 			}
-			m.wait.WithLabelValues(typ, q).Observe(max(0, began.Sub(ready).Seconds()))
+			s.wait.Observe(max(0, began.Sub(ready).Seconds()))
 		}
-		running := m.running.WithLabelValues(typ, q)
-		running.Inc()
-		defer running.Dec()
+		s.running.Inc()
+		defer s.running.Dec()
 		res, err := h.Handle(ctx, job)
-		m.duration.WithLabelValues(typ, q).Observe(time.Since(start).Seconds())
-		m.runs.WithLabelValues(typ, q, outcome(ctx, job, err)).Inc()
+		s.duration.Observe(time.Since(start).Seconds())
+		m.runsOf(s, typ, outcome(ctx, job, err)).Inc()
 		return res, err
 	})
+}
+
+// series are the metrics of one job type in one queue. Looked up once
+// per type and queue, not per run: a lookup by label values hashes them
+// and takes the vector's lock, four times a job.
+type series struct {
+	queue          string
+	wait, duration prometheus.Observer
+	running        prometheus.Gauge
+	runs           sync.Map // outcome → prometheus.Counter, made at its first run
+}
+
+func (m *Metrics) seriesOf(byQueue *sync.Map, typ, q string) *series {
+	if s, ok := byQueue.Load(q); ok {
+		return s.(*series)
+	}
+	s := &series{queue: q, wait: m.wait.WithLabelValues(typ, q), duration: m.duration.WithLabelValues(typ, q),
+		running: m.running.WithLabelValues(typ, q)}
+	got, _ := byQueue.LoadOrStore(q, s)
+	return got.(*series)
+}
+
+func (m *Metrics) runsOf(s *series, typ, outcome string) prometheus.Counter {
+	if c, ok := s.runs.Load(outcome); ok {
+		return c.(prometheus.Counter)
+	}
+	got, _ := s.runs.LoadOrStore(outcome, m.runs.WithLabelValues(typ, s.queue, outcome))
+	return got.(prometheus.Counter)
 }
 
 // readySince is when the job last became runnable, as far as the record
