@@ -68,6 +68,8 @@ type config struct {
 	// Webhooks are the callback settings: with a secret, submissions may
 	// name a callback_url and this process delivers callbacks too.
 	Webhooks startup.Webhooks
+	// HeapFloorMB is the GC's heap floor (startup.HeapFloor).
+	HeapFloorMB int
 
 	// Test hooks: where logs go (default stderr), and a callback with the
 	// address once the server listens (HTTP_ADDR may name port 0).
@@ -98,6 +100,7 @@ func parseConfig(args []string) (*config, error) {
 	logFmt := fs.String("log-format", "LOG_FORMAT", "text", "text or json")
 	webhooks := startup.WebhookFlags(fs)
 	limits := limitFlags(fs)
+	heapFloor := startup.HeapFloorFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -159,7 +162,7 @@ func parseConfig(args []string) (*config, error) {
 	}
 	return &config{Redis: rc, Queue: qc, Addr: *addr, API: apiCfg, Webhooks: hooks,
 		ShutdownTimeout: *shutdown, DevWorkers: *devWorkers, Maintenance: *maintenance,
-		LogLevel: *logLevel, LogFmt: *logFmt}, nil
+		LogLevel: *logLevel, LogFmt: *logFmt, HeapFloorMB: *heapFloor}, nil
 }
 
 // declaredTypes is the types submissions may name before a worker runs
@@ -208,6 +211,7 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	cfg.API.Logger = log
 	cfg.API.Metrics = startup.Metrics()
+	defer startup.HeapFloor(log, cfg.HeapFloorMB)()
 	tp, stopTracing, err := startup.Tracing(ctx, log, "jobqueue-apiserver")
 	if err != nil {
 		return err

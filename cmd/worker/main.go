@@ -47,6 +47,8 @@ type config struct {
 	// Webhooks are the callback settings: with a secret, this process
 	// delivers callbacks too.
 	Webhooks startup.Webhooks
+	// HeapFloorMB is the GC's heap floor (startup.HeapFloor).
+	HeapFloorMB int
 }
 
 func parseConfig(args []string) (*config, error) {
@@ -76,6 +78,7 @@ func parseConfig(args []string) (*config, error) {
 	logLevel := fs.String("log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 	logFmt := fs.String("log-format", "LOG_FORMAT", "text", "text or json")
 	webhooks := startup.WebhookFlags(fs)
+	heapFloor := startup.HeapFloorFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -107,7 +110,7 @@ func parseConfig(args []string) (*config, error) {
 		return nil, err
 	}
 	return &config{Redis: rc, Queue: qc, Webhooks: hooks, LogLevel: *logLevel, LogFmt: *logFmt, MetricsAddr: *metricsAddr,
-		MaintenanceOnly: *maintOnly,
+		MaintenanceOnly: *maintOnly, HeapFloorMB: *heapFloor,
 		Worker: queue.WorkerConfig{ID: *id, Queues: weights, StrictPriority: *strict,
 			Concurrency: *concurrency, LeaseTTL: *lease, ShutdownTimeout: *shutdown,
 			ProgressInterval: *progress, RetryBaseDelay: *retryBase, RetryMaxDelay: *retryMax,
@@ -142,6 +145,7 @@ func run(ctx context.Context, cfg *config) error {
 		return err
 	}
 	cfg.Worker.Logger = log
+	defer startup.HeapFloor(log, cfg.HeapFloorMB)()
 	// Every running job holds a connection now and then, and the idle
 	// loop blocks for seconds: a pool above the concurrency, longer I/O.
 	cfg.Redis.PoolSize = max(cfg.Worker.Concurrency+8, 16)
