@@ -31,8 +31,24 @@ func newKeyspace(tag string) keyspace {
 	return keyspace{tag: "{" + tag + "}"}
 }
 
+// key is the tag and parts joined by ':', built in one allocation (a
+// claim or a completion names a job's key per job).
 func (k keyspace) key(parts ...string) string {
-	return k.tag + ":" + strings.Join(parts, ":")
+	n := len(k.tag) + max(len(parts), 1)
+	for _, p := range parts {
+		n += len(p)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(k.tag)
+	b.WriteByte(':')
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(p)
+	}
+	return b.String()
 }
 
 // Per-shard keys.

@@ -39,7 +39,7 @@ func (c *Client) luaClaim(ctx context.Context, worker string, lease time.Duratio
 		types := laneTypeOrder(lanes)
 		keys := make([]string, 0, 8+2*len(lanes)+len(types))
 		keys = append(keys, k.leases(), k.counts(), k.typeRunning(), k.typeLimits())
-		args := make([]any, 0, 7+4*len(lanes)+cl.want)
+		args := make([]any, 0, 8+4*len(lanes)+cl.want)
 		args = append(args, worker, cl.want, lease.Milliseconds(), c.keys.eventsChannel(), len(lanes), k.job(""))
 		sets := laneSets(lanes)
 		setKeys := make([]string, 0, len(sets))

@@ -28,9 +28,13 @@ func (c *Client) luaComplete(ctx context.Context, runs []completeRun) ([]error, 
 			k.done(StateCompleted), k.hooks())
 		args := make([]any, 0, 3+3*len(g.idx))
 		args = append(args, c.keys.eventsChannel(), c.wakeCap, c.watch)
+		var wq, wt, wake string // the last lane's wake key: runs mostly share one
 		for _, i := range g.idx {
 			r := &runs[i]
-			keys = append(keys, k.job(r.id), k.laneWake(r.queue, r.typ))
+			if wake == "" || r.queue != wq || r.typ != wt {
+				wq, wt, wake = r.queue, r.typ, k.laneWake(r.queue, r.typ)
+			}
+			keys = append(keys, k.job(r.id), wake)
 			args = append(args, r.id, r.token, r.result)
 		}
 		keys = append(keys, k.history())
