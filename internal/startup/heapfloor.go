@@ -6,7 +6,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"sync/atomic"
+	"sync"
 
 	"github.com/compileo/jobqueue/internal/envflag"
 )
@@ -44,21 +44,27 @@ func HeapFloor(log *slog.Logger, floorMB int) (stop func()) {
 		log.Info("GC heap floor off: GOGC or GOMEMLIMIT is set", "floor_mb", floorMB)
 		return func() {}
 	}
-	t := &heapTuner{floor: uint64(floorMB) << 20, base: debug.SetGCPercent(100)}
-	debug.SetGCPercent(t.base)
+	t := &heapTuner{floor: uint64(floorMB) << 20}
+	t.mu.Lock()
 	t.tune()
 	t.arm()
+	t.mu.Unlock()
 	return func() {
-		t.stopped.Store(true)
-		debug.SetGCPercent(t.base)
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.stopped = true
+		debug.SetGCPercent(defaultGOGC)
 	}
 }
+
+// defaultGOGC is Go's GOGC when the environment sets none.
+const defaultGOGC = 100
 
 // heapTuner sets GOGC after each collection, from the live heap it left.
 type heapTuner struct {
 	floor   uint64
-	base    int // GOGC when it started
-	stopped atomic.Bool
+	mu      sync.Mutex // a collection's tuning against stop
+	stopped bool
 	sample  [1]metrics.Sample
 }
 
@@ -67,33 +73,38 @@ type heapTuner struct {
 // not to share a tiny-allocation block, whose cleanups run late.)
 type gcSentinel struct{ _ [64]byte }
 
+// arm makes the sentinel of the next collection; t.mu is held.
 func (t *heapTuner) arm() {
-	s := new(gcSentinel)
-	runtime.AddCleanup(s, func(t *heapTuner) {
-		if !t.stopped.Load() {
-			t.tune()
-			t.arm()
-		}
-	}, t)
+	runtime.AddCleanup(new(gcSentinel), (*heapTuner).afterGC, t)
+}
+
+func (t *heapTuner) afterGC() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.stopped {
+		t.tune()
+		t.arm()
+	}
 }
 
 // tune sets GOGC so that the next heap target, the live heap times
-// 1+GOGC/100, is at least the floor, and never below base.
+// 1+GOGC/100, is at least the floor; t.mu is held.
 func (t *heapTuner) tune() {
 	t.sample[0].Name = "/gc/heap/live:bytes"
 	metrics.Read(t.sample[:])
-	debug.SetGCPercent(heapFloorGOGC(t.floor, t.sample[0].Value.Uint64(), t.base))
+	debug.SetGCPercent(heapFloorGOGC(t.floor, t.sample[0].Value.Uint64()))
 }
 
 // heapFloorGOGC is the GOGC that makes a live heap of live bytes grow to
-// floor before the next collection, within base..heapFloorMaxGOGC.
-func heapFloorGOGC(floor, live uint64, base int) int {
+// floor before the next collection, within Go's default and
+// heapFloorMaxGOGC.
+func heapFloorGOGC(floor, live uint64) int {
 	if live == 0 {
-		return max(base, heapFloorMaxGOGC)
+		return heapFloorMaxGOGC
 	}
 	if live >= floor {
-		return base
+		return defaultGOGC
 	}
 	need := (floor - live) * 100 / live
-	return int(min(max(need, uint64(base)), heapFloorMaxGOGC))
+	return int(min(max(need, defaultGOGC), heapFloorMaxGOGC))
 }

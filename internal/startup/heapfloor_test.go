@@ -20,15 +20,12 @@ func TestHeapFloorGOGC(t *testing.T) {
 		{4 * mb, 1500},              // 4 MB grows to 64 MB
 		{16 * mb, 300},
 		{32 * mb, 100}, // half the floor: Go's default again
-		{48 * mb, 100}, // never below the base
+		{48 * mb, 100}, // never below Go's default
 		{640 * mb, 100},
 	} {
-		if got := heapFloorGOGC(64*mb, c.live, 100); got != c.want {
+		if got := heapFloorGOGC(64*mb, c.live); got != c.want {
 			t.Errorf("live %d MB: GOGC %d, want %d", c.live/mb, got, c.want)
 		}
-	}
-	if got := heapFloorGOGC(64*mb, 640*mb, 150); got != 150 {
-		t.Errorf("a base of 150 above the floor: %d", got)
 	}
 }
 
