@@ -61,7 +61,8 @@ func TestHeapFloorTunesAfterEachGC(t *testing.T) {
 	}
 
 	t.Setenv("GOGC", "200")
-	HeapFloor(log, 64)()
+	stop = HeapFloor(log, 64)
+	defer stop()
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("GOGC set by the environment: the floor changed GOGC to %d", got)
 	}
