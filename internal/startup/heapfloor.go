@@ -45,10 +45,7 @@ func HeapFloor(log *slog.Logger, floorMB int) (stop func()) {
 		return func() {}
 	}
 	t := &heapTuner{floor: uint64(floorMB) << 20}
-	t.mu.Lock()
-	t.tune()
-	t.arm()
-	t.mu.Unlock()
+	t.retune()
 	return func() {
 		t.mu.Lock()
 		defer t.mu.Unlock()
@@ -65,7 +62,6 @@ type heapTuner struct {
 	floor   uint64
 	mu      sync.Mutex // a collection's tuning against stop
 	stopped bool
-	sample  [1]metrics.Sample
 }
 
 // gcSentinel is garbage whose cleanup runs after the collection that
@@ -73,26 +69,19 @@ type heapTuner struct {
 // not to share a tiny-allocation block, whose cleanups run late.)
 type gcSentinel struct{ _ [64]byte }
 
-// arm makes the sentinel of the next collection; t.mu is held.
-func (t *heapTuner) arm() {
-	runtime.AddCleanup(new(gcSentinel), (*heapTuner).afterGC, t)
-}
-
-func (t *heapTuner) afterGC() {
+// retune, unless stopped, sets GOGC so that the next heap target (the
+// live heap times 1+GOGC/100) is at least the floor, and makes the
+// sentinel whose cleanup calls it again after the next collection.
+func (t *heapTuner) retune() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !t.stopped {
-		t.tune()
-		t.arm()
+	if t.stopped {
+		return
 	}
-}
-
-// tune sets GOGC so that the next heap target, the live heap times
-// 1+GOGC/100, is at least the floor; t.mu is held.
-func (t *heapTuner) tune() {
-	t.sample[0].Name = "/gc/heap/live:bytes"
-	metrics.Read(t.sample[:])
-	debug.SetGCPercent(heapFloorGOGC(t.floor, t.sample[0].Value.Uint64()))
+	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(live)
+	debug.SetGCPercent(heapFloorGOGC(t.floor, live[0].Value.Uint64()))
+	runtime.AddCleanup(new(gcSentinel), (*heapTuner).retune, t)
 }
 
 // heapFloorGOGC is the GOGC that makes a live heap of live bytes grow to
