@@ -95,10 +95,10 @@ func (m *Metrics) Instrument(mux *queue.Mux, queues ...string) {
 
 // wrap times and counts the runs of h, whose type's label is typ.
 func (m *Metrics) wrap(typ string, h queue.Handler) queue.Handler {
-	var byQueue sync.Map // queue label → *series
+	var byQueue sync.Map // queue name → *series, for the names kept as labels
 	return queue.HandlerFunc(func(ctx context.Context, job *queue.ActiveJob) (any, error) {
 		start := time.Now()
-		s := m.seriesOf(&byQueue, typ, m.queues.Value(job.Queue))
+		s := m.seriesOf(&byQueue, typ, job.Queue)
 		if ready, ok := readySince(job.Job); ok {
 			began := job.StartedAt // the claim's time, on the Redis clock like ready
 			if began.IsZero() {
@@ -125,13 +125,20 @@ type series struct {
 	runs           sync.Map // outcome → prometheus.Counter, made at its first run
 }
 
-func (m *Metrics) seriesOf(byQueue *sync.Map, typ, q string) *series {
-	if s, ok := byQueue.Load(q); ok {
+// seriesOf is the series of queue in byQueue, made at the queue's first
+// run. A queue past the labels' bound shares the "_other" series and is
+// looked up each time, as before the bound: its name is not kept.
+func (m *Metrics) seriesOf(byQueue *sync.Map, typ, queue string) *series {
+	if s, ok := byQueue.Load(queue); ok {
 		return s.(*series)
 	}
+	q := m.queues.Value(queue)
 	s := &series{queue: q, wait: m.wait.WithLabelValues(typ, q), duration: m.duration.WithLabelValues(typ, q),
 		running: m.running.WithLabelValues(typ, q)}
-	got, _ := byQueue.LoadOrStore(q, s)
+	if q != queue {
+		return s
+	}
+	got, _ := byQueue.LoadOrStore(queue, s)
 	return got.(*series)
 }
 
