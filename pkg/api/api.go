@@ -117,7 +117,21 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 		tokens:  newTokenSigner(cfg.TokenSecret, cfg.Keys, cfg.StreamTokenTTL),
 		types:   &workerTypes{read: q.Workers}}
 	s.leaser, _ = q.(Leaser)
+	r, err := s.engine()
+	if err != nil {
+		return nil, err
+	}
+	s.openRoutes(r)
+	s.jobRoutes(r)
+	s.operatorRoutes(r)
+	s.workerRoutes(r)
+	s.pipelineRoutes(r)
+	return r, nil
+}
 
+// engine is a gin engine with the middleware every request goes through,
+// and JSON answers for a wrong path or method.
+func (s *server) engine() (*gin.Engine, error) {
 	gin.SetMode(gin.ReleaseMode) // no debug banner; an atomic store
 	r := gin.New()
 	// Redirects would answer an API client with HTML; a wrong path is a
@@ -125,52 +139,62 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true
-	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+	if err := r.SetTrustedProxies(s.cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("api config: trusted proxies: %w", err)
 	}
 	var tracer trace.Tracer
-	if cfg.Tracer != nil {
-		tracer = cfg.Tracer.Tracer(tracerName)
+	if s.cfg.Tracer != nil {
+		tracer = s.cfg.Tracer.Tracer(tracerName)
 	}
-	r.Use(m.observe, s.requestID, s.traced(tracer), s.accessLog, s.recoverPanic)
-	if len(cfg.CORSOrigins) > 0 {
-		r.Use(corsHandler(cfg.CORSOrigins, s.writeError))
+	r.Use(s.metrics.observe, s.requestID, s.traced(tracer), s.accessLog, s.recoverPanic)
+	if len(s.cfg.CORSOrigins) > 0 {
+		r.Use(corsHandler(s.cfg.CORSOrigins, s.writeError))
 	}
-	guard, err := crossSiteGuard(cfg.CORSOrigins, s.writeError)
+	guard, err := crossSiteGuard(s.cfg.CORSOrigins, s.writeError)
 	if err != nil {
 		return nil, fmt.Errorf("api config: %w", err)
 	}
 	r.Use(guard, s.limitBody)
 	r.NoRoute(func(c *gin.Context) { s.writeError(c, errNoRoute) })
 	r.NoMethod(func(c *gin.Context) { s.writeError(c, errNoMethod) })
+	return r, nil
+}
 
-	// HEAD is served wherever GET is: the same handler, whose body
-	// net/http drops (a poll or stream answers HEAD at once, see watch.go).
-	get := func(g gin.IRoutes, path string, h ...gin.HandlerFunc) {
-		g.GET(path, h...)
-		g.HEAD(path, h...)
-	}
-	// Open to everyone, always: load balancers and Prometheus probe these.
-	get(r, "/healthz", s.healthz)
-	get(r, "/readyz", s.readyz)
-	get(r, "/metrics", m.serve)
-	// The web dashboard: static files, open like the above; the data it
-	// shows comes from /api/v1 with the key its user types in.
+// getAndHead routes GET and HEAD of path to h: HEAD is served wherever GET is,
+// by the same handler, whose body net/http drops (a poll or stream
+// answers HEAD at once, see watch.go).
+func getAndHead(g gin.IRoutes, path string, h ...gin.HandlerFunc) {
+	g.GET(path, h...)
+	g.HEAD(path, h...)
+}
+
+// openRoutes are open to everyone, always: load balancers and Prometheus
+// probe them, and the web dashboard's static files (the data it shows
+// comes from /api/v1 with the key its user types in).
+func (s *server) openRoutes(r *gin.Engine) {
+	getAndHead(r, "/healthz", s.healthz)
+	getAndHead(r, "/readyz", s.readyz)
+	getAndHead(r, "/metrics", s.metrics.serve)
 	ui := gin.WrapH(dashboard.Handler())
-	get(r, "/", ui)
-	get(r, dashboard.AssetPrefix+":version/:file", ui)                 // /ui/<fingerprint>/<name>
-	get(r, dashboard.AssetPrefix+":version/vendor/:library/:file", ui) // a vendored library's file
+	getAndHead(r, "/", ui)
+	getAndHead(r, dashboard.AssetPrefix+":version/:file", ui)                 // /ui/<fingerprint>/<name>
+	getAndHead(r, dashboard.AssetPrefix+":version/vendor/:library/:file", ui) // a vendored library's file
+	getAndHead(r, "/api/v1/openapi.json", s.openAPI)                          // it describes, it reveals nothing
+}
 
+// jobRoutes are the Jobs API (compatible with Compileo's Jobs API) and
+// what it lacks: submissions, listing, a job's events and logs, deletion
+// and bulk actions.
+func (s *server) jobRoutes(r *gin.Engine) {
 	read, submit, admin := s.require(RoleRead), s.require(RoleSubmit), s.require(RoleAdmin)
-	get(r, "/api/v1/workers", read, s.workers)
-	get(r, "/api/v1/whoami", read, s.whoami)
+	getAndHead(r, "/api/v1/workers", read, s.workers)
+	getAndHead(r, "/api/v1/whoami", read, s.whoami)
 	jobs := r.Group("/api/v1/jobs")
-	// The Jobs API (compatible with Compileo's Jobs API).
-	get(jobs, "/status/:job_id", read, s.status)
-	get(jobs, "/status/:job_id/poll", read, s.poll)
-	get(jobs, "/status/:job_id/stream", s.requireStream, s.stream)
-	get(jobs, "/queue/stats", read, s.stats)
-	get(jobs, "/queue/history", read, s.history)
+	getAndHead(jobs, "/status/:job_id", read, s.status)
+	getAndHead(jobs, "/status/:job_id/poll", read, s.poll)
+	getAndHead(jobs, "/status/:job_id/stream", s.requireStream, s.stream)
+	getAndHead(jobs, "/queue/stats", read, s.stats)
+	getAndHead(jobs, "/queue/history", read, s.history)
 	jobs.POST("/status/:job_id/stream-token", read, s.streamToken)
 	jobs.POST("/cancel/:job_id", admin, s.cancel)
 	jobs.POST("/restart/:job_id", admin, s.restart)
@@ -178,51 +202,65 @@ func New(cfg Config, q Queue, events Events) (http.Handler, error) {
 	// restart, batch) beside the :job_id parameter.
 	jobs.POST("", submit, s.requireJSON, s.submit)
 	jobs.POST("/batch", submit, s.requireJSON, s.submitBatch)
-	get(jobs, "", read, s.list)
-	get(jobs, "/:job_id", read, s.get)
-	get(jobs, "/:job_id/events", read, s.jobEvents)
-	get(jobs, "/:job_id/logs", s.requireStream, s.logs)
+	getAndHead(jobs, "", read, s.list)
+	getAndHead(jobs, "/:job_id", read, s.get)
+	getAndHead(jobs, "/:job_id/events", read, s.jobEvents)
+	getAndHead(jobs, "/:job_id/logs", s.requireStream, s.logs)
 	jobs.DELETE("/:job_id", admin, s.delete)
 	// Bulk actions on the jobs the list's filters select (bulk.go).
 	jobs.POST("/cancel", admin, s.bulkCancel)
 	jobs.POST("/restart", admin, s.bulkRestart)
 	jobs.DELETE("", admin, s.bulkDelete)
+}
+
+// operatorRoutes run the queues: schedules, pauses and rate limits.
+func (s *server) operatorRoutes(r *gin.Engine) {
+	read, admin := s.require(RoleRead), s.require(RoleAdmin)
 	// Periodic schedules (schedules.go).
 	schedules := r.Group("/api/v1/schedules")
 	schedules.POST("", admin, s.requireJSON, s.createSchedule)
-	get(schedules, "", read, s.listSchedules)
-	get(schedules, "/:name", read, s.getSchedule)
+	getAndHead(schedules, "", read, s.listSchedules)
+	getAndHead(schedules, "/:name", read, s.getSchedule)
 	schedules.POST("/:name/pause", admin, s.pauseSchedule)
 	schedules.POST("/:name/resume", admin, s.resumeSchedule)
 	schedules.DELETE("/:name", admin, s.deleteSchedule)
 	// Queues: listed, paused and resumed (queues.go).
-	get(r, "/api/v1/queues", read, s.listQueues)
+	getAndHead(r, "/api/v1/queues", read, s.listQueues)
 	r.POST("/api/v1/queues/:queue/pause", admin, s.pauseQueue)
 	r.POST("/api/v1/queues/:queue/resume", admin, s.resumeQueue)
 	// Rate limits per job type (ratelimits.go).
-	get(r, "/api/v1/rate_limits", read, s.listRateLimits)
+	getAndHead(r, "/api/v1/rate_limits", read, s.listRateLimits)
 	r.POST("/api/v1/rate_limits", admin, s.requireJSON, s.setRateLimit)
 	r.DELETE("/api/v1/rate_limits/:type", admin, s.clearRateLimit)
-	if s.leaser != nil {
-		// Workers in any language (leases.go).
-		worker := s.require(RoleWorker)
-		leases := r.Group("/api/v1/leases")
-		leases.POST("", worker, s.requireJSON, s.lease)
-		leases.POST("/complete", worker, s.requireJSON, s.completeBatch)
-		leases.POST("/:job_id/heartbeat", worker, s.requireJSON, s.heartbeat)
-		leases.POST("/:job_id/complete", worker, s.requireJSON, s.complete)
-		leases.POST("/:job_id/fail", worker, s.requireJSON, s.fail)
-		leases.POST("/:job_id/log", worker, s.requireJSON, s.appendLog)
+}
+
+// workerRoutes are the lease protocol of workers in any language
+// (leases.go), when the queue has one.
+func (s *server) workerRoutes(r *gin.Engine) {
+	if s.leaser == nil {
+		return
 	}
+	worker := s.require(RoleWorker)
+	leases := r.Group("/api/v1/leases")
+	leases.POST("", worker, s.requireJSON, s.lease)
+	leases.POST("/complete", worker, s.requireJSON, s.completeBatch)
+	leases.POST("/:job_id/heartbeat", worker, s.requireJSON, s.heartbeat)
+	leases.POST("/:job_id/complete", worker, s.requireJSON, s.complete)
+	leases.POST("/:job_id/fail", worker, s.requireJSON, s.fail)
+	leases.POST("/:job_id/log", worker, s.requireJSON, s.appendLog)
+}
+
+// pipelineRoutes submit, read, watch, cancel and restart pipelines
+// (pipelines.go).
+func (s *server) pipelineRoutes(r *gin.Engine) {
+	read, submit, admin := s.require(RoleRead), s.require(RoleSubmit), s.require(RoleAdmin)
 	pipes := r.Group("/api/v1/pipelines")
 	pipes.POST("", submit, s.requireJSON, s.submitPipeline)
-	get(pipes, "/:pipeline_id", read, s.getPipeline)
-	get(pipes, "/:pipeline_id/stream", s.requireStream, s.pipelineStream)
+	getAndHead(pipes, "/:pipeline_id", read, s.getPipeline)
+	getAndHead(pipes, "/:pipeline_id/stream", s.requireStream, s.pipelineStream)
 	pipes.POST("/:pipeline_id/stream-token", read, s.pipelineStreamToken)
 	pipes.POST("/:pipeline_id/cancel", admin, s.cancelPipeline)
 	pipes.POST("/:pipeline_id/restart", admin, s.restartPipeline)
-	get(r, "/api/v1/openapi.json", s.openAPI) // open to all: it describes, it reveals nothing
-	return r, nil
 }
 
 // redisCtx bounds one Redis call made for the request.
